@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install what a fresh machine lacks to build and test this workspace:
+#   - libclang (bindgen, used by librocksdb-sys, needs it at build time; the libclang1 runtime
+#     alone fails with "stdbool.h not found")
+#   - cargo-nextest (the test runner)
+# Idempotent: does nothing when everything is present.
+set -euo pipefail
+
+need_apt=()
+if ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q 'libclang\.so'; then
+    need_apt+=(libclang-dev)
+fi
+if ! command -v g++ >/dev/null 2>&1; then
+    need_apt+=(g++)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "ci/install-deps: installing ${need_apt[*]}"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "ci/install-deps: installing cargo-nextest"
+    cargo install --locked cargo-nextest
+fi

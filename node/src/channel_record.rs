@@ -1,0 +1,355 @@
+//! The persisted channel record, and the restore-time rule that marks channels `Stale`.
+//!
+//! Records live under Fiber's key prefix `0x00 ++ channel_id` (32-byte id). The value is a
+//! version byte followed by the JSON body, so the format can evolve without guessing: a record
+//! with a version this build does not know is an error, never silently skipped. The protocol
+//! layer adds fields to [`ChannelRecord`]; new fields must be `#[serde(default)]` or come with a
+//! version bump and a migration.
+//!
+//! [`ChannelState`] mirrors Fiber's names and flag bits. Its serde form is Fiber's RPC shape,
+//! `{"state_name": "...", "state_flags": N}` (flags omitted for flagless states).
+
+use std::fmt;
+use std::ops::ControlFlow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, StoreError, WriteBatch};
+
+/// First byte of every channel record key.
+pub const CHANNEL_RECORD_PREFIX: u8 = 0x00;
+/// Current encoding version (first byte of every channel record value).
+pub const CHANNEL_RECORD_VERSION: u8 = 1;
+
+/// A 32-byte channel id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId(pub [u8; 32]);
+
+impl fmt::Debug for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChannelId({self})")
+    }
+}
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl Serialize for ChannelId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ChannelId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let digits = text.strip_prefix("0x").unwrap_or(&text);
+        let bytes = hex::decode(digits).map_err(serde::de::Error::custom)?;
+        let id: [u8; 32] = bytes.try_into().map_err(|v: Vec<u8>| {
+            serde::de::Error::custom(format!("{} bytes, expected 32", v.len()))
+        })?;
+        Ok(ChannelId(id))
+    }
+}
+
+/// Flag bits of the flagged states, with Fiber's values.
+pub mod flags {
+    /// `NegotiatingFunding` / `CollaboratingFundingTx` / `SigningCommitment` /
+    /// `AwaitingTxSignatures`: who has sent their part.
+    pub const OUR_INIT_SENT: u32 = 1;
+    pub const THEIR_INIT_SENT: u32 = 2;
+    /// `AwaitingChannelReady`.
+    pub const OUR_CHANNEL_READY: u32 = 1;
+    pub const THEIR_CHANNEL_READY: u32 = 2;
+    /// `ShuttingDown`.
+    pub const OUR_SHUTDOWN_SENT: u32 = 1;
+    pub const THEIR_SHUTDOWN_SENT: u32 = 2;
+    pub const AWAITING_PENDING_TLCS: u32 = 3;
+    pub const DROPPING_PENDING: u32 = 4;
+    pub const WAITING_COMMITMENT_CONFIRMATION: u32 = 8;
+    /// `Closed`.
+    pub const COOPERATIVE: u32 = 1;
+    pub const UNCOOPERATIVE_LOCAL: u32 = 2;
+    pub const ABANDONED: u32 = 4;
+    pub const FUNDING_ABORTED: u32 = 8;
+    pub const UNCOOPERATIVE_REMOTE: u32 = 16;
+    pub const WAITING_ONCHAIN_SETTLEMENT: u32 = 32;
+}
+
+/// Fiber's `ChannelState`, with `Stale` appended last as in Fiber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "state_name", content = "state_flags")]
+pub enum ChannelState {
+    NegotiatingFunding(u32),
+    CollaboratingFundingTx(u32),
+    SigningCommitment(u32),
+    AwaitingTxSignatures(u32),
+    AwaitingChannelReady(u32),
+    ChannelReady,
+    ShuttingDown(u32),
+    Closed(u32),
+    /// Set by restore: "our copy of this channel may be old". See DESIGN.md.
+    Stale,
+}
+
+impl ChannelState {
+    /// Fiber's state name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChannelState::NegotiatingFunding(_) => "NegotiatingFunding",
+            ChannelState::CollaboratingFundingTx(_) => "CollaboratingFundingTx",
+            ChannelState::SigningCommitment(_) => "SigningCommitment",
+            ChannelState::AwaitingTxSignatures(_) => "AwaitingTxSignatures",
+            ChannelState::AwaitingChannelReady(_) => "AwaitingChannelReady",
+            ChannelState::ChannelReady => "ChannelReady",
+            ChannelState::ShuttingDown(_) => "ShuttingDown",
+            ChannelState::Closed(_) => "Closed",
+            ChannelState::Stale => "Stale",
+        }
+    }
+
+    /// True for the states restore must mark `Stale`: `ChannelReady` and any `ShuttingDown`.
+    /// Funding-phase and `Closed` channels keep their state (nothing revocable exists yet, or
+    /// nothing is left to protect).
+    pub fn becomes_stale_on_restore(&self) -> bool {
+        matches!(
+            self,
+            ChannelState::ChannelReady | ChannelState::ShuttingDown(_)
+        )
+    }
+}
+
+impl fmt::Display for ChannelState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChannelState::NegotiatingFunding(b)
+            | ChannelState::CollaboratingFundingTx(b)
+            | ChannelState::SigningCommitment(b)
+            | ChannelState::AwaitingTxSignatures(b)
+            | ChannelState::AwaitingChannelReady(b)
+            | ChannelState::ShuttingDown(b)
+            | ChannelState::Closed(b) => write!(f, "{}({b:#x})", self.name()),
+            ChannelState::ChannelReady | ChannelState::Stale => f.write_str(self.name()),
+        }
+    }
+}
+
+/// One channel as persisted. The protocol layer fills in the rest (balances, TLCs, keys,
+/// commitment signatures...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelRecord {
+    pub channel_id: ChannelId,
+    /// The peer's node public key, compressed, hex.
+    pub peer_pubkey: String,
+    pub state: ChannelState,
+    /// Fiber's `local_commitment_number`: steps when we receive a RevokeAndAck.
+    pub local_commitment_number: u64,
+    /// Fiber's `remote_commitment_number`: steps when we send a RevokeAndAck.
+    pub remote_commitment_number: u64,
+    /// The state a restore replaced with `Stale`, so that a channel that was `ShuttingDown`
+    /// can go back to finishing its close after a passed audit (a gap in Fiber).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_before_stale: Option<ChannelState>,
+}
+
+/// Why a channel record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("channel record key {key} is not 0x00 followed by a 32-byte channel id")]
+    BadKey { key: String },
+    #[error("channel record {channel}: empty value")]
+    Empty { channel: String },
+    #[error(
+        "channel record {channel}: encoding version {found} is not supported (this build reads {CHANNEL_RECORD_VERSION})"
+    )]
+    UnknownVersion { channel: String, found: u8 },
+    #[error("channel record {channel}: malformed body: {source}")]
+    Malformed {
+        channel: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ChannelRecord {
+    /// The store key of a channel: `0x00 ++ channel_id`.
+    pub fn key(id: &ChannelId) -> Vec<u8> {
+        let mut key = Vec::with_capacity(33);
+        key.push(CHANNEL_RECORD_PREFIX);
+        key.extend_from_slice(&id.0);
+        key
+    }
+
+    /// Encode as `version ++ json`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![CHANNEL_RECORD_VERSION];
+        // Serialising plain data with string map keys cannot fail.
+        out.extend(serde_json::to_vec(self).unwrap_or_default());
+        out
+    }
+
+    /// Decode a value stored under `key`.
+    pub fn decode(key: &[u8], value: &[u8]) -> Result<Self, RecordError> {
+        let channel = match key {
+            [CHANNEL_RECORD_PREFIX, id @ ..] if id.len() == 32 => format!("0x{}", hex::encode(id)),
+            _ => {
+                return Err(RecordError::BadKey {
+                    key: format!("0x{}", hex::encode(key)),
+                });
+            }
+        };
+        match value.split_first() {
+            None => Err(RecordError::Empty { channel }),
+            Some((&CHANNEL_RECORD_VERSION, body)) => serde_json::from_slice(body)
+                .map_err(|source| RecordError::Malformed { channel, source }),
+            Some((&found, _)) => Err(RecordError::UnknownVersion { channel, found }),
+        }
+    }
+
+    /// Persist this record.
+    pub fn save(&self, store: &dyn Store) -> Result<(), StoreError> {
+        store.put(&Self::key(&self.channel_id), &self.encode())
+    }
+
+    /// Load one record, if present.
+    pub fn load(store: &dyn Store, id: &ChannelId) -> Result<Option<Self>, RecordError> {
+        let key = Self::key(id);
+        store
+            .get(&key)?
+            .map(|value| Self::decode(&key, &value))
+            .transpose()
+    }
+
+    /// Every channel record, in channel-id order. Any undecodable record is an error.
+    pub fn load_all(store: &dyn Store) -> Result<Vec<Self>, RecordError> {
+        let mut records = Vec::new();
+        let mut failure = None;
+        store.scan_prefix(
+            &[CHANNEL_RECORD_PREFIX],
+            &mut |key, value| match Self::decode(key, value) {
+                Ok(record) => {
+                    records.push(record);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
+                }
+            },
+        )?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(records),
+        }
+    }
+}
+
+/// A channel that [`mark_channels_stale`] changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleMark {
+    pub channel_id: ChannelId,
+    pub peer_pubkey: String,
+    pub previous: ChannelState,
+}
+
+/// Mark every `ChannelReady` / `ShuttingDown(_)` channel `Stale` in one atomic batch, and
+/// persist it (Fiber's #1333 was forgetting the persist). Returns what changed.
+pub fn mark_channels_stale(store: &dyn Store) -> Result<Vec<StaleMark>, RecordError> {
+    let mut batch = WriteBatch::new();
+    let mut marks = Vec::new();
+    for mut record in ChannelRecord::load_all(store)? {
+        if record.state.becomes_stale_on_restore() {
+            marks.push(StaleMark {
+                channel_id: record.channel_id,
+                peer_pubkey: record.peer_pubkey.clone(),
+                previous: record.state,
+            });
+            record.state_before_stale = Some(record.state);
+            record.state = ChannelState::Stale;
+            batch.put(ChannelRecord::key(&record.channel_id), record.encode());
+        }
+    }
+    if !batch.is_empty() {
+        store.write(&batch)?;
+    }
+    Ok(marks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(state: ChannelState) -> ChannelRecord {
+        ChannelRecord {
+            channel_id: ChannelId([9; 32]),
+            peer_pubkey: "02ab".into(),
+            state,
+            local_commitment_number: 5,
+            remote_commitment_number: 4,
+            state_before_stale: None,
+        }
+    }
+
+    #[test]
+    fn state_serialises_in_fibers_shape() {
+        let json = serde_json::to_value(ChannelState::ShuttingDown(flags::AWAITING_PENDING_TLCS))
+            .expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"state_name": "ShuttingDown", "state_flags": 3})
+        );
+        let json = serde_json::to_value(ChannelState::Stale).expect("json");
+        assert_eq!(json, serde_json::json!({"state_name": "Stale"}));
+    }
+
+    #[test]
+    fn record_round_trips_and_carries_its_version() {
+        let rec = record(ChannelState::ChannelReady);
+        let bytes = rec.encode();
+        assert_eq!(bytes[0], CHANNEL_RECORD_VERSION);
+        let back =
+            ChannelRecord::decode(&ChannelRecord::key(&rec.channel_id), &bytes).expect("decode");
+        assert_eq!(back, rec);
+    }
+
+    #[test]
+    fn unknown_version_and_bad_keys_are_errors() {
+        let rec = record(ChannelState::ChannelReady);
+        let key = ChannelRecord::key(&rec.channel_id);
+        let mut bytes = rec.encode();
+        bytes[0] = 99;
+        let err = ChannelRecord::decode(&key, &bytes).expect_err("must fail");
+        assert!(
+            matches!(err, RecordError::UnknownVersion { found: 99, .. }),
+            "{err}"
+        );
+        let err = ChannelRecord::decode(&[0, 1, 2], &rec.encode()).expect_err("must fail");
+        assert!(matches!(err, RecordError::BadKey { .. }), "{err}");
+    }
+
+    #[test]
+    fn only_ready_and_shutting_down_become_stale() {
+        use ChannelState::*;
+        let stale: Vec<_> = [
+            NegotiatingFunding(1),
+            CollaboratingFundingTx(1),
+            SigningCommitment(3),
+            AwaitingTxSignatures(1),
+            AwaitingChannelReady(3),
+            ChannelReady,
+            ShuttingDown(1),
+            ShuttingDown(8),
+            Closed(1),
+            Stale,
+        ]
+        .into_iter()
+        .filter(ChannelState::becomes_stale_on_restore)
+        .collect();
+        assert_eq!(stale, [ChannelReady, ShuttingDown(1), ShuttingDown(8)]);
+    }
+}

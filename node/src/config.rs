@@ -1,0 +1,232 @@
+//! The node's config file (`<base>/config.toml` unless `-c` says otherwise).
+//!
+//! Sections and keys follow fnn's where fnn has them (`rpc.listening_addr`,
+//! `rpc.enabled_modules`); unknown keys are rejected so that a typo never silently falls back to
+//! a default. A missing file at the default path means "all defaults"; a missing file named with
+//! `-c` is an error.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::layout::BaseDir;
+use crate::store::Backend;
+
+/// The whole config.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub rpc: RpcConfig,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `"rocksdb"` (default) or `"sqlite"`.
+    pub backend: Backend,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Rocksdb,
+        }
+    }
+}
+
+/// Fiber's RPC module names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RpcModule {
+    Info,
+    Peer,
+    Channel,
+    Payment,
+    Invoice,
+    Admin,
+    Dev,
+}
+
+impl RpcModule {
+    /// Modules enabled when the config does not say: all but `admin` and `dev` (as in fnn).
+    pub const DEFAULT: [RpcModule; 5] = [
+        RpcModule::Info,
+        RpcModule::Peer,
+        RpcModule::Channel,
+        RpcModule::Payment,
+        RpcModule::Invoice,
+    ];
+}
+
+impl fmt::Display for RpcModule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            RpcModule::Info => "info",
+            RpcModule::Peer => "peer",
+            RpcModule::Channel => "channel",
+            RpcModule::Payment => "payment",
+            RpcModule::Invoice => "invoice",
+            RpcModule::Admin => "admin",
+            RpcModule::Dev => "dev",
+        };
+        f.write_str(name)
+    }
+}
+
+/// `[rpc]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RpcConfig {
+    /// Where JSON-RPC listens. Default `127.0.0.1:8227`; port 0 picks a free port (the node
+    /// prints the bound address).
+    pub listening_addr: SocketAddr,
+    /// RPC modules to serve; methods of other modules answer "method not found".
+    pub enabled_modules: Vec<RpcModule>,
+    /// Must be `true` to listen on a non-loopback address: the RPC has no authentication.
+    pub allow_non_loopback: bool,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            listening_addr: SocketAddr::from(([127, 0, 0, 1], 8227)),
+            enabled_modules: RpcModule::DEFAULT.to_vec(),
+            allow_non_loopback: false,
+        }
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {} does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error(
+        "config file {}: rpc.listening_addr = {addr} is not a loopback address; \
+         set rpc.allow_non_loopback = true to expose the unauthenticated RPC",
+        path.display()
+    )]
+    NonLoopback { path: PathBuf, addr: SocketAddr },
+}
+
+impl Config {
+    /// Load the config for `base`: `explicit` if given (must exist), else `<base>/config.toml`
+    /// if it exists, else defaults. Returns the config and the path it came from, if any.
+    pub fn load(
+        base: &BaseDir,
+        explicit: Option<&Path>,
+    ) -> Result<(Self, Option<PathBuf>), ConfigError> {
+        let path = match explicit {
+            Some(path) if !path.exists() => return Err(ConfigError::Missing(path.to_path_buf())),
+            Some(path) => path.to_path_buf(),
+            None => {
+                let default = base.default_config();
+                if !default.exists() {
+                    return Ok((Self::default(), None));
+                }
+                default
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let config = Self::parse(&path, &text)?;
+        Ok((config, Some(path)))
+    }
+
+    /// Parse config text; `path` is only used in error messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let addr = config.rpc.listening_addr;
+        if !addr.ip().is_loopback() && !config.rpc.allow_non_loopback {
+            return Err(ConfigError::NonLoopback {
+                path: path.to_path_buf(),
+                addr,
+            });
+        }
+        Ok(config)
+    }
+
+    /// True when `module` is enabled.
+    pub fn module_enabled(&self, module: RpcModule) -> bool {
+        self.rpc.enabled_modules.contains(&module)
+    }
+}
+
+impl FromStr for Config {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(Path::new("<inline>"), text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_fnn() {
+        let config: Config = "".parse().expect("empty config");
+        assert_eq!(config.store.backend, Backend::Rocksdb);
+        assert_eq!(config.rpc.listening_addr.to_string(), "127.0.0.1:8227");
+        assert!(config.module_enabled(RpcModule::Info));
+        assert!(!config.module_enabled(RpcModule::Admin));
+        assert!(!config.module_enabled(RpcModule::Dev));
+    }
+
+    #[test]
+    fn reads_backend_and_modules() {
+        let config: Config =
+            "[store]\nbackend = \"sqlite\"\n[rpc]\nenabled_modules = [\"info\", \"admin\"]\n"
+                .parse()
+                .expect("valid config");
+        assert_eq!(config.store.backend, Backend::Sqlite);
+        assert_eq!(
+            config.rpc.enabled_modules,
+            [RpcModule::Info, RpcModule::Admin]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_values_are_errors_with_position() {
+        let err = "[store]\nbackend = \"leveldb\"\n"
+            .parse::<Config>()
+            .expect_err("must fail");
+        let msg = err.to_string();
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(msg.contains("leveldb"), "{msg}");
+        let err = "[rpc]\nlistening_adr = \"127.0.0.1:1\"\n"
+            .parse::<Config>()
+            .expect_err("must fail");
+        assert!(err.to_string().contains("listening_adr"), "{err}");
+    }
+
+    #[test]
+    fn non_loopback_needs_explicit_opt_in() {
+        let err = "[rpc]\nlistening_addr = \"0.0.0.0:8227\"\n"
+            .parse::<Config>()
+            .expect_err("must fail");
+        assert!(matches!(err, ConfigError::NonLoopback { .. }), "{err}");
+        let ok = "[rpc]\nlistening_addr = \"0.0.0.0:8227\"\nallow_non_loopback = true\n"
+            .parse::<Config>();
+        assert!(ok.is_ok());
+    }
+}

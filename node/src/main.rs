@@ -1,0 +1,271 @@
+//! `dlp-node` command line: run a node, restore one offline, or benchmark the stores.
+//! The only place `anyhow` is used; everything below it returns typed errors.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use dlp_node::bench::{self, BenchOptions};
+use dlp_node::config::Config;
+use dlp_node::failpoint::{FAILPOINTS_ENV, Failpoints};
+use dlp_node::layout::BaseDir;
+use dlp_node::node::RunningNode;
+use dlp_node::restore::{RestoreOptions, RestoreReport, restore};
+use dlp_node::store::Backend;
+
+const LONG_ABOUT: &str = "\
+Reference payment-channel node of dlp-harness, following Fiber's Data Loss Protection design.
+
+RUN A NODE
+  dlp-node -d <BASE> [-c <CONFIG>]
+  Creates Fiber's layout on first start (<BASE>/fiber/sk and <BASE>/ckb/key, both 0600, and
+  the store in <BASE>/fiber/store/), locks <BASE> while running, serves JSON-RPC over HTTP on
+  rpc.listening_addr (default 127.0.0.1:8227) and stops cleanly on SIGTERM or SIGINT.
+  Prints `rpc listening on <ADDR>` once ready.
+
+RESTORE A BACKUP (node stopped)
+  dlp-node -d <BASE> [-c <CONFIG>] --restore <BACKUP_DIR>
+  Refuses if the node is running. Validates the backup first (manifest, backend matches the
+  config, files whole, database readable, keys belong to it, backup belongs to this node), then
+  moves the current store to <BASE>/fiber/store.bak.<unix_ms>, puts the backup's database in
+  place, restores sk and key when the backup has both, marks every ChannelReady or ShuttingDown
+  channel Stale, prints what it did and exits 0. On any failure the original store is left as
+  it was and the exit code is non-zero.
+
+CONFIG (<BASE>/config.toml unless -c; every key optional)
+  [store]
+  backend = \"rocksdb\"            # or \"sqlite\"
+  [rpc]
+  listening_addr = \"127.0.0.1:8227\"
+  enabled_modules = [\"info\", \"peer\", \"channel\", \"payment\", \"invoice\"]  # add \"admin\" for backup";
+
+#[derive(Debug, Parser)]
+#[command(name = "dlp-node", version, about = "Reference payment-channel node for dlp-harness", long_about = LONG_ABOUT)]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Base directory of the node (keys, store, backups, lock), as fnn's -d.
+    #[arg(short = 'd', long = "base-dir", value_name = "BASE", required = true)]
+    base_dir: Option<PathBuf>,
+
+    /// Config file [default: <BASE>/config.toml; all defaults if that file does not exist].
+    #[arg(short = 'c', long = "config", value_name = "CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Restore the stopped node from BACKUP_DIR (a <BASE>/fiber/backups/<unix_ms> directory),
+    /// print what was done, and exit.
+    #[arg(long, value_name = "BACKUP_DIR")]
+    restore: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Benchmark hot backup and restore on both backends against a plain copy + fsync.
+    BenchStore(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Comma-separated store sizes (binary units: K, M, G).
+    #[arg(long, default_value = "10M,100M,1G", value_delimiter = ',')]
+    sizes: Vec<String>,
+    /// Backends to measure.
+    #[arg(long, default_value = "rocksdb,sqlite", value_delimiter = ',')]
+    backends: Vec<Backend>,
+    /// Scratch directory (needs about 4x the largest size free) [default: $TMPDIR/dlp-bench].
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 4096)]
+    value_size: usize,
+    /// Seed of the value generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write the Markdown table to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing();
+    if let Err(err) = run(cli) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DLP_NODE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Some(Command::BenchStore(args)) = cli.command {
+        return bench_store(args);
+    }
+    let base = BaseDir::new(cli.base_dir.context("-d <BASE> is required")?);
+    let (config, config_path) = Config::load(&base, cli.config.as_deref())?;
+    match &config_path {
+        Some(path) => tracing::info!(config = %path.display(), "config loaded"),
+        None => tracing::info!("no config file, using defaults"),
+    }
+    match cli.restore {
+        Some(backup_dir) => restore_command(&base, &config, backup_dir),
+        None => run_node(base, config),
+    }
+}
+
+fn restore_command(base: &BaseDir, config: &Config, backup_dir: PathBuf) -> Result<()> {
+    let failpoints = match std::env::var(FAILPOINTS_ENV) {
+        Ok(spec) => {
+            let fp = Failpoints::parse(&spec).map_err(anyhow::Error::msg)?;
+            eprintln!("WARNING: {FAILPOINTS_ENV}={spec}: injected failures are armed");
+            fp
+        }
+        Err(_) => Failpoints::none(),
+    };
+    println!(
+        "restoring {} into {} ({} store)",
+        backup_dir.display(),
+        base.root().display(),
+        config.store.backend
+    );
+    let report = restore(
+        base,
+        config.store.backend,
+        &backup_dir,
+        &RestoreOptions { failpoints },
+    )?;
+    print_report(&report);
+    Ok(())
+}
+
+fn print_report(r: &RestoreReport) {
+    println!("restored backup {}", r.backup_dir.display());
+    println!(
+        "  database: {} files, {} bytes, {} entries -> {}",
+        r.files_copied,
+        r.bytes_copied,
+        r.entries,
+        r.store_dir.display()
+    );
+    match &r.previous_store {
+        Some(prev) => println!("  previous store moved to {}", prev.display()),
+        None => println!("  there was no previous store"),
+    }
+    if r.keys_restored {
+        println!("  keys: sk and key restored from the backup");
+    } else {
+        println!(
+            "  keys: not restored ({})",
+            r.keys_note.as_deref().unwrap_or("not in backup")
+        );
+    }
+    println!("  channels marked Stale: {}", r.stale_marked.len());
+    for mark in &r.stale_marked {
+        println!(
+            "    {} (peer {}) was {}",
+            mark.channel_id, mark.peer_pubkey, mark.previous
+        );
+    }
+    println!(
+        "  took: validate {}, copy {}, mark Stale + swap {}",
+        bench::human_duration(r.validate_time),
+        bench::human_duration(r.copy_time),
+        bench::human_duration(r.mark_and_swap_time)
+    );
+}
+
+fn run_node(base: BaseDir, config: Config) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        // Handlers first: a SIGTERM that arrives the moment we report ready must stop us
+        // cleanly, not kill us with the default action.
+        let shutdown = shutdown_signals()?;
+        let node = RunningNode::start(base.clone(), config).await?;
+        let ctx = node.context();
+        println!(
+            "dlp-node {} node {} backend {} base {}",
+            env!("CARGO_PKG_VERSION"),
+            ctx.keys().node_pubkey_hex(),
+            ctx.store().backend(),
+            base.root().display()
+        );
+        if node.keys_created() {
+            println!(
+                "created keys {} and {}",
+                base.node_key().display(),
+                base.wallet_key().display()
+            );
+        }
+        println!("rpc listening on {}", node.rpc_addr());
+        shutdown.wait().await;
+        node.stop().await;
+        println!("dlp-node stopped");
+        Ok(())
+    })
+}
+
+/// SIGTERM and SIGINT, registered before the node starts.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+fn shutdown_signals() -> Result<ShutdownSignals> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Ok(ShutdownSignals {
+        term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+    })
+}
+
+impl ShutdownSignals {
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM received, stopping"),
+            _ = self.int.recv() => tracing::info!("SIGINT received, stopping"),
+        }
+    }
+}
+
+fn bench_store(args: BenchArgs) -> Result<()> {
+    let sizes = args
+        .sizes
+        .iter()
+        .map(|s| bench::parse_size(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    if args.value_size == 0 {
+        bail!("--value-size must be at least 1");
+    }
+    let options = BenchOptions {
+        sizes,
+        backends: args.backends,
+        work_dir: args.work_dir.unwrap_or_else(bench::default_work_dir),
+        value_size: args.value_size,
+        seed: args.seed,
+    };
+    eprintln!(
+        "bench-store: scratch in {} (removed afterwards)",
+        options.work_dir.display()
+    );
+    let rows = bench::run(&options, &mut |msg| eprintln!("bench-store: {msg}"))?;
+    let table = bench::render_table(&rows);
+    println!("{table}");
+    if let Some(out) = args.out {
+        std::fs::write(&out, &table).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    Ok(())
+}
