@@ -84,6 +84,9 @@ struct BenchArgs {
     /// Seed of the value generator.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Repeat each measurement this many times and report the median.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
     /// Also write the Markdown table to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -256,6 +259,7 @@ fn bench_store(args: BenchArgs) -> Result<()> {
         work_dir: args.work_dir.unwrap_or_else(bench::default_work_dir),
         value_size: args.value_size,
         seed: args.seed,
+        repeat: args.repeat,
     };
     eprintln!(
         "bench-store: scratch in {} (removed afterwards)",
