@@ -131,7 +131,10 @@ fn run_one(
     let store_bytes = fsutil::tree_size(&base.store_dir()).map_err(step("measure store"))?;
 
     let repeat = options.repeat.max(1);
-    progress(&format!("{backend} {}: hot backup x{repeat}", human_bytes(size)));
+    progress(&format!(
+        "{backend} {}: hot backup x{repeat}",
+        human_bytes(size)
+    ));
     let mut backups = Vec::new();
     let mut backup_times = Vec::new();
     for r in 0..repeat {
@@ -148,7 +151,10 @@ fn run_one(
         std::fs::remove_dir_all(&extra.dir).map_err(step("remove extra backup"))?;
     }
 
-    progress(&format!("{backend} {}: plain copy + fsync x{repeat}", human_bytes(size)));
+    progress(&format!(
+        "{backend} {}: plain copy + fsync x{repeat}",
+        human_bytes(size)
+    ));
     let files = fsutil::list_files(&backup_dir).map_err(step("list backup"))?;
     let mut plain_times = Vec::new();
     for r in 0..repeat {
@@ -161,7 +167,10 @@ fn run_one(
         std::fs::remove_dir_all(&copy_dir).map_err(step("remove plain copy"))?;
     }
 
-    progress(&format!("{backend} {}: restore x{repeat}", human_bytes(size)));
+    progress(&format!(
+        "{backend} {}: restore x{repeat}",
+        human_bytes(size)
+    ));
     let mut restores = Vec::new();
     for _ in 0..repeat {
         flush_dirty_pages();
