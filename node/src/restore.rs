@@ -405,17 +405,25 @@ pub fn restore(
         .and_then(|()| std::fs::rename(&staging, &store_dir))
         .and_then(|()| fsutil::sync_dir(&base.fiber_dir()));
     if let Err(e) = swapped {
-        return Err(undo_swap(base, &staging, previous_store.as_deref(), false)
-            .map(|()| failed("moving the restored store into place", Box::new(e)))
-            .unwrap_or_else(|rollback_err| rollback_err));
+        let step = "moving the restored store into place";
+        return Err(
+            match undo_swap(base, &staging, previous_store.as_deref(), false) {
+                Ok(()) => failed(step, Box::new(e)),
+                Err(rollback) => rollback_failed(base, step, Box::new(e), rollback, previous_store),
+            },
+        );
     }
 
     // 5. Keys.
     let (keys_restored, keys_note) = if backup.has_key_pair {
         if let Err(e) = restore_keys(base, backup_dir, &options.failpoints) {
-            return Err(undo_swap(base, &staging, previous_store.as_deref(), true)
-                .map(|()| failed("restoring the key files", e))
-                .unwrap_or_else(|rollback_err| rollback_err));
+            let step = "restoring the key files";
+            return Err(
+                match undo_swap(base, &staging, previous_store.as_deref(), true) {
+                    Ok(()) => failed(step, e),
+                    Err(rollback) => rollback_failed(base, step, e, rollback, previous_store),
+                },
+            );
         }
         (true, None)
     } else {
@@ -458,6 +466,22 @@ fn mark_stale_in(
     Ok(marks)
 }
 
+fn rollback_failed(
+    base: &BaseDir,
+    step: &'static str,
+    source: Box<dyn std::error::Error + Send + Sync>,
+    rollback: std::io::Error,
+    previous_store: Option<PathBuf>,
+) -> RestoreError {
+    RestoreError::RollbackFailed {
+        step,
+        source,
+        rollback: rollback.to_string(),
+        original: previous_store.unwrap_or_else(|| base.store_dir()),
+        base: base.root().to_path_buf(),
+    }
+}
+
 /// Put the original store back after a failed swap or key restore. `restored_in_place` says
 /// whether the restored store already sits at `store/` (it is moved back to `staging`, then
 /// removed).
@@ -466,7 +490,7 @@ fn undo_swap(
     staging: &Path,
     previous_store: Option<&Path>,
     restored_in_place: bool,
-) -> Result<(), RestoreError> {
+) -> std::io::Result<()> {
     let store_dir = base.store_dir();
     let result = (|| -> std::io::Result<()> {
         if restored_in_place {
@@ -477,14 +501,10 @@ fn undo_swap(
         }
         fsutil::sync_dir(&base.fiber_dir())
     })();
-    let _ = std::fs::remove_dir_all(staging);
-    result.map_err(|e| RestoreError::RollbackFailed {
-        step: "rolling back",
-        source: Box::new(e),
-        rollback: "could not move the original store back".into(),
-        original: previous_store.map_or(store_dir.clone(), Path::to_path_buf),
-        base: base.root().to_path_buf(),
-    })
+    if result.is_ok() {
+        let _ = std::fs::remove_dir_all(staging);
+    }
+    result
 }
 
 /// Write `sk` and `key` from the backup; on failure put back the old bytes (or remove the files

@@ -10,7 +10,9 @@ use dlp_node::rpc::client::RpcClient;
 use dlp_node::rpc::{NodeInfo, parse_hex_u64};
 use dlp_node::store::{Backend, open_store};
 
-use crate::support::{NodeProcess, channel, dir_names, fingerprint, run_cli, write_config};
+use crate::support::{
+    NodeProcess, channel, dir_names, fingerprint, run_cli, run_restore_cli, write_config,
+};
 
 for_each_backend!(
     node_creates_fiber_layout_serves_rpc_and_stops_on_sigterm,
@@ -151,15 +153,7 @@ fn backup_rpc_writes_a_backup_that_cli_restore_applies(backend: Backend) {
     node.terminate();
 
     let backup_dir = base.backups_dir().join(&backups[0]);
-    let out = run_cli(
-        &[
-            "-d",
-            base.root().to_str().expect("utf8"),
-            "--restore",
-            backup_dir.to_str().expect("utf8"),
-        ],
-        &[],
-    );
+    let out = run_restore_cli(&base, &backup_dir, &[]);
     assert!(
         out.status.success(),
         "stdout:\n{}\nstderr:\n{}",
@@ -206,15 +200,7 @@ fn cli_restore_is_refused_while_the_node_runs(backend: Backend) {
     let fiber_before = dir_names(&base.fiber_dir());
     let sk_before = std::fs::read(base.node_key()).expect("sk");
 
-    let out = run_cli(
-        &[
-            "-d",
-            base.root().to_str().expect("utf8"),
-            "--restore",
-            backup_dir.to_str().expect("utf8"),
-        ],
-        &[],
-    );
+    let out = run_restore_cli(&base, &backup_dir, &[]);
     assert!(!out.status.success());
     assert!(
         out.stderr.contains("refusing to restore") && out.stderr.contains("stop the running node"),
@@ -243,22 +229,12 @@ fn cli_restore_copy_failure_exits_non_zero_and_keeps_the_store(backend: Backend)
     let store_before = fingerprint(&base.store_dir());
     let fiber_before = dir_names(&base.fiber_dir());
 
-    let out = run_cli(
-        &[
-            "-d",
-            base.root().to_str().expect("utf8"),
-            "--restore",
-            backup_dir.to_str().expect("utf8"),
-        ],
-        // Fail on the third file of a RocksDB checkpoint (mid-copy), on SQLite's only file.
-        &[(
-            "DLP_NODE_FAILPOINTS",
-            match backend {
-                Backend::Rocksdb => "restore.copy_file=3",
-                Backend::Sqlite => "restore.copy_file=1",
-            },
-        )],
-    );
+    // Fail on the third file of a RocksDB checkpoint (mid-copy), on SQLite's only file.
+    let failpoint = match backend {
+        Backend::Rocksdb => "restore.copy_file=3",
+        Backend::Sqlite => "restore.copy_file=1",
+    };
+    let out = run_restore_cli(&base, &backup_dir, &[("DLP_NODE_FAILPOINTS", failpoint)]);
     assert!(!out.status.success(), "{}", out.stdout);
     assert!(out.stderr.contains("injected failure"), "{}", out.stderr);
     assert!(out.stderr.contains("original store"), "{}", out.stderr);

@@ -195,6 +195,13 @@ fn wait_with_deadline(mut child: Child, what: &str) -> ExitStatus {
     }
 }
 
+/// Run `dlp-node -d <base> --restore <backup>` with extra environment.
+pub fn run_restore_cli(base: &BaseDir, backup: &Path, env: &[(&str, &str)]) -> Finished {
+    let base = base.root().to_str().expect("utf8 base path");
+    let backup = backup.to_str().expect("utf8 backup path");
+    run_cli(&["-d", base, "--restore", backup], env)
+}
+
 fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
