@@ -137,7 +137,6 @@ fn concurrent_readers_never_see_half_a_batch(backend: Backend) {
         })
     };
     let mut scans = 0u32;
-    let mut generations_seen = std::collections::BTreeSet::new();
     // Bounded: the writer finishes 200 batches; stop scanning when it is done.
     while !done.load(Ordering::SeqCst) || scans == 0 {
         let entries = store.prefix_entries(b"g").expect("scan");
@@ -147,7 +146,6 @@ fn concurrent_readers_never_see_half_a_batch(backend: Backend) {
             entries.iter().all(|(_, v)| v == first),
             "scan {scans} saw a partial batch: {entries:?}"
         );
-        generations_seen.insert(first.clone());
         scans += 1;
     }
     writer.join().expect("writer");
