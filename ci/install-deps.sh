@@ -7,7 +7,12 @@
 set -euo pipefail
 
 need_apt=()
-if ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q 'libclang\.so'; then
+# The runtime package libclang1-* alone is not enough (bindgen then fails on "stdbool.h not
+# found"): ask for the -dev package itself.
+has_deb() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+if ! has_deb libclang-dev; then
     need_apt+=(libclang-dev)
 fi
 if ! command -v g++ >/dev/null 2>&1; then
