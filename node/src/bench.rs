@@ -108,6 +108,7 @@ fn run_one(
             local_commitment_number: 10,
             remote_commitment_number: 10,
             state_before_stale: None,
+            data: None,
         }
         .save(store.as_ref())
         .map_err(step("write channel record"))?;

@@ -153,6 +153,10 @@ pub struct ChannelRecord {
     /// can go back to finishing its close after a passed audit (a gap in Fiber).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_before_stale: Option<ChannelState>,
+    /// The protocol state (keys, funding, balances, TLCs, commitments). Absent only in records
+    /// written by the storage layer's own tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Box<crate::channel::ChannelData>>,
 }
 
 /// Why a channel record could not be read.
@@ -292,6 +296,7 @@ mod tests {
             local_commitment_number: 5,
             remote_commitment_number: 4,
             state_before_stale: None,
+            data: None,
         }
     }
 

@@ -21,6 +21,121 @@ use crate::store::Backend;
 pub struct Config {
     pub store: StoreConfig,
     pub rpc: RpcConfig,
+    pub chain: ChainConfig,
+    pub fiber: FiberConfig,
+    pub channel: ChannelConfig,
+    pub audit: AuditConfig,
+    pub backup: BackupConfig,
+}
+
+/// `[chain]`: where dlp-chain is (like fnn's `ckb.rpc_url`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainConfig {
+    /// `http://127.0.0.1:<port>` of `dlp-chain serve`. Required by the `dlp-node` binary; an
+    /// embedding (the harness's in-process driver) may hand the node a chain handle instead.
+    pub rpc_url: Option<String>,
+}
+
+/// `[fiber]`: the peer socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FiberConfig {
+    /// Where peers connect. Loopback only; port 0 picks a free port (see `node_info.addresses`).
+    pub listening_addr: SocketAddr,
+}
+
+impl Default for FiberConfig {
+    fn default() -> Self {
+        Self {
+            listening_addr: SocketAddr::from(([127, 0, 0, 1], 8228)),
+        }
+    }
+}
+
+/// `[channel]`: channel parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// Incoming channels funded with at least this many shannons are accepted automatically
+    /// (as Fiber does); smaller ones wait for `accept_channel`.
+    pub auto_accept_min_funding_amount: u64,
+    /// Blocks the holder of a commitment waits before sweeping its own balance (what we ask of
+    /// the peer when we open; the window in which a revoked commitment can be punished).
+    pub to_self_delay: u64,
+    /// Blocks added to a TLC's expiry per hop.
+    pub tlc_expiry_delta: u64,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        Self {
+            auto_accept_min_funding_amount: 1,
+            to_self_delay: 6,
+            tlc_expiry_delta: 20,
+        }
+    }
+}
+
+/// How a Stale channel judges the peer's ReestablishChannel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditPolicy {
+    /// Fiber's merged rule: fail if either number differs by more than one.
+    #[default]
+    Fiber,
+    /// Also fail whenever the peer is ahead of the backup in either number.
+    Strict,
+}
+
+impl fmt::Display for AuditPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuditPolicy::Fiber => "fiber",
+            AuditPolicy::Strict => "strict",
+        })
+    }
+}
+
+/// What a channel that failed its audit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnAuditFailure {
+    /// Stay Stale and silent.
+    #[default]
+    Hold,
+    /// Ask the peer to force-close, so our funds come back from its commitment.
+    RequestClose,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    pub policy: AuditPolicy,
+    pub on_audit_failure: OnAuditFailure,
+}
+
+/// `[backup]`: automatic backups (off unless `auto = true`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupConfig {
+    /// Take automatic backups: shortly after start, after channel changes, and on an interval.
+    pub auto: bool,
+    /// Every this many hours (none: no periodic backup).
+    pub interval_hours: Option<u64>,
+    /// At most one change-triggered backup per this many seconds (Fiber: about 60).
+    pub coalesce_secs: u64,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            auto: false,
+            interval_hours: None,
+            coalesce_secs: 60,
+        }
+    }
 }
 
 /// `[store]`
@@ -154,6 +269,16 @@ impl Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        if !config.fiber.listening_addr.ip().is_loopback() {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!(
+                    "fiber.listening_addr = {} is not a loopback address; peers listen on \
+                     loopback only",
+                    config.fiber.listening_addr
+                ),
+            });
+        }
         let addr = config.rpc.listening_addr;
         if !addr.ip().is_loopback() && !config.rpc.allow_non_loopback {
             return Err(ConfigError::NonLoopback {

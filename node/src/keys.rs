@@ -72,6 +72,11 @@ impl NodeKeys {
         &self.node
     }
 
+    /// The wallet's secret key (`ckb/key`): signs wallet spends on the chain.
+    pub fn wallet_secret(&self) -> &SecretKey {
+        &self.wallet
+    }
+
     /// The node's public key (its identity, Fiber's node id).
     pub fn node_pubkey(&self) -> PublicKey {
         self.node.public_key()

@@ -6,17 +6,22 @@
 
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use dlp_chain::{ChainClient, InProcessChain, Pubkey, RemoteChain};
 use jsonrpsee::server::{Server, ServerHandle};
 
 use crate::backup::{BackupError, BackupInfo, BackupNamer, create_backup};
 use crate::channel_record::CHANNEL_RECORD_PREFIX;
 use crate::config::Config;
+use crate::core::{Core, CoreHandle};
+use crate::events::{EventBus, EventKind};
 use crate::keys::{KeyError, NodeKeys};
 use crate::layout::BaseDir;
 use crate::lock::{BaseDirLock, LockError};
+use crate::steps::StepControl;
 use crate::store::{Store, StoreError, open_store};
+use crate::transport::Identity;
 
 /// Why a node could not start or stop.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,67 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot listen for peers on {addr}: {source}")]
+    PeerListen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Chain(#[from] dlp_chain::remote::BadRpcUrl),
+    #[error("cannot open the event file: {0}")]
+    Events(#[source] std::io::Error),
+    #[error(transparent)]
+    Core(#[from] crate::core::CoreError),
+}
+
+/// The protocol side of a running node: the core, its events and step control, the peer socket.
+#[derive(Debug, Clone)]
+pub struct Protocol {
+    pub core: CoreHandle,
+    pub events: Arc<EventBus>,
+    pub steps: Arc<StepControl>,
+    pub peer_addr: SocketAddr,
+    pub identity: Identity,
+    pub chain: Arc<dyn ChainClient>,
+}
+
+impl Protocol {
+    /// The address peers dial: `/ip4/<ip>/tcp/<port>/p2p/<pubkey hex>`.
+    pub fn address(&self) -> String {
+        format_peer_address(self.peer_addr, &self.identity.pubkey)
+    }
+}
+
+/// Format a peer address.
+pub fn format_peer_address(addr: SocketAddr, pubkey: &Pubkey) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) => format!("/ip4/{ip}"),
+        std::net::IpAddr::V6(ip) => format!("/ip6/{ip}"),
+    };
+    format!("{ip}/tcp/{}/p2p/{}", addr.port(), hex::encode(pubkey.0))
+}
+
+/// Parse a peer address into socket address and expected key.
+pub fn parse_peer_address(text: &str) -> Result<(SocketAddr, Pubkey), String> {
+    let bad =
+        || format!("bad peer address {text:?}: expected /ip4/<ip>/tcp/<port>/p2p/<pubkey hex>");
+    let parts: Vec<&str> = text.split('/').collect();
+    let [empty, family, ip, tcp, port, p2p, key] = parts.as_slice() else {
+        return Err(bad());
+    };
+    if !empty.is_empty() || *tcp != "tcp" || *p2p != "p2p" || !matches!(*family, "ip4" | "ip6") {
+        return Err(bad());
+    }
+    let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
+    if !ip.is_loopback() {
+        return Err(format!(
+            "peer address {text:?} is not a loopback address; dlp-node only dials loopback"
+        ));
+    }
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let pubkey: Pubkey = key.parse().map_err(|_| bad())?;
+    Ok((SocketAddr::new(ip, port), pubkey))
 }
 
 /// Everything the RPC handlers need.
@@ -49,6 +115,7 @@ pub struct NodeContext {
     keys: NodeKeys,
     store: Arc<dyn Store>,
     namer: BackupNamer,
+    protocol: OnceLock<Protocol>,
 }
 
 impl NodeContext {
@@ -75,7 +142,19 @@ impl NodeContext {
     /// Take a hot backup into `<base>/fiber/backups/<unix_ms>/`.
     pub fn backup(&self) -> Result<BackupInfo, BackupError> {
         let target = self.namer.next_dir(&self.base);
-        create_backup(self.store.as_ref(), &self.base, &self.keys, &target)
+        let info = create_backup(self.store.as_ref(), &self.base, &self.keys, &target)?;
+        if let Some(p) = self.protocol.get() {
+            p.events.publish(EventKind::BackupWritten {
+                dir: info.dir.display().to_string(),
+            });
+        }
+        Ok(info)
+    }
+
+    /// The protocol side (set once the node has started).
+    pub fn protocol(&self) -> &Protocol {
+        // Set in `RunningNode::start` before the context is shared with anything.
+        self.protocol.get().expect("protocol initialised at start")
     }
 
     /// Number of channel records in the store.
@@ -98,12 +177,25 @@ pub struct RunningNode {
     rpc: ServerHandle,
     rpc_addr: SocketAddr,
     keys_created: bool,
+    core_task: tokio::task::JoinHandle<()>,
+    listener_task: tokio::task::JoinHandle<()>,
     _lock: BaseDirLock,
 }
 
 impl RunningNode {
     /// Lock `base`, create its layout and keys on first start, open the store, serve RPC.
     pub async fn start(base: BaseDir, config: Config) -> Result<Self, NodeError> {
+        Self::start_with_chain(base, config, None).await
+    }
+
+    /// Like [`start`](Self::start), with a chain handle instead of `chain.rpc_url` (the
+    /// in-process driver shares one ledger between nodes this way). With neither, the node
+    /// uses a private in-memory ledger, good for storage work only.
+    pub async fn start_with_chain(
+        base: BaseDir,
+        config: Config,
+        chain: Option<Arc<dyn ChainClient>>,
+    ) -> Result<Self, NodeError> {
         let lock = BaseDirLock::acquire(&base)?;
         for dir in [base.fiber_dir(), base.ckb_dir()] {
             std::fs::create_dir_all(&dir).map_err(|source| NodeError::Layout {
@@ -120,6 +212,51 @@ impl RunningNode {
             keys,
             store,
             namer: BackupNamer::default(),
+            protocol: OnceLock::new(),
+        });
+        let chain: Arc<dyn ChainClient> = match (chain, &ctx.config.chain.rpc_url) {
+            (Some(chain), _) => chain,
+            (None, Some(url)) => Arc::new(RemoteChain::from_url(url)?),
+            (None, None) => {
+                tracing::warn!(
+                    "no chain.rpc_url configured: using a private in-memory ledger; channels \
+                     with other nodes cannot be funded"
+                );
+                Arc::new(InProcessChain::new())
+            }
+        };
+        let events = Arc::new(
+            EventBus::new(Some(ctx.base.root().join("events.jsonl"))).map_err(NodeError::Events)?,
+        );
+        let steps = Arc::new(StepControl::default());
+        let identity = Identity {
+            secret: *ctx.keys.node_secret(),
+            pubkey: Pubkey::from(ctx.keys.node_pubkey()),
+        };
+        let peer_listen = ctx.config.fiber.listening_addr;
+        let listener = tokio::net::TcpListener::bind(peer_listen)
+            .await
+            .map_err(|source| NodeError::PeerListen {
+                addr: peer_listen,
+                source,
+            })?;
+        let peer_addr = listener
+            .local_addr()
+            .map_err(|source| NodeError::PeerListen {
+                addr: peer_listen,
+                source,
+            })?;
+        let (core, core_task) =
+            Core::spawn(ctx.clone(), chain.clone(), events.clone(), steps.clone())?;
+        let listener_task =
+            crate::transport::spawn_listener(listener, identity.clone(), core.transport_sender());
+        let _ = ctx.protocol.set(Protocol {
+            core,
+            events,
+            steps,
+            peer_addr,
+            identity,
+            chain,
         });
         let server = Server::builder()
             .build(addr)
@@ -133,6 +270,7 @@ impl RunningNode {
             pubkey = %ctx.keys.node_pubkey_hex(),
             backend = %ctx.store.backend(),
             %rpc_addr,
+            %peer_addr,
             "node started"
         );
         Ok(Self {
@@ -140,6 +278,8 @@ impl RunningNode {
             rpc,
             rpc_addr,
             keys_created,
+            core_task,
+            listener_task,
             _lock: lock,
         })
     }
@@ -161,9 +301,21 @@ impl RunningNode {
 
     /// Stop serving RPC, wait for in-flight calls, close the store, release the lock.
     pub async fn stop(self) {
+        self.listener_task.abort();
         if self.rpc.stop().is_ok() {
             self.rpc.stopped().await;
         }
+        let protocol = self.ctx.protocol();
+        // A held core must not block the stop.
+        protocol.steps.disarm_all();
+        protocol.steps.release();
+        protocol.core.stop();
+        let _ = self.core_task.await;
         tracing::info!("node stopped");
+    }
+
+    /// The protocol side: core handle, events, step control, peer address.
+    pub fn protocol(&self) -> &Protocol {
+        self.ctx.protocol()
     }
 }

@@ -7,17 +7,19 @@ pub mod client;
 
 use std::sync::Arc;
 
+use dlp_chain::jsonrpc::params_object;
+use dlp_chain::{Hash32, Pubkey};
 use jsonrpsee::RpcModule;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::config::RpcModule as Module;
-use crate::node::NodeContext;
+use crate::core::{Command, CoreGone, SendPaymentRequest};
+use crate::node::{NodeContext, parse_peer_address};
+use crate::steps::StepSpec;
 
-/// JSON-RPC code for invalid params.
-pub const INVALID_PARAMS: i32 = -32602;
-/// Application error code used for failed operations (backup failed, ...).
-pub const OPERATION_FAILED: i32 = -32000;
+pub use dlp_chain::jsonrpc::{INVALID_PARAMS, OPERATION_FAILED};
 
 /// Result of `node_info`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,94 @@ pub struct NodeInfo {
     pub store_backend: String,
     /// Number of persisted channels, as a hex string.
     pub channel_count: String,
+    /// Addresses `connect_peer` accepts for this node.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// The wallet key (`ckb/key`), where closed-channel funds go.
+    #[serde(default)]
+    pub wallet_pubkey: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectParams {
+    address: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PubkeyParams {
+    pubkey: Pubkey,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenParams {
+    pubkey: Pubkey,
+    #[serde(with = "dlp_chain::hex_u64")]
+    funding_amount: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptParams {
+    temporary_channel_id: Hash32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListChannelsParams {
+    #[serde(default)]
+    pubkey: Option<Pubkey>,
+    #[serde(default)]
+    include_closed: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvoiceParams {
+    #[serde(with = "dlp_chain::hex_u64")]
+    amount: u64,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentHashParams {
+    payment_hash: Hash32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShutdownParams {
+    channel_id: Hash32,
+    #[serde(default)]
+    force: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsParams {
+    #[serde(default, with = "opt_hex")]
+    after: Option<u64>,
+}
+
+mod opt_hex {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| {
+            super::parse_hex_u64(&t)
+                .ok_or_else(|| serde::de::Error::custom(format!("bad hex integer {t:?}")))
+        })
+        .transpose()
+    }
+}
+
+fn gone(e: CoreGone) -> ErrorObjectOwned {
+    failed(e.to_string())
 }
 
 /// Format an integer the Fiber way.
@@ -74,6 +164,17 @@ fn failed(message: String) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(OPERATION_FAILED, message, None::<()>)
 }
 
+fn payment_json(p: &crate::core::Payment) -> serde_json::Value {
+    json!({
+        "payment_hash": p.payment_hash,
+        "status": p.status,
+        "amount": hex_u64(p.amount),
+        "target_pubkey": p.target,
+        "preimage": p.preimage,
+        "failed_error": p.failed_error,
+    })
+}
+
 /// Build the RPC module for a node, registering only the enabled modules' methods.
 pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
     let config = ctx.config().clone();
@@ -88,7 +189,185 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
                 pubkey: ctx.keys().node_pubkey_hex(),
                 store_backend: ctx.store().backend().to_string(),
                 channel_count: hex_u64(channel_count),
+                addresses: vec![ctx.protocol().address()],
+                wallet_pubkey: ctx.keys().wallet_pubkey_hex(),
             })
+        });
+    }
+    if config.module_enabled(Module::Peer) {
+        let _ = module.register_async_method("connect_peer", |params, ctx, _| async move {
+            let p: ConnectParams = params_object(&params)?;
+            let (addr, pubkey) = parse_peer_address(&p.address)
+                .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e, None::<()>))?;
+            let protocol = ctx.protocol();
+            if pubkey == protocol.identity.pubkey {
+                return Err(failed("cannot connect to ourselves".into()));
+            }
+            let conn = crate::transport::dial(
+                addr,
+                pubkey,
+                &protocol.identity,
+                protocol.core.transport_sender(),
+            )
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+            protocol.core.connected(conn).map_err(gone)?;
+            Ok::<_, ErrorObjectOwned>(())
+        });
+        let _ = module.register_async_method("disconnect_peer", |params, ctx, _| async move {
+            let p: PubkeyParams = params_object(&params)?;
+            ctx.protocol()
+                .core
+                .request(|reply| Command::DisconnectPeer {
+                    pubkey: p.pubkey,
+                    reply,
+                })
+                .await
+                .map_err(gone)?
+                .map_err(failed)
+        });
+        let _ = module.register_async_method("list_peers", |params, ctx, _| async move {
+            expect_no_params(&params)?;
+            let peers = ctx
+                .protocol()
+                .core
+                .request(|reply| Command::ListPeers { reply })
+                .await
+                .map_err(gone)?;
+            Ok::<_, ErrorObjectOwned>(json!({ "peers": peers }))
+        });
+    }
+    if config.module_enabled(Module::Channel) {
+        let _ = module.register_async_method("open_channel", |params, ctx, _| async move {
+            let p: OpenParams = params_object(&params)?;
+            let id = ctx
+                .protocol()
+                .core
+                .request(|reply| Command::OpenChannel {
+                    pubkey: p.pubkey,
+                    funding_amount: p.funding_amount,
+                    reply,
+                })
+                .await
+                .map_err(gone)?
+                .map_err(failed)?;
+            Ok::<_, ErrorObjectOwned>(json!({ "temporary_channel_id": id }))
+        });
+        let _ = module.register_async_method("accept_channel", |params, ctx, _| async move {
+            let p: AcceptParams = params_object(&params)?;
+            let id = ctx
+                .protocol()
+                .core
+                .request(|reply| Command::AcceptChannel {
+                    temporary_channel_id: p.temporary_channel_id,
+                    reply,
+                })
+                .await
+                .map_err(gone)?
+                .map_err(failed)?;
+            Ok::<_, ErrorObjectOwned>(json!({ "channel_id": id }))
+        });
+        let _ = module.register_async_method("list_channels", |params, ctx, _| async move {
+            let p: ListChannelsParams = params_object(&params)?;
+            let channels = ctx
+                .protocol()
+                .core
+                .request(|reply| Command::ListChannels {
+                    pubkey: p.pubkey,
+                    include_closed: p.include_closed.unwrap_or(false),
+                    reply,
+                })
+                .await
+                .map_err(gone)?;
+            Ok::<_, ErrorObjectOwned>(json!({ "channels": channels }))
+        });
+        let _ = module.register_async_method("shutdown_channel", |params, ctx, _| async move {
+            let p: ShutdownParams = params_object(&params)?;
+            ctx.protocol()
+                .core
+                .request(|reply| Command::ShutdownChannel {
+                    channel_id: p.channel_id,
+                    force: p.force.unwrap_or(false),
+                    reply,
+                })
+                .await
+                .map_err(gone)?
+                .map_err(failed)
+        });
+    }
+    if config.module_enabled(Module::Invoice) {
+        let _ = module.register_async_method("new_invoice", |params, ctx, _| async move {
+            let p: InvoiceParams = params_object(&params)?;
+            let invoice = ctx
+                .protocol()
+                .core
+                .request(|reply| Command::NewInvoice {
+                    amount: p.amount,
+                    description: p.description,
+                    reply,
+                })
+                .await
+                .map_err(gone)?
+                .map_err(failed)?;
+            Ok::<_, ErrorObjectOwned>(json!({
+                "invoice_address": invoice.address(),
+                "invoice": {
+                    "amount": hex_u64(invoice.amount),
+                    "payment_hash": invoice.payment_hash,
+                    "payee": invoice.payee,
+                    "description": invoice.description,
+                },
+            }))
+        });
+    }
+    if config.module_enabled(Module::Payment) {
+        let _ = module.register_async_method("send_payment", |params, ctx, _| async move {
+            let request: SendPaymentRequest = params_object(&params)?;
+            let payment = ctx
+                .protocol()
+                .core
+                .request(|reply| Command::SendPayment { request, reply })
+                .await
+                .map_err(gone)?
+                .map_err(failed)?;
+            Ok::<_, ErrorObjectOwned>(payment_json(&payment))
+        });
+        let _ = module.register_async_method("get_payment", |params, ctx, _| async move {
+            let p: PaymentHashParams = params_object(&params)?;
+            let payment = ctx
+                .protocol()
+                .core
+                .request(|reply| Command::GetPayment {
+                    payment_hash: p.payment_hash,
+                    reply,
+                })
+                .await
+                .map_err(gone)?
+                .ok_or_else(|| failed(format!("no payment {}", p.payment_hash)))?;
+            Ok::<_, ErrorObjectOwned>(payment_json(&payment))
+        });
+    }
+    if config.module_enabled(Module::Dev) {
+        let _ = module.register_method("dev_hold", |params, ctx, _| {
+            let spec: StepSpec = params_object(&params)?;
+            ctx.protocol()
+                .steps
+                .arm(spec)
+                .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e.to_string(), None::<()>))
+        });
+        let _ = module.register_method("dev_release", |params, ctx, _| {
+            expect_no_params(&params)?;
+            Ok::<_, ErrorObjectOwned>(json!({ "was_held": ctx.protocol().steps.release() }))
+        });
+        let _ = module.register_method("dev_held", |params, ctx, _| {
+            expect_no_params(&params)?;
+            Ok::<_, ErrorObjectOwned>(json!({ "step": ctx.protocol().steps.held() }))
+        });
+        let _ = module.register_method("dev_events", |params, ctx, _| {
+            let p: EventsParams = params_object(&params)?;
+            Ok::<_, ErrorObjectOwned>(
+                json!({ "events": ctx.protocol().events.since(p.after.unwrap_or(0)) }),
+            )
         });
     }
     if config.module_enabled(Module::Admin) {

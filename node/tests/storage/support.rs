@@ -106,6 +106,7 @@ pub fn channel(id: u8, state: ChannelState) -> ChannelRecord {
         local_commitment_number: u64::from(id) + 10,
         remote_commitment_number: u64::from(id) + 9,
         state_before_stale: None,
+        data: None,
     }
 }
 
@@ -146,7 +147,8 @@ pub fn write_config(base: &BaseDir, backend: Backend, modules: &[&str]) {
         .join(", ");
     let text = format!(
         "[store]\nbackend = \"{backend}\"\n\
-         [rpc]\nlistening_addr = \"127.0.0.1:0\"\nenabled_modules = [{modules}]\n"
+         [rpc]\nlistening_addr = \"127.0.0.1:0\"\nenabled_modules = [{modules}]\n\
+         [fiber]\nlistening_addr = \"127.0.0.1:0\"\n"
     );
     std::fs::write(base.default_config(), text).expect("write config");
 }

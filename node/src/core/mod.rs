@@ -1,0 +1,727 @@
+//! The node core: one task that owns every channel and processes one input at a time (a peer
+//! message, a chain event, an RPC command).
+//!
+//! Handling an input only changes memory and queues effects. [`Core::flush`] then applies them
+//! in a fixed order that is the durability rule of the node:
+//! 1. persist every changed record in one atomic batch (`Persisted` events);
+//! 2. announce the handled message (`MessageReceived`), which may hold the node;
+//! 3. broadcast transactions;
+//! 4. send queued messages, one `MessageSent` event each, each of which may hold the node.
+//!
+//! So no message ever leaves before the state that produced it is on disk, and while the node is
+//! held at a step nothing else runs: the store is exactly that step's state.
+
+mod channels;
+mod onchain;
+mod payments;
+mod reestablish;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dlp_chain::{ChainClient, ChainEvent, Hash32, OutPoint, Pubkey, Transaction};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::channel_record::{ChannelId, ChannelRecord, ChannelState};
+use crate::config::Config;
+use crate::events::{EventBus, EventKind};
+use crate::node::NodeContext;
+use crate::steps::StepControl;
+use crate::store::WriteBatch;
+use crate::transport::{Connection, TransportEvent};
+use crate::wire::PeerMessage;
+
+pub use payments::{Invoice, Payment, PaymentStatus, SendPaymentRequest};
+
+/// Key prefix of the peer's revealed commitment secrets: `0x10 ++ channel ++ be64(number)`.
+pub const PEER_SECRET_PREFIX: u8 = 0x10;
+/// Key prefix of invoices: `0x20 ++ payment_hash`.
+pub const INVOICE_PREFIX: u8 = 0x20;
+/// Key prefix of outgoing payments: `0x30 ++ payment_hash`.
+pub const PAYMENT_PREFIX: u8 = 0x30;
+/// Key prefix of preimages learned while forwarding: `0x50 ++ payment_hash`.
+pub const PREIMAGE_PREFIX: u8 = 0x50;
+
+/// A command from the RPC layer or an embedding.
+#[derive(Debug)]
+pub enum Command {
+    DisconnectPeer {
+        pubkey: Pubkey,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    ListPeers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    OpenChannel {
+        pubkey: Pubkey,
+        funding_amount: u64,
+        reply: oneshot::Sender<Result<Hash32, String>>,
+    },
+    AcceptChannel {
+        temporary_channel_id: Hash32,
+        reply: oneshot::Sender<Result<Hash32, String>>,
+    },
+    ListChannels {
+        pubkey: Option<Pubkey>,
+        include_closed: bool,
+        reply: oneshot::Sender<Vec<ChannelInfo>>,
+    },
+    NewInvoice {
+        amount: u64,
+        description: Option<String>,
+        reply: oneshot::Sender<Result<Invoice, String>>,
+    },
+    SendPayment {
+        request: SendPaymentRequest,
+        reply: oneshot::Sender<Result<Payment, String>>,
+    },
+    GetPayment {
+        payment_hash: Hash32,
+        reply: oneshot::Sender<Option<Payment>>,
+    },
+    ShutdownChannel {
+        channel_id: Hash32,
+        force: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// A connected peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub pubkey: Pubkey,
+    pub address: String,
+    pub inbound: bool,
+}
+
+/// A pending TLC as shown by `list_channels`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlcInfo {
+    #[serde(with = "dlp_chain::hex_u64")]
+    pub id: u64,
+    /// `offered` (by us) or `received`.
+    pub direction: String,
+    #[serde(with = "dlp_chain::hex_u64")]
+    pub amount: u64,
+    pub payment_hash: Hash32,
+    #[serde(with = "dlp_chain::hex_u64")]
+    pub expiry: u64,
+}
+
+/// One channel as shown by `list_channels`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelInfo {
+    pub channel_id: Hash32,
+    pub pubkey: Pubkey,
+    pub state: ChannelState,
+    #[serde(with = "dlp_chain::hex_u64")]
+    pub local_balance: u64,
+    #[serde(with = "dlp_chain::hex_u64")]
+    pub remote_balance: u64,
+    pub pending_tlcs: Vec<TlcInfo>,
+    #[serde(with = "dlp_chain::hex_u64")]
+    pub local_commitment_number: u64,
+    #[serde(with = "dlp_chain::hex_u64")]
+    pub remote_commitment_number: u64,
+    pub is_opener: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding_outpoint: Option<OutPoint>,
+}
+
+/// Inputs of the core.
+#[derive(Debug)]
+pub enum CoreInput {
+    Transport(TransportEvent),
+    Chain(Vec<ChainEvent>),
+    Command(Command),
+    Stop,
+}
+
+/// How the RPC layer and embeddings talk to the core.
+#[derive(Debug, Clone)]
+pub struct CoreHandle {
+    inputs: mpsc::UnboundedSender<CoreInput>,
+    transport: mpsc::UnboundedSender<TransportEvent>,
+}
+
+/// The core is gone (the node is stopping).
+#[derive(Debug, thiserror::Error)]
+#[error("the node is shutting down")]
+pub struct CoreGone;
+
+impl CoreHandle {
+    /// Send a command built around a reply channel and wait for the reply.
+    pub async fn request<T>(
+        &self,
+        build: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, CoreGone> {
+        let (reply, rx) = oneshot::channel();
+        self.inputs
+            .send(CoreInput::Command(build(reply)))
+            .map_err(|_| CoreGone)?;
+        rx.await.map_err(|_| CoreGone)
+    }
+
+    /// Hand an established connection to the core.
+    pub fn connected(&self, conn: Connection) -> Result<(), CoreGone> {
+        self.transport
+            .send(TransportEvent::Connected(conn))
+            .map_err(|_| CoreGone)
+    }
+
+    /// The sender transport tasks report to.
+    pub fn transport_sender(&self) -> mpsc::UnboundedSender<TransportEvent> {
+        self.transport.clone()
+    }
+
+    /// Ask the core to stop after the current input.
+    pub fn stop(&self) {
+        let _ = self.inputs.send(CoreInput::Stop);
+    }
+}
+
+/// Effects queued while handling one input.
+#[derive(Debug, Default)]
+struct Effects {
+    dirty_channels: BTreeSet<Hash32>,
+    deleted_channels: BTreeSet<Hash32>,
+    dirty_payments: BTreeSet<Hash32>,
+    dirty_invoices: BTreeSet<Hash32>,
+    peer_secrets: Vec<(Hash32, u64, Hash32)>,
+    preimages: Vec<(Hash32, Hash32)>,
+    events: Vec<EventKind>,
+    txs: Vec<(Transaction, Option<u64>)>,
+    messages: Vec<(Pubkey, PeerMessage)>,
+}
+
+/// The core's state.
+pub struct Core {
+    ctx: Arc<NodeContext>,
+    config: Config,
+    chain: Arc<dyn ChainClient>,
+    me: Pubkey,
+    wallet: Pubkey,
+    events: Arc<EventBus>,
+    steps: Arc<StepControl>,
+    channels: BTreeMap<Hash32, ChannelRecord>,
+    peers: HashMap<Pubkey, Connection>,
+    /// Channels whose peer has not yet sent ReestablishChannel on this connection.
+    awaiting_reestablish: HashSet<Hash32>,
+    /// Stale channels whose audit failed (blocked until restart or a new reestablish).
+    audit_failed: HashSet<Hash32>,
+    /// Incoming channel proposals waiting for `accept_channel`.
+    proposals: HashMap<Hash32, (Pubkey, PeerMessage)>,
+    invoices: HashMap<Hash32, Invoice>,
+    payments: HashMap<Hash32, Payment>,
+    preimages: HashMap<Hash32, Hash32>,
+    reserved_outpoints: HashSet<OutPoint>,
+    height: u64,
+    fx: Effects,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("me", &self.me)
+            .field("channels", &self.channels.len())
+            .field("peers", &self.peers.len())
+            .finish()
+    }
+}
+
+/// Why the core could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("reading channel records: {0}")]
+    Records(#[from] crate::channel_record::RecordError),
+    #[error("reading node records: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("corrupt {what} record: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+fn to_hash(id: &ChannelId) -> Hash32 {
+    Hash32(id.0)
+}
+
+fn pubkey_of(record: &ChannelRecord) -> Option<Pubkey> {
+    record.peer_pubkey.parse().ok()
+}
+
+impl Core {
+    /// Load state from the store and spawn the core task, the chain watcher and the listener
+    /// event pump. Returns the handle.
+    pub fn spawn(
+        ctx: Arc<NodeContext>,
+        chain: Arc<dyn ChainClient>,
+        events: Arc<EventBus>,
+        steps: Arc<StepControl>,
+    ) -> Result<(CoreHandle, tokio::task::JoinHandle<()>), CoreError> {
+        let store = ctx.store().clone();
+        let mut channels = BTreeMap::new();
+        for record in ChannelRecord::load_all(store.as_ref())? {
+            channels.insert(to_hash(&record.channel_id), record);
+        }
+        let invoices: HashMap<Hash32, Invoice> =
+            load_json_prefix(store.as_ref(), INVOICE_PREFIX, "invoice")?;
+        let payments: HashMap<Hash32, Payment> =
+            load_json_prefix(store.as_ref(), PAYMENT_PREFIX, "payment")?;
+        let preimages: HashMap<Hash32, Hash32> =
+            load_json_prefix(store.as_ref(), PREIMAGE_PREFIX, "preimage")?;
+        let me = Pubkey::from(ctx.keys().node_pubkey());
+        let wallet = Pubkey::from(ctx.keys().wallet_secret().public_key());
+        let (inputs_tx, mut inputs_rx) = mpsc::unbounded_channel();
+        let (transport_tx, mut transport_rx) = mpsc::unbounded_channel::<TransportEvent>();
+        let handle = CoreHandle {
+            inputs: inputs_tx.clone(),
+            transport: transport_tx,
+        };
+        // Transport events are funnelled into the core's single input queue.
+        let pump_inputs = inputs_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = transport_rx.recv().await {
+                if pump_inputs.send(CoreInput::Transport(event)).is_err() {
+                    break;
+                }
+            }
+        });
+        // The chain watcher: every chain event since the beginning, in order.
+        let watch_chain = chain.clone();
+        let watch_inputs = inputs_tx;
+        tokio::spawn(async move {
+            let mut after = 0;
+            loop {
+                match watch_chain
+                    .events_after(after, Duration::from_secs(10))
+                    .await
+                {
+                    Ok(events) => {
+                        if let Some(last) = events.last() {
+                            after = last.seq();
+                            if watch_inputs.send(CoreInput::Chain(events)).is_err() {
+                                break;
+                            }
+                        } else if watch_inputs.is_closed() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "chain watcher: retrying");
+                        if watch_inputs.is_closed() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        let config = ctx.config().clone();
+        let mut core = Core {
+            ctx,
+            config,
+            chain,
+            me,
+            wallet,
+            events,
+            steps,
+            channels,
+            peers: HashMap::new(),
+            awaiting_reestablish: HashSet::new(),
+            audit_failed: HashSet::new(),
+            proposals: HashMap::new(),
+            invoices,
+            payments,
+            preimages,
+            reserved_outpoints: HashSet::new(),
+            height: 0,
+            fx: Effects::default(),
+        };
+        let task = tokio::spawn(async move {
+            core.events.publish(EventKind::Started { pubkey: core.me });
+            while let Some(input) = inputs_rx.recv().await {
+                if matches!(input, CoreInput::Stop) {
+                    break;
+                }
+                core.handle(input).await;
+            }
+            // Connections close when dropped.
+            core.peers.clear();
+        });
+        Ok((handle, task))
+    }
+
+    async fn handle(&mut self, input: CoreInput) {
+        let mut received = None;
+        let mut replies: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+        match input {
+            CoreInput::Transport(TransportEvent::Connected(conn)) => self.on_connected(conn),
+            CoreInput::Transport(TransportEvent::Message {
+                conn_id,
+                pubkey,
+                message,
+            }) => {
+                if self.peers.get(&pubkey).map(|c| c.conn_id) == Some(conn_id) {
+                    received = Some((pubkey, message.type_name(), message.channel_id()));
+                    self.on_message(pubkey, message).await;
+                }
+            }
+            CoreInput::Transport(TransportEvent::Disconnected {
+                conn_id,
+                pubkey,
+                reason,
+            }) => {
+                if self.peers.get(&pubkey).map(|c| c.conn_id) == Some(conn_id) {
+                    self.peers.remove(&pubkey);
+                    self.on_disconnected(pubkey, reason);
+                }
+            }
+            CoreInput::Chain(events) => self.on_chain_events(events).await,
+            CoreInput::Command(command) => self.on_command(command, &mut replies).await,
+            CoreInput::Stop => {}
+        }
+        self.flush(received).await;
+        for reply in replies {
+            reply();
+        }
+    }
+
+    fn numbers(&self, channel: Option<Hash32>) -> (u64, u64) {
+        channel
+            .and_then(|id| self.channels.get(&id))
+            .map_or((0, 0), |r| {
+                (r.local_commitment_number, r.remote_commitment_number)
+            })
+    }
+
+    fn publish(&self, kind: EventKind) {
+        let event = self.events.publish(kind);
+        let _ = event;
+    }
+
+    async fn publish_step(&self, kind: EventKind) {
+        let fired = self.steps.check(&kind);
+        self.events.publish(kind);
+        if let Some(step) = fired {
+            tracing::info!(%step, "held at step");
+            self.events.publish(EventKind::Held { step: step.clone() });
+            self.steps.wait_release().await;
+            self.events.publish(EventKind::Released { step });
+        }
+    }
+
+    async fn flush(&mut self, received: Option<(Pubkey, &'static str, Option<Hash32>)>) {
+        let fx = std::mem::take(&mut self.fx);
+        // 1. Persist.
+        let mut batch = WriteBatch::new();
+        for id in &fx.deleted_channels {
+            batch.delete(ChannelRecord::key(&ChannelId(id.0)));
+        }
+        for id in &fx.dirty_channels {
+            if let Some(record) = self.channels.get_mut(id) {
+                if let Some(data) = record.data.as_deref() {
+                    record.local_commitment_number = data.local_commitment_number();
+                    record.remote_commitment_number = data.remote_commitment_number();
+                }
+                batch.put(ChannelRecord::key(&record.channel_id), record.encode());
+            }
+        }
+        for (channel, number, secret) in &fx.peer_secrets {
+            batch.put(peer_secret_key(channel, *number), secret.0.to_vec());
+        }
+        for hash in &fx.dirty_payments {
+            if let Some(p) = self.payments.get(hash) {
+                batch.put(prefixed(PAYMENT_PREFIX, hash), json_bytes(p));
+            }
+        }
+        for hash in &fx.dirty_invoices {
+            if let Some(i) = self.invoices.get(hash) {
+                batch.put(prefixed(INVOICE_PREFIX, hash), json_bytes(i));
+            }
+        }
+        for (hash, preimage) in &fx.preimages {
+            batch.put(prefixed(PREIMAGE_PREFIX, hash), json_bytes(preimage));
+        }
+        if !batch.is_empty() {
+            if let Err(e) = self.ctx.store().write(&batch) {
+                // Nothing that depends on this state may leave the node: drop the effects.
+                tracing::error!(error = %e, "persisting state failed; dropping outgoing effects");
+                self.publish(EventKind::Error {
+                    channel_id: None,
+                    message: format!("store write failed: {e}"),
+                });
+                return;
+            }
+            for id in &fx.dirty_channels {
+                let (local, remote) = self.numbers(Some(*id));
+                self.publish(EventKind::Persisted {
+                    channel_id: *id,
+                    local,
+                    remote,
+                });
+            }
+        }
+        for event in fx.events {
+            self.publish(event);
+        }
+        // 2. The handled message.
+        if let Some((peer, msg_type, channel_id)) = received {
+            let (local, remote) = self.numbers(channel_id);
+            self.publish_step(EventKind::MessageReceived {
+                peer,
+                msg_type: msg_type.to_string(),
+                channel_id,
+                local,
+                remote,
+            })
+            .await;
+        }
+        // 3. Transactions.
+        for (tx, number) in fx.txs {
+            let txid = tx.txid();
+            let kind = tx.kind.name().to_string();
+            let channel_id = tx.kind.channel_id();
+            let result = self.chain.submit(tx).await;
+            if let Err(e) = &result {
+                tracing::warn!(%txid, %kind, error = %e, "transaction not accepted");
+            }
+            self.publish(EventKind::TxBroadcast {
+                txid,
+                kind,
+                channel_id,
+                commitment_number: number,
+                accepted: result.is_ok(),
+                reject_reason: result.err().map(|e| e.to_string()),
+            });
+        }
+        // 4. Messages.
+        for (peer, message) in fx.messages {
+            let channel_id = message.channel_id();
+            let Some(conn) = self.peers.get(&peer) else {
+                tracing::debug!(%peer, msg = message.type_name(), "peer offline; not sent");
+                continue;
+            };
+            if !conn.send(&message) {
+                continue;
+            }
+            let (local, remote) = self.numbers(channel_id);
+            self.publish_step(EventKind::MessageSent {
+                peer,
+                msg_type: message.type_name().to_string(),
+                channel_id,
+                local,
+                remote,
+            })
+            .await;
+        }
+    }
+
+    fn send(&mut self, peer: Pubkey, message: PeerMessage) {
+        self.fx.messages.push((peer, message));
+    }
+
+    fn mark_dirty(&mut self, id: Hash32) {
+        self.fx.dirty_channels.insert(id);
+    }
+
+    fn set_state(&mut self, id: Hash32, state: ChannelState) {
+        if let Some(record) = self.channels.get_mut(&id)
+            && record.state != state
+        {
+            let from = record.state;
+            record.state = state;
+            self.fx.events.push(EventKind::StateChanged {
+                channel_id: id,
+                from,
+                to: state,
+            });
+            self.fx.dirty_channels.insert(id);
+        }
+    }
+
+    fn error_event(&mut self, channel_id: Option<Hash32>, message: String) {
+        tracing::warn!(channel = ?channel_id, %message, "protocol error");
+        self.fx.events.push(EventKind::Error {
+            channel_id,
+            message,
+        });
+    }
+
+    fn on_connected(&mut self, conn: Connection) {
+        let peer = conn.pubkey;
+        let inbound = conn.inbound;
+        if let Some(old) = self.peers.insert(peer, conn) {
+            old.close();
+        }
+        self.fx
+            .events
+            .push(EventKind::PeerConnected { peer, inbound });
+        self.start_reestablish(peer);
+    }
+
+    fn on_disconnected(&mut self, peer: Pubkey, reason: String) {
+        self.fx
+            .events
+            .push(EventKind::PeerDisconnected { peer, reason });
+        let ids: Vec<Hash32> = self
+            .channels
+            .iter()
+            .filter(|(_, r)| pubkey_of(r) == Some(peer))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.awaiting_reestablish.remove(&id);
+            if let Some(data) = self
+                .channels
+                .get_mut(&id)
+                .and_then(|r| r.data.as_deref_mut())
+            {
+                let before = data.their_log.len();
+                data.forget_uncommitted_peer_updates();
+                if data.their_log.len() != before {
+                    self.fx.dirty_channels.insert(id);
+                }
+            }
+        }
+        // Proposals from a peer that left are dropped.
+        self.proposals.retain(|_, (p, _)| *p != peer);
+    }
+
+    async fn on_command(&mut self, command: Command, replies: &mut Vec<Box<dyn FnOnce() + Send>>) {
+        fn later<T: Send + 'static>(
+            replies: &mut Vec<Box<dyn FnOnce() + Send>>,
+            reply: oneshot::Sender<T>,
+            value: T,
+        ) {
+            replies.push(Box::new(move || {
+                let _ = reply.send(value);
+            }));
+        }
+        match command {
+            Command::DisconnectPeer { pubkey, reply } => {
+                let result = match self.peers.remove(&pubkey) {
+                    Some(conn) => {
+                        conn.close();
+                        self.on_disconnected(pubkey, "disconnect_peer".into());
+                        Ok(())
+                    }
+                    None => Err(format!("peer {pubkey} is not connected")),
+                };
+                later(replies, reply, result);
+            }
+            Command::ListPeers { reply } => {
+                let peers = self
+                    .peers
+                    .values()
+                    .map(|c| PeerInfo {
+                        pubkey: c.pubkey,
+                        address: c.addr.to_string(),
+                        inbound: c.inbound,
+                    })
+                    .collect();
+                later(replies, reply, peers);
+            }
+            Command::OpenChannel {
+                pubkey,
+                funding_amount,
+                reply,
+            } => {
+                let result = self.open_channel(pubkey, funding_amount).await;
+                later(replies, reply, result);
+            }
+            Command::AcceptChannel {
+                temporary_channel_id,
+                reply,
+            } => {
+                let result = self.accept_proposal(temporary_channel_id);
+                later(replies, reply, result);
+            }
+            Command::ListChannels {
+                pubkey,
+                include_closed,
+                reply,
+            } => {
+                let list = self.list_channels(pubkey, include_closed);
+                later(replies, reply, list);
+            }
+            Command::NewInvoice {
+                amount,
+                description,
+                reply,
+            } => {
+                let result = self.new_invoice(amount, description);
+                later(replies, reply, result);
+            }
+            Command::SendPayment { request, reply } => {
+                let result = self.send_payment(request);
+                later(replies, reply, result);
+            }
+            Command::GetPayment {
+                payment_hash,
+                reply,
+            } => {
+                let payment = self.payments.get(&payment_hash).cloned();
+                later(replies, reply, payment);
+            }
+            Command::ShutdownChannel {
+                channel_id,
+                force,
+                reply,
+            } => {
+                let result = self.shutdown_channel(channel_id, force);
+                later(replies, reply, result);
+            }
+        }
+    }
+}
+
+fn prefixed(prefix: u8, hash: &Hash32) -> Vec<u8> {
+    let mut key = vec![prefix];
+    key.extend_from_slice(&hash.0);
+    key
+}
+
+fn peer_secret_key(channel: &Hash32, number: u64) -> Vec<u8> {
+    let mut key = prefixed(PEER_SECRET_PREFIX, channel);
+    key.extend_from_slice(&number.to_be_bytes());
+    key
+}
+
+fn json_bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn load_json_prefix<T: for<'de> Deserialize<'de>>(
+    store: &dyn crate::store::Store,
+    prefix: u8,
+    what: &'static str,
+) -> Result<HashMap<Hash32, T>, CoreError> {
+    let mut out = HashMap::new();
+    let mut error = None;
+    store.scan_prefix(&[prefix], &mut |key, value| {
+        let parsed = key
+            .get(1..33)
+            .and_then(|k| <[u8; 32]>::try_from(k).ok())
+            .ok_or_else(|| format!("key {} is not prefix + 32 bytes", hex::encode(key)))
+            .and_then(|k| {
+                serde_json::from_slice::<T>(value)
+                    .map(|v| (Hash32(k), v))
+                    .map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok((k, v)) => {
+                out.insert(k, v);
+                std::ops::ControlFlow::Continue(())
+            }
+            Err(detail) => {
+                error = Some(detail);
+                std::ops::ControlFlow::Break(())
+            }
+        }
+    })?;
+    match error {
+        Some(detail) => Err(CoreError::Corrupt { what, detail }),
+        None => Ok(out),
+    }
+}

@@ -1,0 +1,342 @@
+//! Reconnection: ReestablishChannel, Fiber's resync rules, and the passive audit of Stale
+//! channels.
+//!
+//! ## Normal channels
+//! On connect we send `ReestablishChannel {L, R}` for every ChannelReady / ShuttingDown channel
+//! and ignore its other messages until the peer's arrives. With the peer's `PL, PR`:
+//! `|PL - R| > 1 || |PR - L| > 1` is an error; if `R == PL + 1` the peer missed our last
+//! RevokeAndAck and we resend it; if our CommitmentSigned is unacknowledged and `PR == L` the
+//! peer never processed it and we resend it; our updates the peer has not committed are resent
+//! before it; both in the order we first sent them. If `PR == L + 1` the peer will resend its
+//! RevokeAndAck. A ShuttingDown channel resends Shutdown.
+//!
+//! ## Stale channels (after a restore)
+//! Passive silence: nothing is sent first, neither at start-up nor on reconnect. The peer's
+//! ReestablishChannel triggers the audit:
+//! - `fiber`: fail if `|PL - R| > 1 || |PR - L| > 1` (Fiber's merged rule).
+//! - `strict`: also fail if `PL > R` or `PR > L`. Why this is the safe line: `PL` counts the
+//!   RevokeAndAcks the peer received from us, so `PL > R` proves we revoked a commitment our
+//!   backup still holds as current (broadcasting it would be punished); `PR` counts the peer's
+//!   revocations, so `PR > L` proves the peer moved to a commitment we signed after the backup:
+//!   we lack its revocation secret (we could not punish the old one) and its balances (we would
+//!   sign on wrong numbers). A peer that is behind (`PL < R` or `PR < L`) is resynced by us, as
+//!   in the normal path, so it passes.
+//!
+//! On pass: `AuditPassed`, the channel becomes ChannelReady, we send our own
+//! ReestablishChannel and run the normal resync; a channel that was shutting down goes back to
+//! ShuttingDown and finishes the cooperative close. On fail: `AuditFailed`, the channel stays
+//! Stale and blocked; with `on_audit_failure = "request_close"` we ask the peer to force-close.
+
+use dlp_chain::{Hash32, Pubkey};
+
+use super::Core;
+use crate::channel::Update;
+use crate::channel_record::ChannelState;
+use crate::config::{AuditPolicy, OnAuditFailure};
+use crate::events::EventKind;
+use crate::wire::PeerMessage;
+
+/// The audit rule: `Err(reason)` when the channel must stay Stale.
+pub fn audit(
+    policy: AuditPolicy,
+    local: u64,
+    remote: u64,
+    peer_local: u64,
+    peer_remote: u64,
+) -> Result<(), String> {
+    if peer_local.abs_diff(remote) > 1 || peer_remote.abs_diff(local) > 1 {
+        return Err(format!(
+            "commitment numbers more than one apart: Local(L:{local}, R:{remote}), \
+             Peer(L:{peer_local}, R:{peer_remote})"
+        ));
+    }
+    if policy == AuditPolicy::Strict {
+        if peer_local > remote {
+            return Err(format!(
+                "peer received {peer_local} revocations from us, our backup knows {remote}: our \
+                 latest commitment is already revoked"
+            ));
+        }
+        if peer_remote > local {
+            return Err(format!(
+                "peer revoked {peer_remote} commitments, our backup knows {local}: the peer holds \
+                 a commitment we signed after this backup"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Core {
+    /// On connect: send ReestablishChannel for live channels; Stale channels stay silent.
+    pub(super) fn start_reestablish(&mut self, peer: Pubkey) {
+        let ids: Vec<Hash32> = self
+            .channels
+            .iter()
+            .filter(|(id, _)| self.peer_of(id) == Some(peer))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            match self.state_of(&id) {
+                Some(ChannelState::ChannelReady | ChannelState::ShuttingDown(_)) => {
+                    self.send_reestablish(peer, id);
+                }
+                Some(ChannelState::AwaitingChannelReady(_)) => {
+                    // Resend ChannelReady if we had sent it (the peer may have missed it).
+                    if self.data(&id).is_some_and(|d| d.our_channel_ready_sent) {
+                        self.send(peer, PeerMessage::ChannelReady { channel_id: id });
+                    }
+                }
+                Some(ChannelState::Stale) => {
+                    // Passive silence: the peer must speak first.
+                    self.awaiting_reestablish.remove(&id);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn send_reestablish(&mut self, peer: Pubkey, id: Hash32) {
+        let Some(data) = self.data(&id) else {
+            return;
+        };
+        let message = PeerMessage::ReestablishChannel {
+            channel_id: id,
+            local_commitment_number: data.local_commitment_number(),
+            remote_commitment_number: data.remote_commitment_number(),
+        };
+        self.awaiting_reestablish.insert(id);
+        self.send(peer, message);
+    }
+
+    pub(super) fn on_reestablish(
+        &mut self,
+        peer: Pubkey,
+        id: Hash32,
+        peer_local: u64,
+        peer_remote: u64,
+    ) {
+        let Some(state) = self.state_of(&id) else {
+            self.send_error(peer, Some(id), "unknown channel".into());
+            return;
+        };
+        let Some(data) = self.data(&id) else {
+            return;
+        };
+        let (local, remote) = (
+            data.local_commitment_number(),
+            data.remote_commitment_number(),
+        );
+        match state {
+            ChannelState::Stale => {
+                let policy = self.config.audit.policy;
+                match audit(policy, local, remote, peer_local, peer_remote) {
+                    Ok(()) => {
+                        tracing::info!(channel = %id, "Passive audit passed for channel {id}. Resuming to Ready.");
+                        self.audit_failed.remove(&id);
+                        self.fx.events.push(EventKind::AuditPassed {
+                            channel_id: id,
+                            policy: policy.to_string(),
+                            local,
+                            remote,
+                            peer_local,
+                            peer_remote,
+                        });
+                        if let Some(record) = self.channels.get_mut(&id) {
+                            record.state_before_stale = None;
+                        }
+                        self.set_state(id, ChannelState::ChannelReady);
+                        self.send_reestablish(peer, id);
+                        self.resync(peer, id, peer_local, peer_remote);
+                    }
+                    Err(reason) => {
+                        tracing::warn!(
+                            channel = %id,
+                            "Audit Failed for Stale channel: Local(L:{local}, R:{remote}), Peer(L:{peer_local}, R:{peer_remote}): {reason}"
+                        );
+                        self.audit_failed.insert(id);
+                        self.fx.events.push(EventKind::AuditFailed {
+                            channel_id: id,
+                            policy: policy.to_string(),
+                            local,
+                            remote,
+                            peer_local,
+                            peer_remote,
+                            reason,
+                        });
+                        if self.config.audit.on_audit_failure == OnAuditFailure::RequestClose {
+                            self.send(peer, PeerMessage::RequestForceClose { channel_id: id });
+                        }
+                    }
+                }
+            }
+            ChannelState::ChannelReady | ChannelState::ShuttingDown(_) => {
+                if !self.awaiting_reestablish.contains(&id) {
+                    // The peer reestablished without us having sent ours (it reconnected to
+                    // us and spoke first): answer, then resync.
+                    self.send_reestablish(peer, id);
+                }
+                self.resync(peer, id, peer_local, peer_remote);
+            }
+            other => {
+                self.fx.events.push(EventKind::MessageIgnored {
+                    peer,
+                    msg_type: "ReestablishChannel".into(),
+                    channel_id: Some(id),
+                    reason: format!("channel is {other}"),
+                });
+            }
+        }
+    }
+
+    /// Fiber's resync for a live channel, given the peer's numbers.
+    fn resync(&mut self, peer: Pubkey, id: Hash32, peer_local: u64, peer_remote: u64) {
+        self.awaiting_reestablish.remove(&id);
+        let Some(data) = self.data(&id).cloned() else {
+            return;
+        };
+        let (local, remote) = (
+            data.local_commitment_number(),
+            data.remote_commitment_number(),
+        );
+        if peer_local.abs_diff(remote) > 1 || peer_remote.abs_diff(local) > 1 {
+            self.send_error(
+                peer,
+                Some(id),
+                format!(
+                    "cannot reestablish: Local(L:{local}, R:{remote}), Peer(L:{peer_local}, R:{peer_remote}) \
+                     are more than one apart"
+                ),
+            );
+            return;
+        }
+        let resend_revoke = remote == peer_local + 1;
+        let resend_commitment = data.their_pending.is_some() && peer_remote == local;
+        // Updates of ours the peer holds: those in commitments it has processed.
+        let processed_ours = match data.their_pending {
+            Some(p) if peer_remote == local + 1 => p.ours,
+            _ => data.their_commitment.ours,
+        }
+        .max(data.our_commitment.ours);
+        let mut messages = Vec::new();
+        let revoke = if resend_revoke && remote > 0 {
+            Some(PeerMessage::RevokeAndAck {
+                channel_id: id,
+                revoked_number: remote - 1,
+                secret: self.our_secret(&data, remote - 1),
+                next_revocation_hash: self.our_revocation_hash(&data, remote + 1),
+            })
+        } else {
+            None
+        };
+        let update_message = |index: u64| -> Option<PeerMessage> {
+            let update = data
+                .our_log
+                .get(index.checked_sub(data.base_ours)? as usize)?;
+            Some(match update {
+                Update::Add(tlc) => PeerMessage::AddTlc {
+                    channel_id: id,
+                    tlc_id: tlc.id,
+                    amount: tlc.amount,
+                    payment_hash: tlc.payment_hash,
+                    expiry: tlc.expiry,
+                    onion: tlc.onion.clone(),
+                },
+                Update::Remove { tlc_id, reason } => PeerMessage::RemoveTlc {
+                    channel_id: id,
+                    tlc_id: *tlc_id,
+                    reason: reason.clone(),
+                },
+            })
+        };
+        if let (true, Some(pending)) = (resend_commitment, data.their_pending) {
+            let commitment = match self.sign_their_commitment(
+                &data,
+                id,
+                pending.number,
+                pending.ours,
+                pending.theirs,
+            ) {
+                Ok(signature) => PeerMessage::CommitmentSigned {
+                    channel_id: id,
+                    commitment_number: pending.number,
+                    sender_updates: pending.ours,
+                    receiver_updates: pending.theirs,
+                    signature,
+                },
+                Err(e) => {
+                    self.error_event(Some(id), format!("cannot re-sign commitment: {e}"));
+                    return;
+                }
+            };
+            let before: Vec<PeerMessage> = (processed_ours..pending.ours)
+                .filter_map(update_message)
+                .collect();
+            if data.commitment_sent_first || revoke.is_none() {
+                messages.extend(before);
+                messages.push(commitment);
+                messages.extend(revoke);
+            } else {
+                messages.extend(revoke);
+                messages.extend(before);
+                messages.push(commitment);
+            }
+            messages.extend((pending.ours..data.our_total()).filter_map(update_message));
+        } else {
+            messages.extend(revoke);
+            messages.extend((processed_ours..data.our_total()).filter_map(update_message));
+        }
+        for message in messages {
+            self.send(peer, message);
+        }
+        // Resume a close in progress.
+        let shutdown = data.shutdown.clone();
+        if shutdown.our_shutdown_sent {
+            self.update_shutdown_state(id);
+            self.send(peer, PeerMessage::Shutdown { channel_id: id });
+            if shutdown.closing_signed_sent
+                && let Some(d) = self.data_mut(&id)
+            {
+                // Re-sign on the resumed connection.
+                d.shutdown.closing_signed_sent = false;
+            }
+        } else if shutdown.their_shutdown_received {
+            self.update_shutdown_state(id);
+        }
+        self.maybe_send_commitment(id);
+        self.process_committed_incoming(id);
+        self.try_closing_signed(id);
+        self.mark_dirty(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fiber_policy_tolerates_one_either_way() {
+        assert!(audit(AuditPolicy::Fiber, 5, 5, 5, 5).is_ok());
+        assert!(audit(AuditPolicy::Fiber, 5, 5, 6, 5).is_ok());
+        assert!(audit(AuditPolicy::Fiber, 5, 5, 4, 6).is_ok());
+        assert!(audit(AuditPolicy::Fiber, 5, 5, 7, 5).is_err());
+        assert!(audit(AuditPolicy::Fiber, 5, 5, 5, 3).is_err());
+    }
+
+    #[test]
+    fn strict_policy_refuses_a_peer_ahead_of_the_backup() {
+        assert!(audit(AuditPolicy::Strict, 5, 5, 5, 5).is_ok());
+        assert!(
+            audit(AuditPolicy::Strict, 5, 5, 4, 4).is_ok(),
+            "peer behind: we resync it"
+        );
+        assert!(
+            audit(AuditPolicy::Strict, 5, 5, 6, 5).is_err(),
+            "our latest is revoked"
+        );
+        assert!(
+            audit(AuditPolicy::Strict, 5, 5, 5, 6).is_err(),
+            "peer has a newer commitment"
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! Step control: hold a node right after a named protocol step, release it later.
+//!
+//! A step is `sent:<MessageType>` or `received:<MessageType>`, optionally for one channel, and
+//! the `nth` occurrence after arming (default 1). The node's core checks armed holds after each
+//! `MessageSent` / `MessageReceived` event and, on a match, stops processing until released.
+//! Because every state change is persisted before the event that announces it, and the core is
+//! the only writer, the store is quiescent while held: a backup taken then is exactly that step.
+
+use std::sync::Mutex;
+
+use dlp_chain::Hash32;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::events::EventKind;
+
+/// Which messages a hold matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// `sent:CommitmentSigned`, `received:RevokeAndAck`, ...
+    pub step: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<Hash32>,
+    /// Which occurrence (1 = the next one).
+    #[serde(default = "one")]
+    pub nth: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// Why a step spec is invalid.
+#[derive(Debug, thiserror::Error)]
+#[error("bad step {0:?}: expected sent:<MessageType> or received:<MessageType>, nth >= 1")]
+pub struct BadStep(pub String);
+
+impl StepSpec {
+    fn parts(&self) -> Result<(bool, &str), BadStep> {
+        let (dir, msg) = self
+            .step
+            .split_once(':')
+            .ok_or_else(|| BadStep(self.step.clone()))?;
+        let sent = match dir {
+            "sent" => true,
+            "received" => false,
+            _ => return Err(BadStep(self.step.clone())),
+        };
+        if msg.is_empty() || self.nth == 0 {
+            return Err(BadStep(self.step.clone()));
+        }
+        Ok((sent, msg))
+    }
+
+    fn matches(&self, event: &EventKind) -> bool {
+        let Ok((want_sent, want_type)) = self.parts() else {
+            return false;
+        };
+        let (sent, msg_type, channel_id) = match event {
+            EventKind::MessageSent {
+                msg_type,
+                channel_id,
+                ..
+            } => (true, msg_type, channel_id),
+            EventKind::MessageReceived {
+                msg_type,
+                channel_id,
+                ..
+            } => (false, msg_type, channel_id),
+            _ => return false,
+        };
+        sent == want_sent
+            && msg_type == want_type
+            && (self.channel_id.is_none() || self.channel_id == *channel_id)
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    armed: Vec<(StepSpec, u64)>,
+    held: Option<String>,
+    release: bool,
+}
+
+/// Armed holds and the current hold, shared by the core and the RPC / harness.
+#[derive(Debug, Default)]
+pub struct StepControl {
+    state: Mutex<State>,
+    released: Notify,
+    held_changed: Notify,
+}
+
+impl StepControl {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Arm a hold.
+    pub fn arm(&self, spec: StepSpec) -> Result<(), BadStep> {
+        spec.parts()?;
+        self.lock().armed.push((spec, 0));
+        Ok(())
+    }
+
+    /// Disarm every hold that has not fired.
+    pub fn disarm_all(&self) {
+        self.lock().armed.clear();
+    }
+
+    /// The step the node is held at, if any.
+    pub fn held(&self) -> Option<String> {
+        self.lock().held.clone()
+    }
+
+    /// Release the node if held (and remember the release if it is about to hold).
+    pub fn release(&self) -> bool {
+        let mut state = self.lock();
+        let was_held = state.held.is_some();
+        if was_held {
+            state.release = true;
+        }
+        drop(state);
+        self.released.notify_waiters();
+        was_held
+    }
+
+    /// Wait until the node is held (or `timeout` passes); returns the step.
+    pub async fn wait_held(&self, timeout: std::time::Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.held_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(step) = self.held() {
+                return Some(step);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Called by the core after each event: the step name if a hold fires now.
+    pub(crate) fn check(&self, event: &EventKind) -> Option<String> {
+        let mut state = self.lock();
+        let mut fired = None;
+        state.armed.retain_mut(|(spec, seen)| {
+            if fired.is_some() || !spec.matches(event) {
+                return true;
+            }
+            *seen += 1;
+            if *seen >= spec.nth {
+                fired = Some(spec.step.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if let Some(step) = &fired {
+            state.held = Some(step.clone());
+            state.release = false;
+        }
+        drop(state);
+        if fired.is_some() {
+            self.held_changed.notify_waiters();
+        }
+        fired
+    }
+
+    /// Called by the core while held: returns once released.
+    pub(crate) async fn wait_release(&self) {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if state.release {
+                    state.release = false;
+                    state.held = None;
+                    return;
+                }
+            }
+            released.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dlp_chain::Pubkey;
+
+    fn sent(msg: &str) -> EventKind {
+        EventKind::MessageSent {
+            peer: Pubkey([2; 33]),
+            msg_type: msg.into(),
+            channel_id: None,
+            local: 0,
+            remote: 0,
+        }
+    }
+
+    #[test]
+    fn holds_fire_on_the_nth_matching_step_only() {
+        let control = StepControl::default();
+        control
+            .arm(StepSpec {
+                step: "sent:CommitmentSigned".into(),
+                channel_id: None,
+                nth: 2,
+            })
+            .expect("valid");
+        assert_eq!(control.check(&sent("AddTlc")), None);
+        assert_eq!(control.check(&sent("CommitmentSigned")), None);
+        assert_eq!(
+            control.check(&sent("CommitmentSigned")).as_deref(),
+            Some("sent:CommitmentSigned")
+        );
+        assert_eq!(control.held().as_deref(), Some("sent:CommitmentSigned"));
+        assert_eq!(control.check(&sent("CommitmentSigned")), None, "fires once");
+    }
+
+    #[test]
+    fn bad_steps_are_refused() {
+        let control = StepControl::default();
+        for step in ["CommitmentSigned", "sideways:AddTlc", "sent:"] {
+            assert!(
+                control
+                    .arm(StepSpec {
+                        step: step.into(),
+                        channel_id: None,
+                        nth: 1
+                    })
+                    .is_err()
+            );
+        }
+    }
+}
