@@ -86,6 +86,12 @@ pub enum Command {
         force: bool,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Dev: our current commitment, fully signed, without broadcasting it (tests keep an old
+    /// one to broadcast later and prove the peer's watcher punishes it).
+    DevSignedCommitment {
+        channel_id: Hash32,
+        reply: oneshot::Sender<Result<Transaction, String>>,
+    },
 }
 
 /// A connected peer.
@@ -670,6 +676,13 @@ impl Core {
                 reply,
             } => {
                 let result = self.shutdown_channel(channel_id, force);
+                later(replies, reply, result);
+            }
+            Command::DevSignedCommitment { channel_id, reply } => {
+                let result = self
+                    .our_signed_commitment(channel_id)
+                    .map(|(tx, _)| tx)
+                    .map_err(|e| e.to_string());
                 later(replies, reply, result);
             }
         }

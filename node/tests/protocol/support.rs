@@ -1,0 +1,354 @@
+//! A small in-process network for protocol tests: nodes with real stores in a temp dir, one
+//! shared ledger, waits on typed events with deadlines (no sleeps).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dlp_chain::{ChainClient, Hash32, InProcessChain, Pubkey, Transaction};
+use dlp_node::channel_record::ChannelState;
+use dlp_node::config::{AuditPolicy, Config, OnAuditFailure};
+use dlp_node::core::{ChannelInfo, Command, Invoice, Payment, PaymentStatus, SendPaymentRequest};
+use dlp_node::events::{EventKind, NodeEvent};
+use dlp_node::layout::BaseDir;
+use dlp_node::node::RunningNode;
+use dlp_node::restore::{RestoreOptions, restore};
+use dlp_node::steps::StepSpec;
+use dlp_node::store::Backend;
+
+/// How long any single wait may take before the test fails with what it saw.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+/// Wallet funds every node starts with.
+pub const WALLET: u64 = 10_000_000_000;
+
+pub struct Node {
+    pub name: &'static str,
+    pub base: BaseDir,
+    pub config: Config,
+    pub running: Option<RunningNode>,
+    pub pubkey: Pubkey,
+    pub wallet: Pubkey,
+}
+
+pub struct Net {
+    pub backend: Backend,
+    pub chain: InProcessChain,
+    pub nodes: Vec<Node>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn config(backend: Backend) -> Config {
+    let mut config: Config = "".parse().expect("empty config");
+    config.store.backend = backend;
+    config.rpc.listening_addr = "127.0.0.1:0".parse().expect("addr");
+    config.fiber.listening_addr = "127.0.0.1:0".parse().expect("addr");
+    config.rpc.enabled_modules.push(dlp_node::config::RpcModule::Admin);
+    config.rpc.enabled_modules.push(dlp_node::config::RpcModule::Dev);
+    config
+}
+
+impl Net {
+    pub async fn new(backend: Backend, names: &[&'static str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut net = Net {
+            backend,
+            chain: InProcessChain::new(),
+            nodes: vec![],
+            _dir: dir,
+        };
+        for name in names {
+            net.add(name, config(backend)).await;
+        }
+        net
+    }
+
+    pub async fn add(&mut self, name: &'static str, config: Config) -> usize {
+        let base = BaseDir::new(self._dir.path().join(name));
+        let running = RunningNode::start_with_chain(base.clone(), config.clone(), Some(self.chain_arc()))
+            .await
+            .expect("node starts");
+        let keys = running.context().keys().clone();
+        let pubkey = Pubkey::from(keys.node_pubkey());
+        let wallet = Pubkey::from(keys.wallet_secret().public_key());
+        self.chain.fund(wallet, WALLET).await.expect("fund");
+        self.nodes.push(Node {
+            name,
+            base,
+            config,
+            running: Some(running),
+            pubkey,
+            wallet,
+        });
+        self.nodes.len() - 1
+    }
+
+    pub fn chain_arc(&self) -> Arc<dyn ChainClient> {
+        Arc::new(self.chain.clone())
+    }
+
+    pub fn running(&self, i: usize) -> &RunningNode {
+        self.nodes[i].running.as_ref().expect("node is running")
+    }
+
+    pub async fn request<T>(&self, i: usize, build: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command) -> T {
+        self.running(i)
+            .protocol()
+            .core
+            .request(build)
+            .await
+            .expect("core alive")
+    }
+
+    pub fn last_seq(&self, i: usize) -> u64 {
+        self.running(i).protocol().events.since(0).last().map_or(0, |e| e.seq)
+    }
+
+    /// Wait for an event of node `i` with `seq > after` matching `pred`.
+    pub async fn wait(&self, i: usize, after: u64, what: &str, pred: impl Fn(&EventKind) -> bool) -> NodeEvent {
+        let protocol = self.running(i).protocol();
+        let mut rx = protocol.events.subscribe();
+        if let Some(e) = protocol.events.since(after).into_iter().find(|e| pred(&e.kind)) {
+            return e;
+        }
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Ok(e)) if e.seq > after && pred(&e.kind) => return e,
+                Ok(Ok(_)) => {}
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    if let Some(e) = protocol.events.since(after).into_iter().find(|e| pred(&e.kind)) {
+                        return e;
+                    }
+                }
+                Ok(Err(_)) | Err(_) => {
+                    self.dump();
+                    panic!("{}: timed out after {DEADLINE:?} waiting for {what}", self.nodes[i].name);
+                }
+            }
+        }
+    }
+
+    /// Print the last events of every node (on failure).
+    pub fn dump(&self) {
+        for node in &self.nodes {
+            let Some(running) = &node.running else {
+                eprintln!("--- {}: stopped", node.name);
+                continue;
+            };
+            let events = running.protocol().events.since(0);
+            eprintln!("--- {} ({} events), last 40:", node.name, events.len());
+            for e in events.iter().rev().take(40).rev() {
+                eprintln!("  #{} {:?}", e.seq, e.kind);
+            }
+        }
+    }
+
+    pub async fn connect(&self, a: usize, b: usize) {
+        let after_a = self.last_seq(a);
+        let after_b = self.last_seq(b);
+        let target = self.running(b).protocol();
+        let me = self.running(a).protocol();
+        let conn = dlp_node::transport::dial(target.peer_addr, target.identity.pubkey, &me.identity, me.core.transport_sender())
+            .await
+            .expect("dial");
+        me.core.connected(conn).expect("core alive");
+        let pa = self.nodes[a].pubkey;
+        let pb = self.nodes[b].pubkey;
+        self.wait(a, after_a, "peer connected", |k| matches!(k, EventKind::PeerConnected { peer, .. } if *peer == pb)).await;
+        self.wait(b, after_b, "peer connected", |k| matches!(k, EventKind::PeerConnected { peer, .. } if *peer == pa)).await;
+    }
+
+    pub async fn disconnect(&self, a: usize, b: usize) {
+        let after_b = self.last_seq(b);
+        let pb = self.nodes[b].pubkey;
+        let pa = self.nodes[a].pubkey;
+        self.request(a, |reply| Command::DisconnectPeer { pubkey: pb, reply })
+            .await
+            .expect("disconnect");
+        self.wait(b, after_b, "peer disconnected", |k| matches!(k, EventKind::PeerDisconnected { peer, .. } if *peer == pa)).await;
+    }
+
+    /// Open a channel from `a` to `b` and wait until both see ChannelReady. Returns its id.
+    pub async fn open_channel(&self, a: usize, b: usize, amount: u64) -> Hash32 {
+        let after_a = self.last_seq(a);
+        let after_b = self.last_seq(b);
+        let pb = self.nodes[b].pubkey;
+        self.request(a, |reply| Command::OpenChannel { pubkey: pb, funding_amount: amount, reply })
+            .await
+            .expect("open_channel");
+        let funded = self
+            .wait(a, after_a, "funding broadcast", |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "funding"))
+            .await;
+        let _ = funded;
+        self.chain.mine(1).await.expect("mine");
+        let ready = |k: &EventKind| matches!(k, EventKind::StateChanged { to: ChannelState::ChannelReady, .. });
+        let e = self.wait(a, after_a, "ChannelReady", ready).await;
+        self.wait(b, after_b, "ChannelReady", ready).await;
+        match e.kind {
+            EventKind::StateChanged { channel_id, .. } => channel_id,
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn channels(&self, i: usize) -> Vec<ChannelInfo> {
+        self.request(i, |reply| Command::ListChannels { pubkey: None, include_closed: true, reply })
+            .await
+    }
+
+    pub async fn channel(&self, i: usize, id: Hash32) -> ChannelInfo {
+        self.channels(i)
+            .await
+            .into_iter()
+            .find(|c| c.channel_id == id)
+            .expect("channel listed")
+    }
+
+    pub async fn invoice(&self, i: usize, amount: u64) -> Invoice {
+        self.request(i, |reply| Command::NewInvoice { amount, description: None, reply })
+            .await
+            .expect("invoice")
+    }
+
+    /// Pay an invoice of `payee` from `payer` and wait for the final status.
+    pub async fn pay(&self, payer: usize, payee: usize, amount: u64) -> Payment {
+        let invoice = self.invoice(payee, amount).await;
+        self.pay_request(
+            payer,
+            SendPaymentRequest {
+                invoice: Some(invoice.address()),
+                target_pubkey: None,
+                amount: None,
+                keysend: None,
+            },
+        )
+        .await
+    }
+
+    pub async fn pay_request(&self, payer: usize, request: SendPaymentRequest) -> Payment {
+        let after = self.last_seq(payer);
+        let payment = self
+            .request(payer, |reply| Command::SendPayment { request, reply })
+            .await
+            .expect("send_payment accepted");
+        let hash = payment.payment_hash;
+        if payment.status == PaymentStatus::Failed {
+            return payment;
+        }
+        self.wait(payer, after, "payment final", |k| {
+            matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
+                if *payment_hash == hash && (status == "Success" || status == "Failed"))
+        })
+        .await;
+        self.request(payer, |reply| Command::GetPayment { payment_hash: hash, reply })
+            .await
+            .expect("payment exists")
+    }
+
+    /// Wait until both ends of `channel` are at rest: numbers crossed, nothing pending.
+    pub async fn settle(&self, a: usize, b: usize, channel: Hash32) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let mut rx_a = self.running(a).protocol().events.subscribe();
+        let mut rx_b = self.running(b).protocol().events.subscribe();
+        loop {
+            let ca = self.channel(a, channel).await;
+            let cb = self.channel(b, channel).await;
+            if ca.local_commitment_number == cb.remote_commitment_number
+                && ca.remote_commitment_number == cb.local_commitment_number
+                && ca.pending_tlcs.is_empty()
+                && cb.pending_tlcs.is_empty()
+                && ca.local_balance == cb.remote_balance
+            {
+                return;
+            }
+            // Look again after the next event of either node.
+            let next = async {
+                tokio::select! {
+                    _ = rx_a.recv() => {}
+                    _ = rx_b.recv() => {}
+                }
+            };
+            if tokio::time::timeout_at(deadline, next).await.is_err() {
+                self.dump();
+                panic!("channel did not settle: {ca:?} vs {cb:?}");
+            }
+        }
+    }
+
+    pub async fn backup(&self, i: usize) -> std::path::PathBuf {
+        self.running(i).context().backup().expect("backup").dir
+    }
+
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(running) = self.nodes[i].running.take() {
+            running.stop().await;
+        }
+    }
+
+    pub async fn start(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let running = RunningNode::start_with_chain(node.base.clone(), node.config.clone(), Some(self.chain_arc()))
+            .await
+            .expect("node restarts");
+        self.nodes[i].running = Some(running);
+    }
+
+    /// Stop node `i`, restore `backup`, start it again.
+    pub async fn restore(&mut self, i: usize, backup: &std::path::Path) {
+        self.stop(i).await;
+        restore(&self.nodes[i].base, self.backend, backup, &RestoreOptions::default()).expect("restore");
+        self.start(i).await;
+    }
+
+    pub fn set_audit(&mut self, i: usize, policy: AuditPolicy, on_failure: OnAuditFailure) {
+        self.nodes[i].config.audit.policy = policy;
+        self.nodes[i].config.audit.on_audit_failure = on_failure;
+    }
+
+    pub fn hold(&self, i: usize, step: &str) {
+        self.running(i)
+            .protocol()
+            .steps
+            .arm(StepSpec {
+                step: step.into(),
+                channel_id: None,
+                nth: 1,
+            })
+            .expect("valid step");
+    }
+
+    pub async fn wait_held(&self, i: usize) -> String {
+        match self.running(i).protocol().steps.wait_held(DEADLINE).await {
+            Some(step) => step,
+            None => {
+                self.dump();
+                panic!("{} never reached its hold", self.nodes[i].name);
+            }
+        }
+    }
+
+    pub fn release(&self, i: usize) {
+        self.running(i).protocol().steps.release();
+    }
+
+    pub async fn signed_commitment(&self, i: usize, channel: Hash32) -> Transaction {
+        self.request(i, |reply| Command::DevSignedCommitment { channel_id: channel, reply })
+            .await
+            .expect("signed commitment")
+    }
+
+    pub async fn wallet_balance(&self, i: usize) -> u64 {
+        self.chain.balance(self.nodes[i].wallet).await.expect("balance").spendable
+    }
+
+    /// Events of node `i` after `after`.
+    pub fn events(&self, i: usize, after: u64) -> Vec<NodeEvent> {
+        self.running(i).protocol().events.since(after)
+    }
+
+    pub async fn shutdown(self) {
+        for node in self.nodes {
+            if let Some(running) = node.running {
+                running.stop().await;
+            }
+        }
+    }
+}
