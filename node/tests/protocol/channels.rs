@@ -1,11 +1,20 @@
 //! Open, pay, forward, close: the money paths.
 
-use dlp_node::core::PaymentStatus;
+use dlp_chain::ChainClient;
+use dlp_node::channel_record::{ChannelState, flags};
+use dlp_node::core::{Command, PaymentStatus};
+use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
 
 use crate::support::Net;
 
-for_each_backend!(open_and_pay_both_ways);
+for_each_backend!(
+    open_and_pay_both_ways,
+    multi_hop_payment_through_an_intermediate_node,
+    cooperative_close_pays_each_side_on_the_ledger,
+    force_close_sweeps_the_delayed_balance_after_the_delay,
+    a_revoked_commitment_on_chain_is_punished_by_the_victims_watcher,
+);
 
 async fn open_and_pay_both_ways(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
@@ -23,5 +32,115 @@ async fn open_and_pay_both_ways(backend: Backend) {
     assert_eq!((b.local_balance, b.remote_balance), (70_000, 930_000));
     assert_eq!(a.local_commitment_number, b.remote_commitment_number);
     assert!(a.local_commitment_number >= 2, "{a:?}");
+    net.shutdown().await;
+}
+
+async fn multi_hop_payment_through_an_intermediate_node(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob", "carol"]).await;
+    net.connect(0, 1).await;
+    net.connect(1, 2).await;
+    let ab = net.open_channel(0, 1, 1_000_000).await;
+    let bc = net.open_channel(1, 2, 1_000_000).await;
+    let paid = net.pay(0, 2, 50_000).await;
+    assert_eq!(paid.status, PaymentStatus::Success, "{paid:?}");
+    net.settle(0, 1, ab).await;
+    net.settle(1, 2, bc).await;
+    assert_eq!(net.channel(0, ab).await.local_balance, 950_000);
+    assert_eq!(net.channel(1, ab).await.local_balance, 50_000);
+    assert_eq!(net.channel(1, bc).await.local_balance, 950_000);
+    assert_eq!(net.channel(2, bc).await.local_balance, 50_000);
+    // A payee nobody can reach fails with a reason.
+    let mut lonely = net;
+    let dave = lonely.add("dave", crate::support::config(backend)).await;
+    let failed = lonely.pay(0, dave, 10).await;
+    assert_eq!(failed.status, PaymentStatus::Failed);
+    assert!(failed.failed_error.is_some(), "{failed:?}");
+    lonely.shutdown().await;
+}
+
+async fn cooperative_close_pays_each_side_on_the_ledger(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob"]).await;
+    net.connect(0, 1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    assert_eq!(net.pay(0, 1, 250_000).await.status, PaymentStatus::Success);
+    net.settle(0, 1, channel).await;
+    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
+    let after = net.last_seq(1);
+    net.request(0, |reply| Command::ShutdownChannel { channel_id: channel, force: false, reply })
+        .await
+        .expect("shutdown accepted");
+    net.wait(1, after, "Closed(COOPERATIVE)", |k| {
+        matches!(k, EventKind::StateChanged { to: ChannelState::Closed(flags::COOPERATIVE), .. })
+    })
+    .await;
+    net.chain.mine(1).await.expect("mine");
+    assert_eq!(net.wallet_balance(0).await, alice_before + 750_000);
+    assert_eq!(net.wallet_balance(1).await, bob_before + 250_000);
+    let closes: Vec<_> = net
+        .chain
+        .transactions(Some(channel))
+        .await
+        .expect("txs")
+        .into_iter()
+        .filter(|t| t.tx.kind.name() == "cooperative_close")
+        .collect();
+    assert_eq!(closes.len(), 1, "exactly one close on the ledger");
+    net.shutdown().await;
+}
+
+async fn force_close_sweeps_the_delayed_balance_after_the_delay(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob"]).await;
+    net.connect(0, 1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    assert_eq!(net.pay(0, 1, 400_000).await.status, PaymentStatus::Success);
+    net.settle(0, 1, channel).await;
+    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
+    let after = net.last_seq(0);
+    net.request(0, |reply| Command::ShutdownChannel { channel_id: channel, force: true, reply })
+        .await
+        .expect("force close accepted");
+    net.wait(0, after, "commitment broadcast", |k| {
+        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "commitment")
+    })
+    .await;
+    // Bob's share is immediate; alice's waits for to_self_delay blocks.
+    assert_eq!(net.wallet_balance(1).await, bob_before + 400_000);
+    net.chain.mine(1).await.expect("mine");
+    assert_eq!(net.wallet_balance(0).await, alice_before);
+    let delay = net.nodes[0].config.channel.to_self_delay;
+    let after = net.last_seq(0);
+    net.chain.mine(delay).await.expect("mine");
+    net.wait(0, after, "sweep", |k| {
+        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "sweep")
+    })
+    .await;
+    assert_eq!(net.wallet_balance(0).await, alice_before + 600_000);
+    let state = net.channel(0, channel).await.state;
+    assert_eq!(state, ChannelState::Closed(flags::UNCOOPERATIVE_LOCAL));
+    net.shutdown().await;
+}
+
+async fn a_revoked_commitment_on_chain_is_punished_by_the_victims_watcher(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob"]).await;
+    net.connect(0, 1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    assert_eq!(net.pay(0, 1, 300_000).await.status, PaymentStatus::Success);
+    net.settle(0, 1, channel).await;
+    // Bob keeps his commitment holding 300_000, then receives it back in another payment.
+    let old = net.signed_commitment(1, channel).await;
+    assert_eq!(net.pay(1, 0, 200_000).await.status, PaymentStatus::Success);
+    net.settle(0, 1, channel).await;
+    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
+    let after = net.last_seq(0);
+    net.chain.submit(old).await.expect("the old commitment is valid on chain");
+    net.wait(0, after, "penalty", |k| {
+        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "penalty")
+    })
+    .await;
+    net.chain.mine(net.nodes[0].config.channel.to_self_delay + 1).await.expect("mine");
+    // The old commitment pays alice her old 700_000 at once, and the penalty takes bob's
+    // delayed 300_000: the whole channel.
+    assert_eq!(net.wallet_balance(0).await, alice_before + 1_000_000);
+    assert_eq!(net.wallet_balance(1).await, bob_before, "the cheater gets nothing");
     net.shutdown().await;
 }
