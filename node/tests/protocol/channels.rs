@@ -66,11 +66,21 @@ async fn cooperative_close_pays_each_side_on_the_ledger(backend: Backend) {
     net.settle(0, 1, channel).await;
     let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
     let after = net.last_seq(1);
-    net.request(0, |reply| Command::ShutdownChannel { channel_id: channel, force: false, reply })
-        .await
-        .expect("shutdown accepted");
+    net.request(0, |reply| Command::ShutdownChannel {
+        channel_id: channel,
+        force: false,
+        reply,
+    })
+    .await
+    .expect("shutdown accepted");
     net.wait(1, after, "Closed(COOPERATIVE)", |k| {
-        matches!(k, EventKind::StateChanged { to: ChannelState::Closed(flags::COOPERATIVE), .. })
+        matches!(
+            k,
+            EventKind::StateChanged {
+                to: ChannelState::Closed(flags::COOPERATIVE),
+                ..
+            }
+        )
     })
     .await;
     net.chain.mine(1).await.expect("mine");
@@ -96,9 +106,13 @@ async fn force_close_sweeps_the_delayed_balance_after_the_delay(backend: Backend
     net.settle(0, 1, channel).await;
     let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
     let after = net.last_seq(0);
-    net.request(0, |reply| Command::ShutdownChannel { channel_id: channel, force: true, reply })
-        .await
-        .expect("force close accepted");
+    net.request(0, |reply| Command::ShutdownChannel {
+        channel_id: channel,
+        force: true,
+        reply,
+    })
+    .await
+    .expect("force close accepted");
     net.wait(0, after, "commitment broadcast", |k| {
         matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "commitment")
     })
@@ -110,9 +124,12 @@ async fn force_close_sweeps_the_delayed_balance_after_the_delay(backend: Backend
     let delay = net.nodes[0].config.channel.to_self_delay;
     let after = net.last_seq(0);
     net.chain.mine(delay).await.expect("mine");
-    net.wait(0, after, "sweep", |k| {
-        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "sweep")
-    })
+    net.wait(
+        0,
+        after,
+        "sweep",
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "sweep"),
+    )
     .await;
     assert_eq!(net.wallet_balance(0).await, alice_before + 600_000);
     let state = net.channel(0, channel).await.state;
@@ -132,15 +149,28 @@ async fn a_revoked_commitment_on_chain_is_punished_by_the_victims_watcher(backen
     net.settle(0, 1, channel).await;
     let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
     let after = net.last_seq(0);
-    net.chain.submit(old).await.expect("the old commitment is valid on chain");
-    net.wait(0, after, "penalty", |k| {
-        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "penalty")
-    })
+    net.chain
+        .submit(old)
+        .await
+        .expect("the old commitment is valid on chain");
+    net.wait(
+        0,
+        after,
+        "penalty",
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "penalty"),
+    )
     .await;
-    net.chain.mine(net.nodes[0].config.channel.to_self_delay + 1).await.expect("mine");
+    net.chain
+        .mine(net.nodes[0].config.channel.to_self_delay + 1)
+        .await
+        .expect("mine");
     // The old commitment pays alice her old 700_000 at once, and the penalty takes bob's
     // delayed 300_000: the whole channel.
     assert_eq!(net.wallet_balance(0).await, alice_before + 1_000_000);
-    assert_eq!(net.wallet_balance(1).await, bob_before, "the cheater gets nothing");
+    assert_eq!(
+        net.wallet_balance(1).await,
+        bob_before,
+        "the cheater gets nothing"
+    );
     net.shutdown().await;
 }

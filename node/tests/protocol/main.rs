@@ -21,4 +21,5 @@ macro_rules! for_each_backend {
 }
 
 mod channels;
+mod reestablish;
 mod support;
