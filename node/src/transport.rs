@@ -88,11 +88,20 @@ pub struct Connection {
     pub addr: SocketAddr,
     pub inbound: bool,
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
+    start_reading: Option<tokio::sync::oneshot::Sender<()>>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
 }
 
 impl Connection {
+    /// Let the reader deliver messages. The node calls this once it has registered the
+    /// connection, so no message can arrive before the node knows the connection exists.
+    pub fn start_reading(&mut self) {
+        if let Some(start) = self.start_reading.take() {
+            let _ = start.send(());
+        }
+    }
+
     /// Queue a message. Returns false when the connection is already gone.
     pub fn send(&self, message: &PeerMessage) -> bool {
         self.outgoing.send(wire::encode(message)).is_ok()
@@ -235,15 +244,15 @@ fn spawn_connection(
 ) -> Connection {
     let conn_id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     let transport = Arc::new(transport);
+    let transport_for_reader = transport.clone();
     let (read_half, write_half) = stream.into_split();
     let (outgoing, rx) = mpsc::unbounded_channel();
-    let reader = tokio::spawn(read_loop(
-        read_half,
-        transport.clone(),
-        conn_id,
-        pubkey,
-        events,
-    ));
+    let (start_reading, start) = tokio::sync::oneshot::channel();
+    let reader = tokio::spawn(async move {
+        if start.await.is_ok() {
+            read_loop(read_half, transport_for_reader, conn_id, pubkey, events).await;
+        }
+    });
     let writer = tokio::spawn(write_loop(write_half, transport, rx));
     Connection {
         conn_id,
@@ -251,6 +260,7 @@ fn spawn_connection(
         addr,
         inbound,
         outgoing,
+        start_reading: Some(start_reading),
         reader,
         writer,
     }

@@ -1238,12 +1238,12 @@ impl Core {
         if let Some(id) = channel_id
             && !matches!(
                 message,
-                PeerMessage::ReestablishChannel { .. } | PeerMessage::Error { .. }
+                PeerMessage::ReestablishChannel { .. }
+                    | PeerMessage::Error { .. }
+                    | PeerMessage::RequestForceClose { .. }
             )
         {
-            let reason = if self.state_of(&id) == Some(ChannelState::Stale)
-                && !matches!(message, PeerMessage::RequestForceClose { .. })
-            {
+            let reason = if self.state_of(&id) == Some(ChannelState::Stale) {
                 Some("channel is Stale: waiting for the peer's ReestablishChannel")
             } else if self.awaiting_reestablish.contains(&id) {
                 Some("channel is reestablishing: waiting for the peer's ReestablishChannel")

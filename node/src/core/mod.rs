@@ -554,7 +554,8 @@ impl Core {
         });
     }
 
-    fn on_connected(&mut self, conn: Connection) {
+    fn on_connected(&mut self, mut conn: Connection) {
+        conn.start_reading();
         let peer = conn.pubkey;
         let inbound = conn.inbound;
         if let Some(old) = self.peers.insert(peer, conn) {

@@ -22,4 +22,5 @@ macro_rules! for_each_backend {
 
 mod channels;
 mod reestablish;
+mod stale;
 mod support;
