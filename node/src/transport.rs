@@ -65,12 +65,12 @@ pub enum TransportError {
 #[derive(Debug)]
 pub enum TransportEvent {
     /// An authenticated connection is up.
-    Connected(Connection),
+    Connected(Box<Connection>),
     /// A decoded message from a peer.
     Message {
         conn_id: u64,
         pubkey: Pubkey,
-        message: PeerMessage,
+        message: Box<PeerMessage>,
     },
     /// The connection ended (EOF, error, or a bad frame).
     Disconnected {
@@ -304,7 +304,7 @@ async fn read_loop(
                 let _ = events.send(TransportEvent::Message {
                     conn_id,
                     pubkey,
-                    message: decoded,
+                    message: Box::new(decoded),
                 });
             }
             Err(e) => break format!("bad message: {e}"),
@@ -400,7 +400,7 @@ pub fn spawn_listener(
                     Ok((transport, pubkey)) => {
                         let conn =
                             spawn_connection(stream, addr, transport, pubkey, true, events.clone());
-                        let _ = events.send(TransportEvent::Connected(conn));
+                        let _ = events.send(TransportEvent::Connected(Box::new(conn)));
                     }
                     Err(e) => tracing::warn!(error = %e, "inbound handshake failed"),
                 }

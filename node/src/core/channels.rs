@@ -1308,14 +1308,13 @@ impl Core {
     }
 
     fn on_request_force_close(&mut self, peer: Pubkey, channel_id: Hash32) {
-        match self.state_of(&channel_id) {
-            Some(ChannelState::ChannelReady | ChannelState::ShuttingDown(_)) => {
-                tracing::info!(%peer, %channel_id, "peer lost data and asks us to force-close");
-                if let Err(e) = self.force_close(channel_id) {
-                    self.error_event(Some(channel_id), e);
-                }
+        if let Some(ChannelState::ChannelReady | ChannelState::ShuttingDown(_)) =
+            self.state_of(&channel_id)
+        {
+            tracing::info!(%peer, %channel_id, "peer lost data and asks us to force-close");
+            if let Err(e) = self.force_close(channel_id) {
+                self.error_event(Some(channel_id), e);
             }
-            _ => {}
         }
     }
 }

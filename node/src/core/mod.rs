@@ -139,7 +139,7 @@ pub struct ChannelInfo {
 /// Inputs of the core.
 #[derive(Debug)]
 pub enum CoreInput {
-    Transport(TransportEvent),
+    Transport(Box<TransportEvent>),
     Chain(Vec<ChainEvent>),
     Command(Command),
     Stop,
@@ -173,7 +173,7 @@ impl CoreHandle {
     /// Hand an established connection to the core.
     pub fn connected(&self, conn: Connection) -> Result<(), CoreGone> {
         self.transport
-            .send(TransportEvent::Connected(conn))
+            .send(TransportEvent::Connected(Box::new(conn)))
             .map_err(|_| CoreGone)
     }
 
@@ -186,6 +186,14 @@ impl CoreHandle {
     pub fn stop(&self) {
         let _ = self.inputs.send(CoreInput::Stop);
     }
+}
+
+/// An input, unboxed (a short-lived local value, so its size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Either {
+    Transport(TransportEvent),
+    Chain(Vec<ChainEvent>),
+    Command(Command),
 }
 
 /// Effects queued while handling one input.
@@ -288,7 +296,10 @@ impl Core {
         let pump_inputs = inputs_tx.clone();
         tokio::spawn(async move {
             while let Some(event) = transport_rx.recv().await {
-                if pump_inputs.send(CoreInput::Transport(event)).is_err() {
+                if pump_inputs
+                    .send(CoreInput::Transport(Box::new(event)))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -361,19 +372,25 @@ impl Core {
     async fn handle(&mut self, input: CoreInput) {
         let mut received = None;
         let mut replies: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+        let input = match input {
+            CoreInput::Transport(event) => Either::Transport(*event),
+            CoreInput::Chain(events) => Either::Chain(events),
+            CoreInput::Command(command) => Either::Command(command),
+            CoreInput::Stop => return,
+        };
         match input {
-            CoreInput::Transport(TransportEvent::Connected(conn)) => self.on_connected(conn),
-            CoreInput::Transport(TransportEvent::Message {
+            Either::Transport(TransportEvent::Connected(conn)) => self.on_connected(*conn),
+            Either::Transport(TransportEvent::Message {
                 conn_id,
                 pubkey,
                 message,
             }) => {
                 if self.peers.get(&pubkey).map(|c| c.conn_id) == Some(conn_id) {
                     received = Some((pubkey, message.type_name(), message.channel_id()));
-                    self.on_message(pubkey, message).await;
+                    self.on_message(pubkey, *message).await;
                 }
             }
-            CoreInput::Transport(TransportEvent::Disconnected {
+            Either::Transport(TransportEvent::Disconnected {
                 conn_id,
                 pubkey,
                 reason,
@@ -383,9 +400,8 @@ impl Core {
                     self.on_disconnected(pubkey, reason);
                 }
             }
-            CoreInput::Chain(events) => self.on_chain_events(events).await,
-            CoreInput::Command(command) => self.on_command(command, &mut replies).await,
-            CoreInput::Stop => {}
+            Either::Chain(events) => self.on_chain_events(events).await,
+            Either::Command(command) => self.on_command(command, &mut replies).await,
         }
         self.flush(received).await;
         for reply in replies {

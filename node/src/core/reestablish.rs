@@ -81,11 +81,11 @@ impl Core {
                 Some(ChannelState::ChannelReady | ChannelState::ShuttingDown(_)) => {
                     self.send_reestablish(peer, id);
                 }
-                Some(ChannelState::AwaitingChannelReady(_)) => {
-                    // Resend ChannelReady if we had sent it (the peer may have missed it).
-                    if self.data(&id).is_some_and(|d| d.our_channel_ready_sent) {
-                        self.send(peer, PeerMessage::ChannelReady { channel_id: id });
-                    }
+                // Resend ChannelReady if we had sent it (the peer may have missed it).
+                Some(ChannelState::AwaitingChannelReady(_))
+                    if self.data(&id).is_some_and(|d| d.our_channel_ready_sent) =>
+                {
+                    self.send(peer, PeerMessage::ChannelReady { channel_id: id });
                 }
                 Some(ChannelState::Stale) => {
                     // Passive silence: the peer must speak first.
