@@ -103,6 +103,9 @@ struct ShutdownParams {
 struct EventsParams {
     #[serde(default, with = "opt_hex")]
     after: Option<u64>,
+    /// Wait this long for a first event when there is none yet.
+    #[serde(default, with = "opt_hex")]
+    wait_ms: Option<u64>,
 }
 
 mod opt_hex {
@@ -211,7 +214,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
             )
             .await
             .map_err(|e| failed(e.to_string()))?;
-            protocol.core.connected(conn).map_err(gone)?;
+            protocol.core.connected(conn).await.map_err(gone)?;
             Ok::<_, ErrorObjectOwned>(())
         });
         let _ = module.register_async_method("disconnect_peer", |params, ctx, _| async move {
@@ -363,11 +366,22 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
             expect_no_params(&params)?;
             Ok::<_, ErrorObjectOwned>(json!({ "step": ctx.protocol().steps.held() }))
         });
-        let _ = module.register_method("dev_events", |params, ctx, _| {
+        let _ = module.register_async_method("dev_events", |params, ctx, _| async move {
             let p: EventsParams = params_object(&params)?;
-            Ok::<_, ErrorObjectOwned>(
-                json!({ "events": ctx.protocol().events.since(p.after.unwrap_or(0)) }),
-            )
+            let after = p.after.unwrap_or(0);
+            let events = &ctx.protocol().events;
+            // Long poll: subscribe before looking so nothing published in between is missed.
+            let mut rx = events.subscribe();
+            let mut found = events.since(after);
+            if found.is_empty()
+                && let Some(wait) = p.wait_ms
+            {
+                let wait = std::time::Duration::from_millis(wait.min(30_000));
+                if let Ok(Ok(_)) = tokio::time::timeout(wait, rx.recv()).await {
+                    found = events.since(after);
+                }
+            }
+            Ok::<_, ErrorObjectOwned>(json!({ "events": found }))
         });
     }
     if config.module_enabled(Module::Admin) {

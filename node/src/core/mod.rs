@@ -86,6 +86,11 @@ pub enum Command {
         force: bool,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Register an authenticated connection (from `connect_peer`); replies once registered.
+    AddConnection {
+        conn: Box<Connection>,
+        reply: oneshot::Sender<()>,
+    },
     /// Dev: our current commitment, fully signed, without broadcasting it (tests keep an old
     /// one to broadcast later and prove the peer's watcher punishes it).
     DevSignedCommitment {
@@ -170,11 +175,13 @@ impl CoreHandle {
         rx.await.map_err(|_| CoreGone)
     }
 
-    /// Hand an established connection to the core.
-    pub fn connected(&self, conn: Connection) -> Result<(), CoreGone> {
-        self.transport
-            .send(TransportEvent::Connected(Box::new(conn)))
-            .map_err(|_| CoreGone)
+    /// Hand an established connection to the core; returns once the core registered it.
+    pub async fn connected(&self, conn: Connection) -> Result<(), CoreGone> {
+        self.request(|reply| Command::AddConnection {
+            conn: Box::new(conn),
+            reply,
+        })
+        .await
     }
 
     /// The sender transport tasks report to.
@@ -694,6 +701,10 @@ impl Core {
             } => {
                 let result = self.shutdown_channel(channel_id, force);
                 later(replies, reply, result);
+            }
+            Command::AddConnection { conn, reply } => {
+                self.on_connected(*conn);
+                later(replies, reply, ());
             }
             Command::DevSignedCommitment { channel_id, reply } => {
                 let result = self

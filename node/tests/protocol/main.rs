@@ -21,6 +21,11 @@ macro_rules! for_each_backend {
 }
 
 mod channels;
+mod process;
+/// The storage tests' process helpers (spawned `dlp-node`, `--restore`), shared.
+#[path = "../storage/support.rs"]
+#[allow(dead_code)]
+mod process_support;
 mod reestablish;
 mod stale;
 mod support;

@@ -195,7 +195,7 @@ impl Net {
         )
         .await
         .expect("dial");
-        me.core.connected(conn).expect("core alive");
+        me.core.connected(conn).await.expect("core alive");
         let pa = self.nodes[a].pubkey;
         let pb = self.nodes[b].pubkey;
         self.wait(
