@@ -14,6 +14,9 @@ for_each_backend!(
     cooperative_close_pays_each_side_on_the_ledger,
     force_close_sweeps_the_delayed_balance_after_the_delay,
     a_revoked_commitment_on_chain_is_punished_by_the_victims_watcher,
+    a_peer_that_cannot_prove_the_dialled_key_is_refused,
+    small_channels_wait_for_accept_channel,
+    every_message_follows_the_persisted_state_it_depends_on,
 );
 
 async fn open_and_pay_both_ways(backend: Backend) {
@@ -172,5 +175,114 @@ async fn a_revoked_commitment_on_chain_is_punished_by_the_victims_watcher(backen
         bob_before,
         "the cheater gets nothing"
     );
+    net.shutdown().await;
+}
+
+async fn a_peer_that_cannot_prove_the_dialled_key_is_refused(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob", "carol"]).await;
+    let alice = net.running(0).protocol();
+    let bob = net.running(1).protocol();
+    // Dial bob's socket but expect carol's key: bob proves his own key, so alice refuses.
+    let result = dlp_node::transport::dial(
+        bob.peer_addr,
+        net.nodes[2].pubkey,
+        &alice.identity,
+        alice.core.transport_sender(),
+    )
+    .await;
+    let err = result.expect_err("wrong key refused");
+    assert!(err.to_string().contains("was dialled"), "{err}");
+    assert!(
+        net.request(0, |reply| Command::ListPeers { reply })
+            .await
+            .is_empty()
+    );
+    net.shutdown().await;
+}
+
+async fn small_channels_wait_for_accept_channel(backend: Backend) {
+    let mut net = Net::new(backend, &["alice"]).await;
+    let mut config = crate::support::config(backend);
+    config.channel.auto_accept_min_funding_amount = 5_000_000;
+    let bob = net.add("bob", config).await;
+    net.connect(0, bob).await;
+    let after_bob = net.last_seq(bob);
+    let pubkey = net.nodes[bob].pubkey;
+    let temporary = net
+        .request(0, |reply| Command::OpenChannel {
+            pubkey,
+            funding_amount: 1_000_000,
+            reply,
+        })
+        .await
+        .expect("open");
+    net.wait(
+        bob,
+        after_bob,
+        "the proposal",
+        |k| matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "OpenChannel"),
+    )
+    .await;
+    assert!(
+        !net.events(bob, after_bob)
+            .iter()
+            .any(|e| matches!(&e.kind, EventKind::MessageSent { .. })),
+        "bob answered a channel below his auto-accept amount"
+    );
+    let after_alice = net.last_seq(0);
+    net.request(bob, |reply| Command::AcceptChannel {
+        temporary_channel_id: temporary,
+        reply,
+    })
+    .await
+    .expect("accept");
+    net.wait(
+        0,
+        after_alice,
+        "funding",
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "funding"),
+    )
+    .await;
+    net.shutdown().await;
+}
+
+async fn every_message_follows_the_persisted_state_it_depends_on(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob"]).await;
+    net.connect(0, 1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    for _ in 0..3 {
+        assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
+        assert_eq!(net.pay(1, 0, 500).await.status, PaymentStatus::Success);
+    }
+    net.settle(0, 1, channel).await;
+    for node in 0..2 {
+        let mut persisted: Option<(u64, u64)> = None;
+        for event in net.events(node, 0) {
+            match event.kind {
+                EventKind::Persisted {
+                    channel_id,
+                    local,
+                    remote,
+                } if channel_id == channel => {
+                    persisted = Some((local, remote));
+                }
+                EventKind::MessageSent {
+                    channel_id: Some(id),
+                    local,
+                    remote,
+                    ref msg_type,
+                    ..
+                } if id == channel => {
+                    assert_eq!(
+                        persisted,
+                        Some((local, remote)),
+                        "{msg_type} (#{}) left before its state was persisted",
+                        event.seq
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
     net.shutdown().await;
 }
