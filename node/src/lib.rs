@@ -9,6 +9,7 @@
 //! [`node`] with its JSON-RPC server. See
 //! ARCHITECTURE.md at the repository root for how the pieces fit.
 
+pub mod auto_backup;
 pub mod backup;
 pub mod bench;
 pub mod channel;

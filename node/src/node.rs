@@ -179,6 +179,7 @@ pub struct RunningNode {
     keys_created: bool,
     core_task: tokio::task::JoinHandle<()>,
     listener_task: tokio::task::JoinHandle<()>,
+    auto_backup: Option<crate::auto_backup::AutoBackup>,
     _lock: BaseDirLock,
 }
 
@@ -266,6 +267,11 @@ impl RunningNode {
             .local_addr()
             .map_err(|source| NodeError::Rpc { addr, source })?;
         let rpc = server.start(crate::rpc::build_module(ctx.clone()));
+        let auto_backup = ctx
+            .config
+            .backup
+            .auto
+            .then(|| crate::auto_backup::spawn(ctx.clone()));
         tracing::info!(
             pubkey = %ctx.keys.node_pubkey_hex(),
             backend = %ctx.store.backend(),
@@ -280,6 +286,7 @@ impl RunningNode {
             keys_created,
             core_task,
             listener_task,
+            auto_backup,
             _lock: lock,
         })
     }
@@ -302,6 +309,9 @@ impl RunningNode {
     /// Stop serving RPC, wait for in-flight calls, close the store, release the lock.
     pub async fn stop(self) {
         self.listener_task.abort();
+        if let Some(auto_backup) = self.auto_backup {
+            auto_backup.stop().await;
+        }
         if self.rpc.stop().is_ok() {
             self.rpc.stopped().await;
         }

@@ -17,6 +17,7 @@ for_each_backend!(
     a_peer_that_cannot_prove_the_dialled_key_is_refused,
     small_channels_wait_for_accept_channel,
     every_message_follows_the_persisted_state_it_depends_on,
+    automatic_backups_follow_start_up_and_channel_changes,
 );
 
 async fn open_and_pay_both_ways(backend: Backend) {
@@ -284,5 +285,31 @@ async fn every_message_follows_the_persisted_state_it_depends_on(backend: Backen
             }
         }
     }
+    net.shutdown().await;
+}
+
+async fn automatic_backups_follow_start_up_and_channel_changes(backend: Backend) {
+    let mut net = Net::new(backend, &["alice"]).await;
+    let mut config = crate::support::config(backend);
+    config.backup.auto = true;
+    config.backup.coalesce_secs = 0;
+    let bob = net.add("bob", config).await;
+    let written = |k: &EventKind| matches!(k, EventKind::BackupWritten { .. });
+    let first = net.wait(bob, 0, "the start-up backup", written).await;
+    net.connect(0, bob).await;
+    let channel = net.open_channel(0, bob, 1_000_000).await;
+    net.settle(0, bob, channel).await;
+    let after = net.last_seq(bob);
+    assert_eq!(net.pay(0, bob, 1_000).await.status, PaymentStatus::Success);
+    let change = net
+        .wait(bob, after, "a backup after the payment", written)
+        .await;
+    assert!(change.seq > first.seq);
+    let EventKind::BackupWritten { dir } = change.kind else {
+        unreachable!()
+    };
+    // The automatic backup is a real, restorable backup holding the channel.
+    let manifest = dlp_node::backup::read_manifest(std::path::Path::new(&dir)).expect("manifest");
+    assert_eq!(manifest.backend, backend);
     net.shutdown().await;
 }
