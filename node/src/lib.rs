@@ -12,6 +12,7 @@
 pub mod auto_backup;
 pub mod backup;
 pub mod bench;
+pub mod bench_payments;
 pub mod channel;
 pub mod channel_record;
 pub mod config;

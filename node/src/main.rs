@@ -65,6 +65,28 @@ struct Cli {
 enum Command {
     /// Benchmark hot backup and restore on both backends against a plain copy + fsync.
     BenchStore(BenchArgs),
+    /// Benchmark node start time, payments per second between two in-process nodes, and the
+    /// store size after N payments, on each backend.
+    BenchPayments(PaymentBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct PaymentBenchArgs {
+    /// Backends to measure.
+    #[arg(long, default_value = "rocksdb,sqlite", value_delimiter = ',')]
+    backends: Vec<Backend>,
+    /// Payments per mode (sequential, then pipelined).
+    #[arg(long, default_value_t = 1000)]
+    payments: usize,
+    /// Restarts measured for the start time (the table shows the median).
+    #[arg(long, default_value_t = 5)]
+    starts: usize,
+    /// Scratch directory [default: $TMPDIR/dlp-bench-payments].
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Also write the Markdown table to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -111,8 +133,10 @@ fn init_tracing() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    if let Some(Command::BenchStore(args)) = cli.command {
-        return bench_store(args);
+    match cli.command {
+        Some(Command::BenchStore(args)) => return bench_store(args),
+        Some(Command::BenchPayments(args)) => return bench_payments(args),
+        None => {}
     }
     let base = BaseDir::new(cli.base_dir.context("-d <BASE> is required")?);
     let (config, config_path) = Config::load(&base, cli.config.as_deref())?;
@@ -212,6 +236,7 @@ fn run_node(base: BaseDir, config: Config) -> Result<()> {
                 base.wallet_key().display()
             );
         }
+        println!("peer listening on {}", node.protocol().address());
         println!("rpc listening on {}", node.rpc_addr());
         shutdown.wait().await;
         node.stop().await;
@@ -241,6 +266,34 @@ impl ShutdownSignals {
             _ = self.int.recv() => tracing::info!("SIGINT received, stopping"),
         }
     }
+}
+
+fn bench_payments(args: PaymentBenchArgs) -> Result<()> {
+    let options = dlp_node::bench_payments::PaymentBenchOptions {
+        backends: args.backends,
+        payments: args.payments,
+        starts: args.starts,
+        work_dir: args
+            .work_dir
+            .unwrap_or_else(|| std::env::temp_dir().join("dlp-bench-payments")),
+    };
+    eprintln!(
+        "bench-payments: scratch in {} (removed afterwards)",
+        options.work_dir.display()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let rows = runtime.block_on(dlp_node::bench_payments::run(&options, &mut |msg| {
+        eprintln!("bench-payments: {msg}")
+    }))?;
+    let table = dlp_node::bench_payments::render_table(&rows);
+    println!("{table}");
+    if let Some(out) = args.out {
+        std::fs::write(&out, &table).with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    Ok(())
 }
 
 fn bench_store(args: BenchArgs) -> Result<()> {

@@ -1,0 +1,305 @@
+//! `dlp-node bench-payments`: node start time, payment throughput between two in-process nodes
+//! and the store size after N payments, per backend.
+//!
+//! Two in-process nodes share one in-process ledger and talk over real Noise connections on
+//! loopback, each with its real store, exactly as in the protocol tests. "Sequential" waits for
+//! each payment's Success before sending the next (latency-bound: about eight messages and four
+//! fsynced writes per side per payment). "Pipelined" sends them all, then waits; the protocol
+//! batches updates into fewer commitment rounds.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dlp_chain::{ChainClient, Hash32, InProcessChain, Pubkey};
+
+use crate::bench::{human_bytes, human_duration};
+use crate::channel_record::ChannelState;
+use crate::config::Config;
+use crate::core::{Command, PaymentStatus, SendPaymentRequest};
+use crate::events::EventKind;
+use crate::layout::BaseDir;
+use crate::node::RunningNode;
+use crate::store::Backend;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct PaymentBenchOptions {
+    pub backends: Vec<Backend>,
+    /// Payments per mode.
+    pub payments: usize,
+    /// Restarts measured for the start time (median reported).
+    pub starts: usize,
+    /// Scratch directory (removed afterwards).
+    pub work_dir: PathBuf,
+}
+
+/// One backend's results.
+#[derive(Debug, Clone)]
+pub struct PaymentBenchRow {
+    pub backend: Backend,
+    pub first_start: Duration,
+    pub restart_median: Duration,
+    pub payments: usize,
+    pub sequential: Duration,
+    pub pipelined: Duration,
+    pub payer_store_bytes: u64,
+    pub payee_store_bytes: u64,
+}
+
+/// Why the benchmark failed.
+#[derive(Debug, thiserror::Error)]
+#[error("bench-payments: {0}")]
+pub struct PaymentBenchError(String);
+
+fn err(e: impl std::fmt::Display) -> PaymentBenchError {
+    PaymentBenchError(e.to_string())
+}
+
+const DEADLINE: Duration = Duration::from_secs(600);
+
+fn config(backend: Backend) -> Config {
+    let mut config = Config::default();
+    config.store.backend = backend;
+    config.rpc.listening_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.fiber.listening_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config
+}
+
+async fn start(
+    base: &BaseDir,
+    backend: Backend,
+    chain: &InProcessChain,
+) -> Result<RunningNode, PaymentBenchError> {
+    let chain: Arc<dyn ChainClient> = Arc::new(chain.clone());
+    RunningNode::start_with_chain(base.clone(), config(backend), Some(chain))
+        .await
+        .map_err(err)
+}
+
+async fn request<T>(
+    node: &RunningNode,
+    build: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command,
+) -> Result<T, PaymentBenchError> {
+    node.protocol().core.request(build).await.map_err(err)
+}
+
+/// Wait until every hash in `pending` reached Success on `node` (fails on a Failed payment).
+async fn wait_payments(
+    rx: &mut tokio::sync::broadcast::Receiver<crate::events::NodeEvent>,
+    mut pending: HashSet<Hash32>,
+) -> Result<(), PaymentBenchError> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !pending.is_empty() {
+        let event = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .map_err(|_| {
+                err(format!(
+                    "{} payments still pending after {DEADLINE:?}",
+                    pending.len()
+                ))
+            })?
+            .map_err(err)?;
+        if let EventKind::PaymentUpdated {
+            payment_hash,
+            status,
+            reason,
+        } = event.kind
+        {
+            match status.as_str() {
+                "Success" => {
+                    pending.remove(&payment_hash);
+                }
+                "Failed" => {
+                    return Err(err(format!("payment {payment_hash} failed: {reason:?}")));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn send(payer: &RunningNode, payee: &RunningNode) -> Result<Hash32, PaymentBenchError> {
+    let invoice = request(payee, |reply| Command::NewInvoice {
+        amount: 1_000,
+        description: None,
+        reply,
+    })
+    .await?
+    .map_err(err)?;
+    let payment = request(payer, |reply| Command::SendPayment {
+        request: SendPaymentRequest {
+            invoice: Some(invoice.address()),
+            target_pubkey: None,
+            amount: None,
+            keysend: None,
+        },
+        reply,
+    })
+    .await?
+    .map_err(err)?;
+    if payment.status == PaymentStatus::Failed {
+        return Err(err(format!(
+            "payment failed at once: {:?}",
+            payment.failed_error
+        )));
+    }
+    Ok(payment.payment_hash)
+}
+
+async fn run_backend(
+    options: &PaymentBenchOptions,
+    backend: Backend,
+    progress: &mut dyn FnMut(String),
+) -> Result<PaymentBenchRow, PaymentBenchError> {
+    let dir = options.work_dir.join(backend.to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    let chain = InProcessChain::new();
+    // Start time: a first start (creates keys and the store), then restarts.
+    let base = BaseDir::new(dir.join("starts"));
+    let t = Instant::now();
+    let node = start(&base, backend, &chain).await?;
+    let first_start = t.elapsed();
+    node.stop().await;
+    let mut restarts = Vec::new();
+    for _ in 0..options.starts.max(1) {
+        let t = Instant::now();
+        let node = start(&base, backend, &chain).await?;
+        restarts.push(t.elapsed());
+        node.stop().await;
+    }
+    restarts.sort();
+    let restart_median = restarts[restarts.len() / 2];
+    progress(format!(
+        "{backend}: start {} (first {})",
+        human_duration(restart_median),
+        human_duration(first_start)
+    ));
+
+    let alice_base = BaseDir::new(dir.join("alice"));
+    let bob_base = BaseDir::new(dir.join("bob"));
+    let alice = start(&alice_base, backend, &chain).await?;
+    let bob = start(&bob_base, backend, &chain).await?;
+    let wallet = Pubkey::from(alice.context().keys().wallet_secret().public_key());
+    chain.fund(wallet, 10_000_000_000).await.map_err(err)?;
+    let (bob_proto, alice_proto) = (bob.protocol(), alice.protocol());
+    let conn = crate::transport::dial(
+        bob_proto.peer_addr,
+        bob_proto.identity.pubkey,
+        &alice_proto.identity,
+        alice_proto.core.transport_sender(),
+    )
+    .await
+    .map_err(err)?;
+    alice_proto.core.connected(conn).await.map_err(err)?;
+    let mut alice_events = alice_proto.events.subscribe();
+    let bob_key = bob_proto.identity.pubkey;
+    request(&alice, |reply| Command::OpenChannel {
+        pubkey: bob_key,
+        funding_amount: 5_000_000_000,
+        reply,
+    })
+    .await?
+    .map_err(err)?;
+    // Funding is broadcast once bob signed alice's first commitment; mine when it is there.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let event = tokio::time::timeout_at(deadline, alice_events.recv())
+            .await
+            .map_err(|_| err("channel never became ready"))?
+            .map_err(err)?;
+        match event.kind {
+            EventKind::TxBroadcast { kind, .. } if kind == "funding" => {
+                chain.mine(1).await.map_err(err)?;
+            }
+            EventKind::StateChanged {
+                to: ChannelState::ChannelReady,
+                ..
+            } => break,
+            _ => {}
+        }
+    }
+    progress(format!(
+        "{backend}: channel ready; {} sequential payments",
+        options.payments
+    ));
+
+    let t = Instant::now();
+    for _ in 0..options.payments {
+        let hash = send(&alice, &bob).await?;
+        wait_payments(&mut alice_events, HashSet::from([hash])).await?;
+    }
+    let sequential = t.elapsed();
+    let payer_store_bytes = crate::fsutil::tree_size(&alice_base.store_dir()).map_err(err)?;
+    let payee_store_bytes = crate::fsutil::tree_size(&bob_base.store_dir()).map_err(err)?;
+    progress(format!(
+        "{backend}: {} pipelined payments",
+        options.payments
+    ));
+
+    let t = Instant::now();
+    let mut pending = HashSet::new();
+    for _ in 0..options.payments {
+        pending.insert(send(&alice, &bob).await?);
+    }
+    wait_payments(&mut alice_events, pending).await?;
+    let pipelined = t.elapsed();
+    alice.stop().await;
+    bob.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(PaymentBenchRow {
+        backend,
+        first_start,
+        restart_median,
+        payments: options.payments,
+        sequential,
+        pipelined,
+        payer_store_bytes,
+        payee_store_bytes,
+    })
+}
+
+/// Run the benchmark for every backend.
+pub async fn run(
+    options: &PaymentBenchOptions,
+    progress: &mut dyn FnMut(String),
+) -> Result<Vec<PaymentBenchRow>, PaymentBenchError> {
+    if options.payments == 0 {
+        return Err(err("--payments must be at least 1"));
+    }
+    let mut rows = Vec::new();
+    for backend in &options.backends {
+        rows.push(run_backend(options, *backend, progress).await?);
+    }
+    Ok(rows)
+}
+
+fn rate(n: usize, d: Duration) -> String {
+    format!("{:.0}/s", n as f64 / d.as_secs_f64().max(f64::EPSILON))
+}
+
+/// Render rows as a Markdown table.
+pub fn render_table(rows: &[PaymentBenchRow]) -> String {
+    let mut out = String::from(
+        "| backend | node start (median restart) | first start | payments | sequential | pipelined | payer store after sequential | payee store |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {} |\n",
+            r.backend,
+            human_duration(r.restart_median),
+            human_duration(r.first_start),
+            r.payments,
+            rate(r.payments, r.sequential),
+            human_duration(r.sequential),
+            rate(r.payments, r.pipelined),
+            human_duration(r.pipelined),
+            human_bytes(r.payer_store_bytes),
+            human_bytes(r.payee_store_bytes),
+        ));
+    }
+    out
+}
