@@ -18,6 +18,7 @@ for_each_backend!(
     small_channels_wait_for_accept_channel,
     every_message_follows_the_persisted_state_it_depends_on,
     automatic_backups_follow_start_up_and_channel_changes,
+    settled_updates_are_folded_so_records_stay_small,
 );
 
 async fn open_and_pay_both_ways(backend: Backend) {
@@ -311,5 +312,41 @@ async fn automatic_backups_follow_start_up_and_channel_changes(backend: Backend)
     // The automatic backup is a real, restorable backup holding the channel.
     let manifest = dlp_node::backup::read_manifest(std::path::Path::new(&dir)).expect("manifest");
     assert_eq!(manifest.backend, backend);
+    net.shutdown().await;
+}
+
+async fn settled_updates_are_folded_so_records_stay_small(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob"]).await;
+    net.connect(0, 1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    let record_size = |i: usize| {
+        let store = net.running(i).context().store().clone();
+        let record = dlp_node::channel_record::ChannelRecord::load(
+            store.as_ref(),
+            &dlp_node::channel_record::ChannelId(channel.0),
+        )
+        .expect("readable")
+        .expect("present");
+        let data = record.data.as_deref().expect("protocol data");
+        (
+            record.encode().len(),
+            data.our_log.len() + data.their_log.len(),
+        )
+    };
+    let (before, _) = record_size(0);
+    for _ in 0..20 {
+        assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
+        assert_eq!(net.pay(1, 0, 10).await.status, PaymentStatus::Success);
+    }
+    net.settle(0, 1, channel).await;
+    for node in 0..2 {
+        let (size, pending) = record_size(node);
+        assert_eq!(pending, 0, "node {node}: settled updates left in the logs");
+        assert!(
+            size < before + 512,
+            "node {node}: record grew from {before} to {size} bytes"
+        );
+        eprintln!("node {node}: channel record {size} bytes after 40 payments ({before} before)");
+    }
     net.shutdown().await;
 }
