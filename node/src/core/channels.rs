@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 
 use dlp_chain::{
-    Hash32, Lock, OutPoint, Output, Pubkey, Transaction, TxKind, Witness, sign_digest,
-    verify_digest,
+    Hash32, Lock, Output, Pubkey, Transaction, TxKind, Witness, sign_digest, verify_digest,
 };
 
 use super::{ChannelInfo, Core, TlcInfo, pubkey_of};
@@ -17,10 +16,19 @@ use crate::crypto::{commitment_secret, random_hash32, revocation_hash};
 use crate::events::EventKind;
 use crate::wire::{PeerMessage, RemoveReason};
 
-/// Channel id from the funding outpoint.
-pub(super) fn channel_id_of(outpoint: &OutPoint) -> Hash32 {
-    let mut data = outpoint.txid.0.to_vec();
-    data.extend_from_slice(&outpoint.index.to_be_bytes());
+/// The channel id: a hash of the temporary id and both parties' funding keys (like Fiber, which
+/// derives it from both parties' keys rather than from the funding outpoint). Known before the
+/// funding transaction exists, so the funding transaction itself can carry it and the ledger
+/// lists a channel's funding, commitments and closes under one id.
+pub(super) fn derive_channel_id(
+    temporary_id: &Hash32,
+    opener: &Pubkey,
+    acceptor: &Pubkey,
+) -> Hash32 {
+    let mut data = b"dlp/channel-id/v1".to_vec();
+    data.extend_from_slice(&temporary_id.0);
+    data.extend_from_slice(&opener.0);
+    data.extend_from_slice(&acceptor.0);
     Hash32::digest(&data)
 }
 
@@ -356,17 +364,9 @@ impl Core {
                 },
             });
         }
-        let funding_tx = Transaction::unsigned(
-            TxKind::Funding {
-                channel_id: Hash32::digest(&temp.0),
-            },
-            &inputs,
-            outputs,
-        );
+        let channel_id = derive_channel_id(&temp, &self.me, &funding_pubkey);
+        let funding_tx = Transaction::unsigned(TxKind::Funding { channel_id }, &inputs, outputs);
         let outpoint = funding_tx.outpoint(0);
-        let channel_id = channel_id_of(&outpoint);
-        // The funding's kind names the final channel id, which depends on the txid: use the
-        // temporary-id digest as the funding tag (the chain indexes it) and record both.
         data.funding = Some(crate::channel::Funding {
             tx: funding_tx.clone(),
             outpoint,
@@ -486,7 +486,8 @@ impl Core {
         let valid = !data.opener
             && data.funding.is_none()
             && funding_tx.outpoint(funding_outpoint.index) == funding_outpoint
-            && channel_id == channel_id_of(&funding_outpoint)
+            && channel_id == derive_channel_id(&temp, &data.remote_keys.funding, &self.me)
+            && funding_tx.kind == TxKind::Funding { channel_id }
             && output
                 .is_some_and(|o| o.amount == data.funding_amount && o.lock == data.funding_lock());
         if !valid {

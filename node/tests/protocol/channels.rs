@@ -91,15 +91,19 @@ async fn cooperative_close_pays_each_side_on_the_ledger(backend: Backend) {
     net.chain.mine(1).await.expect("mine");
     assert_eq!(net.wallet_balance(0).await, alice_before + 750_000);
     assert_eq!(net.wallet_balance(1).await, bob_before + 250_000);
-    let closes: Vec<_> = net
+    let kinds: Vec<&'static str> = net
         .chain
         .transactions(Some(channel))
         .await
         .expect("txs")
-        .into_iter()
-        .filter(|t| t.tx.kind.name() == "cooperative_close")
+        .iter()
+        .map(|t| t.tx.kind.name())
         .collect();
-    assert_eq!(closes.len(), 1, "exactly one close on the ledger");
+    assert_eq!(
+        kinds,
+        ["funding", "cooperative_close"],
+        "the channel's whole life on the ledger"
+    );
     net.shutdown().await;
 }
 
