@@ -3,6 +3,7 @@
 #   - libclang (bindgen, used by librocksdb-sys, needs it at build time; the libclang1 runtime
 #     alone fails with "stdbool.h not found")
 #   - cargo-nextest (the test runner)
+#   - jq and curl (examples/two-nodes.sh, the README's walkthrough, which CI also runs)
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -18,6 +19,11 @@ fi
 if ! command -v g++ >/dev/null 2>&1; then
     need_apt+=(g++)
 fi
+for tool in jq curl; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        need_apt+=("$tool")
+    fi
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "ci/install-deps: installing ${need_apt[*]}"
     SUDO=""
