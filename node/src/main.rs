@@ -150,15 +150,20 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn restore_command(base: &BaseDir, config: &Config, backup_dir: PathBuf) -> Result<()> {
-    let failpoints = match std::env::var(FAILPOINTS_ENV) {
+/// Failpoints from `DLP_NODE_FAILPOINTS`, with a loud warning when any are armed.
+fn failpoints_from_env() -> Result<Failpoints> {
+    match std::env::var(FAILPOINTS_ENV) {
         Ok(spec) => {
             let fp = Failpoints::parse(&spec).map_err(anyhow::Error::msg)?;
             eprintln!("WARNING: {FAILPOINTS_ENV}={spec}: injected failures are armed");
-            fp
+            Ok(fp)
         }
-        Err(_) => Failpoints::none(),
-    };
+        Err(_) => Ok(Failpoints::none()),
+    }
+}
+
+fn restore_command(base: &BaseDir, config: &Config, backup_dir: PathBuf) -> Result<()> {
+    let failpoints = failpoints_from_env()?;
     println!(
         "restoring {} into {} ({} store)",
         backup_dir.display(),
@@ -220,7 +225,11 @@ fn run_node(base: BaseDir, config: Config) -> Result<()> {
         // Handlers first: a SIGTERM that arrives the moment we report ready must stop us
         // cleanly, not kill us with the default action.
         let shutdown = shutdown_signals()?;
-        let node = RunningNode::start(base.clone(), config).await?;
+        let options = dlp_node::node::StartOptions {
+            chain: None,
+            failpoints: failpoints_from_env()?,
+        };
+        let node = RunningNode::start_with(base.clone(), config, options).await?;
         let ctx = node.context();
         println!(
             "dlp-node {} node {} backend {} base {}",

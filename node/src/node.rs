@@ -58,6 +58,15 @@ pub enum NodeError {
     Core(#[from] crate::core::CoreError),
 }
 
+/// Everything [`RunningNode::start_with`] accepts besides the base directory and config.
+#[derive(Debug, Default)]
+pub struct StartOptions {
+    /// A ledger handle; `None` means `chain.rpc_url` (or a private in-memory ledger).
+    pub chain: Option<Arc<dyn ChainClient>>,
+    /// Injected failures (tests, `DLP_NODE_FAILPOINTS`).
+    pub failpoints: crate::failpoint::Failpoints,
+}
+
 /// The protocol side of a running node: the core, its events and step control, the peer socket.
 #[derive(Debug, Clone)]
 pub struct Protocol {
@@ -197,6 +206,25 @@ impl RunningNode {
         config: Config,
         chain: Option<Arc<dyn ChainClient>>,
     ) -> Result<Self, NodeError> {
+        Self::start_with(
+            base,
+            config,
+            StartOptions {
+                chain,
+                failpoints: crate::failpoint::Failpoints::none(),
+            },
+        )
+        .await
+    }
+
+    /// The general start: a chain handle (see [`start_with_chain`](Self::start_with_chain))
+    /// and failpoints (`core.persist`: the core's store write fails, the node fail-stops).
+    pub async fn start_with(
+        base: BaseDir,
+        config: Config,
+        options: StartOptions,
+    ) -> Result<Self, NodeError> {
+        let StartOptions { chain, failpoints } = options;
         let lock = BaseDirLock::acquire(&base)?;
         for dir in [base.fiber_dir(), base.ckb_dir()] {
             std::fs::create_dir_all(&dir).map_err(|source| NodeError::Layout {
@@ -247,8 +275,13 @@ impl RunningNode {
                 addr: peer_listen,
                 source,
             })?;
-        let (core, core_task) =
-            Core::spawn(ctx.clone(), chain.clone(), events.clone(), steps.clone())?;
+        let (core, core_task) = Core::spawn(
+            ctx.clone(),
+            chain.clone(),
+            events.clone(),
+            steps.clone(),
+            Arc::new(failpoints),
+        )?;
         let listener_task =
             crate::transport::spawn_listener(listener, identity.clone(), core.transport_sender());
         let _ = ctx.protocol.set(Protocol {
@@ -266,7 +299,7 @@ impl RunningNode {
         let rpc_addr = server
             .local_addr()
             .map_err(|source| NodeError::Rpc { addr, source })?;
-        let rpc = server.start(crate::rpc::build_module(ctx.clone()));
+        let rpc = server.start(crate::rpc::build_module(&ctx));
         let auto_backup = ctx
             .config
             .backup

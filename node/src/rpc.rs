@@ -178,13 +178,27 @@ fn payment_json(p: &crate::core::Payment) -> serde_json::Value {
     })
 }
 
+/// What the RPC server holds: a weak reference, so the server (whose tasks may outlive
+/// `RunningNode::stop` by a moment) never keeps the store open after the node stopped.
+#[derive(Debug)]
+pub struct RpcContext(std::sync::Weak<NodeContext>);
+
+impl RpcContext {
+    fn get(&self) -> Result<Arc<NodeContext>, ErrorObjectOwned> {
+        self.0
+            .upgrade()
+            .ok_or_else(|| failed("the node is shutting down".into()))
+    }
+}
+
 /// Build the RPC module for a node, registering only the enabled modules' methods.
-pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
+pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
     let config = ctx.config().clone();
-    let mut module = RpcModule::new(ctx);
+    let mut module = RpcModule::new(RpcContext(Arc::downgrade(ctx)));
     // Registration can only fail on a duplicate name; the names below are distinct constants.
     if config.module_enabled(Module::Info) {
         let _ = module.register_method("node_info", |params, ctx, _| {
+            let ctx = ctx.get()?;
             expect_no_params(&params)?;
             let channel_count = ctx.channel_count().map_err(|e| failed(e.to_string()))?;
             Ok::<_, ErrorObjectOwned>(NodeInfo {
@@ -199,6 +213,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
     }
     if config.module_enabled(Module::Peer) {
         let _ = module.register_async_method("connect_peer", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             let p: ConnectParams = params_object(&params)?;
             let (addr, pubkey) = parse_peer_address(&p.address)
                 .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e, None::<()>))?;
@@ -218,6 +233,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
             Ok::<_, ErrorObjectOwned>(())
         });
         let _ = module.register_async_method("disconnect_peer", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             let p: PubkeyParams = params_object(&params)?;
             ctx.protocol()
                 .core
@@ -230,6 +246,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
                 .map_err(failed)
         });
         let _ = module.register_async_method("list_peers", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             expect_no_params(&params)?;
             let peers = ctx
                 .protocol()
@@ -242,6 +259,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
     }
     if config.module_enabled(Module::Channel) {
         let _ = module.register_async_method("open_channel", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             let p: OpenParams = params_object(&params)?;
             let id = ctx
                 .protocol()
@@ -257,6 +275,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
             Ok::<_, ErrorObjectOwned>(json!({ "temporary_channel_id": id }))
         });
         let _ = module.register_async_method("accept_channel", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             let p: AcceptParams = params_object(&params)?;
             let id = ctx
                 .protocol()
@@ -271,6 +290,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
             Ok::<_, ErrorObjectOwned>(json!({ "channel_id": id }))
         });
         let _ = module.register_async_method("list_channels", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             let p: ListChannelsParams = params_object(&params)?;
             let channels = ctx
                 .protocol()
@@ -285,6 +305,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
             Ok::<_, ErrorObjectOwned>(json!({ "channels": channels }))
         });
         let _ = module.register_async_method("shutdown_channel", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             let p: ShutdownParams = params_object(&params)?;
             ctx.protocol()
                 .core
@@ -300,6 +321,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
     }
     if config.module_enabled(Module::Invoice) {
         let _ = module.register_async_method("new_invoice", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             let p: InvoiceParams = params_object(&params)?;
             let invoice = ctx
                 .protocol()
@@ -325,6 +347,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
     }
     if config.module_enabled(Module::Payment) {
         let _ = module.register_async_method("send_payment", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             let request: SendPaymentRequest = params_object(&params)?;
             let payment = ctx
                 .protocol()
@@ -336,6 +359,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
             Ok::<_, ErrorObjectOwned>(payment_json(&payment))
         });
         let _ = module.register_async_method("get_payment", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             let p: PaymentHashParams = params_object(&params)?;
             let payment = ctx
                 .protocol()
@@ -352,6 +376,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
     }
     if config.module_enabled(Module::Dev) {
         let _ = module.register_method("dev_hold", |params, ctx, _| {
+            let ctx = ctx.get()?;
             let spec: StepSpec = params_object(&params)?;
             ctx.protocol()
                 .steps
@@ -359,14 +384,17 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
                 .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e.to_string(), None::<()>))
         });
         let _ = module.register_method("dev_release", |params, ctx, _| {
+            let ctx = ctx.get()?;
             expect_no_params(&params)?;
             Ok::<_, ErrorObjectOwned>(json!({ "was_held": ctx.protocol().steps.release() }))
         });
         let _ = module.register_method("dev_held", |params, ctx, _| {
+            let ctx = ctx.get()?;
             expect_no_params(&params)?;
             Ok::<_, ErrorObjectOwned>(json!({ "step": ctx.protocol().steps.held() }))
         });
         let _ = module.register_async_method("dev_events", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
             let p: EventsParams = params_object(&params)?;
             let after = p.after.unwrap_or(0);
             let events = &ctx.protocol().events;
@@ -386,6 +414,7 @@ pub fn build_module(ctx: Arc<NodeContext>) -> RpcModule<Arc<NodeContext>> {
     }
     if config.module_enabled(Module::Admin) {
         let _ = module.register_blocking_method("backup", |params, ctx, _| {
+            let ctx = ctx.get()?;
             expect_no_params(&params)?;
             match ctx.backup() {
                 Ok(info) => {

@@ -240,6 +240,7 @@ pub struct Core {
     reserved_outpoints: HashSet<OutPoint>,
     height: u64,
     fx: Effects,
+    failpoints: Arc<crate::failpoint::Failpoints>,
 }
 
 impl std::fmt::Debug for Core {
@@ -279,6 +280,7 @@ impl Core {
         chain: Arc<dyn ChainClient>,
         events: Arc<EventBus>,
         steps: Arc<StepControl>,
+        failpoints: Arc<crate::failpoint::Failpoints>,
     ) -> Result<(CoreHandle, tokio::task::JoinHandle<()>), CoreError> {
         let store = ctx.store().clone();
         let mut channels = BTreeMap::new();
@@ -361,6 +363,7 @@ impl Core {
             reserved_outpoints: HashSet::new(),
             height: 0,
             fx: Effects::default(),
+            failpoints,
         };
         let task = tokio::spawn(async move {
             core.events.publish(EventKind::Started { pubkey: core.me });
@@ -368,7 +371,9 @@ impl Core {
                 if matches!(input, CoreInput::Stop) {
                     break;
                 }
-                core.handle(input).await;
+                if core.handle(input).await.is_break() {
+                    break;
+                }
             }
             // Connections close when dropped.
             core.peers.clear();
@@ -376,14 +381,14 @@ impl Core {
         Ok((handle, task))
     }
 
-    async fn handle(&mut self, input: CoreInput) {
+    async fn handle(&mut self, input: CoreInput) -> std::ops::ControlFlow<()> {
         let mut received = None;
         let mut replies: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
         let input = match input {
             CoreInput::Transport(event) => Either::Transport(*event),
             CoreInput::Chain(events) => Either::Chain(events),
             CoreInput::Command(command) => Either::Command(command),
-            CoreInput::Stop => return,
+            CoreInput::Stop => return std::ops::ControlFlow::Break(()),
         };
         match input {
             Either::Transport(TransportEvent::Connected(conn)) => self.on_connected(*conn),
@@ -410,10 +415,11 @@ impl Core {
             Either::Chain(events) => self.on_chain_events(events).await,
             Either::Command(command) => self.on_command(command, &mut replies).await,
         }
-        self.flush(received).await;
+        let flow = self.flush(received).await;
         for reply in replies {
             reply();
         }
+        flow
     }
 
     fn numbers(&self, channel: Option<Hash32>) -> (u64, u64) {
@@ -440,7 +446,13 @@ impl Core {
         }
     }
 
-    async fn flush(&mut self, received: Option<(Pubkey, &'static str, Option<Hash32>)>) {
+    /// Apply the queued effects. `Break` when the store refused a write: the core stops
+    /// (fail-stop), because memory is now ahead of disk and no message may depend on it; a
+    /// restart reloads the last durable state and reestablish resyncs the peers.
+    async fn flush(
+        &mut self,
+        received: Option<(Pubkey, &'static str, Option<Hash32>)>,
+    ) -> std::ops::ControlFlow<()> {
         let fx = std::mem::take(&mut self.fx);
         // 1. Persist.
         let mut batch = WriteBatch::new();
@@ -473,14 +485,22 @@ impl Core {
             batch.put(prefixed(PREIMAGE_PREFIX, hash), json_bytes(preimage));
         }
         if !batch.is_empty() {
-            if let Err(e) = self.ctx.store().write(&batch) {
+            let written = self
+                .failpoints
+                .check("core.persist")
+                .map_err(|e| e.to_string())
+                .and_then(|()| self.ctx.store().write(&batch).map_err(|e| e.to_string()));
+            if let Err(e) = written {
                 // Nothing that depends on this state may leave the node: drop the effects.
-                tracing::error!(error = %e, "persisting state failed; dropping outgoing effects");
+                tracing::error!(error = %e, "persisting state failed; stopping the node core");
                 self.publish(EventKind::Error {
                     channel_id: None,
-                    message: format!("store write failed: {e}"),
+                    message: format!(
+                        "store write failed: {e}; the node stopped processing (restart it once \
+                         the store is writable again)"
+                    ),
                 });
-                return;
+                return std::ops::ControlFlow::Break(());
             }
             for id in &fx.dirty_channels {
                 let (local, remote) = self.numbers(Some(*id));
@@ -544,6 +564,7 @@ impl Core {
             })
             .await;
         }
+        std::ops::ControlFlow::Continue(())
     }
 
     fn send(&mut self, peer: Pubkey, message: PeerMessage) {

@@ -2,7 +2,7 @@
 
 use dlp_chain::ChainClient;
 use dlp_node::channel_record::{ChannelState, flags};
-use dlp_node::core::{Command, PaymentStatus};
+use dlp_node::core::{Command, PaymentStatus, SendPaymentRequest};
 use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
 
@@ -19,6 +19,7 @@ for_each_backend!(
     every_message_follows_the_persisted_state_it_depends_on,
     automatic_backups_follow_start_up_and_channel_changes,
     settled_updates_are_folded_so_records_stay_small,
+    a_failed_store_write_stops_the_node_and_a_restart_resyncs,
 );
 
 async fn open_and_pay_both_ways(backend: Backend) {
@@ -352,5 +353,79 @@ async fn settled_updates_are_folded_so_records_stay_small(backend: Backend) {
         );
         eprintln!("node {node}: channel record {size} bytes after 40 payments ({before} before)");
     }
+    net.shutdown().await;
+}
+
+async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Backend) {
+    let mut net = Net::new(backend, &["alice", "bob"]).await;
+    net.connect(0, 1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
+    net.settle(0, 1, channel).await;
+    // Restart bob with his 2nd store write failing (a full disk, say).
+    net.stop(1).await;
+    let base = net.nodes[1].base.clone();
+    let running = dlp_node::node::RunningNode::start_with(
+        base,
+        net.nodes[1].config.clone(),
+        dlp_node::node::StartOptions {
+            chain: Some(net.chain_arc()),
+            failpoints: dlp_node::failpoint::Failpoints::none().arm("core.persist", 2),
+        },
+    )
+    .await
+    .expect("bob starts");
+    net.nodes[1].running = Some(running);
+    net.connect(0, 1).await;
+    let invoice = net.invoice(0, 500).await;
+    let after = net.last_seq(1);
+    let request = SendPaymentRequest {
+        invoice: Some(invoice.address()),
+        target_pubkey: None,
+        amount: None,
+        keysend: None,
+    };
+    let failed = net.wait(
+        1,
+        after,
+        "the injected write failure",
+        |k| matches!(k, EventKind::Error { message, .. } if message.contains("store write failed")),
+    );
+    let _ = net
+        .running(1)
+        .protocol()
+        .core
+        .request(|reply| Command::SendPayment { request, reply })
+        .await;
+    let failure = failed.await;
+    // Nothing left bob after the failed write, and the core refuses further work.
+    assert!(
+        !net.events(1, failure.seq)
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::MessageSent { .. })),
+        "a message left after its state failed to persist"
+    );
+    assert!(
+        net.running(1)
+            .protocol()
+            .core
+            .request(|reply| Command::ListPeers { reply })
+            .await
+            .is_err()
+    );
+    // A plain restart reloads the durable state; reestablish brings both sides back in sync.
+    net.stop(1).await;
+    net.start(1).await;
+    net.connect(0, 1).await;
+    net.wait(1, 0, "alice's ReestablishChannel", |k| {
+        matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "ReestablishChannel")
+    })
+    .await;
+    net.wait(0, 0, "bob's ReestablishChannel", |k| {
+        matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "ReestablishChannel")
+    })
+    .await;
+    assert_eq!(net.pay(1, 0, 300).await.status, PaymentStatus::Success);
+    net.settle(0, 1, channel).await;
     net.shutdown().await;
 }
