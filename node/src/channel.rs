@@ -203,6 +203,59 @@ fn violation(text: impl Into<String>) -> ProtocolViolation {
 }
 
 impl ChannelData {
+    /// A new single-funded channel: the opener holds the whole `funding_amount`, no updates,
+    /// both commitments at number 0.
+    pub fn new(
+        opener: bool,
+        temporary_id: Hash32,
+        funding_amount: u64,
+        to_self_delay: u64,
+        local_keys: PartyKeys,
+        remote_keys: PartyKeys,
+        their_revocation_hashes: BTreeMap<u64, Hash32>,
+    ) -> Self {
+        let first = Commitment {
+            number: 0,
+            ours: 0,
+            theirs: 0,
+            peer_signature: None,
+        };
+        let (local, remote) = if opener {
+            (funding_amount, 0)
+        } else {
+            (0, funding_amount)
+        };
+        ChannelData {
+            opener,
+            temporary_id,
+            funding_amount,
+            to_self_delay,
+            local_keys,
+            remote_keys,
+            funding: None,
+            base: ChannelBalances {
+                local,
+                remote,
+                tlcs: vec![],
+            },
+            base_ours: 0,
+            base_theirs: 0,
+            our_log: vec![],
+            their_log: vec![],
+            our_commitment: first,
+            their_commitment: first,
+            their_pending: None,
+            their_revocation_hashes,
+            commitment_sent_first: false,
+            next_tlc_id: 0,
+            our_channel_ready_sent: false,
+            their_channel_ready_received: false,
+            shutdown: ShutdownProgress::default(),
+            on_chain: None,
+            handled_incoming: Default::default(),
+        }
+    }
+
     /// Total updates we ever proposed.
     pub fn our_total(&self) -> u64 {
         self.base_ours + self.our_log.len() as u64

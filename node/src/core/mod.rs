@@ -11,10 +11,14 @@
 //! So no message ever leaves before the state that produced it is on disk, and while the node is
 //! held at a step nothing else runs: the store is exactly that step's state.
 
+mod api;
 mod channels;
+mod close;
 mod onchain;
+mod open;
 mod payments;
 mod reestablish;
+mod updates;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -33,6 +37,7 @@ use crate::store::WriteBatch;
 use crate::transport::{Connection, TransportEvent};
 use crate::wire::PeerMessage;
 
+pub use api::{ChannelInfo, Command, CoreGone, CoreHandle, CoreInput, PeerInfo, TlcInfo};
 pub use payments::{Invoice, Payment, PaymentStatus, SendPaymentRequest};
 
 /// Key prefix of the peer's revealed commitment secrets: `0x10 ++ channel ++ be64(number)`.
@@ -43,157 +48,6 @@ pub const INVOICE_PREFIX: u8 = 0x20;
 pub const PAYMENT_PREFIX: u8 = 0x30;
 /// Key prefix of preimages learned while forwarding: `0x50 ++ payment_hash`.
 pub const PREIMAGE_PREFIX: u8 = 0x50;
-
-/// A command from the RPC layer or an embedding.
-#[derive(Debug)]
-pub enum Command {
-    DisconnectPeer {
-        pubkey: Pubkey,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    ListPeers {
-        reply: oneshot::Sender<Vec<PeerInfo>>,
-    },
-    OpenChannel {
-        pubkey: Pubkey,
-        funding_amount: u64,
-        reply: oneshot::Sender<Result<Hash32, String>>,
-    },
-    AcceptChannel {
-        temporary_channel_id: Hash32,
-        reply: oneshot::Sender<Result<Hash32, String>>,
-    },
-    ListChannels {
-        pubkey: Option<Pubkey>,
-        include_closed: bool,
-        reply: oneshot::Sender<Vec<ChannelInfo>>,
-    },
-    NewInvoice {
-        amount: u64,
-        description: Option<String>,
-        reply: oneshot::Sender<Result<Invoice, String>>,
-    },
-    SendPayment {
-        request: SendPaymentRequest,
-        reply: oneshot::Sender<Result<Payment, String>>,
-    },
-    GetPayment {
-        payment_hash: Hash32,
-        reply: oneshot::Sender<Option<Payment>>,
-    },
-    ShutdownChannel {
-        channel_id: Hash32,
-        force: bool,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// Register an authenticated connection (from `connect_peer`); replies once registered.
-    AddConnection {
-        conn: Box<Connection>,
-        reply: oneshot::Sender<()>,
-    },
-    /// Dev: our current commitment, fully signed, without broadcasting it (tests keep an old
-    /// one to broadcast later and prove the peer's watcher punishes it).
-    DevSignedCommitment {
-        channel_id: Hash32,
-        reply: oneshot::Sender<Result<Transaction, String>>,
-    },
-}
-
-/// A connected peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerInfo {
-    pub pubkey: Pubkey,
-    pub address: String,
-    pub inbound: bool,
-}
-
-/// A pending TLC as shown by `list_channels`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TlcInfo {
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub id: u64,
-    /// `offered` (by us) or `received`.
-    pub direction: String,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub amount: u64,
-    pub payment_hash: Hash32,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub expiry: u64,
-}
-
-/// One channel as shown by `list_channels`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelInfo {
-    pub channel_id: Hash32,
-    pub pubkey: Pubkey,
-    pub state: ChannelState,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub local_balance: u64,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub remote_balance: u64,
-    pub pending_tlcs: Vec<TlcInfo>,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub local_commitment_number: u64,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub remote_commitment_number: u64,
-    pub is_opener: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub funding_outpoint: Option<OutPoint>,
-}
-
-/// Inputs of the core.
-#[derive(Debug)]
-pub enum CoreInput {
-    Transport(Box<TransportEvent>),
-    Chain(Vec<ChainEvent>),
-    Command(Command),
-    Stop,
-}
-
-/// How the RPC layer and embeddings talk to the core.
-#[derive(Debug, Clone)]
-pub struct CoreHandle {
-    inputs: mpsc::UnboundedSender<CoreInput>,
-    transport: mpsc::UnboundedSender<TransportEvent>,
-}
-
-/// The core is gone (the node is stopping).
-#[derive(Debug, thiserror::Error)]
-#[error("the node is shutting down")]
-pub struct CoreGone;
-
-impl CoreHandle {
-    /// Send a command built around a reply channel and wait for the reply.
-    pub async fn request<T>(
-        &self,
-        build: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Result<T, CoreGone> {
-        let (reply, rx) = oneshot::channel();
-        self.inputs
-            .send(CoreInput::Command(build(reply)))
-            .map_err(|_| CoreGone)?;
-        rx.await.map_err(|_| CoreGone)
-    }
-
-    /// Hand an established connection to the core; returns once the core registered it.
-    pub async fn connected(&self, conn: Connection) -> Result<(), CoreGone> {
-        self.request(|reply| Command::AddConnection {
-            conn: Box::new(conn),
-            reply,
-        })
-        .await
-    }
-
-    /// The sender transport tasks report to.
-    pub fn transport_sender(&self) -> mpsc::UnboundedSender<TransportEvent> {
-        self.transport.clone()
-    }
-
-    /// Ask the core to stop after the current input.
-    pub fn stop(&self) {
-        let _ = self.inputs.send(CoreInput::Stop);
-    }
-}
 
 /// An input, unboxed (a short-lived local value, so its size does not matter).
 #[allow(clippy::large_enum_variant)]
@@ -431,8 +285,7 @@ impl Core {
     }
 
     fn publish(&self, kind: EventKind) {
-        let event = self.events.publish(kind);
-        let _ = event;
+        self.events.publish(kind);
     }
 
     async fn publish_step(&self, kind: EventKind) {
