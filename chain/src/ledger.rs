@@ -30,31 +30,11 @@ pub struct TxRecord {
     pub txid: Txid,
     pub tx: Transaction,
     /// Height of the block holding it; `None` while in the mempool.
-    #[serde(default, with = "opt_hex")]
+    #[serde(default, with = "crate::types::hex_u64_opt")]
     pub block_height: Option<u64>,
     /// Position in acceptance order (0-based).
     #[serde(with = "hex_u64")]
     pub seq: u64,
-}
-
-mod opt_hex {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(n: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
-        match n {
-            Some(n) => s.serialize_str(&format!("{n:#x}")),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| {
-            crate::types::hex_u64::parse(&t)
-                .ok_or_else(|| serde::de::Error::custom(format!("bad hex integer {t:?}")))
-        })
-        .transpose()
-    }
 }
 
 /// Something that happened on the chain, in order. `seq` numbers are dense from 1.
@@ -92,7 +72,7 @@ pub struct Unspent {
     pub outpoint: OutPoint,
     pub output: Output,
     /// Height of the block that created it; `None` while its transaction is in the mempool.
-    #[serde(default, with = "opt_hex")]
+    #[serde(default, with = "crate::types::hex_u64_opt")]
     pub block_height: Option<u64>,
 }
 

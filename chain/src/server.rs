@@ -81,19 +81,8 @@ pub(crate) struct SendParams {
 pub(crate) struct EventParams {
     #[serde(with = "hex_u64")]
     pub after: u64,
-    #[serde(default, with = "opt_ms")]
+    #[serde(default, with = "crate::types::hex_u64_opt")]
     pub wait_ms: Option<u64>,
-}
-
-mod opt_ms {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        let text = String::deserialize(d)?;
-        crate::types::hex_u64::parse(&text)
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("bad hex integer {text:?}")))
-    }
 }
 
 fn to_rpc_error(e: ChainError) -> ErrorObjectOwned {

@@ -39,6 +39,27 @@ pub mod hex_u64 {
     }
 }
 
+/// Serde helpers for `Option<u64>` as an optional hex string (absent or null is `None`).
+pub mod hex_u64_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(n: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match n {
+            Some(n) => s.serialize_str(&format!("{n:#x}")),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        text.map(|t| {
+            super::hex_u64::parse(&t)
+                .ok_or_else(|| serde::de::Error::custom(format!("bad hex integer {t:?}")))
+        })
+        .transpose()
+    }
+}
+
 fn decode_hex_array<const N: usize>(text: &str) -> Result<[u8; N], String> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
     let bytes = hex::decode(digits).map_err(|e| format!("bad hex {text:?}: {e}"))?;

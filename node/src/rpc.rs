@@ -101,24 +101,11 @@ struct ShutdownParams {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EventsParams {
-    #[serde(default, with = "opt_hex")]
+    #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
     after: Option<u64>,
     /// Wait this long for a first event when there is none yet.
-    #[serde(default, with = "opt_hex")]
+    #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
     wait_ms: Option<u64>,
-}
-
-mod opt_hex {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| {
-            super::parse_hex_u64(&t)
-                .ok_or_else(|| serde::de::Error::custom(format!("bad hex integer {t:?}")))
-        })
-        .transpose()
-    }
 }
 
 fn gone(e: CoreGone) -> ErrorObjectOwned {

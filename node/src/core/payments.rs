@@ -109,30 +109,10 @@ pub struct SendPaymentRequest {
     pub invoice: Option<String>,
     #[serde(default)]
     pub target_pubkey: Option<Pubkey>,
-    #[serde(default, with = "opt_hex")]
+    #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
     pub amount: Option<u64>,
     #[serde(default)]
     pub keysend: Option<bool>,
-}
-
-mod opt_hex {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(n: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
-        match n {
-            Some(n) => s.serialize_str(&format!("{n:#x}")),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| {
-            dlp_chain::hex_u64::parse(&t)
-                .ok_or_else(|| serde::de::Error::custom(format!("bad hex integer {t:?}")))
-        })
-        .transpose()
-    }
 }
 
 impl Core {
