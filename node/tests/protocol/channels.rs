@@ -20,6 +20,7 @@ for_each_backend!(
     automatic_backups_follow_start_up_and_channel_changes,
     settled_updates_are_folded_so_records_stay_small,
     a_failed_store_write_stops_the_node_and_a_restart_resyncs,
+    force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage,
 );
 
 async fn open_and_pay_both_ways(backend: Backend) {
@@ -427,5 +428,65 @@ async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Back
     .await;
     assert_eq!(net.pay(1, 0, 300).await.status, PaymentStatus::Success);
     net.settle(0, 1, channel).await;
+    net.shutdown().await;
+}
+
+async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob"]).await;
+    net.connect(0, 1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    // Bob holds right after the TLC became irrevocable (alice's RevokeAndAck), before he
+    // fulfils it: alice's current commitment carries the TLC.
+    net.hold(1, "received:RevokeAndAck");
+    let invoice = net.invoice(1, 123_000).await;
+    let payment = net
+        .request(0, |reply| Command::SendPayment {
+            request: SendPaymentRequest {
+                invoice: Some(invoice.address()),
+                target_pubkey: None,
+                amount: None,
+                keysend: None,
+            },
+            reply,
+        })
+        .await
+        .expect("payment started");
+    net.wait_held(1).await;
+    let pending = net.channel(0, channel).await.pending_tlcs;
+    assert_eq!(pending.len(), 1, "the TLC is in alice's commitment");
+    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
+    let after = net.last_seq(1);
+    net.request(0, |reply| Command::ShutdownChannel {
+        channel_id: channel,
+        force: true,
+        reply,
+    })
+    .await
+    .expect("force close");
+    net.release(1);
+    // Bob's watcher claims the TLC output with the preimage of his invoice.
+    net.wait(
+        1,
+        after,
+        "bob's TLC claim",
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "sweep"),
+    )
+    .await;
+    assert_eq!(net.wallet_balance(1).await, bob_before + 123_000);
+    let delay = net.nodes[0].config.channel.to_self_delay;
+    let after = net.last_seq(0);
+    net.chain.mine(delay + 1).await.expect("mine");
+    net.wait(
+        0,
+        after,
+        "alice's delayed sweep",
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "sweep"),
+    )
+    .await;
+    assert_eq!(
+        net.wallet_balance(0).await,
+        alice_before + 1_000_000 - 123_000
+    );
+    let _ = payment;
     net.shutdown().await;
 }
