@@ -46,6 +46,9 @@ pub struct PaymentBenchRow {
     pub pipelined: Duration,
     pub payer_store_bytes: u64,
     pub payee_store_bytes: u64,
+    /// Sum of key and value sizes in the payer's store (what the engine holds live).
+    pub payer_live_bytes: u64,
+    pub payer_entries: u64,
 }
 
 /// Why the benchmark failed.
@@ -234,6 +237,16 @@ async fn run_backend(
     let sequential = t.elapsed();
     let payer_store_bytes = crate::fsutil::tree_size(&alice_base.store_dir()).map_err(err)?;
     let payee_store_bytes = crate::fsutil::tree_size(&bob_base.store_dir()).map_err(err)?;
+    let (mut payer_live_bytes, mut payer_entries) = (0u64, 0u64);
+    alice
+        .context()
+        .store()
+        .scan_prefix(&[], &mut |k, v| {
+            payer_live_bytes += (k.len() + v.len()) as u64;
+            payer_entries += 1;
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(err)?;
     progress(format!(
         "{backend}: {} pipelined payments",
         options.payments
@@ -258,6 +271,8 @@ async fn run_backend(
         pipelined,
         payer_store_bytes,
         payee_store_bytes,
+        payer_live_bytes,
+        payer_entries,
     })
 }
 
@@ -283,12 +298,12 @@ fn rate(n: usize, d: Duration) -> String {
 /// Render rows as a Markdown table.
 pub fn render_table(rows: &[PaymentBenchRow]) -> String {
     let mut out = String::from(
-        "| backend | node start (median restart) | first start | payments | sequential | pipelined | payer store after sequential | payee store |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| backend | node start (median restart) | first start | payments | sequential | pipelined | payer store on disk | payer live data | payee store on disk |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {} |\n",
+            "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {} in {} entries | {} |\n",
             r.backend,
             human_duration(r.restart_median),
             human_duration(r.first_start),
@@ -298,6 +313,8 @@ pub fn render_table(rows: &[PaymentBenchRow]) -> String {
             rate(r.payments, r.pipelined),
             human_duration(r.pipelined),
             human_bytes(r.payer_store_bytes),
+            human_bytes(r.payer_live_bytes),
+            r.payer_entries,
             human_bytes(r.payee_store_bytes),
         ));
     }
