@@ -191,6 +191,11 @@ pub struct ChannelData {
     /// Ids of the peer's TLCs we already acted on (fulfilled, failed or forwarded).
     #[serde(default)]
     pub handled_incoming: std::collections::BTreeSet<u64>,
+    /// Our TLCs the peer failed, waiting until that removal is in both current commitments
+    /// before we act on it (fail upstream or retry): until then the peer could still broadcast
+    /// a commitment holding the TLC and claim it.
+    #[serde(default)]
+    pub pending_fails: BTreeMap<u64, (Tlc, String)>,
 }
 
 /// An invalid update, commitment or count.
@@ -253,6 +258,7 @@ impl ChannelData {
             shutdown: ShutdownProgress::default(),
             on_chain: None,
             handled_incoming: Default::default(),
+            pending_fails: BTreeMap::new(),
         }
     }
 
@@ -492,6 +498,30 @@ impl ChannelData {
             .max(self.their_pending.map_or(0, |c| c.theirs));
         let keep = keep.saturating_sub(self.base_theirs) as usize;
         self.their_log.truncate(keep.min(self.their_log.len()));
+        // Fails that were forgotten will be sent again.
+        let log = &self.their_log;
+        self.pending_fails.retain(|id, _| {
+            log.iter()
+                .any(|u| matches!(u, Update::Remove { tlc_id, .. } if tlc_id == id))
+        });
+    }
+
+    /// Whether the peer's removal of our TLC `tlc_id` is in both current commitments.
+    pub fn removal_committed(&self, tlc_id: u64) -> bool {
+        let committed = self.our_commitment.theirs.min(self.their_commitment.theirs);
+        match self
+            .their_log
+            .iter()
+            .position(|u| matches!(u, Update::Remove { tlc_id: id, .. } if *id == tlc_id))
+        {
+            Some(pos) => self.base_theirs + (pos as u64) < committed,
+            // Folded into the base: committed, provided the TLC is gone.
+            None => !self
+                .base
+                .tlcs
+                .iter()
+                .any(|t| t.offered_by_us && t.id == tlc_id),
+        }
     }
 
     /// A TLC pending in the latest state, by who offered it and its id.

@@ -120,6 +120,32 @@ impl Core {
             .collect()
     }
 
+    /// Why `message` must not be acted on in the channel's current state, if so. Updates,
+    /// commitments, revocations and closing messages need a live channel (ChannelReady or
+    /// ShuttingDown) with nothing of it on chain: above all, once we have broadcast a commitment
+    /// we must never revoke it (the peer could then take everything with the penalty path).
+    fn refuse_in_state(&self, id: &Hash32, message: &PeerMessage) -> Option<String> {
+        let state = self.state_of(id)?;
+        let live = matches!(
+            state,
+            ChannelState::ChannelReady | ChannelState::ShuttingDown(_)
+        ) && self.data(id).is_some_and(|d| d.on_chain.is_none());
+        let allowed = match message {
+            PeerMessage::AddTlc { .. } => live && state == ChannelState::ChannelReady,
+            PeerMessage::RemoveTlc { .. }
+            | PeerMessage::CommitmentSigned { .. }
+            | PeerMessage::RevokeAndAck { .. }
+            | PeerMessage::Shutdown { .. }
+            | PeerMessage::ClosingSigned { .. } => live,
+            PeerMessage::ChannelReady { .. } => matches!(
+                state,
+                ChannelState::AwaitingChannelReady(_) | ChannelState::ChannelReady
+            ),
+            _ => true,
+        };
+        (!allowed).then(|| format!("channel is {state}: {} not accepted", message.type_name()))
+    }
+
     pub(super) async fn on_message(&mut self, peer: Pubkey, message: PeerMessage) {
         let channel_id = message.channel_id();
         // Channel messages must come from the channel's peer.
@@ -141,18 +167,21 @@ impl Core {
             )
         {
             let reason = if self.state_of(&id) == Some(ChannelState::Stale) {
-                Some("channel is Stale: waiting for the peer's ReestablishChannel")
+                Some("channel is Stale: waiting for the peer's ReestablishChannel".to_string())
             } else if self.awaiting_reestablish.contains(&id) {
-                Some("channel is reestablishing: waiting for the peer's ReestablishChannel")
+                Some(
+                    "channel is reestablishing: waiting for the peer's ReestablishChannel"
+                        .to_string(),
+                )
             } else {
-                None
+                self.refuse_in_state(&id, &message)
             };
             if let Some(reason) = reason {
                 self.fx.events.push(EventKind::MessageIgnored {
                     peer,
                     msg_type: message.type_name().into(),
                     channel_id: Some(id),
-                    reason: reason.into(),
+                    reason,
                 });
                 return;
             }

@@ -115,6 +115,37 @@ pub struct SendPaymentRequest {
     pub keysend: Option<bool>,
 }
 
+/// A hop forwards only what it receives, and only with time to claim upstream: the outgoing
+/// amount may not exceed the incoming one (the difference is the hop's fee), and the outgoing
+/// expiry must be in the future and at least `delta` blocks before the incoming one, so that a
+/// preimage revealed downstream at the last moment can still be used upstream.
+pub fn check_forward(
+    incoming: &Tlc,
+    amount: u64,
+    expiry: u64,
+    height: u64,
+    delta: u64,
+) -> Result<(), String> {
+    if amount == 0 || amount > incoming.amount {
+        return Err(format!(
+            "asked to forward {amount}, received {}",
+            incoming.amount
+        ));
+    }
+    if expiry <= height {
+        return Err(format!(
+            "outgoing expiry {expiry} is not after the chain height {height}"
+        ));
+    }
+    if expiry.saturating_add(delta) > incoming.expiry {
+        return Err(format!(
+            "outgoing expiry {expiry} + delta {delta} exceeds the incoming expiry {}",
+            incoming.expiry
+        ));
+    }
+    Ok(())
+}
+
 impl Core {
     pub(super) fn new_invoice(
         &mut self,
@@ -355,22 +386,32 @@ impl Core {
     /// Our TLC was removed by the peer: settle the payment or the forward it belongs to.
     pub(super) fn on_outgoing_tlc_resolved(
         &mut self,
-        _channel_id: Hash32,
+        channel_id: Hash32,
         tlc: &Tlc,
         reason: &RemoveReason,
     ) {
         match (&tlc.origin, reason) {
             (Some(TlcOrigin::Payment), RemoveReason::Fulfill { preimage }) => {
-                if let Some(p) = self.payments.get_mut(&tlc.payment_hash) {
-                    p.preimage = Some(*preimage);
-                    p.attempt = None;
+                let Some(p) = self.payments.get_mut(&tlc.payment_hash) else {
+                    return;
+                };
+                if p.status == PaymentStatus::Success {
+                    return;
                 }
+                p.preimage = Some(*preimage);
+                p.attempt = None;
                 self.set_payment_status(tlc.payment_hash, PaymentStatus::Success, None);
             }
             (Some(TlcOrigin::Payment), RemoveReason::Fail { message }) => {
-                if let Some(p) = self.payments.get_mut(&tlc.payment_hash) {
-                    p.attempt = None;
+                // Only the live attempt's failure moves the payment on (a stale or repeated
+                // failure must not start a second attempt next to a live one).
+                let Some(p) = self.payments.get_mut(&tlc.payment_hash) else {
+                    return;
+                };
+                if p.status != PaymentStatus::Inflight || p.attempt != Some((channel_id, tlc.id)) {
+                    return;
                 }
+                p.attempt = None;
                 self.record_failure(tlc.payment_hash, message.clone());
                 self.try_next_route(tlc.payment_hash);
             }
@@ -438,6 +479,11 @@ impl Core {
                         "final amount {amount} differs from the TLC's {}",
                         tlc.amount
                     )))
+                } else if tlc.expiry <= self.height {
+                    Some(fail(format!(
+                        "TLC expires at {}, the chain is at {}",
+                        tlc.expiry, self.height
+                    )))
                 } else if let Some(preimage) = keysend_preimage {
                     if Hash32::digest(&preimage.0) == tlc.payment_hash {
                         Some(RemoveReason::Fulfill {
@@ -448,6 +494,8 @@ impl Core {
                     }
                 } else {
                     match self.invoices.get_mut(&tlc.payment_hash) {
+                        // A second payment of a paid invoice would pay twice: refuse it.
+                        Some(invoice) if invoice.paid => Some(fail("invoice already paid".into())),
                         Some(invoice) if invoice.amount <= tlc.amount => {
                             let preimage = invoice.preimage;
                             invoice.paid = true;
@@ -468,19 +516,22 @@ impl Core {
                 expiry,
                 inner,
             } => {
-                let forwarded = self.pick_channel(*next, *amount).and_then(|out| {
-                    self.offer_tlc(
-                        out,
-                        *amount,
-                        tlc.payment_hash,
-                        *expiry,
-                        (**inner).clone(),
-                        TlcOrigin::Forward {
-                            channel_id,
-                            tlc_id: tlc.id,
-                        },
-                    )
-                });
+                let delta = self.config.channel.tlc_expiry_delta;
+                let forwarded = check_forward(&tlc, *amount, *expiry, self.height, delta)
+                    .and_then(|()| self.pick_channel(*next, *amount))
+                    .and_then(|out| {
+                        self.offer_tlc(
+                            out,
+                            *amount,
+                            tlc.payment_hash,
+                            *expiry,
+                            (**inner).clone(),
+                            TlcOrigin::Forward {
+                                channel_id,
+                                tlc_id: tlc.id,
+                            },
+                        )
+                    });
                 match forwarded {
                     Ok(_) => None,
                     Err(e) => Some(fail(format!("cannot forward to {next}: {e}"))),
@@ -490,5 +541,48 @@ impl Core {
         if let Some(reason) = decision {
             self.remove_their_tlc(channel_id, tlc.id, reason);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incoming(amount: u64, expiry: u64) -> Tlc {
+        Tlc {
+            offered_by_us: false,
+            id: 0,
+            amount,
+            payment_hash: Hash32([1; 32]),
+            expiry,
+            onion: Onion::Final {
+                amount,
+                keysend_preimage: None,
+            },
+            origin: None,
+        }
+    }
+
+    #[test]
+    fn a_hop_never_forwards_more_or_later_than_it_received() {
+        let tlc = incoming(1_000, 140);
+        assert!(check_forward(&tlc, 1_000, 120, 100, 20).is_ok());
+        assert!(
+            check_forward(&tlc, 999, 110, 100, 20).is_ok(),
+            "a fee is fine"
+        );
+        assert!(
+            check_forward(&tlc, 1_001, 120, 100, 20).is_err(),
+            "draining the hop"
+        );
+        assert!(
+            check_forward(&tlc, 1_000, 121, 100, 20).is_err(),
+            "no time to claim upstream"
+        );
+        assert!(
+            check_forward(&tlc, 1_000, 100, 100, 20).is_err(),
+            "already expired"
+        );
+        assert!(check_forward(&tlc, 0, 120, 100, 20).is_err());
     }
 }

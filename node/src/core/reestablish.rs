@@ -304,8 +304,7 @@ impl Core {
             self.update_shutdown_state(id);
         }
         self.maybe_send_commitment(id);
-        self.process_committed_incoming(id);
-        self.try_closing_signed(id);
+        self.after_commitment_progress(id);
         self.mark_dirty(id);
     }
 }

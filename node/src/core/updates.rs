@@ -321,7 +321,41 @@ impl Core {
             reason: reason.clone(),
         });
         self.mark_dirty(channel_id);
-        self.on_outgoing_tlc_resolved(channel_id, &tlc, &reason);
+        match reason {
+            // A preimage is ours at once: claim upstream / report success now.
+            RemoveReason::Fulfill { .. } => {
+                self.on_outgoing_tlc_resolved(channel_id, &tlc, &reason);
+            }
+            // A failure only counts once irrevocably committed (see `process_committed_fails`).
+            RemoveReason::Fail { message } => {
+                if let Some(data) = self.data_mut(&channel_id) {
+                    data.pending_fails.insert(tlc_id, (tlc, message));
+                }
+            }
+        }
+    }
+
+    /// Act on the peer's failures of our TLCs that both current commitments now include.
+    fn process_committed_fails(&mut self, channel_id: Hash32) {
+        let Some(data) = self.data(&channel_id) else {
+            return;
+        };
+        let ready: Vec<u64> = data
+            .pending_fails
+            .keys()
+            .copied()
+            .filter(|id| data.removal_committed(*id))
+            .collect();
+        for id in ready {
+            let Some((tlc, message)) = self
+                .data_mut(&channel_id)
+                .and_then(|d| d.pending_fails.remove(&id))
+            else {
+                continue;
+            };
+            self.mark_dirty(channel_id);
+            self.on_outgoing_tlc_resolved(channel_id, &tlc, &RemoveReason::Fail { message });
+        }
     }
 
     pub(super) fn on_commitment_signed(&mut self, peer: Pubkey, message: PeerMessage) {
@@ -437,6 +471,7 @@ impl Core {
 
     /// After a commitment step: act on newly irrevocable TLCs, and continue a shutdown.
     pub(super) fn after_commitment_progress(&mut self, channel_id: Hash32) {
+        self.process_committed_fails(channel_id);
         self.process_committed_incoming(channel_id);
         self.try_closing_signed(channel_id);
     }
