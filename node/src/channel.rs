@@ -139,6 +139,9 @@ pub struct OnChainClose {
     /// The transaction itself (to build claims from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx: Option<Transaction>,
+    /// For a revoked commitment of the peer: its number (whose secret we hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_number: Option<u64>,
 }
 
 /// Everything the protocol keeps about a channel (persisted inside the channel record).

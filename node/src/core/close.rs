@@ -139,7 +139,7 @@ impl Core {
             );
         }
         if let Some(full) = full {
-            self.fx.txs.push((full, None));
+            self.broadcast(full, None);
         }
     }
 
@@ -176,7 +176,7 @@ impl Core {
             channel_id,
             ChannelState::Closed(flags::UNCOOPERATIVE_LOCAL | flags::WAITING_ONCHAIN_SETTLEMENT),
         );
-        self.fx.txs.push((tx, Some(number)));
+        self.broadcast(tx, Some(number));
         Ok(())
     }
 

@@ -92,6 +92,9 @@ pub struct Core {
     payments: HashMap<Hash32, Payment>,
     preimages: HashMap<Hash32, Hash32>,
     reserved_outpoints: HashSet<OutPoint>,
+    /// Transactions submitted by this run (claims are retried on every chain event; each is
+    /// submitted once per run, and again after a restart).
+    submitted: HashSet<Hash32>,
     height: u64,
     fx: Effects,
     failpoints: Arc<crate::failpoint::Failpoints>,
@@ -215,6 +218,7 @@ impl Core {
             payments,
             preimages,
             reserved_outpoints: HashSet::new(),
+            submitted: HashSet::new(),
             height: 0,
             fx: Effects::default(),
             failpoints,
@@ -400,6 +404,24 @@ impl Core {
         // 4. Messages.
         for (peer, message) in fx.messages {
             let channel_id = message.channel_id();
+            // Safety net for passive silence: a Stale channel says nothing but its answer to
+            // the peer's ReestablishChannel (and a request to close, after a failed audit).
+            if let Some(id) = channel_id
+                && self.state_of(&id) == Some(ChannelState::Stale)
+                && !matches!(
+                    message,
+                    PeerMessage::ReestablishChannel { .. } | PeerMessage::RequestForceClose { .. }
+                )
+            {
+                self.publish(EventKind::Error {
+                    channel_id: Some(id),
+                    message: format!(
+                        "bug: {} queued on a Stale channel; not sent",
+                        message.type_name()
+                    ),
+                });
+                continue;
+            }
             let Some(conn) = self.peers.get(&peer) else {
                 tracing::debug!(%peer, msg = message.type_name(), "peer offline; not sent");
                 continue;

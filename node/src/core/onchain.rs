@@ -1,22 +1,33 @@
 //! The chain watcher's half in the core: funding confirmations, closes, penalties and sweeps.
 //!
 //! Every node replays the chain's event log from the start on every start-up, so nothing here
-//! depends on having seen an event live: submissions are idempotent (the chain answers "already
-//! known") and a claim that lost a race is rejected as a double spend and dropped.
+//! depends on having seen an event live. What we are owed on chain is a list of outpoints per
+//! closed channel (`to_claim`); an outpoint leaves the list only when some transaction is seen
+//! spending it, and every chain event batch retries the claims whose conditions hold. So a claim
+//! rejected for a transient reason, or lost to a crash between persisting and broadcasting, is
+//! simply made again; one claim transaction per output, so an output the other side already
+//! spent never blocks the others.
 //!
-//! - A commitment of the peer with a number below the peer's current one is revoked: we take
-//!   every output the revocation path unlocks (its delayed balance and its TLCs) with the secret
-//!   the peer revealed. That is the penalty.
-//! - Our own commitment: our delayed balance is swept once `to_self_delay` blocks deep.
-//! - TLC outputs: claimed with the preimage when we know it, or after expiry when we offered it.
+//! - A commitment of the peer below its current number is revoked: every output the revocation
+//!   path unlocks (its delayed balance, its TLCs) is taken with the secret the peer revealed.
+//! - Our own commitment: our delayed balance is swept once `to_self_delay` blocks deep; if our
+//!   force close was not accepted (yet), it is broadcast again on every block.
+//! - TLC outputs: claimed with the preimage when we know it, or by the offerer at expiry.
+//! - A preimage revealed on chain (a TLC claimed by preimage) settles the payment or the
+//!   upstream TLC it belongs to, exactly like an off-chain fulfil.
 
 use dlp_chain::{
-    ChainEvent, Hash32, Input, Lock, OutPoint, Output, Transaction, TxKind, Witness, sign_digest,
+    ChainEvent, Hash32, Input, Lock, OutPoint, Output, Sig, Transaction, TxKind, Witness,
+    sign_digest,
 };
 
 use super::{Core, peer_secret_key};
 use crate::channel::OnChainClose;
 use crate::channel_record::{ChannelState, flags};
+use crate::wire::RemoveReason;
+
+/// Builds the witness of a claim from its signature.
+type WitnessFn = Box<dyn Fn(Sig) -> Witness>;
 
 impl Core {
     pub(super) async fn on_chain_events(&mut self, events: Vec<ChainEvent>) {
@@ -29,6 +40,7 @@ impl Core {
                 }
             }
         }
+        self.retry_claims();
     }
 
     fn channel_spending(&self, tx: &Transaction) -> Option<Hash32> {
@@ -39,30 +51,40 @@ impl Core {
     }
 
     fn on_tx_seen(&mut self, txid: Hash32, tx: &Transaction) {
+        self.learn_preimages(tx);
+        self.note_spent_claims(tx);
         let Some(id) = self.channel_spending(tx) else {
             return;
         };
         if self.data(&id).is_some_and(|d| d.on_chain.is_some()) {
             return;
         }
+        let outpoints = |pred: &dyn Fn(&Lock) -> bool| -> Vec<OutPoint> {
+            tx.outputs
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| pred(&o.lock))
+                .map(|(i, _)| OutPoint {
+                    txid,
+                    index: i as u32,
+                })
+                .collect()
+        };
+        let me = self.me;
         match &tx.kind {
             TxKind::CooperativeClose { .. } => {
-                self.record_close(id, tx, "cooperative_close", vec![]);
+                self.record_close(id, tx, "cooperative_close", vec![], None);
                 self.set_state(id, ChannelState::Closed(flags::COOPERATIVE));
             }
             TxKind::Commitment { holder, number, .. } => {
-                let holder_is_us = *holder == self.me;
-                let claims: Vec<OutPoint> = (0..tx.outputs.len() as u32)
-                    .map(|index| OutPoint { txid, index })
-                    .filter(|op| {
-                        let lock = &tx.outputs[op.index as usize].lock;
-                        matches!(lock, Lock::Delayed { owner, .. } if *owner == self.me)
-                            || matches!(lock, Lock::Tlc { .. })
-                    })
-                    .collect();
                 let their_current = self.data(&id).map_or(0, |d| d.their_commitment.number);
-                if holder_is_us {
-                    self.record_close(id, tx, "commitment", claims.clone());
+                if *holder == me {
+                    let claims = outpoints(&|l| match l {
+                        Lock::Delayed { owner, .. } => *owner == me,
+                        Lock::Tlc { .. } => true,
+                        _ => false,
+                    });
+                    self.record_close(id, tx, "commitment", claims, None);
                     self.set_state(
                         id,
                         ChannelState::Closed(
@@ -70,9 +92,21 @@ impl Core {
                         ),
                     );
                 } else if *number < their_current {
-                    self.punish(id, txid, tx, *number);
+                    let claims = outpoints(&|l| match l {
+                        Lock::Delayed { revoker, .. } | Lock::Tlc { revoker, .. } => *revoker == me,
+                        _ => false,
+                    });
+                    tracing::warn!(channel = %id, number, "peer broadcast a revoked commitment: penalty");
+                    self.record_close(id, tx, "revoked_commitment", claims, Some(*number));
+                    self.set_state(
+                        id,
+                        ChannelState::Closed(
+                            flags::UNCOOPERATIVE_REMOTE | flags::WAITING_ONCHAIN_SETTLEMENT,
+                        ),
+                    );
                 } else {
-                    self.record_close(id, tx, "commitment", claims.clone());
+                    let claims = outpoints(&|l| matches!(l, Lock::Tlc { .. }));
+                    self.record_close(id, tx, "commitment", claims, None);
                     self.set_state(
                         id,
                         ChannelState::Closed(
@@ -80,13 +114,19 @@ impl Core {
                         ),
                     );
                 }
-                self.try_claims(id, Some(tx.clone()));
             }
             _ => {}
         }
     }
 
-    fn record_close(&mut self, id: Hash32, tx: &Transaction, kind: &str, to_claim: Vec<OutPoint>) {
+    fn record_close(
+        &mut self,
+        id: Hash32,
+        tx: &Transaction,
+        kind: &str,
+        to_claim: Vec<OutPoint>,
+        revoked_number: Option<u64>,
+    ) {
         let txid = tx.txid();
         if let Some(d) = self.data_mut(&id) {
             d.on_chain = Some(OnChainClose {
@@ -95,186 +135,75 @@ impl Core {
                 confirmed_at: None,
                 to_claim,
                 tx: Some(tx.clone()),
+                revoked_number,
             });
         }
         self.mark_dirty(id);
     }
 
-    /// The peer broadcast its revoked commitment `number`: take everything with its secret.
-    fn punish(&mut self, id: Hash32, txid: Hash32, tx: &Transaction, number: u64) {
-        let secret = self
-            .ctx
-            .store()
-            .get(&peer_secret_key(&id, number))
-            .ok()
-            .flatten()
-            .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
-            .map(Hash32);
-        let Some(secret) = secret else {
-            self.error_event(
-                Some(id),
-                format!(
-                    "peer broadcast revoked commitment {number} but its secret is not in our store"
-                ),
-            );
-            return;
-        };
-        let prevs: Vec<(OutPoint, u64)> = tx
-            .outputs
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| match &o.lock {
-                Lock::Delayed { revoker, .. } | Lock::Tlc { revoker, .. } => *revoker == self.me,
-                _ => false,
-            })
-            .map(|(i, o)| {
-                (
-                    OutPoint {
-                        txid,
-                        index: i as u32,
+    /// A TLC claimed on chain with its preimage settles what that TLC was for.
+    fn learn_preimages(&mut self, tx: &Transaction) {
+        for input in &tx.inputs {
+            let Witness::TlcPreimage { preimage, .. } = &input.witness else {
+                continue;
+            };
+            let hash = Hash32::digest(&preimage.0);
+            let offered: Vec<(Hash32, crate::channel::Tlc)> = self
+                .channels
+                .iter()
+                .filter_map(|(id, r)| Some((*id, r.data.as_deref()?)))
+                .filter_map(|(id, d)| {
+                    let balances = d.latest_balances().ok()?;
+                    let tlc = balances
+                        .tlcs
+                        .into_iter()
+                        .find(|t| t.offered_by_us && t.payment_hash == hash)?;
+                    Some((id, tlc))
+                })
+                .collect();
+            for (channel_id, tlc) in offered {
+                self.preimages.insert(hash, *preimage);
+                self.fx.preimages.push((hash, *preimage));
+                self.on_outgoing_tlc_resolved(
+                    channel_id,
+                    &tlc,
+                    &RemoveReason::Fulfill {
+                        preimage: *preimage,
                     },
-                    o.amount,
-                )
+                );
+            }
+        }
+    }
+
+    /// Outpoints we were waiting to claim that this transaction spends are settled, whoever
+    /// spent them.
+    fn note_spent_claims(&mut self, tx: &Transaction) {
+        let spent: Vec<OutPoint> = tx.inputs.iter().map(|i| i.prev).collect();
+        let ids: Vec<Hash32> = self
+            .channels
+            .iter()
+            .filter(|(_, r)| {
+                r.data
+                    .as_deref()
+                    .and_then(|d| d.on_chain.as_ref())
+                    .is_some_and(|c| c.to_claim.iter().any(|o| spent.contains(o)))
             })
+            .map(|(id, _)| *id)
             .collect();
-        self.record_close(id, tx, "revoked_commitment", vec![]);
-        self.set_state(id, ChannelState::Closed(flags::UNCOOPERATIVE_REMOTE));
-        if prevs.is_empty() {
-            return;
-        }
-        let outpoints: Vec<OutPoint> = prevs.iter().map(|(o, _)| *o).collect();
-        let total: u64 = prevs.iter().map(|(_, a)| *a).sum();
-        let mut penalty = Transaction::unsigned(
-            TxKind::Penalty { channel_id: id },
-            &outpoints,
-            vec![Output {
-                amount: total,
-                lock: Lock::Key {
-                    pubkey: self.wallet,
-                },
-            }],
-        );
-        let sig = sign_digest(&self.secret_key(), &penalty.sighash());
-        for input in &mut penalty.inputs {
-            input.witness = Witness::Revocation { sig, secret };
-        }
-        tracing::warn!(channel = %id, number, "peer broadcast a revoked commitment: penalty");
-        self.fx.txs.push((penalty, Some(number)));
-    }
-
-    fn on_block(&mut self, height: u64, txids: &[Hash32]) {
-        let ids: Vec<Hash32> = self.channels.keys().copied().collect();
         for id in ids {
-            let Some(data) = self.data(&id) else {
-                continue;
-            };
-            let funding = data.funding.as_ref().map(|f| (f.tx.txid(), f.confirmed_at));
-            if let Some((funding_txid, None)) = funding
-                && txids.contains(&funding_txid)
-            {
-                self.on_funding_confirmed(id, height);
+            if let Some(c) = self.data_mut(&id).and_then(|d| d.on_chain.as_mut()) {
+                c.to_claim.retain(|o| !spent.contains(o));
             }
-            if let Some(close) = self.data(&id).and_then(|d| d.on_chain.clone()) {
-                if close.confirmed_at.is_none() && txids.contains(&close.txid) {
-                    if let Some(d) = self.data_mut(&id)
-                        && let Some(c) = d.on_chain.as_mut()
-                    {
-                        c.confirmed_at = Some(height);
-                    }
-                    self.mark_dirty(id);
-                }
-                if !close.to_claim.is_empty() {
-                    self.try_claims(id, None);
-                }
-            }
+            self.mark_dirty(id);
+            self.clear_settlement_flag(id);
         }
     }
 
-    /// Claim whatever of the close transaction's outputs we can now; keep the rest for later.
-    fn try_claims(&mut self, id: Hash32, tx: Option<Transaction>) {
-        let Some(close) = self.data(&id).and_then(|d| d.on_chain.clone()) else {
-            return;
-        };
-        if close.to_claim.is_empty() {
-            return;
-        }
-        let Some(tx) = tx.or(close.tx) else {
-            return;
-        };
-        let depth = close.confirmed_at.map(|h| self.height.saturating_sub(h));
-        let mut remaining = Vec::new();
-        for outpoint in close.to_claim {
-            let Some(output) = tx.outputs.get(outpoint.index as usize) else {
-                continue;
-            };
-            let witness_builder: Option<Box<dyn Fn(dlp_chain::Sig) -> Witness>> = match &output.lock
-            {
-                Lock::Delayed { owner, delay, .. } if *owner == self.me => {
-                    if depth.is_some_and(|d| d >= *delay) {
-                        Some(Box::new(|sig| Witness::DelayedOwner { sig }))
-                    } else {
-                        remaining.push(outpoint);
-                        None
-                    }
-                }
-                Lock::Tlc {
-                    receiver,
-                    offerer,
-                    payment_hash,
-                    expiry,
-                    ..
-                } => {
-                    let preimage = self
-                        .preimages
-                        .get(payment_hash)
-                        .copied()
-                        .or_else(|| self.invoices.get(payment_hash).and_then(|i| i.preimage))
-                        .or_else(|| self.payments.get(payment_hash).and_then(|p| p.preimage));
-                    if *receiver == self.me && preimage.is_some() {
-                        let preimage = preimage.unwrap_or(Hash32([0; 32]));
-                        Some(Box::new(move |sig| Witness::TlcPreimage { sig, preimage }))
-                    } else if *offerer == self.me
-                        && self.height >= *expiry
-                        && close.confirmed_at.is_some()
-                    {
-                        Some(Box::new(|sig| Witness::TlcTimeout { sig }))
-                    } else {
-                        if *offerer == self.me || *receiver == self.me {
-                            remaining.push(outpoint);
-                        }
-                        None
-                    }
-                }
-                _ => None,
-            };
-            if let Some(build) = witness_builder {
-                let mut sweep = Transaction {
-                    kind: TxKind::Sweep { channel_id: id },
-                    inputs: vec![Input {
-                        prev: outpoint,
-                        witness: Witness::Key {
-                            sig: dlp_chain::Sig([0; 64]),
-                        },
-                    }],
-                    outputs: vec![Output {
-                        amount: output.amount,
-                        lock: Lock::Key {
-                            pubkey: self.wallet,
-                        },
-                    }],
-                };
-                let sig = sign_digest(&self.secret_key(), &sweep.sighash());
-                sweep.inputs[0].witness = build(sig);
-                self.fx.txs.push((sweep, None));
-            }
-        }
-        let settled = remaining.is_empty();
-        if let Some(d) = self.data_mut(&id)
-            && let Some(c) = d.on_chain.as_mut()
-        {
-            c.to_claim = remaining;
-        }
-        self.mark_dirty(id);
+    fn clear_settlement_flag(&mut self, id: Hash32) {
+        let settled = self
+            .data(&id)
+            .and_then(|d| d.on_chain.as_ref())
+            .is_some_and(|c| c.to_claim.is_empty());
         if settled
             && let Some(ChannelState::Closed(bits)) = self.state_of(&id)
             && bits & flags::WAITING_ONCHAIN_SETTLEMENT != 0
@@ -284,5 +213,172 @@ impl Core {
                 ChannelState::Closed(bits & !flags::WAITING_ONCHAIN_SETTLEMENT),
             );
         }
+    }
+
+    fn on_block(&mut self, height: u64, txids: &[Hash32]) {
+        let ids: Vec<Hash32> = self.channels.keys().copied().collect();
+        for id in ids {
+            let Some(data) = self.data(&id) else {
+                continue;
+            };
+            let funding = data.funding.as_ref().map(|f| (f.tx.txid(), f.confirmed_at));
+            let close = data.on_chain.clone();
+            if let Some((funding_txid, None)) = funding
+                && txids.contains(&funding_txid)
+            {
+                self.on_funding_confirmed(id, height);
+            }
+            match close {
+                Some(close) if close.confirmed_at.is_none() && txids.contains(&close.txid) => {
+                    if let Some(c) = self.data_mut(&id).and_then(|d| d.on_chain.as_mut()) {
+                        c.confirmed_at = Some(height);
+                    }
+                    self.mark_dirty(id);
+                }
+                Some(_) => {}
+                None => {
+                    // Our force close is not on chain yet (rejected, or lost to a crash between
+                    // persisting and broadcasting): broadcast it again.
+                    if let Some(ChannelState::Closed(bits)) = self.state_of(&id)
+                        && bits & flags::UNCOOPERATIVE_LOCAL != 0
+                        && let Ok((tx, number)) = self.our_signed_commitment(id)
+                    {
+                        self.broadcast(tx, Some(number));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queue a transaction unless this run already submitted the same one.
+    pub(super) fn broadcast(&mut self, tx: Transaction, number: Option<u64>) {
+        if self.submitted.insert(tx.txid()) {
+            self.fx.txs.push((tx, number));
+        }
+    }
+
+    /// Build and queue every claim whose conditions hold now.
+    fn retry_claims(&mut self) {
+        let pending: Vec<(Hash32, OnChainClose)> = self
+            .channels
+            .iter()
+            .filter_map(|(id, r)| {
+                let close = r.data.as_deref()?.on_chain.clone()?;
+                (!close.to_claim.is_empty()).then_some((*id, close))
+            })
+            .collect();
+        for (id, close) in pending {
+            let Some(tx) = close.tx.clone() else {
+                continue;
+            };
+            let secret = close.revoked_number.and_then(|n| self.peer_secret(&id, n));
+            if close.revoked_number.is_some() && secret.is_none() {
+                self.error_event(
+                    Some(id),
+                    "peer broadcast a revoked commitment but its secret is not in our store".into(),
+                );
+                continue;
+            }
+            for outpoint in &close.to_claim {
+                let Some(output) = tx.outputs.get(outpoint.index as usize) else {
+                    continue;
+                };
+                if let Some((witness, kind)) = self.claim_witness(id, &close, output, secret) {
+                    let claim = self.claim_tx(*outpoint, output.amount, witness, kind);
+                    self.broadcast(claim, close.revoked_number);
+                }
+            }
+        }
+    }
+
+    fn peer_secret(&self, id: &Hash32, number: u64) -> Option<Hash32> {
+        self.ctx
+            .store()
+            .get(&peer_secret_key(id, number))
+            .ok()
+            .flatten()
+            .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+            .map(Hash32)
+    }
+
+    /// How we may spend `output` of the close now, if at all: a witness builder and the kind
+    /// of the claiming transaction.
+    fn claim_witness(
+        &self,
+        id: Hash32,
+        close: &OnChainClose,
+        output: &Output,
+        revocation_secret: Option<Hash32>,
+    ) -> Option<(WitnessFn, TxKind)> {
+        let sweep = TxKind::Sweep { channel_id: id };
+        if let Some(secret) = revocation_secret {
+            return Some((
+                Box::new(move |sig| Witness::Revocation { sig, secret }),
+                TxKind::Penalty { channel_id: id },
+            ));
+        }
+        let depth = close.confirmed_at.map(|h| self.height.saturating_sub(h));
+        match &output.lock {
+            Lock::Delayed { owner, delay, .. } if *owner == self.me => depth
+                .is_some_and(|d| d >= *delay)
+                .then(|| (Box::new(|sig| Witness::DelayedOwner { sig }) as _, sweep)),
+            Lock::Tlc {
+                receiver,
+                offerer,
+                payment_hash,
+                expiry,
+                ..
+            } => {
+                let preimage = self
+                    .preimages
+                    .get(payment_hash)
+                    .copied()
+                    .or_else(|| self.invoices.get(payment_hash).and_then(|i| i.preimage))
+                    .or_else(|| self.payments.get(payment_hash).and_then(|p| p.preimage))
+                    .or_else(|| {
+                        self.payments
+                            .get(payment_hash)
+                            .and_then(|p| p.keysend_preimage)
+                    });
+                if *receiver == self.me
+                    && let Some(preimage) = preimage
+                {
+                    Some((
+                        Box::new(move |sig| Witness::TlcPreimage { sig, preimage }),
+                        sweep,
+                    ))
+                } else if *offerer == self.me && self.height >= *expiry {
+                    Some((Box::new(|sig| Witness::TlcTimeout { sig }), sweep))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn claim_tx(
+        &self,
+        outpoint: OutPoint,
+        amount: u64,
+        witness: WitnessFn,
+        kind: TxKind,
+    ) -> Transaction {
+        let mut claim = Transaction {
+            kind,
+            inputs: vec![Input {
+                prev: outpoint,
+                witness: Witness::Key { sig: Sig([0; 64]) },
+            }],
+            outputs: vec![Output {
+                amount,
+                lock: Lock::Key {
+                    pubkey: self.wallet,
+                },
+            }],
+        };
+        let sig = sign_digest(&self.secret_key(), &claim.sighash());
+        claim.inputs[0].witness = witness(sig);
+        claim
     }
 }

@@ -394,7 +394,7 @@ impl Core {
             d.our_commitment.peer_signature = Some(signature);
         }
         self.set_state(channel_id, ChannelState::AwaitingChannelReady(0));
-        self.fx.txs.push((tx, None));
+        self.broadcast(tx, None);
     }
 
     /// The funding confirmed (seen by the chain watcher): say ChannelReady.

@@ -173,6 +173,22 @@ impl Core {
             reason: reason.clone(),
         });
         self.mark_dirty(channel_id);
+        if let RemoveReason::Fulfill { preimage } = &reason {
+            // Kept for an on-chain claim should the channel close with the TLC in it.
+            if let Some(tlc) = self
+                .data(&channel_id)
+                .and_then(|d| d.find_tlc(false, tlc_id))
+            {
+                self.preimages.insert(tlc.payment_hash, *preimage);
+                self.fx.preimages.push((tlc.payment_hash, *preimage));
+            }
+        }
+        // On a channel that is not live and reestablished (Stale, reestablishing, offline) the
+        // update waits in the log: the resync after ReestablishChannel sends it. A Stale channel
+        // never speaks first.
+        if !self.can_send_updates(&channel_id, &peer) {
+            return;
+        }
         self.send(
             peer,
             PeerMessage::RemoveTlc {
@@ -182,6 +198,16 @@ impl Core {
             },
         );
         self.maybe_send_commitment(channel_id);
+    }
+
+    /// True when update messages may go out on the channel now.
+    pub(super) fn can_send_updates(&self, channel_id: &Hash32, peer: &Pubkey) -> bool {
+        matches!(
+            self.state_of(channel_id),
+            Some(ChannelState::ChannelReady | ChannelState::ShuttingDown(_))
+        ) && !self.awaiting_reestablish.contains(channel_id)
+            && self.data(channel_id).is_some_and(|d| d.on_chain.is_none())
+            && self.peers.contains_key(peer)
     }
 
     /// Sign the peer's next commitment if it lacks anything and nothing is in flight.

@@ -21,6 +21,7 @@ for_each_backend!(
     settled_updates_are_folded_so_records_stay_small,
     a_failed_store_write_stops_the_node_and_a_restart_resyncs,
     force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage,
+    a_preimage_revealed_on_chain_settles_the_upstream_payment,
 );
 
 async fn open_and_pay_both_ways(backend: Backend) {
@@ -456,6 +457,7 @@ async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(back
     assert_eq!(pending.len(), 1, "the TLC is in alice's commitment");
     let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
     let after = net.last_seq(1);
+    let closed_at = net.last_seq(0);
     net.request(0, |reply| Command::ShutdownChannel {
         channel_id: channel,
         force: true,
@@ -464,6 +466,19 @@ async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(back
     .await
     .expect("force close");
     net.release(1);
+    // Bob, released, sends his fulfil and a CommitmentSigned for alice's next commitment; alice
+    // has broadcast her commitment and must never revoke it.
+    net.wait(0, closed_at, "alice ignoring bob's CommitmentSigned", |k| {
+        matches!(k, EventKind::MessageIgnored { msg_type, .. } if msg_type == "CommitmentSigned")
+    })
+    .await;
+    let revoked_after_close = net.events(0, closed_at).into_iter().any(|e| {
+        matches!(&e.kind, EventKind::MessageSent { msg_type, .. } if msg_type == "RevokeAndAck")
+    });
+    assert!(
+        !revoked_after_close,
+        "alice revoked the commitment she broadcast"
+    );
     // Bob's watcher claims the TLC output with the preimage of his invoice.
     net.wait(
         1,
@@ -487,6 +502,68 @@ async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(back
         net.wallet_balance(0).await,
         alice_before + 1_000_000 - 123_000
     );
+    let kinds: Vec<&str> = net
+        .chain
+        .transactions(Some(channel))
+        .await
+        .expect("txs")
+        .iter()
+        .map(|t| t.tx.kind.name())
+        .collect();
+    assert!(
+        !kinds.contains(&"penalty"),
+        "nobody was punished: {kinds:?}"
+    );
     let _ = payment;
+    net.shutdown().await;
+}
+
+async fn a_preimage_revealed_on_chain_settles_the_upstream_payment(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob", "carol"]).await;
+    net.connect(0, 1).await;
+    net.connect(1, 2).await;
+    let ab = net.open_channel(0, 1, 1_000_000).await;
+    let bc = net.open_channel(1, 2, 1_000_000).await;
+    // Carol holds once the TLC from bob is irrevocable, before she fulfils off-chain.
+    net.hold(2, "received:RevokeAndAck");
+    let invoice = net.invoice(2, 40_000).await;
+    let after_alice = net.last_seq(0);
+    let payment = net
+        .request(0, |reply| Command::SendPayment {
+            request: SendPaymentRequest {
+                invoice: Some(invoice.address()),
+                target_pubkey: None,
+                amount: None,
+                keysend: None,
+            },
+            reply,
+        })
+        .await
+        .expect("payment started");
+    net.wait_held(2).await;
+    // Bob force-closes towards carol: carol can only get paid on chain, by revealing the
+    // preimage there; bob must learn it from the chain and claim upstream from alice.
+    let carol_before = net.wallet_balance(2).await;
+    net.request(1, |reply| Command::ShutdownChannel {
+        channel_id: bc,
+        force: true,
+        reply,
+    })
+    .await
+    .expect("force close");
+    net.release(2);
+    let hash = payment.payment_hash;
+    net.wait(0, after_alice, "alice's payment succeeds", |k| {
+        matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
+            if *payment_hash == hash && status == "Success")
+    })
+    .await;
+    assert_eq!(net.wallet_balance(2).await, carol_before + 40_000);
+    net.settle(0, 1, ab).await;
+    assert_eq!(
+        net.channel(1, ab).await.local_balance,
+        40_000,
+        "bob was paid upstream"
+    );
     net.shutdown().await;
 }
