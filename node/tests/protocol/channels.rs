@@ -144,8 +144,12 @@ async fn force_close_sweeps_the_delayed_balance_after_the_delay(backend: Backend
     )
     .await;
     assert_eq!(net.wallet_balance(0).await, alice_before + 600_000);
-    let state = net.channel(0, channel).await.state;
-    assert_eq!(state, ChannelState::Closed(flags::UNCOOPERATIVE_LOCAL));
+    // Settled once alice's watcher sees her sweep on chain.
+    net.wait(0, after, "settled", |k| {
+        matches!(k, EventKind::StateChanged { channel_id, to, .. }
+            if *channel_id == channel && *to == ChannelState::Closed(flags::UNCOOPERATIVE_LOCAL))
+    })
+    .await;
     net.shutdown().await;
 }
 
