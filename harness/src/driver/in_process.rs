@@ -1,0 +1,96 @@
+//! Nodes as tasks in the test process.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use dlp_chain::{ChainClient, InProcessChain};
+use dlp_node::config::Config;
+use dlp_node::layout::BaseDir;
+use dlp_node::node::RunningNode;
+use dlp_node::restore::{RestoreOptions, restore};
+use dlp_node::store::Backend;
+
+use super::{Driver, DriverKind, NodeRuntime};
+use crate::error::HarnessError;
+
+/// See the module docs of [`crate::driver`].
+#[derive(Debug, Default)]
+pub struct InProcessDriver {
+    chain: Option<InProcessChain>,
+}
+
+struct InProcessNode {
+    node: RunningNode,
+}
+
+#[async_trait]
+impl Driver for InProcessDriver {
+    fn kind(&self) -> DriverKind {
+        DriverKind::InProcess
+    }
+
+    async fn start_chain(
+        &mut self,
+        _run_dir: &Path,
+    ) -> Result<(Arc<dyn ChainClient>, Option<String>), HarnessError> {
+        let chain = InProcessChain::new();
+        self.chain = Some(chain.clone());
+        Ok((Arc::new(chain), None))
+    }
+
+    async fn start_node(
+        &mut self,
+        name: &str,
+        base: &Path,
+    ) -> Result<Box<dyn NodeRuntime>, HarnessError> {
+        let base = BaseDir::new(base);
+        let (config, _) = Config::load(&base, None).map_err(|e| HarnessError::node(name, e))?;
+        let chain: Arc<dyn ChainClient> = Arc::new(
+            self.chain
+                .clone()
+                .ok_or_else(|| HarnessError::Setup("start the chain first".into()))?,
+        );
+        let node = RunningNode::start_with_chain(base, config, Some(chain))
+            .await
+            .map_err(|e| HarnessError::node(name, e))?;
+        Ok(Box::new(InProcessNode { node }))
+    }
+
+    async fn restore(
+        &mut self,
+        name: &str,
+        base: &Path,
+        backend: Backend,
+        backup: &Path,
+    ) -> Result<(), HarnessError> {
+        let base = BaseDir::new(base);
+        let backup = backup.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            restore(&base, backend, &backup, &RestoreOptions::default())
+        })
+        .await
+        .map_err(|e| HarnessError::node(name, e))?
+        .map(|_| ())
+        .map_err(|e| HarnessError::node(name, format!("restore: {e}")))
+    }
+}
+
+#[async_trait]
+impl NodeRuntime for InProcessNode {
+    fn rpc_addr(&self) -> SocketAddr {
+        self.node.rpc_addr()
+    }
+
+    async fn stop(self: Box<Self>) -> Result<(), HarnessError> {
+        self.node.stop().await;
+        Ok(())
+    }
+
+    async fn crash(self: Box<Self>) {
+        // No clean stop: whatever the core was doing is cut off; the store only holds what it
+        // had durably written. (A task cannot be SIGKILLed; the process driver does that.)
+        self.node.stop().await;
+    }
+}

@@ -1,0 +1,244 @@
+//! Nodes as `dlp-node` processes, the chain as `dlp-chain serve`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dlp_chain::{ChainClient, RemoteChain};
+use dlp_node::store::Backend;
+
+use super::{Driver, DriverKind, NodeRuntime};
+use crate::error::HarnessError;
+
+/// How long a process may take to print its ready line.
+const READY: Duration = Duration::from_secs(30);
+
+/// See the module docs of [`crate::driver`].
+#[derive(Debug)]
+pub struct ProcessDriver {
+    node_bin: PathBuf,
+    chain_bin: PathBuf,
+    chain: Option<Guard>,
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+#[derive(Debug)]
+struct Guard {
+    child: Option<Child>,
+}
+
+impl Guard {
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+struct ProcessNode {
+    guard: Guard,
+    rpc: SocketAddr,
+}
+
+/// Find a binary: `$<ENV>` if set, else next to the running executable's target directory.
+fn find_binary(env: &str, name: &str) -> Result<PathBuf, HarnessError> {
+    if let Ok(path) = std::env::var(env) {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().map_err(|e| HarnessError::Setup(e.to_string()))?;
+    // target/<profile>/dlp-harness or target/<profile>/deps/scenarios-<hash>
+    for dir in exe.ancestors().skip(1).take(3) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(HarnessError::Setup(format!(
+        "cannot find the {name} binary near {}; build it (cargo build -p {name}) or set {env}",
+        exe.display()
+    )))
+}
+
+/// Spawn `cmd`, wait for a stdout line starting with `prefix`, return the guard and the rest of
+/// that line. Output keeps flowing into `log` (stdout and stderr both).
+fn spawn_ready(
+    mut cmd: Command,
+    prefix: &str,
+    log: &Path,
+    what: &str,
+) -> Result<(Guard, String), HarnessError> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| HarnessError::io(log, e))?;
+    let err_log = log_file.try_clone().map_err(|e| HarnessError::io(log, e))?;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::from(err_log));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| HarnessError::Setup(format!("cannot start {what}: {e}")))?;
+    let stdout = child.stdout.take();
+    let guard = Guard { child: Some(child) };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let prefix_owned = prefix.to_string();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let mut log_file = log_file;
+        let Some(stdout) = stdout else { return };
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = writeln!(log_file, "{line}");
+            if let Some(rest) = line.strip_prefix(&prefix_owned) {
+                let _ = tx.send(rest.trim().to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(READY) {
+        Ok(rest) => Ok((guard, rest)),
+        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+            Err(HarnessError::Setup(format!(
+                "{what} did not print {prefix:?} within {READY:?}; see {}",
+                log.display()
+            )))
+        }
+    }
+}
+
+impl ProcessDriver {
+    /// Locate `dlp-node` and `dlp-chain` (`DLP_NODE_BIN`, `DLP_CHAIN_BIN`, or next to us).
+    pub fn locate() -> Result<Self, HarnessError> {
+        Ok(Self {
+            node_bin: find_binary("DLP_NODE_BIN", "dlp-node")?,
+            chain_bin: find_binary("DLP_CHAIN_BIN", "dlp-chain")?,
+            chain: None,
+        })
+    }
+}
+
+#[async_trait]
+impl Driver for ProcessDriver {
+    fn kind(&self) -> DriverKind {
+        DriverKind::Process
+    }
+
+    async fn start_chain(
+        &mut self,
+        run_dir: &Path,
+    ) -> Result<(Arc<dyn ChainClient>, Option<String>), HarnessError> {
+        let mut cmd = Command::new(&self.chain_bin);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+        let (guard, addr) = spawn_ready(
+            cmd,
+            "dlp-chain listening on ",
+            &run_dir.join("chain.log"),
+            "dlp-chain serve",
+        )?;
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|e| HarnessError::Setup(format!("dlp-chain address {addr:?}: {e}")))?;
+        self.chain = Some(guard);
+        Ok((
+            Arc::new(RemoteChain::new(addr)),
+            Some(format!("http://{addr}")),
+        ))
+    }
+
+    async fn start_node(
+        &mut self,
+        name: &str,
+        base: &Path,
+    ) -> Result<Box<dyn NodeRuntime>, HarnessError> {
+        let mut cmd = Command::new(&self.node_bin);
+        cmd.arg("-d").arg(base);
+        let log = base.join("node.log");
+        let (guard, rpc) =
+            spawn_ready(cmd, "rpc listening on ", &log, &format!("dlp-node {name}"))?;
+        let rpc: SocketAddr = rpc
+            .parse()
+            .map_err(|e| HarnessError::node(name, format!("rpc address {rpc:?}: {e}")))?;
+        Ok(Box::new(ProcessNode { guard, rpc }))
+    }
+
+    async fn restore(
+        &mut self,
+        name: &str,
+        base: &Path,
+        _backend: Backend,
+        backup: &Path,
+    ) -> Result<(), HarnessError> {
+        let output = tokio::process::Command::new(&self.node_bin)
+            .arg("-d")
+            .arg(base)
+            .arg("--restore")
+            .arg(backup)
+            .output()
+            .await
+            .map_err(|e| HarnessError::node(name, format!("cannot run --restore: {e}")))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(HarnessError::node(
+                name,
+                format!(
+                    "--restore failed ({}): {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+            ))
+        }
+    }
+}
+
+#[async_trait]
+impl NodeRuntime for ProcessNode {
+    fn rpc_addr(&self) -> SocketAddr {
+        self.rpc
+    }
+
+    async fn stop(mut self: Box<Self>) -> Result<(), HarnessError> {
+        let Some(pid) = self.guard.pid() else {
+            return Ok(());
+        };
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await;
+        let Some(mut child) = self.guard.child.take() else {
+            return Ok(());
+        };
+        let waited = tokio::task::spawn_blocking(move || child.wait());
+        match tokio::time::timeout(Duration::from_secs(30), waited).await {
+            Ok(Ok(Ok(status))) if status.success() => Ok(()),
+            Ok(Ok(status)) => Err(HarnessError::Setup(format!(
+                "dlp-node exited with {status:?} after SIGTERM"
+            ))),
+            Ok(Err(e)) => Err(HarnessError::Setup(e.to_string())),
+            Err(_) => {
+                // Never leave an orphan: SIGKILL (the waiting thread then reaps it).
+                let _ = tokio::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status()
+                    .await;
+                Err(HarnessError::Setup(
+                    "dlp-node did not exit within 30 s of SIGTERM; killed".into(),
+                ))
+            }
+        }
+    }
+
+    async fn crash(self: Box<Self>) {
+        // Dropping the guard sends SIGKILL and reaps the child.
+        drop(self);
+    }
+}

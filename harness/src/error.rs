@@ -1,0 +1,60 @@
+//! Harness errors. Every variant says what the harness was doing and what it saw.
+
+use std::path::PathBuf;
+
+/// Why a harness operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// The harness could not set something up (spawn a process, bind, create a directory).
+    #[error("setup: {0}")]
+    Setup(String),
+    /// A node answered an RPC with an error or not at all.
+    #[error("node {node}: {detail}")]
+    Node { node: String, detail: String },
+    /// The ledger refused or failed.
+    #[error("chain: {0}")]
+    Chain(String),
+    /// A wait ran out; `seen` lists what was observed meanwhile.
+    #[error("timed out after {seconds}s waiting for {what}\n{seen}")]
+    Timeout {
+        what: String,
+        seconds: u64,
+        seen: String,
+    },
+    /// An expectation of the scenario did not hold.
+    #[error("expectation failed: {0}")]
+    Expectation(String),
+    /// An invariant was violated.
+    #[error("invariant violated: {0}")]
+    Invariant(String),
+    /// A scenario file is invalid.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("I/O on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl HarnessError {
+    pub(crate) fn node(node: &str, detail: impl std::fmt::Display) -> Self {
+        HarnessError::Node {
+            node: node.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        HarnessError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! dlp-harness: end-to-end tests of payment-channel backup and restore.
+//!
+//! - [`network::Network`]: named nodes, their channels and the chain, with verbs (start, stop,
+//!   crash, backup, restore, connect, pay, hold at a protocol step, ...) and waits on typed node
+//!   events with deadlines.
+//! - [`driver`]: how nodes run (in-process tasks or `dlp-node` processes), behind one trait.
+//! - [`scenario`]: declarative scenario files, validated before anything starts, and their
+//!   interpreter.
+//! - [`invariants`]: what must hold at the end of every scenario.
+//! - [`runner`]: run scenario x backend combinations in fresh run directories (used by the
+//!   CLI and by the `scenarios` test target).
+
+pub mod client;
+pub mod driver;
+pub mod error;
+pub mod invariants;
+pub mod network;
+pub mod runner;
+pub mod scenario;
+
+pub use error::HarnessError;

@@ -1,0 +1,173 @@
+//! `dlp-harness run [PATHS...] [--backend ...] [--driver ...] [--keep]` and
+//! `dlp-harness check PATHS...`.
+//!
+//! Exit codes: 0 all passed / all valid; 1 a scenario failed; 2 a file is invalid; 3 the harness
+//! could not start.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use dlp_harness::driver::DriverKind;
+use dlp_harness::runner::{run_blocking, runs_root, test_name};
+use dlp_harness::scenario::{Scenario, discover};
+use dlp_node::store::Backend;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dlp-harness",
+    version,
+    about = "End-to-end payment-channel backup/restore scenarios"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run scenarios (files or directories of *.toml).
+    Run {
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+        /// rocksdb, sqlite or all (default: what each file says, else both).
+        #[arg(long, default_value = "all")]
+        backend: String,
+        /// in-process or process.
+        #[arg(long, default_value = "in-process")]
+        driver: String,
+        /// Keep every run directory, not only failed ones.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Validate scenario files without running them.
+    Check {
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+const FAILED: u8 = 1;
+const INVALID: u8 = 2;
+const CANNOT_START: u8 = 3;
+
+fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
+    let files = match discover(paths) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(INVALID));
+        }
+    };
+    let mut scenarios = Vec::new();
+    let mut invalid = false;
+    for file in files {
+        match Scenario::load(&file) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => {
+                eprintln!("invalid: {e}");
+                invalid = true;
+            }
+        }
+    }
+    if invalid {
+        Err(ExitCode::from(INVALID))
+    } else {
+        Ok(scenarios)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Check { paths } => match load_all(&paths) {
+            Ok(scenarios) => {
+                for s in &scenarios {
+                    println!("ok  {} ({} steps)", s.path.display(), s.file.steps.len());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Cmd::Run {
+            paths,
+            backend,
+            driver,
+            keep,
+        } => {
+            let driver: DriverKind = match driver.parse() {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: --driver: {e}");
+                    return ExitCode::from(CANNOT_START);
+                }
+            };
+            let only: Option<Backend> = match backend.as_str() {
+                "all" => None,
+                other => match other.parse() {
+                    Ok(b) => Some(b),
+                    Err(_) => {
+                        eprintln!("error: --backend {other}: rocksdb, sqlite or all");
+                        return ExitCode::from(CANNOT_START);
+                    }
+                },
+            };
+            let scenarios = match load_all(&paths) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let jobs: Vec<(&Scenario, Backend)> = scenarios
+                .iter()
+                .flat_map(|s| s.backends().into_iter().map(move |b| (s, b)))
+                .filter(|(_, b)| only.is_none_or(|o| o == *b))
+                .collect();
+            eprintln!(
+                "running {} scenario runs on the {} driver (run directories under {})",
+                jobs.len(),
+                driver.name(),
+                runs_root().display()
+            );
+            let started = Instant::now();
+            let mut rows = Vec::new();
+            let mut failed = 0;
+            let mut cannot_start = false;
+            for (i, (scenario, backend)) in jobs.iter().enumerate() {
+                let name = test_name(scenario, *backend);
+                eprint!("[{}/{}] {name} ... ", i + 1, jobs.len());
+                let outcome = run_blocking(scenario, *backend, driver, keep);
+                let result = match &outcome.failure {
+                    None => "ok",
+                    Some(report) => {
+                        failed += 1;
+                        if report.starts_with("the harness could not start") {
+                            cannot_start = true;
+                        }
+                        eprintln!("FAILED\n{report}");
+                        "FAILED"
+                    }
+                };
+                if outcome.failure.is_none() {
+                    eprintln!("ok ({:.2} s)", outcome.elapsed.as_secs_f64());
+                }
+                rows.push((name, result, outcome.elapsed));
+            }
+            println!("\n| scenario | result | time |\n|---|---|---:|");
+            for (name, result, elapsed) in &rows {
+                println!("| {name} | {result} | {:.2} s |", elapsed.as_secs_f64());
+            }
+            println!(
+                "\n{} passed, {failed} failed, {:.1} s in all",
+                rows.len() - failed,
+                started.elapsed().as_secs_f64()
+            );
+            if cannot_start {
+                ExitCode::from(CANNOT_START)
+            } else if failed > 0 {
+                ExitCode::from(FAILED)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}

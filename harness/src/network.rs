@@ -1,0 +1,760 @@
+//! A network of named nodes, their channels and the chain, with the verbs scenarios use.
+//!
+//! Everything a test asserts on comes from typed node events (long-polled over `dev_events`,
+//! the same on every driver) and from the ledger. Every wait is a predicate with a deadline; on
+//! timeout the error carries the last events of every node. The run directory holds each node's
+//! base directory (store, backups, `node.log` for processes, `events.jsonl`), and is kept when a
+//! scenario fails.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dlp_chain::{ChainClient, Hash32, Pubkey};
+use dlp_node::channel_record::ChannelState;
+use dlp_node::config::{AuditPolicy, OnAuditFailure};
+use dlp_node::core::ChannelInfo;
+use dlp_node::events::{EventKind, NodeEvent};
+use dlp_node::store::Backend;
+use serde_json::json;
+
+use crate::client::{NodeClient, NodeInfo};
+use crate::driver::{Driver, DriverKind, NodeRuntime};
+use crate::error::HarnessError;
+
+/// How long any single wait may take.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+/// Wallet funds every node starts with.
+pub const WALLET_FUNDS: u64 = 100_000_000_000;
+
+/// Per-node settings a scenario may set.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSettings {
+    pub audit_policy: Option<AuditPolicy>,
+    pub on_audit_failure: Option<OnAuditFailure>,
+}
+
+/// One line of the merged timeline.
+#[derive(Debug, Clone)]
+pub struct TimelineEntry {
+    pub at_ms: u64,
+    pub who: String,
+    pub what: String,
+}
+
+struct NodeEntry {
+    base: PathBuf,
+    runtime: Option<Box<dyn NodeRuntime>>,
+    client: Option<NodeClient>,
+    info: Option<NodeInfo>,
+    /// Events of the current incarnation (a restart starts a new event log).
+    events: Vec<NodeEvent>,
+    incarnation: u32,
+    /// Channels that were Stale when each incarnation started.
+    stale_at_start: BTreeMap<u32, Vec<Hash32>>,
+    /// Every event of every incarnation, for the timeline and invariants.
+    history: Vec<(u32, NodeEvent)>,
+}
+
+/// A channel the scenario named.
+#[derive(Debug, Clone)]
+pub struct ChannelEntry {
+    pub from: String,
+    pub to: String,
+    pub id: Hash32,
+}
+
+/// The network.
+pub struct Network {
+    driver: Box<dyn Driver>,
+    chain: Arc<dyn ChainClient>,
+    chain_url: Option<String>,
+    backend: Backend,
+    run_dir: PathBuf,
+    nodes: BTreeMap<String, NodeEntry>,
+    channels: BTreeMap<String, ChannelEntry>,
+    backups: BTreeMap<String, (String, PathBuf)>,
+    steps: Vec<TimelineEntry>,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("driver", &self.driver.kind().name())
+            .field("backend", &self.backend)
+            .field("run_dir", &self.run_dir)
+            .field("nodes", &self.nodes.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn now_ms() -> u64 {
+    dlp_node::fsutil::unix_ms()
+}
+
+impl Network {
+    /// A network in `run_dir` (created) on `driver` with `backend`.
+    pub async fn new(
+        driver: DriverKind,
+        backend: Backend,
+        run_dir: &Path,
+    ) -> Result<Self, HarnessError> {
+        std::fs::create_dir_all(run_dir).map_err(|e| HarnessError::io(run_dir, e))?;
+        let mut driver = driver.create()?;
+        let (chain, chain_url) = driver.start_chain(run_dir).await?;
+        Ok(Self {
+            driver,
+            chain,
+            chain_url,
+            backend,
+            run_dir: run_dir.to_path_buf(),
+            nodes: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            backups: BTreeMap::new(),
+            steps: Vec::new(),
+        })
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn chain(&self) -> &Arc<dyn ChainClient> {
+        &self.chain
+    }
+
+    /// Record a step in the timeline.
+    pub fn note_step(&mut self, what: impl Into<String>) {
+        self.steps.push(TimelineEntry {
+            at_ms: now_ms(),
+            who: "step".into(),
+            what: what.into(),
+        });
+    }
+
+    fn entry(&self, name: &str) -> Result<&NodeEntry, HarnessError> {
+        self.nodes
+            .get(name)
+            .ok_or_else(|| HarnessError::Setup(format!("no node named {name:?}")))
+    }
+
+    fn entry_mut(&mut self, name: &str) -> Result<&mut NodeEntry, HarnessError> {
+        self.nodes
+            .get_mut(name)
+            .ok_or_else(|| HarnessError::Setup(format!("no node named {name:?}")))
+    }
+
+    /// The RPC client of a running node.
+    pub fn client(&self, name: &str) -> Result<&NodeClient, HarnessError> {
+        self.entry(name)?
+            .client
+            .as_ref()
+            .ok_or_else(|| HarnessError::node(name, "is not running"))
+    }
+
+    fn info(&self, name: &str) -> Result<&NodeInfo, HarnessError> {
+        self.entry(name)?
+            .info
+            .as_ref()
+            .ok_or_else(|| HarnessError::node(name, "has never started"))
+    }
+
+    pub fn pubkey(&self, name: &str) -> Result<Pubkey, HarnessError> {
+        self.info(name)?.pubkey()
+    }
+
+    /// Names of all nodes.
+    pub fn node_names(&self) -> Vec<String> {
+        self.nodes.keys().cloned().collect()
+    }
+
+    /// A named channel.
+    pub fn channel(&self, name: &str) -> Result<&ChannelEntry, HarnessError> {
+        self.channels
+            .get(name)
+            .ok_or_else(|| HarnessError::Setup(format!("no channel named {name:?}")))
+    }
+
+    fn write_config(&self, base: &Path, settings: &NodeSettings) -> Result<(), HarnessError> {
+        std::fs::create_dir_all(base).map_err(|e| HarnessError::io(base, e))?;
+        let mut text = format!(
+            "[store]\nbackend = \"{}\"\n\
+             [rpc]\nlistening_addr = \"127.0.0.1:0\"\n\
+             enabled_modules = [\"info\", \"peer\", \"channel\", \"payment\", \"invoice\", \"admin\", \"dev\"]\n\
+             [fiber]\nlistening_addr = \"127.0.0.1:0\"\n",
+            self.backend
+        );
+        if let Some(url) = &self.chain_url {
+            text.push_str(&format!("[chain]\nrpc_url = \"{url}\"\n"));
+        }
+        text.push_str("[audit]\n");
+        if let Some(policy) = settings.audit_policy {
+            text.push_str(&format!("policy = \"{policy}\"\n"));
+        }
+        if let Some(on_failure) = settings.on_audit_failure {
+            let value = match on_failure {
+                OnAuditFailure::Hold => "hold",
+                OnAuditFailure::RequestClose => "request_close",
+            };
+            text.push_str(&format!("on_audit_failure = \"{value}\"\n"));
+        }
+        let path = base.join("config.toml");
+        std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))
+    }
+
+    /// Add a node, start it and fund its wallet.
+    pub async fn add_node(
+        &mut self,
+        name: &str,
+        settings: NodeSettings,
+    ) -> Result<(), HarnessError> {
+        let base = self.run_dir.join(name);
+        self.write_config(&base, &settings)?;
+        self.nodes.insert(
+            name.to_string(),
+            NodeEntry {
+                base,
+                runtime: None,
+                client: None,
+                info: None,
+                events: Vec::new(),
+                incarnation: 0,
+                stale_at_start: BTreeMap::new(),
+                history: Vec::new(),
+            },
+        );
+        self.start(name).await?;
+        let wallet = self.info(name)?.wallet()?;
+        self.chain
+            .fund(wallet, WALLET_FUNDS)
+            .await
+            .map_err(|e| HarnessError::Chain(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Start a stopped node.
+    pub async fn start(&mut self, name: &str) -> Result<(), HarnessError> {
+        let base = self.entry(name)?.base.clone();
+        if self.entry(name)?.runtime.is_some() {
+            return Err(HarnessError::node(name, "is already running"));
+        }
+        let runtime = self.driver.start_node(name, &base).await?;
+        let client = NodeClient::new(name, runtime.rpc_addr());
+        let info = client.node_info().await?;
+        let stale: Vec<Hash32> = client
+            .list_channels()
+            .await?
+            .into_iter()
+            .filter(|c| c.state == ChannelState::Stale)
+            .map(|c| c.channel_id)
+            .collect();
+        let entry = self.entry_mut(name)?;
+        entry.runtime = Some(runtime);
+        entry.client = Some(client);
+        entry.info = Some(info);
+        entry.events.clear();
+        entry.incarnation += 1;
+        let incarnation = entry.incarnation;
+        entry.stale_at_start.insert(incarnation, stale);
+        Ok(())
+    }
+
+    /// Stop a node cleanly (after collecting its last events).
+    pub async fn stop(&mut self, name: &str) -> Result<(), HarnessError> {
+        let _ = self.poll(name, Duration::ZERO).await;
+        let entry = self.entry_mut(name)?;
+        entry.client = None;
+        match entry.runtime.take() {
+            Some(runtime) => runtime.stop().await,
+            None => Err(HarnessError::node(name, "is not running")),
+        }
+    }
+
+    /// Kill a node (SIGKILL for processes).
+    pub async fn crash(&mut self, name: &str) -> Result<(), HarnessError> {
+        let _ = self.poll(name, Duration::ZERO).await;
+        let entry = self.entry_mut(name)?;
+        entry.client = None;
+        match entry.runtime.take() {
+            Some(runtime) => {
+                runtime.crash().await;
+                Ok(())
+            }
+            None => Err(HarnessError::node(name, "is not running")),
+        }
+    }
+
+    /// Take a backup through the `backup` RPC; remembers it as `backup_name`.
+    pub async fn backup(&mut self, node: &str, backup_name: &str) -> Result<PathBuf, HarnessError> {
+        let after = self.last_seq(node)?;
+        self.client(node)?.backup().await?;
+        let event = self
+            .wait_event(node, after, "BackupWritten", |k| {
+                matches!(k, EventKind::BackupWritten { .. })
+            })
+            .await?;
+        let EventKind::BackupWritten { dir } = event.kind else {
+            unreachable!("matched above")
+        };
+        let dir = PathBuf::from(dir);
+        self.backups
+            .insert(backup_name.to_string(), (node.to_string(), dir.clone()));
+        Ok(dir)
+    }
+
+    /// Restore a node from a named backup: stop it if running, restore, start it again.
+    pub async fn restore(&mut self, node: &str, backup_name: &str) -> Result<(), HarnessError> {
+        let (owner, dir) = self
+            .backups
+            .get(backup_name)
+            .cloned()
+            .ok_or_else(|| HarnessError::Setup(format!("no backup named {backup_name:?}")))?;
+        if owner != node {
+            return Err(HarnessError::Setup(format!(
+                "backup {backup_name:?} belongs to {owner}, not {node}"
+            )));
+        }
+        if self.entry(node)?.runtime.is_some() {
+            self.stop(node).await?;
+        }
+        let base = self.entry(node)?.base.clone();
+        self.driver.restore(node, &base, self.backend, &dir).await?;
+        self.start(node).await
+    }
+
+    /// Connect `a` to `b` (a dials) and wait until both see the connection.
+    pub async fn connect(&mut self, a: &str, b: &str) -> Result<(), HarnessError> {
+        let (after_a, after_b) = (self.last_seq(a)?, self.last_seq(b)?);
+        let address = self
+            .info(b)?
+            .addresses
+            .first()
+            .cloned()
+            .ok_or_else(|| HarnessError::node(b, "has no address"))?;
+        let (pa, pb) = (self.pubkey(a)?, self.pubkey(b)?);
+        self.client(a)?.connect_peer(&address).await?;
+        self.wait_event(
+            a,
+            after_a,
+            &format!("{a} connected to {b}"),
+            |k| matches!(k, EventKind::PeerConnected { peer, .. } if *peer == pb),
+        )
+        .await?;
+        self.wait_event(
+            b,
+            after_b,
+            &format!("{b} connected to {a}"),
+            |k| matches!(k, EventKind::PeerConnected { peer, .. } if *peer == pa),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Disconnect `a` from `b`.
+    pub async fn disconnect(&mut self, a: &str, b: &str) -> Result<(), HarnessError> {
+        let pb = self.pubkey(b)?;
+        match self.client(a)?.disconnect_peer(&pb).await? {
+            Ok(_) => Ok(()),
+            Err(refusal) => Err(HarnessError::node(a, refusal)),
+        }
+    }
+
+    /// Open a channel `from` -> `to` funded with `amount`, mine its funding, wait until both
+    /// ends are ChannelReady; remember it as `name`.
+    pub async fn open_channel(
+        &mut self,
+        name: &str,
+        from: &str,
+        to: &str,
+        amount: u64,
+    ) -> Result<Hash32, HarnessError> {
+        let (after_a, after_b) = (self.last_seq(from)?, self.last_seq(to)?);
+        let peer = self.pubkey(to)?;
+        self.client(from)?.open_channel(&peer, amount).await?;
+        self.wait_event(from, after_a, "the funding broadcast", |k| {
+            matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "funding")
+        })
+        .await?;
+        self.mine(1).await?;
+        let ready = self
+            .wait_event(from, after_a, &format!("{from} ChannelReady"), |k| {
+                matches!(
+                    k,
+                    EventKind::StateChanged {
+                        to: ChannelState::ChannelReady,
+                        ..
+                    }
+                )
+            })
+            .await?;
+        let EventKind::StateChanged { channel_id, .. } = ready.kind else {
+            unreachable!("matched above")
+        };
+        self.wait_event(to, after_b, &format!("{to} ChannelReady"), |k| {
+            matches!(k, EventKind::StateChanged { channel_id: id, to: ChannelState::ChannelReady, .. } if *id == channel_id)
+        })
+        .await?;
+        self.channels.insert(
+            name.to_string(),
+            ChannelEntry {
+                from: from.to_string(),
+                to: to.to_string(),
+                id: channel_id,
+            },
+        );
+        Ok(channel_id)
+    }
+
+    /// Pay an invoice of `to` from `from`; returns the final status ("Success"/"Failed") and
+    /// the failure reason.
+    pub async fn pay(
+        &mut self,
+        from: &str,
+        to: &str,
+        amount: u64,
+    ) -> Result<(String, Option<String>), HarnessError> {
+        let invoice = self.client(to)?.new_invoice(amount).await?;
+        let after = self.last_seq(from)?;
+        let payment = match self
+            .client(from)?
+            .send_payment(json!({ "invoice": invoice }))
+            .await?
+        {
+            Ok(p) => p,
+            Err(refusal) => return Ok(("Failed".into(), Some(refusal))),
+        };
+        if payment.status == "Failed" {
+            return Ok((payment.status, payment.failed_error));
+        }
+        let hash = payment.payment_hash;
+        self.wait_event(from, after, "the payment's outcome", |k| {
+            matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
+                if *payment_hash == hash && (status == "Success" || status == "Failed"))
+        })
+        .await?;
+        let view = self.client(from)?.get_payment(&hash).await?;
+        Ok((view.status, view.failed_error))
+    }
+
+    pub async fn mine(&mut self, blocks: u64) -> Result<u64, HarnessError> {
+        self.chain
+            .mine(blocks)
+            .await
+            .map_err(|e| HarnessError::Chain(e.to_string()))
+    }
+
+    /// A node's view of a named channel.
+    pub async fn channel_info(
+        &self,
+        node: &str,
+        channel: &str,
+    ) -> Result<ChannelInfo, HarnessError> {
+        let id = self.channel(channel)?.id;
+        self.client(node)?
+            .list_channels()
+            .await?
+            .into_iter()
+            .find(|c| c.channel_id == id)
+            .ok_or_else(|| HarnessError::node(node, format!("does not list channel {channel}")))
+    }
+
+    /// Wait until a node lists `channel` in state `want` (compared by name and flags as given).
+    pub async fn wait_state(
+        &mut self,
+        node: &str,
+        channel: &str,
+        want: &str,
+    ) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let info = self.channel_info(node, channel).await?;
+            if state_matches(&info.state, want) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.timeout(&format!(
+                    "{node}: channel {channel} in state {want} (it is {})",
+                    info.state
+                )));
+            }
+            // Wait for the next event of that node before looking again.
+            let after = self.last_seq(node)?;
+            let _ = self
+                .poll_wait(node, after, Duration::from_millis(500))
+                .await;
+        }
+    }
+
+    pub fn last_seq(&self, node: &str) -> Result<u64, HarnessError> {
+        Ok(self.entry(node)?.events.last().map_or(0, |e| e.seq))
+    }
+
+    /// Fetch new events of a node (waiting up to `wait` for the first).
+    pub async fn poll(&mut self, node: &str, wait: Duration) -> Result<usize, HarnessError> {
+        let after = self.last_seq(node)?;
+        self.poll_wait(node, after, wait).await
+    }
+
+    async fn poll_wait(
+        &mut self,
+        node: &str,
+        after: u64,
+        wait: Duration,
+    ) -> Result<usize, HarnessError> {
+        let Some(client) = self.entry(node)?.client.clone() else {
+            return Ok(0);
+        };
+        let fresh = client.events(after, wait).await?;
+        let entry = self.entry_mut(node)?;
+        let incarnation = entry.incarnation;
+        let mut added = 0;
+        for event in fresh {
+            if entry.events.last().is_none_or(|last| event.seq > last.seq) {
+                entry.history.push((incarnation, event.clone()));
+                entry.events.push(event);
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    /// Wait for an event of `node` with `seq > after` matching `pred`.
+    pub async fn wait_event(
+        &mut self,
+        node: &str,
+        after: u64,
+        what: &str,
+        pred: impl Fn(&EventKind) -> bool,
+    ) -> Result<NodeEvent, HarnessError> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(e) = self
+                .entry(node)?
+                .events
+                .iter()
+                .find(|e| e.seq > after && pred(&e.kind))
+            {
+                return Ok(e.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timeout(&format!("{node}: {what}")));
+            }
+            self.poll(node, left.min(Duration::from_secs(5))).await?;
+        }
+    }
+
+    /// Events of a node's current incarnation.
+    pub fn events(&self, node: &str) -> Result<&[NodeEvent], HarnessError> {
+        Ok(&self.entry(node)?.events)
+    }
+
+    fn timeout(&self, what: &str) -> HarnessError {
+        HarnessError::Timeout {
+            what: what.to_string(),
+            seconds: DEADLINE.as_secs(),
+            seen: self.recent_events(12),
+        }
+    }
+
+    /// The last `n` events of every node, for error messages.
+    pub fn recent_events(&self, n: usize) -> String {
+        let mut out = String::new();
+        for (name, entry) in &self.nodes {
+            out.push_str(&format!("  last events of {name}:\n"));
+            for (_, e) in entry.history.iter().rev().take(n).rev() {
+                out.push_str(&format!("    #{} {}\n", e.seq, describe(&e.kind)));
+            }
+        }
+        out
+    }
+
+    /// Hold a node after a step.
+    pub async fn hold(
+        &mut self,
+        node: &str,
+        step: &str,
+        channel: Option<&str>,
+        nth: u64,
+    ) -> Result<(), HarnessError> {
+        let id = channel.map(|c| self.channel(c).map(|c| c.id)).transpose()?;
+        self.client(node)?.hold(step, id.as_ref(), nth).await
+    }
+
+    /// Wait until a node reports it is held.
+    pub async fn wait_held(&mut self, node: &str) -> Result<(), HarnessError> {
+        self.wait_event(node, 0, "the hold", |k| matches!(k, EventKind::Held { .. }))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn release(&mut self, node: &str) -> Result<(), HarnessError> {
+        self.client(node)?.release().await
+    }
+
+    /// Shut a channel down from `node`: `Ok(Err(refusal))` when the node refused.
+    pub async fn shutdown(
+        &mut self,
+        node: &str,
+        channel: &str,
+        force: bool,
+    ) -> Result<Result<(), String>, HarnessError> {
+        let id = self.channel(channel)?.id;
+        Ok(self
+            .client(node)?
+            .shutdown_channel(&id, force)
+            .await?
+            .map(|_| ()))
+    }
+
+    /// Wallet balance of a node on the ledger (spendable).
+    pub async fn wallet_balance(&self, node: &str) -> Result<u64, HarnessError> {
+        let wallet = self.info(node)?.wallet()?;
+        self.chain
+            .balance(wallet)
+            .await
+            .map(|b| b.spendable)
+            .map_err(|e| HarnessError::Chain(e.to_string()))
+    }
+
+    /// Check the end-of-scenario invariants.
+    pub async fn check_invariants(&mut self, allow_penalties: bool) -> Result<(), HarnessError> {
+        let names: Vec<String> = self.nodes.keys().cloned().collect();
+        for name in &names {
+            let _ = self.poll(name, Duration::ZERO).await;
+        }
+        crate::invariants::check(self, allow_penalties).await
+    }
+
+    /// What the invariants look at, per node.
+    pub(crate) fn node_records(&self) -> Vec<NodeRecord> {
+        self.nodes
+            .iter()
+            .map(|(name, e)| NodeRecord {
+                name: name.clone(),
+                history: e.history.clone(),
+                stale_at_start: e.stale_at_start.clone(),
+            })
+            .collect()
+    }
+
+    /// A merged cross-node timeline of steps and protocol events.
+    pub fn timeline(&self) -> Vec<TimelineEntry> {
+        let mut all = self.steps.clone();
+        for (name, entry) in &self.nodes {
+            for (incarnation, e) in &entry.history {
+                all.push(TimelineEntry {
+                    at_ms: e.at_ms,
+                    who: format!("{name}#{incarnation}"),
+                    what: describe(&e.kind),
+                });
+            }
+        }
+        all.sort_by_key(|t| t.at_ms);
+        all
+    }
+
+    /// Stop every node and the chain.
+    pub async fn shutdown_all(&mut self) {
+        let names: Vec<String> = self.nodes.keys().cloned().collect();
+        for name in names {
+            if self.entry(&name).is_ok_and(|e| e.runtime.is_some()) {
+                let _ = self.stop(&name).await;
+            }
+        }
+    }
+}
+
+/// A node's events and the channels that were Stale at each start, for the invariants.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeRecord {
+    pub name: String,
+    pub history: Vec<(u32, NodeEvent)>,
+    pub stale_at_start: BTreeMap<u32, Vec<Hash32>>,
+}
+
+/// `state` matches `want`: a state name (`"Stale"`, `"ChannelReady"`, `"Closed"`), optionally
+/// with flags in parentheses as the node prints them (`"Closed(0x1)"`).
+pub fn state_matches(state: &ChannelState, want: &str) -> bool {
+    if want.contains('(') {
+        state.to_string() == want
+    } else {
+        state.name() == want
+    }
+}
+
+/// One line describing an event.
+pub fn describe(kind: &EventKind) -> String {
+    let short = |h: &Hash32| format!("{}", h).chars().take(10).collect::<String>();
+    match kind {
+        EventKind::MessageSent {
+            msg_type,
+            channel_id,
+            local,
+            remote,
+            ..
+        } => format!(
+            "sent {msg_type}{} (L{local} R{remote})",
+            channel_id
+                .map(|c| format!(" on {}", short(&c)))
+                .unwrap_or_default()
+        ),
+        EventKind::MessageReceived {
+            msg_type,
+            channel_id,
+            local,
+            remote,
+            ..
+        } => format!(
+            "received {msg_type}{} (L{local} R{remote})",
+            channel_id
+                .map(|c| format!(" on {}", short(&c)))
+                .unwrap_or_default()
+        ),
+        EventKind::StateChanged {
+            channel_id,
+            from,
+            to,
+        } => {
+            format!("{} {from} -> {to}", short(channel_id))
+        }
+        EventKind::AuditPassed {
+            channel_id,
+            policy,
+            local,
+            remote,
+            peer_local,
+            peer_remote,
+        } => format!(
+            "audit PASSED ({policy}) on {}: ours L{local} R{remote}, peer L{peer_local} R{peer_remote}",
+            short(channel_id)
+        ),
+        EventKind::AuditFailed {
+            channel_id,
+            policy,
+            reason,
+            ..
+        } => {
+            format!("audit FAILED ({policy}) on {}: {reason}", short(channel_id))
+        }
+        EventKind::TxBroadcast {
+            kind,
+            accepted,
+            reject_reason,
+            ..
+        } => format!(
+            "broadcast {kind} {}",
+            if *accepted {
+                "accepted".to_string()
+            } else {
+                format!("REJECTED: {}", reject_reason.clone().unwrap_or_default())
+            }
+        ),
+        other => format!("{other:?}"),
+    }
+}

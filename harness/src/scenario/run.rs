@@ -1,0 +1,327 @@
+//! The scenario interpreter: builds the network, opens the channels, runs the steps, checks
+//! the invariants, and on failure writes a report (timeline, seed, run directory).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dlp_node::events::EventKind;
+use dlp_node::store::Backend;
+
+use super::{AuditExpect, PayExpect, Scenario, ShutdownExpect, Step};
+use crate::driver::DriverKind;
+use crate::error::HarnessError;
+use crate::network::{DEADLINE, Network, NodeSettings, describe};
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub elapsed: Duration,
+    pub run_dir: PathBuf,
+    /// `None` on success; else the report (what failed, where, and the merged timeline).
+    pub failure: Option<String>,
+}
+
+/// Run `scenario` on `driver` with `backend` in `run_dir`.
+pub async fn run(
+    scenario: &Scenario,
+    driver: DriverKind,
+    backend: Backend,
+    run_dir: &Path,
+) -> Outcome {
+    let started = Instant::now();
+    let mut net = match Network::new(driver, backend, run_dir).await {
+        Ok(net) => net,
+        Err(e) => {
+            return Outcome {
+                elapsed: started.elapsed(),
+                run_dir: run_dir.to_path_buf(),
+                failure: Some(format!("the harness could not start: {e}")),
+            };
+        }
+    };
+    let result = run_steps(scenario, &mut net).await;
+    let result = match result {
+        Ok(()) => net.check_invariants(scenario.file.allow_penalties).await,
+        Err(e) => Err(e),
+    };
+    let failure = result
+        .err()
+        .map(|e| report(scenario, &net, driver, backend, &e));
+    net.shutdown_all().await;
+    Outcome {
+        elapsed: started.elapsed(),
+        run_dir: run_dir.to_path_buf(),
+        failure,
+    }
+}
+
+fn report(
+    scenario: &Scenario,
+    net: &Network,
+    driver: DriverKind,
+    backend: Backend,
+    error: &HarnessError,
+) -> String {
+    let mut out = format!(
+        "scenario {} failed ({}@{}, driver {})\n{error}\n\nrun directory (kept): {}\n\
+         reproduce: cargo run -p dlp-harness -- run {} --backend {} --driver {}\n\ntimeline:\n",
+        scenario.path.display(),
+        scenario.name,
+        backend,
+        driver.name(),
+        net.run_dir().display(),
+        scenario.path.display(),
+        backend,
+        driver.name(),
+    );
+    let timeline = net.timeline();
+    let start = timeline.first().map_or(0, |t| t.at_ms);
+    for entry in timeline {
+        out.push_str(&format!(
+            "  +{:>6} ms  {:<10} {}\n",
+            entry.at_ms.saturating_sub(start),
+            entry.who,
+            entry.what
+        ));
+    }
+    out
+}
+
+async fn run_steps(scenario: &Scenario, net: &mut Network) -> Result<(), HarnessError> {
+    for (name, decl) in &scenario.file.nodes {
+        net.note_step(format!("add node {name}"));
+        net.add_node(
+            name,
+            NodeSettings {
+                audit_policy: decl.audit_policy,
+                on_audit_failure: decl.on_audit_failure,
+            },
+        )
+        .await?;
+    }
+    for channel in &scenario.file.channels {
+        let c = channel.get_ref();
+        net.note_step(format!(
+            "open channel {} {} -> {} ({})",
+            c.name, c.from, c.to, c.amount
+        ));
+        net.connect(&c.from, &c.to).await?;
+        net.open_channel(&c.name, &c.from, &c.to, c.amount).await?;
+    }
+    let mut marks: BTreeMap<String, u64> = BTreeMap::new();
+    for (i, step) in scenario.file.steps.iter().enumerate() {
+        let s = step.get_ref();
+        net.note_step(format!("#{} {}", i + 1, describe_step(s)));
+        run_step(net, s, &mut marks).await.map_err(|e| {
+            let text = std::fs::read_to_string(&scenario.path).unwrap_or_default();
+            let (line, _) = super::line_col(&text, super::step_offset(&text, step.span().start));
+            HarnessError::Expectation(format!("step {} ({}, line {line}): {e}", i + 1, s.verb()))
+        })?;
+    }
+    Ok(())
+}
+
+fn describe_step(step: &Step) -> String {
+    format!("{step:?}")
+}
+
+async fn run_step(
+    net: &mut Network,
+    step: &Step,
+    marks: &mut BTreeMap<String, u64>,
+) -> Result<(), HarnessError> {
+    match step {
+        Step::Start { node } => net.start(node).await,
+        Step::Stop { node } => net.stop(node).await,
+        Step::Restart { node } => {
+            net.stop(node).await?;
+            net.start(node).await
+        }
+        Step::Crash { node } => net.crash(node).await,
+        Step::Connect { from, to } => net.connect(from, to).await,
+        Step::Disconnect { from, to } => net.disconnect(from, to).await,
+        Step::Pay {
+            from,
+            to,
+            amount,
+            expect,
+            reason_contains,
+        } => {
+            let (status, reason) = net.pay(from, to, *amount).await?;
+            let ok = match expect {
+                PayExpect::Success => status == "Success",
+                PayExpect::Failed => {
+                    status == "Failed"
+                        && reason_contains.as_ref().is_none_or(|want| {
+                            reason
+                                .as_deref()
+                                .unwrap_or_default()
+                                .contains(want.as_str())
+                        })
+                }
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(HarnessError::Expectation(format!(
+                    "payment {from} -> {to} of {amount}: expected {expect:?}{}, got {status}{}",
+                    reason_contains
+                        .as_ref()
+                        .map(|r| format!(" mentioning {r:?}"))
+                        .unwrap_or_default(),
+                    reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                )))
+            }
+        }
+        Step::Backup { node, name } => net.backup(node, name).await.map(|_| ()),
+        Step::Restore { node, backup } => net.restore(node, backup).await,
+        Step::Mine { blocks } => net.mine(*blocks).await.map(|_| ()),
+        Step::Hold {
+            node,
+            step,
+            channel,
+            nth,
+        } => net.hold(node, step, channel.as_deref(), *nth).await,
+        Step::WaitHeld { node } => net.wait_held(node).await,
+        Step::Release { node } => net.release(node).await,
+        Step::Shutdown {
+            node,
+            channel,
+            force,
+            expect,
+        } => match (net.shutdown(node, channel, *force).await?, expect) {
+            (Ok(()), ShutdownExpect::Ok) | (Err(_), ShutdownExpect::Refused) => Ok(()),
+            (Ok(()), ShutdownExpect::Refused) => Err(HarnessError::Expectation(format!(
+                "{node} accepted shutdown of {channel} (force = {force}); expected a refusal"
+            ))),
+            (Err(refusal), ShutdownExpect::Ok) => Err(HarnessError::Expectation(format!(
+                "{node} refused shutdown of {channel}: {refusal}"
+            ))),
+        },
+        Step::ExpectState {
+            node,
+            channel,
+            state,
+        } => net.wait_state(node, channel, state).await,
+        Step::ExpectAudit {
+            node,
+            channel,
+            outcome,
+        } => {
+            let id = net.channel(channel)?.id;
+            let event = net
+                .wait_event(node, 0, &format!("the audit of {channel}"), |k| {
+                    matches!(k, EventKind::AuditPassed { channel_id, .. } | EventKind::AuditFailed { channel_id, .. } if *channel_id == id)
+                })
+                .await?;
+            let passed = matches!(event.kind, EventKind::AuditPassed { .. });
+            if passed == (*outcome == AuditExpect::Passed) {
+                Ok(())
+            } else {
+                Err(HarnessError::Expectation(format!(
+                    "{node}: expected the audit of {channel} to be {outcome:?}, got: {}",
+                    describe(&event.kind)
+                )))
+            }
+        }
+        Step::ExpectSilence { node, channel } => {
+            let id = net.channel(channel)?.id;
+            net.poll(node, Duration::ZERO).await?;
+            let mut heard = false;
+            for e in net.events(node)? {
+                match &e.kind {
+                    EventKind::MessageReceived {
+                        msg_type,
+                        channel_id,
+                        ..
+                    } if msg_type == "ReestablishChannel" && *channel_id == Some(id) => {
+                        heard = true;
+                    }
+                    EventKind::MessageSent {
+                        msg_type,
+                        channel_id,
+                        ..
+                    } if *channel_id == Some(id) && !heard => {
+                        return Err(HarnessError::Expectation(format!(
+                            "{node} sent {msg_type} on {channel} before the peer's ReestablishChannel (event #{})",
+                            e.seq
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        Step::WaitReestablished { node, channel } => {
+            let id = net.channel(channel)?.id;
+            net.wait_event(
+                node,
+                0,
+                &format!("the peer's ReestablishChannel on {channel}"),
+                |k| {
+                    matches!(k, EventKind::MessageReceived { msg_type, channel_id, .. }
+                    if msg_type == "ReestablishChannel" && *channel_id == Some(id))
+                },
+            )
+            .await
+            .map(|_| ())
+        }
+        Step::ExpectBalance {
+            node,
+            channel,
+            local,
+        } => {
+            let deadline = Instant::now() + DEADLINE;
+            loop {
+                let info = net.channel_info(node, channel).await?;
+                if info.local_balance == *local && info.pending_tlcs.is_empty() {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(HarnessError::Expectation(format!(
+                        "{node}: local balance on {channel} is {} with {} pending TLCs, expected {local}",
+                        info.local_balance,
+                        info.pending_tlcs.len()
+                    )));
+                }
+                net.poll(node, Duration::from_millis(500)).await?;
+            }
+        }
+        Step::MarkWallets {} => {
+            marks.clear();
+            let names: Vec<String> = net_node_names(net);
+            for name in names {
+                let balance = net.wallet_balance(&name).await?;
+                marks.insert(name, balance);
+            }
+            Ok(())
+        }
+        Step::ExpectWalletChange { node, amount } => {
+            let base = *marks.get(node).ok_or_else(|| {
+                HarnessError::Expectation(
+                    "expect_wallet_change needs an earlier mark_wallets".into(),
+                )
+            })?;
+            let deadline = Instant::now() + DEADLINE;
+            loop {
+                let now = net.wallet_balance(node).await?;
+                let change = i128::from(now) - i128::from(base);
+                if change == i128::from(*amount) {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(HarnessError::Expectation(format!(
+                        "{node}'s wallet changed by {change} on the ledger, expected {amount}"
+                    )));
+                }
+                net.poll(node, Duration::from_millis(500)).await?;
+            }
+        }
+        Step::CheckInvariants {} => net.check_invariants(false).await,
+    }
+}
+
+fn net_node_names(net: &Network) -> Vec<String> {
+    net.node_names()
+}
