@@ -137,6 +137,18 @@ pub enum Step {
         #[serde(default)]
         reason_contains: Option<String>,
     },
+    /// Start a payment without waiting for it; remembered as `name` (see `expect_payment`).
+    SendPayment {
+        from: String,
+        to: String,
+        amount: u64,
+        name: String,
+    },
+    /// Wait for a payment started with `send_payment` to end with `status`.
+    ExpectPayment {
+        name: String,
+        status: PayExpect,
+    },
     /// Hot backup of `node`, remembered as `name`.
     Backup {
         node: String,
@@ -227,6 +239,8 @@ impl Step {
             Step::Connect { .. } => "connect",
             Step::Disconnect { .. } => "disconnect",
             Step::Pay { .. } => "pay",
+            Step::SendPayment { .. } => "send_payment",
+            Step::ExpectPayment { .. } => "expect_payment",
             Step::Backup { .. } => "backup",
             Step::Restore { .. } => "restore",
             Step::Mine { .. } => "mine",
@@ -265,8 +279,12 @@ impl Step {
             | Step::ExpectWalletChange { node, .. } => vec![node],
             Step::Connect { from, to }
             | Step::Disconnect { from, to }
-            | Step::Pay { from, to, .. } => vec![from, to],
-            Step::Mine { .. } | Step::MarkWallets {} | Step::CheckInvariants {} => vec![],
+            | Step::Pay { from, to, .. }
+            | Step::SendPayment { from, to, .. } => vec![from, to],
+            Step::Mine { .. }
+            | Step::MarkWallets {}
+            | Step::CheckInvariants {}
+            | Step::ExpectPayment { .. } => vec![],
         }
     }
 
@@ -423,6 +441,7 @@ impl Scenario {
         }
         let mut backups = BTreeSet::new();
         let mut held = BTreeSet::new();
+        let mut payments = BTreeSet::new();
         for step in &self.file.steps {
             let at = step_offset(text, step.span().start);
             let s = step.get_ref();
@@ -447,6 +466,15 @@ impl Scenario {
                 ));
             }
             match s {
+                Step::SendPayment { name, .. } if !payments.insert(name.clone()) => {
+                    return Err(err(at, format!("payment name {name:?} used twice")));
+                }
+                Step::ExpectPayment { name, .. } if !payments.contains(name) => {
+                    return Err(err(
+                        at,
+                        format!("expect_payment: no earlier send_payment named {name:?}"),
+                    ));
+                }
                 Step::Backup { name, .. } if !backups.insert(name.clone()) => {
                     return Err(err(at, format!("backup name {name:?} used twice")));
                 }

@@ -109,11 +109,11 @@ async fn run_steps(scenario: &Scenario, net: &mut Network) -> Result<(), Harness
         net.connect(&c.from, &c.to).await?;
         net.open_channel(&c.name, &c.from, &c.to, c.amount).await?;
     }
-    let mut marks: BTreeMap<String, u64> = BTreeMap::new();
+    let mut state = RunState::default();
     for (i, step) in scenario.file.steps.iter().enumerate() {
         let s = step.get_ref();
         net.note_step(format!("#{} {}", i + 1, describe_step(s)));
-        run_step(net, s, &mut marks).await.map_err(|e| {
+        run_step(net, s, &mut state).await.map_err(|e| {
             let text = std::fs::read_to_string(&scenario.path).unwrap_or_default();
             let (line, _) = super::line_col(&text, super::step_offset(&text, step.span().start));
             HarnessError::Expectation(format!("step {} ({}, line {line}): {e}", i + 1, s.verb()))
@@ -126,12 +126,48 @@ fn describe_step(step: &Step) -> String {
     format!("{step:?}")
 }
 
-async fn run_step(
-    net: &mut Network,
-    step: &Step,
-    marks: &mut BTreeMap<String, u64>,
-) -> Result<(), HarnessError> {
+/// What steps remember for later steps.
+#[derive(Debug, Default)]
+struct RunState {
+    /// Wallet balances at the last `mark_wallets`.
+    marks: BTreeMap<String, u64>,
+    /// Payments started by `send_payment`: name -> (payer, hash).
+    payments: BTreeMap<String, (String, dlp_chain::Hash32)>,
+}
+
+async fn run_step(net: &mut Network, step: &Step, run: &mut RunState) -> Result<(), HarnessError> {
+    let marks = &mut run.marks;
     match step {
+        Step::SendPayment {
+            from,
+            to,
+            amount,
+            name,
+        } => {
+            let hash = net.start_payment(from, to, *amount).await?;
+            run.payments.insert(name.clone(), (from.clone(), hash));
+            Ok(())
+        }
+        Step::ExpectPayment { name, status } => {
+            let (payer, hash) = run
+                .payments
+                .get(name)
+                .cloned()
+                .ok_or_else(|| HarnessError::Expectation(format!("no payment named {name}")))?;
+            let (got, reason) = net.payment_outcome(&payer, hash).await?;
+            let want = match status {
+                PayExpect::Success => "Success",
+                PayExpect::Failed => "Failed",
+            };
+            if got == want {
+                Ok(())
+            } else {
+                Err(HarnessError::Expectation(format!(
+                    "payment {name}: expected {want}, got {got}{}",
+                    reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                )))
+            }
+        }
         Step::Start { node } => net.start(node).await,
         Step::Stop { node } => net.stop(node).await,
         Step::Restart { node } => {

@@ -141,7 +141,12 @@ impl Core {
     ) -> Result<(CoreHandle, tokio::task::JoinHandle<()>), CoreError> {
         let store = ctx.store().clone();
         let mut channels = BTreeMap::new();
-        for record in ChannelRecord::load_all(store.as_ref())? {
+        for mut record in ChannelRecord::load_all(store.as_ref())? {
+            // Every connection is new after a start: the peer will resend whatever updates of
+            // its our commitments do not include yet, exactly as after a disconnect.
+            if let Some(data) = record.data.as_deref_mut() {
+                data.forget_uncommitted_peer_updates();
+            }
             channels.insert(to_hash(&record.channel_id), record);
         }
         let invoices: HashMap<Hash32, Invoice> =
