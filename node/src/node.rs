@@ -357,6 +357,22 @@ impl RunningNode {
         tracing::info!("node stopped");
     }
 
+    /// Stop abruptly, like `kill -9` as far as one process can: the core is cancelled where it
+    /// stands (even while held at a step) and processes nothing more; nothing is flushed that
+    /// was not already written. Sockets close; the store closes when the last handle drops.
+    pub async fn crash(self) {
+        self.listener_task.abort();
+        self.core_task.abort();
+        let _ = self.core_task.await;
+        if let Some(auto_backup) = self.auto_backup {
+            auto_backup.stop().await;
+        }
+        if self.rpc.stop().is_ok() {
+            self.rpc.stopped().await;
+        }
+        tracing::info!("node crashed (simulated)");
+    }
+
     /// The protocol side: core handle, events, step control, peer address.
     pub fn protocol(&self) -> &Protocol {
         self.ctx.protocol()

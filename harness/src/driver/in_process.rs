@@ -89,8 +89,8 @@ impl NodeRuntime for InProcessNode {
     }
 
     async fn crash(self: Box<Self>) {
-        // No clean stop: whatever the core was doing is cut off; the store only holds what it
-        // had durably written. (A task cannot be SIGKILLed; the process driver does that.)
-        self.node.stop().await;
+        // The core is cancelled where it stands (even held at a step): like SIGKILL, nothing
+        // more is processed or sent; the store holds what was durably written.
+        self.node.crash().await;
     }
 }
