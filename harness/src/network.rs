@@ -788,6 +788,60 @@ pub fn describe(kind: &EventKind) -> String {
                 format!("REJECTED: {}", reject_reason.clone().unwrap_or_default())
             }
         ),
-        other => format!("{other:?}"),
+        EventKind::Persisted {
+            channel_id,
+            local,
+            remote,
+        } => {
+            format!("persisted {} (L{local} R{remote})", short(channel_id))
+        }
+        EventKind::Started { pubkey } => format!("started as {}", short_key(pubkey)),
+        EventKind::PeerConnected { peer, inbound } => format!(
+            "connected {} {}",
+            if *inbound { "from" } else { "to" },
+            short_key(peer)
+        ),
+        EventKind::PeerDisconnected { peer, reason } => {
+            format!("disconnected from {} ({reason})", short_key(peer))
+        }
+        EventKind::MessageIgnored {
+            msg_type,
+            channel_id,
+            reason,
+            ..
+        } => format!(
+            "IGNORED {msg_type}{}: {reason}",
+            channel_id
+                .map(|c| format!(" on {}", short(&c)))
+                .unwrap_or_default()
+        ),
+        EventKind::PaymentUpdated {
+            payment_hash,
+            status,
+            reason,
+        } => format!(
+            "payment {} {status}{}",
+            short(payment_hash),
+            reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ),
+        EventKind::Held { step } => format!("HELD at {step}"),
+        EventKind::Released { step } => format!("released from {step}"),
+        EventKind::BackupWritten { dir } => format!("backup written to {dir}"),
+        EventKind::Error {
+            channel_id,
+            message,
+        } => format!(
+            "ERROR{}: {message}",
+            channel_id
+                .map(|c| format!(" on {}", short(&c)))
+                .unwrap_or_default()
+        ),
     }
+}
+
+fn short_key(key: &Pubkey) -> String {
+    format!("{key}").chars().take(10).collect()
 }

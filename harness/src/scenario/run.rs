@@ -116,7 +116,15 @@ async fn run_steps(scenario: &Scenario, net: &mut Network) -> Result<(), Harness
         run_step(net, s, &mut state).await.map_err(|e| {
             let text = std::fs::read_to_string(&scenario.path).unwrap_or_default();
             let (line, _) = super::line_col(&text, super::step_offset(&text, step.span().start));
-            HarnessError::Expectation(format!("step {} ({}, line {line}): {e}", i + 1, s.verb()))
+            let detail = match e {
+                HarnessError::Expectation(message) => message,
+                other => other.to_string(),
+            };
+            HarnessError::Expectation(format!(
+                "step {} ({}, line {line}): {detail}",
+                i + 1,
+                s.verb()
+            ))
         })?;
     }
     Ok(())

@@ -1,0 +1,86 @@
+//! The `dlp-harness` binary: `check` validates with located errors, `run` reports a failing
+//! scenario with its timeline and keeps its run directory, and the exit codes tell "a scenario
+//! failed" (1) from "a file is invalid" (2).
+
+use std::path::Path;
+use std::process::Command;
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dlp-harness"))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write scenario");
+    path
+}
+
+const TWO_NODES: &str = "description = \"d\"\nbackends = [\"sqlite\"]\n[nodes.alice]\n[nodes.bob]\n\
+    [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 100_000\n";
+
+#[test]
+fn check_accepts_the_shipped_scenarios() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let out = harness().arg("check").arg(&dir).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(listed >= 10, "only {listed} scenarios listed");
+}
+
+#[test]
+fn check_names_file_line_and_column_of_an_invalid_step_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        "bad.toml",
+        &format!("{TWO_NODES}[[steps]]\npay = {{ from = \"alice\", to = \"dave\", amount = 5 }}\n"),
+    );
+    let out = harness().arg("check").arg(&path).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:11:", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unknown node \"dave\""), "{stderr}");
+}
+
+#[test]
+fn a_failing_scenario_exits_1_with_a_timeline_and_keeps_its_run_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Wrong on purpose: a restore from the latest backup passes the audit, not fails it.
+    let path = write(
+        dir.path(),
+        "wrong.toml",
+        &format!(
+            "{TWO_NODES}[[steps]]\nbackup = {{ node = \"bob\", name = \"b\" }}\n\
+             [[steps]]\nrestore = {{ node = \"bob\", backup = \"b\" }}\n\
+             [[steps]]\nconnect = {{ from = \"alice\", to = \"bob\" }}\n\
+             [[steps]]\nexpect_audit = {{ node = \"bob\", channel = \"ab\", outcome = \"failed\" }}\n"
+        ),
+    );
+    let runs = dir.path().join("runs");
+    let out = harness()
+        .args(["run", "--backend", "sqlite"])
+        .arg(&path)
+        .env("DLP_HARNESS_RUN_DIR", &runs)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("step 4 (expect_audit, line 17)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("audit PASSED"), "{stderr}");
+    assert!(stderr.contains("timeline:"), "{stderr}");
+    assert!(stderr.contains("run directory (kept)"), "{stderr}");
+    let kept: Vec<_> = std::fs::read_dir(&runs).expect("runs dir").collect();
+    assert_eq!(kept.len(), 1, "the failed run's directory is kept");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| wrong@sqlite | FAILED |"), "{stdout}");
+}
