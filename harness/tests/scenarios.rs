@@ -1,15 +1,59 @@
 //! Every `scenarios/*.toml` x backend is one test, named `<scenario>@<backend>`.
 //! `DLP_HARNESS_DRIVER=process` runs them on `dlp-node` processes instead of in-process nodes.
+//!
+//! In-process nodes log through this process's tracing subscriber, each line tagged with the
+//! node's name (`node{name=bob}`); the log is captured in memory (filter: `DLP_HARNESS_LOG`,
+//! default `info`) and a failing test prints its tail after the report. Process nodes write
+//! `node.log` in their base directory, which the kept run directory holds.
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use dlp_harness::driver::DriverKind;
 use dlp_harness::runner::{run_blocking, test_name};
 use dlp_harness::scenario::{Scenario, discover};
 use libtest_mimic::{Arguments, Failed, Trial};
 
+/// Captured log lines of this test process.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn tail(&self, lines: usize) -> String {
+        let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let text = String::from_utf8_lossy(&all);
+        let kept: Vec<&str> = text.lines().collect();
+        kept[kept.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
 fn main() {
     let args = Arguments::from_args();
+    let captured = Captured::default();
+    let sink = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DLP_HARNESS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .init();
     let driver: DriverKind = match std::env::var("DLP_HARNESS_DRIVER") {
         Ok(name) => name
             .parse()
@@ -23,11 +67,15 @@ fn main() {
             Ok(scenario) => {
                 for backend in scenario.backends() {
                     let scenario = scenario.clone();
+                    let captured = captured.clone();
                     trials.push(Trial::test(test_name(&scenario, backend), move || {
                         let outcome = run_blocking(&scenario, backend, driver, false);
                         match outcome.failure {
                             None => Ok(()),
-                            Some(report) => Err(Failed::from(report)),
+                            Some(report) => Err(Failed::from(format!(
+                                "{report}\nnode logs (last 150 lines; DLP_HARNESS_LOG sets the filter):\n{}",
+                                captured.tail(150)
+                            ))),
                         }
                     }));
                 }

@@ -34,7 +34,7 @@ impl AutoBackup {
 /// Spawn the backup scheduler for a started node.
 pub fn spawn(ctx: Arc<NodeContext>) -> AutoBackup {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
+    let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
         let config = ctx.config().backup.clone();
         let window = Duration::from_secs(config.coalesce_secs);
         let interval = config
@@ -90,6 +90,6 @@ pub fn spawn(ctx: Arc<NodeContext>) -> AutoBackup {
                 }
             }
         }
-    });
+    }));
     AutoBackup { stop, task }
 }

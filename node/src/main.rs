@@ -228,6 +228,7 @@ fn run_node(base: BaseDir, config: Config) -> Result<()> {
         let options = dlp_node::node::StartOptions {
             chain: None,
             failpoints: failpoints_from_env()?,
+            name: None,
         };
         let node = RunningNode::start_with(base.clone(), config, options).await?;
         let ctx = node.context();

@@ -65,6 +65,8 @@ pub struct StartOptions {
     pub chain: Option<Arc<dyn ChainClient>>,
     /// Injected failures (tests, `DLP_NODE_FAILPOINTS`).
     pub failpoints: crate::failpoint::Failpoints,
+    /// A name for the node's log lines (the harness passes `alice`, `bob`, ...).
+    pub name: Option<String>,
 }
 
 /// The protocol side of a running node: the core, its events and step control, the peer socket.
@@ -212,19 +214,36 @@ impl RunningNode {
             StartOptions {
                 chain,
                 failpoints: crate::failpoint::Failpoints::none(),
+                name: None,
             },
         )
         .await
     }
 
-    /// The general start: a chain handle (see [`start_with_chain`](Self::start_with_chain))
-    /// and failpoints (`core.persist`: the core's store write fails, the node fail-stops).
+    /// The general start: a chain handle (see [`start_with_chain`](Self::start_with_chain)),
+    /// failpoints (`core.persist`: the core's store write fails, the node fail-stops) and a
+    /// name that every log line of the node's tasks carries (`node{name=bob}`), so the logs of
+    /// several in-process nodes stay apart.
     pub async fn start_with(
         base: BaseDir,
         config: Config,
         options: StartOptions,
     ) -> Result<Self, NodeError> {
-        let StartOptions { chain, failpoints } = options;
+        let span = match &options.name {
+            Some(name) => tracing::info_span!("node", name = %name),
+            None => tracing::Span::none(),
+        };
+        tracing::Instrument::instrument(Self::start_inner(base, config, options), span).await
+    }
+
+    async fn start_inner(
+        base: BaseDir,
+        config: Config,
+        options: StartOptions,
+    ) -> Result<Self, NodeError> {
+        let StartOptions {
+            chain, failpoints, ..
+        } = options;
         let lock = BaseDirLock::acquire(&base)?;
         for dir in [base.fiber_dir(), base.ckb_dir()] {
             std::fs::create_dir_all(&dir).map_err(|source| NodeError::Layout {

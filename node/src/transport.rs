@@ -248,12 +248,14 @@ fn spawn_connection(
     let (read_half, write_half) = stream.into_split();
     let (outgoing, rx) = mpsc::unbounded_channel();
     let (start_reading, start) = tokio::sync::oneshot::channel();
-    let reader = tokio::spawn(async move {
+    let reader = tokio::spawn(tracing::Instrument::in_current_span(async move {
         if start.await.is_ok() {
             read_loop(read_half, transport_for_reader, conn_id, pubkey, events).await;
         }
-    });
-    let writer = tokio::spawn(write_loop(write_half, transport, rx));
+    }));
+    let writer = tokio::spawn(tracing::Instrument::in_current_span(write_loop(
+        write_half, transport, rx,
+    )));
     Connection {
         conn_id,
         pubkey,
@@ -380,14 +382,14 @@ pub fn spawn_listener(
     identity: Identity,
     events: mpsc::UnboundedSender<TransportEvent>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    tokio::spawn(tracing::Instrument::in_current_span(async move {
         loop {
             let Ok((mut stream, addr)) = listener.accept().await else {
                 continue;
             };
             let identity = identity.clone();
             let events = events.clone();
-            tokio::spawn(async move {
+            tokio::spawn(tracing::Instrument::in_current_span(async move {
                 let _ = stream.set_nodelay(true);
                 let result = tokio::time::timeout(
                     HANDSHAKE_TIMEOUT,
@@ -404,7 +406,7 @@ pub fn spawn_listener(
                     }
                     Err(e) => tracing::warn!(error = %e, "inbound handshake failed"),
                 }
-            });
+            }));
         }
-    })
+    }))
 }

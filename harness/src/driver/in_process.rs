@@ -7,8 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use dlp_chain::{ChainClient, InProcessChain};
 use dlp_node::config::Config;
+use dlp_node::failpoint::Failpoints;
 use dlp_node::layout::BaseDir;
-use dlp_node::node::RunningNode;
+use dlp_node::node::{RunningNode, StartOptions};
 use dlp_node::restore::{RestoreOptions, restore};
 use dlp_node::store::Backend;
 
@@ -52,7 +53,12 @@ impl Driver for InProcessDriver {
                 .clone()
                 .ok_or_else(|| HarnessError::Setup("start the chain first".into()))?,
         );
-        let node = RunningNode::start_with_chain(base, config, Some(chain))
+        let options = StartOptions {
+            chain: Some(chain),
+            failpoints: Failpoints::none(),
+            name: Some(name.to_string()),
+        };
+        let node = RunningNode::start_with(base, config, options)
             .await
             .map_err(|e| HarnessError::node(name, e))?;
         Ok(Box::new(InProcessNode { node }))

@@ -165,7 +165,7 @@ impl Core {
         };
         // Transport events are funnelled into the core's single input queue.
         let pump_inputs = inputs_tx.clone();
-        tokio::spawn(async move {
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
             while let Some(event) = transport_rx.recv().await {
                 if pump_inputs
                     .send(CoreInput::Transport(Box::new(event)))
@@ -174,11 +174,11 @@ impl Core {
                     break;
                 }
             }
-        });
+        }));
         // The chain watcher: every chain event since the beginning, in order.
         let watch_chain = chain.clone();
         let watch_inputs = inputs_tx;
-        tokio::spawn(async move {
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
             let mut after = 0;
             loop {
                 match watch_chain
@@ -204,7 +204,7 @@ impl Core {
                     }
                 }
             }
-        });
+        }));
         let config = ctx.config().clone();
         let mut core = Core {
             ctx,
@@ -228,7 +228,7 @@ impl Core {
             fx: Effects::default(),
             failpoints,
         };
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
             core.events.publish(EventKind::Started { pubkey: core.me });
             while let Some(input) = inputs_rx.recv().await {
                 if matches!(input, CoreInput::Stop) {
@@ -240,7 +240,7 @@ impl Core {
             }
             // Connections close when dropped.
             core.peers.clear();
-        });
+        }));
         Ok((handle, task))
     }
 

@@ -377,6 +377,7 @@ async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Back
         dlp_node::node::StartOptions {
             chain: Some(net.chain_arc()),
             failpoints: dlp_node::failpoint::Failpoints::none().arm("core.persist", 2),
+            name: None,
         },
     )
     .await
