@@ -76,6 +76,8 @@ pub struct Network {
     channels: BTreeMap<String, ChannelEntry>,
     backups: BTreeMap<String, (String, PathBuf)>,
     steps: Vec<TimelineEntry>,
+    /// Pairs cut apart by `partition` (names in order).
+    partitions: std::collections::BTreeSet<(String, String)>,
 }
 
 impl std::fmt::Debug for Network {
@@ -113,6 +115,7 @@ impl Network {
             channels: BTreeMap::new(),
             backups: BTreeMap::new(),
             steps: Vec::new(),
+            partitions: Default::default(),
         })
     }
 
@@ -327,8 +330,55 @@ impl Network {
         self.start(node).await
     }
 
+    fn pair(a: &str, b: &str) -> (String, String) {
+        if a <= b {
+            (a.to_string(), b.to_string())
+        } else {
+            (b.to_string(), a.to_string())
+        }
+    }
+
+    /// Cut `a` and `b` apart: drop their connection (if any) and refuse `connect` between them
+    /// until [`heal`](Self::heal). (dlp-node never redials by itself, so no lower-level block
+    /// is needed on loopback.)
+    pub async fn partition(&mut self, a: &str, b: &str) -> Result<(), HarnessError> {
+        self.partitions.insert(Self::pair(a, b));
+        let pb = self.pubkey(b)?;
+        if self.entry(a)?.client.is_some() {
+            // Not connected is fine: the pair is cut either way.
+            let _ = self.client(a)?.disconnect_peer(&pb).await?;
+        }
+        Ok(())
+    }
+
+    /// Undo a partition; `a` dials `b` again.
+    pub async fn heal(&mut self, a: &str, b: &str) -> Result<(), HarnessError> {
+        self.partitions.remove(&Self::pair(a, b));
+        self.connect(a, b).await
+    }
+
+    /// Open channels by shape over `nodes` (named `<from>-<to>`), each funded with `amount`.
+    pub async fn topology(
+        &mut self,
+        shape: crate::scenario::Shape,
+        nodes: &[String],
+        amount: u64,
+    ) -> Result<(), HarnessError> {
+        for (from, to) in crate::scenario::shape_pairs(shape, nodes) {
+            self.connect(&from, &to).await?;
+            self.open_channel(&format!("{from}-{to}"), &from, &to, amount)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Connect `a` to `b` (a dials) and wait until both see the connection.
     pub async fn connect(&mut self, a: &str, b: &str) -> Result<(), HarnessError> {
+        if self.partitions.contains(&Self::pair(a, b)) {
+            return Err(HarnessError::Setup(format!(
+                "{a} and {b} are partitioned; heal them first"
+            )));
+        }
         let (after_a, after_b) = (self.last_seq(a)?, self.last_seq(b)?);
         let address = self
             .info(b)?

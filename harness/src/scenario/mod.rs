@@ -40,6 +40,9 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub allow_penalties: bool,
     pub nodes: BTreeMap<String, NodeDecl>,
+    /// Channels by shape (expanded into `channels` named `<from>-<to>`).
+    #[serde(default)]
+    pub topology: Option<Spanned<TopologyDecl>>,
     #[serde(default)]
     pub channels: Vec<Spanned<ChannelDecl>>,
     #[serde(default)]
@@ -54,6 +57,46 @@ pub struct NodeDecl {
     pub audit_policy: Option<AuditPolicy>,
     #[serde(default)]
     pub on_audit_failure: Option<OnAuditFailure>,
+}
+
+/// `topology = { shape = "line", nodes = [...], amount = N }`: channels by shape, each opened
+/// by the earlier node of the pair: `line` a-b, b-c, ...; `star` the first node to each other;
+/// `mesh` every pair.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologyDecl {
+    pub shape: Shape,
+    pub nodes: Vec<String>,
+    pub amount: u64,
+}
+
+/// Topology shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    Line,
+    Star,
+    Mesh,
+}
+
+/// The (from, to) pairs of a shape over `nodes`.
+pub fn shape_pairs(shape: Shape, nodes: &[String]) -> Vec<(String, String)> {
+    match shape {
+        Shape::Line => nodes
+            .windows(2)
+            .map(|w| (w[0].clone(), w[1].clone()))
+            .collect(),
+        Shape::Star => nodes
+            .iter()
+            .skip(1)
+            .map(|leaf| (nodes[0].clone(), leaf.clone()))
+            .collect(),
+        Shape::Mesh => nodes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| nodes[i + 1..].iter().map(move |b| (a.clone(), b.clone())))
+            .collect(),
+    }
 }
 
 /// `[[channels]]`: opened (and confirmed) before the first step.
@@ -121,6 +164,17 @@ pub enum Step {
     Connect {
         from: String,
         to: String,
+    },
+    /// Cut `a` and `b` apart: drop their connection and refuse `connect` between them until
+    /// `heal`.
+    Partition {
+        a: String,
+        b: String,
+    },
+    /// Undo a partition and reconnect (`a` dials).
+    Heal {
+        a: String,
+        b: String,
     },
     Disconnect {
         from: String,
@@ -237,6 +291,8 @@ impl Step {
             Step::Restart { .. } => "restart",
             Step::Crash { .. } => "crash",
             Step::Connect { .. } => "connect",
+            Step::Partition { .. } => "partition",
+            Step::Heal { .. } => "heal",
             Step::Disconnect { .. } => "disconnect",
             Step::Pay { .. } => "pay",
             Step::SendPayment { .. } => "send_payment",
@@ -277,6 +333,7 @@ impl Step {
             | Step::WaitReestablished { node, .. }
             | Step::ExpectBalance { node, .. }
             | Step::ExpectWalletChange { node, .. } => vec![node],
+            Step::Partition { a, b } | Step::Heal { a, b } => vec![a, b],
             Step::Connect { from, to }
             | Step::Disconnect { from, to }
             | Step::Pay { from, to, .. }
@@ -355,6 +412,40 @@ impl Scenario {
             .and_then(|s| s.to_str())
             .unwrap_or("scenario")
             .to_string();
+        let mut file = file;
+        if let Some(topology) = &file.topology {
+            let span = topology.span();
+            let t = topology.get_ref();
+            for n in &t.nodes {
+                if !file.nodes.contains_key(n) {
+                    return Err(invalid(
+                        path,
+                        text,
+                        span.start,
+                        format!("topology: unknown node {n:?}"),
+                    ));
+                }
+            }
+            if t.nodes.len() < 2 {
+                return Err(invalid(
+                    path,
+                    text,
+                    span.start,
+                    "topology: needs at least two nodes".into(),
+                ));
+            }
+            for (from, to) in shape_pairs(t.shape, &t.nodes) {
+                file.channels.push(Spanned::new(
+                    span.clone(),
+                    ChannelDecl {
+                        name: format!("{from}-{to}"),
+                        from,
+                        to,
+                        amount: t.amount,
+                    },
+                ));
+            }
+        }
         let scenario = Scenario {
             path: path.to_path_buf(),
             name,
@@ -577,6 +668,37 @@ mod tests {
             Err(HarnessError::Invalid { line, message, .. }) => (line, message),
             other => panic!("expected an invalid-file error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn topologies_expand_into_named_channels() {
+        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let pairs = |shape| shape_pairs(shape, &names).len();
+        assert_eq!(
+            (pairs(Shape::Line), pairs(Shape::Star), pairs(Shape::Mesh)),
+            (3, 3, 6)
+        );
+        let s = parse(
+            "description = \"d\"\n[nodes.a]\n[nodes.b]\n[nodes.c]\n\
+             topology = { shape = \"line\", nodes = [\"a\", \"b\", \"c\"], amount = 5 }\n\
+             [[steps]]\nexpect_state = { node = \"b\", channel = \"b-c\", state = \"ChannelReady\" }\n",
+        );
+        let err = s.expect_err("topology after a table header belongs to [nodes.c]");
+        assert!(err.to_string().contains("topology"), "{err}");
+        let s = parse(
+            "description = \"d\"\n\
+             topology = { shape = \"line\", nodes = [\"a\", \"b\", \"c\"], amount = 5 }\n\
+             [nodes.a]\n[nodes.b]\n[nodes.c]\n\
+             [[steps]]\nexpect_state = { node = \"b\", channel = \"b-c\", state = \"ChannelReady\" }\n",
+        )
+        .expect("valid");
+        let channels: Vec<String> = s
+            .file
+            .channels
+            .iter()
+            .map(|c| c.get_ref().name.clone())
+            .collect();
+        assert_eq!(channels, ["a-b", "b-c"]);
     }
 
     #[test]

@@ -184,6 +184,8 @@ async fn run_step(net: &mut Network, step: &Step, run: &mut RunState) -> Result<
         }
         Step::Crash { node } => net.crash(node).await,
         Step::Connect { from, to } => net.connect(from, to).await,
+        Step::Partition { a, b } => net.partition(a, b).await,
+        Step::Heal { a, b } => net.heal(a, b).await,
         Step::Disconnect { from, to } => net.disconnect(from, to).await,
         Step::Pay {
             from,
