@@ -40,6 +40,10 @@ enum Cmd {
         /// Keep every run directory, not only failed ones.
         #[arg(long)]
         keep: bool,
+        /// Seed of everything random (node keys and the nodes' own randomness); default
+        /// $DLP_HARNESS_SEED, else random. Printed with every failure.
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Validate scenario files without running them.
     Check {
@@ -95,7 +99,18 @@ fn main() -> ExitCode {
             backend,
             driver,
             keep,
+            seed,
         } => {
+            let seed = match seed
+                .map(Ok)
+                .unwrap_or_else(dlp_harness::runner::seed_from_env)
+            {
+                Ok(seed) => seed,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(CANNOT_START);
+                }
+            };
             let driver: DriverKind = match driver.parse() {
                 Ok(d) => d,
                 Err(e) => {
@@ -123,7 +138,7 @@ fn main() -> ExitCode {
                 .filter(|(_, b)| only.is_none_or(|o| o == *b))
                 .collect();
             eprintln!(
-                "running {} scenario runs on the {} driver (run directories under {})",
+                "running {} scenario runs on the {} driver, seed {seed} (run directories under {})",
                 jobs.len(),
                 driver.name(),
                 runs_root().display()
@@ -135,7 +150,7 @@ fn main() -> ExitCode {
             for (i, (scenario, backend)) in jobs.iter().enumerate() {
                 let name = test_name(scenario, *backend);
                 eprint!("[{}/{}] {name} ... ", i + 1, jobs.len());
-                let outcome = run_blocking(scenario, *backend, driver, keep);
+                let outcome = run_blocking(scenario, *backend, driver, keep, seed);
                 let result = match &outcome.failure {
                     None => "ok",
                     Some(report) => {

@@ -78,6 +78,7 @@ pub struct Network {
     steps: Vec<TimelineEntry>,
     /// Pairs cut apart by `partition` (names in order).
     partitions: std::collections::BTreeSet<(String, String)>,
+    seed: u64,
 }
 
 impl std::fmt::Debug for Network {
@@ -97,10 +98,13 @@ fn now_ms() -> u64 {
 
 impl Network {
     /// A network in `run_dir` (created) on `driver` with `backend`.
+    /// `seed` drives everything random: node keys (derived from the seed and the node's name)
+    /// and the nodes' own randomness (`dev.seed`: temporary channel ids, preimages).
     pub async fn new(
         driver: DriverKind,
         backend: Backend,
         run_dir: &Path,
+        seed: u64,
     ) -> Result<Self, HarnessError> {
         std::fs::create_dir_all(run_dir).map_err(|e| HarnessError::io(run_dir, e))?;
         let mut driver = driver.create()?;
@@ -116,7 +120,12 @@ impl Network {
             backups: BTreeMap::new(),
             steps: Vec::new(),
             partitions: Default::default(),
+            seed,
         })
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     pub fn run_dir(&self) -> &Path {
@@ -195,6 +204,7 @@ impl Network {
         if let Some(url) = &self.chain_url {
             text.push_str(&format!("[chain]\nrpc_url = \"{url}\"\n"));
         }
+        text.push_str(&format!("[dev]\nseed = {}\n", self.seed));
         text.push_str("[audit]\n");
         if let Some(policy) = settings.audit_policy {
             text.push_str(&format!("policy = \"{policy}\"\n"));
@@ -210,6 +220,24 @@ impl Network {
         std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))
     }
 
+    /// A secret key derived from the seed, the node's name and a role.
+    fn derived_key(&self, name: &str, role: &str) -> secp256k1::SecretKey {
+        let mut attempt = 0u32;
+        loop {
+            let mut data = b"dlp-harness/key/v1".to_vec();
+            data.extend_from_slice(&self.seed.to_be_bytes());
+            data.extend_from_slice(name.as_bytes());
+            data.push(0);
+            data.extend_from_slice(role.as_bytes());
+            data.extend_from_slice(&attempt.to_be_bytes());
+            // A digest is a valid key except with negligible probability; try the next if not.
+            if let Ok(key) = secp256k1::SecretKey::from_secret_bytes(Hash32::digest(&data).0) {
+                return key;
+            }
+            attempt += 1;
+        }
+    }
+
     /// Add a node, start it and fund its wallet.
     pub async fn add_node(
         &mut self,
@@ -218,6 +246,12 @@ impl Network {
     ) -> Result<(), HarnessError> {
         let base = self.run_dir.join(name);
         self.write_config(&base, &settings)?;
+        dlp_node::keys::install_keys(
+            &dlp_node::layout::BaseDir::new(&base),
+            &self.derived_key(name, "node"),
+            &self.derived_key(name, "wallet"),
+        )
+        .map_err(|e| HarnessError::node(name, e))?;
         self.nodes.insert(
             name.to_string(),
             NodeEntry {

@@ -24,11 +24,32 @@ pub fn test_name(scenario: &Scenario, backend: Backend) -> String {
 
 /// Run one combination on a fresh multi-threaded runtime. The run directory is removed on
 /// success unless `keep`.
+/// The seed: `$DLP_HARNESS_SEED` if set, else a fresh random one (printed with any failure).
+pub fn seed_from_env() -> Result<u64, String> {
+    match std::env::var("DLP_HARNESS_SEED") {
+        Ok(text) => text
+            .parse()
+            .map_err(|_| format!("DLP_HARNESS_SEED={text:?} is not an unsigned integer")),
+        Err(_) => Ok(random_seed()),
+    }
+}
+
+/// A random seed (from the OS-seeded hasher keys).
+pub fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(dlp_node::fsutil::unix_ms());
+    hasher.finish()
+}
+
+/// Run one combination on a fresh multi-threaded runtime, everything random derived from
+/// `seed`. The run directory is removed on success unless `keep`.
 pub fn run_blocking(
     scenario: &Scenario,
     backend: Backend,
     driver: DriverKind,
     keep: bool,
+    seed: u64,
 ) -> Outcome {
     let run_dir = runs_root().join(format!(
         "{}-{}-{}-{}",
@@ -51,7 +72,9 @@ pub fn run_blocking(
             };
         }
     };
-    let outcome = runtime.block_on(crate::scenario::run(scenario, driver, backend, &run_dir));
+    let outcome = runtime.block_on(crate::scenario::run(
+        scenario, driver, backend, &run_dir, seed,
+    ));
     drop(runtime);
     if outcome.failure.is_none() && !keep {
         let _ = std::fs::remove_dir_all(&run_dir);

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use dlp_harness::driver::DriverKind;
-use dlp_harness::runner::{run_blocking, test_name};
+use dlp_harness::runner::{run_blocking, seed_from_env, test_name};
 use dlp_harness::scenario::{Scenario, discover};
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -60,6 +60,7 @@ fn main() {
             .unwrap_or_else(|e| panic!("DLP_HARNESS_DRIVER: {e}")),
         Err(_) => DriverKind::InProcess,
     };
+    let seed = seed_from_env().unwrap_or_else(|e| panic!("{e}"));
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let mut trials = Vec::new();
     for path in discover(&[dir]).expect("scenarios directory") {
@@ -69,7 +70,7 @@ fn main() {
                     let scenario = scenario.clone();
                     let captured = captured.clone();
                     trials.push(Trial::test(test_name(&scenario, backend), move || {
-                        let outcome = run_blocking(&scenario, backend, driver, false);
+                        let outcome = run_blocking(&scenario, backend, driver, false, seed);
                         match outcome.failure {
                             None => Ok(()),
                             Some(report) => Err(Failed::from(format!(

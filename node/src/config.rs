@@ -26,6 +26,17 @@ pub struct Config {
     pub channel: ChannelConfig,
     pub audit: AuditConfig,
     pub backup: BackupConfig,
+    pub dev: DevConfig,
+}
+
+/// `[dev]`: test settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevConfig {
+    /// Derive temporary channel ids and payment preimages from this seed (and the node key, the
+    /// restore epoch and a persisted counter) instead of the OS, so a seeded harness run is
+    /// reproducible. Never reuses a value across restarts or restores.
+    pub seed: Option<u64>,
 }
 
 /// `[chain]`: where dlp-chain is (like fnn's `ckb.rpc_url`).

@@ -93,6 +93,29 @@ impl NodeKeys {
     }
 }
 
+/// Write both key files from given keys (a harness with a seed makes node identities
+/// reproducible this way). Fails if either file exists.
+pub fn install_keys(base: &BaseDir, node: &SecretKey, wallet: &SecretKey) -> Result<(), KeyError> {
+    for (path, key, format) in [
+        (base.node_key(), node, KeyFormat::Raw),
+        (base.wallet_key(), wallet, KeyFormat::Hex),
+    ] {
+        let bytes = match format {
+            KeyFormat::Raw => key.to_secret_bytes().to_vec(),
+            KeyFormat::Hex => format!("{}\n", hex::encode(key.to_secret_bytes())).into_bytes(),
+        };
+        let write_err = |source| KeyError::Write {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(write_err)?;
+        }
+        fsutil::write_new(&path, &bytes, KEY_FILE_MODE).map_err(write_err)?;
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy)]
 enum KeyFormat {
     /// 32 raw bytes (`fiber/sk`).

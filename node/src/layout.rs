@@ -50,6 +50,20 @@ impl BaseDir {
     }
 
     /// `<base>/fiber/sk`: the node's secret key.
+    /// `fiber/restore_epoch`: how many restores this base directory has seen. Never part of a
+    /// backup, so it only grows; seeded randomness mixes it in (see `core`).
+    pub fn restore_epoch(&self) -> PathBuf {
+        self.fiber_dir().join("restore_epoch")
+    }
+
+    /// Read the restore epoch (0 when absent or unreadable).
+    pub fn read_restore_epoch(&self) -> u64 {
+        std::fs::read_to_string(self.restore_epoch())
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn node_key(&self) -> PathBuf {
         self.fiber_dir().join("sk")
     }

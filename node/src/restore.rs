@@ -436,6 +436,17 @@ pub fn restore(
         )
     };
 
+    // 6. Count this restore in the base directory's restore epoch (never part of a backup, so
+    // it only grows; seeded randomness mixes it in so a restored node never replays a value).
+    // Done last so that every failed restore leaves the base directory exactly as it was.
+    let epoch = base.read_restore_epoch() + 1;
+    if let Err(e) = fsutil::write_atomic(
+        &base.restore_epoch(),
+        format!("{epoch}\n").as_bytes(),
+        0o644,
+    ) {
+        tracing::error!(error = %e, "could not record the restore epoch; seeded test randomness may repeat");
+    }
     Ok(RestoreReport {
         backup_dir: backup_dir.to_path_buf(),
         backend,

@@ -23,14 +23,16 @@ pub struct Outcome {
 }
 
 /// Run `scenario` on `driver` with `backend` in `run_dir`.
+/// Everything random is derived from `seed`.
 pub async fn run(
     scenario: &Scenario,
     driver: DriverKind,
     backend: Backend,
     run_dir: &Path,
+    seed: u64,
 ) -> Outcome {
     let started = Instant::now();
-    let mut net = match Network::new(driver, backend, run_dir).await {
+    let mut net = match Network::new(driver, backend, run_dir, seed).await {
         Ok(net) => net,
         Err(e) => {
             return Outcome {
@@ -64,16 +66,20 @@ fn report(
     error: &HarnessError,
 ) -> String {
     let mut out = format!(
-        "scenario {} failed ({}@{}, driver {})\n{error}\n\nrun directory (kept): {}\n\
-         reproduce: cargo run -p dlp-harness -- run {} --backend {} --driver {}\n\ntimeline:\n",
+        "scenario {} failed ({}@{}, driver {}, seed {})\n{error}\n\nrun directory (kept): {}\n\
+         reproduce: cargo run -p dlp-harness -- run {} --backend {} --driver {} --seed {}\n\
+         (or DLP_HARNESS_SEED={} with cargo nextest)\n\ntimeline:\n",
         scenario.path.display(),
         scenario.name,
         backend,
         driver.name(),
+        net.seed(),
         net.run_dir().display(),
         scenario.path.display(),
         backend,
         driver.name(),
+        net.seed(),
+        net.seed(),
     );
     let timeline = net.timeline();
     let start = timeline.first().map_or(0, |t| t.at_ms);

@@ -48,6 +48,8 @@ pub const INVOICE_PREFIX: u8 = 0x20;
 pub const PAYMENT_PREFIX: u8 = 0x30;
 /// Key prefix of preimages learned while forwarding: `0x50 ++ payment_hash`.
 pub const PREIMAGE_PREFIX: u8 = 0x50;
+/// Key of the seeded-randomness counter (`dev.seed`): `0x60`, a big-endian u64.
+pub const RNG_COUNTER_KEY: [u8; 1] = [0x60];
 
 /// An input, unboxed (a short-lived local value, so its size does not matter).
 #[allow(clippy::large_enum_variant)]
@@ -66,6 +68,7 @@ struct Effects {
     dirty_invoices: BTreeSet<Hash32>,
     peer_secrets: Vec<(Hash32, u64, Hash32)>,
     preimages: Vec<(Hash32, Hash32)>,
+    rng_counter: Option<u64>,
     events: Vec<EventKind>,
     txs: Vec<(Transaction, Option<u64>)>,
     messages: Vec<(Pubkey, PeerMessage)>,
@@ -98,6 +101,19 @@ pub struct Core {
     height: u64,
     fx: Effects,
     failpoints: Arc<crate::failpoint::Failpoints>,
+    rng: Option<SeededRng>,
+}
+
+/// Seeded randomness (`dev.seed`): value `n` is H(seed, node key, restore epoch, purpose, n).
+/// The counter is persisted with the state that uses the value, and the restore epoch (kept
+/// outside the store, see `BaseDir::restore_epoch`) changes with every restore, so a value
+/// (a temporary channel id, from which commitment secrets derive) is never produced twice.
+#[derive(Debug)]
+struct SeededRng {
+    seed: u64,
+    node: Pubkey,
+    epoch: u64,
+    counter: u64,
 }
 
 impl std::fmt::Debug for Core {
@@ -227,7 +243,22 @@ impl Core {
             height: 0,
             fx: Effects::default(),
             failpoints,
+            rng: None,
         };
+        if let Some(seed) = core.config.dev.seed {
+            let counter = core
+                .ctx
+                .store()
+                .get(&RNG_COUNTER_KEY)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                .map_or(0, u64::from_be_bytes);
+            core.rng = Some(SeededRng {
+                seed,
+                node: core.me,
+                epoch: core.ctx.base().read_restore_epoch(),
+                counter,
+            });
+        }
         let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
             core.events.publish(EventKind::Started { pubkey: core.me });
             while let Some(input) = inputs_rx.recv().await {
@@ -343,6 +374,9 @@ impl Core {
                 batch.put(prefixed(INVOICE_PREFIX, hash), json_bytes(i));
             }
         }
+        if let Some(counter) = fx.rng_counter {
+            batch.put(RNG_COUNTER_KEY.to_vec(), counter.to_be_bytes().to_vec());
+        }
         for (hash, preimage) in &fx.preimages {
             batch.put(prefixed(PREIMAGE_PREFIX, hash), json_bytes(preimage));
         }
@@ -445,6 +479,22 @@ impl Core {
             .await;
         }
         std::ops::ControlFlow::Continue(())
+    }
+
+    /// A fresh 32-byte value for `purpose`: seeded when `dev.seed` is set, else from the OS.
+    pub(super) fn random32(&mut self, purpose: &str) -> Hash32 {
+        let Some(rng) = self.rng.as_mut() else {
+            return crate::crypto::random_hash32();
+        };
+        rng.counter += 1;
+        let mut data = b"dlp/seeded/v1".to_vec();
+        data.extend_from_slice(&rng.seed.to_be_bytes());
+        data.extend_from_slice(&rng.node.0);
+        data.extend_from_slice(&rng.epoch.to_be_bytes());
+        data.extend_from_slice(purpose.as_bytes());
+        data.extend_from_slice(&rng.counter.to_be_bytes());
+        self.fx.rng_counter = Some(rng.counter);
+        Hash32::digest(&data)
     }
 
     fn send(&mut self, peer: Pubkey, message: PeerMessage) {

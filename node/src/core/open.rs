@@ -9,7 +9,6 @@ use super::Core;
 use super::channels::derive_channel_id;
 use crate::channel::{ChannelData, PartyKeys};
 use crate::channel_record::{ChannelId, ChannelRecord, ChannelState, flags};
-use crate::crypto::random_hash32;
 use crate::wire::PeerMessage;
 
 impl Core {
@@ -39,7 +38,7 @@ impl Core {
                 self.wallet
             ));
         }
-        let temporary_id = random_hash32();
+        let temporary_id = self.random32("temporary_channel_id");
         let data = ChannelData::new(
             true,
             temporary_id,

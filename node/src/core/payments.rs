@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use super::Core;
 use crate::channel::{Tlc, TlcOrigin};
 use crate::channel_record::ChannelState;
-use crate::crypto::random_hash32;
 use crate::events::EventKind;
 use crate::wire::{Onion, RemoveReason};
 
@@ -155,7 +154,7 @@ impl Core {
         if amount == 0 {
             return Err("amount must be positive".into());
         }
-        let preimage = random_hash32();
+        let preimage = self.random32("invoice_preimage");
         let payment_hash = Hash32::digest(&preimage.0);
         let mut route_hints: Vec<Pubkey> = self
             .channels
@@ -200,7 +199,7 @@ impl Core {
                         return Err("a payment without an invoice needs keysend: true".into());
                     }
                     let amount = request.amount.ok_or("keysend needs an amount")?;
-                    let preimage = random_hash32();
+                    let preimage = self.random32("keysend_preimage");
                     (
                         target,
                         amount,

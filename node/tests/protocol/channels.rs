@@ -22,6 +22,7 @@ for_each_backend!(
     a_failed_store_write_stops_the_node_and_a_restart_resyncs,
     force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage,
     a_preimage_revealed_on_chain_settles_the_upstream_payment,
+    seeded_randomness_repeats_across_runs_and_never_after_a_restore,
 );
 
 async fn open_and_pay_both_ways(backend: Backend) {
@@ -571,4 +572,71 @@ async fn a_preimage_revealed_on_chain_settles_the_upstream_payment(backend: Back
         "bob was paid upstream"
     );
     net.shutdown().await;
+}
+
+async fn seeded_randomness_repeats_across_runs_and_never_after_a_restore(backend: Backend) {
+    use dlp_node::layout::BaseDir;
+    use dlp_node::node::RunningNode;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = dlp_chain::InProcessChain::new();
+    let mut config = crate::support::config(backend);
+    config.dev.seed = Some(7);
+    let node_key = secp256k1::SecretKey::from_secret_bytes([5; 32]).expect("key");
+    let wallet_key = secp256k1::SecretKey::from_secret_bytes([6; 32]).expect("key");
+    let start = |name: &str| {
+        let base = BaseDir::new(dir.path().join(name));
+        let config = config.clone();
+        let chain: std::sync::Arc<dyn dlp_chain::ChainClient> = std::sync::Arc::new(chain.clone());
+        async move {
+            if !base.node_key().exists() {
+                dlp_node::keys::install_keys(&base, &node_key, &wallet_key).expect("keys");
+            }
+            (
+                base.clone(),
+                RunningNode::start_with_chain(base, config, Some(chain))
+                    .await
+                    .expect("start"),
+            )
+        }
+    };
+    let invoice = |node: &RunningNode| {
+        let core = node.protocol().core.clone();
+        async move {
+            core.request(|reply| Command::NewInvoice {
+                amount: 1,
+                description: None,
+                reply,
+            })
+            .await
+            .expect("core")
+            .expect("invoice")
+            .payment_hash
+        }
+    };
+    let (_, first) = start("first").await;
+    let a1 = invoice(&first).await;
+    first.stop().await;
+    let (base, second) = start("second").await;
+    assert_eq!(
+        invoice(&second).await,
+        a1,
+        "same seed, same keys: same first value"
+    );
+    let backup = second.context().backup().expect("backup").dir;
+    let after_backup = invoice(&second).await;
+    second.stop().await;
+    dlp_node::restore::restore(&base, backend, &backup, &Default::default()).expect("restore");
+    let restored = RunningNode::start_with_chain(
+        base.clone(),
+        config.clone(),
+        Some(std::sync::Arc::new(chain.clone())),
+    )
+    .await
+    .expect("restart");
+    let after_restore = invoice(&restored).await;
+    assert_ne!(
+        after_restore, after_backup,
+        "a restore must never replay a value"
+    );
+    restored.stop().await;
 }
