@@ -82,6 +82,19 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
     }
 }
 
+/// `[#####-----] 5/10`: how far the run is, before each scenario starts.
+fn progress_bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 20;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    format!(
+        "[{}{}] {}/{}",
+        "#".repeat(filled),
+        "-".repeat(WIDTH - filled),
+        done + 1,
+        total
+    )
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -149,7 +162,7 @@ fn main() -> ExitCode {
             let mut cannot_start = false;
             for (i, (scenario, backend)) in jobs.iter().enumerate() {
                 let name = test_name(scenario, *backend);
-                eprint!("[{}/{}] {name} ... ", i + 1, jobs.len());
+                eprint!("{} {name} ... ", progress_bar(i, jobs.len()));
                 let outcome = run_blocking(scenario, *backend, driver, keep, seed);
                 let result = match &outcome.failure {
                     None => "ok",
