@@ -2,7 +2,7 @@
 
 use dlp_chain::ChainClient;
 use dlp_node::channel_record::{ChannelState, flags};
-use dlp_node::core::{Command, PaymentStatus, SendPaymentRequest};
+use dlp_node::core::{Command, PaymentStatus};
 use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
 
@@ -387,12 +387,7 @@ async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Back
     net.connect(0, 1).await;
     let invoice = net.invoice(0, 500).await;
     let after = net.last_seq(1);
-    let request = SendPaymentRequest {
-        invoice: Some(invoice.address()),
-        target_pubkey: None,
-        amount: None,
-        keysend: None,
-    };
+    let request = crate::support::invoice_request(invoice.address());
     let failed = net.wait(
         1,
         after,
@@ -448,12 +443,7 @@ async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(back
     let invoice = net.invoice(1, 123_000).await;
     let payment = net
         .request(0, |reply| Command::SendPayment {
-            request: SendPaymentRequest {
-                invoice: Some(invoice.address()),
-                target_pubkey: None,
-                amount: None,
-                keysend: None,
-            },
+            request: crate::support::invoice_request(invoice.address()),
             reply,
         })
         .await
@@ -536,12 +526,7 @@ async fn a_preimage_revealed_on_chain_settles_the_upstream_payment(backend: Back
     let after_alice = net.last_seq(0);
     let payment = net
         .request(0, |reply| Command::SendPayment {
-            request: SendPaymentRequest {
-                invoice: Some(invoice.address()),
-                target_pubkey: None,
-                amount: None,
-                keysend: None,
-            },
+            request: crate::support::invoice_request(invoice.address()),
             reply,
         })
         .await

@@ -1,6 +1,6 @@
 //! Reconnection: the three resync cases of Fiber's ReestablishChannel handling.
 
-use dlp_node::core::{Command, PaymentStatus, SendPaymentRequest};
+use dlp_node::core::{Command, PaymentStatus};
 use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
 
@@ -43,15 +43,6 @@ async fn equal_numbers_reconnect_and_keep_paying(backend: Backend) {
     net.shutdown().await;
 }
 
-fn invoice_request(address: String) -> SendPaymentRequest {
-    SendPaymentRequest {
-        invoice: Some(address),
-        target_pubkey: None,
-        amount: None,
-        keysend: None,
-    }
-}
-
 async fn wait_payment(
     net: &Net,
     payer: usize,
@@ -82,7 +73,7 @@ async fn peer_missed_our_revoke_and_ack_gets_it_resent(backend: Backend) {
     let after_alice = net.last_seq(0);
     let payment = net
         .request(0, |reply| Command::SendPayment {
-            request: invoice_request(invoice.address()),
+            request: crate::support::invoice_request(invoice.address()),
             reply,
         })
         .await
@@ -135,7 +126,7 @@ async fn lost_tlc_update_and_commitment_are_resent_after_reconnect(backend: Back
     // The command's reply comes after alice's flush, which the hold pauses: run both.
     let (payment, ()) = tokio::join!(
         net.request(0, |reply| Command::SendPayment {
-            request: invoice_request(invoice.address()),
+            request: crate::support::invoice_request(invoice.address()),
             reply
         }),
         async {

@@ -180,12 +180,7 @@ async fn backup_one_step_behind(net: &mut Net, channel: Hash32) -> std::path::Pa
     let after = net.last_seq(0);
     let payment = net
         .request(0, |reply| Command::SendPayment {
-            request: SendPaymentRequest {
-                invoice: Some(invoice.address()),
-                target_pubkey: None,
-                amount: None,
-                keysend: None,
-            },
+            request: crate::support::invoice_request(invoice.address()),
             reply,
         })
         .await

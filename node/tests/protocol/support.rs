@@ -52,6 +52,16 @@ pub fn config(backend: Backend) -> Config {
     config
 }
 
+/// A `send_payment` request for an invoice address.
+pub fn invoice_request(address: String) -> SendPaymentRequest {
+    SendPaymentRequest {
+        invoice: Some(address),
+        target_pubkey: None,
+        amount: None,
+        keysend: None,
+    }
+}
+
 impl Net {
     pub async fn new(backend: Backend, names: &[&'static str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -298,16 +308,8 @@ impl Net {
     /// Pay an invoice of `payee` from `payer` and wait for the final status.
     pub async fn pay(&self, payer: usize, payee: usize, amount: u64) -> Payment {
         let invoice = self.invoice(payee, amount).await;
-        self.pay_request(
-            payer,
-            SendPaymentRequest {
-                invoice: Some(invoice.address()),
-                target_pubkey: None,
-                amount: None,
-                keysend: None,
-            },
-        )
-        .await
+        self.pay_request(payer, invoice_request(invoice.address()))
+            .await
     }
 
     pub async fn pay_request(&self, payer: usize, request: SendPaymentRequest) -> Payment {
