@@ -33,7 +33,7 @@ settled() { [ "$(channel 8227 .remote_commitment_number)" = "$(channel 8237 .loc
 
 rm -rf "$DIR" && mkdir -p "$DIR/alice" "$DIR/bob" && cd "$DIR"
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 "$BIN/dlp-chain" serve --listen 127.0.0.1:8114 > chain.log 2>&1 & pids+=($!)
 for spec in alice:8227:8228 bob:8237:8238; do
   IFS=: read -r name rpc_port peer_port <<<"$spec"
