@@ -55,6 +55,8 @@ struct NodeEntry {
     stale_at_start: BTreeMap<u32, Vec<Hash32>>,
     /// Every event of every incarnation, for the timeline and invariants.
     history: Vec<(u32, NodeEvent)>,
+    /// Event seq when the latest hold was armed (a `wait_held` waits for a Held after it).
+    hold_armed_at: u64,
 }
 
 /// A channel the scenario named.
@@ -263,6 +265,7 @@ impl Network {
                 incarnation: 0,
                 stale_at_start: BTreeMap::new(),
                 history: Vec::new(),
+                hold_armed_at: 0,
             },
         );
         self.start(name).await?;
@@ -295,6 +298,7 @@ impl Network {
         entry.client = Some(client);
         entry.info = Some(info);
         entry.events.clear();
+        entry.hold_armed_at = 0;
         entry.incarnation += 1;
         let incarnation = entry.incarnation;
         entry.stale_at_start.insert(incarnation, stale);
@@ -699,15 +703,22 @@ impl Network {
         channel: Option<&str>,
         nth: u64,
     ) -> Result<(), HarnessError> {
+        // Everything published so far is older than this hold.
+        self.poll(node, Duration::ZERO).await?;
+        let armed_at = self.last_seq(node)?;
+        self.entry_mut(node)?.hold_armed_at = armed_at;
         let id = channel.map(|c| self.channel(c).map(|c| c.id)).transpose()?;
         self.client(node)?.hold(step, id.as_ref(), nth).await
     }
 
-    /// Wait until a node reports it is held.
+    /// Wait until a node reports it is held (after its latest `hold`).
     pub async fn wait_held(&mut self, node: &str) -> Result<(), HarnessError> {
-        self.wait_event(node, 0, "the hold", |k| matches!(k, EventKind::Held { .. }))
-            .await
-            .map(|_| ())
+        let after = self.entry(node)?.hold_armed_at;
+        self.wait_event(node, after, "the hold", |k| {
+            matches!(k, EventKind::Held { .. })
+        })
+        .await
+        .map(|_| ())
     }
 
     pub async fn release(&mut self, node: &str) -> Result<(), HarnessError> {
