@@ -25,6 +25,21 @@ pub struct StepSpec {
     /// Which occurrence (1 = the next one).
     #[serde(default = "one")]
     pub nth: u64,
+    /// What to do there (default: hold until released).
+    #[serde(default)]
+    pub action: StepAction,
+}
+
+/// What happens when an armed step is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepAction {
+    /// Stop processing until released.
+    #[default]
+    Hold,
+    /// Take a hot backup right there (the store is exactly that step's state) and go on:
+    /// a backup at a precise protocol step without a round trip through the harness.
+    Backup,
 }
 
 fn one() -> u64 {
@@ -141,8 +156,9 @@ impl StepControl {
         }
     }
 
-    /// Called by the core after each event: the step name if a hold fires now.
-    pub(crate) fn check(&self, event: &EventKind) -> Option<String> {
+    /// Called by the core after each event: the step and its action if one fires now. A
+    /// hold marks the node held (see [`wait_release`](Self::wait_release)).
+    pub(crate) fn check(&self, event: &EventKind) -> Option<(String, StepAction)> {
         let mut state = self.lock();
         let mut fired = None;
         state.armed.retain_mut(|(spec, seen)| {
@@ -151,18 +167,18 @@ impl StepControl {
             }
             *seen += 1;
             if *seen >= spec.nth {
-                fired = Some(spec.step.clone());
+                fired = Some((spec.step.clone(), spec.action));
                 false
             } else {
                 true
             }
         });
-        if let Some(step) = &fired {
+        if let Some((step, StepAction::Hold)) = &fired {
             state.held = Some(step.clone());
             state.release = false;
         }
         drop(state);
-        if fired.is_some() {
+        if matches!(fired, Some((_, StepAction::Hold))) {
             self.held_changed.notify_waiters();
         }
         fired
@@ -210,13 +226,14 @@ mod tests {
                 step: "sent:CommitmentSigned".into(),
                 channel_id: None,
                 nth: 2,
+                action: StepAction::Hold,
             })
             .expect("valid");
         assert_eq!(control.check(&sent("AddTlc")), None);
         assert_eq!(control.check(&sent("CommitmentSigned")), None);
         assert_eq!(
-            control.check(&sent("CommitmentSigned")).as_deref(),
-            Some("sent:CommitmentSigned")
+            control.check(&sent("CommitmentSigned")),
+            Some(("sent:CommitmentSigned".to_string(), StepAction::Hold))
         );
         assert_eq!(control.held().as_deref(), Some("sent:CommitmentSigned"));
         assert_eq!(control.check(&sent("CommitmentSigned")), None, "fires once");
@@ -231,7 +248,8 @@ mod tests {
                     .arm(StepSpec {
                         step: step.into(),
                         channel_id: None,
-                        nth: 1
+                        nth: 1,
+                        action: StepAction::Hold,
                     })
                     .is_err()
             );

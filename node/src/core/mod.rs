@@ -331,11 +331,24 @@ impl Core {
     async fn publish_step(&self, kind: EventKind) {
         let fired = self.steps.check(&kind);
         self.events.publish(kind);
-        if let Some(step) = fired {
-            tracing::info!(%step, "held at step");
-            self.events.publish(EventKind::Held { step: step.clone() });
-            self.steps.wait_release().await;
-            self.events.publish(EventKind::Released { step });
+        match fired {
+            Some((step, crate::steps::StepAction::Hold)) => {
+                tracing::info!(%step, "held at step");
+                self.events.publish(EventKind::Held { step: step.clone() });
+                self.steps.wait_release().await;
+                self.events.publish(EventKind::Released { step });
+            }
+            Some((step, crate::steps::StepAction::Backup)) => {
+                // The core is the store's only writer and it is here: the backup is exactly
+                // this step's state. `backup()` publishes BackupWritten.
+                if let Err(e) = self.ctx.backup() {
+                    self.events.publish(EventKind::Error {
+                        channel_id: None,
+                        message: format!("backup at step {step} failed: {e}"),
+                    });
+                }
+            }
+            None => {}
         }
     }
 

@@ -23,6 +23,7 @@ for_each_backend!(
     force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage,
     a_preimage_revealed_on_chain_settles_the_upstream_payment,
     seeded_randomness_repeats_across_runs_and_never_after_a_restore,
+    a_backup_step_captures_exactly_that_protocol_step,
 );
 
 async fn open_and_pay_both_ways(backend: Backend) {
@@ -624,4 +625,68 @@ async fn seeded_randomness_repeats_across_runs_and_never_after_a_restore(backend
         "a restore must never replay a value"
     );
     restored.stop().await;
+}
+
+async fn a_backup_step_captures_exactly_that_protocol_step(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob"]).await;
+    net.connect(0, 1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    net.running(1)
+        .protocol()
+        .steps
+        .arm(dlp_node::steps::StepSpec {
+            step: "sent:RevokeAndAck".into(),
+            channel_id: Some(channel),
+            nth: 1,
+            action: dlp_node::steps::StepAction::Backup,
+        })
+        .expect("valid step");
+    let after = net.last_seq(1);
+    assert_eq!(net.pay(0, 1, 5_000).await.status, PaymentStatus::Success);
+    net.settle(0, 1, channel).await;
+    // The backup is announced right after bob's first RevokeAndAck, with no hold in between.
+    let events = net.events(1, after);
+    let sent = events
+        .iter()
+        .position(|e| matches!(&e.kind, EventKind::MessageSent { msg_type, .. } if msg_type == "RevokeAndAck"))
+        .expect("bob revoked");
+    let EventKind::BackupWritten { dir } = &events[sent + 1].kind else {
+        panic!(
+            "expected the backup right after the RevokeAndAck, got {:?}",
+            events[sent + 1].kind
+        );
+    };
+    let EventKind::MessageSent { local, remote, .. } = events[sent].kind else {
+        unreachable!()
+    };
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Held { .. }))
+    );
+    // Its store holds exactly that step's numbers.
+    let restored = tempfile::tempdir().expect("tempdir");
+    let base = dlp_node::layout::BaseDir::new(restored.path());
+    let record_numbers = {
+        dlp_node::restore::restore(
+            &base,
+            backend,
+            std::path::Path::new(dir),
+            &Default::default(),
+        )
+        .expect("restore into a fresh base");
+        let store = dlp_node::store::open_store(backend, &base.store_dir()).expect("open");
+        let record = dlp_node::channel_record::ChannelRecord::load(
+            store.as_ref(),
+            &dlp_node::channel_record::ChannelId(channel.0),
+        )
+        .expect("readable")
+        .expect("present");
+        (
+            record.local_commitment_number,
+            record.remote_commitment_number,
+        )
+    };
+    assert_eq!(record_numbers, (local, remote));
+    net.shutdown().await;
 }

@@ -174,6 +174,7 @@ async fn backup_one_step_behind(net: &mut Net, channel: Hash32) -> std::path::Pa
             step: "sent:CommitmentSigned".into(),
             channel_id: Some(channel),
             nth: 2,
+            action: Default::default(),
         })
         .expect("valid step");
     let invoice = net.invoice(1, 70_000).await;

@@ -413,6 +413,7 @@ impl Net {
                 step: step.into(),
                 channel_id: None,
                 nth: 1,
+                action: Default::default(),
             })
             .expect("valid step");
     }
