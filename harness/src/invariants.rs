@@ -75,19 +75,13 @@ pub(crate) async fn check(net: &Network, allow_penalties: bool) -> Result<(), Ha
         .map(|t| t.tx.output_total())
         .sum();
     let created: u64 = txs.iter().map(|t| t.tx.output_total()).sum();
-    let spent: u64 = {
-        let mut total = 0u64;
-        for t in &txs {
-            for input in &t.tx.inputs {
-                if let Some(prev) = txs.iter().find(|p| p.txid == input.prev.txid)
-                    && let Some(o) = prev.tx.outputs.get(input.prev.index as usize)
-                {
-                    total += o.amount;
-                }
-            }
-        }
-        total
-    };
+    let by_id: std::collections::HashMap<_, _> = txs.iter().map(|t| (t.txid, &t.tx)).collect();
+    let spent: u64 = txs
+        .iter()
+        .flat_map(|t| &t.tx.inputs)
+        .filter_map(|i| by_id.get(&i.prev.txid)?.outputs.get(i.prev.index as usize))
+        .map(|o| o.amount)
+        .sum();
     if created - spent != faucet {
         problems.push(format!(
             "ledger not conserved: unspent outputs {} != faucet total {faucet}",

@@ -76,13 +76,9 @@ async fn cooperative_close_pays_each_side_on_the_ledger(backend: Backend) {
     net.settle(0, 1, channel).await;
     let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
     let after = net.last_seq(1);
-    net.request(0, |reply| Command::ShutdownChannel {
-        channel_id: channel,
-        force: false,
-        reply,
-    })
-    .await
-    .expect("shutdown accepted");
+    net.shutdown_channel(0, channel, false)
+        .await
+        .expect("shutdown accepted");
     net.wait(1, after, "Closed(COOPERATIVE)", |k| {
         matches!(
             k,
@@ -120,13 +116,9 @@ async fn force_close_sweeps_the_delayed_balance_after_the_delay(backend: Backend
     net.settle(0, 1, channel).await;
     let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
     let after = net.last_seq(0);
-    net.request(0, |reply| Command::ShutdownChannel {
-        channel_id: channel,
-        force: true,
-        reply,
-    })
-    .await
-    .expect("force close accepted");
+    net.shutdown_channel(0, channel, true)
+        .await
+        .expect("force close accepted");
     net.wait(0, after, "commitment broadcast", |k| {
         matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "commitment")
     })
@@ -441,27 +433,16 @@ async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(back
     // Bob holds right after the TLC became irrevocable (alice's RevokeAndAck), before he
     // fulfils it: alice's current commitment carries the TLC.
     net.hold(1, "received:RevokeAndAck");
-    let invoice = net.invoice(1, 123_000).await;
-    let payment = net
-        .request(0, |reply| Command::SendPayment {
-            request: crate::support::invoice_request(invoice.address()),
-            reply,
-        })
-        .await
-        .expect("payment started");
+    let payment = net.start_payment(0, 1, 123_000).await;
     net.wait_held(1).await;
     let pending = net.channel(0, channel).await.pending_tlcs;
     assert_eq!(pending.len(), 1, "the TLC is in alice's commitment");
     let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
     let after = net.last_seq(1);
     let closed_at = net.last_seq(0);
-    net.request(0, |reply| Command::ShutdownChannel {
-        channel_id: channel,
-        force: true,
-        reply,
-    })
-    .await
-    .expect("force close");
+    net.shutdown_channel(0, channel, true)
+        .await
+        .expect("force close");
     net.release(1);
     // Bob, released, sends his fulfil and a CommitmentSigned for alice's next commitment; alice
     // has broadcast her commitment and must never revoke it.
@@ -523,26 +504,15 @@ async fn a_preimage_revealed_on_chain_settles_the_upstream_payment(backend: Back
     let bc = net.open_channel(1, 2, 1_000_000).await;
     // Carol holds once the TLC from bob is irrevocable, before she fulfils off-chain.
     net.hold(2, "received:RevokeAndAck");
-    let invoice = net.invoice(2, 40_000).await;
     let after_alice = net.last_seq(0);
-    let payment = net
-        .request(0, |reply| Command::SendPayment {
-            request: crate::support::invoice_request(invoice.address()),
-            reply,
-        })
-        .await
-        .expect("payment started");
+    let payment = net.start_payment(0, 2, 40_000).await;
     net.wait_held(2).await;
     // Bob force-closes towards carol: carol can only get paid on chain, by revealing the
     // preimage there; bob must learn it from the chain and claim upstream from alice.
     let carol_before = net.wallet_balance(2).await;
-    net.request(1, |reply| Command::ShutdownChannel {
-        channel_id: bc,
-        force: true,
-        reply,
-    })
-    .await
-    .expect("force close");
+    net.shutdown_channel(1, bc, true)
+        .await
+        .expect("force close");
     net.release(2);
     let hash = payment.payment_hash;
     net.wait(0, after_alice, "alice's payment succeeds", |k| {

@@ -69,15 +69,8 @@ async fn peer_missed_our_revoke_and_ack_gets_it_resent(backend: Backend) {
     let channel = net.open_channel(0, 1, 1_000_000).await;
     // Bob processes alice's CommitmentSigned and persists; his RevokeAndAck is lost.
     net.hold(1, "received:CommitmentSigned");
-    let invoice = net.invoice(1, 20_000).await;
     let after_alice = net.last_seq(0);
-    let payment = net
-        .request(0, |reply| Command::SendPayment {
-            request: crate::support::invoice_request(invoice.address()),
-            reply,
-        })
-        .await
-        .expect("payment started");
+    let payment = net.start_payment(0, 1, 20_000).await;
     net.wait_held(1).await;
     let held = net.channel(0, channel).await;
     net.disconnect(0, 1).await;

@@ -4,7 +4,7 @@
 use dlp_chain::{ChainClient, Hash32};
 use dlp_node::channel_record::{ChannelState, flags};
 use dlp_node::config::{AuditPolicy, OnAuditFailure};
-use dlp_node::core::{Command, PaymentStatus, SendPaymentRequest};
+use dlp_node::core::{PaymentStatus, SendPaymentRequest};
 use dlp_node::events::{EventKind, NodeEvent};
 use dlp_node::store::Backend;
 
@@ -130,11 +130,7 @@ async fn audit_fails_after_two_payments_and_the_channel_stays_blocked(backend: B
         .await;
     for force in [false, true] {
         let refused = net
-            .request(1, |reply| Command::ShutdownChannel {
-                channel_id: channel,
-                force,
-                reply,
-            })
+            .shutdown_channel(1, channel, force)
             .await
             .expect_err("shutdown of a blocked Stale channel is refused");
         assert!(refused.contains("Stale"), "{refused}");
@@ -177,15 +173,8 @@ async fn backup_one_step_behind(net: &mut Net, channel: Hash32) -> std::path::Pa
             action: Default::default(),
         })
         .expect("valid step");
-    let invoice = net.invoice(1, 70_000).await;
     let after = net.last_seq(0);
-    let payment = net
-        .request(0, |reply| Command::SendPayment {
-            request: crate::support::invoice_request(invoice.address()),
-            reply,
-        })
-        .await
-        .expect("payment started");
+    let payment = net.start_payment(0, 1, 70_000).await;
     net.wait_held(1).await;
     let backup = net.backup(1).await;
     net.release(1);
@@ -295,13 +284,9 @@ async fn shutting_down_channel_completes_its_close_after_restore(backend: Backen
     net.settle(0, 1, channel).await;
     // Bob starts a cooperative close while alice is away, and is backed up ShuttingDown.
     net.disconnect(0, 1).await;
-    net.request(1, |reply| Command::ShutdownChannel {
-        channel_id: channel,
-        force: false,
-        reply,
-    })
-    .await
-    .expect("shutdown accepted");
+    net.shutdown_channel(1, channel, false)
+        .await
+        .expect("shutdown accepted");
     assert_eq!(
         state(&net, 1, channel).await,
         ChannelState::ShuttingDown(flags::OUR_SHUTDOWN_SENT)

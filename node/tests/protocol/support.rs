@@ -305,6 +305,33 @@ impl Net {
         .expect("invoice")
     }
 
+    /// Start paying a fresh invoice of `payee` from `payer`; returns at once (the payment may
+    /// be held up by a step hold).
+    pub async fn start_payment(&self, payer: usize, payee: usize, amount: u64) -> Payment {
+        let invoice = self.invoice(payee, amount).await;
+        self.request(payer, |reply| Command::SendPayment {
+            request: invoice_request(invoice.address()),
+            reply,
+        })
+        .await
+        .expect("payment started")
+    }
+
+    /// `shutdown_channel` from node `i`.
+    pub async fn shutdown_channel(
+        &self,
+        i: usize,
+        channel: Hash32,
+        force: bool,
+    ) -> Result<(), String> {
+        self.request(i, |reply| Command::ShutdownChannel {
+            channel_id: channel,
+            force,
+            reply,
+        })
+        .await
+    }
+
     /// Pay an invoice of `payee` from `payer` and wait for the final status.
     pub async fn pay(&self, payer: usize, payee: usize, amount: u64) -> Payment {
         let invoice = self.invoice(payee, amount).await;
