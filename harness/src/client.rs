@@ -198,6 +198,14 @@ impl NodeClient {
         Ok(())
     }
 
+    /// Arm a step action (hold or backup) exactly as given.
+    pub async fn arm_step(&self, spec: &dlp_node::steps::StepSpec) -> Result<(), HarnessError> {
+        let params = serde_json::to_value(spec)
+            .map_err(|e| HarnessError::Setup(format!("cannot encode step {spec:?}: {e}")))?;
+        let _: Value = self.call("dev_hold", params).await?;
+        Ok(())
+    }
+
     pub async fn release(&self) -> Result<(), HarnessError> {
         let _: Value = self.call("dev_release", json!({})).await?;
         Ok(())

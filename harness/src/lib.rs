@@ -7,15 +7,21 @@
 //! - [`scenario`]: declarative scenario files, validated before anything starts, and their
 //!   interpreter.
 //! - [`invariants`]: what must hold at the end of every scenario.
+//! - [`sweep`]: the backup-point sweep (every persisted step of a node as a backup point,
+//!   judged by an oracle and the ledger).
+//! - [`explore`]: seeded random schedules with invariants after every step, shrunk to a
+//!   regression scenario when one fails.
 //! - [`runner`]: run scenario x backend combinations in fresh run directories (used by the
 //!   CLI and by the `scenarios` test target).
 
 pub mod client;
 pub mod driver;
 pub mod error;
+pub mod explore;
 pub mod invariants;
 pub mod network;
 pub mod runner;
 pub mod scenario;
+pub mod sweep;
 
 pub use error::HarnessError;

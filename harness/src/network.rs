@@ -59,6 +59,15 @@ struct NodeEntry {
     hold_armed_at: u64,
 }
 
+/// A backup a node takes by itself at a protocol step: its `BackupWritten` event follows
+/// `armed_at` in run `incarnation`.
+#[derive(Debug, Clone)]
+struct PendingBackup {
+    node: String,
+    incarnation: u32,
+    armed_at: u64,
+}
+
 /// A channel the scenario named.
 #[derive(Debug, Clone)]
 pub struct ChannelEntry {
@@ -77,6 +86,8 @@ pub struct Network {
     nodes: BTreeMap<String, NodeEntry>,
     channels: BTreeMap<String, ChannelEntry>,
     backups: BTreeMap<String, (String, PathBuf)>,
+    /// Backups armed with `backup_at`, not yet looked up: name -> where to look.
+    pending_backups: BTreeMap<String, PendingBackup>,
     steps: Vec<TimelineEntry>,
     /// Pairs cut apart by `partition` (names in order).
     partitions: std::collections::BTreeSet<(String, String)>,
@@ -120,6 +131,7 @@ impl Network {
             nodes: BTreeMap::new(),
             channels: BTreeMap::new(),
             backups: BTreeMap::new(),
+            pending_backups: BTreeMap::new(),
             steps: Vec::new(),
             partitions: Default::default(),
             seed,
@@ -176,6 +188,11 @@ impl Network {
             .info
             .as_ref()
             .ok_or_else(|| HarnessError::node(name, "has never started"))
+    }
+
+    /// A node's wallet key (where its channel payouts go on the ledger).
+    pub fn wallet_key(&self, name: &str) -> Result<Pubkey, HarnessError> {
+        self.info(name)?.wallet()
     }
 
     pub fn pubkey(&self, name: &str) -> Result<Pubkey, HarnessError> {
@@ -348,13 +365,84 @@ impl Network {
         Ok(dir)
     }
 
-    /// Restore a node from a named backup: stop it if running, restore, start it again.
-    pub async fn restore(&mut self, node: &str, backup_name: &str) -> Result<(), HarnessError> {
-        let (owner, dir) = self
-            .backups
+    /// Arm a backup `node` takes by itself right after a protocol step (the store is exactly
+    /// that step's state); remembered as `backup_name`, looked up when first needed.
+    pub async fn backup_at(
+        &mut self,
+        node: &str,
+        spec: dlp_node::steps::StepSpec,
+        backup_name: &str,
+    ) -> Result<(), HarnessError> {
+        self.poll(node, Duration::ZERO).await?;
+        let pending = PendingBackup {
+            node: node.to_string(),
+            incarnation: self.entry(node)?.incarnation,
+            armed_at: self.last_seq(node)?,
+        };
+        self.client(node)?
+            .arm_step(&dlp_node::steps::StepSpec {
+                action: dlp_node::steps::StepAction::Backup,
+                ..spec
+            })
+            .await?;
+        self.pending_backups
+            .insert(backup_name.to_string(), pending);
+        Ok(())
+    }
+
+    /// The directory of a named backup, waiting for a `backup_at` one to be written if its
+    /// node is still in the run that armed it.
+    pub async fn backup_dir(&mut self, backup_name: &str) -> Result<(String, PathBuf), HarnessError> {
+        if let Some(found) = self.backups.get(backup_name) {
+            return Ok(found.clone());
+        }
+        let pending = self
+            .pending_backups
             .get(backup_name)
             .cloned()
             .ok_or_else(|| HarnessError::Setup(format!("no backup named {backup_name:?}")))?;
+        let written = |entry: &NodeEntry| {
+            entry.history.iter().find_map(|(i, e)| match &e.kind {
+                EventKind::BackupWritten { dir } if *i == pending.incarnation && e.seq > pending.armed_at => {
+                    Some(PathBuf::from(dir))
+                }
+                _ => None,
+            })
+        };
+        let dir = match written(self.entry(&pending.node)?) {
+            Some(dir) => dir,
+            None if self.entry(&pending.node)?.incarnation == pending.incarnation
+                && self.entry(&pending.node)?.runtime.is_some() =>
+            {
+                let event = self
+                    .wait_event(
+                        &pending.node,
+                        pending.armed_at,
+                        &format!("backup {backup_name:?} at its step"),
+                        |k| matches!(k, EventKind::BackupWritten { .. }),
+                    )
+                    .await?;
+                let EventKind::BackupWritten { dir } = event.kind else {
+                    unreachable!("matched above")
+                };
+                PathBuf::from(dir)
+            }
+            None => {
+                return Err(HarnessError::Expectation(format!(
+                    "backup {backup_name:?} was never written: {} did not reach its step before it stopped",
+                    pending.node
+                )));
+            }
+        };
+        self.pending_backups.remove(backup_name);
+        let found = (pending.node, dir);
+        self.backups.insert(backup_name.to_string(), found.clone());
+        Ok(found)
+    }
+
+    /// Restore a node from a named backup: stop it if running, restore, start it again.
+    pub async fn restore(&mut self, node: &str, backup_name: &str) -> Result<(), HarnessError> {
+        let (owner, dir) = self.backup_dir(backup_name).await?;
         if owner != node {
             return Err(HarnessError::Setup(format!(
                 "backup {backup_name:?} belongs to {owner}, not {node}"
@@ -740,6 +828,116 @@ impl Network {
             .map(|_| ()))
     }
 
+    /// Messages in flight between connected running nodes: `(from, to, sent, handled)` for
+    /// every direction where the receiver has handled fewer messages than the sender sent on
+    /// their current connection. Empty when the network is quiescent.
+    fn in_flight(&self) -> Vec<(String, String, usize, usize)> {
+        // Per node and peer: events after the latest PeerConnected, if still connected.
+        let since_connect = |entry: &NodeEntry, peer: Pubkey| -> Option<usize> {
+            let mut from = None;
+            for (i, e) in entry.events.iter().enumerate() {
+                match &e.kind {
+                    EventKind::PeerConnected { peer: p, .. } if *p == peer => from = Some(i),
+                    EventKind::PeerDisconnected { peer: p, .. } if *p == peer => from = None,
+                    _ => {}
+                }
+            }
+            from
+        };
+        let running: Vec<(&String, &NodeEntry, Pubkey)> = self
+            .nodes
+            .iter()
+            .filter(|(_, e)| e.runtime.is_some())
+            .filter_map(|(n, e)| Some((n, e, e.info.as_ref()?.pubkey().ok()?)))
+            .collect();
+        let mut out = Vec::new();
+        for (a, ea, ka) in &running {
+            for (b, eb, kb) in &running {
+                if a == b {
+                    continue;
+                }
+                let (Some(fa), Some(fb)) = (since_connect(ea, *kb), since_connect(eb, *ka)) else {
+                    continue;
+                };
+                let sent = ea.events[fa..]
+                    .iter()
+                    .filter(|e| matches!(&e.kind, EventKind::MessageSent { peer, .. } if peer == kb))
+                    .count();
+                let handled = eb.events[fb..]
+                    .iter()
+                    .filter(|e| matches!(&e.kind, EventKind::MessageReceived { peer, .. } if peer == ka))
+                    .count();
+                if handled < sent {
+                    out.push(((*a).clone(), (*b).clone(), sent, handled));
+                }
+            }
+        }
+        out
+    }
+
+    /// Wait until no message is in flight between connected running nodes: every message a
+    /// node sent on a live connection has been handled by its receiver.
+    pub async fn wait_quiescent(&mut self) -> Result<(), HarnessError> {
+        let deadline = Instant::now() + DEADLINE;
+        let names: Vec<String> = self.nodes.keys().cloned().collect();
+        loop {
+            for name in &names {
+                self.poll(name, Duration::ZERO).await?;
+            }
+            let busy = self.in_flight();
+            let Some((_, to, _, _)) = busy.first().cloned() else {
+                return Ok(());
+            };
+            if Instant::now() >= deadline {
+                let detail = busy
+                    .iter()
+                    .map(|(a, b, s, h)| format!("{a} -> {b}: {s} sent, {h} handled"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(self.timeout(&format!("quiescence ({detail})")));
+            }
+            // Wait for the lagging receiver's next event.
+            let after = self.last_seq(&to)?;
+            self.poll_wait(&to, after, Duration::from_millis(200)).await?;
+        }
+    }
+
+    /// Penalty transactions on the ledger for a named channel.
+    pub async fn penalties(&self, channel: &str) -> Result<Vec<Hash32>, HarnessError> {
+        let id = self.channel(channel)?.id;
+        Ok(self
+            .chain
+            .transactions(Some(id))
+            .await
+            .map_err(|e| HarnessError::Chain(e.to_string()))?
+            .into_iter()
+            .filter(|t| t.tx.kind.name() == "penalty")
+            .map(|t| t.txid)
+            .collect())
+    }
+
+    /// Wait until the ledger holds a penalty for a named channel.
+    pub async fn wait_penalty(&mut self, channel: &str) -> Result<Hash32, HarnessError> {
+        let deadline = Instant::now() + DEADLINE;
+        let mut after = 0;
+        loop {
+            if let Some(txid) = self.penalties(channel).await?.first() {
+                return Ok(*txid);
+            }
+            if Instant::now() >= deadline {
+                return Err(self.timeout(&format!("a penalty on the ledger for channel {channel}")));
+            }
+            let events = self
+                .chain
+                .events_after(after, Duration::from_millis(500))
+                .await
+                .map_err(|e| HarnessError::Chain(e.to_string()))?;
+            if let Some(last) = events.last() {
+                after = last.seq();
+            }
+        }
+    }
+
     /// Wallet balance of a node on the ledger (spendable).
     pub async fn wallet_balance(&self, node: &str) -> Result<u64, HarnessError> {
         let wallet = self.info(node)?.wallet()?;
@@ -769,6 +967,22 @@ impl Network {
                 stale_at_start: e.stale_at_start.clone(),
             })
             .collect()
+    }
+
+    /// Every node's events in order, one line each (`bob#2 17 {...}`), without times and with
+    /// backup directories left out: the same for the same seed and schedule.
+    pub fn event_log(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, entry) in &self.nodes {
+            for (incarnation, e) in &entry.history {
+                let kind = match &e.kind {
+                    EventKind::BackupWritten { .. } => "backup written".to_string(),
+                    other => serde_json::to_string(other).unwrap_or_else(|_| describe(other)),
+                };
+                out.push(format!("{name}#{incarnation} {} {kind}", e.seq));
+            }
+        }
+        out
     }
 
     /// A merged cross-node timeline of steps and protocol events.

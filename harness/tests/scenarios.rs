@@ -1,4 +1,5 @@
-//! Every `scenarios/*.toml` x backend is one test, named `<scenario>@<backend>`.
+//! Every `scenarios/*.toml` and `scenarios/regressions/*.toml` x backend is one test, named
+//! `<scenario>@<backend>`.
 //! `DLP_HARNESS_DRIVER=process` runs them on `dlp-node` processes instead of in-process nodes.
 //!
 //! In-process nodes log through this process's tracing subscriber, each line tagged with the
@@ -62,8 +63,12 @@ fn main() {
     };
     let seed = seed_from_env().unwrap_or_else(|e| panic!("{e}"));
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut dirs = vec![dir.clone()];
+    if dir.join("regressions").is_dir() {
+        dirs.push(dir.join("regressions"));
+    }
     let mut trials = Vec::new();
-    for path in discover(&[dir]).expect("scenarios directory") {
+    for path in discover(&dirs).expect("scenarios directory") {
         match Scenario::load(&path) {
             Ok(scenario) => {
                 for backend in scenario.backends() {

@@ -5,18 +5,20 @@
 //! checked before anything starts: unknown keys, unknown node, channel or backup names, and
 //! steps that cannot apply are errors naming the file, line and column.
 
-mod run;
+mod render;
+pub(crate) mod run;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use dlp_node::config::{AuditPolicy, OnAuditFailure};
 use dlp_node::store::Backend;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::error::HarnessError;
 
+pub use render::render;
 pub use run::{Outcome, run};
 
 /// A parsed, validated scenario.
@@ -47,6 +49,17 @@ pub struct ScenarioFile {
     pub channels: Vec<Spanned<ChannelDecl>>,
     #[serde(default)]
     pub steps: Vec<Spanned<Step>>,
+    /// Makes the file a sweep workload (`dlp-harness sweep`): the node under test.
+    #[serde(default)]
+    pub sweep: Option<Spanned<SweepDecl>>,
+}
+
+/// `[sweep]`: what `dlp-harness sweep` needs beyond the scenario prefix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepDecl {
+    /// The node whose every persisted step is backed up, restored and judged.
+    pub node: String,
 }
 
 /// `[nodes.<name>]`
@@ -111,25 +124,29 @@ pub struct ChannelDecl {
 }
 
 /// Expected payment outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PayExpect {
     #[default]
     Success,
     Failed,
+    /// Either outcome (the explorer's payments: a Stale or offline route fails legitimately).
+    Any,
 }
 
 /// Expected answer to a shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ShutdownExpect {
     #[default]
     Ok,
     Refused,
+    /// Either answer.
+    Any,
 }
 
 /// Expected audit outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditExpect {
     Passed,
@@ -141,7 +158,7 @@ fn one() -> u64 {
 }
 
 /// One step. Every step is a table with exactly one of these keys.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Start a stopped node.
@@ -188,7 +205,7 @@ pub enum Step {
         #[serde(default)]
         expect: PayExpect,
         /// With `expect = "failed"`: text the failure reason must contain.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         reason_contains: Option<String>,
     },
     /// Start a payment without waiting for it; remembered as `name` (see `expect_payment`).
@@ -208,6 +225,18 @@ pub enum Step {
         node: String,
         name: String,
     },
+    /// Arm a backup of `node` taken by the node itself right after a protocol step
+    /// (`sent:X` / `received:X`, optionally on `channel`, the `nth` time), remembered as `name`;
+    /// the node does not stop there. A later `restore` waits until it is written.
+    BackupAt {
+        node: String,
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+        #[serde(default = "one")]
+        nth: u64,
+        name: String,
+    },
     /// Stop `node` if running, restore the named backup, start it again.
     Restore {
         node: String,
@@ -220,7 +249,7 @@ pub enum Step {
     Hold {
         node: String,
         step: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<String>,
         #[serde(default = "one")]
         nth: u64,
@@ -280,6 +309,14 @@ pub enum Step {
     },
     /// Check the invariants now (they are always checked at the end).
     CheckInvariants {},
+    /// Wait until every message sent between connected running nodes has been handled by
+    /// its receiver (no message in flight).
+    WaitQuiescent {},
+    /// Wait until the ledger holds a penalty transaction for `channel` (someone broadcast a
+    /// revoked commitment of it and was punished). Needs `allow_penalties = true`.
+    ExpectPenalty {
+        channel: String,
+    },
 }
 
 impl Step {
@@ -298,6 +335,7 @@ impl Step {
             Step::SendPayment { .. } => "send_payment",
             Step::ExpectPayment { .. } => "expect_payment",
             Step::Backup { .. } => "backup",
+            Step::BackupAt { .. } => "backup_at",
             Step::Restore { .. } => "restore",
             Step::Mine { .. } => "mine",
             Step::Hold { .. } => "hold",
@@ -312,6 +350,8 @@ impl Step {
             Step::MarkWallets {} => "mark_wallets",
             Step::ExpectWalletChange { .. } => "expect_wallet_change",
             Step::CheckInvariants {} => "check_invariants",
+            Step::WaitQuiescent {} => "wait_quiescent",
+            Step::ExpectPenalty { .. } => "expect_penalty",
         }
     }
 
@@ -322,6 +362,7 @@ impl Step {
             | Step::Restart { node }
             | Step::Crash { node }
             | Step::Backup { node, .. }
+            | Step::BackupAt { node, .. }
             | Step::Restore { node, .. }
             | Step::Hold { node, .. }
             | Step::WaitHeld { node }
@@ -341,6 +382,8 @@ impl Step {
             Step::Mine { .. }
             | Step::MarkWallets {}
             | Step::CheckInvariants {}
+            | Step::WaitQuiescent {}
+            | Step::ExpectPenalty { .. }
             | Step::ExpectPayment { .. } => vec![],
         }
     }
@@ -352,8 +395,9 @@ impl Step {
             | Step::ExpectAudit { channel, .. }
             | Step::ExpectSilence { channel, .. }
             | Step::WaitReestablished { channel, .. }
-            | Step::ExpectBalance { channel, .. } => Some(channel),
-            Step::Hold { channel, .. } => channel.as_deref(),
+            | Step::ExpectBalance { channel, .. }
+            | Step::ExpectPenalty { channel } => Some(channel),
+            Step::Hold { channel, .. } | Step::BackupAt { channel, .. } => channel.as_deref(),
             _ => None,
         }
     }
@@ -530,6 +574,26 @@ impl Scenario {
                 ));
             }
         }
+        if let Some(sweep) = &self.file.sweep {
+            let node = &sweep.get_ref().node;
+            if !known(node) {
+                return Err(err(
+                    sweep.span().start,
+                    format!("sweep: unknown node {node:?} (nodes: {})", node_list()),
+                ));
+            }
+            if !self
+                .file
+                .channels
+                .iter()
+                .any(|c| &c.get_ref().from == node || &c.get_ref().to == node)
+            {
+                return Err(err(
+                    sweep.span().start,
+                    format!("sweep: {node} has no channel to sweep"),
+                ));
+            }
+        }
         let mut backups = BTreeSet::new();
         let mut held = BTreeSet::new();
         let mut payments = BTreeSet::new();
@@ -566,8 +630,24 @@ impl Scenario {
                         format!("expect_payment: no earlier send_payment named {name:?}"),
                     ));
                 }
-                Step::Backup { name, .. } if !backups.insert(name.clone()) => {
+                Step::Backup { name, .. } | Step::BackupAt { name, .. }
+                    if !backups.insert(name.clone()) =>
+                {
                     return Err(err(at, format!("backup name {name:?} used twice")));
+                }
+                Step::BackupAt { step, nth, .. } if !valid_step(step) || *nth == 0 => {
+                    return Err(err(
+                        at,
+                        format!(
+                            "backup_at: step {step:?} must be sent:<Message> or received:<Message>, nth >= 1"
+                        ),
+                    ));
+                }
+                Step::ExpectPenalty { .. } if !self.file.allow_penalties => {
+                    return Err(err(
+                        at,
+                        "expect_penalty: the scenario must set allow_penalties = true".into(),
+                    ));
                 }
                 Step::Restore { backup, .. } if !backups.contains(backup) => {
                     return Err(err(
@@ -578,10 +658,7 @@ impl Scenario {
                 Step::Hold {
                     node, step, nth, ..
                 } => {
-                    let valid = step
-                        .split_once(':')
-                        .is_some_and(|(d, m)| matches!(d, "sent" | "received") && !m.is_empty());
-                    if !valid || *nth == 0 {
+                    if !valid_step(step) || *nth == 0 {
                         return Err(err(
                             at,
                             format!(
@@ -618,6 +695,12 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// `sent:<Message>` or `received:<Message>`.
+fn valid_step(step: &str) -> bool {
+    step.split_once(':')
+        .is_some_and(|(d, m)| matches!(d, "sent" | "received") && !m.is_empty())
 }
 
 /// Every `*.toml` under `paths` (files as given, directories searched one level deep).

@@ -1,0 +1,258 @@
+//! The seeded explorer: random schedules over 2-4 nodes, invariants after every step, and a
+//! failing schedule shrunk to a minimal scenario file.
+//!
+//! - `generate.rs` turns a seed into a schedule in the scenario vocabulary.
+//! - [`run_schedule`] runs it on a fresh network and checks the invariants (passive silence,
+//!   no penalty, ledger conservation, no bug reports) after every step. Its event log (every
+//!   node's events, times and backup paths left out) is the same for the same seed.
+//! - [`shrink`] removes steps (delta debugging) while the schedule still fails the same way
+//!   (same failure signature) and writes the result as a regression scenario.
+
+mod generate;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dlp_node::store::Backend;
+
+use crate::driver::DriverKind;
+use crate::error::HarnessError;
+use crate::network::Network;
+use crate::scenario::run::{RunState, add_nodes, open_channels, run_step_list};
+use crate::scenario::{Scenario, ScenarioFile, Step, render};
+
+pub use generate::{Rng, ScheduleSpec, generate};
+
+/// How one schedule ended.
+#[derive(Debug, Clone)]
+pub struct ScheduleOutcome {
+    /// 1-based index of the failing step (counting every step of the file), if any.
+    pub failed_at: Option<usize>,
+    /// The failure, in full.
+    pub failure: Option<String>,
+    /// Every node's events in order (`node#run seq kind`), without times or paths.
+    pub event_log: Vec<String>,
+    pub elapsed: Duration,
+}
+
+impl ScheduleOutcome {
+    /// What kind of failure this is, with names of runs, numbers and hex left out, so a
+    /// shrunk schedule can be compared with the original.
+    pub fn signature(&self) -> Option<String> {
+        self.failure.as_deref().map(signature)
+    }
+}
+
+/// The kind of a failure: its first line with digits, hex ids and run numbers left out.
+pub fn signature(failure: &str) -> String {
+    let line = failure.lines().next().unwrap_or_default();
+    let mut out = Vec::new();
+    for word in line.split_whitespace() {
+        let bare = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        let hex = bare.strip_prefix("0x").unwrap_or(bare);
+        if hex.len() >= 8 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            out.push("<id>".to_string());
+        } else {
+            out.push(word.chars().filter(|c| !c.is_ascii_digit()).collect());
+        }
+    }
+    out.join(" ")
+}
+
+/// Run a schedule: a fresh network in `dir`, invariants after every step.
+pub async fn run_schedule(
+    scenario: &Scenario,
+    driver: DriverKind,
+    backend: Backend,
+    seed: u64,
+    dir: &Path,
+) -> ScheduleOutcome {
+    let started = Instant::now();
+    let mut outcome = ScheduleOutcome {
+        failed_at: None,
+        failure: None,
+        event_log: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    let mut net = match Network::new(driver, backend, dir, seed).await {
+        Ok(net) => net,
+        Err(e) => {
+            outcome.failure = Some(format!("the harness could not start: {e}"));
+            return outcome;
+        }
+    };
+    let setup = async {
+        add_nodes(scenario, &mut net).await?;
+        open_channels(scenario, &mut net).await?;
+        net.wait_quiescent().await
+    }
+    .await;
+    if let Err(e) = setup {
+        outcome.failure = Some(format!("setting up the network failed: {e}"));
+    } else {
+        let mut state = RunState::default();
+        for i in 0..scenario.file.steps.len() {
+            let step = run_step_list(scenario, &mut net, &mut state, i..i + 1).await;
+            let checked = match step {
+                Ok(()) => net.check_invariants(scenario.file.allow_penalties).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = checked {
+                outcome.failed_at = Some(i + 1);
+                outcome.failure = Some(format!("after step {}: {e}", i + 1));
+                break;
+            }
+        }
+    }
+    outcome.event_log = net.event_log();
+    net.shutdown_all().await;
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+/// The schedule's steps without the `wait_quiescent` between them.
+fn core_steps(file: &ScenarioFile) -> Vec<Step> {
+    file.steps
+        .iter()
+        .map(|s| s.get_ref().clone())
+        .filter(|s| !matches!(s, Step::WaitQuiescent {}))
+        .collect()
+}
+
+/// A file with `steps`, each followed by `wait_quiescent`.
+fn with_steps(file: &ScenarioFile, steps: &[Step]) -> ScenarioFile {
+    let mut out = file.clone();
+    out.steps = steps
+        .iter()
+        .flat_map(|s| [s.clone(), Step::WaitQuiescent {}])
+        .map(|s| toml::Spanned::new(0..0, s))
+        .collect();
+    out
+}
+
+/// Where a shrink stands, for progress output.
+#[derive(Debug, Clone)]
+pub struct ShrinkProgress {
+    pub tries: usize,
+    pub steps: usize,
+}
+
+/// Delta debugging (ddmin) over the schedule's steps: the smallest schedule found that still
+/// fails with the same signature. Candidates that are not valid scenarios (a restore whose
+/// backup was removed) are skipped. Bounded by `max_tries` runs.
+#[allow(clippy::too_many_arguments)]
+pub async fn shrink(
+    file: &ScenarioFile,
+    want: &str,
+    driver: DriverKind,
+    backend: Backend,
+    seed: u64,
+    dir: &Path,
+    max_tries: usize,
+    progress: &(dyn Fn(ShrinkProgress) + Sync),
+) -> Result<(ScenarioFile, ScheduleOutcome), HarnessError> {
+    let mut steps = core_steps(file);
+    let mut best: Option<ScheduleOutcome> = None;
+    let mut tries = 0;
+    let mut chunks = 2usize;
+    while steps.len() >= 2 && tries < max_tries {
+        let size = steps.len().div_ceil(chunks);
+        let mut reduced = false;
+        let mut start = 0;
+        while start < steps.len() && tries < max_tries {
+            let mut candidate = steps.clone();
+            candidate.drain(start..(start + size).min(steps.len()));
+            let text = render(&with_steps(file, &candidate), "");
+            let path = dir.join("candidate.toml");
+            let Ok(scenario) = Scenario::parse(&path, &text) else {
+                start += size;
+                continue;
+            };
+            tries += 1;
+            let run_dir = dir.join(format!("try-{tries}"));
+            let outcome = run_schedule(&scenario, driver, backend, seed, &run_dir).await;
+            let _ = std::fs::remove_dir_all(&run_dir);
+            if outcome.signature().as_deref() == Some(want) {
+                steps = candidate;
+                best = Some(outcome);
+                reduced = true;
+                progress(ShrinkProgress {
+                    tries,
+                    steps: steps.len(),
+                });
+                chunks = (chunks - 1).max(2);
+                break;
+            }
+            start += size;
+        }
+        if !reduced {
+            if size <= 1 {
+                break;
+            }
+            chunks = (chunks * 2).min(steps.len());
+        }
+    }
+    let shrunk = with_steps(file, &steps);
+    let outcome = match best {
+        Some(o) => o,
+        None => {
+            let text = render(&shrunk, "");
+            let scenario = Scenario::parse(&dir.join("candidate.toml"), &text)?;
+            run_schedule(&scenario, driver, backend, seed, &dir.join("final")).await
+        }
+    };
+    Ok((shrunk, outcome))
+}
+
+/// Write a shrunk schedule as a regression scenario; returns its path.
+pub fn write_regression(
+    file: &ScenarioFile,
+    outcome: &ScheduleOutcome,
+    spec: ScheduleSpec,
+    backend: Backend,
+    dir: &Path,
+) -> Result<PathBuf, HarnessError> {
+    std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
+    let path = dir.join(format!("explore_seed_{}_{backend}.toml", spec.seed));
+    let mut file = file.clone();
+    file.description = format!(
+        "Found by the explorer (seed {}, {} steps over {} nodes, policy {}) and shrunk to {} \
+         steps. It failed with: {}",
+        spec.seed,
+        spec.steps,
+        spec.nodes,
+        spec.policy,
+        core_steps(&file).len(),
+        outcome.signature().unwrap_or_default()
+    );
+    let comment = format!(
+        "Regression found by `dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend}`\n\
+         and shrunk by delta debugging. The failure it reproduced:\n{}",
+        spec.seed,
+        spec.steps,
+        spec.nodes,
+        outcome
+            .failure
+            .as_deref()
+            .unwrap_or_default()
+            .lines()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let text = render(&file, &comment);
+    Scenario::parse(&path, &text)?;
+    std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signatures_ignore_numbers_and_ids() {
+        let a = "after step 7: invariant violated: bob (start #2) sent CommitmentSigned on Stale channel 0x1b4b before the peer's ReestablishChannel (event #3)";
+        let b = "after step 3: invariant violated: bob (start #3) sent CommitmentSigned on Stale channel 0xffff before the peer's ReestablishChannel (event #9)";
+        assert_eq!(super::signature(a), super::signature(b));
+        assert!(super::signature(a).contains("sent CommitmentSigned on Stale channel"));
+    }
+}

@@ -1,0 +1,253 @@
+//! `dlp-harness explore`: run seeded random schedules (one or many seeds, on each backend),
+//! report failures with their seed and reproduce command, shrink the first failure per backend
+//! and write it as a regression scenario.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use dlp_harness::driver::DriverKind;
+use dlp_harness::explore::{ScheduleSpec, generate, run_schedule, shrink, write_regression};
+use dlp_harness::runner::runs_root;
+use dlp_harness::scenario::{Scenario, render};
+use dlp_node::config::AuditPolicy;
+use dlp_node::store::Backend;
+
+use crate::{CANNOT_START, FAILED};
+
+pub struct Args {
+    pub seed: u64,
+    pub seeds: u64,
+    pub steps: usize,
+    pub nodes: Option<usize>,
+    pub backend: String,
+    pub policy: String,
+    pub driver: String,
+    pub jobs: usize,
+    pub shrink: bool,
+    pub max_shrink_runs: usize,
+    pub write_regression: Option<PathBuf>,
+}
+
+struct Failure {
+    spec: ScheduleSpec,
+    backend: Backend,
+    signature: String,
+    failure: String,
+    dir: PathBuf,
+}
+
+pub fn main(args: Args) -> ExitCode {
+    let backends = match args.backend.as_str() {
+        "all" => vec![Backend::Rocksdb, Backend::Sqlite],
+        other => match other.parse() {
+            Ok(b) => vec![b],
+            Err(_) => {
+                eprintln!("error: --backend {other}: rocksdb, sqlite or all");
+                return ExitCode::from(CANNOT_START);
+            }
+        },
+    };
+    let policy = match args.policy.as_str() {
+        "strict" => AuditPolicy::Strict,
+        "fiber" => AuditPolicy::Fiber,
+        other => {
+            eprintln!("error: --policy {other}: strict or fiber");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    let driver: DriverKind = match args.driver.parse() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: --driver: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    if let Some(n) = args.nodes
+        && !(2..=4).contains(&n)
+    {
+        eprintln!("error: --nodes {n}: 2 to 4");
+        return ExitCode::from(CANNOT_START);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start a runtime: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    let root = runs_root().join(format!("explore-{}-{}", args.seed, std::process::id()));
+    eprintln!(
+        "exploring seeds {}..{} ({} steps, {} nodes, policy {policy}) on {} with the {} driver, {} at a time",
+        args.seed,
+        args.seed + args.seeds,
+        args.steps,
+        args.nodes
+            .map_or_else(|| "2-4".to_string(), |n| n.to_string()),
+        backends
+            .iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join("+"),
+        driver.name(),
+        args.jobs
+    );
+    let started = Instant::now();
+    let specs: Vec<(ScheduleSpec, Backend)> = (args.seed..args.seed + args.seeds)
+        .flat_map(|seed| {
+            let spec = ScheduleSpec {
+                seed,
+                steps: args.steps,
+                nodes: args.nodes.unwrap_or(2 + (seed % 3) as usize),
+                policy,
+            };
+            backends.iter().map(move |b| (spec, *b))
+        })
+        .collect();
+    let total = specs.len();
+    let failures: Vec<Failure> = runtime.block_on(async {
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(args.jobs.max(1)));
+        let mut set = tokio::task::JoinSet::new();
+        for (spec, backend) in specs {
+            let semaphore = semaphore.clone();
+            let dir = root.join(format!("seed-{}-{backend}", spec.seed));
+            set.spawn(async move {
+                let _permit = semaphore.acquire_owned().await;
+                let file = generate(spec);
+                let text = render(&file, "");
+                let path = dir.join("schedule.toml");
+                let _ = std::fs::create_dir_all(&dir);
+                let _ = std::fs::write(&path, &text);
+                let outcome = match Scenario::parse(&path, &text) {
+                    Ok(s) => run_schedule(&s, driver, backend, spec.seed, &dir.join("run")).await,
+                    Err(e) => {
+                        return (spec, backend, dir, Some(format!("generated an invalid schedule: {e}")), 0.0);
+                    }
+                };
+                let secs = outcome.elapsed.as_secs_f64();
+                (spec, backend, dir, outcome.failure, secs)
+            });
+        }
+        let mut failures = Vec::new();
+        let mut done = 0;
+        let mut times = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            done += 1;
+            let Ok((spec, backend, dir, failure, secs)) = joined else {
+                eprintln!("a schedule panicked");
+                continue;
+            };
+            times.push(secs);
+            match failure {
+                None => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    if done % 50 == 0 || done == total {
+                        eprintln!(
+                            "[{done:>5}/{total}] {} failed so far, {:.0} s",
+                            failures.len(),
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                }
+                Some(failure) => {
+                    eprintln!(
+                        "[{done:>5}/{total}] seed {} on {backend} FAILED:\n  {}\n  reproduce: dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend} --policy {}\n  schedule: {}",
+                        spec.seed,
+                        failure.lines().take(8).collect::<Vec<_>>().join("\n  "),
+                        spec.seed,
+                        spec.steps,
+                        spec.nodes,
+                        spec.policy,
+                        dir.join("schedule.toml").display()
+                    );
+                    failures.push(Failure {
+                        spec,
+                        backend,
+                        signature: dlp_harness::explore::signature(&failure),
+                        failure,
+                        dir,
+                    });
+                }
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        if let Some(median) = times.get(times.len() / 2) {
+            eprintln!(
+                "median {median:.2} s per schedule, slowest {:.2} s",
+                times.last().copied().unwrap_or_default()
+            );
+        }
+        failures
+    });
+    println!(
+        "{total} schedules ({} seeds x {} backends) in {:.1} s: {} failed",
+        args.seeds,
+        backends.len(),
+        started.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    if failures.is_empty() {
+        let _ = std::fs::remove_dir_all(&root);
+        return ExitCode::SUCCESS;
+    }
+    if args.shrink {
+        let mut shrunk_backends = Vec::new();
+        for f in &failures {
+            if shrunk_backends.contains(&f.backend) {
+                continue;
+            }
+            shrunk_backends.push(f.backend);
+            eprintln!(
+                "shrinking seed {} on {} (signature: {})",
+                f.spec.seed, f.backend, f.signature
+            );
+            let file = generate(f.spec);
+            let progress = |p: dlp_harness::explore::ShrinkProgress| {
+                eprintln!("  run {}: {} steps still fail the same way", p.tries, p.steps);
+            };
+            let shrunk = runtime.block_on(shrink(
+                &file,
+                &f.signature,
+                driver,
+                f.backend,
+                f.spec.seed,
+                &f.dir.join("shrink"),
+                args.max_shrink_runs,
+                &progress,
+            ));
+            match shrunk {
+                Ok((file, outcome)) => {
+                    let text = render(&file, "");
+                    let dir = args
+                        .write_regression
+                        .clone()
+                        .unwrap_or_else(|| f.dir.clone());
+                    match write_regression(&file, &outcome, f.spec, f.backend, &dir) {
+                        Ok(path) => println!(
+                            "seed {} on {}: shrunk to {} steps, written to {}\n  reproduce: dlp-harness run {} --backend {} --seed {}\n  failure: {}\n{text}",
+                            f.spec.seed,
+                            f.backend,
+                            file.steps.len() / 2,
+                            path.display(),
+                            path.display(),
+                            f.backend,
+                            f.spec.seed,
+                            outcome.failure.as_deref().unwrap_or("(did not fail again)").lines().next().unwrap_or_default()
+                        ),
+                        Err(e) => eprintln!("error: writing the regression: {e}"),
+                    }
+                }
+                Err(e) => eprintln!("error: shrinking: {e}"),
+            }
+        }
+    }
+    for f in &failures {
+        println!("FAILED seed {} on {}: {}", f.spec.seed, f.backend, f.failure.lines().next().unwrap_or_default());
+    }
+    ExitCode::from(FAILED)
+}

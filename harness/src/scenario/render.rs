@@ -1,0 +1,155 @@
+//! Writing a scenario back out as a file: the sweep and the explorer turn what they ran into
+//! plain scenario files (`scenarios/regressions/`), which `dlp-harness run` runs like any
+//! other. Every step is one `[[steps]]` table with one verb and an inline table of fields.
+
+use std::fmt::Write as _;
+
+use dlp_node::config::OnAuditFailure;
+use serde_json::Value;
+
+use super::{ScenarioFile, Step};
+
+/// The TOML text of a scenario; `comment` (any number of lines) goes at the top as `#` lines.
+/// Channels are written as `[[channels]]` (a topology is already expanded).
+pub fn render(file: &ScenarioFile, comment: &str) -> String {
+    let mut out = String::new();
+    for line in comment.lines() {
+        if line.is_empty() {
+            out.push_str("#\n");
+        } else {
+            let _ = writeln!(out, "# {line}");
+        }
+    }
+    if !comment.is_empty() {
+        out.push('\n');
+    }
+    let description = file.description.trim_end();
+    if description.contains("'''") {
+        let _ = writeln!(out, "description = {}", inline(&Value::from(description)));
+    } else {
+        // A literal string: no escapes to get wrong.
+        let _ = writeln!(out, "description = '''\n{description}'''");
+    }
+    if let Some(backends) = &file.backends {
+        let names: Vec<String> = backends
+            .iter()
+            .map(|b| format!("\"{}\"", b.get_ref()))
+            .collect();
+        let _ = writeln!(out, "backends = [{}]", names.join(", "));
+    }
+    if file.allow_penalties {
+        out.push_str("allow_penalties = true\n");
+    }
+    for (name, node) in &file.nodes {
+        let _ = writeln!(out, "\n[nodes.{name}]");
+        if let Some(policy) = node.audit_policy {
+            let _ = writeln!(out, "audit_policy = \"{policy}\"");
+        }
+        if let Some(on_failure) = node.on_audit_failure {
+            let value = match on_failure {
+                OnAuditFailure::Hold => "hold",
+                OnAuditFailure::RequestClose => "request_close",
+            };
+            let _ = writeln!(out, "on_audit_failure = \"{value}\"");
+        }
+    }
+    if let Some(sweep) = &file.sweep {
+        let _ = writeln!(out, "\n[sweep]\nnode = \"{}\"", sweep.get_ref().node);
+    }
+    for channel in &file.channels {
+        let c = channel.get_ref();
+        let _ = writeln!(
+            out,
+            "\n[[channels]]\nname = \"{}\"\nfrom = \"{}\"\nto = \"{}\"\namount = {}",
+            c.name, c.from, c.to, c.amount
+        );
+    }
+    if !file.steps.is_empty() {
+        out.push('\n');
+    }
+    for step in &file.steps {
+        let _ = writeln!(out, "[[steps]]\n{}", step_line(step.get_ref()));
+    }
+    out
+}
+
+/// `verb = { field = value, ... }` for one step.
+pub(crate) fn step_line(step: &Step) -> String {
+    let value = serde_json::to_value(step).unwrap_or(Value::Null);
+    let Value::Object(outer) = value else {
+        return format!("{} = {{}}", step.verb());
+    };
+    let mut line = String::new();
+    for (verb, fields) in outer {
+        let _ = write!(line, "{verb} = {}", inline(&fields));
+    }
+    line
+}
+
+fn inline(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            if map.is_empty() {
+                return "{}".into();
+            }
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", inline(v)))
+                .collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(inline).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::String(text) => {
+            serde_json::to_string(text).unwrap_or_else(|_| format!("\"{text}\""))
+        }
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "\"\"".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn a_rendered_scenario_parses_back_to_the_same_steps() {
+        let text = "description = \"d \\\"quoted\\\"\"\nallow_penalties = true\n\
+            [nodes.alice]\n[nodes.bob]\naudit_policy = \"strict\"\n\
+            [sweep]\nnode = \"bob\"\n\
+            [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 1000\n\
+            [[steps]]\nbackup_at = { node = \"bob\", step = \"sent:RevokeAndAck\", channel = \"ab\", nth = 3, name = \"b\" }\n\
+            [[steps]]\npay = { from = \"alice\", to = \"bob\", amount = 10, expect = \"failed\", reason_contains = \"Stale\" }\n\
+            [[steps]]\nrestore = { node = \"bob\", backup = \"b\" }\n\
+            [[steps]]\nwait_quiescent = {}\n\
+            [[steps]]\nexpect_penalty = { channel = \"ab\" }\n";
+        let first = Scenario::parse(Path::new("t.toml"), text).expect("valid");
+        let rendered = super::render(&first.file, "line one\n\nline three");
+        assert!(rendered.starts_with("# line one\n#\n# line three\n"), "{rendered}");
+        let second = Scenario::parse(Path::new("t.toml"), &rendered)
+            .unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+        let steps = |s: &Scenario| -> Vec<String> {
+            s.file
+                .steps
+                .iter()
+                .map(|s| format!("{:?}", s.get_ref()))
+                .collect()
+        };
+        assert_eq!(steps(&first), steps(&second));
+        assert_eq!(first.file.description, second.file.description);
+        assert_eq!(
+            second.file.sweep.as_ref().map(|s| s.get_ref().node.clone()),
+            Some("bob".to_string())
+        );
+        assert!(second.file.allow_penalties);
+        assert_eq!(
+            format!("{:?}", second.file.nodes["bob"].audit_policy),
+            "Some(Strict)"
+        );
+    }
+}

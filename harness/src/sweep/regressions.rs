@@ -1,0 +1,182 @@
+//! UNSAFE points as plain scenario files: for each distinct unsafe step of a workload under
+//! `fiber`, a pair of files replaying exactly that backup point: `*_fiber.toml` asserts the
+//! unsafe outcome (the audit passes; a force close from the restored node is punished on the
+//! ledger) and `*_strict.toml` the safe one (the audit fails, the channel stays Stale, a force
+//! close is refused, no penalty).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use dlp_node::config::AuditPolicy;
+
+use super::{PointResult, SweepReport, Verdict, Workload, point_scenario};
+use crate::error::HarnessError;
+use crate::scenario::{AuditExpect, Scenario, ShutdownExpect, Step, render};
+
+/// `sent:RevokeAndAck` -> `sent_revoke_and_ack`.
+fn snake(step: &str) -> String {
+    let mut out = String::new();
+    for c in step.chars() {
+        if c == ':' {
+            out.push('_');
+        } else if c.is_ascii_uppercase() {
+            if !out.is_empty() && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Write the regression pairs for the report's UNSAFE points under `fiber` into `dir`
+/// (one pair per distinct step and channel, the first such point). Returns the files written.
+pub fn write_regressions(
+    report: &SweepReport,
+    workload: &Workload,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, HarnessError> {
+    std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
+    let mut done = BTreeSet::new();
+    let mut written = Vec::new();
+    let unsafe_points = report.results.iter().filter(|r| {
+        r.policy == AuditPolicy::Fiber.to_string() && r.verdict() == Verdict::Unsafe
+    });
+    for result in unsafe_points {
+        let key = (result.point.step.clone(), result.point.channel.clone());
+        if !done.insert(key) {
+            continue;
+        }
+        for policy in [AuditPolicy::Fiber, AuditPolicy::Strict] {
+            let path = dir.join(format!(
+                "{}_{}_{}_{policy}.toml",
+                workload.name(),
+                snake(&result.point.step),
+                result.point.channel
+            ));
+            let text = regression_text(workload, result, policy, report.seed);
+            // Never write a file that does not load.
+            Scenario::parse(&path, &text)?;
+            std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+fn regression_text(
+    workload: &Workload,
+    result: &PointResult,
+    policy: AuditPolicy,
+    seed: u64,
+) -> String {
+    let point = &result.point;
+    let node = &workload.node;
+    let channel = &point.channel;
+    let verdict = result
+        .channels
+        .iter()
+        .find(|c| &c.channel == channel)
+        .or(result.channels.first());
+    let (backup, peer) = verdict.map_or(((0, 0), None), |c| (c.backup, c.peer_numbers));
+    let (pl, pr) = peer.unwrap_or_default();
+    let revoked = verdict.is_some_and(|c| c.expected.revoked);
+    let mut file = point_scenario(workload, policy, point);
+    let spanned = |s: Step| toml::Spanned::new(0..0, s);
+    file.description = format!(
+        "Found by `dlp-harness sweep {}` (seed {}): {node} backed up at {} and restored after \
+         the workload finished. Backup numbers L{} R{}, the peer's L{pl} R{pr}. {}",
+        workload.scenario.path.display(),
+        seed,
+        point.label(),
+        backup.0,
+        backup.1,
+        match policy {
+            AuditPolicy::Fiber => format!(
+                "Under `fiber` the audit passes (every number within one), although {}; a force \
+                 close from {node} is punished.",
+                if revoked {
+                    "the peer already holds the revocation of the commitment the backup treats as current"
+                } else {
+                    "the peer moved to a commitment signed after the backup"
+                }
+            ),
+            AuditPolicy::Strict => format!(
+                "Under `strict` the audit fails, the channel stays Stale and {node} refuses to \
+                 force-close it: nothing revoked can reach the ledger."
+            ),
+        }
+    );
+    match policy {
+        AuditPolicy::Fiber => {
+            file.allow_penalties = revoked;
+            file.steps.push(spanned(Step::ExpectAudit {
+                node: node.clone(),
+                channel: channel.clone(),
+                outcome: AuditExpect::Passed,
+            }));
+            if revoked {
+                file.steps.push(spanned(Step::Shutdown {
+                    node: node.clone(),
+                    channel: channel.clone(),
+                    force: true,
+                    expect: ShutdownExpect::Ok,
+                }));
+                file.steps.push(spanned(Step::ExpectPenalty {
+                    channel: channel.clone(),
+                }));
+            }
+        }
+        AuditPolicy::Strict => {
+            file.steps.push(spanned(Step::ExpectAudit {
+                node: node.clone(),
+                channel: channel.clone(),
+                outcome: AuditExpect::Failed,
+            }));
+            file.steps.push(spanned(Step::ExpectState {
+                node: node.clone(),
+                channel: channel.clone(),
+                state: "Stale".into(),
+            }));
+            file.steps.push(spanned(Step::Shutdown {
+                node: node.clone(),
+                channel: channel.clone(),
+                force: true,
+                expect: ShutdownExpect::Refused,
+            }));
+            file.steps.push(spanned(Step::CheckInvariants {}));
+        }
+    }
+    let comment = format!(
+        "Regression from the backup-point sweep (see SWEEP.md).\n\
+         Sequence: the workload's steps run with {node} backing itself up right after {}\n\
+         (backup_at); after the workload {node} is restored from that backup and its peers dial it.\n\
+         At that step {node}'s numbers were L{} R{}; the peer ends at L{pl} R{pr}:{}",
+        point.label(),
+        backup.0,
+        backup.1,
+        if revoked {
+            format!(
+                " PL {pl} > R {}, so the peer\nholds {node}'s revocation of the commitment the backup treats as current.",
+                backup.1
+            )
+        } else {
+            format!(" PR {pr} > L {}.", backup.0)
+        }
+    );
+    render(&file, &comment)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn step_names_become_file_names() {
+        assert_eq!(super::snake("sent:RevokeAndAck"), "sent_revoke_and_ack");
+        assert_eq!(
+            super::snake("received:CommitmentSigned"),
+            "received_commitment_signed"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! `dlp-harness sweep`: parse the options, run the sweep with a progress line per point, print
+//! the tables and summary, write the JSON report and regression files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use dlp_harness::driver::DriverKind;
+use dlp_harness::runner::runs_root;
+use dlp_harness::sweep::{
+    Progress, SweepConfig, Workload, render_tables, summary_lines, sweep, write_regressions,
+};
+use dlp_node::config::AuditPolicy;
+use dlp_node::store::Backend;
+
+use crate::{CANNOT_START, FAILED, INVALID};
+
+pub struct Args {
+    pub workload: PathBuf,
+    pub backend: String,
+    pub policy: String,
+    pub driver: String,
+    pub seed: Option<u64>,
+    pub jobs: usize,
+    pub only: Vec<usize>,
+    pub json: Option<PathBuf>,
+    pub write_regressions: Option<PathBuf>,
+    pub keep: bool,
+}
+
+fn backends(text: &str) -> Result<Vec<Backend>, String> {
+    match text {
+        "all" => Ok(vec![Backend::Rocksdb, Backend::Sqlite]),
+        other => other
+            .parse()
+            .map(|b| vec![b])
+            .map_err(|_| format!("--backend {other}: rocksdb, sqlite or all")),
+    }
+}
+
+fn policies(text: &str) -> Result<Vec<AuditPolicy>, String> {
+    match text {
+        "all" => Ok(vec![AuditPolicy::Fiber, AuditPolicy::Strict]),
+        "fiber" => Ok(vec![AuditPolicy::Fiber]),
+        "strict" => Ok(vec![AuditPolicy::Strict]),
+        other => Err(format!("--policy {other}: fiber, strict or all")),
+    }
+}
+
+pub fn main(args: Args) -> ExitCode {
+    let setup = || -> Result<(Vec<Backend>, Vec<AuditPolicy>, DriverKind, u64), String> {
+        let seed = match args.seed {
+            Some(seed) => seed,
+            None => match std::env::var("DLP_HARNESS_SEED") {
+                Ok(_) => dlp_harness::runner::seed_from_env()?,
+                Err(_) => 1,
+            },
+        };
+        let driver = args
+            .driver
+            .parse()
+            .map_err(|e| format!("--driver: {e}"))?;
+        Ok((backends(&args.backend)?, policies(&args.policy)?, driver, seed))
+    };
+    let (backends, policies, driver, seed) = match setup() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    let workload = match Workload::load(&args.workload) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("invalid: {e}");
+            return ExitCode::from(INVALID);
+        }
+    };
+    let config = SweepConfig {
+        backends,
+        policies,
+        driver,
+        seed,
+        jobs: args.jobs,
+        keep: args.keep,
+        only: args.only,
+        runs_root: runs_root(),
+    };
+    eprintln!(
+        "sweeping {} (node {}) on {} x {}, {} driver, seed {seed}, {} at a time",
+        args.workload.display(),
+        workload.node,
+        config
+            .backends
+            .iter()
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join("+"),
+        config
+            .policies
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join("+"),
+        driver.name(),
+        config.jobs
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start a runtime: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
+    };
+    let progress = |p: Progress| match p {
+        Progress::Discovered { backend, points } => {
+            eprintln!("{backend}: {points} backup points");
+        }
+        Progress::PointDone {
+            done,
+            total,
+            result,
+        } => {
+            eprintln!(
+                "[{done:>4}/{total}] {}/{} #{:<3} {:<40} {} ({:.2} s)",
+                result.backend,
+                result.policy,
+                result.point.index,
+                result.point.label(),
+                result.verdict(),
+                result.elapsed_ms as f64 / 1000.0
+            );
+            if let Some(error) = &result.error {
+                eprintln!("         {}", error.replace('\n', "\n         "));
+            }
+        }
+    };
+    let report = match runtime.block_on(sweep(&workload, &config, &progress)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(FAILED);
+        }
+    };
+    drop(runtime);
+    print!("{}", render_tables(&report));
+    println!();
+    for line in summary_lines(&report) {
+        println!("{line}");
+    }
+    for d in &report.disagreements {
+        println!("BACKENDS DISAGREE: {d}");
+    }
+    println!(
+        "{} point runs in {:.1} s",
+        report.results.len(),
+        report.elapsed_ms as f64 / 1000.0
+    );
+    if let Some(path) = &args.json {
+        let written = serde_json::to_string_pretty(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()));
+        match written {
+            Ok(()) => eprintln!("report: {}", path.display()),
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(FAILED);
+            }
+        }
+    }
+    if let Some(dir) = &args.write_regressions {
+        match write_regressions(&report, &workload, dir) {
+            Ok(files) => {
+                for f in files {
+                    eprintln!("wrote {}", f.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("error: writing regressions: {e}");
+                return ExitCode::from(FAILED);
+            }
+        }
+    }
+    if report.failed() {
+        ExitCode::from(FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
