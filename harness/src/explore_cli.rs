@@ -126,23 +126,29 @@ pub fn main(args: Args) -> ExitCode {
                 let outcome = match Scenario::parse(&path, &text) {
                     Ok(s) => run_schedule(&s, driver, backend, spec.seed, &dir.join("run")).await,
                     Err(e) => {
-                        return (spec, backend, dir, Some(format!("generated an invalid schedule: {e}")), 0.0);
+                        return (spec, backend, dir, Some(format!("generated an invalid schedule: {e}")), 0.0, [0; 3]);
                     }
                 };
                 let secs = outcome.elapsed.as_secs_f64();
-                (spec, backend, dir, outcome.failure, secs)
+                let count = |what: &str| outcome.event_log.iter().filter(|l| l.contains(what)).count();
+                let stats = [count("\"audit_passed\""), count("\"audit_failed\""), count("\"penalty\"")];
+                (spec, backend, dir, outcome.failure, secs, stats)
             });
         }
         let mut failures = Vec::new();
         let mut done = 0;
         let mut times = Vec::new();
+        let mut totals = [0usize; 3];
         while let Some(joined) = set.join_next().await {
             done += 1;
-            let Ok((spec, backend, dir, failure, secs)) = joined else {
+            let Ok((spec, backend, dir, failure, secs, stats)) = joined else {
                 eprintln!("a schedule panicked");
                 continue;
             };
             times.push(secs);
+            for (total, n) in totals.iter_mut().zip(stats) {
+                *total += n;
+            }
             match failure {
                 None => {
                     let _ = std::fs::remove_dir_all(&dir);
@@ -175,6 +181,10 @@ pub fn main(args: Args) -> ExitCode {
                 }
             }
         }
+        eprintln!(
+            "audits seen: {} passed, {} failed; penalty broadcasts: {}",
+            totals[0], totals[1], totals[2]
+        );
         times.sort_by(f64::total_cmp);
         if let Some(median) = times.get(times.len() / 2) {
             eprintln!(
@@ -208,7 +218,10 @@ pub fn main(args: Args) -> ExitCode {
             );
             let file = generate(f.spec);
             let progress = |p: dlp_harness::explore::ShrinkProgress| {
-                eprintln!("  run {}: {} steps still fail the same way", p.tries, p.steps);
+                eprintln!(
+                    "  run {}: {} steps still fail the same way",
+                    p.tries, p.steps
+                );
             };
             let shrunk = runtime.block_on(shrink(
                 &file,
@@ -237,7 +250,13 @@ pub fn main(args: Args) -> ExitCode {
                             path.display(),
                             f.backend,
                             f.spec.seed,
-                            outcome.failure.as_deref().unwrap_or("(did not fail again)").lines().next().unwrap_or_default()
+                            outcome
+                                .failure
+                                .as_deref()
+                                .unwrap_or("(did not fail again)")
+                                .lines()
+                                .next()
+                                .unwrap_or_default()
                         ),
                         Err(e) => eprintln!("error: writing the regression: {e}"),
                     }
@@ -247,7 +266,12 @@ pub fn main(args: Args) -> ExitCode {
         }
     }
     for f in &failures {
-        println!("FAILED seed {} on {}: {}", f.spec.seed, f.backend, f.failure.lines().next().unwrap_or_default());
+        println!(
+            "FAILED seed {} on {}: {}",
+            f.spec.seed,
+            f.backend,
+            f.failure.lines().next().unwrap_or_default()
+        );
     }
     ExitCode::from(FAILED)
 }

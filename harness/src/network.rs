@@ -392,7 +392,10 @@ impl Network {
 
     /// The directory of a named backup, waiting for a `backup_at` one to be written if its
     /// node is still in the run that armed it.
-    pub async fn backup_dir(&mut self, backup_name: &str) -> Result<(String, PathBuf), HarnessError> {
+    pub async fn backup_dir(
+        &mut self,
+        backup_name: &str,
+    ) -> Result<(String, PathBuf), HarnessError> {
         if let Some(found) = self.backups.get(backup_name) {
             return Ok(found.clone());
         }
@@ -403,7 +406,9 @@ impl Network {
             .ok_or_else(|| HarnessError::Setup(format!("no backup named {backup_name:?}")))?;
         let written = |entry: &NodeEntry| {
             entry.history.iter().find_map(|(i, e)| match &e.kind {
-                EventKind::BackupWritten { dir } if *i == pending.incarnation && e.seq > pending.armed_at => {
+                EventKind::BackupWritten { dir }
+                    if *i == pending.incarnation && e.seq > pending.armed_at =>
+                {
                     Some(PathBuf::from(dir))
                 }
                 _ => None,
@@ -861,7 +866,9 @@ impl Network {
                 };
                 let sent = ea.events[fa..]
                     .iter()
-                    .filter(|e| matches!(&e.kind, EventKind::MessageSent { peer, .. } if peer == kb))
+                    .filter(
+                        |e| matches!(&e.kind, EventKind::MessageSent { peer, .. } if peer == kb),
+                    )
                     .count();
                 let handled = eb.events[fb..]
                     .iter()
@@ -898,7 +905,8 @@ impl Network {
             }
             // Wait for the lagging receiver's next event.
             let after = self.last_seq(&to)?;
-            self.poll_wait(&to, after, Duration::from_millis(200)).await?;
+            self.poll_wait(&to, after, Duration::from_millis(200))
+                .await?;
         }
     }
 

@@ -55,11 +55,13 @@ pub fn main(args: Args) -> ExitCode {
                 Err(_) => 1,
             },
         };
-        let driver = args
-            .driver
-            .parse()
-            .map_err(|e| format!("--driver: {e}"))?;
-        Ok((backends(&args.backend)?, policies(&args.policy)?, driver, seed))
+        let driver = args.driver.parse().map_err(|e| format!("--driver: {e}"))?;
+        Ok((
+            backends(&args.backend)?,
+            policies(&args.policy)?,
+            driver,
+            seed,
+        ))
     };
     let (backends, policies, driver, seed) = match setup() {
         Ok(v) => v,

@@ -71,6 +71,9 @@ struct Model {
     /// Channels a shutdown was asked for: no further shutdowns on them.
     closing: BTreeSet<String>,
     backups: Vec<(String, String)>,
+    /// A node just restored: the next step usually lets one of its peers dial it (a restore
+    /// matters once a peer reestablishes).
+    restored: Option<String>,
 }
 
 fn pair(a: &str, b: &str) -> (String, String) {
@@ -108,6 +111,7 @@ pub fn generate(spec: ScheduleSpec) -> ScenarioFile {
         connected: channels.iter().map(|(_, a, b)| pair(a, b)).collect(),
         closing: BTreeSet::new(),
         backups: Vec::new(),
+        restored: None,
     };
     let mut steps = Vec::new();
     for _ in 0..spec.steps {
@@ -156,6 +160,31 @@ pub fn generate(spec: ScheduleSpec) -> ScenarioFile {
 }
 
 fn next_step(rng: &mut Rng, m: &mut Model) -> Step {
+    if let Some(node) = m.restored.take()
+        && rng.below(10) < 7
+    {
+        let peers: Vec<String> = m
+            .channels
+            .iter()
+            .filter_map(|(_, a, b)| {
+                if *a == node {
+                    Some(b.clone())
+                } else if *b == node {
+                    Some(a.clone())
+                } else {
+                    None
+                }
+            })
+            .filter(|p| m.running.contains(p) && !m.connected.contains(&pair(p, &node)))
+            .collect();
+        if let Some(peer) = rng.pick(&peers).cloned() {
+            m.connected.insert(pair(&peer, &node));
+            return Step::Connect {
+                from: peer,
+                to: node,
+            };
+        }
+    }
     loop {
         if let Some(step) = try_step(rng, m) {
             return step;
@@ -175,7 +204,7 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
     let roll = rng.below(100);
     match roll {
         // Pay: any two running nodes (direct or through a hop; the route may not exist).
-        0..=29 => {
+        0..=24 => {
             let from = rng.pick(&running)?.clone();
             let others: Vec<String> = running.iter().filter(|n| **n != from).cloned().collect();
             let to = rng.pick(&others)?.clone();
@@ -188,35 +217,36 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
                 reason_contains: None,
             })
         }
-        30..=41 => {
+        25..=36 => {
             let node = rng.pick(&running)?.clone();
             let name = format!("b{}", m.backups.len() + 1);
             m.backups.push((name.clone(), node.clone()));
             Some(Step::Backup { node, name })
         }
-        42..=51 => {
+        37..=48 => {
             let (backup, node) = rng.pick(&m.backups)?.clone();
             m.drop_connections(&node);
             m.running.insert(node.clone());
+            m.restored = Some(node.clone());
             Some(Step::Restore { node, backup })
         }
-        52..=56 => {
+        49..=52 => {
             let node = rng.pick(&running)?.clone();
             m.running.remove(&node);
             m.drop_connections(&node);
             Some(Step::Crash { node })
         }
-        57..=60 => {
+        53..=56 => {
             let node = rng.pick(&running)?.clone();
             m.drop_connections(&node);
             Some(Step::Restart { node })
         }
-        61..=69 => {
+        57..=64 => {
             let node = rng.pick(&stopped)?.clone();
             m.running.insert(node.clone());
             Some(Step::Start { node })
         }
-        70..=83 => {
+        65..=79 => {
             // Connect two running channel peers that are not connected (whoever dials).
             let candidates: Vec<(String, String)> = m
                 .channels
@@ -233,7 +263,7 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
             let (from, to) = if rng.below(2) == 0 { (a, b) } else { (b, a) };
             Some(Step::Connect { from, to })
         }
-        84..=89 => {
+        80..=85 => {
             let connected: Vec<(String, String)> = m.connected.iter().cloned().collect();
             let (a, b) = rng.pick(&connected)?.clone();
             if !m.running.contains(&a) || !m.running.contains(&b) {
@@ -242,7 +272,7 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
             m.connected.remove(&pair(&a, &b));
             Some(Step::Disconnect { from: a, to: b })
         }
-        90..=93 => {
+        86..=93 => {
             let open: Vec<(String, String, String)> = m
                 .channels
                 .iter()

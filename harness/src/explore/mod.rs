@@ -110,6 +110,59 @@ pub async fn run_schedule(
     outcome
 }
 
+/// The event log in a form two runs of the same seed must share: each node run's events as a
+/// sorted multiset (sequence numbers dropped), state changes by state name. A node hears the
+/// ledger and its peers on separate connections, so the order of a ledger event and a peer's
+/// message can legitimately differ: both ends see the funding confirm and send ChannelReady,
+/// and which one a node handles first decides only the transient flags of
+/// `AwaitingChannelReady` (ours sent or theirs received first). What happened may not differ.
+pub fn canonical_log(log: &[String]) -> Vec<String> {
+    canonical_groups(log)
+}
+
+/// A state change reduced to state names; `None` for a flags-only change.
+fn canonical_kind(kind: &str) -> Option<String> {
+    let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str::<serde_json::Value>(kind)
+    else {
+        return Some(kind.to_string());
+    };
+    if map.get("type").and_then(|t| t.as_str()) != Some("state_changed") {
+        return Some(kind.to_string());
+    }
+    let name = |v: Option<&serde_json::Value>| {
+        v.and_then(|s| s.get("state_name"))
+            .and_then(|n| n.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (from, to) = (name(map.get("from")), name(map.get("to")));
+    if from == to {
+        return None;
+    }
+    map.insert("from".into(), from.into());
+    map.insert("to".into(), to.into());
+    Some(serde_json::Value::Object(map).to_string())
+}
+
+fn canonical_groups(log: &[String]) -> Vec<String> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for line in log {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(run), Some(_seq), Some(kind)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if let Some(kind) = canonical_kind(kind) {
+            groups.entry(run).or_default().push(kind);
+        }
+    }
+    let mut out = Vec::new();
+    for (run, mut kinds) in groups {
+        kinds.sort_unstable();
+        out.extend(kinds.into_iter().map(|k| format!("{run} {k}")));
+    }
+    out
+}
+
 /// The schedule's steps without the `wait_quiescent` between them.
 fn core_steps(file: &ScenarioFile) -> Vec<Step> {
     file.steps

@@ -130,7 +130,10 @@ mod tests {
             [[steps]]\nexpect_penalty = { channel = \"ab\" }\n";
         let first = Scenario::parse(Path::new("t.toml"), text).expect("valid");
         let rendered = super::render(&first.file, "line one\n\nline three");
-        assert!(rendered.starts_with("# line one\n#\n# line three\n"), "{rendered}");
+        assert!(
+            rendered.starts_with("# line one\n#\n# line three\n"),
+            "{rendered}"
+        );
         let second = Scenario::parse(Path::new("t.toml"), &rendered)
             .unwrap_or_else(|e| panic!("{e}\n{rendered}"));
         let steps = |s: &Scenario| -> Vec<String> {

@@ -274,7 +274,10 @@ async fn run_step(net: &mut Network, step: &Step, run: &mut RunState) -> Result<
             nth,
             name,
         } => {
-            let channel_id = channel.as_ref().map(|c| net.channel(c).map(|c| c.id)).transpose()?;
+            let channel_id = channel
+                .as_ref()
+                .map(|c| net.channel(c).map(|c| c.id))
+                .transpose()?;
             let spec = dlp_node::steps::StepSpec {
                 step: step.clone(),
                 channel_id,

@@ -216,8 +216,15 @@ impl SweepReport {
 /// Progress of a sweep, for the CLI.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    Discovered { backend: Backend, points: usize },
-    PointDone { done: usize, total: usize, result: Box<PointResult> },
+    Discovered {
+        backend: Backend,
+        points: usize,
+    },
+    PointDone {
+        done: usize,
+        total: usize,
+        result: Box<PointResult>,
+    },
 }
 
 static SWEEP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -279,7 +286,8 @@ pub async fn sweep(
     let mut results: Vec<Option<PointResult>> = vec![None; total];
     let mut done = 0;
     while let Some(joined) = set.join_next().await {
-        let (i, mut result) = joined.map_err(|e| HarnessError::Setup(format!("a point panicked: {e}")))?;
+        let (i, mut result) =
+            joined.map_err(|e| HarnessError::Setup(format!("a point panicked: {e}")))?;
         done += 1;
         if !config.keep
             && !result.verdict().is_failure()
@@ -340,10 +348,9 @@ fn compare_backends(
             continue;
         }
         for a in results.iter().filter(|r| r.backend == first) {
-            let Some(b) = results
-                .iter()
-                .find(|r| r.backend == other && r.policy == a.policy && r.point.key() == a.point.key())
-            else {
+            let Some(b) = results.iter().find(|r| {
+                r.backend == other && r.policy == a.policy && r.point.key() == a.point.key()
+            }) else {
                 continue;
             };
             // Compare channels whose backups hold the same numbers on both (the point's own
@@ -351,7 +358,9 @@ fn compare_backends(
             let differs = a.error.is_some() != b.error.is_some()
                 || a.channels.iter().any(|ca| {
                     b.channels.iter().any(|cb| {
-                        ca.channel == cb.channel && ca.backup == cb.backup && ca.verdict != cb.verdict
+                        ca.channel == cb.channel
+                            && ca.backup == cb.backup
+                            && ca.verdict != cb.verdict
                     })
                 });
             if differs {
@@ -369,7 +378,10 @@ fn compare_backends(
 }
 
 /// Names of the node's channels by id, as opened in `net`.
-fn channel_names(net: &Network, workload: &Workload) -> Result<BTreeMap<Hash32, String>, HarnessError> {
+fn channel_names(
+    net: &Network,
+    workload: &Workload,
+) -> Result<BTreeMap<Hash32, String>, HarnessError> {
     workload
         .channels()
         .into_keys()
@@ -529,7 +541,15 @@ async fn judge_point(
             format!("run-{attempt}")
         });
         let mut net = Network::new(driver, backend, &run_dir, seed).await?;
-        let judged = judge_on(&mut net, workload, &scenario, point, policy, attempt == ATTEMPTS).await;
+        let judged = judge_on(
+            &mut net,
+            workload,
+            &scenario,
+            point,
+            policy,
+            attempt == ATTEMPTS,
+        )
+        .await;
         net.shutdown_all().await;
         match judged {
             Ok(Some(channels)) => return Ok(channels),
@@ -576,12 +596,19 @@ async fn judge_on(
         before.insert(
             channel.clone(),
             PeerView {
-                numbers: live.then_some((info.local_commitment_number, info.remote_commitment_number)),
+                numbers: live
+                    .then_some((info.local_commitment_number, info.remote_commitment_number)),
                 funding: info.funding_outpoint,
             },
         );
     }
-    run_step_list(scenario, net, &mut state, restore_at..scenario.file.steps.len()).await?;
+    run_step_list(
+        scenario,
+        net,
+        &mut state,
+        restore_at..scenario.file.steps.len(),
+    )
+    .await?;
     let mut out = Vec::new();
     for (channel, peer) in &channels {
         let view = &before[channel];
@@ -625,13 +652,23 @@ async fn check_fired_point(
     let at = events
         .iter()
         .position(|e| matches!(&e.kind, EventKind::BackupWritten { dir: d } if Path::new(d) == dir))
-        .ok_or_else(|| HarnessError::Expectation(format!("{node}: no BackupWritten for the point")))?;
+        .ok_or_else(|| {
+            HarnessError::Expectation(format!("{node}: no BackupWritten for the point"))
+        })?;
     let fired = events[..at]
         .iter()
         .rev()
         .find_map(|e| steps::message_step(&e.kind));
     let channel_id = net.channel(&point.channel)?.id;
-    let want = (point.step.clone(), channel_id, point.numbers.get(&point.channel).copied().unwrap_or_default());
+    let want = (
+        point.step.clone(),
+        channel_id,
+        point
+            .numbers
+            .get(&point.channel)
+            .copied()
+            .unwrap_or_default(),
+    );
     let names = channel_names(net, workload)?;
     match fired {
         Some(got) if got == want => Ok(steps::numbers_in(&events[..at], &names, &BTreeMap::new())),
@@ -678,9 +715,9 @@ async fn close_and_settle(
     observed: Behaviour,
     before: &PeerView,
 ) -> Result<LedgerFacts, HarnessError> {
-    let funding = before
-        .funding
-        .ok_or_else(|| HarnessError::node(peer, format!("lists no funding outpoint for {channel}")))?;
+    let funding = before.funding.ok_or_else(|| {
+        HarnessError::node(peer, format!("lists no funding outpoint for {channel}"))
+    })?;
     let chain = net.chain().clone();
     let ledger = |chain: Arc<dyn dlp_chain::ChainClient>| async move {
         let txs = chain
@@ -691,12 +728,23 @@ async fn close_and_settle(
     };
     // What the peer's records promise (its view now, after any resync).
     let view = net.channel_info(peer, channel).await?;
-    let (owed_node, owed_peer, pending) = (view.remote_balance, view.local_balance, view.pending_tlcs.len());
+    let (owed_node, owed_peer, pending) = (
+        view.remote_balance,
+        view.local_balance,
+        view.pending_tlcs.len(),
+    );
     let mut closer = None;
     if ledger(chain.clone()).await?.closing.is_none() {
-        let who = if observed == Behaviour::Resumed { node } else { peer };
+        let who = if observed == Behaviour::Resumed {
+            node
+        } else {
+            peer
+        };
         if let Err(refusal) = net.shutdown(who, channel, true).await? {
-            return Err(HarnessError::node(who, format!("refused to force-close {channel}: {refusal}")));
+            return Err(HarnessError::node(
+                who,
+                format!("refused to force-close {channel}: {refusal}"),
+            ));
         }
         closer = Some(who);
         let other = if who == node { peer } else { node };
@@ -718,9 +766,17 @@ async fn close_and_settle(
                 s.unsettled
             )));
         }
-        let tip = net.chain().height().await.map_err(|e| HarnessError::Chain(e.to_string()))?;
+        let tip = net
+            .chain()
+            .height()
+            .await
+            .map_err(|e| HarnessError::Chain(e.to_string()))?;
         if s.closing.is_some() && (s.spendable_at == u64::MAX || s.spendable_at >= tip) {
-            let blocks = if s.spendable_at == u64::MAX { 1 } else { s.spendable_at - tip + 1 };
+            let blocks = if s.spendable_at == u64::MAX {
+                1
+            } else {
+                s.spendable_at - tip + 1
+            };
             net.mine(blocks.min(1_000)).await?;
         }
         let events = chain
@@ -747,7 +803,11 @@ async fn close_and_settle(
     let (node_wallet, peer_wallet) = (net.wallet_key(node)?, net.wallet_key(peer)?);
     let (got_node, got_peer) = (settlement.take(&node_wallet), settlement.take(&peer_wallet));
     let short = |who: &str, got: u64, owed: u64| {
-        let lacking = if pending == 0 { got != owed } else { got < owed };
+        let lacking = if pending == 0 {
+            got != owed
+        } else {
+            got < owed
+        };
         lacking.then(|| format!("{who}: got {got} on the ledger, the peer's records say {owed}"))
     };
     facts.shortfalls.extend(short(node, got_node, owed_node));

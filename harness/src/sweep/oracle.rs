@@ -169,7 +169,11 @@ pub struct LedgerFacts {
 }
 
 /// Classify one channel: most severe first (UNSAFE, LOST, MISMATCH), else the behaviour.
-pub fn classify(expected: Expected, observed: Behaviour, ledger: &LedgerFacts) -> (Verdict, String) {
+pub fn classify(
+    expected: Expected,
+    observed: Behaviour,
+    ledger: &LedgerFacts,
+) -> (Verdict, String) {
     if let Some(txid) = &ledger.restored_punished {
         return (
             Verdict::Unsafe,

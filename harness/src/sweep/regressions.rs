@@ -41,9 +41,10 @@ pub fn write_regressions(
     std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
     let mut done = BTreeSet::new();
     let mut written = Vec::new();
-    let unsafe_points = report.results.iter().filter(|r| {
-        r.policy == AuditPolicy::Fiber.to_string() && r.verdict() == Verdict::Unsafe
-    });
+    let unsafe_points = report
+        .results
+        .iter()
+        .filter(|r| r.policy == AuditPolicy::Fiber.to_string() && r.verdict() == Verdict::Unsafe);
     for result in unsafe_points {
         let key = (result.point.step.clone(), result.point.channel.clone());
         if !done.insert(key) {

@@ -135,8 +135,11 @@ impl Core {
             PeerMessage::RemoveTlc { .. }
             | PeerMessage::CommitmentSigned { .. }
             | PeerMessage::RevokeAndAck { .. }
-            | PeerMessage::Shutdown { .. }
-            | PeerMessage::ClosingSigned { .. } => live,
+            | PeerMessage::Shutdown { .. } => live,
+            // The peer's ClosingSigned and the closing transaction it completes race (the peer
+            // broadcasts before it sends); accept it either way, so the outcome does not depend
+            // on which arrives first.
+            PeerMessage::ClosingSigned { .. } => live || self.closed_cooperatively(id),
             PeerMessage::ChannelReady { .. } => matches!(
                 state,
                 ChannelState::AwaitingChannelReady(_) | ChannelState::ChannelReady

@@ -94,7 +94,8 @@ impl Core {
         if !matches!(
             self.state_of(&channel_id),
             Some(ChannelState::ShuttingDown(_))
-        ) {
+        ) && !self.closed_cooperatively(&channel_id)
+        {
             return;
         }
         let Some(peer) = self.peer_of(&channel_id) else {
@@ -141,6 +142,16 @@ impl Core {
         if let Some(full) = full {
             self.broadcast(full, None);
         }
+    }
+
+    /// The ledger holds this channel's cooperative close (a late ClosingSigned is then handled
+    /// as if it had come first: the identical closing transaction is simply offered again).
+    pub(super) fn closed_cooperatively(&self, channel_id: &Hash32) -> bool {
+        matches!(self.state_of(channel_id), Some(ChannelState::Closed(bits)) if bits & flags::COOPERATIVE != 0)
+            && self
+                .data(channel_id)
+                .and_then(|d| d.on_chain.as_ref())
+                .is_some_and(|c| c.kind == "cooperative_close")
     }
 
     pub(super) fn on_closing_signed(
