@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use dlp_node::config::AuditPolicy;
 
-use super::{PointResult, SweepReport, Verdict, Workload, point_scenario};
+use super::{ChannelResult, PointResult, SweepReport, Verdict, Workload, point_scenario};
 use crate::error::HarnessError;
 use crate::scenario::{AuditExpect, Scenario, ShutdownExpect, Step, render};
 
@@ -32,7 +32,8 @@ fn snake(step: &str) -> String {
 }
 
 /// Write the regression pairs for the report's UNSAFE points under `fiber` into `dir`
-/// (one pair per distinct step and channel, the first such point). Returns the files written.
+/// (one pair per distinct step and channel, the first such point, when the point's own
+/// channel is the unsafe one). Returns the files written.
 pub fn write_regressions(
     report: &SweepReport,
     workload: &Workload,
@@ -46,7 +47,21 @@ pub fn write_regressions(
         .iter()
         .filter(|r| r.policy == AuditPolicy::Fiber.to_string() && r.verdict() == Verdict::Unsafe);
     for result in unsafe_points {
-        let key = (result.point.step.clone(), result.point.channel.clone());
+        // The channel judged UNSAFE (in a multi-channel workload not always the point's own).
+        // Only the point's own channel: another channel's numbers at the point depend on how
+        // the two channels interleaved, so a file built on them would not replay reliably.
+        let Some(unsafe_channel) = result
+            .channels
+            .iter()
+            .find(|c| c.verdict == Verdict::Unsafe && c.channel == result.point.channel)
+        else {
+            continue;
+        };
+        let key = (
+            result.point.step.clone(),
+            result.point.channel.clone(),
+            unsafe_channel.channel.clone(),
+        );
         if !done.insert(key) {
             continue;
         }
@@ -55,9 +70,13 @@ pub fn write_regressions(
                 "{}_{}_{}_{policy}.toml",
                 workload.name(),
                 snake(&result.point.step),
-                result.point.channel
+                if unsafe_channel.channel == result.point.channel {
+                    result.point.channel.clone()
+                } else {
+                    format!("{}_then_{}", result.point.channel, unsafe_channel.channel)
+                }
             ));
-            let text = regression_text(workload, result, policy, report.seed);
+            let text = regression_text(workload, result, unsafe_channel, policy, report.seed);
             // Never write a file that does not load.
             Scenario::parse(&path, &text)?;
             std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))?;
@@ -70,25 +89,21 @@ pub fn write_regressions(
 fn regression_text(
     workload: &Workload,
     result: &PointResult,
+    judged: &ChannelResult,
     policy: AuditPolicy,
     seed: u64,
 ) -> String {
     let point = &result.point;
     let node = &workload.node;
-    let channel = &point.channel;
-    let verdict = result
-        .channels
-        .iter()
-        .find(|c| &c.channel == channel)
-        .or(result.channels.first());
-    let (backup, peer) = verdict.map_or(((0, 0), None), |c| (c.backup, c.peer_numbers));
+    let channel = &judged.channel;
+    let (backup, peer) = (judged.backup, judged.peer_numbers);
     let (pl, pr) = peer.unwrap_or_default();
-    let revoked = verdict.is_some_and(|c| c.expected.revoked);
+    let revoked = judged.expected.revoked;
     let mut file = point_scenario(workload, policy, point);
     let spanned = |s: Step| toml::Spanned::new(0..0, s);
     file.description = format!(
         "Found by `dlp-harness sweep {}` (seed {}): {node} backed up at {} and restored after \
-         the workload finished. Backup numbers L{} R{}, the peer's L{pl} R{pr}. {}",
+         the workload finished. Backup numbers on {channel}: L{} R{}, the peer's L{pl} R{pr}. {}",
         workload.scenario.path.display(),
         seed,
         point.label(),
@@ -154,7 +169,7 @@ fn regression_text(
         "Regression from the backup-point sweep (see SWEEP.md).\n\
          Sequence: the workload's steps run with {node} backing itself up right after {}\n\
          (backup_at); after the workload {node} is restored from that backup and its peers dial it.\n\
-         At that step {node}'s numbers were L{} R{}; the peer ends at L{pl} R{pr}:{}",
+         At that step {node}'s numbers on {channel} were L{} R{}; the peer ends at L{pl} R{pr}:{}",
         point.label(),
         backup.0,
         backup.1,
