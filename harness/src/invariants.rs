@@ -8,11 +8,72 @@
 //!    (nothing created or destroyed by any transaction).
 //! 4. **No bug reports**: no node published an error event marked as a bug (e.g. a message
 //!    queued on a Stale channel and stopped by the node's own safety net).
+//! 5. **Audits follow the rule**: every audit decision matches the policy's rule applied to the
+//!    numbers in the audit event (the harness's own model of the rule, `sweep::predict`): a
+//!    channel more than one apart never resumes, under `strict` neither does one whose peer is
+//!    ahead, and an audit the rule passes does not fail.
 
+use dlp_node::config::AuditPolicy;
 use dlp_node::events::EventKind;
+
+use crate::sweep::{Behaviour, predict};
 
 use crate::error::HarnessError;
 use crate::network::Network;
+
+/// An audit decision the rule does not allow, described.
+fn audit_problem(node: &str, incarnation: u32, kind: &EventKind) -> Option<String> {
+    let (passed, channel_id, policy, local, remote, peer_local, peer_remote) = match kind {
+        EventKind::AuditPassed {
+            channel_id,
+            policy,
+            local,
+            remote,
+            peer_local,
+            peer_remote,
+        } => (
+            true,
+            channel_id,
+            policy,
+            local,
+            remote,
+            peer_local,
+            peer_remote,
+        ),
+        EventKind::AuditFailed {
+            channel_id,
+            policy,
+            local,
+            remote,
+            peer_local,
+            peer_remote,
+            ..
+        } => (
+            false,
+            channel_id,
+            policy,
+            local,
+            remote,
+            peer_local,
+            peer_remote,
+        ),
+        _ => return None,
+    };
+    let rule = match policy.as_str() {
+        "fiber" => AuditPolicy::Fiber,
+        "strict" => AuditPolicy::Strict,
+        _ => return None,
+    };
+    let expected = predict(rule, (*local, *remote), Some((*peer_local, *peer_remote)));
+    let should_pass = expected.behaviour == Behaviour::Resumed;
+    (passed != should_pass).then(|| {
+        format!(
+            "{node} (start #{incarnation}) {} the {policy} audit of channel {channel_id} with ours L{local} R{remote}, peer L{peer_local} R{peer_remote}: the rule says it must {}",
+            if passed { "passed" } else { "failed" },
+            if should_pass { "pass" } else { "stay Stale" }
+        )
+    })
+}
 
 pub(crate) async fn check(net: &Network, allow_penalties: bool) -> Result<(), HarnessError> {
     let mut problems = Vec::new();
@@ -46,6 +107,9 @@ pub(crate) async fn check(net: &Network, allow_penalties: bool) -> Result<(), Ha
             }
         }
         for (incarnation, event) in &node.history {
+            if let Some(problem) = audit_problem(&node.name, *incarnation, &event.kind) {
+                problems.push(problem);
+            }
             if let EventKind::Error { message, .. } = &event.kind
                 && message.starts_with("bug:")
             {

@@ -270,20 +270,25 @@ pub fn write_regression(
     let mut file = file.clone();
     file.description = format!(
         "Found by the explorer (seed {}, {} steps over {} nodes, policy {}) and shrunk to {} \
-         steps. It failed with: {}",
+         steps. Passes when dlp-node is right; it failed with: {}",
         spec.seed,
         spec.steps,
         spec.nodes,
         spec.policy,
         core_steps(&file).len(),
-        outcome.signature().unwrap_or_default()
+        outcome
+            .failure
+            .as_deref()
+            .and_then(|f| f.lines().next())
+            .unwrap_or_default()
     );
     let comment = format!(
-        "Regression found by `dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend}`\n\
+        "Regression found by `dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend} --policy {}`\n\
          and shrunk by delta debugging. The failure it reproduced:\n{}",
         spec.seed,
         spec.steps,
         spec.nodes,
+        spec.policy,
         outcome
             .failure
             .as_deref()
