@@ -84,3 +84,64 @@ fn a_failing_scenario_exits_1_with_a_timeline_and_keeps_its_run_directory() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("| wrong@sqlite | FAILED |"), "{stdout}");
 }
+
+#[test]
+fn sweep_refuses_a_file_without_a_sweep_table_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "plain.toml", TWO_NODES);
+    let out = harness().arg("sweep").arg(&path).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not a sweep workload") && stderr.contains("plain.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sweep_of_one_point_prints_its_table_and_writes_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workload =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/sweeps/two_node_direct.toml");
+    let json = dir.path().join("report.json");
+    let out = harness()
+        .args([
+            "sweep",
+            "--backend",
+            "sqlite",
+            "--policy",
+            "strict",
+            "--only",
+            "16",
+            "--json",
+        ])
+        .arg(&json)
+        .arg(&workload)
+        .env("DLP_HARNESS_RUN_DIR", dir.path())
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("two_node_direct sqlite/strict: 1 points: 1 resumed"),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
+    assert_eq!(report["results"][0]["channels"][0]["verdict"], "resumed");
+    assert_eq!(report["node"], "bob");
+}
+
+#[test]
+fn explore_rejects_bad_options_with_exit_3() {
+    let out = harness()
+        .args(["explore", "--nodes", "5"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--nodes 5: 2 to 4"));
+}
