@@ -182,14 +182,12 @@ pub fn classify(
     }
     if observed == Behaviour::Resumed && expected.dangerous() {
         let what = if expected.revoked {
-            "a revoked commitment"
+            "resumed holding a revoked commitment (its force close happened not to be punished)"
         } else {
-            "a superseded view of the peer's commitment"
+            "resumed without the revocation secret of the peer's previous commitment (the peer \
+             revoked it after the backup): a broadcast of that commitment could not be punished"
         };
-        return (
-            Verdict::Unsafe,
-            format!("resumed while holding {what} (the force close was not punished)"),
-        );
+        return (Verdict::Unsafe, what.to_string());
     }
     if let Some(txid) = &ledger.peer_punished {
         return (
