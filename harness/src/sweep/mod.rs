@@ -134,6 +134,8 @@ pub struct ChannelResult {
     pub verdict: Verdict,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// What the ledger showed when the channel was closed and settled.
+    pub ledger: LedgerFacts,
 }
 
 /// One point on one backend under one policy.
@@ -632,6 +634,7 @@ async fn judge_on(
             observed,
             verdict,
             detail,
+            ledger: facts,
         });
     }
     Ok(Some(out))

@@ -168,6 +168,11 @@ pub struct LedgerFacts {
     pub shortfalls: Vec<String>,
 }
 
+/// A txid shortened for tables (the JSON report carries it whole).
+fn short(txid: &str) -> String {
+    txid.chars().take(12).collect()
+}
+
 /// Classify one channel: most severe first (UNSAFE, LOST, MISMATCH), else the behaviour.
 pub fn classify(
     expected: Expected,
@@ -177,7 +182,10 @@ pub fn classify(
     if let Some(txid) = &ledger.restored_punished {
         return (
             Verdict::Unsafe,
-            format!("the restored node's force close was punished: penalty {txid}"),
+            format!(
+                "the restored node's force close was punished (penalty {})",
+                short(txid)
+            ),
         );
     }
     if observed == Behaviour::Resumed && expected.dangerous() {
@@ -192,7 +200,7 @@ pub fn classify(
     if let Some(txid) = &ledger.peer_punished {
         return (
             Verdict::Lost,
-            format!("the peer's commitment was punished: penalty {txid}"),
+            format!("the peer's commitment was punished (penalty {})", short(txid)),
         );
     }
     if !ledger.shortfalls.is_empty() {
