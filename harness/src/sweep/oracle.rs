@@ -200,7 +200,10 @@ pub fn classify(
     if let Some(txid) = &ledger.peer_punished {
         return (
             Verdict::Lost,
-            format!("the peer's commitment was punished (penalty {})", short(txid)),
+            format!(
+                "the peer's commitment was punished (penalty {})",
+                short(txid)
+            ),
         );
     }
     if !ledger.shortfalls.is_empty() {
