@@ -308,8 +308,8 @@ pub fn write_regression(
 mod tests {
     #[test]
     fn signatures_ignore_numbers_and_ids() {
-        let a = "after step 7: invariant violated: bob (start #2) sent CommitmentSigned on Stale channel 0x1b4b before the peer's ReestablishChannel (event #3)";
-        let b = "after step 3: invariant violated: bob (start #3) sent CommitmentSigned on Stale channel 0xffff before the peer's ReestablishChannel (event #9)";
+        let a = "after step 7: invariant violated: bob (start #2) sent CommitmentSigned on Stale channel 0x1b4b9c0de2 before the peer's ReestablishChannel (event #3)";
+        let b = "after step 3: invariant violated: bob (start #3) sent CommitmentSigned on Stale channel 0xffffeeee01 before the peer's ReestablishChannel (event #9)";
         assert_eq!(super::signature(a), super::signature(b));
         assert!(super::signature(a).contains("sent CommitmentSigned on Stale channel"));
     }
