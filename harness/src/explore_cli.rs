@@ -27,7 +27,7 @@ pub struct Args {
     pub jobs: usize,
     pub shrink: bool,
     pub max_shrink_runs: usize,
-    pub write_regression: Option<PathBuf>,
+    pub write_regression: PathBuf,
 }
 
 struct Failure {
@@ -236,11 +236,13 @@ pub fn main(args: Args) -> ExitCode {
             match shrunk {
                 Ok((file, outcome)) => {
                     let text = render(&file, "");
-                    let dir = args
-                        .write_regression
-                        .clone()
-                        .unwrap_or_else(|| f.dir.clone());
-                    match write_regression(&file, &outcome, f.spec, f.backend, &dir) {
+                    match write_regression(
+                        &file,
+                        &outcome,
+                        f.spec,
+                        f.backend,
+                        &args.write_regression,
+                    ) {
                         Ok(path) => println!(
                             "seed {} on {}: shrunk to {} steps, written to {}\n  reproduce: dlp-harness run {} --backend {} --seed {}\n  failure: {}\n{text}",
                             f.spec.seed,

@@ -115,9 +115,9 @@ enum Cmd {
         /// Runs a shrink may spend.
         #[arg(long, default_value_t = 200)]
         max_shrink_runs: usize,
-        /// Write shrunk failures here (default: the failing run's directory).
-        #[arg(long)]
-        write_regression: Option<PathBuf>,
+        /// Write shrunk failures here as regression scenarios.
+        #[arg(long, default_value = "scenarios/regressions")]
+        write_regression: PathBuf,
     },
     /// Validate scenario files without running them.
     Check {
