@@ -113,10 +113,13 @@ pub fn main(args: Args) -> ExitCode {
     let failures: Vec<Failure> = runtime.block_on(async {
         let semaphore = Arc::new(tokio::sync::Semaphore::new(args.jobs.max(1)));
         let mut set = tokio::task::JoinSet::new();
+        // Which schedule each task runs, to report a panic with its seed.
+        let mut tasks = std::collections::HashMap::new();
         for (spec, backend) in specs {
             let semaphore = semaphore.clone();
             let dir = root.join(format!("seed-{}-{backend}", spec.seed));
-            set.spawn(async move {
+            let task_dir = dir.clone();
+            let handle = set.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
                 let file = generate(spec);
                 let text = render(&file, "");
@@ -134,16 +137,26 @@ pub fn main(args: Args) -> ExitCode {
                 let stats = [count("\"audit_passed\""), count("\"audit_failed\""), count("\"penalty\"")];
                 (spec, backend, dir, outcome.failure, secs, stats)
             });
+            tasks.insert(handle.id(), (spec, backend, task_dir));
         }
         let mut failures = Vec::new();
         let mut done = 0;
         let mut times = Vec::new();
         let mut totals = [0usize; 3];
-        while let Some(joined) = set.join_next().await {
+        while let Some(joined) = set.join_next_with_id().await {
             done += 1;
-            let Ok((spec, backend, dir, failure, secs, stats)) = joined else {
-                eprintln!("a schedule panicked");
-                continue;
+            let (spec, backend, dir, failure, secs, stats) = match joined {
+                Ok((id, finished)) => {
+                    tasks.remove(&id);
+                    finished
+                }
+                Err(e) => {
+                    let Some((spec, backend, dir)) = tasks.remove(&e.id()) else {
+                        eprintln!("a schedule panicked and cannot be named: {e}");
+                        continue;
+                    };
+                    (spec, backend, dir, Some(format!("the harness panicked: {e}")), 0.0, [0; 3])
+                }
             };
             times.push(secs);
             for (total, n) in totals.iter_mut().zip(stats) {

@@ -62,7 +62,12 @@ fn audit_problem(node: &str, incarnation: u32, kind: &EventKind) -> Option<Strin
     let rule = match policy.as_str() {
         "fiber" => AuditPolicy::Fiber,
         "strict" => AuditPolicy::Strict,
-        _ => return None,
+        other => {
+            return Some(format!(
+                "{node} (start #{incarnation}) audited channel {channel_id} under an unknown \
+                 policy {other:?}: the harness cannot check it"
+            ));
+        }
     };
     let expected = predict(rule, (*local, *remote), Some((*peer_local, *peer_remote)));
     let should_pass = expected.behaviour == Behaviour::Resumed;

@@ -66,6 +66,8 @@ struct PendingBackup {
     node: String,
     incarnation: u32,
     armed_at: u64,
+    /// The step whose backup this is (its `BackupWritten` names it).
+    step: String,
 }
 
 /// A channel the scenario named.
@@ -353,10 +355,10 @@ impl Network {
         self.client(node)?.backup().await?;
         let event = self
             .wait_event(node, after, "BackupWritten", |k| {
-                matches!(k, EventKind::BackupWritten { .. })
+                matches!(k, EventKind::BackupWritten { step: None, .. })
             })
             .await?;
-        let EventKind::BackupWritten { dir } = event.kind else {
+        let EventKind::BackupWritten { dir, .. } = event.kind else {
             unreachable!("matched above")
         };
         let dir = PathBuf::from(dir);
@@ -378,6 +380,7 @@ impl Network {
             node: node.to_string(),
             incarnation: self.entry(node)?.incarnation,
             armed_at: self.last_seq(node)?,
+            step: spec.step.clone(),
         };
         self.client(node)?
             .arm_step(&dlp_node::steps::StepSpec {
@@ -404,10 +407,13 @@ impl Network {
             .get(backup_name)
             .cloned()
             .ok_or_else(|| HarnessError::Setup(format!("no backup named {backup_name:?}")))?;
+        // Ours names our step (an RPC backup in between has none).
+        let step = pending.step.clone();
+        let ours = move |k: &EventKind| matches!(k, EventKind::BackupWritten { step: Some(s), .. } if *s == step);
         let written = |entry: &NodeEntry| {
             entry.history.iter().find_map(|(i, e)| match &e.kind {
-                EventKind::BackupWritten { dir }
-                    if *i == pending.incarnation && e.seq > pending.armed_at =>
+                EventKind::BackupWritten { dir, .. }
+                    if *i == pending.incarnation && e.seq > pending.armed_at && ours(&e.kind) =>
                 {
                     Some(PathBuf::from(dir))
                 }
@@ -424,10 +430,10 @@ impl Network {
                         &pending.node,
                         pending.armed_at,
                         &format!("backup {backup_name:?} at its step"),
-                        |k| matches!(k, EventKind::BackupWritten { .. }),
+                        &ours,
                     )
                     .await?;
-                let EventKind::BackupWritten { dir } = event.kind else {
+                let EventKind::BackupWritten { dir, .. } = event.kind else {
                     unreachable!("matched above")
                 };
                 PathBuf::from(dir)
@@ -883,7 +889,10 @@ impl Network {
     }
 
     /// Wait until no message is in flight between connected running nodes: every message a
-    /// node sent on a live connection has been handled by its receiver.
+    /// node sent on a live connection has been handled by its receiver, and every node has
+    /// finished handling it (a node publishes `MessageReceived` before it sends its replies, so
+    /// equal counts are confirmed by one round trip through each node's core: `list_channels`
+    /// is answered only after the input being handled is done).
     pub async fn wait_quiescent(&mut self) -> Result<(), HarnessError> {
         let deadline = Instant::now() + DEADLINE;
         let names: Vec<String> = self.nodes.keys().cloned().collect();
@@ -893,7 +902,21 @@ impl Network {
             }
             let busy = self.in_flight();
             let Some((_, to, _, _)) = busy.first().cloned() else {
-                return Ok(());
+                let before = self.event_counts();
+                for name in &names {
+                    let entry = self.entry(name)?;
+                    if entry.runtime.is_none() || is_held(&entry.events) {
+                        continue;
+                    }
+                    if let Some(client) = entry.client.clone() {
+                        client.list_channels().await?;
+                    }
+                    self.poll(name, Duration::ZERO).await?;
+                }
+                if self.event_counts() == before && self.in_flight().is_empty() {
+                    return Ok(());
+                }
+                continue;
             };
             if Instant::now() >= deadline {
                 let detail = busy
@@ -908,6 +931,11 @@ impl Network {
             self.poll_wait(&to, after, Duration::from_millis(200))
                 .await?;
         }
+    }
+
+    /// Events seen per node (a change means something happened).
+    fn event_counts(&self) -> Vec<usize> {
+        self.nodes.values().map(|e| e.history.len()).collect()
     }
 
     /// Penalty transactions on the ledger for a named channel.
@@ -984,7 +1012,9 @@ impl Network {
         for (name, entry) in &self.nodes {
             for (incarnation, e) in &entry.history {
                 let kind = match &e.kind {
-                    EventKind::BackupWritten { .. } => "backup written".to_string(),
+                    EventKind::BackupWritten { step, .. } => format!("backup written {step:?}"),
+                    // How a connection ended (closed, reset) depends on timing, not on the run.
+                    EventKind::PeerDisconnected { peer, .. } => format!("disconnected {peer}"),
                     other => serde_json::to_string(other).unwrap_or_else(|_| describe(other)),
                 };
                 out.push(format!("{name}#{incarnation} {} {kind}", e.seq));
@@ -1018,6 +1048,19 @@ impl Network {
             }
         }
     }
+}
+
+/// The node is held at a step now (a `Held` with no `Released` after it).
+fn is_held(events: &[NodeEvent]) -> bool {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e.kind {
+            EventKind::Held { .. } => Some(true),
+            EventKind::Released { .. } => Some(false),
+            _ => None,
+        })
+        .unwrap_or(false)
 }
 
 /// A node's events and the channels that were Stale at each start, for the invariants.
@@ -1146,7 +1189,10 @@ pub fn describe(kind: &EventKind) -> String {
         ),
         EventKind::Held { step } => format!("HELD at {step}"),
         EventKind::Released { step } => format!("released from {step}"),
-        EventKind::BackupWritten { dir } => format!("backup written to {dir}"),
+        EventKind::BackupWritten { dir, step } => match step {
+            Some(step) => format!("backup written to {dir} at {step}"),
+            None => format!("backup written to {dir}"),
+        },
         EventKind::Error {
             channel_id,
             message,

@@ -145,3 +145,20 @@ fn explore_rejects_bad_options_with_exit_3() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--nodes 5: 2 to 4"));
 }
+
+#[test]
+fn sweep_refuses_a_workload_that_restarts_its_node_and_names_the_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        "restarts.toml",
+        &format!("{TWO_NODES}[sweep]\nnode = \"bob\"\n[[steps]]\nrestart = {{ node = \"bob\" }}\n"),
+    );
+    let out = harness().arg("sweep").arg(&path).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("restarts.toml:13:") && stderr.contains("may not stop, start or restore"),
+        "{stderr}"
+    );
+}

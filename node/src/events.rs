@@ -126,6 +126,10 @@ pub enum EventKind {
     },
     BackupWritten {
         dir: String,
+        /// The protocol step that took it (step control's backup action); none for a backup
+        /// asked for by RPC or taken automatically.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
     },
     /// A protocol error worth the harness's attention.
     Error {

@@ -152,11 +152,21 @@ impl NodeContext {
 
     /// Take a hot backup into `<base>/fiber/backups/<unix_ms>/`.
     pub fn backup(&self) -> Result<BackupInfo, BackupError> {
+        self.backup_tagged(None)
+    }
+
+    /// A backup taken by step control at `step` (its `BackupWritten` names the step).
+    pub(crate) fn backup_at_step(&self, step: &str) -> Result<BackupInfo, BackupError> {
+        self.backup_tagged(Some(step.to_string()))
+    }
+
+    fn backup_tagged(&self, step: Option<String>) -> Result<BackupInfo, BackupError> {
         let target = self.namer.next_dir(&self.base);
         let info = create_backup(self.store.as_ref(), &self.base, &self.keys, &target)?;
         if let Some(p) = self.protocol.get() {
             p.events.publish(EventKind::BackupWritten {
                 dir: info.dir.display().to_string(),
+                step,
             });
         }
         Ok(info)

@@ -156,29 +156,31 @@ impl StepControl {
         }
     }
 
-    /// Called by the core after each event: the step and its action if one fires now. A
-    /// hold marks the node held (see [`wait_release`](Self::wait_release)).
-    pub(crate) fn check(&self, event: &EventKind) -> Option<(String, StepAction)> {
+    /// Called by the core after each event: the steps and actions that fire now (every armed
+    /// spec matching the event counts it, so two specs on the same message both stay exact).
+    /// A hold marks the node held (see [`wait_release`](Self::wait_release)).
+    pub(crate) fn check(&self, event: &EventKind) -> Vec<(String, StepAction)> {
         let mut state = self.lock();
-        let mut fired = None;
+        let mut fired = Vec::new();
         state.armed.retain_mut(|(spec, seen)| {
-            if fired.is_some() || !spec.matches(event) {
+            if !spec.matches(event) {
                 return true;
             }
             *seen += 1;
             if *seen >= spec.nth {
-                fired = Some((spec.step.clone(), spec.action));
+                fired.push((spec.step.clone(), spec.action));
                 false
             } else {
                 true
             }
         });
-        if let Some((step, StepAction::Hold)) = &fired {
+        let hold = fired.iter().find(|(_, a)| *a == StepAction::Hold).cloned();
+        if let Some((step, _)) = &hold {
             state.held = Some(step.clone());
             state.release = false;
         }
         drop(state);
-        if matches!(fired, Some((_, StepAction::Hold))) {
+        if hold.is_some() {
             self.held_changed.notify_waiters();
         }
         fired
@@ -229,14 +231,42 @@ mod tests {
                 action: StepAction::Hold,
             })
             .expect("valid");
-        assert_eq!(control.check(&sent("AddTlc")), None);
-        assert_eq!(control.check(&sent("CommitmentSigned")), None);
+        assert_eq!(control.check(&sent("AddTlc")), vec![]);
+        assert_eq!(control.check(&sent("CommitmentSigned")), vec![]);
         assert_eq!(
             control.check(&sent("CommitmentSigned")),
-            Some(("sent:CommitmentSigned".to_string(), StepAction::Hold))
+            vec![("sent:CommitmentSigned".to_string(), StepAction::Hold)]
         );
         assert_eq!(control.held().as_deref(), Some("sent:CommitmentSigned"));
-        assert_eq!(control.check(&sent("CommitmentSigned")), None, "fires once");
+        assert_eq!(
+            control.check(&sent("CommitmentSigned")),
+            vec![],
+            "fires once"
+        );
+    }
+
+    #[test]
+    fn two_specs_on_the_same_message_both_count_it() {
+        let control = StepControl::default();
+        for (nth, action) in [(1, StepAction::Backup), (2, StepAction::Hold)] {
+            control
+                .arm(StepSpec {
+                    step: "sent:CommitmentSigned".into(),
+                    channel_id: None,
+                    nth,
+                    action,
+                })
+                .expect("valid");
+        }
+        assert_eq!(
+            control.check(&sent("CommitmentSigned")),
+            vec![("sent:CommitmentSigned".to_string(), StepAction::Backup)]
+        );
+        assert_eq!(
+            control.check(&sent("CommitmentSigned")),
+            vec![("sent:CommitmentSigned".to_string(), StepAction::Hold)],
+            "the hold counted the first message too"
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Settlement {
     pub closing: Option<(Hash32, String)>,
     /// The commitment's holder and number when the close was a commitment.
     pub commitment: Option<(Pubkey, u64)>,
+    /// The funding output's amount.
+    pub funding_amount: u64,
     /// Wallet key -> amount received from the channel.
     pub takes: BTreeMap<Pubkey, u64>,
     pub penalties: Vec<Penalty>,
@@ -56,7 +58,13 @@ pub fn settle(txs: &[TxRecord], funding: OutPoint) -> Settlement {
             spender.insert(input.prev, t);
         }
     }
-    let mut out = Settlement::default();
+    let mut out = Settlement {
+        funding_amount: by_id
+            .get(&funding.txid)
+            .and_then(|t| t.tx.outputs.get(funding.index as usize))
+            .map_or(0, |o| o.amount),
+        ..Settlement::default()
+    };
     let Some(closing) = spender.get(&funding) else {
         return out;
     };

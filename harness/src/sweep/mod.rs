@@ -76,6 +76,33 @@ impl Workload {
                           (node = \"bob\")"
                     .into(),
             })?;
+        // Points are counted in the node's first run; a workload that restarts it would
+        // shift them (and armed steps do not survive a restart).
+        for step in &scenario.file.steps {
+            let restarts = match step.get_ref() {
+                Step::Start { node: n }
+                | Step::Stop { node: n }
+                | Step::Restart { node: n }
+                | Step::Crash { node: n }
+                | Step::Restore { node: n, .. } => *n == node,
+                _ => false,
+            };
+            if restarts {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                let at = crate::scenario::step_offset(&text, step.span().start);
+                let (line, column) = crate::scenario::line_col(&text, at);
+                return Err(HarnessError::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: format!(
+                        "{}: a sweep workload may not stop, start or restore its node under test \
+                         ({node}); the sweep restores it itself after the workload",
+                        step.get_ref().verb()
+                    ),
+                });
+            }
+        }
         Ok(Self { scenario, node })
     }
 
@@ -291,7 +318,10 @@ pub async fn sweep(
         let (i, mut result) =
             joined.map_err(|e| HarnessError::Setup(format!("a point panicked: {e}")))?;
         done += 1;
+        // Kept when several backends ran: a disagreement needs both sides' runs (the root
+        // goes at the end if there was none).
         if !config.keep
+            && config.backends.len() == 1
             && !result.verdict().is_failure()
             && let Some(dir) = result.run_dir.take()
         {
@@ -308,7 +338,8 @@ pub async fn sweep(
     if config.backends.len() > 1 {
         compare_backends(&config.backends, &points, &results, &mut disagreements);
     }
-    if !config.keep && !results.iter().any(|r| r.verdict().is_failure()) {
+    if !config.keep && disagreements.is_empty() && !results.iter().any(|r| r.verdict().is_failure())
+    {
         let _ = std::fs::remove_dir_all(&root);
     }
     Ok(SweepReport {
@@ -483,6 +514,11 @@ fn point_scenario(workload: &Workload, policy: AuditPolicy, point: &BackupPoint)
 struct PeerView {
     numbers: Option<(u64, u64)>,
     funding: Option<OutPoint>,
+    /// What the peer's records promise each side (taken before the restore, so nothing the
+    /// restored node says can move the baseline).
+    owed_peer: u64,
+    owed_node: u64,
+    pending_tlcs: usize,
 }
 
 async fn run_point(
@@ -601,6 +637,9 @@ async fn judge_on(
                 numbers: live
                     .then_some((info.local_commitment_number, info.remote_commitment_number)),
                 funding: info.funding_outpoint,
+                owed_peer: info.local_balance,
+                owed_node: info.remote_balance,
+                pending_tlcs: info.pending_tlcs.len(),
             },
         );
     }
@@ -611,12 +650,17 @@ async fn judge_on(
         restore_at..scenario.file.steps.len(),
     )
     .await?;
+    // Observe every channel before closing any (closing one mines blocks).
+    let mut observed = BTreeMap::new();
+    for channel in channels.keys() {
+        observed.insert(channel.clone(), observe(net, node, channel).await?);
+    }
     let mut out = Vec::new();
     for (channel, peer) in &channels {
         let view = &before[channel];
         let backup = actual.get(channel).copied().unwrap_or((0, 0));
         let expected = predict(policy, backup, view.numbers);
-        let observed = observe(net, node, channel).await?;
+        let observed = observed[channel];
         let facts = close_and_settle(net, node, peer, channel, observed, view).await?;
         let (mut verdict, mut detail) = classify(expected, observed, &facts);
         if let Err(e) = net.check_invariants(true).await
@@ -650,11 +694,23 @@ async fn check_fired_point(
     point: &BackupPoint,
 ) -> Result<BTreeMap<String, (u64, u64)>, HarnessError> {
     let node = workload.node.as_str();
+    net.poll(node, Duration::ZERO).await?;
+    if !net.events(node)?.iter().any(
+        |e| matches!(&e.kind, EventKind::BackupWritten { step: Some(s), .. } if *s == point.step),
+    ) {
+        return Err(HarnessError::Expectation(format!(
+            "the rerun never reached {} (the workload finished without it): the workload is not \
+             deterministic",
+            point.label()
+        )));
+    }
     let (_, dir) = net.backup_dir(POINT_BACKUP).await?;
     let events = net.events(node)?;
     let at = events
         .iter()
-        .position(|e| matches!(&e.kind, EventKind::BackupWritten { dir: d } if Path::new(d) == dir))
+        .position(
+            |e| matches!(&e.kind, EventKind::BackupWritten { dir: d, .. } if Path::new(d) == dir),
+        )
         .ok_or_else(|| {
             HarnessError::Expectation(format!("{node}: no BackupWritten for the point"))
         })?;
@@ -729,14 +785,7 @@ async fn close_and_settle(
             .map_err(|e| HarnessError::Chain(e.to_string()))?;
         Ok::<_, HarnessError>(settle(&txs, funding))
     };
-    // What the peer's records promise (its view now, after any resync).
-    let view = net.channel_info(peer, channel).await?;
-    let (owed_node, owed_peer, pending) = (
-        view.remote_balance,
-        view.local_balance,
-        view.pending_tlcs.len(),
-    );
-    let mut closer = None;
+    let (owed_node, owed_peer, pending) = (before.owed_node, before.owed_peer, before.pending_tlcs);
     if ledger(chain.clone()).await?.closing.is_none() {
         let who = if observed == Behaviour::Resumed {
             node
@@ -749,7 +798,6 @@ async fn close_and_settle(
                 format!("refused to force-close {channel}: {refusal}"),
             ));
         }
-        closer = Some(who);
         let other = if who == node { peer } else { node };
         // The other side saw the commitment (and, if it was revoked, submitted the penalty in
         // the same step: list_channels answers only after that step).
@@ -791,13 +839,10 @@ async fn close_and_settle(
         }
     };
     let mut facts = LedgerFacts::default();
+    let node_key = net.pubkey(node)?;
     for penalty in &settlement.penalties {
-        // The holder of the punished commitment is whoever broadcast it.
-        let cheater_is_node = match closer {
-            Some(who) => who == node,
-            None => false,
-        };
-        if cheater_is_node {
+        // The punished commitment's holder broadcast a revoked state.
+        if penalty.cheater == node_key {
             facts.restored_punished = Some(penalty.txid.to_string());
         } else {
             facts.peer_punished = Some(penalty.txid.to_string());
@@ -815,5 +860,12 @@ async fn close_and_settle(
     };
     facts.shortfalls.extend(short(node, got_node, owed_node));
     facts.shortfalls.extend(short(peer, got_peer, owed_peer));
+    if got_node + got_peer != settlement.funding_amount {
+        facts.shortfalls.push(format!(
+            "of the channel's {}, {node} got {got_node} and {peer} {got_peer}: not all of it went \
+             to the two of them",
+            settlement.funding_amount
+        ));
+    }
     Ok(facts)
 }

@@ -331,24 +331,27 @@ impl Core {
     async fn publish_step(&self, kind: EventKind) {
         let fired = self.steps.check(&kind);
         self.events.publish(kind);
-        match fired {
-            Some((step, crate::steps::StepAction::Hold)) => {
-                tracing::info!(%step, "held at step");
-                self.events.publish(EventKind::Held { step: step.clone() });
-                self.steps.wait_release().await;
-                self.events.publish(EventKind::Released { step });
-            }
-            Some((step, crate::steps::StepAction::Backup)) => {
+        // Backups first: a hold on the same step then holds with them written.
+        for (step, action) in &fired {
+            if *action == crate::steps::StepAction::Backup {
                 // The core is the store's only writer and it is here: the backup is exactly
-                // this step's state. `backup()` publishes BackupWritten.
-                if let Err(e) = self.ctx.backup() {
+                // this step's state. It publishes BackupWritten naming the step.
+                if let Err(e) = self.ctx.backup_at_step(step) {
                     self.events.publish(EventKind::Error {
                         channel_id: None,
                         message: format!("backup at step {step} failed: {e}"),
                     });
                 }
             }
-            None => {}
+        }
+        if let Some((step, _)) = fired
+            .into_iter()
+            .find(|(_, a)| *a == crate::steps::StepAction::Hold)
+        {
+            tracing::info!(%step, "held at step");
+            self.events.publish(EventKind::Held { step: step.clone() });
+            self.steps.wait_release().await;
+            self.events.publish(EventKind::Released { step });
         }
     }
 

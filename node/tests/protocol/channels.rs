@@ -311,7 +311,7 @@ async fn automatic_backups_follow_start_up_and_channel_changes(backend: Backend)
         .wait(bob, after, "a backup after the payment", written)
         .await;
     assert!(change.seq > first.seq);
-    let EventKind::BackupWritten { dir } = change.kind else {
+    let EventKind::BackupWritten { dir, .. } = change.kind else {
         unreachable!()
     };
     // The automatic backup is a real, restorable backup holding the channel.
@@ -620,7 +620,7 @@ async fn a_backup_step_captures_exactly_that_protocol_step(backend: Backend) {
         .iter()
         .position(|e| matches!(&e.kind, EventKind::MessageSent { msg_type, .. } if msg_type == "RevokeAndAck"))
         .expect("bob revoked");
-    let EventKind::BackupWritten { dir } = &events[sent + 1].kind else {
+    let EventKind::BackupWritten { dir, .. } = &events[sent + 1].kind else {
         panic!(
             "expected the backup right after the RevokeAndAck, got {:?}",
             events[sent + 1].kind
