@@ -48,7 +48,7 @@ fn check(report: &SweepReport) -> usize {
     assert!(!report.results.is_empty(), "no backup points\n{tables}");
     let mut fiber_unsafe = 0;
     for r in &report.results {
-        let verdict = r.verdict();
+        let verdict = r.worst();
         assert!(
             !matches!(verdict, Verdict::Lost | Verdict::Mismatch | Verdict::Error),
             "{} {} point {} ({}): {verdict} {:?} {:?}\n{tables}",

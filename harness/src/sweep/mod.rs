@@ -182,8 +182,22 @@ pub struct PointResult {
 }
 
 impl PointResult {
-    /// The worst verdict over the node's channels (ERROR when the run failed).
+    /// The point's verdict: its own channel's (ERROR when the run failed). The node's other
+    /// channels are judged too ([`worst`](Self::worst)), but their state at this point depends
+    /// on how the channels interleaved, so counts and backend comparisons use this one.
     pub fn verdict(&self) -> Verdict {
+        if self.error.is_some() {
+            return Verdict::Error;
+        }
+        self.channels
+            .iter()
+            .find(|c| c.channel == self.point.channel)
+            .map_or(Verdict::Error, |c| c.verdict)
+    }
+
+    /// The worst verdict over all the node's channels (ERROR when the run failed): any
+    /// failure on any channel fails the sweep.
+    pub fn worst(&self) -> Verdict {
         if self.error.is_some() {
             return Verdict::Error;
         }
@@ -223,12 +237,13 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
-    /// The sweep fails: any UNSAFE, LOST, MISMATCH or ERROR, or the backends disagree.
+    /// The sweep fails: any UNSAFE, LOST, MISMATCH or ERROR on any channel, or the backends
+    /// disagree.
     pub fn failed(&self) -> bool {
-        !self.disagreements.is_empty() || self.results.iter().any(|r| r.verdict().is_failure())
+        !self.disagreements.is_empty() || self.results.iter().any(|r| r.worst().is_failure())
     }
 
-    /// Verdict counts for one backend and policy.
+    /// Point verdict counts for one backend and policy (each point by its own channel).
     pub fn counts(&self, backend: &str, policy: &str) -> BTreeMap<Verdict, usize> {
         let mut counts = BTreeMap::new();
         for r in self
@@ -322,7 +337,7 @@ pub async fn sweep(
         // goes at the end if there was none).
         if !config.keep
             && config.backends.len() == 1
-            && !result.verdict().is_failure()
+            && !result.worst().is_failure()
             && let Some(dir) = result.run_dir.take()
         {
             let _ = std::fs::remove_dir_all(dir);
@@ -338,8 +353,7 @@ pub async fn sweep(
     if config.backends.len() > 1 {
         compare_backends(&config.backends, &points, &results, &mut disagreements);
     }
-    if !config.keep && disagreements.is_empty() && !results.iter().any(|r| r.verdict().is_failure())
-    {
+    if !config.keep && disagreements.is_empty() && !results.iter().any(|r| r.worst().is_failure()) {
         let _ = std::fs::remove_dir_all(&root);
     }
     Ok(SweepReport {

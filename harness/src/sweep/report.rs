@@ -9,7 +9,8 @@ fn numbers(n: Option<(u64, u64)>) -> String {
     n.map_or_else(|| "-".to_string(), |(l, r)| format!("{l}/{r}"))
 }
 
-/// One row's cells per channel of the node: `channel backup peer expected verdict`.
+/// One row's cells per channel of the node (the point's own channel first):
+/// `channel backup peer expected verdict`.
 fn row(r: &PointResult) -> Vec<[String; 5]> {
     if let Some(error) = &r.error {
         let first = error.lines().next().unwrap_or_default().to_string();
@@ -21,8 +22,11 @@ fn row(r: &PointResult) -> Vec<[String; 5]> {
             format!("ERROR: {first}"),
         ]];
     }
-    r.channels
-        .iter()
+    // The point's own channel first: its verdict is the point's.
+    let mut channels: Vec<_> = r.channels.iter().collect();
+    channels.sort_by_key(|c| c.channel != r.point.channel);
+    channels
+        .into_iter()
         .map(|c| {
             let mut verdict = c.verdict.to_string();
             if !c.detail.is_empty() && c.verdict.is_failure() {
