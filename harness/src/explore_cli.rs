@@ -14,20 +14,43 @@ use dlp_harness::scenario::{Scenario, render};
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
-use crate::{CANNOT_START, FAILED};
+use crate::{CANNOT_START, FAILED, backends_arg};
 
+#[derive(Debug, clap::Args)]
 pub struct Args {
-    pub seed: u64,
-    pub seeds: u64,
-    pub steps: usize,
-    pub nodes: Option<usize>,
-    pub backend: String,
-    pub policy: String,
-    pub driver: String,
-    pub jobs: usize,
-    pub shrink: bool,
-    pub max_shrink_runs: usize,
-    pub write_regression: PathBuf,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How many seeds (seed, seed+1, ...).
+    #[arg(long, default_value_t = 1)]
+    seeds: u64,
+    /// Steps per schedule.
+    #[arg(long, default_value_t = 12)]
+    steps: usize,
+    /// Nodes (2-4; default varies with the seed).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// rocksdb, sqlite or all.
+    #[arg(long, default_value = "all")]
+    backend: String,
+    /// Every node's audit policy: strict or fiber.
+    #[arg(long, default_value = "strict")]
+    policy: String,
+    /// in-process or process.
+    #[arg(long, default_value = "in-process")]
+    driver: String,
+    /// Schedules run at the same time.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// Do not shrink failures.
+    #[arg(long)]
+    no_shrink: bool,
+    /// Runs a shrink may spend.
+    #[arg(long, default_value_t = 200)]
+    max_shrink_runs: usize,
+    /// Write shrunk failures here as regression scenarios.
+    #[arg(long, default_value = "scenarios/regressions")]
+    write_regression: PathBuf,
 }
 
 struct Failure {
@@ -39,15 +62,12 @@ struct Failure {
 }
 
 pub fn main(args: Args) -> ExitCode {
-    let backends = match args.backend.as_str() {
-        "all" => vec![Backend::Rocksdb, Backend::Sqlite],
-        other => match other.parse() {
-            Ok(b) => vec![b],
-            Err(_) => {
-                eprintln!("error: --backend {other}: rocksdb, sqlite or all");
-                return ExitCode::from(CANNOT_START);
-            }
-        },
+    let backends = match backends_arg(&args.backend) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(CANNOT_START);
+        }
     };
     let policy = match args.policy.as_str() {
         "strict" => AuditPolicy::Strict,
@@ -70,11 +90,7 @@ pub fn main(args: Args) -> ExitCode {
         eprintln!("error: --nodes {n}: 2 to 4");
         return ExitCode::from(CANNOT_START);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match dlp_harness::runner::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start a runtime: {e}");
@@ -218,7 +234,7 @@ pub fn main(args: Args) -> ExitCode {
         let _ = std::fs::remove_dir_all(&root);
         return ExitCode::SUCCESS;
     }
-    if args.shrink {
+    if !args.no_shrink {
         let mut shrunk_backends = Vec::new();
         for f in &failures {
             if shrunk_backends.contains(&f.backend) {

@@ -51,74 +51,10 @@ enum Cmd {
     },
     /// Sweep every backup point of a workload's node under test: back up there, finish the
     /// workload, restore, and let the oracle and the ledger judge.
-    Sweep {
-        /// A workload: a scenario file with `[sweep] node = "..."`.
-        workload: PathBuf,
-        /// rocksdb, sqlite or all.
-        #[arg(long, default_value = "all")]
-        backend: String,
-        /// fiber, strict or all.
-        #[arg(long, default_value = "all")]
-        policy: String,
-        /// in-process or process.
-        #[arg(long, default_value = "in-process")]
-        driver: String,
-        /// Seed (default $DLP_HARNESS_SEED, else 1: a sweep is a fixed experiment).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Points run at the same time.
-        #[arg(long, default_value_t = 4)]
-        jobs: usize,
-        /// Only these backup points (1-based, comma separated).
-        #[arg(long, value_delimiter = ',')]
-        only: Vec<usize>,
-        /// Write the machine-readable report here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Write each distinct UNSAFE point under fiber as a pair of regression scenarios here.
-        #[arg(long)]
-        write_regressions: Option<PathBuf>,
-        /// Keep every run directory, not only failed points'.
-        #[arg(long)]
-        keep: bool,
-    },
+    Sweep(sweep_cli::Args),
     /// Run seeded random schedules over 2-4 nodes with the invariants checked after every
     /// step; shrink a failing one to a minimal regression scenario.
-    Explore {
-        /// First seed.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// How many seeds (seed, seed+1, ...).
-        #[arg(long, default_value_t = 1)]
-        seeds: u64,
-        /// Steps per schedule.
-        #[arg(long, default_value_t = 12)]
-        steps: usize,
-        /// Nodes (2-4; default varies with the seed).
-        #[arg(long)]
-        nodes: Option<usize>,
-        /// rocksdb, sqlite or all.
-        #[arg(long, default_value = "all")]
-        backend: String,
-        /// Every node's audit policy: strict or fiber.
-        #[arg(long, default_value = "strict")]
-        policy: String,
-        /// in-process or process.
-        #[arg(long, default_value = "in-process")]
-        driver: String,
-        /// Schedules run at the same time.
-        #[arg(long, default_value_t = 4)]
-        jobs: usize,
-        /// Do not shrink failures.
-        #[arg(long)]
-        no_shrink: bool,
-        /// Runs a shrink may spend.
-        #[arg(long, default_value_t = 200)]
-        max_shrink_runs: usize,
-        /// Write shrunk failures here as regression scenarios.
-        #[arg(long, default_value = "scenarios/regressions")]
-        write_regression: PathBuf,
-    },
+    Explore(explore_cli::Args),
     /// Validate scenario files without running them.
     Check {
         #[arg(default_value = "scenarios")]
@@ -156,6 +92,17 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
     }
 }
 
+/// `--backend`: `rocksdb`, `sqlite` or `all` (both).
+fn backends_arg(text: &str) -> Result<Vec<Backend>, String> {
+    match text {
+        "all" => Ok(vec![Backend::Rocksdb, Backend::Sqlite]),
+        other => other
+            .parse()
+            .map(|b| vec![b])
+            .map_err(|_| format!("--backend {other}: rocksdb, sqlite or all")),
+    }
+}
+
 /// `[#####-----] 5/10`: how far the run is, before each scenario starts.
 fn progress_bar(done: usize, total: usize) -> String {
     const WIDTH: usize = 20;
@@ -172,54 +119,8 @@ fn progress_bar(done: usize, total: usize) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Explore {
-            seed,
-            seeds,
-            steps,
-            nodes,
-            backend,
-            policy,
-            driver,
-            jobs,
-            no_shrink,
-            max_shrink_runs,
-            write_regression,
-        } => explore_cli::main(explore_cli::Args {
-            seed,
-            seeds,
-            steps,
-            nodes,
-            backend,
-            policy,
-            driver,
-            jobs,
-            shrink: !no_shrink,
-            max_shrink_runs,
-            write_regression,
-        }),
-        Cmd::Sweep {
-            workload,
-            backend,
-            policy,
-            driver,
-            seed,
-            jobs,
-            only,
-            json,
-            write_regressions,
-            keep,
-        } => sweep_cli::main(sweep_cli::Args {
-            workload,
-            backend,
-            policy,
-            driver,
-            seed,
-            jobs,
-            only,
-            json,
-            write_regressions,
-            keep,
-        }),
+        Cmd::Explore(args) => explore_cli::main(args),
+        Cmd::Sweep(args) => sweep_cli::main(args),
         Cmd::Check { paths } => match load_all(&paths) {
             Ok(scenarios) => {
                 for s in &scenarios {

@@ -17,6 +17,14 @@ pub fn runs_root() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("dlp-harness-runs"))
 }
 
+/// The runtime every harness entry point runs on (two workers: the machines have two cores).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 /// The test name of a scenario on a backend: `audit_failure@rocksdb`.
 pub fn test_name(scenario: &Scenario, backend: Backend) -> String {
     format!("{}@{}", scenario.name, backend)
@@ -58,11 +66,7 @@ pub fn run_blocking(
         std::process::id(),
         RUN_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             return Outcome {

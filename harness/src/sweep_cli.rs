@@ -12,29 +12,39 @@ use dlp_harness::sweep::{
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
-use crate::{CANNOT_START, FAILED, INVALID};
+use crate::{CANNOT_START, FAILED, INVALID, backends_arg};
 
+#[derive(Debug, clap::Args)]
 pub struct Args {
-    pub workload: PathBuf,
-    pub backend: String,
-    pub policy: String,
-    pub driver: String,
-    pub seed: Option<u64>,
-    pub jobs: usize,
-    pub only: Vec<usize>,
-    pub json: Option<PathBuf>,
-    pub write_regressions: Option<PathBuf>,
-    pub keep: bool,
-}
-
-fn backends(text: &str) -> Result<Vec<Backend>, String> {
-    match text {
-        "all" => Ok(vec![Backend::Rocksdb, Backend::Sqlite]),
-        other => other
-            .parse()
-            .map(|b| vec![b])
-            .map_err(|_| format!("--backend {other}: rocksdb, sqlite or all")),
-    }
+    /// A workload: a scenario file with `[sweep] node = "..."`.
+    workload: PathBuf,
+    /// rocksdb, sqlite or all.
+    #[arg(long, default_value = "all")]
+    backend: String,
+    /// fiber, strict or all.
+    #[arg(long, default_value = "all")]
+    policy: String,
+    /// in-process or process.
+    #[arg(long, default_value = "in-process")]
+    driver: String,
+    /// Seed (default $DLP_HARNESS_SEED, else 1: a sweep is a fixed experiment).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Points run at the same time.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+    /// Only these backup points (1-based, comma separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<usize>,
+    /// Write the machine-readable report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write each distinct UNSAFE point under fiber as a pair of regression scenarios here.
+    #[arg(long)]
+    write_regressions: Option<PathBuf>,
+    /// Keep every run directory, not only failed points'.
+    #[arg(long)]
+    keep: bool,
 }
 
 fn policies(text: &str) -> Result<Vec<AuditPolicy>, String> {
@@ -57,7 +67,7 @@ pub fn main(args: Args) -> ExitCode {
         };
         let driver = args.driver.parse().map_err(|e| format!("--driver: {e}"))?;
         Ok((
-            backends(&args.backend)?,
+            backends_arg(&args.backend)?,
             policies(&args.policy)?,
             driver,
             seed,
@@ -106,11 +116,7 @@ pub fn main(args: Args) -> ExitCode {
         driver.name(),
         config.jobs
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match dlp_harness::runner::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start a runtime: {e}");

@@ -9,14 +9,6 @@ use dlp_harness::scenario::{Scenario, render};
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 fn spec(seed: u64, nodes: usize) -> ScheduleSpec {
     ScheduleSpec {
         seed,
@@ -34,7 +26,8 @@ fn run(spec: ScheduleSpec, backend: Backend, tag: &str) -> dlp_harness::explore:
     ));
     let text = render(&generate(spec), "");
     let scenario = Scenario::parse(&dir.join("schedule.toml"), &text).expect("valid schedule");
-    let outcome = runtime().block_on(run_schedule(
+    let runtime = dlp_harness::runner::runtime().expect("runtime");
+    let outcome = runtime.block_on(run_schedule(
         &scenario,
         DriverKind::InProcess,
         backend,

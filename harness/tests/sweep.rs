@@ -27,11 +27,7 @@ fn run(workload: &str) -> SweepReport {
         only: Vec::new(),
         runs_root: runs_root(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = dlp_harness::runner::runtime().expect("runtime");
     runtime
         .block_on(sweep(&workload, &config, &|_| {}))
         .unwrap_or_else(|e| panic!("{e}"))

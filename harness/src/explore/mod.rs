@@ -26,8 +26,6 @@ pub use generate::{Rng, ScheduleSpec, generate};
 /// How one schedule ended.
 #[derive(Debug, Clone)]
 pub struct ScheduleOutcome {
-    /// 1-based index of the failing step (counting every step of the file), if any.
-    pub failed_at: Option<usize>,
     /// The failure, in full.
     pub failure: Option<String>,
     /// Every node's events in order (`node#run seq kind`), without times or paths.
@@ -69,7 +67,6 @@ pub async fn run_schedule(
 ) -> ScheduleOutcome {
     let started = Instant::now();
     let mut outcome = ScheduleOutcome {
-        failed_at: None,
         failure: None,
         event_log: Vec::new(),
         elapsed: Duration::ZERO,
@@ -98,7 +95,6 @@ pub async fn run_schedule(
                 Err(e) => Err(e),
             };
             if let Err(e) = checked {
-                outcome.failed_at = Some(i + 1);
                 outcome.failure = Some(format!("after step {}: {e}", i + 1));
                 break;
             }
@@ -117,7 +113,22 @@ pub async fn run_schedule(
 /// and which one a node handles first decides only the transient flags of
 /// `AwaitingChannelReady` (ours sent or theirs received first). What happened may not differ.
 pub fn canonical_log(log: &[String]) -> Vec<String> {
-    canonical_groups(log)
+    let mut groups: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for line in log {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(run), Some(_seq), Some(kind)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if let Some(kind) = canonical_kind(kind) {
+            groups.entry(run).or_default().push(kind);
+        }
+    }
+    let mut out = Vec::new();
+    for (run, mut kinds) in groups {
+        kinds.sort_unstable();
+        out.extend(kinds.into_iter().map(|k| format!("{run} {k}")));
+    }
+    out
 }
 
 /// A state change reduced to state names; `None` for a flags-only change.
@@ -142,25 +153,6 @@ fn canonical_kind(kind: &str) -> Option<String> {
     map.insert("from".into(), from.into());
     map.insert("to".into(), to.into());
     Some(serde_json::Value::Object(map).to_string())
-}
-
-fn canonical_groups(log: &[String]) -> Vec<String> {
-    let mut groups: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-    for line in log {
-        let mut parts = line.splitn(3, ' ');
-        let (Some(run), Some(_seq), Some(kind)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        if let Some(kind) = canonical_kind(kind) {
-            groups.entry(run).or_default().push(kind);
-        }
-    }
-    let mut out = Vec::new();
-    for (run, mut kinds) in groups {
-        kinds.sort_unstable();
-        out.extend(kinds.into_iter().map(|k| format!("{run} {k}")));
-    }
-    out
 }
 
 /// The schedule's steps without the `wait_quiescent` between them.

@@ -24,8 +24,6 @@ pub struct Penalty {
 pub struct Settlement {
     /// The transaction that spent the funding output, and its kind.
     pub closing: Option<(Hash32, String)>,
-    /// The commitment's holder and number when the close was a commitment.
-    pub commitment: Option<(Pubkey, u64)>,
     /// The funding output's amount.
     pub funding_amount: u64,
     /// Wallet key -> amount received from the channel.
@@ -69,9 +67,6 @@ pub fn settle(txs: &[TxRecord], funding: OutPoint) -> Settlement {
         return out;
     };
     out.closing = Some((closing.txid, closing.tx.kind.name().to_string()));
-    if let TxKind::Commitment { holder, number, .. } = &closing.tx.kind {
-        out.commitment = Some((*holder, *number));
-    }
     let mut queue = vec![closing.txid];
     while let Some(txid) = queue.pop() {
         let Some(record) = by_id.get(&txid) else {
