@@ -2,6 +2,7 @@
 //! The only place `anyhow` is used; everything below it returns typed errors.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -22,7 +23,20 @@ RUN A NODE
   Creates Fiber's layout on first start (<BASE>/fiber/sk and <BASE>/ckb/key, both 0600, and
   the store in <BASE>/fiber/store/), locks <BASE> while running, serves JSON-RPC over HTTP on
   rpc.listening_addr (default 127.0.0.1:8227) and stops cleanly on SIGTERM or SIGINT.
-  Prints `rpc listening on <ADDR>` once ready.
+  Prints `rpc listening on <ADDR>` once ready. Warns loudly on stderr when the RPC listens
+  beyond loopback (rpc.allow_non_loopback), naming the address and the modules it exposes.
+  RPC limits: 100 calls per batch, 2 MiB request bodies (HTTP 413 beyond, chunked or not),
+  10 MiB responses; field limits are listed in the README.
+
+EXIT CODES
+  0   stopped by SIGTERM or SIGINT, or the command succeeded
+  1   could not start, or the command failed
+  2   bad command line
+  70  the node core ended unexpectedly (a bug); the RPC server was stopped first
+  74  fail-stop: a store write failed (a full disk, say), so the core stopped processing
+      rather than let memory run ahead of disk; the RPC server was stopped and the lock
+      released. Restart once the store is writable: the node reloads its last durable state
+      and its peers resync.
 
 RESTORE A BACKUP (node stopped)
   dlp-node -d <BASE> [-c <CONFIG>] --restore <BACKUP_DIR>
@@ -118,10 +132,32 @@ fn main() {
     let cli = Cli::parse();
     init_tracing();
     if let Err(err) = run(cli) {
+        if let Some(ended) = err.downcast_ref::<NodeEnded>() {
+            std::process::exit(i32::from(ended.code));
+        }
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }
 }
+
+/// The node stopped on its own (its core ended); the process exits with `code`, after the
+/// reason was logged and the RPC server stopped.
+#[derive(Debug)]
+struct NodeEnded {
+    code: u8,
+}
+
+impl std::fmt::Display for NodeEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the node core ended (exit code {})", self.code)
+    }
+}
+
+impl std::error::Error for NodeEnded {}
+
+/// How long a node whose core ended waits for its RPC server to finish in-flight calls (a
+/// `dev_events` long poll may wait up to 30 s) before it exits anyway.
+const CORE_ENDED_GRACE: Duration = Duration::from_secs(10);
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DLP_NODE_LOG")
@@ -246,12 +282,48 @@ fn run_node(base: BaseDir, config: Config) -> Result<()> {
                 base.wallet_key().display()
             );
         }
+        if let Some(warning) = dlp_node::node::rpc_exposure_warning(ctx.config(), node.rpc_addr()) {
+            eprintln!("WARNING: {warning}");
+        }
         println!("peer listening on {}", node.protocol().address());
         println!("rpc listening on {}", node.rpc_addr());
-        shutdown.wait().await;
-        node.stop().await;
-        println!("dlp-node stopped");
-        Ok(())
+        // The core may stop on its own (fail-stop); serving on would then only answer
+        // `node_info` and refuse everything else forever, so the process exits instead.
+        let core_ended = tokio::select! {
+            () = shutdown.wait() => None,
+            fail = node.fail_stopped() => Some(fail),
+        };
+        let Some(fail) = core_ended else {
+            node.stop().await;
+            println!("dlp-node stopped");
+            return Ok(());
+        };
+        let code = match &fail {
+            Some(fail) => {
+                tracing::error!(reason = %fail, "fail-stop: the node core stopped; exiting");
+                eprintln!(
+                    "dlp-node: fail-stop: {fail}; stopping the RPC server and exiting with code \
+                     {} (restart once the store is writable)",
+                    dlp_node::node::FAIL_STOP_EXIT_CODE
+                );
+                dlp_node::node::FAIL_STOP_EXIT_CODE
+            }
+            None => {
+                tracing::error!("the node core ended unexpectedly; exiting");
+                eprintln!(
+                    "dlp-node: the node core ended unexpectedly; exiting with code {}",
+                    dlp_node::node::CORE_ENDED_EXIT_CODE
+                );
+                dlp_node::node::CORE_ENDED_EXIT_CODE
+            }
+        };
+        if tokio::time::timeout(CORE_ENDED_GRACE, node.stop())
+            .await
+            .is_err()
+        {
+            eprintln!("dlp-node: the RPC server did not stop within {CORE_ENDED_GRACE:?}");
+        }
+        Err(NodeEnded { code }.into())
     })
 }
 

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
 
 use dlp_chain::{ChainClient, InProcessChain, Pubkey, RemoteChain};
-use jsonrpsee::server::{Server, ServerHandle};
+use jsonrpsee::server::ServerHandle;
 
 use crate::backup::{BackupError, BackupInfo, BackupNamer, create_backup};
 use crate::channel_record::CHANNEL_RECORD_PREFIX;
@@ -38,6 +38,11 @@ pub enum NodeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "rpc.listening_addr = {addr} is not a loopback address; set rpc.allow_non_loopback = \
+         true to expose the unauthenticated RPC"
+    )]
+    NonLoopbackRpc { addr: SocketAddr },
     #[error("cannot serve RPC on {addr}: {source}")]
     Rpc {
         addr: SocketAddr,
@@ -85,6 +90,46 @@ impl Protocol {
     pub fn address(&self) -> String {
         format_peer_address(self.peer_addr, &self.identity.pubkey)
     }
+}
+
+/// Exit code of `dlp-node` after a fail-stop: a store write failed (a full disk, say), so the
+/// core stopped processing; the process exits so that a supervisor notices and restarts it
+/// once the store is writable (sysexits' `EX_IOERR`).
+pub const FAIL_STOP_EXIT_CODE: u8 = 74;
+/// Exit code of `dlp-node` when the core ended without a fail-stop or a stop request (a bug,
+/// such as a panic in the core; sysexits' `EX_SOFTWARE`).
+pub const CORE_ENDED_EXIT_CODE: u8 = 70;
+
+/// The warning for an RPC server bound beyond loopback (the RPC has no authentication), naming
+/// the address and the enabled modules, `admin` and `dev` loudest; `None` on loopback.
+pub fn rpc_exposure_warning(config: &Config, bound: SocketAddr) -> Option<String> {
+    use crate::config::RpcModule;
+    if bound.ip().is_loopback() {
+        return None;
+    }
+    let names = |pred: fn(&RpcModule) -> bool| {
+        config
+            .rpc
+            .enabled_modules
+            .iter()
+            .filter(|m| pred(m))
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    let mut text = format!(
+        "the JSON-RPC server listens on {bound}, beyond loopback, without authentication: \
+         anyone who can reach it can call the modules [{}]",
+        names(|_| true).join(", ")
+    );
+    let dangerous = names(|m| matches!(m, RpcModule::Admin | RpcModule::Dev));
+    if !dangerous.is_empty() {
+        text.push_str(&format!(
+            "; DANGEROUS modules enabled: {} (admin writes backups on demand; dev holds the \
+             node at protocol steps, takes backups there and reads every event)",
+            dangerous.join(", ")
+        ));
+    }
+    Some(text)
 }
 
 /// Format a peer address.
@@ -254,6 +299,13 @@ impl RunningNode {
         let StartOptions {
             chain, failpoints, ..
         } = options;
+        // The config file refuses this too; a config built in code must not bypass it.
+        let rpc = &config.rpc;
+        if !rpc.listening_addr.ip().is_loopback() && !rpc.allow_non_loopback {
+            return Err(NodeError::NonLoopbackRpc {
+                addr: rpc.listening_addr,
+            });
+        }
         let lock = BaseDirLock::acquire(&base)?;
         for dir in [base.fiber_dir(), base.ckb_dir()] {
             std::fs::create_dir_all(&dir).map_err(|source| NodeError::Layout {
@@ -321,14 +373,13 @@ impl RunningNode {
             identity,
             chain,
         });
-        let server = Server::builder()
-            .build(addr)
-            .await
-            .map_err(|source| NodeError::Rpc { addr, source })?;
-        let rpc_addr = server
-            .local_addr()
-            .map_err(|source| NodeError::Rpc { addr, source })?;
-        let rpc = server.start(crate::rpc::build_module(&ctx));
+        let (rpc_addr, rpc) =
+            crate::rpc::limits::start_server(addr, crate::rpc::build_module(&ctx))
+                .await
+                .map_err(|source| NodeError::Rpc { addr, source })?;
+        if let Some(warning) = rpc_exposure_warning(&ctx.config, rpc_addr) {
+            tracing::warn!("{warning}");
+        }
         let auto_backup = ctx
             .config
             .backup
@@ -405,5 +456,14 @@ impl RunningNode {
     /// The protocol side: core handle, events, step control, peer address.
     pub fn protocol(&self) -> &Protocol {
         self.ctx.protocol()
+    }
+
+    /// Resolves when the core stops on its own: `Some` after a fail-stop (a store write
+    /// failed; the core processes nothing more and the node only answers `node_info`), `None`
+    /// when the core ended any other way. Whoever runs the node should then stop it and
+    /// restart it once the store is writable; the `dlp-node` binary exits with
+    /// [`FAIL_STOP_EXIT_CODE`].
+    pub async fn fail_stopped(&self) -> Option<crate::core::FailStop> {
+        self.protocol().core.fail_stopped().await
     }
 }

@@ -2,8 +2,14 @@
 //! single element of an array), integers as `0x`-prefixed hex strings. Methods are grouped in
 //! Fiber's modules; a method of a module that is not enabled is simply not registered, so it
 //! answers JSON-RPC's "method not found" (-32601), exactly like an unknown method.
+//!
+//! Every free-text or list input has a length limit (`limits.rs`, `core::payments`), checked
+//! before anything changes, and a state-changing method checks everything before it asks the
+//! core: an error reply means nothing was persisted. The server's own limits (batch size, body
+//! sizes, 413 for an oversize chunked body) are in `limits.rs`.
 
 pub mod client;
+pub mod limits;
 
 use std::sync::Arc;
 
@@ -112,6 +118,18 @@ fn gone(e: CoreGone) -> ErrorObjectOwned {
     failed(e.to_string())
 }
 
+/// Refuse `value` (the field `field`) when it is longer than `max` bytes, without echoing it.
+fn check_len(field: &str, value: &str, max: usize) -> Result<(), ErrorObjectOwned> {
+    if value.len() > max {
+        return Err(ErrorObjectOwned::owned(
+            INVALID_PARAMS,
+            format!("{field} is {} bytes; the limit is {max}", value.len()),
+            None::<()>,
+        ));
+    }
+    Ok(())
+}
+
 /// Format an integer the Fiber way.
 pub fn hex_u64(n: u64) -> String {
     format!("{n:#x}")
@@ -202,6 +220,7 @@ pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
         let _ = module.register_async_method("connect_peer", |params, ctx, _| async move {
             let ctx = ctx.get()?;
             let p: ConnectParams = params_object(&params)?;
+            check_len("address", &p.address, limits::MAX_PEER_ADDRESS_LEN)?;
             let (addr, pubkey) = parse_peer_address(&p.address)
                 .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e, None::<()>))?;
             let protocol = ctx.protocol();
@@ -310,6 +329,8 @@ pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
         let _ = module.register_async_method("new_invoice", |params, ctx, _| async move {
             let ctx = ctx.get()?;
             let p: InvoiceParams = params_object(&params)?;
+            crate::core::check_description(p.description.as_deref())
+                .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e, None::<()>))?;
             let invoice = ctx
                 .protocol()
                 .core
@@ -336,6 +357,9 @@ pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
         let _ = module.register_async_method("send_payment", |params, ctx, _| async move {
             let ctx = ctx.get()?;
             let request: SendPaymentRequest = params_object(&params)?;
+            if let Some(invoice) = &request.invoice {
+                check_len("invoice", invoice, crate::core::MAX_INVOICE_ADDRESS_LEN)?;
+            }
             let payment = ctx
                 .protocol()
                 .core
@@ -365,6 +389,7 @@ pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
         let _ = module.register_method("dev_hold", |params, ctx, _| {
             let ctx = ctx.get()?;
             let spec: StepSpec = params_object(&params)?;
+            check_len("step", &spec.step, limits::MAX_STEP_LEN)?;
             ctx.protocol()
                 .steps
                 .arm(spec)

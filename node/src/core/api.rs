@@ -3,7 +3,7 @@
 
 use dlp_chain::{Hash32, OutPoint, Pubkey, Transaction};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::payments::{Invoice, Payment, SendPaymentRequest};
 use crate::channel_record::ChannelState;
@@ -121,12 +121,27 @@ pub enum CoreInput {
 pub struct CoreHandle {
     pub(super) inputs: mpsc::UnboundedSender<CoreInput>,
     pub(super) transport: mpsc::UnboundedSender<TransportEvent>,
+    /// Set once, when the core fail-stops; closed when the core task ends.
+    pub(super) fail_stop: watch::Receiver<Option<FailStop>>,
 }
 
-/// The core is gone (the node is stopping).
+/// Why the core stopped on its own: a store write failed (a full disk, say), so memory is
+/// ahead of disk and the core processes nothing more. A restart reloads the durable state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct FailStop {
+    pub reason: String,
+}
+
+/// The core is gone: the node is stopping, or it fail-stopped (then the reason says why, and
+/// a command that was being handled did not take effect durably).
 #[derive(Debug, thiserror::Error)]
-#[error("the node is shutting down")]
-pub struct CoreGone;
+pub enum CoreGone {
+    #[error("the node is shutting down")]
+    Stopped,
+    #[error("the node fail-stopped and processes nothing more: {0}")]
+    FailStopped(FailStop),
+}
 
 impl CoreHandle {
     /// Send a command built around a reply channel and wait for the reply.
@@ -137,8 +152,32 @@ impl CoreHandle {
         let (reply, rx) = oneshot::channel();
         self.inputs
             .send(CoreInput::Command(build(reply)))
-            .map_err(|_| CoreGone)?;
-        rx.await.map_err(|_| CoreGone)
+            .map_err(|_| self.gone())?;
+        rx.await.map_err(|_| self.gone())
+    }
+
+    fn gone(&self) -> CoreGone {
+        match self.fail_stop() {
+            Some(fail) => CoreGone::FailStopped(fail),
+            None => CoreGone::Stopped,
+        }
+    }
+
+    /// Why the core fail-stopped, if it did.
+    pub fn fail_stop(&self) -> Option<FailStop> {
+        self.fail_stop.borrow().clone()
+    }
+
+    /// Resolves when the core task ends: `Some` when it fail-stopped (a store write failed),
+    /// `None` when it ended any other way (stopped, crashed, or a panic). A supervisor of the
+    /// node (the `dlp-node` binary) waits on this to exit instead of serving a dead core.
+    pub async fn fail_stopped(&self) -> Option<FailStop> {
+        let mut rx = self.fail_stop.clone();
+        if let Ok(value) = rx.wait_for(Option::is_some).await {
+            return value.clone();
+        }
+        // The core task ended; it may still have set the value just before.
+        rx.borrow().clone()
     }
 
     /// Hand an established connection to the core; returns once the core registered it.

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use dlp_chain::{ChainClient, ChainEvent, Hash32, OutPoint, Pubkey, Transaction};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::channel_record::{ChannelId, ChannelRecord, ChannelState};
 use crate::config::Config;
@@ -37,8 +37,11 @@ use crate::store::WriteBatch;
 use crate::transport::{Connection, TransportEvent};
 use crate::wire::PeerMessage;
 
-pub use api::{ChannelInfo, Command, CoreGone, CoreHandle, CoreInput, PeerInfo, TlcInfo};
-pub use payments::{Invoice, Payment, PaymentStatus, SendPaymentRequest};
+pub use api::{ChannelInfo, Command, CoreGone, CoreHandle, CoreInput, FailStop, PeerInfo, TlcInfo};
+pub use payments::{
+    Invoice, MAX_DESCRIPTION_BYTES, MAX_INVOICE_ADDRESS_LEN, MAX_ROUTE_HINTS, Payment,
+    PaymentStatus, SendPaymentRequest, check_description,
+};
 
 /// Key prefix of the peer's revealed commitment secrets: `0x10 ++ channel ++ be64(number)`.
 pub const PEER_SECRET_PREFIX: u8 = 0x10;
@@ -102,6 +105,8 @@ pub struct Core {
     fx: Effects,
     failpoints: Arc<crate::failpoint::Failpoints>,
     rng: Option<SeededRng>,
+    /// Set when a store write fails (see [`Core::flush`]); watched through [`CoreHandle`].
+    fail_stop: watch::Sender<Option<FailStop>>,
 }
 
 /// Seeded randomness (`dev.seed`): value `n` is H(seed, node key, restore epoch, purpose, n).
@@ -175,9 +180,11 @@ impl Core {
         let wallet = Pubkey::from(ctx.keys().wallet_secret().public_key());
         let (inputs_tx, mut inputs_rx) = mpsc::unbounded_channel();
         let (transport_tx, mut transport_rx) = mpsc::unbounded_channel::<TransportEvent>();
+        let (fail_stop, fail_stop_rx) = watch::channel(None);
         let handle = CoreHandle {
             inputs: inputs_tx.clone(),
             transport: transport_tx,
+            fail_stop: fail_stop_rx,
         };
         // Transport events are funnelled into the core's single input queue.
         let pump_inputs = inputs_tx.clone();
@@ -244,6 +251,7 @@ impl Core {
             fx: Effects::default(),
             failpoints,
             rng: None,
+            fail_stop,
         };
         if let Some(seed) = core.config.dev.seed {
             let counter = core
@@ -310,8 +318,12 @@ impl Core {
             Either::Command(command) => self.on_command(command, &mut replies).await,
         }
         let flow = self.flush(received).await;
-        for reply in replies {
-            reply();
+        // After a failed write nothing of this input is durable: the replies are dropped, so
+        // their callers get `CoreGone::FailStopped` instead of a success that is not on disk.
+        if flow.is_continue() {
+            for reply in replies {
+                reply();
+            }
         }
         flow
     }
@@ -405,6 +417,9 @@ impl Core {
             if let Err(e) = written {
                 // Nothing that depends on this state may leave the node: drop the effects.
                 tracing::error!(error = %e, "persisting state failed; stopping the node core");
+                self.fail_stop.send_replace(Some(FailStop {
+                    reason: format!("store write failed: {e}"),
+                }));
                 self.publish(EventKind::Error {
                     channel_id: None,
                     message: format!(

@@ -394,6 +394,12 @@ async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Back
         .request(|reply| Command::SendPayment { request, reply })
         .await;
     let failure = failed.await;
+    // Whoever runs the node can see that it stopped, and why.
+    let fail = tokio::time::timeout(crate::support::DEADLINE, net.running(1).fail_stopped())
+        .await
+        .expect("fail_stopped resolves")
+        .expect("a fail-stop, not a plain stop");
+    assert!(fail.reason.contains("store write failed"), "{fail}");
     // Nothing left bob after the failed write, and the core refuses further work.
     assert!(
         !net.events(1, failure.seq)

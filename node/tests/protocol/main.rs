@@ -21,6 +21,7 @@ macro_rules! for_each_backend {
 }
 
 mod channels;
+mod limits;
 mod process;
 /// The storage tests' process helpers (spawned `dlp-node`, `--restore`), shared.
 #[path = "../storage/support.rs"]
