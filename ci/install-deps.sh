@@ -4,6 +4,7 @@
 #     alone fails with "stdbool.h not found")
 #   - cargo-nextest (the test runner)
 #   - jq and curl (examples/two-nodes.sh, the README's walkthrough, which CI also runs)
+#   - strace (tests/storage/crash.rs kills a real restore at each rename/fsync through it)
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -19,7 +20,7 @@ fi
 if ! command -v g++ >/dev/null 2>&1; then
     need_apt+=(g++)
 fi
-for tool in jq curl; do
+for tool in jq curl strace; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         need_apt+=("$tool")
     fi

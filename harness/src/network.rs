@@ -226,6 +226,9 @@ impl Network {
             text.push_str(&format!("[chain]\nrpc_url = \"{url}\"\n"));
         }
         text.push_str(&format!("[dev]\nseed = {}\n", self.seed));
+        // A scenario may restore any backup it named, however many it took since: the node's
+        // retention (backup.keep, tested in dlp-node's own tests) must not delete one.
+        text.push_str("[backup]\nkeep = 4294967295\n");
         text.push_str("[audit]\n");
         if let Some(policy) = settings.audit_policy {
             text.push_str(&format!("policy = \"{policy}\"\n"));

@@ -4,12 +4,17 @@
 //! copies of the key files (`key`, `sk`), and `dlp-backup.json`, the manifest. The manifest is
 //! written last and fsynced: a directory without it is an interrupted backup, and restore
 //! refuses it. It records what restore needs to validate the backup before touching anything:
-//! format version, backend, the node's public keys, and every file with its size (so a truncated
-//! or missing file is caught by name, cheaply, even at 1 GB).
+//! format version, backend, the node's public keys, and every file with its size and SHA-256
+//! digest. The size catches a truncated or missing file by name, cheaply; the digest catches
+//! damage the engines do not: a flipped byte inside a live SQLite record passes SQLite's
+//! structural checks and would restore a wrong balance, commitment number or payout key, and
+//! RocksDB's block checksums do not cover its OPTIONS file. Format 1 manifests (sizes only)
+//! are still read, and restore refuses them unless told otherwise (see `restore`).
 //!
 //! A backup never overwrites: the target directory must not exist. If a backup fails midway,
 //! the directory it created is removed, so no half backup is left that looks usable.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -22,8 +27,10 @@ use crate::store::{Backend, Store, StoreError};
 
 /// File name of the manifest inside a backup directory.
 pub const MANIFEST_FILE: &str = "dlp-backup.json";
-/// Manifest format this build writes and reads.
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// Manifest format this build writes: 2 = every file with its SHA-256 digest.
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+/// The older format this build still reads: sizes only, no digests.
+pub const MANIFEST_FORMAT_WITHOUT_DIGESTS: u32 = 1;
 /// Name of the node key copy inside a backup (Fiber's).
 pub const BACKUP_NODE_KEY: &str = "sk";
 /// Name of the wallet key copy inside a backup (Fiber's).
@@ -46,6 +53,13 @@ pub struct BackupManifest {
     pub files: Vec<ManifestFile>,
 }
 
+impl BackupManifest {
+    /// True when every file carries a content digest (format 2 and later).
+    pub fn has_digests(&self) -> bool {
+        self.format_version >= MANIFEST_FORMAT_VERSION
+    }
+}
+
 /// One file listed in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +67,9 @@ pub struct ManifestFile {
     /// Path relative to the backup directory, `/`-separated.
     pub path: String,
     pub size: u64,
+    /// SHA-256 of the file's content, lower-case hex (format 2; absent in format 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// A finished backup.
@@ -60,6 +77,8 @@ pub struct ManifestFile {
 pub struct BackupInfo {
     pub dir: PathBuf,
     pub manifest: BackupManifest,
+    /// Time spent computing the files' digests (part of the backup's time).
+    pub digest_time: std::time::Duration,
 }
 
 impl BackupInfo {
@@ -89,6 +108,40 @@ pub enum BackupError {
     },
 }
 
+/// Digests of immutable files by identity, so that repeated backups of a large RocksDB store
+/// hash only what is new since the last one.
+///
+/// A RocksDB checkpoint hard-links the store's SST files, which RocksDB never modifies after
+/// writing them: the same inode with the same size and mtime has the same content. Only files
+/// named `*.sst` are cached; everything else (MANIFEST, OPTIONS, WAL, SQLite's copy) is hashed
+/// every time. The cache keeps only the files of the latest backup, so it stays as small as the
+/// store's file count. A cached digest is the content as first seen: if an SST later rots on
+/// disk, restore's verification refuses it instead of trusting the damage.
+#[derive(Debug, Default)]
+pub struct DigestCache {
+    known: Mutex<HashMap<FileIdentity, String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl FileIdentity {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
+}
+
 /// Take a hot backup of `store` and `base`'s key files into `target`, which must not exist.
 ///
 /// Safe while other threads write to `store`: the database copy is one consistent point in time
@@ -98,6 +151,17 @@ pub fn create_backup(
     base: &BaseDir,
     keys: &NodeKeys,
     target: &Path,
+) -> Result<BackupInfo, BackupError> {
+    create_backup_with(store, base, keys, target, None)
+}
+
+/// [`create_backup`] reusing the digests of unchanged immutable files from earlier backups.
+pub fn create_backup_with(
+    store: &dyn Store,
+    base: &BaseDir,
+    keys: &NodeKeys,
+    target: &Path,
+    cache: Option<&DigestCache>,
 ) -> Result<BackupInfo, BackupError> {
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent).map_err(|source| BackupError::Io {
@@ -119,7 +183,7 @@ pub fn create_backup(
             });
         }
     }
-    let result = fill_backup(store, base, keys, target);
+    let result = fill_backup(store, base, keys, target, cache);
     if result.is_err() {
         // We created the directory a moment ago; nothing else can be in it.
         let _ = std::fs::remove_dir_all(target);
@@ -132,6 +196,7 @@ fn fill_backup(
     base: &BaseDir,
     keys: &NodeKeys,
     target: &Path,
+    cache: Option<&DigestCache>,
 ) -> Result<BackupInfo, BackupError> {
     let created_at_unix_ms = fsutil::unix_ms();
     store.backup_to(target).map_err(|source| match source {
@@ -157,18 +222,61 @@ fn fill_backup(
             source,
         })?;
     }
-    let files = fsutil::list_files(target)
-        .map_err(|source| BackupError::Io {
-            op: "list backup files",
-            path: target.to_path_buf(),
+    let listed = fsutil::list_files(target).map_err(|source| BackupError::Io {
+        op: "list backup files",
+        path: target.to_path_buf(),
+        source,
+    })?;
+    let digest_started = std::time::Instant::now();
+    let mut known = cache.map(|c| c.known.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut seen = HashMap::new();
+    let mut files = Vec::with_capacity(listed.len());
+    for f in listed {
+        let path = target.join(&f.relative);
+        let digest_err = |source| BackupError::Io {
+            op: "compute the digest of",
+            path: path.clone(),
             source,
-        })?
-        .into_iter()
-        .map(|f| ManifestFile {
+        };
+        let identity = match &known {
+            Some(_) if f.relative.ends_with(".sst") => Some(FileIdentity::of(
+                &std::fs::metadata(&path).map_err(digest_err)?,
+            )),
+            _ => None,
+        };
+        let cached = identity
+            .and_then(|id| known.as_ref().and_then(|k| k.get(&id)).cloned())
+            .map(|digest| (f.size, digest));
+        let (size, sha256) = match cached {
+            Some(hit) => hit,
+            None => fsutil::sha256_file(&path).map_err(digest_err)?,
+        };
+        if let Some(id) = identity {
+            seen.insert(id, sha256.clone());
+        }
+        // The copy must not change under us: a size that moved since the listing means some
+        // other process is writing into the backup.
+        if size != f.size {
+            return Err(BackupError::Io {
+                op: "compute the digest of",
+                path,
+                source: std::io::Error::other(format!(
+                    "file changed while the backup was written ({} then {size} bytes)",
+                    f.size
+                )),
+            });
+        }
+        files.push(ManifestFile {
             path: f.relative,
-            size: f.size,
-        })
-        .collect();
+            size,
+            sha256: Some(sha256),
+        });
+    }
+    if let Some(known) = known.as_mut() {
+        **known = seen;
+    }
+    drop(known);
+    let digest_time = digest_started.elapsed();
     let manifest = BackupManifest {
         format_version: MANIFEST_FORMAT_VERSION,
         backend: store.backend(),
@@ -193,6 +301,7 @@ fn fill_backup(
     Ok(BackupInfo {
         dir: target.to_path_buf(),
         manifest,
+        digest_time,
     })
 }
 
@@ -214,6 +323,55 @@ impl BackupNamer {
     }
 }
 
+/// Retention: delete the oldest complete backups in `<base>/fiber/backups/` beyond the newest
+/// `keep` (at least one is always kept, so the newest is never deleted). A backup is a
+/// directory named by its unix-ms stamp with a manifest; anything else there (an interrupted
+/// backup without a manifest, a directory an operator put there) is never touched. Returns the
+/// directories removed, oldest first.
+pub fn prune_backups(base: &BaseDir, keep: u32) -> Result<Vec<PathBuf>, BackupError> {
+    let dir = base.backups_dir();
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BackupError::Io { op, path, source }
+    };
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io("list backups in", &dir)(e)),
+    };
+    let mut complete: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io("list backups in", &dir))?;
+        let path = entry.path();
+        let Some(stamp) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if path.join(MANIFEST_FILE).is_file() {
+            complete.push((stamp, path));
+        }
+    }
+    complete.sort();
+    let excess = complete.len().saturating_sub(keep.max(1) as usize);
+    let mut removed = Vec::with_capacity(excess);
+    for (_, path) in complete.into_iter().take(excess) {
+        // The manifest goes first: a deletion cut short leaves a directory without one, which
+        // restore refuses as interrupted instead of trusting half a backup.
+        std::fs::remove_file(path.join(MANIFEST_FILE))
+            .map_err(io("remove the manifest of old backup", &path))?;
+        std::fs::remove_dir_all(&path).map_err(io("remove old backup", &path))?;
+        tracing::info!(dir = %path.display(), keep, "old backup removed (backup.keep)");
+        removed.push(path);
+    }
+    if !removed.is_empty() {
+        fsutil::sync_dir(&dir).map_err(io("sync", &dir))?;
+    }
+    Ok(removed)
+}
+
 /// Read and parse a backup's manifest.
 pub fn read_manifest(backup_dir: &Path) -> Result<BackupManifest, ManifestError> {
     let path = backup_dir.join(MANIFEST_FILE);
@@ -229,11 +387,35 @@ pub fn read_manifest(backup_dir: &Path) -> Result<BackupManifest, ManifestError>
             path: path.clone(),
             detail: e.to_string(),
         })?;
-    if manifest.format_version != MANIFEST_FORMAT_VERSION {
-        return Err(ManifestError::UnsupportedVersion {
-            path,
-            found: manifest.format_version,
-        });
+    match manifest.format_version {
+        MANIFEST_FORMAT_VERSION => {
+            for file in &manifest.files {
+                let well_formed = file.sha256.as_deref().is_some_and(|d| {
+                    d.len() == 64 && d.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                });
+                if !well_formed {
+                    return Err(ManifestError::Malformed {
+                        path,
+                        detail: format!(
+                            "file {:?} has no well-formed sha256 (64 lower-case hex digits)",
+                            file.path
+                        ),
+                    });
+                }
+            }
+        }
+        MANIFEST_FORMAT_WITHOUT_DIGESTS => {
+            if let Some(file) = manifest.files.iter().find(|f| f.sha256.is_some()) {
+                return Err(ManifestError::Malformed {
+                    path,
+                    detail: format!(
+                        "format 1 has no digests, but file {:?} carries one",
+                        file.path
+                    ),
+                });
+            }
+        }
+        found => return Err(ManifestError::UnsupportedVersion { path, found }),
     }
     Ok(manifest)
 }
@@ -254,6 +436,10 @@ pub enum ManifestError {
     },
     #[error("{} is not a valid backup manifest: {detail}", path.display())]
     Malformed { path: PathBuf, detail: String },
-    #[error("{}: manifest format {found} is not supported (this build reads {MANIFEST_FORMAT_VERSION})", path.display())]
+    #[error(
+        "{}: manifest format {found} is not supported (this build reads formats \
+         {MANIFEST_FORMAT_WITHOUT_DIGESTS} and {MANIFEST_FORMAT_VERSION})",
+        path.display()
+    )]
     UnsupportedVersion { path: PathBuf, found: u32 },
 }

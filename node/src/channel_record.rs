@@ -170,6 +170,8 @@ pub enum RecordError {
         "channel record {channel}: encoding version {found} is not supported (this build reads {CHANNEL_RECORD_VERSION})"
     )]
     UnknownVersion { channel: String, found: u8 },
+    #[error("channel record {channel} holds the record of channel {inside}")]
+    KeyMismatch { channel: String, inside: String },
     #[error("channel record {channel}: malformed body: {source}")]
     Malformed {
         channel: String,
@@ -207,12 +209,25 @@ impl ChannelRecord {
                 });
             }
         };
-        match value.split_first() {
-            None => Err(RecordError::Empty { channel }),
-            Some((&CHANNEL_RECORD_VERSION, body)) => serde_json::from_slice(body)
-                .map_err(|source| RecordError::Malformed { channel, source }),
-            Some((&found, _)) => Err(RecordError::UnknownVersion { channel, found }),
+        let record: Self = match value.split_first() {
+            None => return Err(RecordError::Empty { channel }),
+            Some((&CHANNEL_RECORD_VERSION, body)) => {
+                serde_json::from_slice(body).map_err(|source| RecordError::Malformed {
+                    channel: channel.clone(),
+                    source,
+                })?
+            }
+            Some((&found, _)) => return Err(RecordError::UnknownVersion { channel, found }),
+        };
+        // The key names the channel: a record filed under another id is damaged, and loading
+        // it would attach one channel's state to another's id.
+        if key[1..] != record.channel_id.0 {
+            return Err(RecordError::KeyMismatch {
+                channel,
+                inside: format!("0x{}", hex::encode(record.channel_id.0)),
+            });
         }
+        Ok(record)
     }
 
     /// Persist this record.

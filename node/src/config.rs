@@ -127,7 +127,12 @@ pub struct AuditConfig {
     pub on_audit_failure: OnAuditFailure,
 }
 
-/// `[backup]`: automatic backups (off unless `auto = true`).
+/// Default of `backup.keep`: with change-triggered backups at most one a minute, 16 backups
+/// span at least a quarter of an hour of channel changes, so one damaged or unlucky backup
+/// always has several older ones behind it, while the directory stays bounded.
+pub const DEFAULT_BACKUPS_KEPT: u32 = 16;
+
+/// `[backup]`: automatic backups (off unless `auto = true`) and retention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackupConfig {
@@ -137,6 +142,9 @@ pub struct BackupConfig {
     pub interval_hours: Option<u64>,
     /// At most one change-triggered backup per this many seconds (Fiber: about 60).
     pub coalesce_secs: u64,
+    /// How many complete backups `<base>/fiber/backups/` keeps: after each new backup the
+    /// oldest beyond this many are deleted. At least 1: the newest is never deleted.
+    pub keep: u32,
 }
 
 impl Default for BackupConfig {
@@ -145,6 +153,7 @@ impl Default for BackupConfig {
             auto: false,
             interval_hours: None,
             coalesce_secs: 60,
+            keep: DEFAULT_BACKUPS_KEPT,
         }
     }
 }
@@ -288,6 +297,14 @@ impl Config {
                      loopback only",
                     config.fiber.listening_addr
                 ),
+            });
+        }
+        if config.backup.keep == 0 {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: "backup.keep = 0: at least the newest backup is always kept (use 1 or \
+                          more)"
+                    .into(),
             });
         }
         let addr = config.rpc.listening_addr;

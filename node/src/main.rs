@@ -41,11 +41,15 @@ EXIT CODES
 RESTORE A BACKUP (node stopped)
   dlp-node -d <BASE> [-c <CONFIG>] --restore <BACKUP_DIR>
   Refuses if the node is running. Validates the backup first (manifest, backend matches the
-  config, files whole, database readable, keys belong to it, backup belongs to this node), then
-  moves the current store to <BASE>/fiber/store.bak.<unix_ms>, puts the backup's database in
-  place, restores sk and key when the backup has both, marks every ChannelReady or ShuttingDown
-  channel Stale, prints what it did and exits 0. On any failure the original store is left as
-  it was and the exit code is non-zero.
+  config, files whole and matching their SHA-256 digests, database readable and every record
+  decodable, keys belong to it, backup belongs to this node), then moves the current store to
+  <BASE>/fiber/store.bak.<unix_ms>, puts the backup's database in place, restores sk and key
+  when the backup has both, marks every ChannelReady or ShuttingDown channel Stale, prints what
+  it did and exits 0. On any failure the original store is left as it was and the exit code is
+  non-zero. A restore killed midway is completed by the next start or restore (see
+  <BASE>/fiber/restore.intent); a node never starts on a missing store while
+  store.bak.*/store.restoring.* exist. Backups written before digests existed (manifest format
+  1) are refused unless --accept-undigested-backup is given.
 
 CONFIG (<BASE>/config.toml unless -c; every key optional)
   [store]
@@ -70,6 +74,12 @@ struct Cli {
     /// print what was done, and exit.
     #[arg(long, value_name = "BACKUP_DIR")]
     restore: Option<PathBuf>,
+
+    /// With --restore: accept a backup whose manifest has no content digests (format 1,
+    /// written before digests existed). Its files are then checked for structure only, so
+    /// damage inside a record goes unnoticed; take a new backup instead when you can.
+    #[arg(long, requires = "restore")]
+    accept_undigested_backup: bool,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -181,7 +191,9 @@ fn run(cli: Cli) -> Result<()> {
         None => tracing::info!("no config file, using defaults"),
     }
     match cli.restore {
-        Some(backup_dir) => restore_command(&base, &config, backup_dir),
+        Some(backup_dir) => {
+            restore_command(&base, &config, backup_dir, cli.accept_undigested_backup)
+        }
         None => run_node(base, config),
     }
 }
@@ -198,7 +210,12 @@ fn failpoints_from_env() -> Result<Failpoints> {
     }
 }
 
-fn restore_command(base: &BaseDir, config: &Config, backup_dir: PathBuf) -> Result<()> {
+fn restore_command(
+    base: &BaseDir,
+    config: &Config,
+    backup_dir: PathBuf,
+    accept_undigested: bool,
+) -> Result<()> {
     let failpoints = failpoints_from_env()?;
     println!(
         "restoring {} into {} ({} store)",
@@ -210,14 +227,31 @@ fn restore_command(base: &BaseDir, config: &Config, backup_dir: PathBuf) -> Resu
         base,
         config.store.backend,
         &backup_dir,
-        &RestoreOptions { failpoints },
+        &RestoreOptions {
+            failpoints,
+            accept_undigested,
+        },
     )?;
     print_report(&report);
     Ok(())
 }
 
 fn print_report(r: &RestoreReport) {
+    if let Some(done) = &r.completed_first {
+        println!(
+            "completed an interrupted restore of {} first",
+            done.intent.backup_dir.display()
+        );
+    }
     println!("restored backup {}", r.backup_dir.display());
+    if r.digests_verified {
+        println!(
+            "  content: every file matched its SHA-256 ({} bytes checked)",
+            r.bytes_verified
+        );
+    } else {
+        println!("  content: NOT verified (format 1 backup accepted without digests)");
+    }
     println!(
         "  database: {} files, {} bytes, {} entries -> {}",
         r.files_copied,

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use dlp_chain::{ChainClient, InProcessChain, Pubkey, RemoteChain};
 use jsonrpsee::server::ServerHandle;
 
-use crate::backup::{BackupError, BackupInfo, BackupNamer, create_backup};
+use crate::backup::{BackupError, BackupInfo, BackupNamer, DigestCache, create_backup_with};
 use crate::channel_record::CHANNEL_RECORD_PREFIX;
 use crate::config::Config;
 use crate::core::{Core, CoreHandle};
@@ -32,6 +32,8 @@ pub enum NodeError {
     Keys(#[from] KeyError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Recovery(#[from] crate::restore::intent::RecoveryError),
     #[error("cannot create {}: {source}", path.display())]
     Layout {
         path: std::path::PathBuf,
@@ -171,6 +173,8 @@ pub struct NodeContext {
     keys: NodeKeys,
     store: Arc<dyn Store>,
     namer: BackupNamer,
+    backup_lock: std::sync::Mutex<()>,
+    digests: DigestCache,
     protocol: OnceLock<Protocol>,
 }
 
@@ -206,8 +210,21 @@ impl NodeContext {
     }
 
     fn backup_tagged(&self, step: Option<String>) -> Result<BackupInfo, BackupError> {
+        // One backup at a time (RPC, automatic, step control): retention never sees another
+        // backup half-written, and names stay in the order backups finish.
+        let _one_at_a_time = self.backup_lock.lock().unwrap_or_else(|p| p.into_inner());
         let target = self.namer.next_dir(&self.base);
-        let info = create_backup(self.store.as_ref(), &self.base, &self.keys, &target)?;
+        let info = create_backup_with(
+            self.store.as_ref(),
+            &self.base,
+            &self.keys,
+            &target,
+            Some(&self.digests),
+        )?;
+        // The backup is written; failing to prune old ones must not turn it into a failure.
+        if let Err(e) = crate::backup::prune_backups(&self.base, self.config.backup.keep) {
+            tracing::error!(error = %e, "could not remove old backups (backup.keep)");
+        }
         if let Some(p) = self.protocol.get() {
             p.events.publish(EventKind::BackupWritten {
                 dir: info.dir.display().to_string(),
@@ -313,6 +330,15 @@ impl RunningNode {
                 source,
             })?;
         }
+        // A restore killed after it was decided is finished first; a store that is missing
+        // while earlier stores lie next to it is lost, not new: refuse to start empty.
+        if let Some(done) = crate::restore::complete_interrupted(&base)? {
+            tracing::warn!(
+                backup = %done.intent.backup_dir.display(),
+                "completed an interrupted restore before starting"
+            );
+        }
+        crate::restore::check_store_present(&base)?;
         let (keys, keys_created) = NodeKeys::load_or_create(&base)?;
         let store: Arc<dyn Store> = Arc::from(open_store(config.store.backend, &base.store_dir())?);
         let addr = config.rpc.listening_addr;
@@ -322,6 +348,8 @@ impl RunningNode {
             keys,
             store,
             namer: BackupNamer::default(),
+            backup_lock: std::sync::Mutex::new(()),
+            digests: DigestCache::default(),
             protocol: OnceLock::new(),
         });
         let chain: Arc<dyn ChainClient> = match (chain, &ctx.config.chain.rpc_url) {

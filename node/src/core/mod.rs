@@ -17,6 +17,7 @@ mod close;
 mod onchain;
 mod open;
 mod payments;
+pub mod records;
 mod reestablish;
 mod updates;
 
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dlp_chain::{ChainClient, ChainEvent, Hash32, OutPoint, Pubkey, Transaction};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::channel_record::{ChannelId, ChannelRecord, ChannelState};
@@ -715,24 +716,16 @@ fn json_bytes<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-fn load_json_prefix<T: for<'de> Deserialize<'de>>(
+fn load_json_prefix<T: serde::de::DeserializeOwned>(
     store: &dyn crate::store::Store,
     prefix: u8,
     what: &'static str,
 ) -> Result<HashMap<Hash32, T>, CoreError> {
     let mut out = HashMap::new();
     let mut error = None;
-    store.scan_prefix(&[prefix], &mut |key, value| {
-        let parsed = key
-            .get(1..33)
-            .and_then(|k| <[u8; 32]>::try_from(k).ok())
-            .ok_or_else(|| format!("key {} is not prefix + 32 bytes", hex::encode(key)))
-            .and_then(|k| {
-                serde_json::from_slice::<T>(value)
-                    .map(|v| (Hash32(k), v))
-                    .map_err(|e| e.to_string())
-            });
-        match parsed {
+    store.scan_prefix(
+        &[prefix],
+        &mut |key, value| match records::decode_hash_keyed::<T>(key, value) {
             Ok((k, v)) => {
                 out.insert(k, v);
                 std::ops::ControlFlow::Continue(())
@@ -741,8 +734,8 @@ fn load_json_prefix<T: for<'de> Deserialize<'de>>(
                 error = Some(detail);
                 std::ops::ControlFlow::Break(())
             }
-        }
-    })?;
+        },
+    )?;
     match error {
         Some(detail) => Err(CoreError::Corrupt { what, detail }),
         None => Ok(out),

@@ -57,11 +57,12 @@ impl RocksStore {
         })
     }
 
-    /// Open an existing database read-only and read every entry with checksum verification.
+    /// Open an existing database read-only and read every entry with checksum verification,
+    /// handing each to `visit` in key order (it may stop the read early).
     ///
     /// This is how restore decides that a backup's `db/` is a whole, uncorrupted database
     /// before anything is moved. Returns the number of entries read.
-    pub fn verify_readonly(dir: &Path) -> Result<u64, StoreError> {
+    pub fn verify_readonly(dir: &Path, visit: &mut ScanVisitor<'_>) -> Result<u64, StoreError> {
         if !dir.join("CURRENT").is_file() {
             return Err(StoreError::Invalid {
                 backend: Backend::Rocksdb,
@@ -87,8 +88,12 @@ impl RocksStore {
         read_opts.fill_cache(false);
         let mut entries = 0u64;
         for item in db.iterator_opt(IteratorMode::Start, read_opts) {
-            item.map_err(|e| engine_err(dir, "read every entry (checksum verification)", e))?;
+            let (key, value) =
+                item.map_err(|e| engine_err(dir, "read every entry (checksum verification)", e))?;
             entries += 1;
+            if visit(&key, &value).is_break() {
+                break;
+            }
         }
         Ok(entries)
     }

@@ -77,11 +77,13 @@ impl SqliteStore {
         })
     }
 
-    /// Open an existing database file read-only, run `PRAGMA quick_check` and check that it
-    /// has the `kv_store` table. Returns the number of entries.
+    /// Open an existing database file read-only, run `PRAGMA quick_check`, check that it has
+    /// the `kv_store` table, and hand every entry to `visit` in key order (it may stop the read
+    /// early). Returns the number of entries read. `quick_check` is structural only: it does not
+    /// see a changed byte inside a record, which is why backups also carry content digests.
     ///
     /// This is how restore decides that a backup's `data.sqlite` is whole before anything moves.
-    pub fn verify_readonly(file: &Path) -> Result<u64, StoreError> {
+    pub fn verify_readonly(file: &Path, visit: &mut ScanVisitor<'_>) -> Result<u64, StoreError> {
         let invalid = |detail: String| StoreError::Invalid {
             backend: Backend::Sqlite,
             path: file.to_path_buf(),
@@ -125,10 +127,30 @@ impl SqliteStore {
         if table.is_none() {
             return Err(invalid("no kv_store table: not a dlp-node store".into()));
         }
-        let entries: i64 = conn
-            .query_row("SELECT count(*) FROM kv_store", [], |row| row.get(0))
-            .map_err(|e| engine_err(file, "count entries", e))?;
-        Ok(u64::try_from(entries).unwrap_or(0))
+        let mut stmt = conn
+            .prepare("SELECT key, value FROM kv_store ORDER BY key")
+            .map_err(|e| engine_err(file, "read every entry", e))?;
+        let mut rows = stmt
+            .query([])
+            .map_err(|e| engine_err(file, "read every entry", e))?;
+        let mut entries = 0u64;
+        while let Some(row) = rows
+            .next()
+            .map_err(|e| engine_err(file, "read every entry", e))?
+        {
+            // A key or value stored as another SQLite type is damage, not a record.
+            let blob = |i: usize| {
+                row.get_ref(i)
+                    .and_then(|v| v.as_blob().map_err(Into::into))
+                    .map_err(|e| engine_err(file, "read every entry", e))
+            };
+            let (key, value) = (blob(0)?, blob(1)?);
+            entries += 1;
+            if visit(key, value).is_break() {
+                break;
+            }
+        }
+        Ok(entries)
     }
 
     fn check_key(&self, key: &[u8]) -> Result<(), StoreError> {

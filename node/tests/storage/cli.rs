@@ -19,6 +19,7 @@ for_each_backend!(
     backup_rpc_writes_a_backup_that_cli_restore_applies,
     cli_restore_is_refused_while_the_node_runs,
     cli_restore_copy_failure_exits_non_zero_and_keeps_the_store,
+    backup_keep_bounds_the_backups_and_never_deletes_the_newest,
 );
 
 #[test]
@@ -248,4 +249,58 @@ fn cli_restore_copy_failure_exits_non_zero_and_keeps_the_store(backend: Backend)
         fiber_before,
         "no staging or store.bak left"
     );
+}
+
+/// `backup.keep = 3`: after each `backup` call at most three complete backups remain, always
+/// the newest ones; a directory without a manifest (an interrupted backup) and one that is not
+/// named by a stamp are never touched. Before retention, 101 calls made 101 directories.
+fn backup_keep_bounds_the_backups_and_never_deletes_the_newest(backend: Backend) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = base_in(&dir);
+    write_config(&base, backend, &["info", "admin"]);
+    let mut config = std::fs::read_to_string(base.default_config()).expect("config");
+    config.push_str("[backup]\nkeep = 3\n");
+    std::fs::write(base.default_config(), config).expect("config");
+    std::fs::create_dir_all(base.backups_dir().join("1")).expect("interrupted backup");
+    std::fs::create_dir_all(base.backups_dir().join("by-hand")).expect("operator's dir");
+
+    let node = NodeProcess::start(&base);
+    let rpc = RpcClient::new(node.rpc);
+    let complete = || -> Vec<u64> {
+        let mut stamps: Vec<u64> = dir_names(&base.backups_dir())
+            .into_iter()
+            .filter(|n| {
+                base.backups_dir()
+                    .join(n)
+                    .join(dlp_node::backup::MANIFEST_FILE)
+                    .is_file()
+            })
+            .map(|n| n.parse().expect("stamp"))
+            .collect();
+        stamps.sort();
+        stamps
+    };
+    let mut taken = Vec::new();
+    for call in 1..=6 {
+        let _: serde_json::Value = rpc.call("backup", None).expect("backup");
+        let now = complete();
+        let newest = *now.last().expect("a backup");
+        assert!(!taken.contains(&newest), "call {call}: a new backup");
+        taken.push(newest);
+        assert_eq!(now.len(), call.min(3), "call {call}: {now:?}");
+        assert_eq!(now, taken[taken.len() - now.len()..], "the newest are kept");
+    }
+    node.terminate();
+    let names = dir_names(&base.backups_dir());
+    assert!(names.contains(&"1".to_string()), "{names:?}");
+    assert!(names.contains(&"by-hand".to_string()), "{names:?}");
+
+    // keep = 0 would delete the newest: refused at start.
+    let text = std::fs::read_to_string(base.default_config())
+        .expect("config")
+        .replace("keep = 3", "keep = 0");
+    std::fs::write(base.default_config(), text).expect("config");
+    let out = run_cli(&["-d", base.root().to_str().expect("utf8")], &[]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("backup.keep"), "{}", out.stderr);
 }

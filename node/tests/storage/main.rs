@@ -17,5 +17,6 @@ macro_rules! for_each_backend {
 mod backup;
 mod cli;
 mod conformance;
+mod crash;
 mod restore;
 mod support;

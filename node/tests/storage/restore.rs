@@ -1,8 +1,6 @@
 //! Offline restore: exact contents, refusals before anything moves, rollback on failure, and
 //! Stale marking that survives a reopen.
 
-use std::io::{Seek, SeekFrom, Write};
-
 use dlp_node::backup::{BackupInfo, MANIFEST_FILE};
 use dlp_node::channel_record::{ChannelRecord, ChannelState, flags};
 use dlp_node::failpoint::Failpoints;
@@ -11,7 +9,10 @@ use dlp_node::lock::BaseDirLock;
 use dlp_node::restore::{RestoreError, RestoreOptions, restore};
 use dlp_node::store::{Backend, WriteBatch};
 
-use crate::support::{ScratchNode, channel, dir_names, fingerprint, restore_into_fresh_base};
+use crate::support::{
+    ScratchNode, channel, dir_names, fingerprint, overwrite, redigest_manifest,
+    restore_into_fresh_base, unshare,
+};
 
 for_each_backend!(
     backup_more_writes_restore_brings_back_exactly_the_backup,
@@ -25,6 +26,10 @@ for_each_backend!(
     ready_and_shutting_down_channels_become_stale_and_stay_so_after_reopen,
     keys_are_restored_only_when_both_are_in_the_backup,
     the_same_backup_restores_twice,
+    a_changed_byte_the_engine_does_not_check_is_refused_by_its_digest,
+    a_record_the_node_cannot_decode_is_refused_before_anything_moves,
+    backups_without_digests_are_refused_unless_accepted_explicitly,
+    every_single_byte_change_in_any_backup_file_is_refused,
 );
 
 /// A node with some data and a backup of it; the store is closed afterwards (restore is
@@ -109,12 +114,14 @@ fn a_failure_at_any_restore_step_leaves_the_original_byte_identical(backend: Bac
     for point in [
         "restore.copy_file",
         "restore.mark_stale",
+        "restore.intent",
         "restore.move_aside",
         "restore.swap",
         "restore.keys",
     ] {
         let options = RestoreOptions {
             failpoints: Failpoints::none().arm(point, 1),
+            ..RestoreOptions::default()
         };
         let err = restore(&node.base, backend, &backup.dir, &options).expect_err(point);
         assert!(
@@ -161,21 +168,24 @@ fn corrupt_backup_is_refused_before_anything_moves(backend: Backend) {
     };
     // Hard-linked checkpoint files are shared with the (closed) live store: break the link so
     // the corruption stays in the backup.
-    let bytes = std::fs::read(&victim).expect("read");
-    std::fs::remove_file(&victim).expect("unlink");
-    std::fs::write(&victim, &bytes).expect("rewrite");
+    unshare(&victim);
     let offset = match backend {
         Backend::Rocksdb => 16,
         Backend::Sqlite => 4096 + 8,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&victim)
-        .expect("open");
-    file.seek(SeekFrom::Start(offset)).expect("seek");
-    file.write_all(&[0xA5; 64]).expect("corrupt");
-    drop(file);
+    overwrite(&victim, offset, &[0xA5; 64]);
 
+    // The digest sees it first, naming the file.
+    let err = restore_default(&node, &backup.dir).expect_err("must refuse");
+    match &err {
+        RestoreError::DigestMismatch { path, .. } => assert_eq!(path, &victim),
+        other => panic!("expected a digest mismatch, got {other}"),
+    }
+    assert_eq!(snapshot(&node.base), before);
+
+    // Damage the digest cannot see (the source store was already damaged when the backup was
+    // written): the engine's own checks still refuse it.
+    redigest_manifest(&backup.dir);
     let err = restore_default(&node, &backup.dir).expect_err("must refuse");
     assert!(matches!(err, RestoreError::CorruptDatabase(_)), "{err}");
     assert_eq!(snapshot(&node.base), before);
@@ -293,7 +303,10 @@ fn incomplete_or_mismatched_backups_are_refused(backend: Backend) {
     let swapped_key = copy("swapped-key");
     let stranger = ScratchNode::new(backend);
     std::fs::copy(stranger.base.node_key(), swapped_key.join("sk")).expect("swap sk");
-    // Keep the manifest's recorded size honest so the key check, not the size check, fires.
+    let err = restore_default(&node, &swapped_key).expect_err("mismatched key");
+    assert!(matches!(err, RestoreError::DigestMismatch { .. }), "{err}");
+    // Keep the manifest's recorded size and digest honest so the key check fires.
+    redigest_manifest(&swapped_key);
     let err = restore_default(&node, &swapped_key).expect_err("mismatched key");
     assert!(matches!(err, RestoreError::KeysMismatch { .. }), "{err}");
 
@@ -451,4 +464,168 @@ fn the_same_backup_restores_twice(backend: Backend) {
         .filter(|n| n.starts_with("store.bak."))
         .count();
     assert_eq!(baks, 2, "each restore keeps the store it replaced");
+}
+
+/// A single changed byte that keeps the database readable: inside a live SQLite record (a
+/// commitment number), or in RocksDB's OPTIONS file, which its block checksums do not cover.
+/// Before digests both restored "successfully".
+fn a_changed_byte_the_engine_does_not_check_is_refused_by_its_digest(backend: Backend) {
+    let (node, backup) = node_with_backup(backend);
+    let before = snapshot(&node.base);
+    let (victim, offset, byte) = match backend {
+        Backend::Sqlite => {
+            // channel(1) has local_commitment_number 11: make it 19.
+            let file = backup.dir.join("data.sqlite");
+            let bytes = std::fs::read(&file).expect("read");
+            let needle = b"\"local_commitment_number\":11";
+            let at = bytes
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .expect("the channel record is in the file");
+            (file, (at + needle.len() - 1) as u64, b'9')
+        }
+        Backend::Rocksdb => {
+            let file = dlp_node::fsutil::list_files(&backup.dir.join("db"))
+                .expect("list")
+                .into_iter()
+                .find(|f| f.relative.starts_with("OPTIONS-"))
+                .map(|f| backup.dir.join("db").join(f.relative))
+                .expect("the checkpoint has an OPTIONS file");
+            let bytes = std::fs::read(&file).expect("read");
+            // A comment line: the file still parses, with a changed byte.
+            let at = bytes.iter().position(|b| *b == b'#').expect("a comment");
+            (file, at as u64 + 1, b'X')
+        }
+    };
+    unshare(&victim);
+    overwrite(&victim, offset, &[byte]);
+
+    let err = restore_default(&node, &backup.dir).expect_err("must refuse");
+    match &err {
+        RestoreError::DigestMismatch {
+            path,
+            expected,
+            actual,
+        } => {
+            assert_eq!(path, &victim);
+            assert_ne!(expected, actual);
+        }
+        other => panic!("expected a digest mismatch, got {other}"),
+    }
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+    assert_eq!(snapshot(&node.base), before, "nothing moved");
+
+    // The same damage with an honest manifest (a backup of a damaged store) shows why the
+    // digest is needed: the engine accepts it.
+    redigest_manifest(&backup.dir);
+    let report = restore_default(&node, &backup.dir);
+    assert!(
+        report.is_ok(),
+        "the engine's own checks do not see this damage: {report:?}"
+    );
+}
+
+/// A record the node reads at start that does not decode: before, restore accepted it and the
+/// node then refused to start (with the old store already replaced).
+fn a_record_the_node_cannot_decode_is_refused_before_anything_moves(backend: Backend) {
+    use dlp_node::core::INVOICE_PREFIX;
+    let mut node = ScratchNode::new(backend);
+    channel(1, ChannelState::ChannelReady)
+        .save(node.store())
+        .expect("channel");
+    let mut key = vec![INVOICE_PREFIX];
+    key.extend_from_slice(&[0x42; 32]);
+    node.store()
+        .put(&key, b"{\"payee\": 7")
+        .expect("corrupt invoice");
+    let backup = node.backup("backup");
+    node.close();
+    let before = snapshot(&node.base);
+
+    let err = restore_default(&node, &backup.dir).expect_err("must refuse");
+    match &err {
+        RestoreError::BadRecord { record, .. } => {
+            assert_eq!(record.what, "invoice");
+            assert!(record.key.starts_with("204242"), "{}", record.key);
+        }
+        other => panic!("expected a bad record, got {other}"),
+    }
+    assert!(err.to_string().contains("invoice record"), "{err}");
+    assert_eq!(snapshot(&node.base), before);
+}
+
+/// Format 1 manifests (sizes only) are refused with a message saying how to proceed, and
+/// restored only when the caller accepts them explicitly.
+fn backups_without_digests_are_refused_unless_accepted_explicitly(backend: Backend) {
+    let (mut node, backup) = node_with_backup(backend);
+    let path = backup.dir.join(MANIFEST_FILE);
+    let mut manifest = dlp_node::backup::read_manifest(&backup.dir).expect("manifest");
+    manifest.format_version = 1;
+    for file in &mut manifest.files {
+        file.sha256 = None;
+    }
+    std::fs::write(&path, serde_json::to_vec(&manifest).expect("json")).expect("write");
+    let before = snapshot(&node.base);
+
+    let err = restore_default(&node, &backup.dir).expect_err("must refuse");
+    assert!(
+        matches!(err, RestoreError::NoDigests { format: 1, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("--accept-undigested-backup"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&node.base), before);
+
+    let options = RestoreOptions {
+        accept_undigested: true,
+        ..RestoreOptions::default()
+    };
+    let report = restore(&node.base, backend, &backup.dir, &options).expect("accepted");
+    assert!(!report.digests_verified);
+    node.reopen();
+    assert!(node.store().get(b"data/000").expect("get").is_some());
+}
+
+/// The probe that found the defect, as a test: change one byte (xor 0x5A) at spread positions
+/// of every file the manifest lists (first and last byte included) and try to restore. Every
+/// attempt must be refused before anything moves. The manifest itself is left alone: some of
+/// its bytes (the creation time) are harmless to change.
+fn every_single_byte_change_in_any_backup_file_is_refused(backend: Backend) {
+    let (node, backup) = node_with_backup(backend);
+    let before = snapshot(&node.base);
+    let manifest = dlp_node::backup::read_manifest(&backup.dir).expect("manifest");
+    const POSITIONS_PER_FILE: u64 = 16;
+    let mut attempts = 0;
+    for file in &manifest.files {
+        let path = backup.dir.join(&file.path);
+        unshare(&path);
+        let original = std::fs::read(&path).expect("read");
+        let len = original.len() as u64;
+        let mut positions: Vec<u64> = (0..POSITIONS_PER_FILE)
+            .map(|i| i * len / POSITIONS_PER_FILE)
+            .chain([len.saturating_sub(1)])
+            .filter(|at| *at < len) // an empty file (a fresh WAL) has no byte to change
+            .collect();
+        positions.dedup();
+        for at in positions {
+            overwrite(&path, at, &[original[at as usize] ^ 0x5A]);
+            attempts += 1;
+            match restore_default(&node, &backup.dir) {
+                Err(RestoreError::DigestMismatch { path: p, .. }) => assert_eq!(p, path),
+                Err(other) => panic!(
+                    "{}@{at}: refused, but not by its digest: {other}",
+                    file.path
+                ),
+                Ok(()) => panic!("{}@{at}: a changed byte was restored", file.path),
+            }
+            overwrite(&path, at, &[original[at as usize]]);
+        }
+    }
+    assert!(attempts >= 3 * POSITIONS_PER_FILE, "{attempts} attempts");
+    eprintln!("{backend}: {attempts} single-byte changes, all refused");
+    assert_eq!(snapshot(&node.base), before);
+    // Undamaged again, it restores.
+    restore_default(&node, &backup.dir).expect("intact backup");
 }

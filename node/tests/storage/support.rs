@@ -325,3 +325,38 @@ impl Drop for NodeProcess {
         }
     }
 }
+
+/// Rewrite a backup's manifest so that its sizes and digests describe the files as they are
+/// now: damage that happened *before* the backup was written (a damaged source store), which
+/// digests cannot see and the deeper checks must.
+pub fn redigest_manifest(backup: &Path) {
+    let path = backup.join(dlp_node::backup::MANIFEST_FILE);
+    let mut manifest = dlp_node::backup::read_manifest(backup).expect("manifest");
+    for file in &mut manifest.files {
+        let (size, digest) =
+            dlp_node::fsutil::sha256_file(&backup.join(&file.path)).expect("digest");
+        file.size = size;
+        file.sha256 = Some(digest);
+    }
+    let json = serde_json::to_vec_pretty(&manifest).expect("json");
+    std::fs::write(path, json).expect("write manifest");
+}
+
+/// Replace `path` (perhaps a hard link shared with a live store) by a private copy of itself,
+/// so that damaging it damages only the backup.
+pub fn unshare(path: &Path) {
+    let bytes = std::fs::read(path).expect("read");
+    std::fs::remove_file(path).expect("unlink");
+    std::fs::write(path, &bytes).expect("rewrite");
+}
+
+/// Overwrite bytes of `path` at `offset`.
+pub fn overwrite(path: &Path, offset: u64, bytes: &[u8]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open for damage");
+    file.seek(SeekFrom::Start(offset)).expect("seek");
+    file.write_all(bytes).expect("damage");
+}
