@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use crate::ledger::{Balance, ChainEvent, Ledger, Rejection, TxRecord, Unspent};
+use crate::ledger::{Balance, ChainEvent, Ledger, Rejection, TooManyBlocks, TxRecord, Unspent};
 use crate::types::{Amount, Hash32, OutPoint, Pubkey, Transaction, Txid};
 
 /// Why a chain call failed.
@@ -17,6 +17,10 @@ pub enum ChainError {
     /// The ledger refused the transaction.
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// The chain refused a request beyond one of its documented bounds (see [`crate::server`]),
+    /// or answered another error; nothing changed.
+    #[error("chain refused the request: {0}")]
+    Refused(String),
     /// The chain could not be reached or answered nonsense.
     #[error("chain unreachable: {0}")]
     Transport(String),
@@ -37,7 +41,8 @@ pub trait ChainClient: Send + Sync + std::fmt::Debug {
     async fn submit(&self, tx: Transaction) -> Result<Submitted, ChainError>;
     /// Dev faucet: create `amount` for `pubkey`.
     async fn fund(&self, pubkey: Pubkey, amount: Amount) -> Result<Txid, ChainError>;
-    /// Mine `blocks` blocks; returns the new height.
+    /// Mine `blocks` blocks (at most [`crate::ledger::MAX_MINE_BLOCKS`] per call); returns the
+    /// new height.
     async fn mine(&self, blocks: u64) -> Result<u64, ChainError>;
     /// Current height.
     async fn height(&self) -> Result<u64, ChainError>;
@@ -95,7 +100,8 @@ impl InProcessChain {
             ticker.tick().await;
             loop {
                 ticker.tick().await;
-                chain.ledger().mine(1);
+                // One block is within the bound.
+                let _ = chain.ledger().mine(1);
                 chain.notify();
             }
         })
@@ -127,7 +133,10 @@ impl ChainClient for InProcessChain {
     }
 
     async fn mine(&self, blocks: u64) -> Result<u64, ChainError> {
-        let height = self.ledger().mine(blocks);
+        let height = self
+            .ledger()
+            .mine(blocks)
+            .map_err(|e: TooManyBlocks| ChainError::Refused(e.to_string()))?;
         self.notify();
         Ok(height)
     }

@@ -6,6 +6,14 @@
 //! deep, and a TLC timeout needs the chain at or past the expiry height. The first valid spend of
 //! an output wins; any later one is rejected as a double spend. Fees are zero: inputs and outputs
 //! must balance exactly, so the sum of all outputs only ever changes by the faucet.
+//!
+//! Bounds, so that no request can exhaust memory or overflow: one `mine` call mines at most
+//! [`MAX_MINE_BLOCKS`] blocks (each block is an event kept forever), and the faucet refuses an
+//! amount that would take the ledger's total past `u64::MAX` shannons. Because amounts balance
+//! exactly, every sum of outputs (a balance, a transaction's inputs or outputs, the total) is
+//! then at most that total. The sums are computed without `+` all the same (checked in
+//! validation, saturating in balances), so a broken invariant shows as a rejection or a
+//! saturated value, never as a panic or a wrapped number.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -15,6 +23,18 @@ use crate::types::{
     Amount, Hash32, Lock, OutPoint, Output, Pubkey, Transaction, TxKind, Txid, Witness, hex_u64,
     verify_digest,
 };
+
+/// Most blocks one [`Ledger::mine`] call may mine. The harness mines at most 1,000 at a time
+/// (the sweep, to reach delays and TLC expiries) and scenario files at most this many per step;
+/// more is a mistake, and would grow the event log by one event per block.
+pub const MAX_MINE_BLOCKS: u64 = 10_000;
+
+/// A `mine` call asked for more than [`MAX_MINE_BLOCKS`] blocks; nothing was mined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("mine: at most {MAX_MINE_BLOCKS} blocks per call, asked for {requested}")]
+pub struct TooManyBlocks {
+    pub requested: u64,
+}
 
 /// Why a transaction was rejected. The text is meant for people reading test failures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -108,6 +128,9 @@ pub struct Ledger {
     mempool: Vec<Txid>,
     events: Vec<ChainEvent>,
     faucet_nonce: u64,
+    /// Everything the faucet created (= the sum of unspent outputs: fees are zero). Never
+    /// exceeds `u64::MAX`: [`Ledger::fund`] refuses an amount that would take it past that.
+    supply: Amount,
 }
 
 impl Ledger {
@@ -121,24 +144,36 @@ impl Ledger {
     }
 
     /// Create `amount` for `pubkey` out of thin air (dev faucet). Returns the faucet txid.
+    /// Refused (nothing changes) for 0 and for an amount that would take the ledger's total past
+    /// `u64::MAX` shannons.
     pub fn fund(&mut self, pubkey: Pubkey, amount: Amount) -> Result<Txid, Rejection> {
-        self.faucet_nonce += 1;
+        let nonce = self.faucet_nonce + 1;
         let tx = Transaction {
-            kind: TxKind::Faucet {
-                nonce: self.faucet_nonce,
-            },
+            kind: TxKind::Faucet { nonce },
             inputs: vec![],
             outputs: vec![Output {
                 amount,
                 lock: Lock::Key { pubkey },
             }],
         };
+        let reject = |reason: String| Rejection {
+            txid: tx.txid(),
+            reason,
+        };
         if amount == 0 {
-            return Err(Rejection {
-                txid: tx.txid(),
-                reason: "faucet amount must be positive".into(),
-            });
+            return Err(reject("faucet amount must be positive".into()));
         }
+        let Some(supply) = self.supply.checked_add(amount) else {
+            return Err(reject(format!(
+                "faucet amount {amount} would take the ledger total from {} past its limit of \
+                 {} shannons (u64::MAX); at most {} more can be created",
+                self.supply,
+                u64::MAX,
+                u64::MAX - self.supply
+            )));
+        };
+        self.faucet_nonce = nonce;
+        self.supply = supply;
         Ok(self.accept(tx))
     }
 
@@ -338,8 +373,12 @@ impl Ledger {
         }
     }
 
-    /// Mine `blocks` blocks; the first confirms the mempool. Returns the new height.
-    pub fn mine(&mut self, blocks: u64) -> u64 {
+    /// Mine `blocks` blocks (at most [`MAX_MINE_BLOCKS`]); the first confirms the mempool.
+    /// Returns the new height.
+    pub fn mine(&mut self, blocks: u64) -> Result<u64, TooManyBlocks> {
+        if blocks > MAX_MINE_BLOCKS {
+            return Err(TooManyBlocks { requested: blocks });
+        }
         for _ in 0..blocks {
             self.height += 1;
             let txids = std::mem::take(&mut self.mempool);
@@ -363,7 +402,7 @@ impl Ledger {
                 txids,
             });
         }
-        self.height
+        Ok(self.height)
     }
 
     /// A transaction by id.
@@ -398,22 +437,24 @@ impl Ledger {
             .collect()
     }
 
-    /// Balance of `pubkey`.
+    /// Balance of `pubkey`. Each sum is at most the ledger's total, which fits in a `u64`
+    /// (see [`Ledger::fund`]); it saturates rather than wraps should that ever be broken.
     pub fn balance(&self, pubkey: &Pubkey) -> Balance {
         let mut balance = Balance::default();
         for utxo in self.utxos.values() {
+            let amount = utxo.output.amount;
             match &utxo.output.lock {
                 Lock::Key { pubkey: p } if p == pubkey => {
-                    balance.spendable += utxo.output.amount;
+                    balance.spendable = balance.spendable.saturating_add(amount);
                     if utxo.block_height.is_some() {
-                        balance.confirmed += utxo.output.amount;
+                        balance.confirmed = balance.confirmed.saturating_add(amount);
                     }
                 }
                 Lock::Delayed { owner, .. } if owner == pubkey => {
-                    balance.locked += utxo.output.amount
+                    balance.locked = balance.locked.saturating_add(amount);
                 }
                 Lock::Tlc { receiver, .. } if receiver == pubkey => {
-                    balance.locked += utxo.output.amount
+                    balance.locked = balance.locked.saturating_add(amount);
                 }
                 _ => {}
             }
@@ -432,9 +473,12 @@ impl Ledger {
         self.events.len() as u64
     }
 
-    /// Sum of all unspent outputs: equals everything the faucet ever created.
+    /// Sum of all unspent outputs: equals everything the faucet ever created, at most
+    /// `u64::MAX` (saturating rather than wrapping should that ever be broken).
     pub fn total_supply(&self) -> Amount {
-        self.utxos.values().map(|u| u.output.amount).sum()
+        self.utxos
+            .values()
+            .fold(0, |sum: Amount, u| sum.saturating_add(u.output.amount))
     }
 }
 

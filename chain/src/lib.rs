@@ -17,7 +17,9 @@ pub mod server;
 pub mod types;
 
 pub use client::{ChainClient, ChainError, InProcessChain, Submitted};
-pub use ledger::{Balance, ChainEvent, Ledger, Rejection, TxRecord, Unspent};
+pub use ledger::{
+    Balance, ChainEvent, Ledger, MAX_MINE_BLOCKS, Rejection, TooManyBlocks, TxRecord, Unspent,
+};
 pub use remote::RemoteChain;
 pub use types::{
     Amount, Hash32, Input, Lock, OutPoint, Output, Pubkey, Sig, Transaction, TxKind, Txid, Witness,

@@ -81,6 +81,9 @@ impl RemoteChain {
                         None => ChainError::Transport(e.to_string()),
                     }
                 }
+                // The chain was reached and answered an error (a bound, bad params): say so,
+                // not "unreachable".
+                RpcCallError::Server { error, .. } => ChainError::Refused(error.message.clone()),
                 _ => ChainError::Transport(e.to_string()),
             })
     }

@@ -5,6 +5,17 @@
 //! `get_transaction {txid}`, `get_transactions {channel_id?}`, `get_spender {outpoint}`,
 //! `send_transaction {tx}`, `get_events {after, wait_ms?}` (long poll, at most 30 s).
 //! A rejected transaction answers error [`REJECTED`] with `data = {txid, reason}`.
+//!
+//! Bounds, so that one request can neither exhaust the server's memory nor overflow its sums
+//! (each is refused with an error naming the limit, and nothing changes):
+//! - `mine`: at most [`MAX_MINE_BLOCKS`](crate::ledger::MAX_MINE_BLOCKS) (10,000) blocks per
+//!   call, else error [`INVALID_PARAMS`](crate::jsonrpc::INVALID_PARAMS). Every block is an
+//!   event kept for watchers, so an unbounded count grew memory without limit; nothing in the
+//!   workspace mines more than 1,000 at once.
+//! - `fund`: the ledger's total (everything the faucet created) stays at most `u64::MAX`
+//!   shannons; a `fund` that would pass it is [`REJECTED`] with the amount still available.
+//!   Since amounts balance exactly, every balance and sum the ledger answers then fits a `u64`.
+//! - `get_events`: waits at most [`MAX_EVENT_WAIT`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,7 +26,7 @@ use jsonrpsee::types::ErrorObjectOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{ChainClient, ChainError, InProcessChain};
-use crate::jsonrpc::{failed, params_object};
+use crate::jsonrpc::{failed, invalid_params, params_object};
 use crate::types::{Hash32, OutPoint, Pubkey, Transaction, Txid, hex_u64};
 
 /// Error code of a rejected transaction.
@@ -90,6 +101,7 @@ fn to_rpc_error(e: ChainError) -> ErrorObjectOwned {
         ChainError::Rejected(rejection) => {
             ErrorObjectOwned::owned(REJECTED, rejection.to_string(), Some(rejection))
         }
+        ChainError::Refused(message) => invalid_params(message),
         ChainError::Transport(message) => failed(message),
     }
 }

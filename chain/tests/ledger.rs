@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use dlp_chain::{
-    ChainClient, ChainError, ChainEvent, Hash32, InProcessChain, Lock, OutPoint, Output, Pubkey,
-    RemoteChain, Sig, Transaction, TxKind, Witness, sign_digest,
+    ChainClient, ChainError, ChainEvent, Hash32, InProcessChain, Lock, MAX_MINE_BLOCKS, OutPoint,
+    Output, Pubkey, RemoteChain, Sig, Transaction, TxKind, Witness, sign_digest,
 };
 use secp256k1::SecretKey;
 
@@ -271,6 +271,69 @@ async fn rules(chain: &dyn ChainClient) {
         .await
         .expect("history");
     assert_eq!(history.len(), 2, "funding and close of that channel");
+}
+
+/// The documented bounds, against any client: a `mine` of more than [`MAX_MINE_BLOCKS`] is
+/// refused naming the limit and mines nothing (it used to loop, one event per block, for 2^64
+/// blocks); a faucet amount that would take the total past `u64::MAX` is refused, so balances
+/// stay exact (funding `u64::MAX` twice used to make `balance` panic on overflow).
+async fn bounds(chain: &dyn ChainClient) {
+    let alice = key(1);
+    let bob = key(2);
+    let refused = |result: Result<u64, ChainError>| match result {
+        Err(ChainError::Refused(message)) => message,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    for blocks in [MAX_MINE_BLOCKS + 1, u64::MAX] {
+        let message = refused(chain.mine(blocks).await);
+        assert!(
+            message.contains("at most 10000 blocks per call")
+                && message.contains(&blocks.to_string()),
+            "{message}"
+        );
+    }
+    assert_eq!(chain.height().await.expect("height"), 0, "nothing mined");
+    assert_eq!(
+        chain.mine(MAX_MINE_BLOCKS).await.expect("the limit itself"),
+        MAX_MINE_BLOCKS
+    );
+
+    chain
+        .fund(alice.pk, u64::MAX)
+        .await
+        .expect("the whole range");
+    let fund_refusal = |result: Result<dlp_chain::Txid, ChainError>| match result {
+        Err(ChainError::Rejected(r)) => r.reason,
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    let reason = fund_refusal(chain.fund(alice.pk, u64::MAX).await);
+    assert!(
+        reason.contains("u64::MAX") && reason.contains("at most 0 more"),
+        "{reason}"
+    );
+    let reason = fund_refusal(chain.fund(bob.pk, 1).await);
+    assert!(reason.contains("u64::MAX"), "{reason}");
+    chain.mine(1).await.expect("mine");
+    let balance = chain.balance(alice.pk).await.expect("balance answers");
+    assert_eq!((balance.spendable, balance.confirmed), (u64::MAX, u64::MAX));
+    assert_eq!(chain.balance(bob.pk).await.expect("balance").spendable, 0);
+}
+
+#[tokio::test]
+async fn bounds_in_process() {
+    let chain = InProcessChain::new();
+    bounds(&chain).await;
+    assert_eq!(chain.ledger().total_supply(), u64::MAX);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounds_over_json_rpc() {
+    let chain = InProcessChain::new();
+    let (addr, handle) = dlp_chain::server::serve(chain, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("serve");
+    bounds(&RemoteChain::new(addr)).await;
+    let _ = handle.stop();
 }
 
 #[tokio::test]

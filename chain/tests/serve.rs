@@ -1,5 +1,5 @@
-//! The `dlp-chain serve` binary: prints its address, serves JSON-RPC, refuses non-loopback
-//! addresses, exits 0 on SIGTERM.
+//! The `dlp-chain serve` binary: prints its address, serves JSON-RPC within its documented
+//! bounds, refuses non-loopback addresses, exits 0 on SIGTERM.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -59,6 +59,37 @@ fn serve_answers_rpc_mines_and_stops_cleanly_on_sigterm() {
         .call::<Value>("fund", Some(json!({ "pubkey": key, "amount": 100 })))
         .expect_err("amounts are hex strings");
     assert_eq!(bad.server_error().map(|e| e.code), Some(-32602));
+
+    // Bounds (see the server's module doc): the faucet never takes the total past u64::MAX, so
+    // `get_balance` still answers exactly; `mine` takes at most 10,000 blocks per call.
+    let max = "0xffffffffffffffff";
+    let remaining = format!("{:#x}", u64::MAX - 100);
+    let _: String = rpc
+        .call("fund", Some(json!({ "pubkey": key, "amount": remaining })))
+        .expect("fund up to u64::MAX");
+    let over = rpc
+        .call::<Value>("fund", Some(json!({ "pubkey": key, "amount": max })))
+        .expect_err("the total would overflow");
+    let error = over.server_error().expect("an error answer");
+    assert_eq!(error.code, -32010, "{error:?}");
+    assert!(error.message.contains("u64::MAX"), "{error:?}");
+    let balance: Value = rpc
+        .call("get_balance", Some(json!({ "pubkey": key })))
+        .expect("balance answers");
+    assert_eq!(balance["spendable"], max);
+    for blocks in ["0x2711", max] {
+        let refused = rpc
+            .call::<Value>("mine", Some(json!({ "blocks": blocks })))
+            .expect_err("beyond the bound");
+        let error = refused.server_error().expect("an error answer");
+        assert_eq!(error.code, -32602, "{error:?}");
+        assert!(
+            error.message.contains("at most 10000 blocks per call"),
+            "{error:?}"
+        );
+    }
+    let tip: Value = rpc.call("get_tip", Some(json!({}))).expect("tip");
+    assert_eq!(tip["height"], "0x2", "nothing mined by the refused calls");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -35,6 +35,13 @@ pub enum HarnessError {
         column: usize,
         message: String,
     },
+    /// A path given as a scenario file cannot be one (not a regular file, too large); it was not
+    /// opened for reading.
+    #[error("{path}: {reason}")]
+    NotAScenario { path: PathBuf, reason: String },
+    /// The paths given hold no scenario file: an empty selection is a mistake, not a pass.
+    #[error("no scenario files (*.toml) in {}", display_paths(.paths))]
+    NoScenarios { paths: Vec<PathBuf> },
     #[error("I/O on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -57,4 +64,12 @@ impl HarnessError {
             source,
         }
     }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

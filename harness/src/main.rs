@@ -2,8 +2,8 @@
 //! `dlp-harness check PATHS...` and `dlp-harness sweep WORKLOAD [--policy ...]`.
 //!
 //! Exit codes: 0 all passed / all valid / nothing unsafe; 1 a scenario failed or the sweep found
-//! UNSAFE, LOST, MISMATCH or ERROR points (or the backends disagreed); 2 a file is invalid;
-//! 3 the harness could not start.
+//! UNSAFE, LOST, MISMATCH or ERROR points (or the backends disagreed); 2 a file is invalid (or
+//! the paths hold no scenario file at all); 3 the harness could not start.
 
 mod explore_cli;
 mod sweep_cli;

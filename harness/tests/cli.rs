@@ -162,3 +162,176 @@ fn sweep_refuses_a_workload_that_restarts_its_node_and_names_the_line() {
         "{stderr}"
     );
 }
+
+/// Runs `dlp-harness` with a deadline, so a `check` that blocks fails the test instead of
+/// hanging it.
+fn output_within(mut command: Command, deadline: std::time::Duration) -> std::process::Output {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(output) => output.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("dlp-harness did not finish within {deadline:?}");
+        }
+    }
+}
+
+#[test]
+fn check_and_run_of_a_directory_without_scenarios_exit_2_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "README.md", "no scenarios here");
+    for verb in ["check", "run"] {
+        let out = harness()
+            .arg(verb)
+            .arg(dir.path())
+            .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{verb}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "no scenario files (*.toml) in {}",
+                dir.path().display()
+            )),
+            "{verb}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_refuses_a_fifo_named_toml_without_opening_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("pipe.toml");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    write(dir.path(), "ok.toml", TWO_NODES);
+    let out = output_within(
+        {
+            let mut c = harness();
+            c.arg("check").arg(dir.path());
+            c
+        },
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: not a regular file (a FIFO); a scenario is a regular *.toml file",
+            fifo.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_locates_bytes_that_are_not_utf8_and_steps_with_two_verbs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let binary = dir.path().join("binary.toml");
+    std::fs::write(&binary, b"description = \"d\"\n[nodes.a\xffb]\n").expect("write");
+    let two = write(
+        dir.path(),
+        "two.toml",
+        &format!(
+            "{TWO_NODES}[[steps]]\npay = {{ from = \"alice\", to = \"bob\", amount = 5 }}\n\
+             mine = {{ blocks = 1 }}\n"
+        ),
+    );
+    let out = harness()
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:2:9: not UTF-8 (byte 0xff at offset 26)",
+            binary.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("I/O"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:11:1: a step has exactly one verb; this one has 2: pay, mine",
+            two.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_refuses_deep_nesting_huge_values_and_unbounded_counts_with_short_located_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nodes: Vec<String> = (0..3000).map(|i| format!("\"n{i}\"")).collect();
+    let declared: String = (0..3000).map(|i| format!("[nodes.n{i}]\n")).collect();
+    let cases = [
+        (
+            "deep.toml",
+            format!("{TWO_NODES}x = {}\n", "[".repeat(100_000)),
+            ":10:5: arrays and inline tables nested more than 32 deep",
+        ),
+        (
+            "huge.toml",
+            format!(
+                "{TWO_NODES}[[steps]]\nmine = {{ blocks = \"{}\" }}\n",
+                "9".repeat(1_000_000)
+            ),
+            ":11:",
+        ),
+        (
+            "blocks.toml",
+            format!("{TWO_NODES}[[steps]]\nmine = {{ blocks = 4294967296 }}\n"),
+            ":11:1: mine: blocks 4294967296 must be 1 to 10000",
+        ),
+        (
+            "mesh.toml",
+            format!(
+                "description = \"d\"\ntopology = {{ shape = \"mesh\", nodes = [{}], amount = 5 }}\n{declared}",
+                nodes.join(", ")
+            ),
+            ":67:8: 3000 nodes; a scenario has at most 64",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = write(dir.path(), name, &text);
+        let out = output_within(
+            {
+                let mut c = harness();
+                c.arg("check").arg(&path);
+                c
+            },
+            std::time::Duration::from_secs(30),
+        );
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{}{expected}", path.display())),
+            "{name}: {}",
+            &stderr[..stderr.len().min(1000)]
+        );
+        let message = stderr
+            .trim_end()
+            .rsplit(".toml:")
+            .next()
+            .unwrap_or_default();
+        assert!(
+            message.len() < 300,
+            "{name}: a message of {} bytes",
+            message.len()
+        );
+    }
+}
