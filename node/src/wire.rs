@@ -145,6 +145,26 @@ pub enum PeerMessage {
 
 impl PeerMessage {
     /// The message type name, as used in events and step names.
+    /// Every message's [`type_name`](Self::type_name), in declaration order: the names step
+    /// control (`sent:<Message>`, `received:<Message>`) and the harness accept.
+    pub const TYPE_NAMES: [&'static str; 14] = [
+        "OpenChannel",
+        "AcceptChannel",
+        "FundingCreated",
+        "FundingSigned",
+        "ChannelReady",
+        "AddTlc",
+        "RemoveTlc",
+        "CommitmentSigned",
+        "RevokeAndAck",
+        "ReestablishChannel",
+        "Shutdown",
+        "ClosingSigned",
+        "RequestForceClose",
+        "Error",
+    ];
+
+    /// The message's name (keep [`TYPE_NAMES`](Self::TYPE_NAMES) in step).
     pub fn type_name(&self) -> &'static str {
         match self {
             PeerMessage::OpenChannel { .. } => "OpenChannel",
@@ -239,5 +259,21 @@ mod tests {
         unknown.extend_from_slice(br#"{"Gossip":{}}"#);
         assert!(matches!(decode(&unknown), Err(DecodeError::Malformed(_))));
         assert!(matches!(decode(&[]), Err(DecodeError::Empty)));
+    }
+
+    #[test]
+    fn every_listed_type_name_is_a_message() {
+        for name in PeerMessage::TYPE_NAMES {
+            let mut frame = vec![WIRE_VERSION];
+            frame.extend_from_slice(format!("{{\"{name}\":{{}}}}").as_bytes());
+            // A real variant fails on its missing fields, an unknown one on its name.
+            match decode(&frame) {
+                Err(DecodeError::Malformed(detail)) => {
+                    let detail = detail.to_string();
+                    assert!(!detail.contains("unknown variant"), "{name}: {detail}")
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
     }
 }

@@ -24,11 +24,50 @@ use crate::error::HarnessError;
 pub use in_process::InProcessDriver;
 pub use process::ProcessDriver;
 
-/// Which driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which driver: the one list of drivers (the CLI's `--driver` values come from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum DriverKind {
+    /// Nodes as tasks in the harness process (default: fastest).
+    #[value(name = "in-process")]
     InProcess,
+    /// Every node a `dlp-node` process, the chain `dlp-chain serve`.
     Process,
+}
+
+/// Something a scenario may need from the nodes beyond their plain RPC. A driver declares what
+/// it offers; `check` and `run` refuse a scenario that needs more, naming the step (file:line)
+/// and the missing capability, instead of hanging on a wait that can never end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    /// Typed node events (`dev_events`): every wait, the timeline and every invariant.
+    TypedEvents,
+    /// Step control (`dev_hold`): `hold`, `wait_held`, `release`, `backup_at`.
+    StepControl,
+    /// The dlp-chain ledger as the oracle: penalties, wallet balances, conservation.
+    DlpChainLedger,
+}
+
+impl Capability {
+    /// Every capability, in order.
+    pub const ALL: [Capability; 3] = [
+        Capability::TypedEvents,
+        Capability::StepControl,
+        Capability::DlpChainLedger,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::TypedEvents => "typed events",
+            Capability::StepControl => "step control",
+            Capability::DlpChainLedger => "the dlp-chain ledger",
+        }
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl DriverKind {
@@ -36,6 +75,13 @@ impl DriverKind {
         match self {
             DriverKind::InProcess => "in-process",
             DriverKind::Process => "process",
+        }
+    }
+
+    /// What nodes on this driver offer (both run dlp-node against dlp-chain: everything).
+    pub fn capabilities(self) -> &'static [Capability] {
+        match self {
+            DriverKind::InProcess | DriverKind::Process => &Capability::ALL,
         }
     }
 
