@@ -109,6 +109,10 @@ impl std::str::FromStr for DriverKind {
 #[async_trait]
 pub trait Driver: Send + Sync {
     fn kind(&self) -> DriverKind;
+    /// What this driver's nodes offer (see [`Capability`]).
+    fn capabilities(&self) -> &'static [Capability] {
+        self.kind().capabilities()
+    }
     /// Start the ledger. Returns a client for the harness and the URL nodes use
     /// (`chain.rpc_url`), if the nodes reach it over RPC.
     async fn start_chain(
