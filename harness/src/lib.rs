@@ -14,14 +14,18 @@
 //! - [`runner`]: run scenario x backend combinations in fresh run directories (used by the
 //!   CLI and by the `scenarios` test target).
 
+pub mod checks;
 pub mod client;
+pub mod cluster;
 pub mod driver;
 pub mod error;
 pub mod explore;
-pub mod invariants;
-pub mod network;
+pub mod model;
 pub mod runner;
 pub mod scenario;
 pub mod sweep;
+
+/// The cluster under its former name, while the scenario layer moves over (removed after).
+pub use cluster as network;
 
 pub use error::HarnessError;

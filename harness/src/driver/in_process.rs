@@ -11,9 +11,8 @@ use dlp_node::failpoint::Failpoints;
 use dlp_node::layout::BaseDir;
 use dlp_node::node::{RunningNode, StartOptions};
 use dlp_node::restore::{RestoreOptions, restore};
-use dlp_node::store::Backend;
 
-use super::{Driver, DriverKind, NodeRuntime};
+use super::{Driver, DriverKind, NodeHandle, NodeSpec};
 use crate::error::HarnessError;
 
 /// See the module docs of [`crate::driver`].
@@ -41,12 +40,13 @@ impl Driver for InProcessDriver {
         Ok((Arc::new(chain), None))
     }
 
-    async fn start_node(
-        &mut self,
-        name: &str,
-        base: &Path,
-    ) -> Result<Box<dyn NodeRuntime>, HarnessError> {
-        let base = BaseDir::new(base);
+    async fn create_node(&mut self, spec: &NodeSpec) -> Result<(), HarnessError> {
+        super::dlp_node::create_home(spec)
+    }
+
+    async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError> {
+        let name = &spec.name;
+        let base = BaseDir::new(&spec.home);
         let (config, _) = Config::load(&base, None).map_err(|e| HarnessError::node(name, e))?;
         let chain: Arc<dyn ChainClient> = Arc::new(
             self.chain
@@ -64,27 +64,22 @@ impl Driver for InProcessDriver {
         Ok(Box::new(InProcessNode { node }))
     }
 
-    async fn restore(
-        &mut self,
-        name: &str,
-        base: &Path,
-        backend: Backend,
-        backup: &Path,
-    ) -> Result<(), HarnessError> {
-        let base = BaseDir::new(base);
+    async fn restore(&mut self, spec: &NodeSpec, backup: &Path) -> Result<(), HarnessError> {
+        let base = BaseDir::new(&spec.home);
+        let backend = spec.backend;
         let backup = backup.to_path_buf();
         tokio::task::spawn_blocking(move || {
             restore(&base, backend, &backup, &RestoreOptions::default())
         })
         .await
-        .map_err(|e| HarnessError::node(name, e))?
+        .map_err(|e| HarnessError::node(&spec.name, e))?
         .map(|_| ())
-        .map_err(|e| HarnessError::node(name, format!("restore: {e}")))
+        .map_err(|e| HarnessError::node(&spec.name, format!("restore: {e}")))
     }
 }
 
 #[async_trait]
-impl NodeRuntime for InProcessNode {
+impl NodeHandle for InProcessNode {
     fn rpc_addr(&self) -> SocketAddr {
         self.node.rpc_addr()
     }

@@ -1,23 +1,36 @@
-//! Drivers: how nodes and the chain are run. One trait in our own types, so a scenario runs
-//! unchanged on any of them; a container driver (a later issue) only has to start a node from a
-//! base directory and a config file, give back its RPC address, and stop, crash or restore it.
+//! Drivers: how nodes and the chain are run. The harness sees nodes only through this seam,
+//! in its own types, so a scenario runs unchanged on any driver, and a new one is one new file.
+//!
+//! A driver is a *flavour* (what node: dlp-node today, whose home directory, config and keys
+//! are written by [`dlp_node`]; Fiber's `fnn` some day) times a *launcher* (how it runs):
 //!
 //! - [`InProcessDriver`]: nodes are tasks in this process (real stores in the run directory,
 //!   real sockets on loopback), the chain an in-process ledger. The default: fastest.
 //! - [`ProcessDriver`]: every node a `dlp-node` process, the chain `dlp-chain serve`; ports are
 //!   chosen by the OS (port 0) and read from the processes' ready lines, so parallel tests never
 //!   collide; every child is killed when its handle is dropped, also on panic.
+//!
+//! What the cluster asks of a driver: create a node's home from a [`NodeSpec`], start and stop
+//! it, crash it, restore it offline from a backup; of a running node ([`NodeHandle`]): its RPC
+//! address, the address its peers dial, and where a path it reports lies on the harness's host
+//! (a container sees its home under another path). A driver may cut the network path between
+//! two nodes itself ([`Driver::partition`]); one that does not leaves the partition to the
+//! cluster's connection-level cut. It declares its [`Capability`]s, which scenarios are checked
+//! against before they run.
 
+pub mod dlp_node;
 mod in_process;
 mod process;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use dlp_chain::ChainClient;
-use dlp_node::store::Backend;
+// `::dlp_node` is the crate; `self::dlp_node` the flavour module below.
+use ::dlp_node::config::{AuditPolicy, OnAuditFailure};
+use ::dlp_node::store::Backend;
 
 use crate::error::HarnessError;
 
@@ -105,6 +118,28 @@ impl std::str::FromStr for DriverKind {
     }
 }
 
+/// Audit settings of one node (unset: the node's defaults).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub policy: Option<AuditPolicy>,
+    pub on_failure: Option<OnAuditFailure>,
+}
+
+/// Everything a driver needs to create and run one node.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// The scenario's name for it (`alice`): its log label and its directory name.
+    pub name: String,
+    pub backend: Backend,
+    /// The run's seed: node keys and the node's own randomness derive from it and the name.
+    pub seed: u64,
+    pub audit: AuditSettings,
+    /// Where nodes reach the ledger (`chain.rpc_url`), when over RPC.
+    pub chain_url: Option<String>,
+    /// The node's home on the harness's host (inside the run directory); kept with the run.
+    pub home: PathBuf,
+}
+
 /// Runs the chain and nodes.
 #[async_trait]
 pub trait Driver: Send + Sync {
@@ -119,26 +154,38 @@ pub trait Driver: Send + Sync {
         &mut self,
         run_dir: &Path,
     ) -> Result<(Arc<dyn ChainClient>, Option<String>), HarnessError>;
-    /// Start a node from its base directory; `<base>/config.toml` is already written.
-    async fn start_node(
-        &mut self,
-        name: &str,
-        base: &Path,
-    ) -> Result<Box<dyn NodeRuntime>, HarnessError>;
-    /// Restore a stopped node's base directory from a backup.
-    async fn restore(
-        &mut self,
-        name: &str,
-        base: &Path,
-        backend: Backend,
-        backup: &Path,
-    ) -> Result<(), HarnessError>;
+    /// Create a node's home (config, keys, layout) from its spec; it does not start.
+    async fn create_node(&mut self, spec: &NodeSpec) -> Result<(), HarnessError>;
+    /// Start a created node.
+    async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError>;
+    /// Restore a stopped node from a backup (`backup` is a path on the harness's host).
+    async fn restore(&mut self, spec: &NodeSpec, backup: &Path) -> Result<(), HarnessError>;
+    /// Cut the network path between `a` and `b` below the nodes, so neither can reach the
+    /// other even by redialling. `Ok(false)`: this driver cannot, and the cluster cuts the pair
+    /// at the connection level instead (disconnect, and refuse `connect` until healed).
+    async fn partition(&mut self, _a: &NodeSpec, _b: &NodeSpec) -> Result<bool, HarnessError> {
+        Ok(false)
+    }
+    /// Undo [`partition`](Self::partition); `Ok(false)` when the driver did not cut it.
+    async fn heal(&mut self, _a: &NodeSpec, _b: &NodeSpec) -> Result<bool, HarnessError> {
+        Ok(false)
+    }
 }
 
 /// A running node.
 #[async_trait]
-pub trait NodeRuntime: Send + Sync {
+pub trait NodeHandle: Send + Sync {
+    /// Where the harness reaches the node's RPC.
     fn rpc_addr(&self) -> SocketAddr;
+    /// The address its peers dial, given the addresses it advertises (`node_info.addresses`).
+    /// On the host's loopback they are the same; a container's peers dial its network address.
+    fn dial_address(&self, advertised: &[String]) -> Option<String> {
+        advertised.first().cloned()
+    }
+    /// A path the node reported (a backup directory) as a path on the harness's host.
+    fn host_path(&self, reported: &str) -> PathBuf {
+        PathBuf::from(reported)
+    }
     /// Stop cleanly (SIGTERM / `RunningNode::stop`).
     async fn stop(self: Box<Self>) -> Result<(), HarnessError>;
     /// Stop abruptly: SIGKILL for a process; for a task, drop everything without the clean stop.

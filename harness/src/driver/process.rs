@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dlp_chain::{ChainClient, RemoteChain};
-use dlp_node::store::Backend;
 
-use super::{Driver, DriverKind, NodeRuntime};
+use super::{Driver, DriverKind, NodeHandle, NodeSpec};
 use crate::error::HarnessError;
 
 /// How long a process may take to print its ready line.
@@ -154,14 +153,15 @@ impl Driver for ProcessDriver {
         ))
     }
 
-    async fn start_node(
-        &mut self,
-        name: &str,
-        base: &Path,
-    ) -> Result<Box<dyn NodeRuntime>, HarnessError> {
+    async fn create_node(&mut self, spec: &NodeSpec) -> Result<(), HarnessError> {
+        super::dlp_node::create_home(spec)
+    }
+
+    async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError> {
+        let name = &spec.name;
         let mut cmd = Command::new(&self.node_bin);
-        cmd.arg("-d").arg(base);
-        let log = base.join("node.log");
+        cmd.arg("-d").arg(&spec.home);
+        let log = super::dlp_node::log_path(&spec.home);
         let (guard, rpc) =
             spawn_ready(cmd, "rpc listening on ", &log, &format!("dlp-node {name}"))?;
         let rpc: SocketAddr = rpc
@@ -170,16 +170,11 @@ impl Driver for ProcessDriver {
         Ok(Box::new(ProcessNode { guard, rpc }))
     }
 
-    async fn restore(
-        &mut self,
-        name: &str,
-        base: &Path,
-        _backend: Backend,
-        backup: &Path,
-    ) -> Result<(), HarnessError> {
+    async fn restore(&mut self, spec: &NodeSpec, backup: &Path) -> Result<(), HarnessError> {
+        let name = &spec.name;
         let output = tokio::process::Command::new(&self.node_bin)
             .arg("-d")
-            .arg(base)
+            .arg(&spec.home)
             .arg("--restore")
             .arg(backup)
             .output()
@@ -201,7 +196,7 @@ impl Driver for ProcessDriver {
 }
 
 #[async_trait]
-impl NodeRuntime for ProcessNode {
+impl NodeHandle for ProcessNode {
     fn rpc_addr(&self) -> SocketAddr {
         self.rpc
     }

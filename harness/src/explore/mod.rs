@@ -91,7 +91,15 @@ pub async fn run_schedule(
         for i in 0..scenario.file.steps.len() {
             let step = run_step_list(scenario, &mut net, &mut state, i..i + 1).await;
             let checked = match step {
-                Ok(()) => net.check_invariants(scenario.file.allow_penalties).await,
+                Ok(()) => {
+                    crate::checks::check_all(
+                        &mut net,
+                        crate::checks::Policy {
+                            allow_penalties: scenario.file.allow_penalties,
+                        },
+                    )
+                    .await
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = checked {

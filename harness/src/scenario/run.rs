@@ -44,7 +44,15 @@ pub async fn run(
     };
     let result = run_steps(scenario, &mut net).await;
     let result = match result {
-        Ok(()) => net.check_invariants(scenario.file.allow_penalties).await,
+        Ok(()) => {
+            crate::checks::check_all(
+                &mut net,
+                crate::checks::Policy {
+                    allow_penalties: scenario.file.allow_penalties,
+                },
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     let failure = result
@@ -432,7 +440,9 @@ async fn run_step(net: &mut Network, step: &Step, run: &mut RunState) -> Result<
                 net.poll(node, Duration::from_millis(500)).await?;
             }
         }
-        Step::CheckInvariants {} => net.check_invariants(false).await,
+        Step::CheckInvariants {} => {
+            crate::checks::check_all(net, crate::checks::Policy::default()).await
+        }
     }
 }
 

@@ -677,7 +677,13 @@ async fn judge_on(
         let observed = observed[channel];
         let facts = close_and_settle(net, node, peer, channel, observed, view).await?;
         let (mut verdict, mut detail) = classify(expected, observed, &facts);
-        if let Err(e) = net.check_invariants(true).await
+        if let Err(e) = crate::checks::check_all(
+            net,
+            crate::checks::Policy {
+                allow_penalties: true,
+            },
+        )
+        .await
             && !verdict.is_failure()
         {
             verdict = Verdict::Mismatch;

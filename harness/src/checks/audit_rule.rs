@@ -1,0 +1,81 @@
+//! Every audit decision follows the rule: the policy's rule (`model::audit`), applied by the
+//! harness to the numbers in the audit event, agrees with what the node decided. A channel more
+//! than one apart never resumes; under `strict` neither does one whose peer is ahead; an audit
+//! the rule passes does not fail. This is what lets the explorer see a wrong audit without the
+//! force close that would prove it on the ledger.
+
+use dlp_node::config::AuditPolicy;
+use dlp_node::events::EventKind;
+
+use crate::cluster::NodeRecord;
+use crate::model::audit::{Behaviour, predict};
+
+pub(super) fn check(records: &[NodeRecord]) -> Vec<String> {
+    records
+        .iter()
+        .flat_map(|node| {
+            node.history
+                .iter()
+                .filter_map(|(run, event)| audit_problem(&node.name, *run, &event.kind))
+        })
+        .collect()
+}
+
+/// An audit decision the rule does not allow, described.
+fn audit_problem(node: &str, run: u32, kind: &EventKind) -> Option<String> {
+    let (passed, channel_id, policy, local, remote, peer_local, peer_remote) = match kind {
+        EventKind::AuditPassed {
+            channel_id,
+            policy,
+            local,
+            remote,
+            peer_local,
+            peer_remote,
+        } => (
+            true,
+            channel_id,
+            policy,
+            local,
+            remote,
+            peer_local,
+            peer_remote,
+        ),
+        EventKind::AuditFailed {
+            channel_id,
+            policy,
+            local,
+            remote,
+            peer_local,
+            peer_remote,
+            ..
+        } => (
+            false,
+            channel_id,
+            policy,
+            local,
+            remote,
+            peer_local,
+            peer_remote,
+        ),
+        _ => return None,
+    };
+    let rule = match policy.as_str() {
+        "fiber" => AuditPolicy::Fiber,
+        "strict" => AuditPolicy::Strict,
+        other => {
+            return Some(format!(
+                "{node}#{run} audited channel {channel_id} under an unknown \
+                 policy {other:?}: the harness cannot check it"
+            ));
+        }
+    };
+    let expected = predict(rule, (*local, *remote), Some((*peer_local, *peer_remote)));
+    let should_pass = expected.behaviour == Behaviour::Resumed;
+    (passed != should_pass).then(|| {
+        format!(
+            "{node}#{run} {} the {policy} audit of channel {channel_id} with ours L{local} R{remote}, peer L{peer_local} R{peer_remote}: the rule says it must {}",
+            if passed { "passed" } else { "failed" },
+            if should_pass { "pass" } else { "stay Stale" }
+        )
+    })
+}

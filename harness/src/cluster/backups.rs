@@ -1,0 +1,153 @@
+//! Backups by the scenario's names: taken now (the `backup` RPC), or by the node itself right
+//! after a protocol step (`backup_at`, step control's backup action: the store is exactly that
+//! step's state), looked up when first needed, and restored offline by the driver. Backup
+//! directories are host paths (the event log maps what a node reports).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use dlp_node::events::EventKind;
+use dlp_node::steps::{StepAction, StepSpec};
+
+use super::Network;
+use crate::error::HarnessError;
+
+/// Named backups, and those armed with `backup_at` but not yet looked up.
+#[derive(Debug, Default)]
+pub(super) struct Backups {
+    /// name -> (node, directory on the host).
+    taken: BTreeMap<String, (String, PathBuf)>,
+    pending: BTreeMap<String, PendingBackup>,
+}
+
+/// A backup a node takes by itself at a protocol step: its `BackupWritten` event (naming the
+/// step) follows `armed_at` in run `run` of `node`.
+#[derive(Debug, Clone)]
+struct PendingBackup {
+    node: String,
+    run: u32,
+    armed_at: u64,
+    step: String,
+}
+
+impl Network {
+    /// Take a backup through the `backup` RPC; remembers it as `backup_name`.
+    pub async fn backup(&mut self, node: &str, backup_name: &str) -> Result<PathBuf, HarnessError> {
+        let after = self.last_seq(node)?;
+        self.client(node)?.backup().await?;
+        let event = self
+            .wait_event(node, after, "BackupWritten", |k| {
+                matches!(k, EventKind::BackupWritten { step: None, .. })
+            })
+            .await?;
+        let EventKind::BackupWritten { dir, .. } = event.kind else {
+            return Err(HarnessError::node(
+                node,
+                "a backup event without a directory",
+            ));
+        };
+        let dir = PathBuf::from(dir);
+        self.backups
+            .taken
+            .insert(backup_name.to_string(), (node.to_string(), dir.clone()));
+        Ok(dir)
+    }
+
+    /// Arm a backup `node` takes by itself right after a protocol step (the store is exactly
+    /// that step's state); remembered as `backup_name`, looked up when first needed.
+    pub async fn backup_at(
+        &mut self,
+        node: &str,
+        spec: StepSpec,
+        backup_name: &str,
+    ) -> Result<(), HarnessError> {
+        self.poll(node, std::time::Duration::ZERO).await?;
+        let pending = PendingBackup {
+            node: node.to_string(),
+            run: self.entry(node)?.run,
+            armed_at: self.last_seq(node)?,
+            step: spec.step.clone(),
+        };
+        self.client(node)?
+            .arm_step(&StepSpec {
+                action: StepAction::Backup,
+                ..spec
+            })
+            .await?;
+        self.backups
+            .pending
+            .insert(backup_name.to_string(), pending);
+        Ok(())
+    }
+
+    /// The node and directory of a named backup, waiting for a `backup_at` one to be written
+    /// if its node is still in the run that armed it.
+    pub async fn backup_dir(
+        &mut self,
+        backup_name: &str,
+    ) -> Result<(String, PathBuf), HarnessError> {
+        if let Some(found) = self.backups.taken.get(backup_name) {
+            return Ok(found.clone());
+        }
+        let pending = self
+            .backups
+            .pending
+            .get(backup_name)
+            .cloned()
+            .ok_or_else(|| HarnessError::Setup(format!("no backup named {backup_name:?}")))?;
+        // Ours names our step (an RPC backup in between has none).
+        let step = pending.step.clone();
+        let ours = move |k: &EventKind| matches!(k, EventKind::BackupWritten { step: Some(s), .. } if *s == step);
+        let written = self.backup_written(&pending.node, pending.run, pending.armed_at, &ours)?;
+        let dir = match written {
+            Some(dir) => dir,
+            None if self.entry(&pending.node)?.run == pending.run
+                && self.is_running(&pending.node) =>
+            {
+                let event = self
+                    .wait_event(
+                        &pending.node,
+                        pending.armed_at,
+                        &format!("backup {backup_name:?} at its step"),
+                        &ours,
+                    )
+                    .await?;
+                let EventKind::BackupWritten { dir, .. } = event.kind else {
+                    return Err(HarnessError::node(
+                        &pending.node,
+                        "a backup event without a directory",
+                    ));
+                };
+                PathBuf::from(dir)
+            }
+            None => {
+                return Err(HarnessError::Expectation(format!(
+                    "backup {backup_name:?} was never written: {} did not reach its step before it stopped",
+                    pending.node
+                )));
+            }
+        };
+        self.backups.pending.remove(backup_name);
+        let found = (pending.node, dir);
+        self.backups
+            .taken
+            .insert(backup_name.to_string(), found.clone());
+        Ok(found)
+    }
+
+    /// Restore a node from a named backup: stop it if running, restore offline, start it again.
+    pub async fn restore(&mut self, node: &str, backup_name: &str) -> Result<(), HarnessError> {
+        let (owner, dir) = self.backup_dir(backup_name).await?;
+        if owner != node {
+            return Err(HarnessError::Setup(format!(
+                "backup {backup_name:?} belongs to {owner}, not {node}"
+            )));
+        }
+        if self.is_running(node) {
+            self.stop(node).await?;
+        }
+        let spec = self.entry(node)?.spec.clone();
+        self.driver.restore(&spec, &dir).await?;
+        self.start(node).await
+    }
+}

@@ -1,0 +1,120 @@
+//! Nodes coming and going: add (create, start, fund), start, stop cleanly, crash, and stop
+//! everything at the end. Each start begins a new run of the node, with its own event log and
+//! the list of channels that were Stale when it started (what passive silence is checked on).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use dlp_chain::Hash32;
+use dlp_node::channel_record::ChannelState;
+
+use super::{Network, NodeEntry, NodeSettings, WALLET_FUNDS};
+use crate::client::NodeClient;
+use crate::driver::NodeSpec;
+use crate::error::HarnessError;
+
+impl Network {
+    /// Add a node: the driver creates its home from its spec, it starts, its wallet is funded.
+    pub async fn add_node(
+        &mut self,
+        name: &str,
+        settings: NodeSettings,
+    ) -> Result<(), HarnessError> {
+        if self.nodes.contains_key(name) {
+            return Err(HarnessError::Setup(format!("node {name:?} exists already")));
+        }
+        let spec = NodeSpec {
+            name: name.to_string(),
+            backend: self.backend,
+            seed: self.seed,
+            audit: settings.into(),
+            chain_url: self.chain_url.clone(),
+            home: self.run_dir.join(name),
+        };
+        self.driver.create_node(&spec).await?;
+        self.nodes.insert(
+            name.to_string(),
+            NodeEntry {
+                spec,
+                handle: None,
+                client: None,
+                info: None,
+                events: Vec::new(),
+                run: 0,
+                stale_at_start: BTreeMap::new(),
+                history: Vec::new(),
+                hold_armed_at: 0,
+            },
+        );
+        self.start(name).await?;
+        let wallet = self.info(name)?.wallet()?;
+        self.chain
+            .fund(wallet, WALLET_FUNDS)
+            .await
+            .map_err(|e| HarnessError::Chain(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Start a stopped node (a new run).
+    pub async fn start(&mut self, name: &str) -> Result<(), HarnessError> {
+        let entry = self.entry(name)?;
+        if entry.handle.is_some() {
+            return Err(HarnessError::node(name, "is already running"));
+        }
+        let spec = entry.spec.clone();
+        let handle = self.driver.start_node(&spec).await?;
+        let client = NodeClient::new(name, handle.rpc_addr());
+        let info = client.node_info().await?;
+        let stale: Vec<Hash32> = client
+            .list_channels()
+            .await?
+            .into_iter()
+            .filter(|c| c.state == ChannelState::Stale)
+            .map(|c| c.channel_id)
+            .collect();
+        let entry = self.entry_mut(name)?;
+        entry.handle = Some(handle);
+        entry.client = Some(client);
+        entry.info = Some(info);
+        entry.events.clear();
+        entry.hold_armed_at = 0;
+        entry.run += 1;
+        let run = entry.run;
+        entry.stale_at_start.insert(run, stale);
+        Ok(())
+    }
+
+    /// Stop a node cleanly (after collecting its last events).
+    pub async fn stop(&mut self, name: &str) -> Result<(), HarnessError> {
+        let _ = self.poll(name, Duration::ZERO).await;
+        let entry = self.entry_mut(name)?;
+        entry.client = None;
+        match entry.handle.take() {
+            Some(handle) => handle.stop().await,
+            None => Err(HarnessError::node(name, "is not running")),
+        }
+    }
+
+    /// Kill a node (SIGKILL for processes).
+    pub async fn crash(&mut self, name: &str) -> Result<(), HarnessError> {
+        let _ = self.poll(name, Duration::ZERO).await;
+        let entry = self.entry_mut(name)?;
+        entry.client = None;
+        match entry.handle.take() {
+            Some(handle) => {
+                handle.crash().await;
+                Ok(())
+            }
+            None => Err(HarnessError::node(name, "is not running")),
+        }
+    }
+
+    /// Stop every running node (the chain stops with the driver).
+    pub async fn shutdown_all(&mut self) {
+        for name in self.node_names() {
+            if self.is_running(&name) {
+                let _ = self.stop(&name).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The dlp-node flavour: what a dlp-node's home holds before its first start, written from a
+//! [`NodeSpec`] the same way for every launcher (a task, a process, a container).
+//!
+//! - `config.toml`: the backend, loopback RPC and peer sockets on port 0 (read back from the
+//!   node, so parallel runs never collide), every RPC module the harness drives (`admin` for
+//!   backups, `dev` for events and step control), the ledger's URL, the seed (`dev.seed`), the
+//!   audit settings, and a backup retention the harness never hits (a scenario may restore any
+//!   backup it named; retention itself is tested in dlp-node's own tests).
+//! - `fiber/sk` and `ckb/key`: keys derived from the run's seed and the node's name, so the same
+//!   seed gives the same node identities and therefore the same events.
+
+use std::path::Path;
+
+use dlp_chain::Hash32;
+use dlp_node::config::OnAuditFailure;
+use dlp_node::layout::BaseDir;
+
+use super::NodeSpec;
+use crate::error::HarnessError;
+
+/// Write the node's config and keys into `spec.home`.
+pub fn create_home(spec: &NodeSpec) -> Result<(), HarnessError> {
+    let home = &spec.home;
+    std::fs::create_dir_all(home).map_err(|e| HarnessError::io(home, e))?;
+    let config = home.join("config.toml");
+    std::fs::write(&config, config_text(spec)).map_err(|e| HarnessError::io(&config, e))?;
+    dlp_node::keys::install_keys(
+        &BaseDir::new(home),
+        &derived_key(spec.seed, &spec.name, "node"),
+        &derived_key(spec.seed, &spec.name, "wallet"),
+    )
+    .map_err(|e| HarnessError::node(&spec.name, e))
+}
+
+/// The config a node of this spec runs with.
+pub fn config_text(spec: &NodeSpec) -> String {
+    let mut text = format!(
+        "[store]\nbackend = \"{}\"\n\
+         [rpc]\nlistening_addr = \"127.0.0.1:0\"\n\
+         enabled_modules = [\"info\", \"peer\", \"channel\", \"payment\", \"invoice\", \"admin\", \"dev\"]\n\
+         [fiber]\nlistening_addr = \"127.0.0.1:0\"\n",
+        spec.backend
+    );
+    if let Some(url) = &spec.chain_url {
+        text.push_str(&format!("[chain]\nrpc_url = \"{url}\"\n"));
+    }
+    text.push_str(&format!("[dev]\nseed = {}\n", spec.seed));
+    text.push_str(&format!("[backup]\nkeep = {}\n", u32::MAX));
+    text.push_str("[audit]\n");
+    if let Some(policy) = spec.audit.policy {
+        text.push_str(&format!("policy = \"{policy}\"\n"));
+    }
+    if let Some(on_failure) = spec.audit.on_failure {
+        let value = match on_failure {
+            OnAuditFailure::Hold => "hold",
+            OnAuditFailure::RequestClose => "request_close",
+        };
+        text.push_str(&format!("on_audit_failure = \"{value}\"\n"));
+    }
+    text
+}
+
+/// A secret key derived from the seed, the node's name and a role.
+fn derived_key(seed: u64, name: &str, role: &str) -> secp256k1::SecretKey {
+    let mut attempt = 0u32;
+    loop {
+        let mut data = b"dlp-harness/key/v1".to_vec();
+        data.extend_from_slice(&seed.to_be_bytes());
+        data.extend_from_slice(name.as_bytes());
+        data.push(0);
+        data.extend_from_slice(role.as_bytes());
+        data.extend_from_slice(&attempt.to_be_bytes());
+        // A digest is a valid key except with negligible probability; try the next if not.
+        if let Ok(key) = secp256k1::SecretKey::from_secret_bytes(Hash32::digest(&data).0) {
+            return key;
+        }
+        attempt += 1;
+    }
+}
+
+/// The node's log file on the host, for the launchers that write one.
+pub fn log_path(home: &Path) -> std::path::PathBuf {
+    home.join("node.log")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::AuditSettings;
+    use dlp_node::config::{AuditPolicy, Config};
+    use dlp_node::store::Backend;
+
+    #[test]
+    fn the_config_parses_and_carries_the_spec() {
+        let spec = NodeSpec {
+            name: "bob".into(),
+            backend: Backend::Sqlite,
+            seed: 7,
+            audit: AuditSettings {
+                policy: Some(AuditPolicy::Strict),
+                on_failure: Some(OnAuditFailure::RequestClose),
+            },
+            chain_url: Some("http://127.0.0.1:1".into()),
+            home: "/nonexistent".into(),
+        };
+        let config: Config = config_text(&spec).parse().expect("a valid config");
+        assert_eq!(config.store.backend, Backend::Sqlite);
+        assert_eq!(config.dev.seed, Some(7));
+        assert_eq!(config.audit.policy, AuditPolicy::Strict);
+        assert_eq!(config.backup.keep, u32::MAX);
+        assert_eq!(derived_key(7, "bob", "node"), derived_key(7, "bob", "node"));
+        assert_ne!(
+            derived_key(7, "bob", "node"),
+            derived_key(7, "alice", "node")
+        );
+    }
+}
