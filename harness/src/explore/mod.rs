@@ -18,7 +18,7 @@ use dlp_node::store::Backend;
 use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::network::Network;
-use crate::scenario::run::{RunState, add_nodes, open_channels, run_step_list};
+use crate::scenario::{RunState, add_nodes, open_channels, run_step_list};
 use crate::scenario::{Scenario, ScenarioFile, Step, render};
 
 pub use generate::{Rng, ScheduleSpec, generate};

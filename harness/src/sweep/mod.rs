@@ -40,7 +40,7 @@ use serde::Serialize;
 use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::network::{DEADLINE, Network};
-use crate::scenario::run::{RunState, add_nodes, open_channels, run_step_list};
+use crate::scenario::{RunState, add_nodes, open_channels, run_step_list};
 use crate::scenario::{Scenario, ScenarioFile, Step, render};
 
 pub use ledger::{Penalty, Settlement, settle};

@@ -1,172 +1,15 @@
-//! The scenario interpreter: builds the network, opens the channels, runs the steps, checks
-//! the invariants, and on failure writes a report (timeline, seed, run directory).
+//! The interpreter: one step of a scenario as calls of the network's verbs and waits. It knows
+//! nothing of files, lines or reports (the session names the failing step); it only carries
+//! what one step leaves for a later one (wallet marks, started payments).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dlp_node::events::EventKind;
-use dlp_node::store::Backend;
 
-use super::{AuditExpect, PayExpect, Scenario, ShutdownExpect, Step};
-use crate::driver::DriverKind;
+use super::file::{AuditExpect, PayExpect, ShutdownExpect, Step};
 use crate::error::HarnessError;
-use crate::network::{DEADLINE, Network, NodeSettings, describe};
-
-/// How a run ended.
-#[derive(Debug)]
-pub struct Outcome {
-    pub elapsed: Duration,
-    pub run_dir: PathBuf,
-    /// `None` on success; else the report (what failed, where, and the merged timeline).
-    pub failure: Option<String>,
-}
-
-/// Run `scenario` on `driver` with `backend` in `run_dir`.
-/// Everything random is derived from `seed`.
-pub async fn run(
-    scenario: &Scenario,
-    driver: DriverKind,
-    backend: Backend,
-    run_dir: &Path,
-    seed: u64,
-) -> Outcome {
-    let started = Instant::now();
-    let mut net = match Network::new(driver, backend, run_dir, seed).await {
-        Ok(net) => net,
-        Err(e) => {
-            return Outcome {
-                elapsed: started.elapsed(),
-                run_dir: run_dir.to_path_buf(),
-                failure: Some(format!("the harness could not start: {e}")),
-            };
-        }
-    };
-    let result = run_steps(scenario, &mut net).await;
-    let result = match result {
-        Ok(()) => net.check_invariants(scenario.file.allow_penalties).await,
-        Err(e) => Err(e),
-    };
-    let failure = result
-        .err()
-        .map(|e| report(scenario, &net, driver, backend, &e));
-    net.shutdown_all().await;
-    Outcome {
-        elapsed: started.elapsed(),
-        run_dir: run_dir.to_path_buf(),
-        failure,
-    }
-}
-
-fn report(
-    scenario: &Scenario,
-    net: &Network,
-    driver: DriverKind,
-    backend: Backend,
-    error: &HarnessError,
-) -> String {
-    let mut out = format!(
-        "scenario {} failed ({}@{}, driver {}, seed {})\n{error}\n\nrun directory (kept): {}\n\
-         reproduce: cargo run -p dlp-harness -- run {} --backend {} --driver {} --seed {}\n\
-         (or DLP_HARNESS_SEED={} with cargo nextest)\n\ntimeline:\n",
-        scenario.path.display(),
-        scenario.name,
-        backend,
-        driver.name(),
-        net.seed(),
-        net.run_dir().display(),
-        scenario.path.display(),
-        backend,
-        driver.name(),
-        net.seed(),
-        net.seed(),
-    );
-    let timeline = net.timeline();
-    let start = timeline.first().map_or(0, |t| t.at_ms);
-    for entry in timeline {
-        out.push_str(&format!(
-            "  +{:>6} ms  {:<10} {}\n",
-            entry.at_ms.saturating_sub(start),
-            entry.who,
-            entry.what
-        ));
-    }
-    out
-}
-
-async fn run_steps(scenario: &Scenario, net: &mut Network) -> Result<(), HarnessError> {
-    add_nodes(scenario, net).await?;
-    open_channels(scenario, net).await?;
-    let all = 0..scenario.file.steps.len();
-    run_step_list(scenario, net, &mut RunState::default(), all).await
-}
-
-/// Add (start and fund) every node of the scenario.
-pub(crate) async fn add_nodes(scenario: &Scenario, net: &mut Network) -> Result<(), HarnessError> {
-    for (name, decl) in &scenario.file.nodes {
-        net.note_step(format!("add node {name}"));
-        net.add_node(
-            name,
-            NodeSettings {
-                audit_policy: decl.audit_policy,
-                on_audit_failure: decl.on_audit_failure,
-            },
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Open (and confirm) the scenario's channels.
-pub(crate) async fn open_channels(
-    scenario: &Scenario,
-    net: &mut Network,
-) -> Result<(), HarnessError> {
-    for channel in &scenario.file.channels {
-        let c = channel.get_ref();
-        net.note_step(format!(
-            "open channel {} {} -> {} ({})",
-            c.name, c.from, c.to, c.amount
-        ));
-        net.connect(&c.from, &c.to).await?;
-        net.open_channel(&c.name, &c.from, &c.to, c.amount).await?;
-    }
-    Ok(())
-}
-
-/// Run the scenario's steps in order; a failure names the step and its line.
-pub(crate) async fn run_step_list(
-    scenario: &Scenario,
-    net: &mut Network,
-    state: &mut RunState,
-    range: std::ops::Range<usize>,
-) -> Result<(), HarnessError> {
-    for (i, step) in scenario.file.steps.iter().enumerate() {
-        if !range.contains(&i) {
-            continue;
-        }
-        let s = step.get_ref();
-        net.note_step(format!("#{} {}", i + 1, describe_step(s)));
-        run_step(net, s, state).await.map_err(|e| {
-            let text = std::fs::read_to_string(&scenario.path).unwrap_or_default();
-            let (line, _) = super::line_col(&text, super::step_offset(&text, step.span().start));
-            let detail = match e {
-                HarnessError::Expectation(message) => message,
-                other => other.to_string(),
-            };
-            HarnessError::Expectation(format!(
-                "step {} ({}, line {line}): {detail}",
-                i + 1,
-                s.verb()
-            ))
-        })?;
-    }
-    Ok(())
-}
-
-fn describe_step(step: &Step) -> String {
-    format!("{step:?}")
-}
+use crate::network::{DEADLINE, Network, describe};
 
 /// What steps remember for later steps.
 #[derive(Debug, Default)]
@@ -177,7 +20,11 @@ pub(crate) struct RunState {
     payments: BTreeMap<String, (String, dlp_chain::Hash32)>,
 }
 
-async fn run_step(net: &mut Network, step: &Step, run: &mut RunState) -> Result<(), HarnessError> {
+pub(crate) async fn run_step(
+    net: &mut Network,
+    step: &Step,
+    run: &mut RunState,
+) -> Result<(), HarnessError> {
     let marks = &mut run.marks;
     match step {
         Step::SendPayment {
@@ -404,7 +251,7 @@ async fn run_step(net: &mut Network, step: &Step, run: &mut RunState) -> Result<
         }
         Step::MarkWallets {} => {
             marks.clear();
-            let names: Vec<String> = net_node_names(net);
+            let names: Vec<String> = net.node_names();
             for name in names {
                 let balance = net.wallet_balance(&name).await?;
                 marks.insert(name, balance);
@@ -434,8 +281,4 @@ async fn run_step(net: &mut Network, step: &Step, run: &mut RunState) -> Result<
         }
         Step::CheckInvariants {} => net.check_invariants(false).await,
     }
-}
-
-fn net_node_names(net: &Network) -> Vec<String> {
-    net.node_names()
 }
