@@ -137,13 +137,14 @@ pub fn main(args: Args) -> ExitCode {
             let task_dir = dir.clone();
             let handle = set.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
-                let file = generate(spec);
-                let text = render(&file, "");
                 let path = dir.join("schedule.toml");
-                let _ = std::fs::create_dir_all(&dir);
-                let _ = std::fs::write(&path, &text);
-                let outcome = match Scenario::parse(&path, &text) {
-                    Ok(s) => run_schedule(&s, driver, backend, spec.seed, &dir.join("run")).await,
+                let outcome = match Scenario::generated(&path, &generate(spec), "") {
+                    Ok(s) => {
+                        // Kept with a failure, for `dlp-harness run`.
+                        let _ = std::fs::create_dir_all(&dir);
+                        let _ = std::fs::write(&path, s.text());
+                        run_schedule(&s, driver, backend, spec.seed, &dir.join("run")).await
+                    }
                     Err(e) => {
                         return (spec, backend, dir, Some(format!("generated an invalid schedule: {e}")), 0.0, [0; 3]);
                     }

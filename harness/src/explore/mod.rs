@@ -19,7 +19,7 @@ use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::network::Network;
 use crate::scenario::{RunState, add_nodes, open_channels, run_step_list};
-use crate::scenario::{Scenario, ScenarioFile, Step, render};
+use crate::scenario::{Scenario, ScenarioFile, Step};
 
 pub use generate::{Rng, ScheduleSpec, generate};
 
@@ -207,9 +207,8 @@ pub async fn shrink(
         while start < steps.len() && tries < max_tries {
             let mut candidate = steps.clone();
             candidate.drain(start..(start + size).min(steps.len()));
-            let text = render(&with_steps(file, &candidate), "");
             let path = dir.join("candidate.toml");
-            let Ok(scenario) = Scenario::parse(&path, &text) else {
+            let Ok(scenario) = Scenario::generated(&path, &with_steps(file, &candidate), "") else {
                 start += size;
                 continue;
             };
@@ -241,8 +240,7 @@ pub async fn shrink(
     let outcome = match best {
         Some(o) => o,
         None => {
-            let text = render(&shrunk, "");
-            let scenario = Scenario::parse(&dir.join("candidate.toml"), &text)?;
+            let scenario = Scenario::generated(&dir.join("candidate.toml"), &shrunk, "")?;
             run_schedule(&scenario, driver, backend, seed, &dir.join("final")).await
         }
     };
@@ -290,9 +288,9 @@ pub fn write_regression(
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let text = render(&file, &comment);
-    Scenario::parse(&path, &text)?;
-    std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))?;
+    // Never write a file that does not load.
+    let scenario = Scenario::generated(&path, &file, &comment)?;
+    std::fs::write(&path, scenario.text()).map_err(|e| HarnessError::io(&path, e))?;
     Ok(path)
 }
 

@@ -33,7 +33,6 @@ pub use file::{
     SweepDecl, TopologyDecl, shape_pair_count, shape_pairs, step_verbs,
 };
 pub(crate) use interpret::RunState;
-pub(crate) use locate::{line_col, step_offset};
 pub use render::render;
 pub use session::{Outcome, run};
 pub(crate) use session::{add_nodes, open_channels, run_step_list};
@@ -46,6 +45,10 @@ pub struct Scenario {
     pub path: PathBuf,
     pub name: String,
     pub file: ScenarioFile,
+    /// The text it was parsed from. Every line an error or a report names is looked up here,
+    /// never by reading `path` again: the file may have changed since, and a generated
+    /// scenario may never have been written at all.
+    text: String,
 }
 
 impl Scenario {
@@ -61,6 +64,43 @@ impl Scenario {
     /// Parse and validate scenario text (`path` names it in errors).
     pub fn parse(path: &Path, text: &str) -> Result<Self, HarnessError> {
         validate::parse(path, text)
+    }
+
+    /// A scenario the harness generated (a sweep point, an explorer schedule, a shrink
+    /// candidate): rendered to TOML (`comment` as `#` lines on top) and parsed back, so it is
+    /// validated like any file and its steps have real lines in [`text`](Self::text). `path`
+    /// names it; nothing is written there.
+    pub fn generated(
+        path: &Path,
+        file: &ScenarioFile,
+        comment: &str,
+    ) -> Result<Self, HarnessError> {
+        Self::parse(path, &render(file, comment))
+    }
+
+    /// The text the scenario was parsed from.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Line and column (1-based) of the verb of step `index` (0-based); `None` past the last.
+    pub fn step_position(&self, index: usize) -> Option<(usize, usize)> {
+        let step = self.file.steps.get(index)?;
+        Some(locate::line_col(
+            &self.text,
+            locate::step_offset(&self.text, step.span().start),
+        ))
+    }
+
+    /// An invalid-file error located at step `index` (0-based): for rules about a scenario
+    /// that only its user knows (a sweep workload may not restart its node under test).
+    pub fn invalid_at_step(&self, index: usize, message: String) -> HarnessError {
+        let offset = self
+            .file
+            .steps
+            .get(index)
+            .map_or(0, |step| locate::step_offset(&self.text, step.span().start));
+        locate::invalid(&self.path, &self.text, offset, message)
     }
 
     /// The backends this scenario runs on.

@@ -113,11 +113,7 @@ pub(crate) async fn run_step_list(
         let s = step.get_ref();
         net.note_step(format!("#{} {}", i + 1, describe_step(s)));
         run_step(net, s, state).await.map_err(|e| {
-            let text = std::fs::read_to_string(&scenario.path).unwrap_or_default();
-            let (line, _) = super::locate::line_col(
-                &text,
-                super::locate::step_offset(&text, step.span().start),
-            );
+            let (line, _) = scenario.step_position(i).unwrap_or_default();
             let detail = match e {
                 HarnessError::Expectation(message) => message,
                 other => other.to_string(),

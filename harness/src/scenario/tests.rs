@@ -356,3 +356,23 @@ fn names_and_amounts_are_bounded() {
         assert_eq!(line, 10, "{step}: {msg}");
     }
 }
+
+#[test]
+fn a_generated_scenario_knows_the_lines_of_its_steps() {
+    let mut file = parse(BASE).expect("valid").file;
+    file.steps = vec![
+        toml::Spanned::new(0..0, Step::MarkWallets {}),
+        toml::Spanned::new(0..0, Step::Mine { blocks: 1 }),
+    ];
+    let s = Scenario::generated(Path::new("gen.toml"), &file, "one\ntwo").expect("valid");
+    for (i, written) in ["mark_wallets = {}", "mine = { blocks = 1 }"]
+        .into_iter()
+        .enumerate()
+    {
+        let (line, column) = s.step_position(i).expect("a step");
+        assert!(line > 10, "step {i} at line {line}:\n{}", s.text());
+        assert_eq!(s.text().lines().nth(line - 1), Some(written));
+        assert_eq!(column, 1);
+    }
+    assert_eq!(s.step_position(2), None);
+}

@@ -67,6 +67,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Scenario, HarnessError> {
         path: path.to_path_buf(),
         name,
         file,
+        text: text.to_string(),
     };
     Checker {
         path,

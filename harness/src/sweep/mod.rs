@@ -41,7 +41,7 @@ use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::network::{DEADLINE, Network};
 use crate::scenario::{RunState, add_nodes, open_channels, run_step_list};
-use crate::scenario::{Scenario, ScenarioFile, Step, render};
+use crate::scenario::{Scenario, ScenarioFile, Step};
 
 pub use ledger::{Penalty, Settlement, settle};
 pub use oracle::{Behaviour, Expected, LedgerFacts, Verdict, classify, predict};
@@ -78,7 +78,7 @@ impl Workload {
             })?;
         // Points are counted in the node's first run; a workload that restarts it would
         // shift them (and armed steps do not survive a restart).
-        for step in &scenario.file.steps {
+        for (index, step) in scenario.file.steps.iter().enumerate() {
             let restarts = match step.get_ref() {
                 Step::Start { node: n }
                 | Step::Stop { node: n }
@@ -88,19 +88,14 @@ impl Workload {
                 _ => false,
             };
             if restarts {
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                let at = crate::scenario::step_offset(&text, step.span().start);
-                let (line, column) = crate::scenario::line_col(&text, at);
-                return Err(HarnessError::Invalid {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                    message: format!(
+                return Err(scenario.invalid_at_step(
+                    index,
+                    format!(
                         "{}: a sweep workload may not stop, start or restore its node under test \
                          ({node}); the sweep restores it itself after the workload",
                         step.get_ref().verb()
                     ),
-                });
+                ));
             }
         }
         Ok(Self { scenario, node })
@@ -578,11 +573,9 @@ async fn judge_point(
     dir: &Path,
 ) -> Result<Vec<ChannelResult>, HarnessError> {
     std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
-    let file = point_scenario(workload, policy, point);
-    let text = render(&file, "");
     let path = dir.join("point.toml");
-    std::fs::write(&path, &text).map_err(|e| HarnessError::io(&path, e))?;
-    let scenario = Scenario::parse(&path, &text)?;
+    let scenario = Scenario::generated(&path, &point_scenario(workload, policy, point), "")?;
+    std::fs::write(&path, scenario.text()).map_err(|e| HarnessError::io(&path, e))?;
     // The point's own channel is deterministic; the node's other channels at that moment
     // depend on how their commitment dances interleaved. Try a few times for the combination
     // discovery saw, then judge whatever the backup holds.
