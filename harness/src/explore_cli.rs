@@ -14,7 +14,7 @@ use dlp_harness::scenario::{Scenario, render};
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
-use crate::{CANNOT_START, FAILED, backends_arg};
+use crate::{CANNOT_START, FAILED, backends_arg, exit_code};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -53,12 +53,27 @@ pub struct Args {
     write_regression: PathBuf,
 }
 
+/// A schedule that failed.
 struct Failure {
     spec: ScheduleSpec,
     backend: Backend,
     signature: String,
     failure: String,
+    /// The exit code this failure calls for (3 when the harness could not start).
+    exit: u8,
     dir: PathBuf,
+}
+
+/// One schedule's run, as a task hands it back.
+struct ScheduleRun {
+    spec: ScheduleSpec,
+    backend: Backend,
+    dir: PathBuf,
+    /// The failure's text and its exit code; `None` when the schedule passed.
+    failure: Option<(String, u8)>,
+    secs: f64,
+    /// Audits passed, audits failed, penalties broadcast.
+    stats: [usize; 3],
 }
 
 pub fn main(args: Args) -> ExitCode {
@@ -138,21 +153,21 @@ pub fn main(args: Args) -> ExitCode {
             let handle = set.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
                 let path = dir.join("schedule.toml");
-                let outcome = match Scenario::generated(&path, &generate(spec), "") {
-                    Ok(s) => {
-                        // Kept with a failure, for `dlp-harness run`.
-                        let _ = std::fs::create_dir_all(&dir);
-                        let _ = std::fs::write(&path, s.text());
-                        run_schedule(&s, driver, backend, spec.seed, &dir.join("run")).await
-                    }
+                let scenario = match Scenario::generated(&path, &generate(spec), "") {
+                    Ok(s) => s,
                     Err(e) => {
-                        return (spec, backend, dir, Some(format!("generated an invalid schedule: {e}")), 0.0, [0; 3]);
+                        let failure = format!("generated an invalid schedule: {e}");
+                        return ScheduleRun { spec, backend, dir, failure: Some((failure, FAILED)), secs: 0.0, stats: [0; 3] };
                     }
                 };
-                let secs = outcome.elapsed.as_secs_f64();
+                // Kept with a failure, for `dlp-harness run`.
+                let _ = std::fs::create_dir_all(&dir);
+                let _ = std::fs::write(&path, scenario.text());
+                let outcome = run_schedule(&scenario, driver, backend, spec.seed, &dir.join("run")).await;
                 let count = |what: &str| outcome.event_log.iter().filter(|l| l.contains(what)).count();
                 let stats = [count("\"audit_passed\""), count("\"audit_failed\""), count("\"penalty\"")];
-                (spec, backend, dir, outcome.failure, secs, stats)
+                let failure = outcome.error.map(|error| (error.to_string(), exit_code(&error)));
+                ScheduleRun { spec, backend, dir, failure, secs: outcome.elapsed.as_secs_f64(), stats }
             });
             tasks.insert(handle.id(), (spec, backend, task_dir));
         }
@@ -162,7 +177,7 @@ pub fn main(args: Args) -> ExitCode {
         let mut totals = [0usize; 3];
         while let Some(joined) = set.join_next_with_id().await {
             done += 1;
-            let (spec, backend, dir, failure, secs, stats) = match joined {
+            let ScheduleRun { spec, backend, dir, failure, secs, stats } = match joined {
                 Ok((id, finished)) => {
                     tasks.remove(&id);
                     finished
@@ -172,7 +187,8 @@ pub fn main(args: Args) -> ExitCode {
                         eprintln!("a schedule panicked and cannot be named: {e}");
                         continue;
                     };
-                    (spec, backend, dir, Some(format!("the harness panicked: {e}")), 0.0, [0; 3])
+                    let failure = format!("the harness panicked: {e}");
+                    ScheduleRun { spec, backend, dir, failure: Some((failure, FAILED)), secs: 0.0, stats: [0; 3] }
                 }
             };
             times.push(secs);
@@ -190,7 +206,7 @@ pub fn main(args: Args) -> ExitCode {
                         );
                     }
                 }
-                Some(failure) => {
+                Some((failure, exit)) => {
                     eprintln!(
                         "[{done:>5}/{total}] seed {} on {backend} FAILED:\n  {}\n  reproduce: dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend} --policy {}\n  schedule: {}",
                         spec.seed,
@@ -206,6 +222,7 @@ pub fn main(args: Args) -> ExitCode {
                         backend,
                         signature: dlp_harness::explore::signature(&failure),
                         failure,
+                        exit,
                         dir,
                     });
                 }
@@ -305,5 +322,5 @@ pub fn main(args: Args) -> ExitCode {
             f.failure.lines().next().unwrap_or_default()
         );
     }
-    ExitCode::from(FAILED)
+    ExitCode::from(failures.iter().map(|f| f.exit).max().unwrap_or(FAILED))
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use dlp_harness::driver::DriverKind;
 use dlp_harness::runner::{run_blocking, runs_root, test_name};
-use dlp_harness::scenario::{Scenario, discover};
+use dlp_harness::scenario::{RunFailure, Scenario, discover};
 use dlp_node::store::Backend;
 
 #[derive(Debug, Parser)]
@@ -65,6 +65,17 @@ enum Cmd {
 const FAILED: u8 = 1;
 const INVALID: u8 = 2;
 const CANNOT_START: u8 = 3;
+
+/// The exit code for a failed run, chosen by what failed (never by the report's text).
+pub(crate) fn exit_code(failure: &RunFailure) -> u8 {
+    match failure {
+        RunFailure::Setup(_) => CANNOT_START,
+        RunFailure::InvalidFile(_) => INVALID,
+        RunFailure::Network { .. } | RunFailure::Step { .. } | RunFailure::Invariant { .. } => {
+            FAILED
+        }
+    }
+}
 
 fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
     let files = match discover(paths) {
@@ -139,7 +150,7 @@ fn main() -> ExitCode {
         } => {
             let seed = match seed
                 .map(Ok)
-                .unwrap_or_else(dlp_harness::runner::seed_from_env)
+                .unwrap_or_else(|| dlp_harness::runner::seed_from_env().map_err(|e| e.to_string()))
             {
                 Ok(seed) => seed,
                 Err(e) => {
@@ -182,19 +193,17 @@ fn main() -> ExitCode {
             let started = Instant::now();
             let mut rows = Vec::new();
             let mut failed = 0;
-            let mut cannot_start = false;
+            let mut code = 0;
             for (i, (scenario, backend)) in jobs.iter().enumerate() {
                 let name = test_name(scenario, *backend);
                 eprint!("{} {name} ... ", progress_bar(i, jobs.len()));
                 let outcome = run_blocking(scenario, *backend, driver, keep, seed);
                 let result = match &outcome.failure {
                     None => "ok",
-                    Some(report) => {
+                    Some(failure) => {
                         failed += 1;
-                        if report.starts_with("the harness could not start") {
-                            cannot_start = true;
-                        }
-                        eprintln!("FAILED\n{report}");
+                        code = code.max(exit_code(&failure.error));
+                        eprintln!("FAILED\n{}", failure.report);
                         "FAILED"
                     }
                 };
@@ -212,13 +221,7 @@ fn main() -> ExitCode {
                 rows.len() - failed,
                 started.elapsed().as_secs_f64()
             );
-            if cannot_start {
-                ExitCode::from(CANNOT_START)
-            } else if failed > 0 {
-                ExitCode::from(FAILED)
-            } else {
-                ExitCode::SUCCESS
-            }
+            ExitCode::from(code)
         }
     }
 }

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use dlp_harness::driver::DriverKind;
 use dlp_harness::runner::runs_root;
 use dlp_harness::sweep::{
-    Progress, SweepConfig, Workload, render_tables, summary_lines, sweep, write_regressions,
+    Progress, SweepConfig, SweepError, Workload, render_tables, summary_lines, sweep,
+    write_regressions,
 };
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
-use crate::{CANNOT_START, FAILED, INVALID, backends_arg};
+use crate::{CANNOT_START, FAILED, INVALID, backends_arg, exit_code};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -61,7 +62,7 @@ pub fn main(args: Args) -> ExitCode {
         let seed = match args.seed {
             Some(seed) => seed,
             None => match std::env::var("DLP_HARNESS_SEED") {
-                Ok(_) => dlp_harness::runner::seed_from_env()?,
+                Ok(_) => dlp_harness::runner::seed_from_env().map_err(|e| e.to_string())?,
                 Err(_) => 1,
             },
         };
@@ -150,7 +151,10 @@ pub fn main(args: Args) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(FAILED);
+            return ExitCode::from(match &e {
+                SweepError::Discover { failure, .. } => exit_code(failure),
+                SweepError::Panicked(_) => FAILED,
+            });
         }
     };
     drop(runtime);

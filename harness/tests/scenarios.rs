@@ -78,8 +78,9 @@ fn main() {
                         let outcome = run_blocking(&scenario, backend, driver, false, seed);
                         match outcome.failure {
                             None => Ok(()),
-                            Some(report) => Err(Failed::from(format!(
-                                "{report}\nnode logs (last 150 lines; DLP_HARNESS_LOG sets the filter):\n{}",
+                            Some(failure) => Err(Failed::from(format!(
+                                "{}\nnode logs (last 150 lines; DLP_HARNESS_LOG sets the filter):\n{}",
+                                failure.report,
                                 captured.tail(150)
                             ))),
                         }

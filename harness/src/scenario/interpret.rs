@@ -1,29 +1,71 @@
 //! The interpreter: one step of a scenario as calls of the network's verbs and waits. It knows
-//! nothing of files, lines or reports (the session names the failing step); it only carries
-//! what one step leaves for a later one (wallet marks, started payments).
+//! nothing of files, lines or reports (the session names the failing step); it carries what one
+//! step leaves for a later one (wallet marks, started payments) and the run's invariant policy.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use dlp_node::events::EventKind;
 
-use super::file::{AuditExpect, PayExpect, ShutdownExpect, Step};
+use super::file::{AuditExpect, PayExpect, ScenarioFile, ShutdownExpect, Step};
 use crate::error::HarnessError;
 use crate::network::{DEADLINE, Network, describe};
 
-/// What steps remember for later steps.
-#[derive(Debug, Default)]
-pub(crate) struct RunState {
+/// What the invariants allow in a run. There is one policy per run, the scenario's
+/// (`allow_penalties`): the `check_invariants` step and every check the session makes (at the
+/// end of a run, after each explorer step, in a sweep point's judge) use it. The sweep's
+/// points expect penalties, so it sets `allow_penalties` on the point's generated file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InvariantPolicy {
+    allow_penalties: bool,
+}
+
+impl InvariantPolicy {
+    pub(crate) fn of(file: &ScenarioFile) -> Self {
+        Self {
+            allow_penalties: file.allow_penalties,
+        }
+    }
+
+    pub(crate) async fn check(self, net: &mut Network) -> Result<(), HarnessError> {
+        net.check_invariants(self.allow_penalties).await
+    }
+}
+
+/// Runs steps one after the other on one network.
+#[derive(Debug)]
+pub(crate) struct Interpreter {
+    invariants: InvariantPolicy,
     /// Wallet balances at the last `mark_wallets`.
     marks: BTreeMap<String, u64>,
     /// Payments started by `send_payment`: name -> (payer, hash).
     payments: BTreeMap<String, (String, dlp_chain::Hash32)>,
 }
 
-pub(crate) async fn run_step(
+impl Interpreter {
+    pub(crate) fn new(file: &ScenarioFile) -> Self {
+        Self {
+            invariants: InvariantPolicy::of(file),
+            marks: BTreeMap::new(),
+            payments: BTreeMap::new(),
+        }
+    }
+
+    /// The run's invariant policy.
+    pub(crate) fn invariants(&self) -> InvariantPolicy {
+        self.invariants
+    }
+
+    /// Run one step.
+    pub(crate) async fn run(&mut self, net: &mut Network, step: &Step) -> Result<(), HarnessError> {
+        run_step(net, step, self).await
+    }
+}
+
+async fn run_step(
     net: &mut Network,
     step: &Step,
-    run: &mut RunState,
+    run: &mut Interpreter,
 ) -> Result<(), HarnessError> {
     let marks = &mut run.marks;
     match step {
@@ -279,6 +321,6 @@ pub(crate) async fn run_step(
                 net.poll(node, Duration::from_millis(500)).await?;
             }
         }
-        Step::CheckInvariants {} => net.check_invariants(false).await,
+        Step::CheckInvariants {} => run.invariants.check(net).await,
     }
 }

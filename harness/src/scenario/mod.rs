@@ -32,10 +32,9 @@ pub use file::{
     AuditExpect, ChannelDecl, NodeDecl, PayExpect, ScenarioFile, Shape, ShutdownExpect, Step,
     SweepDecl, TopologyDecl, shape_pair_count, shape_pairs, step_verbs,
 };
-pub(crate) use interpret::RunState;
 pub use render::render;
-pub use session::{Outcome, run};
-pub(crate) use session::{add_nodes, open_channels, run_step_list};
+pub use report::{Failure, RunFailure};
+pub use session::{Outcome, Session, run};
 pub use source::{MAX_FILE_BYTES, MAX_KEY_PARTS, MAX_NESTING};
 pub use validate::{MAX_AMOUNT, MAX_CHANNELS, MAX_NAME_CHARS, MAX_NODES, MAX_NTH};
 

@@ -1,6 +1,11 @@
-//! The failure report of a run: what failed and where (the step and its line), the seed, the
-//! kept run directory, the command that reproduces the run, and the merged timeline of steps
-//! and every node's events.
+//! How a run fails, typed, and the report a person reads: what failed and where (the step and
+//! its line), the seed, the kept run directory, the command that reproduces the run, and the
+//! merged timeline of steps and every node's events.
+//!
+//! The type is what callers decide on (the CLI's exit code, the sweep's ERROR, the explorer's
+//! "could not start"); the report is only ever printed. Nothing matches the report's text.
+
+use std::fmt::Write as _;
 
 use dlp_node::store::Backend;
 
@@ -9,38 +14,88 @@ use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::network::Network;
 
-pub(crate) fn report(
-    scenario: &Scenario,
-    net: &Network,
-    driver: DriverKind,
-    backend: Backend,
-    error: &HarnessError,
-) -> String {
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFailure {
+    /// The harness could not start: the run directory, the driver, the chain (or a runtime).
+    /// Nothing of the scenario ran.
+    #[error("the harness could not start: {0}")]
+    Setup(HarnessError),
+    /// The scenario cannot run as given: an invalid (generated) file, or a step that needs a
+    /// capability the driver does not offer. Nothing of the scenario ran.
+    #[error("{0}")]
+    InvalidFile(HarnessError),
+    /// The network failed outside any step: adding a node, opening a channel, waiting for
+    /// quiet after setup, or a check a caller runs between steps. `during` says which.
+    #[error("{during}: {error}")]
+    Network { during: String, error: HarnessError },
+    /// A step failed: its 1-based index, the line of its verb in the scenario's text, its verb.
+    #[error("step {index} ({verb}, line {line}): {error}")]
+    Step {
+        index: usize,
+        line: usize,
+        verb: &'static str,
+        error: HarnessError,
+    },
+    /// An invariant does not hold; `after_step` is the 1-based index of the last step run.
+    #[error("{}{error}", after_step.map(|n| format!("after step {n}: ")).unwrap_or_default())]
+    Invariant {
+        after_step: Option<usize>,
+        error: HarnessError,
+    },
+}
+
+/// A failed run: the typed failure and its report.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: RunFailure,
+    /// What a person reads: the failure, seed, run directory, reproduce command, timeline.
+    pub report: String,
+}
+
+/// What the report says about the run besides the failure.
+pub(crate) struct RunInfo<'a> {
+    pub scenario: &'a Scenario,
+    pub driver: DriverKind,
+    pub backend: Backend,
+    pub seed: u64,
+    pub run_dir: &'a std::path::Path,
+}
+
+/// The report of a failed run; `net` is the network, if it was built (its timeline).
+pub(crate) fn render(info: &RunInfo<'_>, net: Option<&Network>, failure: &RunFailure) -> String {
+    let RunInfo {
+        scenario,
+        driver,
+        backend,
+        seed,
+        run_dir,
+    } = info;
+    let path = scenario.path.display();
     let mut out = format!(
-        "scenario {} failed ({}@{}, driver {}, seed {})\n{error}\n\nrun directory (kept): {}\n\
-         reproduce: cargo run -p dlp-harness -- run {} --backend {} --driver {} --seed {}\n\
-         (or DLP_HARNESS_SEED={} with cargo nextest)\n\ntimeline:\n",
-        scenario.path.display(),
+        "scenario {path} failed ({}@{backend}, driver {}, seed {seed})\n{failure}\n\n\
+         run directory (kept): {}\n\
+         reproduce: cargo run -p dlp-harness -- run {path} --backend {backend} --driver {} \
+         --seed {seed}\n(or DLP_HARNESS_SEED={seed} with cargo nextest)\n",
         scenario.name,
-        backend,
         driver.name(),
-        net.seed(),
-        net.run_dir().display(),
-        scenario.path.display(),
-        backend,
+        run_dir.display(),
         driver.name(),
-        net.seed(),
-        net.seed(),
     );
+    let Some(net) = net else {
+        return out;
+    };
+    out.push_str("\ntimeline:\n");
     let timeline = net.timeline();
     let start = timeline.first().map_or(0, |t| t.at_ms);
     for entry in timeline {
-        out.push_str(&format!(
-            "  +{:>6} ms  {:<10} {}\n",
+        let _ = writeln!(
+            out,
+            "  +{:>6} ms  {:<10} {}",
             entry.at_ms.saturating_sub(start),
             entry.who,
             entry.what
-        ));
+        );
     }
     out
 }

@@ -1,17 +1,19 @@
-//! A scenario's run: build the network, open the channels, run the steps, check the
-//! invariants, and on failure write the report (timeline, seed, run directory).
+//! One run of a scenario: setup (the network, its nodes and channels) -> steps -> invariants ->
+//! teardown -> report. `dlp-harness run`, the sweep (discovery and every point's judge) and the
+//! explorer (one step at a time, invariants after each) all run through a [`Session`], so
+//! capability checks, the invariant policy, step failures with their lines and the report are
+//! the same everywhere. This is the only place that builds a [`Network`].
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dlp_node::store::Backend;
 
 use super::Scenario;
-use super::file::Step;
-use super::interpret::{RunState, run_step};
-use super::report::report;
+use super::interpret::Interpreter;
+use super::report::{Failure, RunFailure, RunInfo, render};
 use crate::driver::DriverKind;
-use crate::error::HarnessError;
 use crate::network::{Network, NodeSettings};
 
 /// How a run ended.
@@ -19,12 +21,12 @@ use crate::network::{Network, NodeSettings};
 pub struct Outcome {
     pub elapsed: Duration,
     pub run_dir: PathBuf,
-    /// `None` on success; else the report (what failed, where, and the merged timeline).
-    pub failure: Option<String>,
+    /// `None` on success.
+    pub failure: Option<Failure>,
 }
 
-/// Run `scenario` on `driver` with `backend` in `run_dir`.
-/// Everything random is derived from `seed`.
+/// Run `scenario` on `driver` with `backend` in `run_dir`, everything random derived from
+/// `seed`: setup, every step, the invariants, teardown.
 pub async fn run(
     scenario: &Scenario,
     driver: DriverKind,
@@ -33,101 +35,213 @@ pub async fn run(
     seed: u64,
 ) -> Outcome {
     let started = Instant::now();
-    let mut net = match Network::new(driver, backend, run_dir, seed).await {
-        Ok(net) => net,
-        Err(e) => {
-            return Outcome {
-                elapsed: started.elapsed(),
-                run_dir: run_dir.to_path_buf(),
-                failure: Some(format!("the harness could not start: {e}")),
-            };
+    match Session::setup(scenario, driver, backend, run_dir, seed).await {
+        Ok(mut session) => {
+            let result = session.run_to_end().await;
+            session.finish(result).await
         }
-    };
-    let result = run_steps(scenario, &mut net).await;
-    let result = match result {
-        Ok(()) => net.check_invariants(scenario.file.allow_penalties).await,
-        Err(e) => Err(e),
-    };
-    let failure = result
-        .err()
-        .map(|e| report(scenario, &net, driver, backend, &e));
-    net.shutdown_all().await;
-    Outcome {
-        elapsed: started.elapsed(),
-        run_dir: run_dir.to_path_buf(),
-        failure,
+        Err(failure) => Outcome {
+            elapsed: started.elapsed(),
+            run_dir: run_dir.to_path_buf(),
+            failure: Some(failure),
+        },
     }
 }
 
-async fn run_steps(scenario: &Scenario, net: &mut Network) -> Result<(), HarnessError> {
-    add_nodes(scenario, net).await?;
-    open_channels(scenario, net).await?;
-    let all = 0..scenario.file.steps.len();
-    run_step_list(scenario, net, &mut RunState::default(), all).await
+/// A scenario's network, set up and ready for its steps.
+#[derive(Debug)]
+pub struct Session<'a> {
+    scenario: &'a Scenario,
+    driver: DriverKind,
+    net: Network,
+    interpreter: Interpreter,
+    /// The step [`run_to_end`](Self::run_to_end) starts from.
+    next_step: usize,
+    /// 1-based index of the last step run, for invariant failures.
+    last_step: Option<usize>,
+    started: Instant,
 }
 
-/// Add (start and fund) every node of the scenario.
-pub(crate) async fn add_nodes(scenario: &Scenario, net: &mut Network) -> Result<(), HarnessError> {
-    for (name, decl) in &scenario.file.nodes {
-        net.note_step(format!("add node {name}"));
-        net.add_node(
-            name,
-            NodeSettings {
+impl<'a> Session<'a> {
+    /// Build the network in `run_dir` (created) on `driver` with `backend`, add (start and
+    /// fund) every node and open (and confirm) every channel. Refused before anything starts
+    /// when a step needs a capability the driver lacks. On failure whatever started is
+    /// stopped again, and the failure carries its report.
+    pub async fn setup(
+        scenario: &'a Scenario,
+        driver: DriverKind,
+        backend: Backend,
+        run_dir: &Path,
+        seed: u64,
+    ) -> Result<Session<'a>, Failure> {
+        let started = Instant::now();
+        let info = RunInfo {
+            scenario,
+            driver,
+            backend,
+            seed,
+            run_dir,
+        };
+        let failed = |error: RunFailure| Failure {
+            report: render(&info, None, &error),
+            error,
+        };
+        let net = Network::new(driver, backend, run_dir, seed)
+            .await
+            .map_err(|e| failed(RunFailure::Setup(e)))?;
+        let mut session = Session {
+            scenario,
+            driver,
+            net,
+            interpreter: Interpreter::new(&scenario.file),
+            next_step: 0,
+            last_step: None,
+            started,
+        };
+        match session.build().await {
+            Ok(()) => Ok(session),
+            Err(error) => {
+                let report = session.report(&error);
+                session.teardown().await;
+                Err(Failure { error, report })
+            }
+        }
+    }
+
+    /// Add the nodes, then open the channels.
+    async fn build(&mut self) -> Result<(), RunFailure> {
+        let file = &self.scenario.file;
+        for (name, decl) in &file.nodes {
+            let during = format!("add node {name}");
+            self.net.note_step(during.clone());
+            let settings = NodeSettings {
                 audit_policy: decl.audit_policy,
                 on_audit_failure: decl.on_audit_failure,
-            },
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Open (and confirm) the scenario's channels.
-pub(crate) async fn open_channels(
-    scenario: &Scenario,
-    net: &mut Network,
-) -> Result<(), HarnessError> {
-    for channel in &scenario.file.channels {
-        let c = channel.get_ref();
-        net.note_step(format!(
-            "open channel {} {} -> {} ({})",
-            c.name, c.from, c.to, c.amount
-        ));
-        net.connect(&c.from, &c.to).await?;
-        net.open_channel(&c.name, &c.from, &c.to, c.amount).await?;
-    }
-    Ok(())
-}
-
-/// Run the scenario's steps in order; a failure names the step and its line.
-pub(crate) async fn run_step_list(
-    scenario: &Scenario,
-    net: &mut Network,
-    state: &mut RunState,
-    range: std::ops::Range<usize>,
-) -> Result<(), HarnessError> {
-    for (i, step) in scenario.file.steps.iter().enumerate() {
-        if !range.contains(&i) {
-            continue;
-        }
-        let s = step.get_ref();
-        net.note_step(format!("#{} {}", i + 1, describe_step(s)));
-        run_step(net, s, state).await.map_err(|e| {
-            let (line, _) = scenario.step_position(i).unwrap_or_default();
-            let detail = match e {
-                HarnessError::Expectation(message) => message,
-                other => other.to_string(),
             };
-            HarnessError::Expectation(format!(
-                "step {} ({}, line {line}): {detail}",
-                i + 1,
-                s.verb()
-            ))
-        })?;
+            self.net
+                .add_node(name, settings)
+                .await
+                .map_err(|error| RunFailure::Network { during, error })?;
+        }
+        for channel in &file.channels {
+            let c = channel.get_ref();
+            let during = format!(
+                "open channel {} {} -> {} ({})",
+                c.name, c.from, c.to, c.amount
+            );
+            self.net.note_step(during.clone());
+            let opened = async {
+                self.net.connect(&c.from, &c.to).await?;
+                self.net
+                    .open_channel(&c.name, &c.from, &c.to, c.amount)
+                    .await
+            };
+            opened
+                .await
+                .map_err(|error| RunFailure::Network { during, error })?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-fn describe_step(step: &Step) -> String {
-    format!("{step:?}")
+    pub fn scenario(&self) -> &'a Scenario {
+        self.scenario
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The network, for a caller that acts or looks between steps (the sweep's judge). What
+    /// it does there is its own; a failure of it is the caller's to report.
+    pub fn network_mut(&mut self) -> &mut Network {
+        &mut self.net
+    }
+
+    /// Wait until no message is in flight; a timeout is a [`RunFailure::Network`] `during`
+    /// what the caller says it was doing.
+    pub async fn wait_quiescent(&mut self, during: &str) -> Result<(), RunFailure> {
+        self.net
+            .wait_quiescent()
+            .await
+            .map_err(|error| RunFailure::Network {
+                during: during.to_string(),
+                error,
+            })
+    }
+
+    /// Run the steps in `steps` (0-based indices into the scenario's steps), in order. A
+    /// failure names the step, its verb and its line.
+    pub async fn run_steps(&mut self, steps: Range<usize>) -> Result<(), RunFailure> {
+        let scenario = self.scenario;
+        for index in steps.clone() {
+            let Some(spanned) = scenario.file.steps.get(index) else {
+                break;
+            };
+            let step = spanned.get_ref();
+            self.net.note_step(format!("#{} {step:?}", index + 1));
+            let ran = self.interpreter.run(&mut self.net, step).await;
+            self.last_step = Some(index + 1);
+            self.next_step = index + 1;
+            ran.map_err(|error| RunFailure::Step {
+                index: index + 1,
+                line: scenario.step_position(index).map_or(0, |(line, _)| line),
+                verb: step.verb(),
+                error,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Check the invariants now, under the scenario's policy (see [`InvariantPolicy`]).
+    ///
+    /// [`InvariantPolicy`]: super::interpret::InvariantPolicy
+    pub async fn check_invariants(&mut self) -> Result<(), RunFailure> {
+        self.interpreter
+            .invariants()
+            .check(&mut self.net)
+            .await
+            .map_err(|error| RunFailure::Invariant {
+                after_step: self.last_step,
+                error,
+            })
+    }
+
+    /// Run every step not run yet, then check the invariants.
+    pub async fn run_to_end(&mut self) -> Result<(), RunFailure> {
+        self.run_steps(self.next_step..self.scenario.file.steps.len())
+            .await?;
+        self.check_invariants().await
+    }
+
+    /// The report of `failure` in this run (with the network's timeline so far).
+    pub fn report(&self, failure: &RunFailure) -> String {
+        let info = RunInfo {
+            scenario: self.scenario,
+            driver: self.driver,
+            backend: self.net.backend(),
+            seed: self.net.seed(),
+            run_dir: self.net.run_dir(),
+        };
+        render(&info, Some(&self.net), failure)
+    }
+
+    /// Stop every node and the chain.
+    pub async fn teardown(mut self) {
+        self.net.shutdown_all().await;
+    }
+
+    /// Report `result` (if it failed), tear down, and say how the run ended.
+    pub async fn finish(self, result: Result<(), RunFailure>) -> Outcome {
+        let failure = result.err().map(|error| Failure {
+            report: self.report(&error),
+            error,
+        });
+        let (started, run_dir) = (self.started, self.net.run_dir().to_path_buf());
+        self.teardown().await;
+        Outcome {
+            elapsed: started.elapsed(),
+            run_dir,
+            failure,
+        }
+    }
 }

@@ -40,8 +40,7 @@ use serde::Serialize;
 use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::network::{DEADLINE, Network};
-use crate::scenario::{RunState, add_nodes, open_channels, run_step_list};
-use crate::scenario::{Scenario, ScenarioFile, Step};
+use crate::scenario::{RunFailure, Scenario, ScenarioFile, Session, Step};
 
 pub use ledger::{Penalty, Settlement, settle};
 pub use oracle::{Behaviour, Expected, LedgerFacts, Verdict, classify, predict};
@@ -266,6 +265,24 @@ pub enum Progress {
     },
 }
 
+/// Why a sweep has no report.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The workload itself failed (or could not start) when run to find the points.
+    #[error(
+        "the workload {} failed on {backend} before any restore (run it with `dlp-harness run`): {failure}",
+        path.display()
+    )]
+    Discover {
+        path: PathBuf,
+        backend: Backend,
+        failure: RunFailure,
+    },
+    /// A point's task panicked (a harness bug).
+    #[error("a point panicked: {0}")]
+    Panicked(String),
+}
+
 static SWEEP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Run the sweep.
@@ -273,7 +290,7 @@ pub async fn sweep(
     workload: &Workload,
     config: &SweepConfig,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Result<SweepReport, HarnessError> {
+) -> Result<SweepReport, SweepError> {
     let started = Instant::now();
     let root = config.runs_root.join(format!(
         "sweep-{}-{}-{}",
@@ -284,7 +301,13 @@ pub async fn sweep(
     let mut points = BTreeMap::new();
     for backend in &config.backends {
         let dir = root.join(format!("discover-{backend}"));
-        let found = discover(workload, *backend, config.driver, config.seed, &dir).await?;
+        let found = discover(workload, *backend, config.driver, config.seed, &dir)
+            .await
+            .map_err(|failure| SweepError::Discover {
+                path: workload.scenario.path.clone(),
+                backend: *backend,
+                failure,
+            })?;
         if !config.keep {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -325,8 +348,7 @@ pub async fn sweep(
     let mut results: Vec<Option<PointResult>> = vec![None; total];
     let mut done = 0;
     while let Some(joined) = set.join_next().await {
-        let (i, mut result) =
-            joined.map_err(|e| HarnessError::Setup(format!("a point panicked: {e}")))?;
+        let (i, mut result) = joined.map_err(|e| SweepError::Panicked(e.to_string()))?;
         done += 1;
         // Kept when several backends ran: a disagreement needs both sides' runs (the root
         // goes at the end if there was none).
@@ -438,22 +460,32 @@ async fn discover(
     driver: DriverKind,
     seed: u64,
     dir: &Path,
-) -> Result<Vec<BackupPoint>, HarnessError> {
+) -> Result<Vec<BackupPoint>, RunFailure> {
     let scenario = &workload.scenario;
-    let mut net = Network::new(driver, backend, dir, seed).await?;
+    let node = &workload.node;
+    let mut session = Session::setup(scenario, driver, backend, dir, seed)
+        .await
+        .map_err(|failure| failure.error)?;
+    let listing = |error| RunFailure::Network {
+        during: format!("listing {node}'s backup points"),
+        error,
+    };
     let result = async {
-        add_nodes(scenario, &mut net).await?;
-        open_channels(scenario, &mut net).await?;
-        net.wait_quiescent().await?;
-        let node = &workload.node;
-        let from = net.last_seq(node)?;
-        let names = channel_names(&net, workload)?;
-        let start = steps::numbers_in(net.events(node)?, &names, &BTreeMap::new());
-        let all = 0..scenario.file.steps.len();
-        run_step_list(scenario, &mut net, &mut RunState::default(), all).await?;
-        net.wait_quiescent().await?;
-        let events: Vec<_> = net
-            .events(node)?
+        session
+            .wait_quiescent("waiting until no message is in flight after setup")
+            .await?;
+        let net = session.network();
+        let from = net.last_seq(node).map_err(listing)?;
+        let names = channel_names(net, workload).map_err(listing)?;
+        let start = steps::numbers_in(net.events(node).map_err(listing)?, &names, &BTreeMap::new());
+        session.run_steps(0..scenario.file.steps.len()).await?;
+        session
+            .wait_quiescent("waiting until no message is in flight after the workload")
+            .await?;
+        let events: Vec<_> = session
+            .network()
+            .events(node)
+            .map_err(listing)?
             .iter()
             .filter(|e| e.seq > from)
             .cloned()
@@ -461,13 +493,8 @@ async fn discover(
         Ok(backup_points(&events, &names, &start))
     }
     .await;
-    net.shutdown_all().await;
-    result.map_err(|e: HarnessError| {
-        HarnessError::Expectation(format!(
-            "the workload {} failed on {backend} before any restore (run it with `dlp-harness run`): {e}",
-            scenario.path.display()
-        ))
-    })
+    session.teardown().await;
+    result
 }
 
 /// The generated scenario for one point: the workload with the node's policy set, a backup
@@ -571,10 +598,15 @@ async fn judge_point(
     driver: DriverKind,
     seed: u64,
     dir: &Path,
-) -> Result<Vec<ChannelResult>, HarnessError> {
+) -> Result<Vec<ChannelResult>, PointError> {
     std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
     let path = dir.join("point.toml");
-    let scenario = Scenario::generated(&path, &point_scenario(workload, policy, point), "")?;
+    let mut file = point_scenario(workload, policy, point);
+    // The judge force-closes the restored channels, and closing a revoked one is punished on
+    // the ledger: that is what it measures. So the point's scenario (and with it the one
+    // invariant policy of its run) allows penalties.
+    file.allow_penalties = true;
+    let scenario = Scenario::generated(&path, &file, "")?;
     std::fs::write(&path, scenario.text()).map_err(|e| HarnessError::io(&path, e))?;
     // The point's own channel is deterministic; the node's other channels at that moment
     // depend on how their commitment dances interleaved. Try a few times for the combination
@@ -585,17 +617,11 @@ async fn judge_point(
         } else {
             format!("run-{attempt}")
         });
-        let mut net = Network::new(driver, backend, &run_dir, seed).await?;
-        let judged = judge_on(
-            &mut net,
-            workload,
-            &scenario,
-            point,
-            policy,
-            attempt == ATTEMPTS,
-        )
-        .await;
-        net.shutdown_all().await;
+        let mut session = Session::setup(&scenario, driver, backend, &run_dir, seed)
+            .await
+            .map_err(|failure| failure.error)?;
+        let judged = judge_on(&mut session, workload, point, policy, attempt == ATTEMPTS).await;
+        session.teardown().await;
         match judged {
             Ok(Some(channels)) => return Ok(channels),
             Ok(None) => {
@@ -604,31 +630,40 @@ async fn judge_point(
             Err(e) => return Err(e),
         }
     }
-    Err(HarnessError::Setup("no attempt judged the point".into()))
+    Err(PointError::Judge(HarnessError::Setup(
+        "no attempt judged the point".into(),
+    )))
 }
 
 /// Reruns of a point whose other channels interleaved differently from discovery.
 const ATTEMPTS: u32 = 3;
 
+/// Why a point has no verdict: its run failed (a step, setup), or judging it did.
+#[derive(Debug, thiserror::Error)]
+enum PointError {
+    #[error(transparent)]
+    Run(#[from] RunFailure),
+    #[error(transparent)]
+    Judge(#[from] HarnessError),
+}
+
 async fn judge_on(
-    net: &mut Network,
+    session: &mut Session<'_>,
     workload: &Workload,
-    scenario: &Scenario,
     point: &BackupPoint,
     policy: AuditPolicy,
     last_attempt: bool,
-) -> Result<Option<Vec<ChannelResult>>, HarnessError> {
+) -> Result<Option<Vec<ChannelResult>>, PointError> {
     let node = workload.node.as_str();
+    let scenario = session.scenario();
     let restore_at = scenario
         .file
         .steps
         .iter()
         .position(|s| matches!(s.get_ref(), Step::Restore { .. }))
         .ok_or_else(|| HarnessError::Setup("generated point scenario has no restore".into()))?;
-    add_nodes(scenario, net).await?;
-    open_channels(scenario, net).await?;
-    let mut state = RunState::default();
-    run_step_list(scenario, net, &mut state, 0..restore_at).await?;
+    session.run_steps(0..restore_at).await?;
+    let net = session.network_mut();
     let actual = check_fired_point(net, workload, point).await?;
     if actual != point.numbers && !last_attempt {
         return Ok(None);
@@ -650,13 +685,10 @@ async fn judge_on(
             },
         );
     }
-    run_step_list(
-        scenario,
-        net,
-        &mut state,
-        restore_at..scenario.file.steps.len(),
-    )
-    .await?;
+    session
+        .run_steps(restore_at..scenario.file.steps.len())
+        .await?;
+    let net = session.network_mut();
     // Observe every channel before closing any (closing one mines blocks).
     let mut observed = BTreeMap::new();
     for channel in channels.keys() {
@@ -668,9 +700,10 @@ async fn judge_on(
         let backup = actual.get(channel).copied().unwrap_or((0, 0));
         let expected = predict(policy, backup, view.numbers);
         let observed = observed[channel];
-        let facts = close_and_settle(net, node, peer, channel, observed, view).await?;
+        let facts =
+            close_and_settle(session.network_mut(), node, peer, channel, observed, view).await?;
         let (mut verdict, mut detail) = classify(expected, observed, &facts);
-        if let Err(e) = net.check_invariants(true).await
+        if let Err(e) = session.check_invariants().await
             && !verdict.is_failure()
         {
             verdict = Verdict::Mismatch;
