@@ -343,8 +343,8 @@ fn names_and_amounts_are_bounded() {
     for step in [
         "pay = { from = \"alice\", to = \"bob\", amount = 9223372036854775807 }",
         "send_payment = { from = \"alice\", to = \"bob\", amount = 0, name = \"p\" }",
-        "hold = { node = \"bob\", step = \"sent:X\", nth = 9223372036854775807 }",
-        "backup_at = { node = \"bob\", step = \"sent:X\", nth = 1_000_001, name = \"b\" }",
+        "hold = { node = \"bob\", step = \"sent:AddTlc\", nth = 9223372036854775807 }",
+        "backup_at = { node = \"bob\", step = \"sent:AddTlc\", nth = 1_000_001, name = \"b\" }",
         "expect_balance = { node = \"bob\", channel = \"ab\", local = 9223372036854775807 }",
         "expect_wallet_change = { node = \"bob\", amount = -9223372036854775808 }",
         &format!(
@@ -375,4 +375,44 @@ fn a_generated_scenario_knows_the_lines_of_its_steps() {
         assert_eq!(column, 1);
     }
     assert_eq!(s.step_position(2), None);
+}
+
+#[test]
+fn a_misspelt_message_in_step_control_is_refused_at_its_line_with_the_names() {
+    for step in [
+        "hold = { node = \"bob\", step = \"sent:CommitmentSinged\" }",
+        "backup_at = { node = \"bob\", step = \"received:RevokeAndAk\", name = \"b\" }",
+    ] {
+        let (line, msg) = error_at(&format!("{BASE}[[steps]]\n{step}\n"));
+        assert_eq!(line, 10, "{step}: {msg}");
+        let (verb, misspelt) = step
+            .split_once(" = ")
+            .map(|(verb, _)| (verb, step.split('"').nth(3).unwrap_or_default()))
+            .unwrap_or_default();
+        assert!(
+            msg.starts_with(&format!("{verb}: step \"{misspelt}\": no message named")),
+            "{msg}"
+        );
+        for name in dlp_node::wire::PeerMessage::TYPE_NAMES {
+            assert!(msg.contains(name), "{name} missing from: {msg}");
+        }
+    }
+    let (line, msg) = error_at(&format!(
+        "{BASE}[[steps]]\nhold = {{ node = \"bob\", step = \"after:AddTlc\" }}\n"
+    ));
+    assert_eq!(line, 10);
+    assert!(
+        msg.contains("must be sent:<Message> or received:<Message>"),
+        "{msg}"
+    );
+    let (_, msg) = error_at(&format!(
+        "{BASE}[[steps]]\nhold = {{ node = \"bob\", step = \"sent:AddTlc\", nth = 0 }}\n"
+    ));
+    assert_eq!(msg, "hold: nth 0 must be 1 to 1000000");
+    for name in dlp_node::wire::PeerMessage::TYPE_NAMES {
+        parse(&format!(
+            "{BASE}[[steps]]\nhold = {{ node = \"bob\", step = \"received:{name}\" }}\n"
+        ))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
 }

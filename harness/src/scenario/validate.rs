@@ -19,6 +19,7 @@ use std::path::Path;
 use dlp_chain::MAX_MINE_BLOCKS;
 use dlp_node::rpc::limits::MAX_STEP_LEN;
 use dlp_node::store::Backend;
+use dlp_node::wire::PeerMessage;
 use toml::Spanned;
 
 use super::Scenario;
@@ -340,11 +341,8 @@ impl Checker<'_> {
                 {
                     return Err(err(format!("backup name {name:?} used twice")));
                 }
-                Step::BackupAt { step, nth, .. } if !valid_step(step) || !valid_nth(*nth) => {
-                    return Err(err(format!(
-                        "backup_at: step {step:?} must be sent:<Message> or received:<Message> \
-                         (at most {MAX_STEP_LEN} bytes), nth 1 to {MAX_NTH} (got {nth})"
-                    )));
+                Step::BackupAt { step, nth, .. } => {
+                    check_step_control(s.verb(), step, *nth).map_err(err)?
                 }
                 Step::ExpectPenalty { .. } if !self.file.allow_penalties => {
                     return Err(err(
@@ -359,12 +357,7 @@ impl Checker<'_> {
                 Step::Hold {
                     node, step, nth, ..
                 } => {
-                    if !valid_step(step) || !valid_nth(*nth) {
-                        return Err(err(format!(
-                            "hold: step {step:?} must be sent:<Message> or received:<Message> \
-                             (at most {MAX_STEP_LEN} bytes), nth 1 to {MAX_NTH} (got {nth})"
-                        )));
-                    }
+                    check_step_control(s.verb(), step, *nth).map_err(err)?;
                     held.insert(node.clone());
                 }
                 Step::WaitHeld { node } | Step::Release { node } if !held.contains(node) => {
@@ -419,23 +412,46 @@ impl Checker<'_> {
     }
 }
 
-/// An `nth` of a hold or backup_at: 1 to [`MAX_NTH`].
-fn valid_nth(nth: u64) -> bool {
-    (1..=MAX_NTH).contains(&nth)
+/// A protocol step for step control (`hold`, `backup_at`): `sent:<Message>` or
+/// `received:<Message>` naming a message the node sends or receives
+/// ([`PeerMessage::TYPE_NAMES`]), at most [`MAX_STEP_LEN`] bytes (what the node's `dev_hold`
+/// accepts), and its `nth` 1 to [`MAX_NTH`]. A misspelt message would never fire: the step
+/// would wait out its deadline (or the backup never be written), so it is refused here.
+fn check_step_control(verb: &str, step: &str, nth: u64) -> Result<(), String> {
+    let messages = || PeerMessage::TYPE_NAMES.join(", ");
+    if step.len() > MAX_STEP_LEN {
+        return Err(format!(
+            "{verb}: step {} is longer than {MAX_STEP_LEN} bytes",
+            clip(step)
+        ));
+    }
+    match step.split_once(':') {
+        Some(("sent" | "received", message)) if PeerMessage::TYPE_NAMES.contains(&message) => {}
+        Some(("sent" | "received", message)) => {
+            return Err(format!(
+                "{verb}: step {}: no message named {}; messages: {}",
+                clip(step),
+                clip(message),
+                messages()
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "{verb}: step {} must be sent:<Message> or received:<Message>; messages: {}",
+                clip(step),
+                messages()
+            ));
+        }
+    }
+    if !(1..=MAX_NTH).contains(&nth) {
+        return Err(format!("{verb}: nth {nth} must be 1 to {MAX_NTH}"));
+    }
+    Ok(())
 }
 
 /// Most a wallet can change by: everything the faucet gave the scenario's nodes.
 fn wallet_change_bound(nodes: usize) -> u64 {
     MAX_AMOUNT.saturating_mul(nodes as u64)
-}
-
-/// `sent:<Message>` or `received:<Message>`, at most [`MAX_STEP_LEN`] bytes (what the node's
-/// `dev_hold` accepts).
-fn valid_step(step: &str) -> bool {
-    step.len() <= MAX_STEP_LEN
-        && step
-            .split_once(':')
-            .is_some_and(|(d, m)| matches!(d, "sent" | "received") && !m.is_empty())
 }
 
 /// A node name: 1 to [`MAX_NAME_CHARS`] ASCII letters, digits, `_` or `-`.
