@@ -8,11 +8,13 @@
 //! - `file.rs`: the format's types (what a file may say).
 //! - `source.rs`: reading a file without trusting it (size, kind, UTF-8, nesting).
 //! - `validate.rs`: names, bounds and preconditions, with located errors (`locate.rs`).
+//! - `capabilities.rs`: what a scenario needs from its driver, checked before it starts.
 //! - `render.rs`: a scenario written back out (what the sweep and the explorer generate).
 //! - `interpret.rs`: one step as the network's verbs.
 //! - `session.rs`: one run: setup, steps, invariants, teardown.
 //! - `report.rs`: the failure report.
 
+mod capabilities;
 mod file;
 mod interpret;
 mod locate;
@@ -28,6 +30,7 @@ use dlp_node::store::Backend;
 
 use crate::error::HarnessError;
 
+pub use capabilities::INVARIANT_CAPABILITIES;
 pub use file::{
     AuditExpect, ChannelDecl, NodeDecl, PayExpect, ScenarioFile, Shape, ShutdownExpect, Step,
     SweepDecl, TopologyDecl, shape_pair_count, shape_pairs, step_verbs,
@@ -99,6 +102,11 @@ impl Scenario {
             .steps
             .get(index)
             .map_or(0, |step| locate::step_offset(&self.text, step.span().start));
+        self.invalid_at(offset, message)
+    }
+
+    /// An invalid-file error at byte `offset` of the text (the start of a field's span).
+    pub fn invalid_at(&self, offset: usize, message: String) -> HarnessError {
         locate::invalid(&self.path, &self.text, offset, message)
     }
 

@@ -86,6 +86,9 @@ impl<'a> Session<'a> {
             report: render(&info, None, &error),
             error,
         };
+        scenario
+            .check_capabilities(driver.capabilities())
+            .map_err(|e| failed(RunFailure::InvalidFile(e)))?;
         let net = Network::new(driver, backend, run_dir, seed)
             .await
             .map_err(|e| failed(RunFailure::Setup(e)))?;

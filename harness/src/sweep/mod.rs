@@ -37,7 +37,7 @@ use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
 use serde::Serialize;
 
-use crate::driver::DriverKind;
+use crate::driver::{Capability, DriverKind};
 use crate::error::HarnessError;
 use crate::network::{DEADLINE, Network};
 use crate::scenario::{RunFailure, Scenario, ScenarioFile, Session, Step};
@@ -102,6 +102,39 @@ impl Workload {
 
     pub fn name(&self) -> &str {
         &self.scenario.name
+    }
+
+    /// Refuse a workload the driver cannot sweep, before anything starts: what its own steps
+    /// and the invariants need, and what the backup every point arms at its step needs
+    /// (`backup_at`: step control), named at the `[sweep]` table.
+    pub fn check_capabilities(&self, offered: &[Capability]) -> Result<(), HarnessError> {
+        self.scenario.check_capabilities(offered)?;
+        let armed = Step::BackupAt {
+            node: self.node.clone(),
+            step: String::new(),
+            channel: None,
+            nth: 1,
+            name: POINT_BACKUP.into(),
+        };
+        match armed
+            .required_capabilities()
+            .iter()
+            .find(|c| !offered.contains(c))
+        {
+            None => Ok(()),
+            Some(missing) => Err(self.scenario.invalid_at(
+                self.scenario
+                    .file
+                    .sweep
+                    .as_ref()
+                    .map_or(0, |s| s.span().start),
+                format!(
+                    "sweep: every point backs {} up at its step (backup_at), which needs \
+                     {missing}; the driver does not offer it",
+                    self.node
+                ),
+            )),
+        }
     }
 
     /// The node's channels: name -> peer.
@@ -908,4 +941,39 @@ async fn close_and_settle(
         ));
     }
     Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_workload_needs_step_control_for_its_points_named_at_the_sweep_table() {
+        let text = "description = \"d\"\n[nodes.alice]\n[nodes.bob]\n[sweep]\nnode = \"bob\"\n\
+            [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 1000\n\
+            [[steps]]\npay = { from = \"alice\", to = \"bob\", amount = 10 }\n";
+        let workload = Workload {
+            scenario: Scenario::parse(Path::new("w.toml"), text).expect("valid"),
+            node: "bob".into(),
+        };
+        let without = [Capability::TypedEvents, Capability::DlpChainLedger];
+        workload
+            .scenario
+            .check_capabilities(&without)
+            .expect("the workload alone runs without step control");
+        let err = workload
+            .check_capabilities(&without)
+            .expect_err("its points do not");
+        assert!(
+            err.to_string()
+                .starts_with("w.toml:4:1: sweep: every point backs bob up at its step"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("needs step control"), "{err}");
+        workload
+            .check_capabilities(&Capability::ALL)
+            .expect("everything offered");
+    }
 }
