@@ -3,18 +3,16 @@
 //! and write it as a regression scenario.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dlp_harness::driver::DriverKind;
 use dlp_harness::explore::{ScheduleSpec, generate, run_schedule, shrink, write_regression};
 use dlp_harness::runner::runs_root;
 use dlp_harness::scenario::{Scenario, render};
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
-use crate::{CANNOT_START, FAILED, backends_arg, exit_code};
+use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, usage_error};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,17 +26,14 @@ pub struct Args {
     #[arg(long, default_value_t = 12)]
     steps: usize,
     /// Nodes (2-4; default varies with the seed).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=4))]
     nodes: Option<usize>,
-    /// rocksdb, sqlite or all.
-    #[arg(long, default_value = "all")]
-    backend: String,
-    /// Every node's audit policy: strict or fiber.
-    #[arg(long, default_value = "strict")]
-    policy: String,
-    /// in-process or process.
-    #[arg(long, default_value = "in-process")]
-    driver: String,
+    #[command(flatten)]
+    backend: BackendArg,
+    #[command(flatten)]
+    policy: PolicyArg,
+    #[command(flatten)]
+    driver: DriverArg,
     /// Schedules run at the same time.
     #[arg(long, default_value_t = 4)]
     jobs: usize,
@@ -60,7 +55,7 @@ struct Failure {
     signature: String,
     failure: String,
     /// The exit code this failure calls for (3 when the harness could not start).
-    exit: u8,
+    exit: Exit,
     dir: PathBuf,
 }
 
@@ -69,47 +64,28 @@ struct ScheduleRun {
     spec: ScheduleSpec,
     backend: Backend,
     dir: PathBuf,
-    /// The failure's text and its exit code; `None` when the schedule passed.
-    failure: Option<(String, u8)>,
+    /// The failure's text and what it calls for; `None` when the schedule passed.
+    failure: Option<(String, Exit)>,
     secs: f64,
     /// Audits passed, audits failed, penalties broadcast.
     stats: [usize; 3],
 }
 
-pub fn main(args: Args) -> ExitCode {
-    let backends = match backends_arg(&args.backend) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(CANNOT_START);
-        }
+pub fn main(args: Args) -> Exit {
+    let backends = args.backend.backends();
+    let policy = match args.policy.or(PolicyChoice::Strict) {
+        PolicyChoice::Strict => AuditPolicy::Strict,
+        PolicyChoice::Fiber => AuditPolicy::Fiber,
+        PolicyChoice::All => usage_error(
+            "explore: --policy all: every schedule runs under one policy, fiber or strict",
+        ),
     };
-    let policy = match args.policy.as_str() {
-        "strict" => AuditPolicy::Strict,
-        "fiber" => AuditPolicy::Fiber,
-        other => {
-            eprintln!("error: --policy {other}: strict or fiber");
-            return ExitCode::from(CANNOT_START);
-        }
-    };
-    let driver: DriverKind = match args.driver.parse() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: --driver: {e}");
-            return ExitCode::from(CANNOT_START);
-        }
-    };
-    if let Some(n) = args.nodes
-        && !(2..=4).contains(&n)
-    {
-        eprintln!("error: --nodes {n}: 2 to 4");
-        return ExitCode::from(CANNOT_START);
-    }
+    let driver = args.driver.kind();
     let runtime = match dlp_harness::runner::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start a runtime: {e}");
-            return ExitCode::from(CANNOT_START);
+            return Exit::CannotStart;
         }
     };
     let root = runs_root().join(format!("explore-{}-{}", args.seed, std::process::id()));
@@ -157,7 +133,7 @@ pub fn main(args: Args) -> ExitCode {
                     Ok(s) => s,
                     Err(e) => {
                         let failure = format!("generated an invalid schedule: {e}");
-                        return ScheduleRun { spec, backend, dir, failure: Some((failure, FAILED)), secs: 0.0, stats: [0; 3] };
+                        return ScheduleRun { spec, backend, dir, failure: Some((failure, Exit::Failed)), secs: 0.0, stats: [0; 3] };
                     }
                 };
                 // Kept with a failure, for `dlp-harness run`.
@@ -166,7 +142,7 @@ pub fn main(args: Args) -> ExitCode {
                 let outcome = run_schedule(&scenario, driver, backend, spec.seed, &dir.join("run")).await;
                 let count = |what: &str| outcome.event_log.iter().filter(|l| l.contains(what)).count();
                 let stats = [count("\"audit_passed\""), count("\"audit_failed\""), count("\"penalty\"")];
-                let failure = outcome.error.map(|error| (error.to_string(), exit_code(&error)));
+                let failure = outcome.error.map(|error| (error.to_string(), Exit::of(&error)));
                 ScheduleRun { spec, backend, dir, failure, secs: outcome.elapsed.as_secs_f64(), stats }
             });
             tasks.insert(handle.id(), (spec, backend, task_dir));
@@ -188,7 +164,7 @@ pub fn main(args: Args) -> ExitCode {
                         continue;
                     };
                     let failure = format!("the harness panicked: {e}");
-                    ScheduleRun { spec, backend, dir, failure: Some((failure, FAILED)), secs: 0.0, stats: [0; 3] }
+                    ScheduleRun { spec, backend, dir, failure: Some((failure, Exit::Failed)), secs: 0.0, stats: [0; 3] }
                 }
             };
             times.push(secs);
@@ -250,7 +226,7 @@ pub fn main(args: Args) -> ExitCode {
     );
     if failures.is_empty() {
         let _ = std::fs::remove_dir_all(&root);
-        return ExitCode::SUCCESS;
+        return Exit::Passed;
     }
     if !args.no_shrink {
         let mut shrunk_backends = Vec::new();
@@ -322,5 +298,9 @@ pub fn main(args: Args) -> ExitCode {
             f.failure.lines().next().unwrap_or_default()
         );
     }
-    ExitCode::from(failures.iter().map(|f| f.exit).max().unwrap_or(FAILED))
+    failures
+        .iter()
+        .map(|f| f.exit)
+        .max()
+        .unwrap_or(Exit::Failed)
 }
