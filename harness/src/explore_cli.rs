@@ -1,6 +1,7 @@
 //! `dlp-harness explore`: run seeded random schedules (one or many seeds, on each backend),
 //! report failures with their seed and reproduce command, shrink the first failure per backend
-//! and write it as a regression scenario.
+//! and write it as a scenario: into the failure's run directory, or where `--write-regression`
+//! says (the source tree only when asked).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,9 +44,11 @@ pub struct Args {
     /// Runs a shrink may spend.
     #[arg(long, default_value_t = 200)]
     max_shrink_runs: usize,
-    /// Write shrunk failures here as regression scenarios.
-    #[arg(long, default_value = "scenarios/regressions")]
-    write_regression: PathBuf,
+    /// Write each shrunk failure here as a regression scenario (e.g. scenarios/regressions).
+    /// Without it, the shrunk scenario goes into the failure's kept run directory only:
+    /// nothing is written into the source tree unless asked.
+    #[arg(long, value_name = "DIR")]
+    write_regression: Option<PathBuf>,
 }
 
 /// A schedule that failed.
@@ -230,7 +233,8 @@ pub fn main(args: Args) -> Exit {
     }
     if !args.no_shrink {
         let mut shrunk_backends = Vec::new();
-        for f in &failures {
+        // A harness that could not start says nothing about the schedule: nothing to shrink.
+        for f in failures.iter().filter(|f| f.exit != Exit::CannotStart) {
             if shrunk_backends.contains(&f.backend) {
                 continue;
             }
@@ -259,13 +263,8 @@ pub fn main(args: Args) -> Exit {
             match shrunk {
                 Ok((file, outcome)) => {
                     let text = render(&file, "");
-                    match write_regression(
-                        &file,
-                        &outcome,
-                        f.spec,
-                        f.backend,
-                        &args.write_regression,
-                    ) {
+                    let dir = args.write_regression.as_deref().unwrap_or(&f.dir);
+                    match write_regression(&file, &outcome, f.spec, f.backend, dir) {
                         Ok(path) => println!(
                             "seed {} on {}: shrunk to {} steps, written to {}\n  reproduce: dlp-harness run {} --backend {} --seed {}\n  failure: {}\n{text}",
                             f.spec.seed,

@@ -432,3 +432,38 @@ fn check_refuses_deep_nesting_huge_values_and_unbounded_counts_with_short_locate
         );
     }
 }
+
+#[test]
+fn explore_that_cannot_start_exits_3_and_writes_nothing_where_it_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-binary");
+    let out = harness()
+        .args([
+            "explore",
+            "--driver",
+            "process",
+            "--backend",
+            "sqlite",
+            "--steps",
+            "2",
+        ])
+        .current_dir(dir.path())
+        .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
+        .env("DLP_CHAIN_BIN", &missing)
+        .env("DLP_NODE_BIN", &missing)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAILED seed 1 on sqlite: the harness could not start"),
+        "{stdout}"
+    );
+    let written: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|name| name != "runs")
+        .collect();
+    assert!(written.is_empty(), "written where it ran: {written:?}");
+}
