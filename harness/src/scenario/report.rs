@@ -73,13 +73,18 @@ pub(crate) fn render(info: &RunInfo<'_>, net: Option<&Network>, failure: &RunFai
     } = info;
     let path = scenario.path.display();
     let mut out = format!(
-        "scenario {path} failed ({}@{backend}, driver {}, seed {seed})\n{failure}\n\n\
-         run directory (kept): {}\n\
-         reproduce: cargo run -p dlp-harness -- run {path} --backend {backend} --driver {} \
-         --seed {seed}\n(or DLP_HARNESS_SEED={seed} with cargo nextest)\n",
+        "scenario {path} failed ({}@{backend}, driver {}, seed {seed})\n{failure}\n\n",
         scenario.name,
         driver.name(),
-        run_dir.display(),
+    );
+    // A run refused before it started (a capability, the harness) made no directory.
+    if run_dir.exists() {
+        let _ = writeln!(out, "run directory (kept): {}", run_dir.display());
+    }
+    let _ = writeln!(
+        out,
+        "reproduce: cargo run -p dlp-harness -- run {path} --backend {backend} --driver {} \
+         --seed {seed}\n(or DLP_HARNESS_SEED={seed} with cargo nextest)",
         driver.name(),
     );
     let Some(net) = net else {
