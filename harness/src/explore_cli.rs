@@ -1,20 +1,19 @@
 //! `dlp-harness explore`: run seeded random schedules (one or many seeds, on each backend),
 //! report failures with their seed and reproduce command, shrink the first failure per backend
-//! and write it as a regression scenario.
+//! and write it as a scenario: into the failure's run directory, or where `--write-regression`
+//! says (the source tree only when asked).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dlp_harness::driver::DriverKind;
 use dlp_harness::explore::{ScheduleSpec, generate, run_schedule, shrink, write_regression};
 use dlp_harness::runner::runs_root;
 use dlp_harness::scenario::{Scenario, render};
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
-use crate::{CANNOT_START, FAILED, backends_arg};
+use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, usage_error};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,17 +27,14 @@ pub struct Args {
     #[arg(long, default_value_t = 12)]
     steps: usize,
     /// Nodes (2-4; default varies with the seed).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=4))]
     nodes: Option<usize>,
-    /// rocksdb, sqlite or all.
-    #[arg(long, default_value = "all")]
-    backend: String,
-    /// Every node's audit policy: strict or fiber.
-    #[arg(long, default_value = "strict")]
-    policy: String,
-    /// in-process or process.
-    #[arg(long, default_value = "in-process")]
-    driver: String,
+    #[command(flatten)]
+    backend: BackendArg,
+    #[command(flatten)]
+    policy: PolicyArg,
+    #[command(flatten)]
+    driver: DriverArg,
     /// Schedules run at the same time.
     #[arg(long, default_value_t = 4)]
     jobs: usize,
@@ -48,53 +44,51 @@ pub struct Args {
     /// Runs a shrink may spend.
     #[arg(long, default_value_t = 200)]
     max_shrink_runs: usize,
-    /// Write shrunk failures here as regression scenarios.
-    #[arg(long, default_value = "scenarios/regressions")]
-    write_regression: PathBuf,
+    /// Write each shrunk failure here as a regression scenario (e.g. scenarios/regressions).
+    /// Without it, the shrunk scenario goes into the failure's kept run directory only:
+    /// nothing is written into the source tree unless asked.
+    #[arg(long, value_name = "DIR")]
+    write_regression: Option<PathBuf>,
 }
 
+/// A schedule that failed.
 struct Failure {
     spec: ScheduleSpec,
     backend: Backend,
     signature: String,
     failure: String,
+    /// The exit code this failure calls for (3 when the harness could not start).
+    exit: Exit,
     dir: PathBuf,
 }
 
-pub fn main(args: Args) -> ExitCode {
-    let backends = match backends_arg(&args.backend) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(CANNOT_START);
-        }
+/// One schedule's run, as a task hands it back.
+struct ScheduleRun {
+    spec: ScheduleSpec,
+    backend: Backend,
+    dir: PathBuf,
+    /// The failure's text and what it calls for; `None` when the schedule passed.
+    failure: Option<(String, Exit)>,
+    secs: f64,
+    /// Audits passed, audits failed, penalties broadcast.
+    stats: [usize; 3],
+}
+
+pub fn main(args: Args) -> Exit {
+    let backends = args.backend.backends();
+    let policy = match args.policy.or(PolicyChoice::Strict) {
+        PolicyChoice::Strict => AuditPolicy::Strict,
+        PolicyChoice::Fiber => AuditPolicy::Fiber,
+        PolicyChoice::All => usage_error(
+            "explore: --policy all: every schedule runs under one policy, fiber or strict",
+        ),
     };
-    let policy = match args.policy.as_str() {
-        "strict" => AuditPolicy::Strict,
-        "fiber" => AuditPolicy::Fiber,
-        other => {
-            eprintln!("error: --policy {other}: strict or fiber");
-            return ExitCode::from(CANNOT_START);
-        }
-    };
-    let driver: DriverKind = match args.driver.parse() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: --driver: {e}");
-            return ExitCode::from(CANNOT_START);
-        }
-    };
-    if let Some(n) = args.nodes
-        && !(2..=4).contains(&n)
-    {
-        eprintln!("error: --nodes {n}: 2 to 4");
-        return ExitCode::from(CANNOT_START);
-    }
+    let driver = args.driver.kind();
     let runtime = match dlp_harness::runner::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start a runtime: {e}");
-            return ExitCode::from(CANNOT_START);
+            return Exit::CannotStart;
         }
     };
     let root = runs_root().join(format!("explore-{}-{}", args.seed, std::process::id()));
@@ -137,21 +131,22 @@ pub fn main(args: Args) -> ExitCode {
             let task_dir = dir.clone();
             let handle = set.spawn(async move {
                 let _permit = semaphore.acquire_owned().await;
-                let file = generate(spec);
-                let text = render(&file, "");
                 let path = dir.join("schedule.toml");
-                let _ = std::fs::create_dir_all(&dir);
-                let _ = std::fs::write(&path, &text);
-                let outcome = match Scenario::parse(&path, &text) {
-                    Ok(s) => run_schedule(&s, driver, backend, spec.seed, &dir.join("run")).await,
+                let scenario = match Scenario::generated(&path, &generate(spec), "") {
+                    Ok(s) => s,
                     Err(e) => {
-                        return (spec, backend, dir, Some(format!("generated an invalid schedule: {e}")), 0.0, [0; 3]);
+                        let failure = format!("generated an invalid schedule: {e}");
+                        return ScheduleRun { spec, backend, dir, failure: Some((failure, Exit::Failed)), secs: 0.0, stats: [0; 3] };
                     }
                 };
-                let secs = outcome.elapsed.as_secs_f64();
+                // Kept with a failure, for `dlp-harness run`.
+                let _ = std::fs::create_dir_all(&dir);
+                let _ = std::fs::write(&path, scenario.text());
+                let outcome = run_schedule(&scenario, driver, backend, spec.seed, &dir.join("run")).await;
                 let count = |what: &str| outcome.event_log.iter().filter(|l| l.contains(what)).count();
                 let stats = [count("\"audit_passed\""), count("\"audit_failed\""), count("\"penalty\"")];
-                (spec, backend, dir, outcome.failure, secs, stats)
+                let failure = outcome.error.map(|error| (error.to_string(), Exit::of(&error)));
+                ScheduleRun { spec, backend, dir, failure, secs: outcome.elapsed.as_secs_f64(), stats }
             });
             tasks.insert(handle.id(), (spec, backend, task_dir));
         }
@@ -161,7 +156,7 @@ pub fn main(args: Args) -> ExitCode {
         let mut totals = [0usize; 3];
         while let Some(joined) = set.join_next_with_id().await {
             done += 1;
-            let (spec, backend, dir, failure, secs, stats) = match joined {
+            let ScheduleRun { spec, backend, dir, failure, secs, stats } = match joined {
                 Ok((id, finished)) => {
                     tasks.remove(&id);
                     finished
@@ -171,7 +166,8 @@ pub fn main(args: Args) -> ExitCode {
                         eprintln!("a schedule panicked and cannot be named: {e}");
                         continue;
                     };
-                    (spec, backend, dir, Some(format!("the harness panicked: {e}")), 0.0, [0; 3])
+                    let failure = format!("the harness panicked: {e}");
+                    ScheduleRun { spec, backend, dir, failure: Some((failure, Exit::Failed)), secs: 0.0, stats: [0; 3] }
                 }
             };
             times.push(secs);
@@ -189,7 +185,7 @@ pub fn main(args: Args) -> ExitCode {
                         );
                     }
                 }
-                Some(failure) => {
+                Some((failure, exit)) => {
                     eprintln!(
                         "[{done:>5}/{total}] seed {} on {backend} FAILED:\n  {}\n  reproduce: dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend} --policy {}\n  schedule: {}",
                         spec.seed,
@@ -205,6 +201,7 @@ pub fn main(args: Args) -> ExitCode {
                         backend,
                         signature: dlp_harness::explore::signature(&failure),
                         failure,
+                        exit,
                         dir,
                     });
                 }
@@ -232,11 +229,12 @@ pub fn main(args: Args) -> ExitCode {
     );
     if failures.is_empty() {
         let _ = std::fs::remove_dir_all(&root);
-        return ExitCode::SUCCESS;
+        return Exit::Passed;
     }
     if !args.no_shrink {
         let mut shrunk_backends = Vec::new();
-        for f in &failures {
+        // A harness that could not start says nothing about the schedule: nothing to shrink.
+        for f in failures.iter().filter(|f| f.exit != Exit::CannotStart) {
             if shrunk_backends.contains(&f.backend) {
                 continue;
             }
@@ -265,13 +263,8 @@ pub fn main(args: Args) -> ExitCode {
             match shrunk {
                 Ok((file, outcome)) => {
                     let text = render(&file, "");
-                    match write_regression(
-                        &file,
-                        &outcome,
-                        f.spec,
-                        f.backend,
-                        &args.write_regression,
-                    ) {
+                    let dir = args.write_regression.as_deref().unwrap_or(&f.dir);
+                    match write_regression(&file, &outcome, f.spec, f.backend, dir) {
                         Ok(path) => println!(
                             "seed {} on {}: shrunk to {} steps, written to {}\n  reproduce: dlp-harness run {} --backend {} --seed {}\n  failure: {}\n{text}",
                             f.spec.seed,
@@ -304,5 +297,9 @@ pub fn main(args: Args) -> ExitCode {
             f.failure.lines().next().unwrap_or_default()
         );
     }
-    ExitCode::from(FAILED)
+    failures
+        .iter()
+        .map(|f| f.exit)
+        .max()
+        .unwrap_or(Exit::Failed)
 }

@@ -1,18 +1,25 @@
-//! dlp-harness: end-to-end tests of payment-channel backup and restore.
+//! dlp-harness: end-to-end tests of payment-channel backup and restore, in one-way layers
+//! (each imports only those below it; `ci/check-layers.py` enforces it):
 //!
-//! - [`network::Network`]: named nodes, their channels and the chain, with verbs (start, stop,
-//!   crash, backup, restore, connect, pay, hold at a protocol step, ...) and waits on typed node
-//!   events with deadlines.
-//! - [`driver`]: how nodes run (in-process tasks or `dlp-node` processes), behind one trait.
-//! - [`scenario`]: declarative scenario files, validated before anything starts, and their
-//!   interpreter.
-//! - [`invariants`]: what must hold at the end of every scenario.
+//! ```text
+//! scenario/ (file, validate, interpret, session)  ->  cluster/ (the Network)  ->  driver/
+//! checks/ (one invariant per file)  ->  cluster/, model/
+//! sweep/, explore/  ->  scenario::Session          model/ (the audit and silence rules)
+//! ```
+//!
+//! - [`scenario`]: declarative scenario files, validated before anything starts (including
+//!   against the driver's capabilities), their interpreter, and the [`scenario::Session`] that
+//!   every run goes through (setup, steps, invariants, teardown, report).
+//! - [`cluster`]: the [`cluster::Network`] of named nodes, their channels and the chain, with
+//!   the verbs scenarios use and waits on typed node events with deadlines.
+//! - [`driver`]: how nodes run (in-process tasks, `dlp-node` processes), behind one trait.
+//! - [`checks`]: the invariants, one per file. [`model`]: the protocol rules judges apply.
 //! - [`sweep`]: the backup-point sweep (every persisted step of a node as a backup point,
 //!   judged by an oracle and the ledger).
 //! - [`explore`]: seeded random schedules with invariants after every step, shrunk to a
 //!   regression scenario when one fails.
 //! - [`runner`]: run scenario x backend combinations in fresh run directories (used by the
-//!   CLI and by the `scenarios` test target).
+//!   CLI and by the `scenarios` test target). [`client`]: the nodes' JSON-RPC.
 
 pub mod checks;
 pub mod client;
@@ -24,8 +31,5 @@ pub mod model;
 pub mod runner;
 pub mod scenario;
 pub mod sweep;
-
-/// The cluster under its former name, while the scenario layer moves over (removed after).
-pub use cluster as network;
 
 pub use error::HarnessError;

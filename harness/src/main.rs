@@ -1,9 +1,15 @@
-//! `dlp-harness run [PATHS...] [--backend ...] [--driver ...] [--keep]`,
-//! `dlp-harness check PATHS...` and `dlp-harness sweep WORKLOAD [--policy ...]`.
+//! `dlp-harness run | check | sweep | explore`.
 //!
-//! Exit codes: 0 all passed / all valid / nothing unsafe; 1 a scenario failed or the sweep found
-//! UNSAFE, LOST, MISMATCH or ERROR points (or the backends disagreed); 2 a file is invalid (or
-//! the paths hold no scenario file at all); 3 the harness could not start.
+//! The options every subcommand shares are defined and parsed once, here: `--driver`
+//! ([`DriverArg`], every subcommand), `--backend` ([`BackendArg`]: run, sweep, explore) and
+//! `--policy` ([`PolicyArg`]: sweep, explore), each a clap `ValueEnum`, so a misspelt value is
+//! a usage error with the valid values listed.
+//!
+//! Exit codes are decided by [`Exit`], from typed values only (a run's [`RunFailure`], a
+//! [`SweepError`], a load error), never from text: 0 passed (all valid, nothing unsafe); 1 a
+//! scenario failed, or the sweep or the explorer found something; 2 invalid input (a scenario
+//! file, a scenario needing a capability the driver lacks, paths holding no scenario, a bad
+//! option or `DLP_HARNESS_SEED`; clap's usage errors exit 2 too); 3 the harness could not start.
 
 mod explore_cli;
 mod sweep_cli;
@@ -12,10 +18,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use dlp_harness::driver::DriverKind;
-use dlp_harness::runner::{run_blocking, runs_root, test_name};
-use dlp_harness::scenario::{Scenario, discover};
+use dlp_harness::runner::{run_blocking, runs_root, seed_from_env, test_name};
+use dlp_harness::scenario::{RunFailure, Scenario, discover};
+use dlp_harness::sweep::SweepError;
+use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
 #[derive(Debug, Parser)]
@@ -32,52 +40,192 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Run scenarios (files or directories of *.toml).
-    Run {
-        #[arg(default_value = "scenarios")]
-        paths: Vec<PathBuf>,
-        /// rocksdb, sqlite or all (default: what each file says, else both).
-        #[arg(long, default_value = "all")]
-        backend: String,
-        /// in-process or process.
-        #[arg(long, default_value = "in-process")]
-        driver: String,
-        /// Keep every run directory, not only failed ones.
-        #[arg(long)]
-        keep: bool,
-        /// Seed of everything random (node keys and the nodes' own randomness); default
-        /// $DLP_HARNESS_SEED, else random. Printed with every failure.
-        #[arg(long)]
-        seed: Option<u64>,
-    },
+    Run(RunArgs),
     /// Sweep every backup point of a workload's node under test: back up there, finish the
     /// workload, restore, and let the oracle and the ledger judge.
     Sweep(sweep_cli::Args),
     /// Run seeded random schedules over 2-4 nodes with the invariants checked after every
     /// step; shrink a failing one to a minimal regression scenario.
     Explore(explore_cli::Args),
-    /// Validate scenario files without running them.
-    Check {
-        #[arg(default_value = "scenarios")]
-        paths: Vec<PathBuf>,
-    },
+    /// Validate scenario files (and that the driver offers what they need) without running
+    /// them.
+    Check(CheckArgs),
 }
 
-const FAILED: u8 = 1;
-const INVALID: u8 = 2;
-const CANNOT_START: u8 = 3;
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    backend: BackendArg,
+    #[command(flatten)]
+    driver: DriverArg,
+    /// Keep every run directory, not only failed ones.
+    #[arg(long)]
+    keep: bool,
+    /// Seed of everything random (node keys and the nodes' own randomness); default
+    /// $DLP_HARNESS_SEED, else random. Printed with every failure.
+    #[arg(long)]
+    seed: Option<u64>,
+}
 
-fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
-    let files = match discover(paths) {
-        Ok(files) => files,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(ExitCode::from(INVALID));
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    driver: DriverArg,
+}
+
+/// `--driver`, for every subcommand.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct DriverArg {
+    /// How nodes run.
+    #[arg(long, value_enum, default_value_t = DriverKind::InProcess)]
+    driver: DriverKind,
+}
+
+impl DriverArg {
+    pub(crate) fn kind(self) -> DriverKind {
+        self.driver
+    }
+}
+
+/// `--backend`, for the subcommands that run nodes.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct BackendArg {
+    /// Storage backend (run: `all` means what each file says, else both).
+    #[arg(long, value_enum, default_value_t = BackendChoice::All)]
+    backend: BackendChoice,
+}
+
+impl BackendArg {
+    pub(crate) fn backends(self) -> Vec<Backend> {
+        self.backend.backends()
+    }
+}
+
+/// `--policy`, for the subcommands that set the nodes' audit policy.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct PolicyArg {
+    /// Audit policy of the nodes (default: sweep all, explore strict; explore runs one).
+    #[arg(long, value_enum)]
+    policy: Option<PolicyChoice>,
+}
+
+impl PolicyArg {
+    /// The choice, or `default` when none was given.
+    pub(crate) fn or(self, default: PolicyChoice) -> PolicyChoice {
+        self.policy.unwrap_or(default)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BackendChoice {
+    Rocksdb,
+    Sqlite,
+    All,
+}
+
+impl BackendChoice {
+    pub(crate) fn backends(self) -> Vec<Backend> {
+        match self {
+            BackendChoice::Rocksdb => vec![Backend::Rocksdb],
+            BackendChoice::Sqlite => vec![Backend::Sqlite],
+            BackendChoice::All => vec![Backend::Rocksdb, Backend::Sqlite],
         }
-    };
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PolicyChoice {
+    Fiber,
+    Strict,
+    All,
+}
+
+impl PolicyChoice {
+    pub(crate) fn policies(self) -> Vec<AuditPolicy> {
+        match self {
+            PolicyChoice::Fiber => vec![AuditPolicy::Fiber],
+            PolicyChoice::Strict => vec![AuditPolicy::Strict],
+            PolicyChoice::All => vec![AuditPolicy::Fiber, AuditPolicy::Strict],
+        }
+    }
+}
+
+/// How the process ends. Ordered by precedence: when several runs end differently, the
+/// highest wins (a harness that could not start says so even if other runs failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Exit {
+    Passed = 0,
+    Failed = 1,
+    Invalid = 2,
+    CannotStart = 3,
+}
+
+impl Exit {
+    /// What a failed run calls for.
+    pub(crate) fn of(failure: &RunFailure) -> Self {
+        match failure {
+            RunFailure::Setup(_) => Exit::CannotStart,
+            RunFailure::InvalidFile(_) => Exit::Invalid,
+            RunFailure::Network { .. } | RunFailure::Step { .. } | RunFailure::Invariant { .. } => {
+                Exit::Failed
+            }
+        }
+    }
+
+    /// What a sweep without a report calls for.
+    pub(crate) fn of_sweep(error: &SweepError) -> Self {
+        match error {
+            SweepError::Discover { failure, .. } => Exit::of(failure),
+            SweepError::Panicked(_) => Exit::Failed,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+/// A usage error clap cannot express as a value's type (a combination of options): printed
+/// the way clap prints its own, exit 2.
+pub(crate) fn usage_error(message: impl std::fmt::Display) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, message)
+        .exit()
+}
+
+/// The seed: `--seed`, else `$DLP_HARNESS_SEED`, else `default` (random if `None`).
+pub(crate) fn seed(given: Option<u64>, default: Option<u64>) -> Result<u64, Exit> {
+    if let Some(seed) = given {
+        return Ok(seed);
+    }
+    match (std::env::var_os("DLP_HARNESS_SEED"), default) {
+        (None, Some(default)) => Ok(default),
+        _ => seed_from_env().map_err(|e| {
+            eprintln!("error: {e}");
+            Exit::Invalid
+        }),
+    }
+}
+
+/// Load every scenario under `paths` and check that `driver` offers what each needs; every
+/// problem is printed (`invalid: file:line:col: ...`) before giving up.
+fn load_all(paths: &[PathBuf], driver: DriverKind) -> Result<Vec<Scenario>, Exit> {
+    let files = discover(paths).map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::Invalid
+    })?;
     let mut scenarios = Vec::new();
     let mut invalid = false;
     for file in files {
-        match Scenario::load(&file) {
+        let loaded = Scenario::load(&file)
+            .and_then(|s| s.check_capabilities(driver.capabilities()).map(|()| s));
+        match loaded {
             Ok(s) => scenarios.push(s),
             Err(e) => {
                 eprintln!("invalid: {e}");
@@ -86,20 +234,9 @@ fn load_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ExitCode> {
         }
     }
     if invalid {
-        Err(ExitCode::from(INVALID))
+        Err(Exit::Invalid)
     } else {
         Ok(scenarios)
-    }
-}
-
-/// `--backend`: `rocksdb`, `sqlite` or `all` (both).
-fn backends_arg(text: &str) -> Result<Vec<Backend>, String> {
-    match text {
-        "all" => Ok(vec![Backend::Rocksdb, Backend::Sqlite]),
-        other => other
-            .parse()
-            .map(|b| vec![b])
-            .map_err(|_| format!("--backend {other}: rocksdb, sqlite or all")),
     }
 }
 
@@ -116,109 +253,79 @@ fn progress_bar(done: usize, total: usize) -> String {
     )
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Cmd::Explore(args) => explore_cli::main(args),
-        Cmd::Sweep(args) => sweep_cli::main(args),
-        Cmd::Check { paths } => match load_all(&paths) {
-            Ok(scenarios) => {
-                for s in &scenarios {
-                    println!("ok  {} ({} steps)", s.path.display(), s.file.steps.len());
-                }
-                ExitCode::SUCCESS
+fn check(args: CheckArgs) -> Exit {
+    match load_all(&args.paths, args.driver.kind()) {
+        Ok(scenarios) => {
+            for s in &scenarios {
+                println!("ok  {} ({} steps)", s.path.display(), s.file.steps.len());
             }
-            Err(code) => code,
-        },
-        Cmd::Run {
-            paths,
-            backend,
-            driver,
-            keep,
-            seed,
-        } => {
-            let seed = match seed
-                .map(Ok)
-                .unwrap_or_else(dlp_harness::runner::seed_from_env)
-            {
-                Ok(seed) => seed,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(CANNOT_START);
-                }
-            };
-            let driver: DriverKind = match driver.parse() {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!("error: --driver: {e}");
-                    return ExitCode::from(CANNOT_START);
-                }
-            };
-            let only: Option<Backend> = match backend.as_str() {
-                "all" => None,
-                other => match other.parse() {
-                    Ok(b) => Some(b),
-                    Err(_) => {
-                        eprintln!("error: --backend {other}: rocksdb, sqlite or all");
-                        return ExitCode::from(CANNOT_START);
-                    }
-                },
-            };
-            let scenarios = match load_all(&paths) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            let jobs: Vec<(&Scenario, Backend)> = scenarios
-                .iter()
-                .flat_map(|s| s.backends().into_iter().map(move |b| (s, b)))
-                .filter(|(_, b)| only.is_none_or(|o| o == *b))
-                .collect();
-            eprintln!(
-                "running {} scenario runs on the {} driver, seed {seed} (run directories under {})",
-                jobs.len(),
-                driver.name(),
-                runs_root().display()
-            );
-            let started = Instant::now();
-            let mut rows = Vec::new();
-            let mut failed = 0;
-            let mut cannot_start = false;
-            for (i, (scenario, backend)) in jobs.iter().enumerate() {
-                let name = test_name(scenario, *backend);
-                eprint!("{} {name} ... ", progress_bar(i, jobs.len()));
-                let outcome = run_blocking(scenario, *backend, driver, keep, seed);
-                let result = match &outcome.failure {
-                    None => "ok",
-                    Some(report) => {
-                        failed += 1;
-                        if report.starts_with("the harness could not start") {
-                            cannot_start = true;
-                        }
-                        eprintln!("FAILED\n{report}");
-                        "FAILED"
-                    }
-                };
-                if outcome.failure.is_none() {
-                    eprintln!("ok ({:.2} s)", outcome.elapsed.as_secs_f64());
-                }
-                rows.push((name, result, outcome.elapsed));
-            }
-            println!("\n| scenario | result | time |\n|---|---|---:|");
-            for (name, result, elapsed) in &rows {
-                println!("| {name} | {result} | {:.2} s |", elapsed.as_secs_f64());
-            }
-            println!(
-                "\n{} passed, {failed} failed, {:.1} s in all",
-                rows.len() - failed,
-                started.elapsed().as_secs_f64()
-            );
-            if cannot_start {
-                ExitCode::from(CANNOT_START)
-            } else if failed > 0 {
-                ExitCode::from(FAILED)
-            } else {
-                ExitCode::SUCCESS
-            }
+            Exit::Passed
         }
+        Err(exit) => exit,
     }
+}
+
+fn run(args: RunArgs) -> Exit {
+    let seed = match seed(args.seed, None) {
+        Ok(seed) => seed,
+        Err(exit) => return exit,
+    };
+    let driver = args.driver.kind();
+    let scenarios = match load_all(&args.paths, driver) {
+        Ok(s) => s,
+        Err(exit) => return exit,
+    };
+    let only = args.backend.backends();
+    let jobs: Vec<(&Scenario, Backend)> = scenarios
+        .iter()
+        .flat_map(|s| s.backends().into_iter().map(move |b| (s, b)))
+        .filter(|(_, b)| only.contains(b))
+        .collect();
+    eprintln!(
+        "running {} scenario runs on the {} driver, seed {seed} (run directories under {})",
+        jobs.len(),
+        driver.name(),
+        runs_root().display()
+    );
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let mut exit = Exit::Passed;
+    for (i, (scenario, backend)) in jobs.iter().enumerate() {
+        let name = test_name(scenario, *backend);
+        eprint!("{} {name} ... ", progress_bar(i, jobs.len()));
+        let outcome = run_blocking(scenario, *backend, driver, args.keep, seed);
+        let result = match &outcome.failure {
+            None => {
+                eprintln!("ok ({:.2} s)", outcome.elapsed.as_secs_f64());
+                "ok"
+            }
+            Some(failure) => {
+                exit = exit.max(Exit::of(&failure.error));
+                eprintln!("FAILED\n{}", failure.report);
+                "FAILED"
+            }
+        };
+        rows.push((name, result, outcome.elapsed));
+    }
+    println!("\n| scenario | result | time |\n|---|---|---:|");
+    for (name, result, elapsed) in &rows {
+        println!("| {name} | {result} | {:.2} s |", elapsed.as_secs_f64());
+    }
+    let failed = rows.iter().filter(|(_, r, _)| *r != "ok").count();
+    println!(
+        "\n{} passed, {failed} failed, {:.1} s in all",
+        rows.len() - failed,
+        started.elapsed().as_secs_f64()
+    );
+    exit
+}
+
+fn main() -> ExitCode {
+    let exit = match Cli::parse().command {
+        Cmd::Run(args) => run(args),
+        Cmd::Check(args) => check(args),
+        Cmd::Sweep(args) => sweep_cli::main(args),
+        Cmd::Explore(args) => explore_cli::main(args),
+    };
+    exit.into()
 }

@@ -1,4 +1,6 @@
-//! Running one scenario on one backend and driver in a fresh run directory, kept on failure.
+//! Running one scenario on one backend and driver in a fresh run directory, kept on failure:
+//! what `dlp-harness run` and the `scenarios` test target share (run directories, the seed, the
+//! runtime).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dlp_node::store::Backend;
 
 use crate::driver::DriverKind;
-use crate::scenario::{Outcome, Scenario};
+use crate::error::HarnessError;
+use crate::scenario::{Failure, Outcome, RunFailure, Scenario};
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -30,14 +33,15 @@ pub fn test_name(scenario: &Scenario, backend: Backend) -> String {
     format!("{}@{}", scenario.name, backend)
 }
 
-/// Run one combination on a fresh multi-threaded runtime. The run directory is removed on
-/// success unless `keep`.
+/// `DLP_HARNESS_SEED` is set but is not a seed.
+#[derive(Debug, thiserror::Error)]
+#[error("DLP_HARNESS_SEED={0:?} is not an unsigned integer")]
+pub struct InvalidSeed(pub String);
+
 /// The seed: `$DLP_HARNESS_SEED` if set, else a fresh random one (printed with any failure).
-pub fn seed_from_env() -> Result<u64, String> {
+pub fn seed_from_env() -> Result<u64, InvalidSeed> {
     match std::env::var("DLP_HARNESS_SEED") {
-        Ok(text) => text
-            .parse()
-            .map_err(|_| format!("DLP_HARNESS_SEED={text:?} is not an unsigned integer")),
+        Ok(text) => text.parse().map_err(|_| InvalidSeed(text)),
         Err(_) => Ok(random_seed()),
     }
 }
@@ -69,10 +73,15 @@ pub fn run_blocking(
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
+            let error =
+                RunFailure::Setup(HarnessError::Setup(format!("cannot start a runtime: {e}")));
             return Outcome {
                 elapsed: std::time::Duration::ZERO,
                 run_dir,
-                failure: Some(format!("the harness could not start a runtime: {e}")),
+                failure: Some(Failure {
+                    report: error.to_string(),
+                    error,
+                }),
             };
         }
     };

@@ -2,31 +2,24 @@
 //! the tables and summary, write the JSON report and regression files.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use dlp_harness::driver::DriverKind;
 use dlp_harness::runner::runs_root;
 use dlp_harness::sweep::{
     Progress, SweepConfig, Workload, render_tables, summary_lines, sweep, write_regressions,
 };
-use dlp_node::config::AuditPolicy;
-use dlp_node::store::Backend;
 
-use crate::{CANNOT_START, FAILED, INVALID, backends_arg};
+use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, seed};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A workload: a scenario file with `[sweep] node = "..."`.
     workload: PathBuf,
-    /// rocksdb, sqlite or all.
-    #[arg(long, default_value = "all")]
-    backend: String,
-    /// fiber, strict or all.
-    #[arg(long, default_value = "all")]
-    policy: String,
-    /// in-process or process.
-    #[arg(long, default_value = "in-process")]
-    driver: String,
+    #[command(flatten)]
+    backend: BackendArg,
+    #[command(flatten)]
+    policy: PolicyArg,
+    #[command(flatten)]
+    driver: DriverArg,
     /// Seed (default $DLP_HARNESS_SEED, else 1: a sweep is a fixed experiment).
     #[arg(long)]
     seed: Option<u64>,
@@ -47,49 +40,24 @@ pub struct Args {
     keep: bool,
 }
 
-fn policies(text: &str) -> Result<Vec<AuditPolicy>, String> {
-    match text {
-        "all" => Ok(vec![AuditPolicy::Fiber, AuditPolicy::Strict]),
-        "fiber" => Ok(vec![AuditPolicy::Fiber]),
-        "strict" => Ok(vec![AuditPolicy::Strict]),
-        other => Err(format!("--policy {other}: fiber, strict or all")),
-    }
-}
-
-pub fn main(args: Args) -> ExitCode {
-    let setup = || -> Result<(Vec<Backend>, Vec<AuditPolicy>, DriverKind, u64), String> {
-        let seed = match args.seed {
-            Some(seed) => seed,
-            None => match std::env::var("DLP_HARNESS_SEED") {
-                Ok(_) => dlp_harness::runner::seed_from_env()?,
-                Err(_) => 1,
-            },
-        };
-        let driver = args.driver.parse().map_err(|e| format!("--driver: {e}"))?;
-        Ok((
-            backends_arg(&args.backend)?,
-            policies(&args.policy)?,
-            driver,
-            seed,
-        ))
+pub fn main(args: Args) -> Exit {
+    let seed = match seed(args.seed, Some(1)) {
+        Ok(seed) => seed,
+        Err(exit) => return exit,
     };
-    let (backends, policies, driver, seed) = match setup() {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(CANNOT_START);
-        }
-    };
-    let workload = match Workload::load(&args.workload) {
+    let driver = args.driver.kind();
+    let workload = match Workload::load(&args.workload)
+        .and_then(|w| w.check_capabilities(driver.capabilities()).map(|()| w))
+    {
         Ok(w) => w,
         Err(e) => {
             eprintln!("invalid: {e}");
-            return ExitCode::from(INVALID);
+            return Exit::Invalid;
         }
     };
     let config = SweepConfig {
-        backends,
-        policies,
+        backends: args.backend.backends(),
+        policies: args.policy.or(PolicyChoice::All).policies(),
         driver,
         seed,
         jobs: args.jobs,
@@ -120,7 +88,7 @@ pub fn main(args: Args) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start a runtime: {e}");
-            return ExitCode::from(CANNOT_START);
+            return Exit::CannotStart;
         }
     };
     let progress = |p: Progress| match p {
@@ -150,7 +118,7 @@ pub fn main(args: Args) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(FAILED);
+            return Exit::of_sweep(&e);
         }
     };
     drop(runtime);
@@ -175,7 +143,7 @@ pub fn main(args: Args) -> ExitCode {
             Ok(()) => eprintln!("report: {}", path.display()),
             Err(e) => {
                 eprintln!("error: cannot write {}: {e}", path.display());
-                return ExitCode::from(FAILED);
+                return Exit::Failed;
             }
         }
     }
@@ -188,13 +156,13 @@ pub fn main(args: Args) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("error: writing regressions: {e}");
-                return ExitCode::from(FAILED);
+                return Exit::Failed;
             }
         }
     }
     if report.failed() {
-        ExitCode::from(FAILED)
+        Exit::Failed
     } else {
-        ExitCode::SUCCESS
+        Exit::Passed
     }
 }

@@ -1,6 +1,7 @@
 //! The `dlp-harness` binary: `check` validates with located errors, `run` reports a failing
 //! scenario with its timeline and keeps its run directory, and the exit codes tell "a scenario
-//! failed" (1) from "a file is invalid" (2).
+//! failed" (1) from "the input is invalid" (2, usage errors included) from "the harness could
+//! not start" (3).
 
 use std::path::Path;
 use std::process::Command;
@@ -137,13 +138,109 @@ fn sweep_of_one_point_prints_its_table_and_writes_json() {
 }
 
 #[test]
-fn explore_rejects_bad_options_with_exit_3() {
+fn explore_rejects_bad_options_with_exit_2() {
     let out = harness()
         .args(["explore", "--nodes", "5"])
         .output()
         .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("'5'") && stderr.contains("--nodes") && stderr.contains("2..=4"),
+        "{stderr}"
+    );
+    let out = harness()
+        .args(["explore", "--policy", "all"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("explore: --policy all"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2_listing_the_valid_values() {
+    for (args, valid) in [
+        (&["run", "--driver", "container"][..], "in-process, process"),
+        (&["check", "--driver", "proces"][..], "in-process, process"),
+        (
+            &["run", "--backend", "postgres"][..],
+            "rocksdb, sqlite, all",
+        ),
+        (
+            &["sweep", "w.toml", "--policy", "lax"][..],
+            "fiber, strict, all",
+        ),
+        (
+            &["explore", "--driver", "inprocess"][..],
+            "in-process, process",
+        ),
+        (&["frobnicate"][..], "unrecognized subcommand"),
+    ] {
+        let out = harness().args(args).output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(valid), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_invalid_seed_in_the_environment_exits_2() {
+    let out = harness()
+        .args(["run", "--backend", "sqlite"])
+        .env("DLP_HARNESS_SEED", "forty-two")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("DLP_HARNESS_SEED=\"forty-two\" is not an unsigned integer"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_harness_that_cannot_start_its_chain_exits_3() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(dir.path(), "ok.toml", TWO_NODES);
+    let missing = dir.path().join("no-such-binary");
+    let out = harness()
+        .args(["run", "--driver", "process"])
+        .arg(&path)
+        .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
+        .env("DLP_CHAIN_BIN", &missing)
+        .env("DLP_NODE_BIN", &missing)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--nodes 5: 2 to 4"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the harness could not start: setup: cannot start dlp-chain serve"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_refuses_a_misspelt_step_message_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        "typo.toml",
+        &format!(
+            "{TWO_NODES}[[steps]]\nhold = {{ node = \"bob\", step = \"sent:CommitmentSinged\" }}\n"
+        ),
+    );
+    let out = harness().arg("check").arg(&path).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:11:1: hold: step \"sent:CommitmentSinged\": no message named \"CommitmentSinged\"; \
+             messages: OpenChannel,",
+            path.display()
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -334,4 +431,39 @@ fn check_refuses_deep_nesting_huge_values_and_unbounded_counts_with_short_locate
             message.len()
         );
     }
+}
+
+#[test]
+fn explore_that_cannot_start_exits_3_and_writes_nothing_where_it_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-binary");
+    let out = harness()
+        .args([
+            "explore",
+            "--driver",
+            "process",
+            "--backend",
+            "sqlite",
+            "--steps",
+            "2",
+        ])
+        .current_dir(dir.path())
+        .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
+        .env("DLP_CHAIN_BIN", &missing)
+        .env("DLP_NODE_BIN", &missing)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAILED seed 1 on sqlite: the harness could not start"),
+        "{stdout}"
+    );
+    let written: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|name| name != "runs")
+        .collect();
+    assert!(written.is_empty(), "written where it ran: {written:?}");
 }

@@ -5,7 +5,7 @@
 use dlp_harness::driver::DriverKind;
 use dlp_harness::explore::{ScheduleSpec, canonical_log, generate, run_schedule};
 use dlp_harness::runner::runs_root;
-use dlp_harness::scenario::{Scenario, render};
+use dlp_harness::scenario::{RunFailure, Scenario, ShutdownExpect, Step, render};
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
@@ -84,4 +84,62 @@ fn a_bounded_number_of_seeds_runs_clean_on_both_backends() {
             );
         }
     }
+}
+
+/// A generated schedule was never a file anyone wrote, yet a failing step names its own line
+/// in the rendered text (it used to say line 1).
+#[test]
+fn a_failing_step_of_a_generated_schedule_names_its_line() {
+    let mut file = generate(spec(3, 2));
+    let channel = file.channels[0].get_ref().name.clone();
+    let step = |s: Step| toml::Spanned::new(0..0, s);
+    // A cooperative shutdown of a live channel is accepted: expecting a refusal fails at once.
+    file.steps = vec![
+        step(Step::Mine { blocks: 1 }),
+        step(Step::WaitQuiescent {}),
+        step(Step::Shutdown {
+            node: "alice".into(),
+            channel,
+            force: false,
+            expect: ShutdownExpect::Refused,
+        }),
+        step(Step::WaitQuiescent {}),
+    ];
+    let dir = runs_root().join(format!("explore-test-line-{}", std::process::id()));
+    let scenario =
+        Scenario::generated(&dir.join("schedule.toml"), &file, "").expect("valid schedule");
+    let (line, _) = scenario.step_position(2).expect("the shutdown");
+    assert_eq!(
+        scenario
+            .text()
+            .lines()
+            .nth(line - 1)
+            .map(|l| l.starts_with("shutdown = ")),
+        Some(true),
+        "{}",
+        scenario.text()
+    );
+    let runtime = dlp_harness::runner::runtime().expect("runtime");
+    let outcome = runtime.block_on(run_schedule(
+        &scenario,
+        DriverKind::InProcess,
+        Backend::Sqlite,
+        3,
+        &dir,
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let failure = outcome.failure.expect("the shutdown was accepted");
+    assert!(
+        failure.starts_with(&format!("step 3 (shutdown, line {line}): ")),
+        "{failure}"
+    );
+    assert!(line > 1);
+    assert!(
+        matches!(
+            outcome.error,
+            Some(RunFailure::Step { index: 3, line: l, verb: "shutdown", .. }) if l == line
+        ),
+        "{:?}",
+        outcome.error
+    );
 }

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use clap::ValueEnum;
 use dlp_harness::driver::DriverKind;
 use dlp_harness::runner::{run_blocking, seed_from_env, test_name};
 use dlp_harness::scenario::{Scenario, discover};
@@ -55,10 +56,9 @@ fn main() {
         .with_ansi(false)
         .with_writer(move || sink.clone())
         .init();
-    let driver: DriverKind = match std::env::var("DLP_HARNESS_DRIVER") {
-        Ok(name) => name
-            .parse()
-            .unwrap_or_else(|e| panic!("DLP_HARNESS_DRIVER: {e}")),
+    let driver = match std::env::var("DLP_HARNESS_DRIVER") {
+        Ok(name) => <DriverKind as ValueEnum>::from_str(&name, false)
+            .unwrap_or_else(|e| panic!("DLP_HARNESS_DRIVER={name:?}: {e}")),
         Err(_) => DriverKind::InProcess,
     };
     let seed = seed_from_env().unwrap_or_else(|e| panic!("{e}"));
@@ -78,8 +78,9 @@ fn main() {
                         let outcome = run_blocking(&scenario, backend, driver, false, seed);
                         match outcome.failure {
                             None => Ok(()),
-                            Some(report) => Err(Failed::from(format!(
-                                "{report}\nnode logs (last 150 lines; DLP_HARNESS_LOG sets the filter):\n{}",
+                            Some(failure) => Err(Failed::from(format!(
+                                "{}\nnode logs (last 150 lines; DLP_HARNESS_LOG sets the filter):\n{}",
+                                failure.report,
                                 captured.tail(150)
                             ))),
                         }

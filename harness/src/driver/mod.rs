@@ -107,17 +107,6 @@ impl DriverKind {
     }
 }
 
-impl std::str::FromStr for DriverKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "in-process" => Ok(DriverKind::InProcess),
-            "process" => Ok(DriverKind::Process),
-            other => Err(format!("unknown driver {other:?}: in-process or process")),
-        }
-    }
-}
-
 /// Audit settings of one node (unset: the node's defaults).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuditSettings {

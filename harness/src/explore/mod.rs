@@ -17,17 +17,18 @@ use dlp_node::store::Backend;
 
 use crate::driver::DriverKind;
 use crate::error::HarnessError;
-use crate::network::Network;
-use crate::scenario::run::{RunState, add_nodes, open_channels, run_step_list};
-use crate::scenario::{Scenario, ScenarioFile, Step, render};
+use crate::scenario::{RunFailure, Scenario, ScenarioFile, Session, Step};
 
 pub use generate::{Rng, ScheduleSpec, generate};
 
 /// How one schedule ended.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ScheduleOutcome {
-    /// The failure, in full.
+    /// The failure, in full (what [`signature`] reads).
     pub failure: Option<String>,
+    /// The same failure, typed (`Some` exactly when `failure` is): whether the harness could
+    /// not start, a step failed or an invariant broke.
+    pub error: Option<RunFailure>,
     /// Every node's events in order (`node#run seq kind`), without times or paths.
     pub event_log: Vec<String>,
     pub elapsed: Duration,
@@ -57,7 +58,8 @@ pub fn signature(failure: &str) -> String {
     out.join(" ")
 }
 
-/// Run a schedule: a fresh network in `dir`, invariants after every step.
+/// Run a schedule: a fresh network in `dir`, quiet before the first step, invariants after
+/// every step.
 pub async fn run_schedule(
     scenario: &Scenario,
     driver: DriverKind,
@@ -66,52 +68,34 @@ pub async fn run_schedule(
     dir: &Path,
 ) -> ScheduleOutcome {
     let started = Instant::now();
-    let mut outcome = ScheduleOutcome {
-        failure: None,
-        event_log: Vec::new(),
-        elapsed: Duration::ZERO,
-    };
-    let mut net = match Network::new(driver, backend, dir, seed).await {
-        Ok(net) => net,
-        Err(e) => {
-            outcome.failure = Some(format!("the harness could not start: {e}"));
-            return outcome;
+    let (result, event_log) = match Session::setup(scenario, driver, backend, dir, seed).await {
+        Err(failure) => (Err(failure.error), Vec::new()),
+        Ok(mut session) => {
+            let result = run_one_by_one(&mut session).await;
+            let event_log = session.network().event_log();
+            session.teardown().await;
+            (result, event_log)
         }
     };
-    let setup = async {
-        add_nodes(scenario, &mut net).await?;
-        open_channels(scenario, &mut net).await?;
-        net.wait_quiescent().await
+    let error = result.err();
+    ScheduleOutcome {
+        failure: error.as_ref().map(ToString::to_string),
+        error,
+        event_log,
+        elapsed: started.elapsed(),
     }
-    .await;
-    if let Err(e) = setup {
-        outcome.failure = Some(format!("setting up the network failed: {e}"));
-    } else {
-        let mut state = RunState::default();
-        for i in 0..scenario.file.steps.len() {
-            let step = run_step_list(scenario, &mut net, &mut state, i..i + 1).await;
-            let checked = match step {
-                Ok(()) => {
-                    crate::checks::check_all(
-                        &mut net,
-                        crate::checks::Policy {
-                            allow_penalties: scenario.file.allow_penalties,
-                        },
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = checked {
-                outcome.failure = Some(format!("after step {}: {e}", i + 1));
-                break;
-            }
-        }
+}
+
+/// Every step on its own, each followed by the invariants.
+async fn run_one_by_one(session: &mut Session<'_>) -> Result<(), RunFailure> {
+    session
+        .wait_quiescent("waiting until no message is in flight after setup")
+        .await?;
+    for i in 0..session.scenario().file.steps.len() {
+        session.run_steps(i..i + 1).await?;
+        session.check_invariants().await?;
     }
-    outcome.event_log = net.event_log();
-    net.shutdown_all().await;
-    outcome.elapsed = started.elapsed();
-    outcome
+    Ok(())
 }
 
 /// The event log in a form two runs of the same seed must share: each node run's events as a
@@ -215,9 +199,8 @@ pub async fn shrink(
         while start < steps.len() && tries < max_tries {
             let mut candidate = steps.clone();
             candidate.drain(start..(start + size).min(steps.len()));
-            let text = render(&with_steps(file, &candidate), "");
             let path = dir.join("candidate.toml");
-            let Ok(scenario) = Scenario::parse(&path, &text) else {
+            let Ok(scenario) = Scenario::generated(&path, &with_steps(file, &candidate), "") else {
                 start += size;
                 continue;
             };
@@ -249,8 +232,7 @@ pub async fn shrink(
     let outcome = match best {
         Some(o) => o,
         None => {
-            let text = render(&shrunk, "");
-            let scenario = Scenario::parse(&dir.join("candidate.toml"), &text)?;
+            let scenario = Scenario::generated(&dir.join("candidate.toml"), &shrunk, "")?;
             run_schedule(&scenario, driver, backend, seed, &dir.join("final")).await
         }
     };
@@ -298,9 +280,9 @@ pub fn write_regression(
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let text = render(&file, &comment);
-    Scenario::parse(&path, &text)?;
-    std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))?;
+    // Never write a file that does not load.
+    let scenario = Scenario::generated(&path, &file, &comment)?;
+    std::fs::write(&path, scenario.text()).map_err(|e| HarnessError::io(&path, e))?;
     Ok(path)
 }
 

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use dlp_node::config::OnAuditFailure;
 use serde_json::Value;
 
-use super::{ScenarioFile, Step};
+use super::file::{ScenarioFile, Step};
 
 /// The TOML text of a scenario; `comment` (any number of lines) goes at the top as `#` lines.
 /// Channels are written as `[[channels]]` (a topology is already expanded).

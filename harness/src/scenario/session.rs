@@ -1,0 +1,382 @@
+//! One run of a scenario: setup (the network, its nodes and channels) -> steps -> invariants ->
+//! teardown -> report. `dlp-harness run`, the sweep (discovery and every point's judge) and the
+//! explorer (one step at a time, invariants after each) all run through a [`Session`], so
+//! capability checks, the invariant policy, step failures with their lines and the report are
+//! the same everywhere. This is the only place that builds a [`Network`].
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dlp_node::store::Backend;
+
+use super::Scenario;
+use super::interpret::Interpreter;
+use super::report::{Failure, RunFailure, RunInfo, render};
+use crate::cluster::{Network, NodeSettings};
+use crate::driver::{Driver, DriverKind};
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub elapsed: Duration,
+    pub run_dir: PathBuf,
+    /// `None` on success.
+    pub failure: Option<Failure>,
+}
+
+/// Run `scenario` on `driver` with `backend` in `run_dir`, everything random derived from
+/// `seed`: setup, every step, the invariants, teardown.
+pub async fn run(
+    scenario: &Scenario,
+    driver: DriverKind,
+    backend: Backend,
+    run_dir: &Path,
+    seed: u64,
+) -> Outcome {
+    let started = Instant::now();
+    match Session::setup(scenario, driver, backend, run_dir, seed).await {
+        Ok(mut session) => {
+            let result = session.run_to_end().await;
+            session.finish(result).await
+        }
+        Err(failure) => Outcome {
+            elapsed: started.elapsed(),
+            run_dir: run_dir.to_path_buf(),
+            failure: Some(failure),
+        },
+    }
+}
+
+/// A scenario's network, set up and ready for its steps.
+#[derive(Debug)]
+pub struct Session<'a> {
+    scenario: &'a Scenario,
+    driver: DriverKind,
+    net: Network,
+    interpreter: Interpreter,
+    /// The step [`run_to_end`](Self::run_to_end) starts from.
+    next_step: usize,
+    /// 1-based index of the last step run, for invariant failures.
+    last_step: Option<usize>,
+    started: Instant,
+}
+
+impl<'a> Session<'a> {
+    /// Build the network in `run_dir` (created) on a fresh driver of kind `driver` with
+    /// `backend`, add (start and fund) every node and open (and confirm) every channel.
+    /// Refused before anything starts when a step needs a capability the driver lacks. On
+    /// failure whatever started is stopped again, and the failure carries its report.
+    pub async fn setup(
+        scenario: &'a Scenario,
+        driver: DriverKind,
+        backend: Backend,
+        run_dir: &Path,
+        seed: u64,
+    ) -> Result<Session<'a>, Failure> {
+        let info = RunInfo {
+            scenario,
+            driver,
+            backend,
+            seed,
+            run_dir,
+        };
+        let failed = |error: RunFailure| Failure {
+            report: render(&info, None, &error),
+            error,
+        };
+        // Refused before a driver (a process, a container) is even made.
+        scenario
+            .check_capabilities(driver.capabilities())
+            .map_err(|e| failed(RunFailure::InvalidFile(e)))?;
+        let made = driver.create().map_err(|e| failed(RunFailure::Setup(e)))?;
+        Self::setup_on(scenario, made, backend, run_dir, seed).await
+    }
+
+    /// [`setup`](Self::setup) on a given driver (tests use doubles).
+    pub async fn setup_on(
+        scenario: &'a Scenario,
+        driver: Box<dyn Driver>,
+        backend: Backend,
+        run_dir: &Path,
+        seed: u64,
+    ) -> Result<Session<'a>, Failure> {
+        let started = Instant::now();
+        let kind = driver.kind();
+        let info = RunInfo {
+            scenario,
+            driver: kind,
+            backend,
+            seed,
+            run_dir,
+        };
+        let failed = |error: RunFailure| Failure {
+            report: render(&info, None, &error),
+            error,
+        };
+        scenario
+            .check_capabilities(driver.capabilities())
+            .map_err(|e| failed(RunFailure::InvalidFile(e)))?;
+        let net = Network::with_driver(driver, backend, run_dir, seed)
+            .await
+            .map_err(|e| failed(RunFailure::Setup(e)))?;
+        let driver = kind;
+        let mut session = Session {
+            scenario,
+            driver,
+            net,
+            interpreter: Interpreter::new(&scenario.file),
+            next_step: 0,
+            last_step: None,
+            started,
+        };
+        match session.build().await {
+            Ok(()) => Ok(session),
+            Err(error) => {
+                let report = session.report(&error);
+                session.teardown().await;
+                Err(Failure { error, report })
+            }
+        }
+    }
+
+    /// Add the nodes, then open the channels.
+    async fn build(&mut self) -> Result<(), RunFailure> {
+        let file = &self.scenario.file;
+        for (name, decl) in &file.nodes {
+            let during = format!("add node {name}");
+            self.net.note_step(during.clone());
+            let settings = NodeSettings {
+                audit_policy: decl.audit_policy,
+                on_audit_failure: decl.on_audit_failure,
+            };
+            self.net
+                .add_node(name, settings)
+                .await
+                .map_err(|error| RunFailure::Network { during, error })?;
+        }
+        for channel in &file.channels {
+            let c = channel.get_ref();
+            let during = format!(
+                "open channel {} {} -> {} ({})",
+                c.name, c.from, c.to, c.amount
+            );
+            self.net.note_step(during.clone());
+            let opened = async {
+                self.net.connect(&c.from, &c.to).await?;
+                self.net
+                    .open_channel(&c.name, &c.from, &c.to, c.amount)
+                    .await
+            };
+            opened
+                .await
+                .map_err(|error| RunFailure::Network { during, error })?;
+        }
+        Ok(())
+    }
+
+    pub fn scenario(&self) -> &'a Scenario {
+        self.scenario
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The network, for a caller that acts or looks between steps (the sweep's judge). What
+    /// it does there is its own; a failure of it is the caller's to report.
+    pub fn network_mut(&mut self) -> &mut Network {
+        &mut self.net
+    }
+
+    /// Wait until no message is in flight; a timeout is a [`RunFailure::Network`] `during`
+    /// what the caller says it was doing.
+    pub async fn wait_quiescent(&mut self, during: &str) -> Result<(), RunFailure> {
+        self.net
+            .wait_quiescent()
+            .await
+            .map_err(|error| RunFailure::Network {
+                during: during.to_string(),
+                error,
+            })
+    }
+
+    /// Run the steps in `steps` (0-based indices into the scenario's steps), in order. A
+    /// failure names the step, its verb and its line.
+    pub async fn run_steps(&mut self, steps: Range<usize>) -> Result<(), RunFailure> {
+        let scenario = self.scenario;
+        for index in steps.clone() {
+            let Some(spanned) = scenario.file.steps.get(index) else {
+                break;
+            };
+            let step = spanned.get_ref();
+            self.net.note_step(format!("#{} {step:?}", index + 1));
+            let ran = self.interpreter.run(&mut self.net, step).await;
+            self.last_step = Some(index + 1);
+            self.next_step = index + 1;
+            ran.map_err(|error| RunFailure::Step {
+                index: index + 1,
+                line: scenario.step_position(index).map_or(0, |(line, _)| line),
+                verb: step.verb(),
+                error,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Check the invariants now, under the scenario's policy (see [`invariant_policy`]).
+    ///
+    /// [`invariant_policy`]: super::interpret::invariant_policy
+    pub async fn check_invariants(&mut self) -> Result<(), RunFailure> {
+        crate::checks::check_all(&mut self.net, self.interpreter.invariants())
+            .await
+            .map_err(|error| RunFailure::Invariant {
+                after_step: self.last_step,
+                error,
+            })
+    }
+
+    /// Run every step not run yet, then check the invariants.
+    pub async fn run_to_end(&mut self) -> Result<(), RunFailure> {
+        self.run_steps(self.next_step..self.scenario.file.steps.len())
+            .await?;
+        self.check_invariants().await
+    }
+
+    /// The report of `failure` in this run (with the network's timeline so far).
+    pub fn report(&self, failure: &RunFailure) -> String {
+        let info = RunInfo {
+            scenario: self.scenario,
+            driver: self.driver,
+            backend: self.net.backend(),
+            seed: self.net.seed(),
+            run_dir: self.net.run_dir(),
+        };
+        render(&info, Some(&self.net), failure)
+    }
+
+    /// Stop every node and the chain.
+    pub async fn teardown(mut self) {
+        self.net.shutdown_all().await;
+    }
+
+    /// Report `result` (if it failed), tear down, and say how the run ended.
+    pub async fn finish(self, result: Result<(), RunFailure>) -> Outcome {
+        let failure = result.err().map(|error| Failure {
+            report: self.report(&error),
+            error,
+        });
+        let (started, run_dir) = (self.started, self.net.run_dir().to_path_buf());
+        self.teardown().await;
+        Outcome {
+            elapsed: started.elapsed(),
+            run_dir,
+            failure,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use dlp_chain::ChainClient;
+
+    use super::*;
+    use crate::driver::{Capability, NodeHandle, NodeSpec};
+    use crate::error::HarnessError;
+
+    /// A driver whose nodes have no step control (think of a node implementation without
+    /// `dev_hold`), counting every call that would start something.
+    struct NoStepControl {
+        calls: Arc<AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl Driver for NoStepControl {
+        fn kind(&self) -> DriverKind {
+            DriverKind::InProcess
+        }
+        fn capabilities(&self) -> &'static [Capability] {
+            &[Capability::TypedEvents, Capability::DlpChainLedger]
+        }
+        async fn start_chain(
+            &mut self,
+            _run_dir: &Path,
+        ) -> Result<(Arc<dyn ChainClient>, Option<String>), HarnessError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Err(HarnessError::Setup("the double starts nothing".into()))
+        }
+        async fn create_node(&mut self, _spec: &NodeSpec) -> Result<(), HarnessError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn start_node(
+            &mut self,
+            _spec: &NodeSpec,
+        ) -> Result<Box<dyn NodeHandle>, HarnessError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Err(HarnessError::Setup("the double starts nothing".into()))
+        }
+        async fn restore(&mut self, _spec: &NodeSpec, _backup: &Path) -> Result<(), HarnessError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    const HOLDING: &str = "description = \"d\"\n[nodes.alice]\n[nodes.bob]\n\
+        [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 1000\n\
+        [[steps]]\npay = { from = \"alice\", to = \"bob\", amount = 10 }\n\
+        [[steps]]\nhold = { node = \"bob\", step = \"sent:CommitmentSigned\" }\n";
+
+    #[tokio::test]
+    async fn a_scenario_needing_step_control_is_refused_on_a_driver_without_it() {
+        let scenario = Scenario::parse(Path::new("holding.toml"), HOLDING).expect("valid");
+        let calls = Arc::new(AtomicUsize::new(0));
+        let driver = Box::new(NoStepControl {
+            calls: calls.clone(),
+        });
+        let run_dir = tempfile::tempdir().expect("tempdir");
+        let refused = Session::setup_on(
+            &scenario,
+            driver,
+            Backend::Rocksdb,
+            &run_dir.path().join("run"),
+            1,
+        )
+        .await
+        .expect_err("refused");
+        let message = refused.error.to_string();
+        assert!(
+            matches!(refused.error, RunFailure::InvalidFile(_)),
+            "{message}"
+        );
+        assert!(message.contains("holding.toml:12:"), "{message}");
+        assert!(message.contains("step control"), "{message}");
+        assert!(message.contains("hold"), "{message}");
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing was started");
+        assert!(!run_dir.path().join("run").exists(), "no run directory");
+
+        // Without the hold the same double is asked to start the chain.
+        let fine = HOLDING.replace(
+            "[[steps]]\nhold = { node = \"bob\", step = \"sent:CommitmentSigned\" }\n",
+            "",
+        );
+        let scenario = Scenario::parse(Path::new("fine.toml"), &fine).expect("valid");
+        let driver = Box::new(NoStepControl {
+            calls: calls.clone(),
+        });
+        let failed = Session::setup_on(&scenario, driver, Backend::Rocksdb, run_dir.path(), 1)
+            .await
+            .expect_err("the double cannot start a chain");
+        assert!(
+            matches!(failed.error, RunFailure::Setup(_)),
+            "{}",
+            failed.error
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+}

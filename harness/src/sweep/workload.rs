@@ -1,0 +1,174 @@
+//! A sweep workload (a scenario file with `[sweep] node = "..."`) and the scenario generated
+//! for each of its backup points: the workload with the node's policy set, a backup armed at
+//! the point, then restore, the peers dialling the node, and quiescence.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use dlp_node::config::AuditPolicy;
+
+use crate::driver::Capability;
+use crate::error::HarnessError;
+use crate::scenario::{Scenario, ScenarioFile, Step};
+
+use super::BackupPoint;
+
+pub(super) const POINT_BACKUP: &str = "sweep_point";
+
+/// A sweep workload: a scenario prefix and the node under test.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub scenario: Scenario,
+    pub node: String,
+}
+
+impl Workload {
+    /// Load a workload file (a scenario with a `[sweep]` table).
+    pub fn load(path: &Path) -> Result<Self, HarnessError> {
+        let scenario = Scenario::load(path)?;
+        let node = scenario
+            .file
+            .sweep
+            .as_ref()
+            .map(|s| s.get_ref().node.clone())
+            .ok_or_else(|| HarnessError::Invalid {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: "not a sweep workload: add a [sweep] table naming the node under test \
+                          (node = \"bob\")"
+                    .into(),
+            })?;
+        // Points are counted in the node's first run; a workload that restarts it would
+        // shift them (and armed steps do not survive a restart).
+        for (index, step) in scenario.file.steps.iter().enumerate() {
+            let restarts = match step.get_ref() {
+                Step::Start { node: n }
+                | Step::Stop { node: n }
+                | Step::Restart { node: n }
+                | Step::Crash { node: n }
+                | Step::Restore { node: n, .. } => *n == node,
+                _ => false,
+            };
+            if restarts {
+                return Err(scenario.invalid_at_step(
+                    index,
+                    format!(
+                        "{}: a sweep workload may not stop, start or restore its node under test \
+                         ({node}); the sweep restores it itself after the workload",
+                        step.get_ref().verb()
+                    ),
+                ));
+            }
+        }
+        Ok(Self { scenario, node })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.scenario.name
+    }
+
+    /// Refuse a workload the driver cannot sweep, before anything starts: what its own steps
+    /// and the invariants need, and what the backup every point arms at its step needs
+    /// (`backup_at`: step control), named at the `[sweep]` table.
+    pub fn check_capabilities(&self, offered: &[Capability]) -> Result<(), HarnessError> {
+        self.scenario.check_capabilities(offered)?;
+        let armed = Step::BackupAt {
+            node: self.node.clone(),
+            step: String::new(),
+            channel: None,
+            nth: 1,
+            name: POINT_BACKUP.into(),
+        };
+        match armed
+            .required_capabilities()
+            .iter()
+            .find(|c| !offered.contains(c))
+        {
+            None => Ok(()),
+            Some(missing) => Err(self.scenario.invalid_at(
+                self.scenario
+                    .file
+                    .sweep
+                    .as_ref()
+                    .map_or(0, |s| s.span().start),
+                format!(
+                    "sweep: every point backs {} up at its step (backup_at), which needs \
+                     {missing}; the driver does not offer it",
+                    self.node
+                ),
+            )),
+        }
+    }
+
+    /// The node's channels: name -> peer.
+    pub fn channels(&self) -> BTreeMap<String, String> {
+        self.scenario
+            .file
+            .channels
+            .iter()
+            .map(|c| c.get_ref())
+            .filter_map(|c| {
+                if c.from == self.node {
+                    Some((c.name.clone(), c.to.clone()))
+                } else if c.to == self.node {
+                    Some((c.name.clone(), c.from.clone()))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+/// The generated scenario for one point: the workload with the node's policy set, a backup
+/// armed at the point, then restore, the peers dialling the node, and quiescence.
+pub(super) fn point_scenario(
+    workload: &Workload,
+    policy: AuditPolicy,
+    point: &BackupPoint,
+) -> ScenarioFile {
+    let mut file = workload.scenario.file.clone();
+    file.sweep = None;
+    file.topology = None;
+    let node = workload.node.clone();
+    if let Some(decl) = file.nodes.get_mut(&node) {
+        decl.audit_policy = Some(policy);
+    }
+    file.description = format!(
+        "Sweep of {} (node {node}, policy {policy}), backup point {}: {}. Generated by \
+         `dlp-harness sweep`.",
+        workload.name(),
+        point.index,
+        point.label()
+    );
+    let spanned = |s: Step| toml::Spanned::new(0..0, s);
+    let mut steps = vec![
+        spanned(Step::WaitQuiescent {}),
+        spanned(Step::BackupAt {
+            node: node.clone(),
+            step: point.step.clone(),
+            channel: Some(point.channel.clone()),
+            nth: point.nth,
+            name: POINT_BACKUP.into(),
+        }),
+    ];
+    steps.extend(file.steps.iter().cloned());
+    steps.push(spanned(Step::WaitQuiescent {}));
+    steps.push(spanned(Step::Restore {
+        node: node.clone(),
+        backup: POINT_BACKUP.into(),
+    }));
+    let mut peers: Vec<String> = workload.channels().into_values().collect();
+    peers.sort();
+    peers.dedup();
+    for peer in peers {
+        steps.push(spanned(Step::Connect {
+            from: peer,
+            to: node.clone(),
+        }));
+    }
+    steps.push(spanned(Step::WaitQuiescent {}));
+    file.steps = steps;
+    file
+}
