@@ -107,11 +107,6 @@ impl Network {
         Ok(&self.entry(node)?.events)
     }
 
-    /// The node's current run number (1 for its first start).
-    pub fn run_number(&self, node: &str) -> Result<u32, HarnessError> {
-        Ok(self.entry(node)?.run)
-    }
-
     /// What the invariants look at, per node.
     pub fn node_records(&self) -> Vec<NodeRecord> {
         self.nodes

@@ -176,11 +176,6 @@ impl Network {
         self.backend
     }
 
-    /// The driver's kind.
-    pub fn driver_kind(&self) -> DriverKind {
-        self.driver.kind()
-    }
-
     pub fn chain(&self) -> &Arc<dyn ChainClient> {
         &self.chain
     }

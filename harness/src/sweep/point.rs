@@ -13,7 +13,7 @@ use dlp_node::config::AuditPolicy;
 use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
 
-use crate::cluster::{DEADLINE, Network};
+use crate::cluster::{Idle, Network};
 use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::scenario::{RunFailure, Scenario, Session, Step};
@@ -321,19 +321,11 @@ async fn close_and_settle(
         // the same step: list_channels answers only after that step).
         net.wait_state(other, channel, "Closed").await?;
     }
-    let deadline = Instant::now() + DEADLINE;
-    let mut after = 0;
+    let wait = net.wait_until(format!("channel {channel} settled on the ledger"));
     let settlement = loop {
         let s = ledger(chain.clone()).await?;
         if s.is_final() {
             break s;
-        }
-        if Instant::now() >= deadline {
-            return Err(HarnessError::Expectation(format!(
-                "channel {channel} not settled on the ledger after {}s: unspent channel outputs {:?}",
-                DEADLINE.as_secs(),
-                s.unsettled
-            )));
         }
         let tip = net
             .chain()
@@ -348,13 +340,8 @@ async fn close_and_settle(
             };
             net.mine(blocks.min(1_000)).await?;
         }
-        let events = chain
-            .events_after(after, Duration::from_millis(200))
-            .await
-            .map_err(|e| HarnessError::Chain(e.to_string()))?;
-        if let Some(last) = events.last() {
-            after = last.seq();
-        }
+        let seen = format!("unspent channel outputs {:?}", s.unsettled);
+        net.not_yet(&wait, Some(seen), Idle::Ledger).await?;
     };
     let mut facts = LedgerFacts::default();
     let node_key = net.pubkey(node)?;
