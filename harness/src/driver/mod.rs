@@ -58,14 +58,24 @@ pub enum Capability {
     StepControl,
     /// The dlp-chain ledger as the oracle: penalties, wallet balances, conservation.
     DlpChainLedger,
+    /// Freezing a node where it stands and thawing it (`pause`, `resume`): its peers see a
+    /// silent node, not a closed socket (SIGSTOP/SIGCONT, `docker pause`). A task in the
+    /// harness's own process cannot be frozen.
+    Pause,
+    /// Partitions cut below the nodes (`expect_unreachable`): a node that dials its partitioned
+    /// peer itself cannot reach it. Without it a partition is the cluster's connection-level cut,
+    /// which holds only as long as nobody redials.
+    PartitionBelowNodes,
 }
 
 impl Capability {
     /// Every capability, in order.
-    pub const ALL: [Capability; 3] = [
+    pub const ALL: [Capability; 5] = [
         Capability::TypedEvents,
         Capability::StepControl,
         Capability::DlpChainLedger,
+        Capability::Pause,
+        Capability::PartitionBelowNodes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +83,8 @@ impl Capability {
             Capability::TypedEvents => "typed events",
             Capability::StepControl => "step control",
             Capability::DlpChainLedger => "the dlp-chain ledger",
+            Capability::Pause => "pausing a node",
+            Capability::PartitionBelowNodes => "partitions below the nodes",
         }
     }
 }
@@ -91,10 +103,14 @@ impl DriverKind {
         }
     }
 
-    /// What nodes on this driver offer (both run dlp-node against dlp-chain: everything).
+    /// What nodes on this driver offer. Both run dlp-node against dlp-chain; a process can be
+    /// frozen, a task cannot; neither cuts partitions below the nodes (loopback has no path to
+    /// cut).
     pub fn capabilities(self) -> &'static [Capability] {
+        use Capability::*;
         match self {
-            DriverKind::InProcess | DriverKind::Process => &Capability::ALL,
+            DriverKind::InProcess => &[TypedEvents, StepControl, DlpChainLedger],
+            DriverKind::Process => &[TypedEvents, StepControl, DlpChainLedger, Pause],
         }
     }
 
@@ -174,6 +190,19 @@ pub trait NodeHandle: Send + Sync {
     /// A path the node reported (a backup directory) as a path on the harness's host.
     fn host_path(&self, reported: &str) -> PathBuf {
         PathBuf::from(reported)
+    }
+    /// Freeze the node where it stands (its sockets stay open, nothing is processed): SIGSTOP,
+    /// `docker pause`. Only where the driver declares [`Capability::Pause`].
+    async fn pause(&self) -> Result<(), HarnessError> {
+        Err(HarnessError::Setup(
+            "this driver cannot pause a node (no pause capability)".into(),
+        ))
+    }
+    /// Thaw a paused node.
+    async fn resume(&self) -> Result<(), HarnessError> {
+        Err(HarnessError::Setup(
+            "this driver cannot resume a node (no pause capability)".into(),
+        ))
     }
     /// Stop cleanly (SIGTERM / `RunningNode::stop`).
     async fn stop(self: Box<Self>) -> Result<(), HarnessError>;

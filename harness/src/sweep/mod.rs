@@ -280,7 +280,7 @@ mod tests {
         );
         assert!(err.to_string().contains("needs step control"), "{err}");
         workload
-            .check_capabilities(&Capability::ALL)
+            .check_capabilities(DriverKind::InProcess.capabilities())
             .expect("everything offered");
     }
 }
