@@ -52,14 +52,20 @@ pub struct ChainConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FiberConfig {
-    /// Where peers connect. Loopback only; port 0 picks a free port (see `node_info.addresses`).
+    /// Where peers connect. Loopback unless `allow_non_loopback`; port 0 picks a free port (see
+    /// `node_info.addresses`).
     pub listening_addr: SocketAddr,
+    /// Listen on, and dial, addresses beyond loopback. Off by default: the harness runs nodes
+    /// on one host's loopback; it is on only for nodes that live on a private network of their
+    /// own, such as the containers of the harness's container driver.
+    pub allow_non_loopback: bool,
 }
 
 impl Default for FiberConfig {
     fn default() -> Self {
         Self {
             listening_addr: SocketAddr::from(([127, 0, 0, 1], 8228)),
+            allow_non_loopback: false,
         }
     }
 }
@@ -289,12 +295,13 @@ impl Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        if !config.fiber.listening_addr.ip().is_loopback() {
+        if !config.fiber.listening_addr.ip().is_loopback() && !config.fiber.allow_non_loopback {
             return Err(ConfigError::Parse {
                 path: path.to_path_buf(),
                 message: format!(
                     "fiber.listening_addr = {} is not a loopback address; peers listen on \
-                     loopback only",
+                     loopback unless fiber.allow_non_loopback = true (a node on a private \
+                     network of its own, such as a container)",
                     config.fiber.listening_addr
                 ),
             });
@@ -381,5 +388,29 @@ mod tests {
         let ok = "[rpc]\nlistening_addr = \"0.0.0.0:8227\"\nallow_non_loopback = true\n"
             .parse::<Config>();
         assert!(ok.is_ok());
+        // The peer socket has its own opt-in.
+        let err = "[fiber]\nlistening_addr = \"0.0.0.0:8228\"\n"
+            .parse::<Config>()
+            .expect_err("must fail");
+        assert!(
+            err.to_string().contains("fiber.allow_non_loopback"),
+            "{err}"
+        );
+        let ok = "[fiber]\nlistening_addr = \"0.0.0.0:8228\"\nallow_non_loopback = true\n"
+            .parse::<Config>()
+            .expect("opted in");
+        assert!(ok.fiber.allow_non_loopback);
+    }
+
+    #[test]
+    fn peers_beyond_loopback_are_dialled_only_when_opted_in() {
+        let key = format!("02{}", "11".repeat(32));
+        let far = format!("/ip4/172.18.0.2/tcp/8228/p2p/{key}");
+        let near = format!("/ip4/127.0.0.1/tcp/8228/p2p/{key}");
+        let err = crate::node::parse_peer_address(&far, false).expect_err("refused");
+        assert!(err.contains("fiber.allow_non_loopback"), "{err}");
+        let (addr, _) = crate::node::parse_peer_address(&far, true).expect("allowed");
+        assert_eq!(addr.to_string(), "172.18.0.2:8228");
+        assert!(crate::node::parse_peer_address(&near, false).is_ok());
     }
 }

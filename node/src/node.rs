@@ -143,8 +143,12 @@ pub fn format_peer_address(addr: SocketAddr, pubkey: &Pubkey) -> String {
     format!("{ip}/tcp/{}/p2p/{}", addr.port(), hex::encode(pubkey.0))
 }
 
-/// Parse a peer address into socket address and expected key.
-pub fn parse_peer_address(text: &str) -> Result<(SocketAddr, Pubkey), String> {
+/// Parse a peer address into socket address and expected key. Only loopback addresses unless
+/// `allow_non_loopback` (`fiber.allow_non_loopback`: a node on a private network of its own).
+pub fn parse_peer_address(
+    text: &str,
+    allow_non_loopback: bool,
+) -> Result<(SocketAddr, Pubkey), String> {
     let bad =
         || format!("bad peer address {text:?}: expected /ip4/<ip>/tcp/<port>/p2p/<pubkey hex>");
     let parts: Vec<&str> = text.split('/').collect();
@@ -155,9 +159,10 @@ pub fn parse_peer_address(text: &str) -> Result<(SocketAddr, Pubkey), String> {
         return Err(bad());
     }
     let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
-    if !ip.is_loopback() {
+    if !ip.is_loopback() && !allow_non_loopback {
         return Err(format!(
-            "peer address {text:?} is not a loopback address; dlp-node only dials loopback"
+            "peer address {text:?} is not a loopback address; dlp-node dials loopback only \
+             unless fiber.allow_non_loopback = true"
         ));
     }
     let port: u16 = port.parse().map_err(|_| bad())?;

@@ -221,7 +221,8 @@ pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
             let ctx = ctx.get()?;
             let p: ConnectParams = params_object(&params)?;
             check_len("address", &p.address, limits::MAX_PEER_ADDRESS_LEN)?;
-            let (addr, pubkey) = parse_peer_address(&p.address)
+            let allow_non_loopback = ctx.config().fiber.allow_non_loopback;
+            let (addr, pubkey) = parse_peer_address(&p.address, allow_non_loopback)
                 .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e, None::<()>))?;
             let protocol = ctx.protocol();
             if pubkey == protocol.identity.pubkey {
