@@ -22,9 +22,14 @@ struct Cli {
 enum Command {
     /// Serve the ledger over JSON-RPC until SIGTERM or SIGINT.
     Serve {
-        /// Address to listen on (loopback only; port 0 picks a free port).
+        /// Address to listen on (loopback unless --allow-non-loopback; port 0 picks a free
+        /// port).
         #[arg(long, default_value = "127.0.0.1:8114")]
         listen: SocketAddr,
+        /// Allow --listen beyond loopback: only for a ledger on a private network of its own
+        /// (the harness's containers). The RPC has no authentication and a faucet.
+        #[arg(long)]
+        allow_non_loopback: bool,
         /// Mine a block every N milliseconds (default: only on `mine`).
         #[arg(long)]
         block_interval_ms: Option<u64>,
@@ -44,10 +49,17 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             listen,
+            allow_non_loopback,
             block_interval_ms,
         } => {
+            if !listen.ip().is_loopback() && !allow_non_loopback {
+                bail!(
+                    "--listen {listen}: dlp-chain serves on loopback addresses only, unless \
+                     --allow-non-loopback (a private network of its own)"
+                );
+            }
             if !listen.ip().is_loopback() {
-                bail!("--listen {listen}: dlp-chain serves on loopback addresses only");
+                tracing::warn!(%listen, "serving the ledger beyond loopback: its RPC has no authentication and a faucet");
             }
             let chain = InProcessChain::new();
             let miner = match block_interval_ms {

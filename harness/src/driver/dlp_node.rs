@@ -18,12 +18,23 @@ use dlp_node::layout::BaseDir;
 use super::NodeSpec;
 use crate::error::HarnessError;
 
+/// Where a node listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On the harness host's loopback, ports chosen by the OS (read back from the node).
+    Loopback,
+    /// On a private network of its own (a container): every interface, on fixed ports that the
+    /// launcher maps or dials; both sockets opted in beyond loopback.
+    PrivateNetwork { rpc_port: u16, peer_port: u16 },
+}
+
 /// Write the node's config and keys into `spec.home`.
-pub fn create_home(spec: &NodeSpec) -> Result<(), HarnessError> {
+pub fn create_home(spec: &NodeSpec, placement: Placement) -> Result<(), HarnessError> {
     let home = &spec.home;
     std::fs::create_dir_all(home).map_err(|e| HarnessError::io(home, e))?;
     let config = home.join("config.toml");
-    std::fs::write(&config, config_text(spec)).map_err(|e| HarnessError::io(&config, e))?;
+    std::fs::write(&config, config_text(spec, placement))
+        .map_err(|e| HarnessError::io(&config, e))?;
     dlp_node::keys::install_keys(
         &BaseDir::new(home),
         &derived_key(spec.seed, &spec.name, "node"),
@@ -33,12 +44,23 @@ pub fn create_home(spec: &NodeSpec) -> Result<(), HarnessError> {
 }
 
 /// The config a node of this spec runs with.
-pub fn config_text(spec: &NodeSpec) -> String {
+pub fn config_text(spec: &NodeSpec, placement: Placement) -> String {
+    let (rpc, peer, beyond_loopback) = match placement {
+        Placement::Loopback => ("127.0.0.1:0".to_string(), "127.0.0.1:0".to_string(), false),
+        Placement::PrivateNetwork {
+            rpc_port,
+            peer_port,
+        } => (
+            format!("0.0.0.0:{rpc_port}"),
+            format!("0.0.0.0:{peer_port}"),
+            true,
+        ),
+    };
     let mut text = format!(
         "[store]\nbackend = \"{}\"\n\
-         [rpc]\nlistening_addr = \"127.0.0.1:0\"\n\
+         [rpc]\nlistening_addr = \"{rpc}\"\nallow_non_loopback = {beyond_loopback}\n\
          enabled_modules = [\"info\", \"peer\", \"channel\", \"payment\", \"invoice\", \"admin\", \"dev\"]\n\
-         [fiber]\nlistening_addr = \"127.0.0.1:0\"\n",
+         [fiber]\nlistening_addr = \"{peer}\"\nallow_non_loopback = {beyond_loopback}\n",
         spec.backend
     );
     if let Some(url) = &spec.chain_url {
@@ -103,11 +125,21 @@ mod tests {
             chain_url: Some("http://127.0.0.1:1".into()),
             home: "/nonexistent".into(),
         };
-        let config: Config = config_text(&spec).parse().expect("a valid config");
+        let config: Config = config_text(&spec, Placement::Loopback)
+            .parse()
+            .expect("a valid config");
         assert_eq!(config.store.backend, Backend::Sqlite);
         assert_eq!(config.dev.seed, Some(7));
         assert_eq!(config.audit.policy, AuditPolicy::Strict);
         assert_eq!(config.backup.keep, u32::MAX);
+        assert!(!config.rpc.allow_non_loopback && !config.fiber.allow_non_loopback);
+        let placed = Placement::PrivateNetwork {
+            rpc_port: 8227,
+            peer_port: 8228,
+        };
+        let config: Config = config_text(&spec, placed).parse().expect("a valid config");
+        assert_eq!(config.fiber.listening_addr.to_string(), "0.0.0.0:8228");
+        assert!(config.rpc.allow_non_loopback && config.fiber.allow_non_loopback);
         assert_eq!(derived_key(7, "bob", "node"), derived_key(7, "bob", "node"));
         assert_ne!(
             derived_key(7, "bob", "node"),

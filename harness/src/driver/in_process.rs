@@ -41,7 +41,7 @@ impl Driver for InProcessDriver {
     }
 
     async fn create_node(&mut self, spec: &NodeSpec) -> Result<(), HarnessError> {
-        super::dlp_node::create_home(spec)
+        super::dlp_node::create_home(spec, super::dlp_node::Placement::Loopback)
     }
 
     async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError> {

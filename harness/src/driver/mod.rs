@@ -18,6 +18,7 @@
 //! cluster's connection-level cut. It declares its [`Capability`]s, which scenarios are checked
 //! against before they run.
 
+mod container;
 pub mod dlp_node;
 mod in_process;
 mod process;
@@ -34,6 +35,7 @@ use ::dlp_node::store::Backend;
 
 use crate::error::HarnessError;
 
+pub use container::{ContainerDriver, keep_containers};
 pub use in_process::InProcessDriver;
 pub use process::ProcessDriver;
 
@@ -45,6 +47,9 @@ pub enum DriverKind {
     InProcess,
     /// Every node a `dlp-node` process, the chain `dlp-chain serve`.
     Process,
+    /// Every node and the chain in a container of a locally built image, on a Docker network
+    /// of the run's own (testcontainers).
+    Container,
 }
 
 /// Something a scenario may need from the nodes beyond their plain RPC. A driver declares what
@@ -100,6 +105,7 @@ impl DriverKind {
         match self {
             DriverKind::InProcess => "in-process",
             DriverKind::Process => "process",
+            DriverKind::Container => "container",
         }
     }
 
@@ -111,6 +117,7 @@ impl DriverKind {
         match self {
             DriverKind::InProcess => &[TypedEvents, StepControl, DlpChainLedger],
             DriverKind::Process => &[TypedEvents, StepControl, DlpChainLedger, Pause],
+            DriverKind::Container => &Capability::ALL,
         }
     }
 
@@ -119,6 +126,7 @@ impl DriverKind {
         Ok(match self {
             DriverKind::InProcess => Box::new(InProcessDriver::default()),
             DriverKind::Process => Box::new(ProcessDriver::locate()?),
+            DriverKind::Container => Box::new(ContainerDriver::new()),
         })
     }
 }

@@ -52,7 +52,7 @@ struct ProcessNode {
 }
 
 /// Find a binary: `$<ENV>` if set, else next to the running executable's target directory.
-fn find_binary(env: &str, name: &str) -> Result<PathBuf, HarnessError> {
+pub(super) fn find_binary(env: &str, name: &str) -> Result<PathBuf, HarnessError> {
     if let Ok(path) = std::env::var(env) {
         return Ok(PathBuf::from(path));
     }
@@ -154,7 +154,7 @@ impl Driver for ProcessDriver {
     }
 
     async fn create_node(&mut self, spec: &NodeSpec) -> Result<(), HarnessError> {
-        super::dlp_node::create_home(spec)
+        super::dlp_node::create_home(spec, super::dlp_node::Placement::Loopback)
     }
 
     async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError> {
