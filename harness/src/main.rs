@@ -291,7 +291,7 @@ fn run(args: RunArgs) -> Exit {
     let mut rows = Vec::new();
     let mut exit = Exit::Passed;
     for (i, (scenario, backend)) in jobs.iter().enumerate() {
-        let name = test_name(scenario, *backend);
+        let name = test_name(scenario, *backend, driver);
         eprint!("{} {name} ... ", progress_bar(i, jobs.len()));
         let outcome = run_blocking(scenario, *backend, driver, args.keep, seed);
         let result = match &outcome.failure {

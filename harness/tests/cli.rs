@@ -83,7 +83,14 @@ fn a_failing_scenario_exits_1_with_a_timeline_and_keeps_its_run_directory() {
     let kept: Vec<_> = std::fs::read_dir(&runs).expect("runs dir").collect();
     assert_eq!(kept.len(), 1, "the failed run's directory is kept");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("| wrong@sqlite | FAILED |"), "{stdout}");
+    assert!(
+        stdout.contains("| wrong@sqlite[in-process] | FAILED |"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("scenario ") && stderr.contains("failed (wrong@sqlite[in-process], seed "),
+        "{stderr}"
+    );
 }
 
 #[test]

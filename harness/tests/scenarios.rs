@@ -1,6 +1,7 @@
 //! Every `scenarios/*.toml` and `scenarios/regressions/*.toml` x backend is one test, named
-//! `<scenario>@<backend>`.
-//! `DLP_HARNESS_DRIVER=process` runs them on `dlp-node` processes instead of in-process nodes.
+//! `<scenario>@<backend>[<driver>]` (`audit_failure@sqlite[in-process]`), so a result always
+//! says which driver produced it. `DLP_HARNESS_DRIVER=process` runs them on `dlp-node`
+//! processes instead of in-process nodes (default `in-process`).
 //!
 //! In-process nodes log through this process's tracing subscriber, each line tagged with the
 //! node's name (`node{name=bob}`); the log is captured in memory (filter: `DLP_HARNESS_LOG`,
@@ -74,7 +75,7 @@ fn main() {
                 for backend in scenario.backends() {
                     let scenario = scenario.clone();
                     let captured = captured.clone();
-                    trials.push(Trial::test(test_name(&scenario, backend), move || {
+                    trials.push(Trial::test(test_name(&scenario, backend, driver), move || {
                         let outcome = run_blocking(&scenario, backend, driver, false, seed);
                         match outcome.failure {
                             None => Ok(()),
@@ -92,9 +93,10 @@ fn main() {
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default();
-                trials.push(Trial::test(format!("{name}@invalid"), move || {
-                    Err(Failed::from(e.to_string()))
-                }));
+                trials.push(Trial::test(
+                    format!("{name}@invalid[{}]", driver.name()),
+                    move || Err(Failed::from(e.to_string())),
+                ));
             }
         }
     }

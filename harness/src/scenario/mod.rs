@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use dlp_node::store::Backend;
 
+use crate::driver::DriverKind;
 use crate::error::HarnessError;
 
 pub use capabilities::INVARIANT_CAPABILITIES;
@@ -108,6 +109,12 @@ impl Scenario {
     /// An invalid-file error at byte `offset` of the text (the start of a field's span).
     pub fn invalid_at(&self, offset: usize, message: String) -> HarnessError {
         locate::invalid(&self.path, &self.text, offset, message)
+    }
+
+    /// The name of one combination, the same in the test list, `run`'s table and the failure
+    /// report: `<file stem>@<backend>[<driver>]` (`audit_failure@sqlite[in-process]`).
+    pub fn test_name(&self, backend: Backend, driver: DriverKind) -> String {
+        format!("{}@{backend}[{}]", self.name, driver.name())
     }
 
     /// The backends this scenario runs on.
