@@ -2,7 +2,12 @@
 //! disconnect, and partitions. A partition is cut by the driver below the nodes when it can (a
 //! node that redials cannot escape it); otherwise the cluster cuts it at the connection level:
 //! it drops the connection and refuses `connect` between the pair until `heal` (dlp-node never
-//! redials by itself, so on loopback that is a real cut).
+//! redials by itself, so on loopback that is a real cut). The connection is dropped by a side
+//! that answers: not a paused node (it answers nothing) nor one held at a step (its core
+//! answers no command until released), so a partition can fall in the middle of a protocol
+//! step.
+
+use std::time::Duration;
 
 use dlp_node::events::EventKind;
 
@@ -23,12 +28,31 @@ impl Network {
         let (sa, sb) = (self.entry(a)?.spec.clone(), self.entry(b)?.spec.clone());
         let by_driver = self.driver.partition(&sa, &sb).await?;
         self.partitions.insert(pair(a, b), by_driver);
-        if !by_driver && self.is_running(a) {
+        if !by_driver && let Some((from, to)) = self.answering_side(a, b).await? {
             // Not connected is fine: the pair is cut either way.
-            let pb = self.pubkey(b)?;
-            let _ = self.client(a)?.disconnect_peer(&pb).await?;
+            let peer = self.pubkey(to)?;
+            let _ = self.client(from)?.disconnect_peer(&peer).await?;
         }
         Ok(())
+    }
+
+    /// `(a, b)`, or `(b, a)` when only `b` can drop the connection now: running, not paused,
+    /// not held at a step (looked at after fetching its latest events). `None`: neither can.
+    async fn answering_side<'n>(
+        &mut self,
+        a: &'n str,
+        b: &'n str,
+    ) -> Result<Option<(&'n str, &'n str)>, HarnessError> {
+        for (from, to) in [(a, b), (b, a)] {
+            if !self.is_running(from) || self.is_paused(from) {
+                continue;
+            }
+            self.poll(from, Duration::ZERO).await?;
+            if !self.is_held(from)? {
+                return Ok(Some((from, to)));
+            }
+        }
+        Ok(None)
     }
 
     /// Undo a partition; `a` dials `b` again.

@@ -4,7 +4,9 @@
 //! calls [`Network::not_yet`] with what it saw and what to idle on until the next look (a
 //! node's next event, the ledger's next event). No sleeps: idling is a long poll that returns as
 //! soon as something happens. At the deadline the error names what was awaited, what was seen
-//! last, and each node's recent events.
+//! last, and each node's recent events. A wait that idles on a paused node's events fails at
+//! once ([`HarnessError::Paused`], naming the node and what was awaited): it could only end
+//! after a `resume`, which cannot come while the wait runs.
 //!
 //! (A closure-taking loop would read shorter, but a probe borrowing the network across an
 //! `.await` makes every caller's future lose `Send`, which the sweep's parallel runs need.)
@@ -48,13 +50,17 @@ impl Network {
     }
 
     /// The awaited thing is not there yet: fail if `wait`'s deadline has passed (naming what
-    /// was awaited, `seen`, and each node's recent events), else idle on `idle`.
+    /// was awaited, `seen`, and each node's recent events), or at once if `idle` is a paused
+    /// node's events; else idle on `idle`.
     pub async fn not_yet(
         &mut self,
         wait: &Wait,
         seen: Option<String>,
         idle: Idle,
     ) -> Result<(), HarnessError> {
+        if let Idle::NodeEvents(node) = &idle {
+            self.refuse_paused(node, &format!("waiting for {}", wait.what))?;
+        }
         let left = wait.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             let what = match seen {
