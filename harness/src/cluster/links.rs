@@ -11,8 +11,14 @@ use std::time::Duration;
 
 use dlp_node::events::EventKind;
 
-use super::Network;
+use super::{Idle, Network};
 use crate::error::HarnessError;
+
+/// How long [`Network::try_dial`] gives a dial when a scenario expects it to fail
+/// (`expect_unreachable`): on loopback or a bridge a dial that can succeed does so in
+/// milliseconds, and a cut path never answers (dlp-node's own dial would give up only after its
+/// 10 s handshake timeout).
+pub const UNREACHABLE_WITHIN: Duration = Duration::from_secs(3);
 
 fn pair(a: &str, b: &str) -> (String, String) {
     if a <= b {
@@ -64,6 +70,83 @@ impl Network {
         self.connect(a, b).await
     }
 
+    /// The address `b`'s peers dial (its driver's say, from what it advertises).
+    fn dial_address(&self, b: &str) -> Result<String, HarnessError> {
+        let advertised = &self.info(b)?.addresses;
+        self.entry(b)?
+            .handle
+            .as_ref()
+            .ok_or_else(|| HarnessError::node(b, "is not running"))?
+            .dial_address(advertised)
+            .ok_or_else(|| HarnessError::node(b, "has no address"))
+    }
+
+    /// `a` dials `b` itself (its `connect_peer`, bypassing the partition bookkeeping that makes
+    /// [`connect`](Self::connect) refuse) and says whether a connection between them was made
+    /// within `within`: the dial succeeded, or either node reported the other connected (`b`
+    /// too: a dial can complete while `a`'s core is held). A dial that fails ends the look
+    /// early; one still pending at the end is abandoned (the node gives it up at its own
+    /// handshake timeout). What happened goes into the timeline.
+    pub async fn try_dial(
+        &mut self,
+        a: &str,
+        b: &str,
+        within: Duration,
+    ) -> Result<bool, HarnessError> {
+        let (after_a, after_b) = (self.last_seq(a)?, self.last_seq(b)?);
+        let address = self.dial_address(b)?;
+        let (pa, pb) = (self.pubkey(a)?, self.pubkey(b)?);
+        let client = self.client(a)?.clone();
+        let mut dial = tokio::spawn(async move { client.connect_peer(&address).await });
+        let wait = self.wait_within(format!("{a} dialling {b}"), within);
+        let connected = |net: &Network| -> Result<bool, HarnessError> {
+            let saw = |node: &str, after: u64, peer| -> Result<bool, HarnessError> {
+                Ok(net.events(node)?.iter().any(|e| {
+                    e.seq > after
+                        && matches!(e.kind, EventKind::PeerConnected { peer: p, .. } if p == peer)
+                }))
+            };
+            Ok(saw(a, after_a, pb)? || saw(b, after_b, pa)?)
+        };
+        let mut answer = None;
+        let outcome = loop {
+            self.poll(b, Duration::ZERO).await?;
+            if connected(self)? {
+                break (true, "a connection was made".to_string());
+            }
+            if let Some(answer) = answer.take() {
+                // Its events, if it connected after all.
+                self.poll(a, Duration::ZERO).await?;
+                self.poll(b, Duration::ZERO).await?;
+                break match answer {
+                    Ok(()) => (true, "connect_peer succeeded".to_string()),
+                    Err(_) if connected(self)? => (true, "a connection was made".to_string()),
+                    Err(e) => (false, format!("the dial failed: {e}")),
+                };
+            }
+            tokio::select! {
+                idled = self.idle_within(&wait, Idle::NodeEvents(a.to_string())) => {
+                    if !idled? {
+                        dial.abort();
+                        self.poll(a, Duration::ZERO).await?;
+                        self.poll(b, Duration::ZERO).await?;
+                        break match connected(self)? {
+                            true => (true, "a connection was made".to_string()),
+                            false => (false, format!("no connection within {within:?}")),
+                        };
+                    }
+                }
+                joined = &mut dial => {
+                    answer = Some(joined.map_err(|e| {
+                        HarnessError::Setup(format!("the dial task failed: {e}"))
+                    })?);
+                }
+            }
+        };
+        self.note_step(format!("{a} dialled {b} itself: {}", outcome.1));
+        Ok(outcome.0)
+    }
+
     /// Connect `a` to `b` (a dials the address b's driver says peers dial) and wait until both
     /// see the connection.
     pub async fn connect(&mut self, a: &str, b: &str) -> Result<(), HarnessError> {
@@ -73,14 +156,7 @@ impl Network {
             )));
         }
         let (after_a, after_b) = (self.last_seq(a)?, self.last_seq(b)?);
-        let entry_b = self.entry(b)?;
-        let advertised = &self.info(b)?.addresses;
-        let address = entry_b
-            .handle
-            .as_ref()
-            .ok_or_else(|| HarnessError::node(b, "is not running"))?
-            .dial_address(advertised)
-            .ok_or_else(|| HarnessError::node(b, "has no address"))?;
+        let address = self.dial_address(b)?;
         let (pa, pb) = (self.pubkey(a)?, self.pubkey(b)?);
         self.client(a)?.connect_peer(&address).await?;
         self.wait_event(

@@ -33,6 +33,9 @@ mod quiescence;
 mod timeline;
 mod wait;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,6 +51,7 @@ use crate::error::HarnessError;
 
 pub use channels::state_matches;
 pub use event_log::NodeRecord;
+pub use links::UNREACHABLE_WITHIN;
 pub use timeline::{TimelineEntry, describe};
 pub use wait::{Idle, Wait};
 

@@ -49,6 +49,30 @@ impl Network {
         }
     }
 
+    /// Begin a bounded look: "does `what` happen within `within`?" Its end is an answer, not
+    /// an error: idle with [`idle_within`](Self::idle_within), which says when time is up.
+    pub fn wait_within(&self, what: impl Into<String>, within: Duration) -> Wait {
+        Wait {
+            what: what.into(),
+            deadline: Instant::now() + within.min(DEADLINE),
+        }
+    }
+
+    /// Idle on `idle` for at most what is left of a bounded `wait`; `false` once nothing is
+    /// left (then the awaited thing did not happen in time). A paused node's events fail at
+    /// once, as in [`not_yet`](Self::not_yet).
+    pub async fn idle_within(&mut self, wait: &Wait, idle: Idle) -> Result<bool, HarnessError> {
+        if let Idle::NodeEvents(node) = &idle {
+            self.refuse_paused(node, &format!("waiting for {}", wait.what))?;
+        }
+        let left = wait.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        self.idle(&idle, left.min(IDLE_SLICE)).await?;
+        Ok(true)
+    }
+
     /// The awaited thing is not there yet: fail if `wait`'s deadline has passed (naming what
     /// was awaited, `seen`, and each node's recent events), or at once if `idle` is a paused
     /// node's events; else idle on `idle`.

@@ -7,7 +7,8 @@
 //!
 //! - `file.rs`: the format's types (what a file may say).
 //! - `source.rs`: reading a file without trusting it (size, kind, UTF-8, nesting).
-//! - `validate.rs`: names, bounds and preconditions, with located errors (`locate.rs`).
+//! - `validate.rs`: names, bounds and preconditions, with located errors (`locate.rs`);
+//!   `liveness.rs`: which nodes can answer at each step (running, stopped, paused).
 //! - `capabilities.rs`: what a scenario needs from its driver, checked before it starts.
 //! - `render.rs`: a scenario written back out (what the sweep and the explorer generate).
 //! - `interpret.rs`: one step as the network's verbs.
@@ -17,6 +18,7 @@
 mod capabilities;
 mod file;
 mod interpret;
+mod liveness;
 mod locate;
 mod render;
 mod report;
