@@ -21,6 +21,10 @@ pub enum HarnessError {
         seconds: u64,
         seen: String,
     },
+    /// A node is paused (frozen where it stands): it answers nothing until it is resumed, so
+    /// whatever needed it fails at once instead of waiting out a deadline.
+    #[error("{node} is paused: {what} cannot go on until it is resumed")]
+    Paused { node: String, what: String },
     /// An expectation of the scenario did not hold.
     #[error("expectation failed: {0}")]
     Expectation(String),

@@ -8,8 +8,14 @@
 //! Exit codes are decided by [`Exit`], from typed values only (a run's [`RunFailure`], a
 //! [`SweepError`], a load error), never from text: 0 passed (all valid, nothing unsafe); 1 a
 //! scenario failed, or the sweep or the explorer found something; 2 invalid input (a scenario
-//! file, a scenario needing a capability the driver lacks, paths holding no scenario, a bad
-//! option or `DLP_HARNESS_SEED`; clap's usage errors exit 2 too); 3 the harness could not start.
+//! file, a scenario named on the command line that needs a capability the driver lacks, paths
+//! holding no scenario or none the driver can run, a bad option or `DLP_HARNESS_SEED`; clap's
+//! usage errors exit 2 too); 3 the harness could not start.
+//!
+//! `check` and `run` of a directory skip, visibly, the scenarios in it that the driver cannot
+//! run (each printed as `skip  file:line:col: <verb>: needs <capability>...`, and counted in
+//! `run`'s summary): a directory holds scenarios for every driver (`pause` needs one that can
+//! pause a node). A file named on the command line is asked for, so it is refused instead.
 
 mod explore_cli;
 mod sweep_cli;
@@ -19,6 +25,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use dlp_harness::HarnessError;
 use dlp_harness::driver::DriverKind;
 use dlp_harness::runner::{run_blocking, runs_root, seed_from_env, test_name};
 use dlp_harness::scenario::{RunFailure, Scenario, discover};
@@ -213,31 +220,62 @@ pub(crate) fn seed(given: Option<u64>, default: Option<u64>) -> Result<u64, Exit
     }
 }
 
+/// The scenarios under some paths, for one driver.
+struct Selection {
+    /// Valid, and the driver offers what they need.
+    runnable: Vec<Scenario>,
+    /// Valid, found in a directory, and needing a capability the driver lacks: each with its
+    /// located refusal.
+    skipped: Vec<(Scenario, HarnessError)>,
+}
+
 /// Load every scenario under `paths` and check that `driver` offers what each needs; every
-/// problem is printed (`invalid: file:line:col: ...`) before giving up.
-fn load_all(paths: &[PathBuf], driver: DriverKind) -> Result<Vec<Scenario>, Exit> {
+/// problem is printed (`invalid: file:line:col: ...`) before giving up. A scenario the driver
+/// cannot run is skipped when a directory held it and refused when it was named (see the
+/// module docs); a selection of which the driver can run nothing is refused.
+fn load_all(paths: &[PathBuf], driver: DriverKind) -> Result<Selection, Exit> {
     let files = discover(paths).map_err(|e| {
         eprintln!("error: {e}");
         Exit::Invalid
     })?;
-    let mut scenarios = Vec::new();
+    let mut selection = Selection {
+        runnable: Vec::new(),
+        skipped: Vec::new(),
+    };
     let mut invalid = false;
     for file in files {
-        let loaded = Scenario::load(&file)
-            .and_then(|s| s.check_capabilities(driver.capabilities()).map(|()| s));
-        match loaded {
-            Ok(s) => scenarios.push(s),
+        let scenario = match Scenario::load(&file) {
+            Ok(s) => s,
             Err(e) => {
                 eprintln!("invalid: {e}");
                 invalid = true;
+                continue;
             }
+        };
+        match scenario.check_capabilities(driver.capabilities()) {
+            Ok(()) => selection.runnable.push(scenario),
+            Err(e) if paths.contains(&file) => {
+                eprintln!("invalid: {e}");
+                invalid = true;
+            }
+            Err(e) => selection.skipped.push((scenario, e)),
         }
     }
     if invalid {
-        Err(Exit::Invalid)
-    } else {
-        Ok(scenarios)
+        return Err(Exit::Invalid);
     }
+    if selection.runnable.is_empty() {
+        for (_, why) in &selection.skipped {
+            eprintln!("invalid: {why}");
+        }
+        eprintln!(
+            "error: none of the {} scenarios can run on the {} driver",
+            selection.skipped.len(),
+            driver.name()
+        );
+        return Err(Exit::Invalid);
+    }
+    Ok(selection)
 }
 
 /// `[#####-----] 5/10`: how far the run is, before each scenario starts.
@@ -255,9 +293,12 @@ fn progress_bar(done: usize, total: usize) -> String {
 
 fn check(args: CheckArgs) -> Exit {
     match load_all(&args.paths, args.driver.kind()) {
-        Ok(scenarios) => {
-            for s in &scenarios {
+        Ok(selection) => {
+            for s in &selection.runnable {
                 println!("ok  {} ({} steps)", s.path.display(), s.file.steps.len());
+            }
+            for (_, why) in &selection.skipped {
+                println!("skip  {why}");
             }
             Exit::Passed
         }
@@ -271,16 +312,31 @@ fn run(args: RunArgs) -> Exit {
         Err(exit) => return exit,
     };
     let driver = args.driver.kind();
-    let scenarios = match load_all(&args.paths, driver) {
+    let selection = match load_all(&args.paths, driver) {
         Ok(s) => s,
         Err(exit) => return exit,
     };
     let only = args.backend.backends();
-    let jobs: Vec<(&Scenario, Backend)> = scenarios
+    let combinations = |s: &'_ Scenario| -> Vec<Backend> {
+        s.backends()
+            .into_iter()
+            .filter(|b| only.contains(b))
+            .collect()
+    };
+    let jobs: Vec<(&Scenario, Backend)> = selection
+        .runnable
         .iter()
-        .flat_map(|s| s.backends().into_iter().map(move |b| (s, b)))
-        .filter(|(_, b)| only.contains(b))
+        .flat_map(|s| combinations(s).into_iter().map(move |b| (s, b)))
         .collect();
+    let mut skipped = Vec::new();
+    for (scenario, why) in &selection.skipped {
+        eprintln!("skip  {why}");
+        skipped.extend(
+            combinations(scenario)
+                .into_iter()
+                .map(|b| test_name(scenario, b, driver)),
+        );
+    }
     eprintln!(
         "running {} scenario runs on the {} driver, seed {seed} (run directories under {})",
         jobs.len(),
@@ -291,7 +347,7 @@ fn run(args: RunArgs) -> Exit {
     let mut rows = Vec::new();
     let mut exit = Exit::Passed;
     for (i, (scenario, backend)) in jobs.iter().enumerate() {
-        let name = test_name(scenario, *backend);
+        let name = test_name(scenario, *backend, driver);
         eprint!("{} {name} ... ", progress_bar(i, jobs.len()));
         let outcome = run_blocking(scenario, *backend, driver, args.keep, seed);
         let result = match &outcome.failure {
@@ -311,10 +367,14 @@ fn run(args: RunArgs) -> Exit {
     for (name, result, elapsed) in &rows {
         println!("| {name} | {result} | {:.2} s |", elapsed.as_secs_f64());
     }
+    for name in &skipped {
+        println!("| {name} | skipped (the driver cannot run it) | |");
+    }
     let failed = rows.iter().filter(|(_, r, _)| *r != "ok").count();
     println!(
-        "\n{} passed, {failed} failed, {:.1} s in all",
+        "\n{} passed, {failed} failed, {} skipped, {:.1} s in all",
         rows.len() - failed,
+        skipped.len(),
         started.elapsed().as_secs_f64()
     );
     exit

@@ -28,9 +28,10 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// The test name of a scenario on a backend: `audit_failure@rocksdb`.
-pub fn test_name(scenario: &Scenario, backend: Backend) -> String {
-    format!("{}@{}", scenario.name, backend)
+/// The test name of a scenario on a backend and driver: `audit_failure@rocksdb[in-process]`
+/// (see [`Scenario::test_name`]).
+pub fn test_name(scenario: &Scenario, backend: Backend, driver: DriverKind) -> String {
+    scenario.test_name(backend, driver)
 }
 
 /// `DLP_HARNESS_SEED` is set but is not a seed.
@@ -63,9 +64,10 @@ pub fn run_blocking(
     keep: bool,
     seed: u64,
 ) -> Outcome {
+    // `audit_failure@rocksdb-in-process-<pid>-<n>`: no brackets in a path a shell may glob.
     let run_dir = runs_root().join(format!(
-        "{}-{}-{}-{}",
-        test_name(scenario, backend),
+        "{}@{backend}-{}-{}-{}",
+        scenario.name,
         driver.name(),
         std::process::id(),
         RUN_COUNTER.fetch_add(1, Ordering::Relaxed)

@@ -83,7 +83,14 @@ fn a_failing_scenario_exits_1_with_a_timeline_and_keeps_its_run_directory() {
     let kept: Vec<_> = std::fs::read_dir(&runs).expect("runs dir").collect();
     assert_eq!(kept.len(), 1, "the failed run's directory is kept");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("| wrong@sqlite | FAILED |"), "{stdout}");
+    assert!(
+        stdout.contains("| wrong@sqlite[in-process] | FAILED |"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("scenario ") && stderr.contains("failed (wrong@sqlite[in-process], seed "),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -466,4 +473,75 @@ fn explore_that_cannot_start_exits_3_and_writes_nothing_where_it_runs() {
         .filter(|name| name != "runs")
         .collect();
     assert!(written.is_empty(), "written where it ran: {written:?}");
+}
+
+#[test]
+fn a_scenario_the_driver_cannot_run_is_refused_when_named_and_skipped_in_a_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pausing = write(
+        dir.path(),
+        "pausing.toml",
+        &format!(
+            "{TWO_NODES}[[steps]]\npause = {{ node = \"bob\" }}\n\
+             [[steps]]\nresume = {{ node = \"bob\" }}\n"
+        ),
+    );
+    let refusal = format!(
+        "{}:11:1: pause: needs pausing a node, which the driver does not offer",
+        pausing.display()
+    );
+    // Named: asked for, so refused (exit 2) at the step's line.
+    let out = harness().arg("check").arg(&pausing).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("invalid: {refusal}")), "{stderr}");
+    // The process driver can pause a node.
+    let out = harness()
+        .args(["check", "--driver", "process"])
+        .arg(&pausing)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Alone in a directory: nothing the driver can run is an error too.
+    let out = harness()
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("none of the 1 scenarios can run on the in-process driver"),
+        "{stderr}"
+    );
+    // Next to a scenario it can run: skipped, with its reason, by check and by run.
+    write(dir.path(), "plain.toml", TWO_NODES);
+    let out = harness()
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("plain.toml (0 steps)"), "{stdout}");
+    assert!(stdout.contains(&format!("skip  {refusal}")), "{stdout}");
+    let out = harness()
+        .args(["run", "--backend", "sqlite"])
+        .arg(dir.path())
+        .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains(&format!("skip  {refusal}")), "{stderr}");
+    assert!(
+        stdout.contains("| pausing@sqlite[in-process] | skipped (the driver cannot run it) | |"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 passed, 0 failed, 1 skipped"), "{stdout}");
 }

@@ -1,6 +1,13 @@
 //! Every `scenarios/*.toml` and `scenarios/regressions/*.toml` x backend is one test, named
-//! `<scenario>@<backend>`.
-//! `DLP_HARNESS_DRIVER=process` runs them on `dlp-node` processes instead of in-process nodes.
+//! `<scenario>@<backend>[<driver>]` (`audit_failure@sqlite[in-process]`), so a result always
+//! says which driver produced it. `DLP_HARNESS_DRIVER=process` runs them on `dlp-node`
+//! processes instead of in-process nodes (default `in-process`).
+//!
+//! A combination the driver cannot run (a `pause` on the in-process driver: it lacks a
+//! capability) is listed all the same, marked ignored, so the test output shows it as skipped
+//! (nextest's SKIP count, libtest's `ignored`) instead of dropping it. Its reason is the
+//! scenario's located refusal: printed when this binary runs without `--list`, and the
+//! failure message if it is run anyway (`--run-ignored only` / `--ignored`).
 //!
 //! In-process nodes log through this process's tracing subscriber, each line tagged with the
 //! node's name (`node{name=bob}`); the log is captured in memory (filter: `DLP_HARNESS_LOG`,
@@ -68,13 +75,25 @@ fn main() {
         dirs.push(dir.join("regressions"));
     }
     let mut trials = Vec::new();
+    let mut unsupported = Vec::new();
     for path in discover(&dirs).expect("scenarios directory") {
         match Scenario::load(&path) {
             Ok(scenario) => {
                 for backend in scenario.backends() {
+                    let name = test_name(&scenario, backend, driver);
+                    if let Err(refusal) = scenario.check_capabilities(driver.capabilities()) {
+                        let why =
+                            format!("{name}: not run on the {} driver: {refusal}", driver.name());
+                        unsupported.push(why.clone());
+                        trials.push(
+                            Trial::test(name, move || Err(Failed::from(why)))
+                                .with_ignored_flag(true),
+                        );
+                        continue;
+                    }
                     let scenario = scenario.clone();
                     let captured = captured.clone();
-                    trials.push(Trial::test(test_name(&scenario, backend), move || {
+                    trials.push(Trial::test(name, move || {
                         let outcome = run_blocking(&scenario, backend, driver, false, seed);
                         match outcome.failure {
                             None => Ok(()),
@@ -92,10 +111,16 @@ fn main() {
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default();
-                trials.push(Trial::test(format!("{name}@invalid"), move || {
-                    Err(Failed::from(e.to_string()))
-                }));
+                trials.push(Trial::test(
+                    format!("{name}@invalid[{}]", driver.name()),
+                    move || Err(Failed::from(e.to_string())),
+                ));
             }
+        }
+    }
+    if !args.list {
+        for why in &unsupported {
+            eprintln!("skipped: {why}");
         }
     }
     libtest_mimic::run(&args, trials).exit();

@@ -35,7 +35,8 @@ impl Network {
         self.poll_after(node, after, wait).await
     }
 
-    /// Fetch the new events of every running node, without waiting.
+    /// Fetch the new events of every running node, without waiting (a paused node is skipped:
+    /// see [`poll_after`](Self::poll_after)).
     pub async fn poll_all(&mut self) -> Result<(), HarnessError> {
         for name in self.node_names() {
             self.poll(&name, Duration::ZERO).await?;
@@ -45,13 +46,20 @@ impl Network {
 
     /// Fetch events after `after` (waiting up to `wait` for the first). Paths in them are
     /// mapped to the harness's host (a driver may run the node under another file system).
+    /// A stopped node has nothing to fetch, and a paused one is not asked (it would answer
+    /// only once resumed): both give no events. A wait that needs a paused node's events fails
+    /// in [`not_yet`](Self::not_yet) instead.
     pub(super) async fn poll_after(
         &mut self,
         node: &str,
         after: u64,
         wait: Duration,
     ) -> Result<usize, HarnessError> {
-        let Some(client) = self.entry(node)?.client.clone() else {
+        let entry = self.entry(node)?;
+        if entry.paused {
+            return Ok(0);
+        }
+        let Some(client) = entry.client.clone() else {
             return Ok(0);
         };
         let fresh = client.events(after, wait).await?;

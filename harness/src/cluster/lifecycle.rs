@@ -44,6 +44,7 @@ impl Network {
                 stale_at_start: BTreeMap::new(),
                 history: Vec::new(),
                 hold_armed_at: 0,
+                paused: false,
             },
         );
         self.start(name).await?;
@@ -78,14 +79,17 @@ impl Network {
         entry.info = Some(info);
         entry.events.clear();
         entry.hold_armed_at = 0;
+        entry.paused = false;
         entry.run += 1;
         let run = entry.run;
         entry.stale_at_start.insert(run, stale);
         Ok(())
     }
 
-    /// Stop a node cleanly (after collecting its last events).
+    /// Stop a node cleanly (after collecting its last events). A paused node is refused: it
+    /// cannot stop cleanly until resumed.
     pub async fn stop(&mut self, name: &str) -> Result<(), HarnessError> {
+        self.refuse_paused(name, "a clean stop")?;
         let _ = self.poll(name, Duration::ZERO).await;
         let entry = self.entry_mut(name)?;
         entry.client = None;
@@ -95,11 +99,13 @@ impl Network {
         }
     }
 
-    /// Kill a node (SIGKILL for processes).
+    /// Kill a node (SIGKILL for processes), paused or not: a paused node dies frozen, without
+    /// running again (its events are those fetched before it was paused).
     pub async fn crash(&mut self, name: &str) -> Result<(), HarnessError> {
         let _ = self.poll(name, Duration::ZERO).await;
         let entry = self.entry_mut(name)?;
         entry.client = None;
+        entry.paused = false;
         match entry.handle.take() {
             Some(handle) => {
                 handle.crash().await;
@@ -109,9 +115,15 @@ impl Network {
         }
     }
 
-    /// Stop every running node (the chain stops with the driver).
+    /// Stop every running node (the chain stops with the driver). A paused node is resumed
+    /// first: a frozen process does not act on SIGTERM until it is thawed.
     pub async fn shutdown_all(&mut self) {
         for name in self.node_names() {
+            if self.is_paused(&name) && self.resume(&name).await.is_err() {
+                // It cannot be thawed: end it as it is.
+                let _ = self.crash(&name).await;
+                continue;
+            }
             if self.is_running(&name) {
                 let _ = self.stop(&name).await;
             }

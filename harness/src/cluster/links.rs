@@ -2,12 +2,23 @@
 //! disconnect, and partitions. A partition is cut by the driver below the nodes when it can (a
 //! node that redials cannot escape it); otherwise the cluster cuts it at the connection level:
 //! it drops the connection and refuses `connect` between the pair until `heal` (dlp-node never
-//! redials by itself, so on loopback that is a real cut).
+//! redials by itself, so on loopback that is a real cut). The connection is dropped by a side
+//! that answers: not a paused node (it answers nothing) nor one held at a step (its core
+//! answers no command until released), so a partition can fall in the middle of a protocol
+//! step.
+
+use std::time::Duration;
 
 use dlp_node::events::EventKind;
 
-use super::Network;
+use super::{Idle, Network};
 use crate::error::HarnessError;
+
+/// How long [`Network::try_dial`] gives a dial when a scenario expects it to fail
+/// (`expect_unreachable`): on loopback or a bridge a dial that can succeed does so in
+/// milliseconds, and a cut path never answers (dlp-node's own dial would give up only after its
+/// 10 s handshake timeout).
+pub const UNREACHABLE_WITHIN: Duration = Duration::from_secs(3);
 
 fn pair(a: &str, b: &str) -> (String, String) {
     if a <= b {
@@ -23,12 +34,31 @@ impl Network {
         let (sa, sb) = (self.entry(a)?.spec.clone(), self.entry(b)?.spec.clone());
         let by_driver = self.driver.partition(&sa, &sb).await?;
         self.partitions.insert(pair(a, b), by_driver);
-        if !by_driver && self.is_running(a) {
+        if !by_driver && let Some((from, to)) = self.answering_side(a, b).await? {
             // Not connected is fine: the pair is cut either way.
-            let pb = self.pubkey(b)?;
-            let _ = self.client(a)?.disconnect_peer(&pb).await?;
+            let peer = self.pubkey(to)?;
+            let _ = self.client(from)?.disconnect_peer(&peer).await?;
         }
         Ok(())
+    }
+
+    /// `(a, b)`, or `(b, a)` when only `b` can drop the connection now: running, not paused,
+    /// not held at a step (looked at after fetching its latest events). `None`: neither can.
+    async fn answering_side<'n>(
+        &mut self,
+        a: &'n str,
+        b: &'n str,
+    ) -> Result<Option<(&'n str, &'n str)>, HarnessError> {
+        for (from, to) in [(a, b), (b, a)] {
+            if !self.is_running(from) || self.is_paused(from) {
+                continue;
+            }
+            self.poll(from, Duration::ZERO).await?;
+            if !self.is_held(from)? {
+                return Ok(Some((from, to)));
+            }
+        }
+        Ok(None)
     }
 
     /// Undo a partition; `a` dials `b` again.
@@ -40,6 +70,83 @@ impl Network {
         self.connect(a, b).await
     }
 
+    /// The address `b`'s peers dial (its driver's say, from what it advertises).
+    fn dial_address(&self, b: &str) -> Result<String, HarnessError> {
+        let advertised = &self.info(b)?.addresses;
+        self.entry(b)?
+            .handle
+            .as_ref()
+            .ok_or_else(|| HarnessError::node(b, "is not running"))?
+            .dial_address(advertised)
+            .ok_or_else(|| HarnessError::node(b, "has no address"))
+    }
+
+    /// `a` dials `b` itself (its `connect_peer`, bypassing the partition bookkeeping that makes
+    /// [`connect`](Self::connect) refuse) and says whether a connection between them was made
+    /// within `within`: the dial succeeded, or either node reported the other connected (`b`
+    /// too: a dial can complete while `a`'s core is held). A dial that fails ends the look
+    /// early; one still pending at the end is abandoned (the node gives it up at its own
+    /// handshake timeout). What happened goes into the timeline.
+    pub async fn try_dial(
+        &mut self,
+        a: &str,
+        b: &str,
+        within: Duration,
+    ) -> Result<bool, HarnessError> {
+        let (after_a, after_b) = (self.last_seq(a)?, self.last_seq(b)?);
+        let address = self.dial_address(b)?;
+        let (pa, pb) = (self.pubkey(a)?, self.pubkey(b)?);
+        let client = self.client(a)?.clone();
+        let mut dial = tokio::spawn(async move { client.connect_peer(&address).await });
+        let wait = self.wait_within(format!("{a} dialling {b}"), within);
+        let connected = |net: &Network| -> Result<bool, HarnessError> {
+            let saw = |node: &str, after: u64, peer| -> Result<bool, HarnessError> {
+                Ok(net.events(node)?.iter().any(|e| {
+                    e.seq > after
+                        && matches!(e.kind, EventKind::PeerConnected { peer: p, .. } if p == peer)
+                }))
+            };
+            Ok(saw(a, after_a, pb)? || saw(b, after_b, pa)?)
+        };
+        let mut answer = None;
+        let outcome = loop {
+            self.poll(b, Duration::ZERO).await?;
+            if connected(self)? {
+                break (true, "a connection was made".to_string());
+            }
+            if let Some(answer) = answer.take() {
+                // Its events, if it connected after all.
+                self.poll(a, Duration::ZERO).await?;
+                self.poll(b, Duration::ZERO).await?;
+                break match answer {
+                    Ok(()) => (true, "connect_peer succeeded".to_string()),
+                    Err(_) if connected(self)? => (true, "a connection was made".to_string()),
+                    Err(e) => (false, format!("the dial failed: {e}")),
+                };
+            }
+            tokio::select! {
+                idled = self.idle_within(&wait, Idle::NodeEvents(a.to_string())) => {
+                    if !idled? {
+                        dial.abort();
+                        self.poll(a, Duration::ZERO).await?;
+                        self.poll(b, Duration::ZERO).await?;
+                        break match connected(self)? {
+                            true => (true, "a connection was made".to_string()),
+                            false => (false, format!("no connection within {within:?}")),
+                        };
+                    }
+                }
+                joined = &mut dial => {
+                    answer = Some(joined.map_err(|e| {
+                        HarnessError::Setup(format!("the dial task failed: {e}"))
+                    })?);
+                }
+            }
+        };
+        self.note_step(format!("{a} dialled {b} itself: {}", outcome.1));
+        Ok(outcome.0)
+    }
+
     /// Connect `a` to `b` (a dials the address b's driver says peers dial) and wait until both
     /// see the connection.
     pub async fn connect(&mut self, a: &str, b: &str) -> Result<(), HarnessError> {
@@ -49,14 +156,7 @@ impl Network {
             )));
         }
         let (after_a, after_b) = (self.last_seq(a)?, self.last_seq(b)?);
-        let entry_b = self.entry(b)?;
-        let advertised = &self.info(b)?.addresses;
-        let address = entry_b
-            .handle
-            .as_ref()
-            .ok_or_else(|| HarnessError::node(b, "is not running"))?
-            .dial_address(advertised)
-            .ok_or_else(|| HarnessError::node(b, "has no address"))?;
+        let address = self.dial_address(b)?;
         let (pa, pb) = (self.pubkey(a)?, self.pubkey(b)?);
         self.client(a)?.connect_peer(&address).await?;
         self.wait_event(

@@ -2,6 +2,7 @@
 //! scenarios use. One file per noun:
 //!
 //! - [`lifecycle`](self::lifecycle): add, start, stop, crash, shut everything down;
+//! - `faults`: pause a node where it stands and resume it;
 //! - `links`: connect, disconnect, partition, heal;
 //! - `channels`: open, look at, wait for a state, shut down;
 //! - `payments`: pay and wait for the outcome;
@@ -22,6 +23,7 @@
 mod backups;
 mod channels;
 mod event_log;
+mod faults;
 mod holds;
 mod ledger;
 mod lifecycle;
@@ -30,6 +32,9 @@ mod payments;
 mod quiescence;
 mod timeline;
 mod wait;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +51,7 @@ use crate::error::HarnessError;
 
 pub use channels::state_matches;
 pub use event_log::NodeRecord;
+pub use links::UNREACHABLE_WITHIN;
 pub use timeline::{TimelineEntry, describe};
 pub use wait::{Idle, Wait};
 
@@ -86,6 +92,8 @@ struct NodeEntry {
     history: Vec<(u32, NodeEvent)>,
     /// Event seq when the latest hold was armed (a `wait_held` waits for a Held after it).
     hold_armed_at: u64,
+    /// Frozen by [`Network::pause`] until [`Network::resume`]: asked nothing meanwhile.
+    paused: bool,
 }
 
 /// A channel the scenario named.
@@ -192,8 +200,10 @@ impl Network {
             .ok_or_else(|| HarnessError::Setup(format!("no node named {name:?}")))
     }
 
-    /// The RPC client of a running node.
+    /// The RPC client of a running node; a paused node's is refused ([`HarnessError::Paused`]),
+    /// since it would answer nothing until resumed.
     pub fn client(&self, name: &str) -> Result<&NodeClient, HarnessError> {
+        self.refuse_paused(name, "a call to its RPC")?;
         self.entry(name)?
             .client
             .as_ref()
@@ -220,7 +230,7 @@ impl Network {
         self.nodes.keys().cloned().collect()
     }
 
-    /// True when the node runs now.
+    /// True when the node runs now (a paused node runs, frozen).
     pub fn is_running(&self, name: &str) -> bool {
         self.nodes.get(name).is_some_and(|e| e.handle.is_some())
     }

@@ -2,6 +2,12 @@
 //! the messages one sent on the current connection are compared with those the other handled
 //! (both are events); equal both ways means nothing is in flight. No sleeps, a deadline, and
 //! the counts on timeout.
+//!
+//! A paused node is not "running" here: the directions into and out of it are *frozen*, not in
+//! flight. A message sent to it waits in its socket until it resumes, and one it sent just
+//! before it froze may still sit in its own buffers, so neither can be awaited: quiescence
+//! with a paused node says only that everything between the running nodes has been handled.
+//! The frozen directions are named when a wait times out.
 
 use dlp_chain::Pubkey;
 use dlp_node::events::EventKind;
@@ -35,10 +41,11 @@ impl Network {
             }
             from
         };
+        // Paused nodes are left out: their directions are frozen (see the module docs).
         let running: Vec<(&String, &NodeEntry, Pubkey)> = self
             .nodes
             .iter()
-            .filter(|(_, e)| e.handle.is_some())
+            .filter(|(_, e)| e.handle.is_some() && !e.paused)
             .filter_map(|(n, e)| Some((n, e, e.info.as_ref()?.pubkey().ok()?)))
             .collect();
         let mut out = Vec::new();
@@ -77,7 +84,9 @@ impl Network {
     /// node sent on a live connection has been handled by its receiver, and every node has
     /// finished handling it (a node publishes `MessageReceived` before it sends its replies, so
     /// equal counts are confirmed by one round trip through each node's core: `list_channels`
-    /// is answered only after the input being handled is done).
+    /// is answered only after the input being handled is done). Directions into and out of a
+    /// paused node are frozen, not in flight: they are not awaited, and a paused node gets no
+    /// round trip (see the module docs).
     pub async fn wait_quiescent(&mut self) -> Result<(), HarnessError> {
         let wait = self.wait_until("quiescence");
         loop {
@@ -92,6 +101,7 @@ impl Network {
                             f.from, f.to, f.sent, f.handled
                         )
                     })
+                    .chain(self.frozen())
                     .collect::<Vec<_>>()
                     .join("; ");
                 // Idle on the lagging receiver's next event.
@@ -101,7 +111,7 @@ impl Network {
             }
             let before = self.event_counts();
             for name in self.node_names() {
-                if !self.is_running(&name) || self.is_held(&name)? {
+                if !self.is_running(&name) || self.is_paused(&name) || self.is_held(&name)? {
                     continue;
                 }
                 self.client(&name)?.list_channels().await?;
@@ -114,5 +124,21 @@ impl Network {
             let seen = Some("new events during the round trips".to_string());
             self.not_yet(&wait, seen, Idle::Immediately).await?;
         }
+    }
+
+    /// The paused nodes, as frozen directions (for a timeout's detail).
+    fn frozen(&self) -> Option<String> {
+        let paused: Vec<&str> = self
+            .nodes
+            .iter()
+            .filter(|(_, e)| e.paused)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        (!paused.is_empty()).then(|| {
+            format!(
+                "frozen, not awaited: everything into and out of {} (paused)",
+                paused.join(", ")
+            )
+        })
     }
 }

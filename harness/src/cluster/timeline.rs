@@ -42,11 +42,17 @@ impl Network {
         all
     }
 
-    /// The last `n` events of every node, for error messages.
+    /// The last `n` events of every node, for error messages (read from what was fetched: a
+    /// paused node is not asked, and is said to be paused).
     pub fn recent_events(&self, n: usize) -> String {
         let mut out = String::new();
         for (name, entry) in &self.nodes {
-            out.push_str(&format!("  last events of {name}:\n"));
+            let paused = if entry.paused {
+                " (paused: nothing fetched since)"
+            } else {
+                ""
+            };
+            out.push_str(&format!("  last events of {name}{paused}:\n"));
             for (run, e) in entry.history.iter().rev().take(n).rev() {
                 out.push_str(&format!(
                     "    {name}#{run} #{} {}\n",

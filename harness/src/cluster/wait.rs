@@ -4,7 +4,9 @@
 //! calls [`Network::not_yet`] with what it saw and what to idle on until the next look (a
 //! node's next event, the ledger's next event). No sleeps: idling is a long poll that returns as
 //! soon as something happens. At the deadline the error names what was awaited, what was seen
-//! last, and each node's recent events.
+//! last, and each node's recent events. A wait that idles on a paused node's events fails at
+//! once ([`HarnessError::Paused`], naming the node and what was awaited): it could only end
+//! after a `resume`, which cannot come while the wait runs.
 //!
 //! (A closure-taking loop would read shorter, but a probe borrowing the network across an
 //! `.await` makes every caller's future lose `Send`, which the sweep's parallel runs need.)
@@ -47,14 +49,42 @@ impl Network {
         }
     }
 
+    /// Begin a bounded look: "does `what` happen within `within`?" Its end is an answer, not
+    /// an error: idle with [`idle_within`](Self::idle_within), which says when time is up.
+    pub fn wait_within(&self, what: impl Into<String>, within: Duration) -> Wait {
+        Wait {
+            what: what.into(),
+            deadline: Instant::now() + within.min(DEADLINE),
+        }
+    }
+
+    /// Idle on `idle` for at most what is left of a bounded `wait`; `false` once nothing is
+    /// left (then the awaited thing did not happen in time). A paused node's events fail at
+    /// once, as in [`not_yet`](Self::not_yet).
+    pub async fn idle_within(&mut self, wait: &Wait, idle: Idle) -> Result<bool, HarnessError> {
+        if let Idle::NodeEvents(node) = &idle {
+            self.refuse_paused(node, &format!("waiting for {}", wait.what))?;
+        }
+        let left = wait.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        self.idle(&idle, left.min(IDLE_SLICE)).await?;
+        Ok(true)
+    }
+
     /// The awaited thing is not there yet: fail if `wait`'s deadline has passed (naming what
-    /// was awaited, `seen`, and each node's recent events), else idle on `idle`.
+    /// was awaited, `seen`, and each node's recent events), or at once if `idle` is a paused
+    /// node's events; else idle on `idle`.
     pub async fn not_yet(
         &mut self,
         wait: &Wait,
         seen: Option<String>,
         idle: Idle,
     ) -> Result<(), HarnessError> {
+        if let Idle::NodeEvents(node) = &idle {
+            self.refuse_paused(node, &format!("waiting for {}", wait.what))?;
+        }
         let left = wait.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             let what = match seen {

@@ -212,8 +212,10 @@ pub trait NodeHandle: Send + Sync {
             "this driver cannot resume a node (no pause capability)".into(),
         ))
     }
-    /// Stop cleanly (SIGTERM / `RunningNode::stop`).
+    /// Stop cleanly (SIGTERM / `RunningNode::stop`). Never called on a paused node: the cluster
+    /// resumes it first.
     async fn stop(self: Box<Self>) -> Result<(), HarnessError>;
     /// Stop abruptly: SIGKILL for a process; for a task, drop everything without the clean stop.
+    /// Also called on a paused node, which must then die without running again.
     async fn crash(self: Box<Self>);
 }

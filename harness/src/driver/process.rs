@@ -51,6 +51,22 @@ struct ProcessNode {
     rpc: SocketAddr,
 }
 
+/// Send `signal` (`STOP`, `CONT`, `TERM`, `KILL`) to `pid` with kill(1) (no unsafe code here).
+async fn signal(pid: u32, signal: &str) -> Result<(), HarnessError> {
+    let status = tokio::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .await
+        .map_err(|e| HarnessError::Setup(format!("cannot run kill -{signal} {pid}: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(HarnessError::Setup(format!(
+            "kill -{signal} {pid} failed ({status})"
+        )))
+    }
+}
+
 /// Find a binary: `$<ENV>` if set, else next to the running executable's target directory.
 pub(super) fn find_binary(env: &str, name: &str) -> Result<PathBuf, HarnessError> {
     if let Ok(path) = std::env::var(env) {
@@ -201,14 +217,30 @@ impl NodeHandle for ProcessNode {
         self.rpc
     }
 
+    /// SIGSTOP: every thread stops where it stands; the kernel keeps its sockets open (peers'
+    /// writes fill its buffers, nothing is read or answered).
+    async fn pause(&self) -> Result<(), HarnessError> {
+        let pid = self
+            .guard
+            .pid()
+            .ok_or_else(|| HarnessError::Setup("the dlp-node process is gone".into()))?;
+        signal(pid, "STOP").await
+    }
+
+    /// SIGCONT: it goes on from where it stood.
+    async fn resume(&self) -> Result<(), HarnessError> {
+        let pid = self
+            .guard
+            .pid()
+            .ok_or_else(|| HarnessError::Setup("the dlp-node process is gone".into()))?;
+        signal(pid, "CONT").await
+    }
+
     async fn stop(mut self: Box<Self>) -> Result<(), HarnessError> {
         let Some(pid) = self.guard.pid() else {
             return Ok(());
         };
-        let _ = tokio::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await;
+        let _ = signal(pid, "TERM").await;
         let Some(mut child) = self.guard.child.take() else {
             return Ok(());
         };
@@ -221,10 +253,7 @@ impl NodeHandle for ProcessNode {
             Ok(Err(e)) => Err(HarnessError::Setup(e.to_string())),
             Err(_) => {
                 // Never leave an orphan: SIGKILL (the waiting thread then reaps it).
-                let _ = tokio::process::Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status()
-                    .await;
+                let _ = signal(pid, "KILL").await;
                 Err(HarnessError::Setup(
                     "dlp-node did not exit within 30 s of SIGTERM; killed".into(),
                 ))
@@ -233,7 +262,8 @@ impl NodeHandle for ProcessNode {
     }
 
     async fn crash(self: Box<Self>) {
-        // Dropping the guard sends SIGKILL and reaps the child.
+        // Dropping the guard sends SIGKILL and reaps the child (a paused one too: SIGKILL ends
+        // a stopped process without thawing it).
         drop(self);
     }
 }

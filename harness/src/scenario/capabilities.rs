@@ -14,6 +14,11 @@
 //! - the invariants, checked at the end of every scenario and by `check_invariants`, need
 //!   typed events (passive silence, the audit rule, bug reports) and the dlp-chain ledger (no
 //!   penalty, conservation), so every scenario needs those two;
+//! - `pause` and `resume` need [`Capability::Pause`] (and `pause` typed events: the node's
+//!   last events are fetched before it freezes);
+//! - `expect_unreachable` needs [`Capability::PartitionBelowNodes`] (a connection-level cut
+//!   does not stop a node that dials by itself, so the step could only fail) and typed events
+//!   (it watches both nodes for a connection);
 //! - `start`, `stop`, `restart`, `crash`, `disconnect`, `partition`, `send_payment`,
 //!   `shutdown`, `mine` and `restore` need nothing more (`restore` of a `backup_at` backup waits
 //!   for it, but that `backup_at` already needs step control and events).
@@ -22,7 +27,9 @@ use std::collections::BTreeSet;
 
 use super::Scenario;
 use super::file::Step;
-use crate::driver::Capability::{self, DlpChainLedger, StepControl, TypedEvents};
+use crate::driver::Capability::{
+    self, DlpChainLedger, PartitionBelowNodes, Pause, StepControl, TypedEvents,
+};
 use crate::error::HarnessError;
 
 /// What the invariants need (see the module docs).
@@ -54,6 +61,9 @@ impl Step {
             | Step::ExpectBalance { .. }
             | Step::WaitQuiescent {} => &[TypedEvents],
             Step::Release { .. } => &[StepControl],
+            Step::Pause { .. } => &[Pause, TypedEvents],
+            Step::Resume { .. } => &[Pause],
+            Step::ExpectUnreachable { .. } => &[PartitionBelowNodes, TypedEvents],
             Step::Hold { .. } | Step::WaitHeld { .. } | Step::BackupAt { .. } => {
                 &[StepControl, TypedEvents]
             }
@@ -234,5 +244,58 @@ mod tests {
         for plain in [Step::Crash { node: a }, Step::Mine { blocks: 1 }] {
             assert!(plain.required_capabilities().is_empty(), "{plain:?}");
         }
+    }
+
+    #[test]
+    fn pausing_needs_the_pause_capability_and_expect_unreachable_partitions_below_the_nodes() {
+        use crate::driver::DriverKind;
+
+        let s = scenario(
+            "[[steps]]
+mine = { blocks = 1 }
+             [[steps]]
+pause = { node = \"bob\" }
+             [[steps]]
+resume = { node = \"bob\" }
+",
+        );
+        let (line, message) = refusal(&s, DriverKind::InProcess.capabilities());
+        assert_eq!(line, 12, "the pause, not the mine before it");
+        assert_eq!(
+            message,
+            "pause: needs pausing a node, which the driver does not offer (it offers: typed \
+             events, step control, the dlp-chain ledger)"
+        );
+        s.check_capabilities(DriverKind::Process.capabilities())
+            .expect("a process can be paused");
+        assert_eq!(
+            Step::Resume { node: "bob".into() }.required_capabilities(),
+            &[Pause]
+        );
+
+        let s = scenario(
+            "[[steps]]
+partition = { a = \"alice\", b = \"bob\" }
+             [[steps]]
+expect_unreachable = { from = \"alice\", to = \"bob\" }
+",
+        );
+        for kind in [DriverKind::InProcess, DriverKind::Process] {
+            let (line, message) = refusal(&s, kind.capabilities());
+            assert_eq!(line, 12, "{kind:?}");
+            assert!(
+                message.starts_with(
+                    "expect_unreachable: needs partitions below the nodes, which the driver \
+                     does not offer"
+                ),
+                "{message}"
+            );
+        }
+        s.check_capabilities(&Capability::ALL)
+            .expect("a driver that cuts below the nodes");
+        assert_eq!(
+            s.required_capabilities(),
+            BTreeSet::from([TypedEvents, DlpChainLedger, PartitionBelowNodes])
+        );
     }
 }

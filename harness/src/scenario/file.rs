@@ -196,6 +196,26 @@ pub enum Step {
         from: String,
         to: String,
     },
+    /// Freeze `node` where it stands (SIGSTOP on the process driver, `docker pause`): its
+    /// sockets stay open, so its peers see a silent node, not a closed connection. Until
+    /// `resume` no step may need its RPC or wait on its events (validated), quiescence counts
+    /// its directions as frozen, and a `crash` kills it frozen. Needs a driver that can pause.
+    Pause {
+        node: String,
+    },
+    /// Thaw a paused node: it goes on from where it stood (the same run; a hold it was at
+    /// still holds).
+    Resume {
+        node: String,
+    },
+    /// `from` dials `to` itself (its own `connect_peer`, past the cluster's partition
+    /// bookkeeping); passes only if no connection between them is made within 3 s. The proof
+    /// that a partition cut below the nodes holds against a node that redials: needs an earlier
+    /// `partition` of the pair (not healed) and a driver that cuts partitions below the nodes.
+    ExpectUnreachable {
+        from: String,
+        to: String,
+    },
     /// Pay an invoice of `to` from `from` (direct or through one hop).
     Pay {
         from: String,
@@ -362,6 +382,9 @@ impl Step {
             Step::Partition { .. } => "partition",
             Step::Heal { .. } => "heal",
             Step::Disconnect { .. } => "disconnect",
+            Step::Pause { .. } => "pause",
+            Step::Resume { .. } => "resume",
+            Step::ExpectUnreachable { .. } => "expect_unreachable",
             Step::Pay { .. } => "pay",
             Step::SendPayment { .. } => "send_payment",
             Step::ExpectPayment { .. } => "expect_payment",
@@ -389,6 +412,8 @@ impl Step {
     pub(crate) fn nodes(&self) -> Vec<&str> {
         match self {
             Step::Start { node }
+            | Step::Pause { node }
+            | Step::Resume { node }
             | Step::Stop { node }
             | Step::Restart { node }
             | Step::Crash { node }
@@ -408,6 +433,7 @@ impl Step {
             Step::Partition { a, b } | Step::Heal { a, b } => vec![a, b],
             Step::Connect { from, to }
             | Step::Disconnect { from, to }
+            | Step::ExpectUnreachable { from, to }
             | Step::Pay { from, to, .. }
             | Step::SendPayment { from, to, .. } => vec![from, to],
             Step::Mine { .. }

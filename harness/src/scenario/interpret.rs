@@ -9,7 +9,7 @@ use dlp_node::events::EventKind;
 
 use super::file::{AuditExpect, PayExpect, ScenarioFile, ShutdownExpect, Step};
 use crate::checks;
-use crate::cluster::{Network, describe};
+use crate::cluster::{Network, UNREACHABLE_WITHIN, describe};
 use crate::error::HarnessError;
 use crate::model::silence::breaches;
 
@@ -102,6 +102,20 @@ async fn run_step(
         Step::Partition { a, b } => net.partition(a, b).await,
         Step::Heal { a, b } => net.heal(a, b).await,
         Step::Disconnect { from, to } => net.disconnect(from, to).await,
+        Step::Pause { node } => net.pause(node).await,
+        Step::Resume { node } => net.resume(node).await,
+        Step::ExpectUnreachable { from, to } => {
+            if net.try_dial(from, to, UNREACHABLE_WITHIN).await? {
+                Err(HarnessError::Expectation(format!(
+                    "{from} reached {to} across their partition (it dialled and a connection \
+                     was made within {} s): the partition does not hold against a node that \
+                     redials",
+                    UNREACHABLE_WITHIN.as_secs()
+                )))
+            } else {
+                Ok(())
+            }
+        }
         Step::Pay {
             from,
             to,

@@ -7,7 +7,8 @@
 //!
 //! - `file.rs`: the format's types (what a file may say).
 //! - `source.rs`: reading a file without trusting it (size, kind, UTF-8, nesting).
-//! - `validate.rs`: names, bounds and preconditions, with located errors (`locate.rs`).
+//! - `validate.rs`: names, bounds and preconditions, with located errors (`locate.rs`);
+//!   `liveness.rs`: which nodes can answer at each step (running, stopped, paused).
 //! - `capabilities.rs`: what a scenario needs from its driver, checked before it starts.
 //! - `render.rs`: a scenario written back out (what the sweep and the explorer generate).
 //! - `interpret.rs`: one step as the network's verbs.
@@ -17,6 +18,7 @@
 mod capabilities;
 mod file;
 mod interpret;
+mod liveness;
 mod locate;
 mod render;
 mod report;
@@ -28,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use dlp_node::store::Backend;
 
+use crate::driver::DriverKind;
 use crate::error::HarnessError;
 
 pub use capabilities::INVARIANT_CAPABILITIES;
@@ -108,6 +111,12 @@ impl Scenario {
     /// An invalid-file error at byte `offset` of the text (the start of a field's span).
     pub fn invalid_at(&self, offset: usize, message: String) -> HarnessError {
         locate::invalid(&self.path, &self.text, offset, message)
+    }
+
+    /// The name of one combination, the same in the test list, `run`'s table and the failure
+    /// report: `<file stem>@<backend>[<driver>]` (`audit_failure@sqlite[in-process]`).
+    pub fn test_name(&self, backend: Backend, driver: DriverKind) -> String {
+        format!("{}@{backend}[{}]", self.name, driver.name())
     }
 
     /// The backends this scenario runs on.

@@ -127,6 +127,10 @@ mod tests {
             [[steps]]\npay = { from = \"alice\", to = \"bob\", amount = 10, expect = \"failed\", reason_contains = \"Stale\" }\n\
             [[steps]]\nrestore = { node = \"bob\", backup = \"b\" }\n\
             [[steps]]\nwait_quiescent = {}\n\
+            [[steps]]\npause = { node = \"alice\" }\n\
+            [[steps]]\nresume = { node = \"alice\" }\n\
+            [[steps]]\npartition = { a = \"alice\", b = \"bob\" }\n\
+            [[steps]]\nexpect_unreachable = { from = \"bob\", to = \"alice\" }\n\
             [[steps]]\nexpect_penalty = { channel = \"ab\" }\n";
         let first = Scenario::parse(Path::new("t.toml"), text).expect("valid");
         let rendered = super::render(&first.file, "line one\n\nline three");

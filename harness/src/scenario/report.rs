@@ -73,9 +73,8 @@ pub(crate) fn render(info: &RunInfo<'_>, net: Option<&Network>, failure: &RunFai
     } = info;
     let path = scenario.path.display();
     let mut out = format!(
-        "scenario {path} failed ({}@{backend}, driver {}, seed {seed})\n{failure}\n\n",
-        scenario.name,
-        driver.name(),
+        "scenario {path} failed ({}, seed {seed})\n{failure}\n\n",
+        scenario.test_name(*backend, *driver),
     );
     // A run refused before it started (a capability, the harness) made no directory.
     if run_dir.exists() {

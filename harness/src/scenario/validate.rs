@@ -5,7 +5,8 @@
 //! position), the TOML and serde shape (unknown keys, wrong types, a step with no verb or
 //! several), the counts that drive allocation (nodes, channels, a topology's pairs: counted
 //! before anything is expanded), then names and step preconditions (unknown nodes, channels,
-//! backups and payments; a `wait_held` without a `hold`; a `restore` before its backup).
+//! backups and payments; a `wait_held` without a `hold`; a `restore` before its backup; what
+//! a paused node cannot do, and `expect_unreachable` without a partition: `liveness.rs`).
 //!
 //! Every number that drives a loop, an allocation or a sum has a bound, checked before it is
 //! used, so a file that passes `check` cannot exhaust memory, overflow or run unbounded:
@@ -24,7 +25,8 @@ use toml::Spanned;
 
 use super::Scenario;
 use super::file::{ChannelDecl, PayExpect, ScenarioFile, Step, shape_pair_count, shape_pairs};
-use super::locate::{invalid, key_offset, nth_key_offset, step_offset, toml_error};
+use super::liveness::Liveness;
+use super::locate::{invalid, key_offset, line_col, nth_key_offset, step_offset, toml_error};
 use super::source::{self, clip, list};
 use crate::cluster::WALLET_FUNDS;
 use crate::error::HarnessError;
@@ -304,6 +306,7 @@ impl Checker<'_> {
         let mut backups = BTreeSet::new();
         let mut held = BTreeSet::new();
         let mut payments = BTreeSet::new();
+        let mut liveness = Liveness::new(self.file.nodes.keys());
         let nodes = self.file.nodes.len();
         for step in &self.file.steps {
             let at = step_offset(self.text, step.span().start);
@@ -407,6 +410,7 @@ impl Checker<'_> {
                 }
                 _ => {}
             }
+            liveness.step(s, line_col(self.text, at).0).map_err(err)?;
         }
         Ok(())
     }
