@@ -67,7 +67,8 @@ struct RunArgs {
     backend: BackendArg,
     #[command(flatten)]
     driver: DriverArg,
-    /// Keep every run directory, not only failed ones.
+    /// Keep every run directory, not only failed ones (and, on the container driver, every
+    /// container, for inspection; `TESTCONTAINERS_COMMAND=keep` does the same).
     #[arg(long)]
     keep: bool,
     /// Seed of everything random (node keys and the nodes' own randomness); default
@@ -343,6 +344,7 @@ fn run(args: RunArgs) -> Exit {
         driver.name(),
         runs_root().display()
     );
+    dlp_harness::driver::keep_containers(args.keep);
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut exit = Exit::Passed;

@@ -55,6 +55,7 @@ pub fn main(args: Args) -> Exit {
             return Exit::Invalid;
         }
     };
+    dlp_harness::driver::keep_containers(args.keep);
     let config = SweepConfig {
         backends: args.backend.backends(),
         policies: args.policy.or(PolicyChoice::All).policies(),

@@ -118,15 +118,30 @@ impl Network {
     /// Stop every running node (the chain stops with the driver). A paused node is resumed
     /// first: a frozen process does not act on SIGTERM until it is thawed.
     pub async fn shutdown_all(&mut self) {
+        let mut stopping = tokio::task::JoinSet::new();
         for name in self.node_names() {
             if self.is_paused(&name) && self.resume(&name).await.is_err() {
                 // It cannot be thawed: end it as it is.
                 let _ = self.crash(&name).await;
                 continue;
             }
-            if self.is_running(&name) {
-                let _ = self.stop(&name).await;
+            if !self.is_running(&name) {
+                continue;
+            }
+            let _ = self.poll(&name, Duration::ZERO).await;
+            if let Ok(entry) = self.entry_mut(&name) {
+                entry.client = None;
+                if let Some(handle) = entry.handle.take() {
+                    // Every node stops at once: a container's stop and removal take a few
+                    // hundred milliseconds each, and nothing orders them at the end of a run.
+                    stopping.spawn(async move {
+                        if let Err(e) = handle.stop().await {
+                            tracing::warn!(node = %name, error = %e, "stopping at teardown");
+                        }
+                    });
+                }
             }
         }
+        while stopping.join_next().await.is_some() {}
     }
 }

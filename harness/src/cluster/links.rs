@@ -29,16 +29,30 @@ fn pair(a: &str, b: &str) -> (String, String) {
 }
 
 impl Network {
-    /// Cut `a` and `b` apart until [`heal`](Self::heal).
+    /// Cut `a` and `b` apart until [`heal`](Self::heal). Their live connection is dropped
+    /// first, by a side that answers, and the other side is given the chance to see it end (a
+    /// FIN cannot cross a path the driver has cut); then the driver cuts the path below the
+    /// nodes if it can, else the cluster refuses `connect` between them until healed.
     pub async fn partition(&mut self, a: &str, b: &str) -> Result<(), HarnessError> {
+        if let Some((from, to)) = self.answering_side(a, b).await? {
+            let after = self.last_seq(to)?;
+            let peer = self.pubkey(to)?;
+            let dropped = self.client(from)?.disconnect_peer(&peer).await?.is_ok();
+            // Not connected is fine: the pair is cut either way.
+            if dropped && self.is_running(to) && !self.is_paused(to) && !self.is_held(to)? {
+                let gone = self.pubkey(from)?;
+                self.wait_event(
+                    to,
+                    after,
+                    &format!("{to} to see {from} disconnect"),
+                    |k| matches!(k, EventKind::PeerDisconnected { peer, .. } if *peer == gone),
+                )
+                .await?;
+            }
+        }
         let (sa, sb) = (self.entry(a)?.spec.clone(), self.entry(b)?.spec.clone());
         let by_driver = self.driver.partition(&sa, &sb).await?;
         self.partitions.insert(pair(a, b), by_driver);
-        if !by_driver && let Some((from, to)) = self.answering_side(a, b).await? {
-            // Not connected is fine: the pair is cut either way.
-            let peer = self.pubkey(to)?;
-            let _ = self.client(from)?.disconnect_peer(&peer).await?;
-        }
         Ok(())
     }
 

@@ -83,7 +83,7 @@ impl NodeHandle for RecordedNode {
         let own = self.inner.dial_address(advertised)?;
         match *self.redirect.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(to) => {
-                let (_, key) = dlp_node::node::parse_peer_address(&own).ok()?;
+                let (_, key) = dlp_node::node::parse_peer_address(&own, false).ok()?;
                 Some(dlp_node::node::format_peer_address(to, &key))
             }
             None => Some(own),

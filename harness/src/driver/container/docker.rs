@@ -10,7 +10,7 @@ use std::time::Duration;
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::query_parameters::{
     InspectContainerOptions, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder,
+    ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 
 use crate::error::HarnessError;
@@ -71,6 +71,46 @@ pub(super) async fn pid_and_ip(
     Ok((pid, ip))
 }
 
+/// Run `cmd` in a running container and wait for it: its exit code and its output (stdout
+/// then stderr, as it came).
+pub(super) async fn exec(
+    docker: &Docker,
+    id: &str,
+    cmd: Vec<String>,
+) -> Result<(Option<i64>, String), HarnessError> {
+    use futures_util::StreamExt;
+    use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
+    let failed = |e: testcontainers::bollard::errors::Error| {
+        HarnessError::Setup(format!("docker exec in {id}: {e}"))
+    };
+    let created = docker
+        .create_exec(
+            id,
+            CreateExecOptions {
+                cmd: Some(cmd),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(failed)?;
+    let mut text = String::new();
+    if let StartExecResults::Attached { mut output, .. } =
+        docker.start_exec(&created.id, None).await.map_err(failed)?
+    {
+        while let Some(chunk) = output.next().await {
+            text.push_str(&chunk.map_err(failed)?.to_string());
+        }
+    }
+    let code = docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(failed)?
+        .exit_code;
+    Ok((code, text))
+}
+
 /// SIGKILL a container (a crash: nothing runs its shutdown).
 pub(super) async fn kill(docker: &Docker, id: &str) -> Result<(), HarnessError> {
     docker
@@ -126,9 +166,30 @@ pub(super) async fn remove_leftovers(docker: &Docker) {
             networks.insert(run.clone());
         }
     }
+    // Networks are named `dlp-harness-<owner pid>-...` (testcontainers creates them without
+    // labels); those of dead owners go too, also when no container of theirs is left.
+    let filters: HashMap<&str, Vec<&str>> = HashMap::from([("name", vec!["dlp-harness-"])]);
+    if let Ok(found) = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+    {
+        for name in found.into_iter().filter_map(|n| n.name) {
+            let owner = name
+                .strip_prefix("dlp-harness-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if owner.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+                networks.insert(name);
+            }
+        }
+    }
     for network in networks {
         // Fails while another container still uses it; that one's owner removes it.
-        let _ = docker.remove_network(&network).await;
+        if docker.remove_network(&network).await.is_ok() {
+            tracing::info!(%network, "removed a network left by an earlier run");
+        }
     }
 }
 

@@ -94,15 +94,48 @@ fn libraries(binary: &Path) -> Result<Vec<PathBuf>, HarnessError> {
     Ok(found)
 }
 
-/// The content hash of the image's files (paths inside and bytes), hex.
+/// The content hash of the image's files (paths inside and each file's SHA-256), hex. Reading
+/// ~200 MB of binaries costs a few hundred milliseconds, and every nextest test process asks, so
+/// each file's digest is remembered (in the temp directory) by its identity: path, size,
+/// modification time and inode. A rebuilt binary has a new identity and is read again.
 fn content_hash(files: &[(PathBuf, PathBuf)]) -> Result<String, HarnessError> {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::MetadataExt;
+    let cache_path = std::env::temp_dir().join("dlp-harness-image-digests.json");
+    let mut cache: BTreeMap<String, String> = std::fs::read(&cache_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let before = cache.len();
     let mut hasher = Sha256::new();
     for (inside, host) in files {
-        let bytes = std::fs::read(host).map_err(|e| HarnessError::io(host, e))?;
+        let meta = std::fs::metadata(host).map_err(|e| HarnessError::io(host, e))?;
+        let identity = format!(
+            "{}|{}|{}.{}|{}",
+            host.display(),
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ino()
+        );
+        let digest = match cache.get(&identity) {
+            Some(digest) => digest.clone(),
+            None => {
+                let (_, digest) =
+                    dlp_node::fsutil::sha256_file(host).map_err(|e| HarnessError::io(host, e))?;
+                cache.insert(identity, digest.clone());
+                digest
+            }
+        };
         hasher.update(inside.to_string_lossy().as_bytes());
         hasher.update([0]);
-        hasher.update((bytes.len() as u64).to_be_bytes());
-        hasher.update(&bytes);
+        hasher.update(digest.as_bytes());
+    }
+    if cache.len() != before {
+        // Best effort: a lost update only costs a re-read next time.
+        if let Ok(json) = serde_json::to_vec(&cache) {
+            let _ = dlp_node::fsutil::write_atomic(&cache_path, &json, 0o644);
+        }
     }
     Ok(hex::encode(&hasher.finalize()[..8]))
 }

@@ -19,6 +19,9 @@
 
 mod docker;
 mod image;
+mod node;
+
+use node::ContainerNode;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -32,7 +35,6 @@ use async_trait::async_trait;
 use dlp_chain::{ChainClient, RemoteChain};
 use testcontainers::bollard::Docker;
 use testcontainers::core::logs::LogFrame;
-use testcontainers::core::wait::ExitWaitStrategy;
 use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
@@ -46,8 +48,11 @@ const RPC_PORT: u16 = 8227;
 const PEER_PORT: u16 = 8228;
 /// Port of the chain inside its container.
 const CHAIN_PORT: u16 = 8114;
-/// Where a node's home is mounted.
+/// Where a node's home is mounted in its own container.
 const HOME: &str = "/data";
+/// Where the run directory (every node's home) is mounted in the chain's container, in which
+/// offline restores run.
+const RUNS_MOUNT: &str = "/runs";
 /// How long a container may take to say it is ready.
 const READY: Duration = Duration::from_secs(30);
 /// Lines of a node's log shown when it does not start.
@@ -81,6 +86,7 @@ pub struct ContainerDriver {
     image: Option<String>,
     run: String,
     chain: Option<ContainerAsync<GenericImage>>,
+    run_dir: PathBuf,
     placements: Arc<Mutex<Placements>>,
 }
 
@@ -113,6 +119,7 @@ impl ContainerDriver {
             image: None,
             run,
             chain: None,
+            run_dir: PathBuf::new(),
             placements: Arc::default(),
         }
     }
@@ -147,40 +154,57 @@ impl ContainerDriver {
         labels
     }
 
-    /// Apply the cut pairs to `name`'s network namespace (and, since its address may have
-    /// changed, to every node it is cut from).
-    async fn apply_cuts(&self, name: &str) -> Result<(), HarnessError> {
+    /// Set the drop rules in each of `targets`' network namespaces from the cut pairs and the
+    /// nodes' current addresses. A target that is not running is skipped (its next start applies
+    /// them); one with no cut pair gets its rules cleared only when `even_uncut` (after a heal).
+    async fn apply_cuts(&self, targets: &[String], even_uncut: bool) -> Result<(), HarnessError> {
         let docker = self.docker()?.clone();
-        let (targets, placements) = {
+        let (nodes, cut) = {
             let p = self.placements.lock().unwrap_or_else(|e| e.into_inner());
-            let mut targets: BTreeSet<String> = BTreeSet::from([name.to_string()]);
-            for (a, b) in &p.cut {
-                if a == name {
-                    targets.insert(b.clone());
-                }
-                if b == name {
-                    targets.insert(a.clone());
-                }
-            }
-            (targets, (p.nodes.clone(), p.cut.clone()))
+            (p.nodes.clone(), p.cut.clone())
         };
-        let (nodes, cut) = placements;
         for target in targets {
-            let Some((id, _)) = nodes.get(&target) else {
-                continue; // not running: its next start applies the rules
+            let Some((id, _)) = nodes.get(target) else {
+                continue;
             };
-            let blocked: Vec<IpAddr> = cut
+            let peers: Vec<&String> = cut
                 .iter()
-                .filter_map(|(a, b)| match (a == &target, b == &target) {
-                    (true, _) => nodes.get(b).map(|(_, ip)| *ip),
-                    (_, true) => nodes.get(a).map(|(_, ip)| *ip),
-                    _ => None,
+                .filter_map(|(a, b)| {
+                    if a == target {
+                        Some(b)
+                    } else if b == target {
+                        Some(a)
+                    } else {
+                        None
+                    }
                 })
+                .collect();
+            if peers.is_empty() && !even_uncut {
+                continue;
+            }
+            let blocked: Vec<IpAddr> = peers
+                .iter()
+                .filter_map(|peer| nodes.get(*peer).map(|(_, ip)| *ip))
                 .collect();
             let (pid, _) = docker::pid_and_ip(&docker, id, &self.run).await?;
             docker::set_drop_rules(pid, &blocked).await?;
         }
         Ok(())
+    }
+
+    /// `name` and every node it is cut from (their rules name its address, which a new
+    /// container may have changed).
+    fn cut_with(&self, name: &str) -> Vec<String> {
+        let p = self.placements.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = vec![name.to_string()];
+        for (a, b) in &p.cut {
+            if a == name {
+                out.push(b.clone());
+            } else if b == name {
+                out.push(a.clone());
+            }
+        }
+        out
     }
 }
 
@@ -225,6 +249,7 @@ impl Driver for ContainerDriver {
         }
         self.docker = Some(docker);
         self.image = Some(image.tag);
+        self.run_dir = run_dir.to_path_buf();
         let request = self
             .image()?
             .with_exposed_port(CHAIN_PORT.tcp())
@@ -236,6 +261,10 @@ impl Driver for ContainerDriver {
                 format!("0.0.0.0:{CHAIN_PORT}"),
                 "--allow-non-loopback".into(),
             ])
+            .with_mount(Mount::bind_mount(
+                run_dir.to_string_lossy().into_owned(),
+                RUNS_MOUNT,
+            ))
             .with_network(self.run.clone())
             .with_container_name(format!("{}-chain", self.run))
             .with_labels(self.labels())
@@ -309,7 +338,8 @@ impl Driver for ContainerDriver {
             .unwrap_or_else(|e| e.into_inner())
             .nodes
             .insert(name.clone(), (container.id().to_string(), ip));
-        self.apply_cuts(name).await?;
+        let affected = self.cut_with(name);
+        self.apply_cuts(&affected, false).await?;
         tracing::debug!(node = %name, ms = started.elapsed().as_millis(), "container started");
         Ok(Box::new(ContainerNode {
             name: name.clone(),
@@ -323,190 +353,119 @@ impl Driver for ContainerDriver {
         }))
     }
 
+    /// `dlp-node --restore` on the stopped node's home, run in the chain's container (same
+    /// image, the run directory mounted at `/runs`): an exec costs a fraction of a container.
     async fn restore(&mut self, spec: &NodeSpec, backup: &Path) -> Result<(), HarnessError> {
         let name = &spec.name;
-        let inside = backup
-            .strip_prefix(&spec.home)
-            .map(|rel| Path::new(HOME).join(rel))
-            .map_err(|_| {
-                HarnessError::node(
-                    name,
-                    format!(
-                        "backup {} is not in the node's home {}",
-                        backup.display(),
-                        spec.home.display()
-                    ),
-                )
-            })?;
+        let inside = |host: &Path| {
+            host.strip_prefix(&self.run_dir)
+                .map(|rel| {
+                    Path::new(RUNS_MOUNT)
+                        .join(rel)
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .map_err(|_| {
+                    HarnessError::node(
+                        name,
+                        format!(
+                            "{} is not in the run directory {}",
+                            host.display(),
+                            self.run_dir.display()
+                        ),
+                    )
+                })
+        };
+        let (home, backup) = (inside(&spec.home)?, inside(backup)?);
+        let chain = self
+            .chain
+            .as_ref()
+            .ok_or_else(|| HarnessError::Setup("start the chain first".into()))?;
+        let command = vec![
+            image::NODE_BIN.to_string(),
+            "-d".into(),
+            home,
+            "--restore".into(),
+            backup,
+        ];
+        let (code, output) = docker::exec(self.docker()?, chain.id(), command).await?;
         let log = spec.home.join("restore.log");
-        let request = self
-            .image()?
-            .with_wait_for(WaitFor::Exit(ExitWaitStrategy::new()))
-            .with_cmd([
-                image::NODE_BIN.to_string(),
-                "-d".into(),
-                HOME.into(),
-                "--restore".into(),
-                inside.to_string_lossy().into_owned(),
-            ])
-            .with_mount(Mount::bind_mount(
-                spec.home.to_string_lossy().into_owned(),
-                HOME,
-            ))
-            .with_labels(self.labels())
-            .with_startup_timeout(READY)
-            .with_log_consumer(log_to(log.clone()));
-        let container = request
-            .start()
-            .await
-            .map_err(|e| HarnessError::node(name, format!("restore container: {e}")))?;
-        let code = container
-            .exit_code()
-            .await
-            .map_err(|e| HarnessError::node(name, format!("restore container: {e}")))?;
-        let _ = container.rm().await;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+        {
+            let _ = file.write_all(output.as_bytes());
+        }
         match code {
             Some(0) => Ok(()),
             other => Err(HarnessError::node(
                 name,
-                format!("--restore failed (exit {other:?}):\n{}", tail(&log)),
+                format!("--restore failed (exit {other:?}):\n{}", output.trim()),
             )),
         }
     }
 
     async fn partition(&mut self, a: &NodeSpec, b: &NodeSpec) -> Result<bool, HarnessError> {
-        let pair = if a.name <= b.name {
-            (a.name.clone(), b.name.clone())
-        } else {
-            (b.name.clone(), a.name.clone())
-        };
         self.placements
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .cut
-            .insert(pair);
-        self.apply_cuts(&a.name).await?;
+            .insert(pair(&a.name, &b.name));
+        self.apply_cuts(&[a.name.clone(), b.name.clone()], true)
+            .await?;
         Ok(true)
     }
 
     async fn heal(&mut self, a: &NodeSpec, b: &NodeSpec) -> Result<bool, HarnessError> {
-        let pair = if a.name <= b.name {
-            (a.name.clone(), b.name.clone())
-        } else {
-            (b.name.clone(), a.name.clone())
-        };
         self.placements
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .cut
-            .remove(&pair);
-        self.apply_cuts(&a.name).await?;
-        self.apply_cuts(&b.name).await?;
+            .remove(&pair(&a.name, &b.name));
+        self.apply_cuts(&[a.name.clone(), b.name.clone()], true)
+            .await?;
         Ok(true)
+    }
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
     }
 }
 
 impl Drop for ContainerDriver {
     fn drop(&mut self) {
-        if keeping()
-            && let Some(chain) = self.chain.take()
-        {
+        let Some(chain) = self.chain.take() else {
+            return;
+        };
+        if keeping() {
             // Kept for inspection: never removed by this process.
             std::mem::forget(chain);
+            return;
         }
-    }
-}
-
-/// A node in its container.
-struct ContainerNode {
-    name: String,
-    container: Option<ContainerAsync<GenericImage>>,
-    docker: Docker,
-    rpc: SocketAddr,
-    ip: IpAddr,
-    home: PathBuf,
-    placements: Arc<Mutex<Placements>>,
-    keep: bool,
-}
-
-impl ContainerNode {
-    fn container(&self) -> Result<&ContainerAsync<GenericImage>, HarnessError> {
-        self.container
-            .as_ref()
-            .ok_or_else(|| HarnessError::node(&self.name, "its container is gone"))
-    }
-
-    /// The node is gone: forget where it was, and drop (remove) or keep its container.
-    fn retire(&mut self) {
-        self.placements
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .nodes
-            .remove(&self.name);
-        if let Some(container) = self.container.take()
-            && self.keep
-        {
-            std::mem::forget(container);
+        // Removes the chain's container (testcontainers, synchronously).
+        drop(chain);
+        // The run's network goes with its last container, but not always (a node whose
+        // container failed to start can keep a reference to it): remove it explicitly. A
+        // thread of its own, so this works whatever runtime (if any) is dropping us.
+        let (docker, network) = (self.docker.clone(), self.run.clone());
+        if let Some(docker) = docker {
+            let removal = std::thread::spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(async {
+                    let _ = docker.remove_network(&network).await;
+                });
+            });
+            let _ = removal.join();
         }
-    }
-}
-
-#[async_trait]
-impl NodeHandle for ContainerNode {
-    fn rpc_addr(&self) -> SocketAddr {
-        self.rpc
-    }
-
-    fn dial_address(&self, advertised: &[String]) -> Option<String> {
-        // "/ip4/0.0.0.0/tcp/8228/p2p/<key>": peers dial its address on the run's network.
-        let key = advertised.first()?.rsplit_once("/p2p/")?.1;
-        let family = if self.ip.is_ipv4() { "ip4" } else { "ip6" };
-        Some(format!("/{family}/{}/tcp/{PEER_PORT}/p2p/{key}", self.ip))
-    }
-
-    fn host_path(&self, reported: &str) -> PathBuf {
-        match Path::new(reported).strip_prefix(HOME) {
-            Ok(rest) => self.home.join(rest),
-            Err(_) => PathBuf::from(reported),
-        }
-    }
-
-    async fn pause(&self) -> Result<(), HarnessError> {
-        self.container()?
-            .pause()
-            .await
-            .map_err(|e| HarnessError::node(&self.name, format!("docker pause: {e}")))
-    }
-
-    async fn resume(&self) -> Result<(), HarnessError> {
-        self.container()?
-            .unpause()
-            .await
-            .map_err(|e| HarnessError::node(&self.name, format!("docker unpause: {e}")))
-    }
-
-    async fn stop(mut self: Box<Self>) -> Result<(), HarnessError> {
-        let container = self.container()?;
-        let stopped = container.stop_with_timeout(Some(30)).await;
-        let code = container.exit_code().await.ok().flatten();
-        self.retire();
-        match (stopped, code) {
-            (Ok(()), Some(0)) => Ok(()),
-            (Ok(()), code) => Err(HarnessError::node(
-                &self.name,
-                format!("exited with {code:?} after SIGTERM"),
-            )),
-            (Err(e), _) => Err(HarnessError::node(&self.name, format!("docker stop: {e}"))),
-        }
-    }
-
-    async fn crash(mut self: Box<Self>) {
-        if let Ok(container) = self.container() {
-            let id = container.id().to_string();
-            if let Err(e) = docker::kill(&self.docker, &id).await {
-                tracing::warn!(node = %self.name, error = %e, "SIGKILL failed");
-            }
-        }
-        self.retire();
     }
 }

@@ -1,0 +1,245 @@
+//! The container driver against the real Docker daemon: what a user meets when things go wrong
+//! (no daemon, a node that dies at start), and what it leaves behind (leftovers of dead runs
+//! removed, kept containers kept, one image per binary content).
+//!
+//! These tests change what the daemon holds for every process, so nextest runs them one at a
+//! time (test group `docker-daemon` in .config/nextest.toml). They need the `dlp-node` and
+//! `dlp-chain` binaries (`cargo build -p dlp-node -p dlp-chain`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use dlp_harness::driver::{AuditSettings, ContainerDriver, Driver, NodeSpec};
+use dlp_node::store::Backend;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+fn harness() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dlp-harness"))
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI runs")
+}
+
+fn docker_text(args: &[&str]) -> String {
+    String::from_utf8_lossy(&docker(args).stdout)
+        .trim()
+        .to_string()
+}
+
+/// Run the harness CLI with a deadline, returning its output and how long it took.
+fn run_harness(args: &[&str], env: &[(&str, &str)], runs: &Path) -> (Output, Duration) {
+    let mut cmd = Command::new(harness());
+    cmd.args(args)
+        .env("DLP_HARNESS_RUN_DIR", runs)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn dlp-harness");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx
+        .recv_timeout(TIMEOUT)
+        .unwrap_or_else(|_| panic!("dlp-harness {args:?} did not finish within {TIMEOUT:?}"))
+        .expect("wait");
+    (out, started.elapsed())
+}
+
+fn scenario(dir: &Path) -> PathBuf {
+    let path = dir.join("two_nodes.toml");
+    std::fs::write(
+        &path,
+        "description = \"two nodes and a channel\"\nbackends = [\"sqlite\"]\n\
+         [nodes.alice]\n[nodes.bob]\n\
+         [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 1000000\n\
+         [[steps]]\npay = { from = \"alice\", to = \"bob\", amount = 1000 }\n",
+    )
+    .expect("write scenario");
+    path
+}
+
+/// A pid that belonged to a process that has ended.
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().expect("spawn true");
+    let pid = child.id();
+    child.wait().expect("wait");
+    pid
+}
+
+fn current_image() -> String {
+    let images = docker_text(&[
+        "images",
+        "--filter",
+        "label=dlp-harness.image",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]);
+    images
+        .lines()
+        .next()
+        .expect("an image was built")
+        .to_string()
+}
+
+#[test]
+fn without_a_daemon_the_run_cannot_start_and_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path());
+    let (out, took) = run_harness(
+        &["run", file.to_str().expect("utf8"), "--driver", "container"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("answered in {took:?}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("no Docker daemon answers"), "{stderr}");
+    assert!(stderr.contains("--driver process"), "{stderr}");
+}
+
+#[test]
+fn leftovers_of_dead_runs_are_removed_kept_containers_stay_and_the_image_is_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", file.to_str().expect("utf8"), "--driver", "container"];
+        args.extend_from_slice(extra);
+        let (out, _) = run_harness(&args, &[], dir.path());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[]);
+    let image = current_image();
+    let ours = |label: &str| {
+        docker_text(&["ps", "-aq", "--filter", &format!("label={label}")])
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+
+    // A container of a harness process that died without cleaning up, and a kept one.
+    let dead = dead_pid().to_string();
+    let leftover = docker_text(&[
+        "create",
+        "--label",
+        &format!("dlp-harness.owner-pid={dead}"),
+        "--label",
+        "dlp-harness.run=leftover-test",
+        &image,
+        "/dlp-node",
+        "--help",
+    ]);
+    let kept = docker_text(&[
+        "create",
+        "--label",
+        &format!("dlp-harness.owner-pid={dead}"),
+        "--label",
+        "dlp-harness.keep=1",
+        &image,
+        "/dlp-node",
+        "--help",
+    ]);
+    assert!(!leftover.is_empty() && !kept.is_empty());
+    let dead_network = format!("dlp-harness-{dead}-0-1");
+    assert!(
+        docker(&["network", "create", &dead_network])
+            .status
+            .success()
+    );
+
+    run(&["--keep"]);
+    let all = ours("dlp-harness.owner-pid");
+    assert!(
+        !all.iter().any(|id| leftover.starts_with(id.as_str())),
+        "the dead run's container is gone: {all:?}"
+    );
+    assert!(
+        all.iter().any(|id| kept.starts_with(id.as_str())),
+        "the kept container stays: {all:?}"
+    );
+    let networks = docker_text(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        !networks.lines().any(|n| n == dead_network),
+        "the dead run's network is gone: {networks}"
+    );
+    // The --keep run left its own containers (chain and both nodes), labelled as kept.
+    let kept_now = ours("dlp-harness.keep");
+    assert!(kept_now.len() >= 4, "{kept_now:?}");
+    assert_eq!(current_image(), image, "same binaries, same image");
+    let mut networks = Vec::new();
+    for id in &kept_now {
+        let names = docker_text(&[
+            "inspect",
+            "--format",
+            "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}",
+            id,
+        ]);
+        networks.extend(
+            names
+                .split_whitespace()
+                .filter(|n| n.starts_with("dlp-harness-"))
+                .map(str::to_string),
+        );
+    }
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(kept_now.iter().map(String::as_str));
+    assert!(docker(&rm).status.success());
+    networks.sort();
+    networks.dedup();
+    for network in networks {
+        let _ = docker(&["network", "rm", &network]);
+    }
+}
+
+#[test]
+fn a_node_that_dies_at_start_shows_the_end_of_its_log() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run_dir = dir.path().join("run");
+        std::fs::create_dir_all(&run_dir).expect("run dir");
+        let mut driver = ContainerDriver::new();
+        let (_, chain_url) = driver.start_chain(&run_dir).await.expect("chain");
+        let spec = NodeSpec {
+            name: "alice".into(),
+            backend: Backend::Sqlite,
+            seed: 1,
+            audit: AuditSettings::default(),
+            chain_url,
+            home: run_dir.join("alice"),
+        };
+        driver.create_node(&spec).await.expect("home");
+        // A config the node refuses: it exits at once.
+        std::fs::write(
+            spec.home.join("config.toml"),
+            "[store]\nbackend = \"floppy\"\n",
+        )
+        .expect("break the config");
+        let err = match driver.start_node(&spec).await {
+            Ok(_) => panic!("a node with a broken config started"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("did not start"), "{err}");
+        assert!(
+            err.contains("floppy"),
+            "the log tail names the problem: {err}"
+        );
+    });
+}
