@@ -20,6 +20,7 @@ macro_rules! for_each_backend {
     };
 }
 
+mod audit_log;
 mod channels;
 mod limits;
 mod process;
