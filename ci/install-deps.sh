@@ -5,6 +5,9 @@
 #   - cargo-nextest (the test runner)
 #   - jq and curl (examples/two-nodes.sh, the README's walkthrough, which CI also runs)
 #   - strace (tests/storage/crash.rs kills a real restore at each rename/fsync through it)
+#   - nft (nftables) and nsenter (util-linux): the container driver cuts partitions with drop
+#     rules inside a container's network namespace. Docker itself is part of the machine: the
+#     engine must be running (the container tests say so clearly when it is not).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -25,6 +28,12 @@ for tool in jq curl strace; do
         need_apt+=("$tool")
     fi
 done
+if ! command -v nft >/dev/null 2>&1; then
+    need_apt+=(nftables)
+fi
+if ! command -v nsenter >/dev/null 2>&1; then
+    need_apt+=(util-linux)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "ci/install-deps: installing ${need_apt[*]}"
     SUDO=""
