@@ -63,6 +63,20 @@ fn libraries(binary: &Path) -> Result<Vec<PathBuf>, HarnessError> {
         ))
     })?;
     let text = String::from_utf8_lossy(&out.stdout);
+    let found = parse_ldd(binary, &text)?;
+    if found.is_empty() && !out.status.success() {
+        return Err(HarnessError::Setup(format!(
+            "cannot build the container image: ldd {} failed: {}",
+            binary.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(found)
+}
+
+/// The library paths in `ldd`'s output for `binary`; a library it cannot find is an error
+/// naming it.
+fn parse_ldd(binary: &Path, text: &str) -> Result<Vec<PathBuf>, HarnessError> {
     let mut found = Vec::new();
     for line in text.lines().map(str::trim) {
         if line.contains("not found") {
@@ -83,13 +97,6 @@ fn libraries(binary: &Path) -> Result<Vec<PathBuf>, HarnessError> {
         {
             found.push(PathBuf::from(path));
         }
-    }
-    if found.is_empty() && !out.status.success() {
-        return Err(HarnessError::Setup(format!(
-            "cannot build the container image: ldd {} failed: {}",
-            binary.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
     }
     Ok(found)
 }
@@ -270,6 +277,26 @@ mod tests {
         assert!(
             libs.iter().any(|l| l.to_string_lossy().contains("libc")),
             "{libs:?}"
+        );
+    }
+
+    #[test]
+    fn a_library_ldd_cannot_find_is_named() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\
+                    \tlibrocksdb.so.9 => not found\n\
+                    \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n";
+        let err = parse_ldd(Path::new("/x/dlp-node"), text).expect_err("missing library");
+        let message = err.to_string();
+        assert!(message.contains("librocksdb.so.9"), "{message}");
+        assert!(message.contains("/x/dlp-node"), "{message}");
+        let ok = "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x1)\n\
+                  \t/lib64/ld-linux-x86-64.so.2 (0x2)\n";
+        assert_eq!(
+            parse_ldd(Path::new("/x"), ok).expect("parsed"),
+            [
+                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
         );
     }
 
