@@ -168,8 +168,14 @@ fn explore_rejects_bad_options_with_exit_2() {
 #[test]
 fn usage_errors_exit_2_listing_the_valid_values() {
     for (args, valid) in [
-        (&["run", "--driver", "container"][..], "in-process, process"),
-        (&["check", "--driver", "proces"][..], "in-process, process"),
+        (
+            &["run", "--driver", "docker"][..],
+            "in-process, process, container",
+        ),
+        (
+            &["check", "--driver", "proces"][..],
+            "in-process, process, container",
+        ),
         (
             &["run", "--backend", "postgres"][..],
             "rocksdb, sqlite, all",
@@ -180,7 +186,7 @@ fn usage_errors_exit_2_listing_the_valid_values() {
         ),
         (
             &["explore", "--driver", "inprocess"][..],
-            "in-process, process",
+            "in-process, process, container",
         ),
         (&["frobnicate"][..], "unrecognized subcommand"),
     ] {
