@@ -74,17 +74,7 @@ impl<'a> Session<'a> {
         run_dir: &Path,
         seed: u64,
     ) -> Result<Session<'a>, Failure> {
-        let info = RunInfo {
-            scenario,
-            driver,
-            backend,
-            seed,
-            run_dir,
-        };
-        let failed = |error: RunFailure| Failure {
-            report: render(&info, None, &error),
-            error,
-        };
+        let failed = failure_of(scenario, driver, backend, seed, run_dir);
         // Refused before a driver (a process, a container) is even made.
         scenario
             .check_capabilities(driver.capabilities())
@@ -103,17 +93,7 @@ impl<'a> Session<'a> {
     ) -> Result<Session<'a>, Failure> {
         let started = Instant::now();
         let kind = driver.kind();
-        let info = RunInfo {
-            scenario,
-            driver: kind,
-            backend,
-            seed,
-            run_dir,
-        };
-        let failed = |error: RunFailure| Failure {
-            report: render(&info, None, &error),
-            error,
-        };
+        let failed = failure_of(scenario, kind, backend, seed, run_dir);
         scenario
             .check_capabilities(driver.capabilities())
             .map_err(|e| failed(RunFailure::InvalidFile(e)))?;
@@ -272,6 +252,29 @@ impl<'a> Session<'a> {
             elapsed: started.elapsed(),
             run_dir,
             failure,
+        }
+    }
+}
+
+/// A failure of setting `scenario` up, with its report (no network to show yet).
+fn failure_of<'s>(
+    scenario: &'s Scenario,
+    driver: DriverKind,
+    backend: Backend,
+    seed: u64,
+    run_dir: &'s Path,
+) -> impl Fn(RunFailure) -> Failure + 's {
+    move |error: RunFailure| {
+        let info = RunInfo {
+            scenario,
+            driver,
+            backend,
+            seed,
+            run_dir,
+        };
+        Failure {
+            report: render(&info, None, &error),
+            error,
         }
     }
 }
