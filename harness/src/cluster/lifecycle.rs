@@ -8,18 +8,14 @@ use std::time::Duration;
 use dlp_chain::Hash32;
 use dlp_node::channel_record::ChannelState;
 
-use super::{Network, NodeEntry, NodeSettings, WALLET_FUNDS};
+use super::{Network, NodeEntry, WALLET_FUNDS};
 use crate::client::NodeClient;
-use crate::driver::NodeSpec;
+use crate::driver::{AuditSettings, NodeSpec};
 use crate::error::HarnessError;
 
 impl Network {
     /// Add a node: the driver creates its home from its spec, it starts, its wallet is funded.
-    pub async fn add_node(
-        &mut self,
-        name: &str,
-        settings: NodeSettings,
-    ) -> Result<(), HarnessError> {
+    pub async fn add_node(&mut self, name: &str, audit: AuditSettings) -> Result<(), HarnessError> {
         if self.nodes.contains_key(name) {
             return Err(HarnessError::Setup(format!("node {name:?} exists already")));
         }
@@ -27,7 +23,7 @@ impl Network {
             name: name.to_string(),
             backend: self.backend,
             seed: self.seed,
-            audit: settings.into(),
+            audit,
             chain_url: self.chain_url.clone(),
             home: self.run_dir.join(name),
         };

@@ -46,7 +46,7 @@ use dlp_node::events::NodeEvent;
 use dlp_node::store::Backend;
 
 use crate::client::{NodeClient, NodeInfo};
-use crate::driver::{AuditSettings, Driver, DriverKind, NodeHandle, NodeSpec};
+use crate::driver::{Driver, DriverKind, NodeHandle, NodeSpec};
 use crate::error::HarnessError;
 
 pub use channels::state_matches;
@@ -59,22 +59,6 @@ pub use wait::{Idle, Wait};
 pub const DEADLINE: Duration = Duration::from_secs(30);
 /// Wallet funds every node starts with.
 pub const WALLET_FUNDS: u64 = 100_000_000_000;
-
-/// Per-node settings a scenario may set.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NodeSettings {
-    pub audit_policy: Option<dlp_node::config::AuditPolicy>,
-    pub on_audit_failure: Option<dlp_node::config::OnAuditFailure>,
-}
-
-impl From<NodeSettings> for AuditSettings {
-    fn from(s: NodeSettings) -> Self {
-        AuditSettings {
-            policy: s.audit_policy,
-            on_failure: s.on_audit_failure,
-        }
-    }
-}
 
 /// One node of the cluster, across its runs.
 struct NodeEntry {

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use dlp_chain::ChainClient;
 use dlp_node::store::Backend;
 
-use super::{Idle, Network, NodeSettings, UNREACHABLE_WITHIN};
+use super::{Idle, Network, UNREACHABLE_WITHIN};
+use crate::driver::AuditSettings;
 use crate::driver::{Capability, Driver, DriverKind, InProcessDriver, NodeHandle, NodeSpec};
 use crate::error::HarnessError;
 
@@ -123,7 +124,7 @@ async fn two_nodes_redirectable(dir: &Path) -> (Network, Calls, Redirect) {
         .await
         .expect("network");
     for name in ["alice", "bob"] {
-        net.add_node(name, NodeSettings::default())
+        net.add_node(name, AuditSettings::default())
             .await
             .expect("node");
     }

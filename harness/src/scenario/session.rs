@@ -13,8 +13,8 @@ use dlp_node::store::Backend;
 use super::Scenario;
 use super::interpret::Interpreter;
 use super::report::{Failure, RunFailure, RunInfo, render};
-use crate::cluster::{Network, NodeSettings};
-use crate::driver::{Driver, DriverKind};
+use crate::cluster::Network;
+use crate::driver::{AuditSettings, Driver, DriverKind};
 
 /// How a run ended.
 #[derive(Debug)]
@@ -126,9 +126,9 @@ impl<'a> Session<'a> {
         for (name, decl) in &file.nodes {
             let during = format!("add node {name}");
             self.net.note_step(during.clone());
-            let settings = NodeSettings {
-                audit_policy: decl.audit_policy,
-                on_audit_failure: decl.on_audit_failure,
+            let settings = AuditSettings {
+                policy: decl.audit_policy,
+                on_failure: decl.on_audit_failure,
             };
             self.net
                 .add_node(name, settings)

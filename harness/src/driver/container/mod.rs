@@ -59,6 +59,8 @@ const READY: Duration = Duration::from_secs(30);
 const LOG_TAIL: usize = 20;
 
 static KEEP: AtomicBool = AtomicBool::new(false);
+/// The image tag of this process's binaries, once made sure of.
+static IMAGE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 static RUNS: AtomicU64 = AtomicU64::new(0);
 
 /// Keep every container of this process for inspection instead of removing it (`--keep`).
@@ -242,13 +244,22 @@ impl Driver for ContainerDriver {
         run_dir: &Path,
     ) -> Result<(Arc<dyn ChainClient>, Option<String>), HarnessError> {
         let docker = docker::connect().await?;
-        docker::remove_leftovers(&docker).await;
-        let image = image::ensure(&docker).await?;
-        if image.built {
-            tracing::info!(tag = %image.tag, ms = image.build_ms, "built the container image");
-        }
+        // Once per process: the leftovers of dead runs are gone after the first look, and the
+        // binaries (so the image) cannot change under a running harness; a sweep or a `run`
+        // of many scenarios starts many runs.
+        let tag = IMAGE
+            .get_or_try_init(|| async {
+                docker::remove_leftovers(&docker).await;
+                let image = image::ensure(&docker).await?;
+                if image.built {
+                    tracing::info!(tag = %image.tag, ms = image.build_ms, "built the container image");
+                }
+                Ok::<_, HarnessError>(image.tag)
+            })
+            .await?
+            .clone();
         self.docker = Some(docker);
-        self.image = Some(image.tag);
+        self.image = Some(tag);
         self.run_dir = run_dir.to_path_buf();
         let request = self
             .image()?
