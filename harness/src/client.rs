@@ -106,6 +106,16 @@ impl NodeClient {
         Ok(())
     }
 
+    /// The node's connected peers.
+    pub async fn list_peers(&self) -> Result<Vec<dlp_node::core::PeerInfo>, HarnessError> {
+        #[derive(Deserialize)]
+        struct List {
+            peers: Vec<dlp_node::core::PeerInfo>,
+        }
+        let list: List = self.call("list_peers", json!({})).await?;
+        Ok(list.peers)
+    }
+
     pub async fn disconnect_peer(
         &self,
         pubkey: &Pubkey,

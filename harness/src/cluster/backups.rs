@@ -80,6 +80,24 @@ impl Network {
         Ok(())
     }
 
+    /// Whether a named backup has been written by now (an RPC backup always; a `backup_at`
+    /// one once its node reached the step), without waiting.
+    pub fn backup_written_now(&self, backup_name: &str) -> Result<bool, HarnessError> {
+        if self.backups.taken.contains_key(backup_name) {
+            return Ok(true);
+        }
+        let Some(pending) = self.backups.pending.get(backup_name) else {
+            return Err(HarnessError::Setup(format!(
+                "no backup named {backup_name:?}"
+            )));
+        };
+        let step = pending.step.clone();
+        let ours = move |k: &EventKind| matches!(k, EventKind::BackupWritten { step: Some(s), .. } if *s == step);
+        Ok(self
+            .backup_written(&pending.node, pending.run, pending.armed_at, &ours)?
+            .is_some())
+    }
+
     /// The node and directory of a named backup, waiting for a `backup_at` one to be written
     /// if its node is still in the run that armed it.
     pub async fn backup_dir(

@@ -29,9 +29,11 @@ impl Network {
         self.mine(1).await?;
         let ready = self
             .wait_event(from, after_a, &format!("{from} ChannelReady"), |k| {
+                // A new channel's first ChannelReady: not a Stale channel resuming meanwhile.
                 matches!(
                     k,
                     EventKind::StateChanged {
+                        from: ChannelState::AwaitingChannelReady(_),
                         to: ChannelState::ChannelReady,
                         ..
                     }

@@ -190,6 +190,13 @@ impl Network {
         Ok(())
     }
 
+    /// Whether `a` lists `b` among its connected peers now.
+    pub async fn connected(&self, a: &str, b: &str) -> Result<bool, HarnessError> {
+        let pb = self.pubkey(b)?;
+        let peers = self.client(a)?.list_peers().await?;
+        Ok(peers.iter().any(|p| p.pubkey == pb))
+    }
+
     /// Disconnect `a` from `b`.
     pub async fn disconnect(&mut self, a: &str, b: &str) -> Result<(), HarnessError> {
         let pb = self.pubkey(b)?;

@@ -2,7 +2,8 @@
 //!
 //! The generator keeps a small model of the network (who runs, who is connected, which
 //! channels may still be open, which backups exist) so every step it emits can apply:
-//! payments both ways and through a hop, backups, crashes and starts, restores from any earlier
+//! payments both ways and through a hop, backups (by RPC, and `backup_at` a step in the middle
+//! of a payment), channels opened mid-run, crashes and starts, restores from any earlier
 //! backup of the node, disconnects and reconnects, cooperative and forced shutdowns, mining.
 //! Outcomes it cannot predict (a payment over a Stale channel, a refused shutdown) are
 //! `expect = "any"`: the explorer judges by the invariants, not by the outcomes. A
@@ -50,6 +51,17 @@ impl Rng {
 
 const NAMES: [&str; 4] = ["alice", "bob", "carol", "dave"];
 const CHANNEL_AMOUNT: u64 = 1_000_000;
+/// Channels a schedule may have in all (a mesh of four makes six; `open_channel` adds more).
+const MAX_CHANNELS: usize = 10;
+/// The protocol steps `backup_at` arms at: where a node's store holds a payment half-done.
+const MID_PAYMENT_STEPS: [&str; 6] = [
+    "received:AddTlc",
+    "received:CommitmentSigned",
+    "sent:CommitmentSigned",
+    "received:RevokeAndAck",
+    "sent:RevokeAndAck",
+    "received:RemoveTlc",
+];
 
 /// What a schedule is generated for.
 #[derive(Debug, Clone, Copy)]
@@ -217,11 +229,40 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
                 reason_contains: None,
             })
         }
-        25..=36 => {
+        25..=30 => {
             let node = rng.pick(&running)?.clone();
             let name = format!("b{}", m.backups.len() + 1);
             m.backups.push((name.clone(), node.clone()));
             Some(Step::Backup { node, name })
+        }
+        31..=36 => {
+            // A backup in the middle of a payment: right after a commitment step of one of
+            // the node's channels (or of any), the first or second time. Whether it fires
+            // depends on later payments; a restore of one never written is skipped by the
+            // explorer (see `run_schedule`).
+            let node = rng.pick(&running)?.clone();
+            let step = rng.pick(&MID_PAYMENT_STEPS)?.to_string();
+            let channels: Vec<String> = m
+                .channels
+                .iter()
+                .filter(|(_, a, b)| *a == node || *b == node)
+                .map(|(name, _, _)| name.clone())
+                .collect();
+            let channel = if rng.below(3) == 0 {
+                None
+            } else {
+                Some(rng.pick(&channels)?.clone())
+            };
+            let nth = 1 + rng.below(2) as u64;
+            let name = format!("b{}", m.backups.len() + 1);
+            m.backups.push((name.clone(), node.clone()));
+            Some(Step::BackupAt {
+                node,
+                step,
+                channel,
+                nth,
+                name,
+            })
         }
         37..=48 => {
             let (backup, node) = rng.pick(&m.backups)?.clone();
@@ -291,6 +332,25 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
                 channel,
                 force,
                 expect: ShutdownExpect::Any,
+            })
+        }
+        94..=96 => {
+            // A channel opened mid-run between two running nodes (connected first if they
+            // are not), so backups taken before it predate it.
+            if m.channels.len() >= MAX_CHANNELS {
+                return None;
+            }
+            let from = rng.pick(&running)?.clone();
+            let others: Vec<String> = running.iter().filter(|n| **n != from).cloned().collect();
+            let to = rng.pick(&others)?.clone();
+            let name = format!("{from}-{to}-{}", m.channels.len() + 1);
+            m.channels.push((name.clone(), from.clone(), to.clone()));
+            m.connected.insert(pair(&from, &to));
+            Some(Step::OpenChannel {
+                name,
+                from,
+                to,
+                amount: CHANNEL_AMOUNT,
             })
         }
         _ => {

@@ -29,6 +29,12 @@ pub enum Behaviour {
     Held,
     /// The ledger had closed the channel before the restore; nothing to reestablish.
     Closed,
+    /// The backup predates the channel: the restored node does not know it, answers the peer's
+    /// ReestablishChannel with RequestForceClose, and the peer force-closes.
+    Forgotten,
+    /// Both ends restored and both Stale, neither audits (`mutual_stale = "wait"`, Fiber's
+    /// passive silence on both sides): the channel is frozen, nobody can close it.
+    Frozen,
 }
 
 impl std::fmt::Display for Behaviour {
@@ -37,6 +43,8 @@ impl std::fmt::Display for Behaviour {
             Behaviour::Resumed => "resumed",
             Behaviour::Held => "held",
             Behaviour::Closed => "closed",
+            Behaviour::Forgotten => "forgotten",
+            Behaviour::Frozen => "frozen",
         })
     }
 }
@@ -100,6 +108,50 @@ pub fn predict(policy: AuditPolicy, backup: (u64, u64), peer: Option<(u64, u64)>
     }
 }
 
+/// The prediction for a channel the backup does not know (it predates the channel): the peer
+/// force-closes when asked, nothing of the restored node's is at risk.
+pub fn predict_forgotten() -> Expected {
+    Expected {
+        behaviour: Behaviour::Forgotten,
+        revoked: false,
+        superseded: false,
+    }
+}
+
+/// Predict a channel restored on both ends (both Stale): `backup` is the node's `(L, R)`,
+/// `peer` the peer's numbers in its own backup (`None`: the ledger had closed the channel).
+/// With `reveal` (`mutual_stale = "reveal"`) both reveal that they are Stale after a while,
+/// the tie-break decides who sends numbers first, and the other answers with its own whatever
+/// its audit said: each end audits the other's numbers exactly as in a one-sided restore.
+/// Without it both wait forever: frozen. Returns the node's expectation and whether the peer
+/// resumes.
+pub fn predict_mutual(
+    policy: AuditPolicy,
+    reveal: bool,
+    backup: (u64, u64),
+    peer: Option<(u64, u64)>,
+) -> (Expected, bool) {
+    let Some(peer_numbers) = peer else {
+        return (predict(policy, backup, None), false);
+    };
+    let node_view = predict(policy, backup, Some(peer_numbers));
+    let peer_resumes =
+        reveal && predict(policy, peer_numbers, Some(backup)).behaviour == Behaviour::Resumed;
+    let behaviour = match (reveal, node_view.behaviour, peer_resumes) {
+        (false, _, _) => Behaviour::Frozen,
+        (true, Behaviour::Resumed, _) => Behaviour::Resumed,
+        (true, _, true) => Behaviour::Held,
+        (true, _, false) => Behaviour::Frozen,
+    };
+    (
+        Expected {
+            behaviour,
+            ..node_view
+        },
+        peer_resumes,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +179,24 @@ mod tests {
         assert_eq!(p(Fiber, (3, 3), (5, 3)).behaviour, Behaviour::Held);
         // Closed on the ledger.
         assert_eq!(predict(Fiber, (3, 3), None).behaviour, Behaviour::Closed);
+    }
+
+    #[test]
+    fn a_mutual_restore_resumes_only_as_far_as_both_audits_go() {
+        use AuditPolicy::Strict;
+        // Passive silence on both ends: frozen, whatever the numbers.
+        let (e, peer) = predict_mutual(Strict, false, (3, 3), Some((3, 3)));
+        assert_eq!((e.behaviour, peer), (Behaviour::Frozen, false));
+        // Same numbers: both resume.
+        let (e, peer) = predict_mutual(Strict, true, (3, 3), Some((3, 3)));
+        assert_eq!((e.behaviour, peer), (Behaviour::Resumed, true));
+        // The node's backup is older by one: the peer (a peer behind is fine) resumes, the
+        // node (peer ahead: strict) holds, so the peer can close.
+        let (e, peer) = predict_mutual(Strict, true, (3, 3), Some((3, 4)));
+        assert_eq!((e.behaviour, peer), (Behaviour::Held, true));
+        assert!(e.superseded);
+        // Two apart: nobody resumes.
+        let (e, peer) = predict_mutual(Strict, true, (3, 3), Some((5, 5)));
+        assert_eq!((e.behaviour, peer), (Behaviour::Frozen, false));
     }
 }

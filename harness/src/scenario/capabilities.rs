@@ -49,6 +49,7 @@ impl Step {
             | Step::Shutdown { .. }
             | Step::Mine { .. }
             | Step::Restore { .. } => &[],
+            Step::OpenChannel { .. } => &[TypedEvents, DlpChainLedger],
             Step::Connect { .. }
             | Step::Heal { .. }
             | Step::Pay { .. }

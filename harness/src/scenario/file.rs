@@ -40,6 +40,10 @@ pub struct ScenarioFile {
 pub struct SweepDecl {
     /// The node whose every persisted step is backed up, restored and judged.
     pub node: String,
+    /// Restore the node's peers too, each from a backup of its own latest state taken after
+    /// the workload: both ends of every channel come back Stale (the mutual-restore case).
+    #[serde(default)]
+    pub restore_peers: bool,
 }
 
 /// `[nodes.<name>]`
@@ -216,6 +220,15 @@ pub enum Step {
         from: String,
         to: String,
     },
+    /// Open a channel `from` -> `to` funded with `amount` by `from` (connecting them first if
+    /// they are not), mine its funding and wait until both ends are ChannelReady; later steps
+    /// name it `name`. The same as a `[[channels]]` entry, at any point of the steps.
+    OpenChannel {
+        name: String,
+        from: String,
+        to: String,
+        amount: u64,
+    },
     /// Pay an invoice of `to` from `from` (direct or through one hop).
     Pay {
         from: String,
@@ -385,6 +398,7 @@ impl Step {
             Step::Pause { .. } => "pause",
             Step::Resume { .. } => "resume",
             Step::ExpectUnreachable { .. } => "expect_unreachable",
+            Step::OpenChannel { .. } => "open_channel",
             Step::Pay { .. } => "pay",
             Step::SendPayment { .. } => "send_payment",
             Step::ExpectPayment { .. } => "expect_payment",
@@ -434,6 +448,7 @@ impl Step {
             Step::Connect { from, to }
             | Step::Disconnect { from, to }
             | Step::ExpectUnreachable { from, to }
+            | Step::OpenChannel { from, to, .. }
             | Step::Pay { from, to, .. }
             | Step::SendPayment { from, to, .. } => vec![from, to],
             Step::Mine { .. }

@@ -99,6 +99,19 @@ async fn run_step(
         }
         Step::Crash { node } => net.crash(node).await,
         Step::Connect { from, to } => net.connect(from, to).await,
+        Step::OpenChannel {
+            name,
+            from,
+            to,
+            amount,
+        } => {
+            // Dial only when they are not connected: a second dial would replace a live
+            // connection (and reestablish every channel between them) for nothing.
+            if !net.connected(from, to).await? {
+                net.connect(from, to).await?;
+            }
+            net.open_channel(name, from, to, *amount).await.map(|_| ())
+        }
         Step::Partition { a, b } => net.partition(a, b).await,
         Step::Heal { a, b } => net.heal(a, b).await,
         Step::Disconnect { from, to } => net.disconnect(from, to).await,

@@ -152,6 +152,21 @@ impl Liveness {
                     ));
                 }
             }
+            Step::OpenChannel { from, to, .. } => {
+                for node in [from, to] {
+                    if let State::Stopped { line: since } = self.state(node) {
+                        return Err(format!(
+                            "open_channel: {node} is not running here (stopped at line {since}); \
+                             both ends must run to open a channel"
+                        ));
+                    }
+                }
+                if self.partitions.contains(&pair(from, to)) {
+                    return Err(format!(
+                        "open_channel: {from} and {to} are partitioned here; heal them first"
+                    ));
+                }
+            }
             Step::SendPayment { from, name, .. } => {
                 self.payers.insert(name.clone(), from.clone());
             }
@@ -183,6 +198,7 @@ fn needs_answer<'s>(step: &'s Step, payers: &'s BTreeMap<String, String>) -> Vec
         | Step::WaitReestablished { node, .. }
         | Step::ExpectBalance { node, .. } => vec![node],
         Step::Connect { from, to }
+        | Step::OpenChannel { from, to, .. }
         | Step::Pay { from, to, .. }
         | Step::SendPayment { from, to, .. }
         | Step::ExpectUnreachable { from, to } => vec![from, to],

@@ -54,7 +54,11 @@ pub fn render(file: &ScenarioFile, comment: &str) -> String {
         }
     }
     if let Some(sweep) = &file.sweep {
-        let _ = writeln!(out, "\n[sweep]\nnode = \"{}\"", sweep.get_ref().node);
+        let sweep = sweep.get_ref();
+        let _ = writeln!(out, "\n[sweep]\nnode = \"{}\"", sweep.node);
+        if sweep.restore_peers {
+            let _ = writeln!(out, "restore_peers = true");
+        }
     }
     for channel in &file.channels {
         let c = channel.get_ref();

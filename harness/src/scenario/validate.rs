@@ -123,6 +123,27 @@ fn check_counts(path: &Path, text: &str, file: &ScenarioFile) -> Result<(), Harn
             ),
         ));
     }
+    let opened_in_steps = file
+        .steps
+        .iter()
+        .filter(|s| matches!(s.get_ref(), Step::OpenChannel { .. }));
+    if let Some(extra) = opened_in_steps
+        .clone()
+        .nth(MAX_CHANNELS.saturating_sub(file.channels.len()))
+    {
+        return Err(invalid(
+            path,
+            text,
+            step_offset(text, extra.span().start),
+            format!(
+                "{} channels with the {} of open_channel steps; a scenario has at most \
+                 {MAX_CHANNELS} (the {}th is opened here)",
+                file.channels.len() + opened_in_steps.count(),
+                file.channels.len(),
+                MAX_CHANNELS + 1
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -225,54 +246,27 @@ impl Checker<'_> {
                 }
             }
         }
-        let channels = self.check_channels()?;
-        self.check_sweep()?;
-        self.check_steps(&channels)
-    }
-
-    /// The channels' nodes, amounts and names; returns the channel names.
-    fn check_channels(&self) -> Result<BTreeSet<String>, HarnessError> {
-        let mut channels = BTreeSet::new();
-        // What each node funds in all: it opens its channels from one faucet payment.
-        let mut funded: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut channels = Channels::default();
         for ch in &self.file.channels {
             let c = ch.get_ref();
-            let err = |message: String| self.err(ch.span().start, message);
             for n in [&c.from, &c.to] {
                 if !self.known(n) {
-                    return Err(err(format!(
-                        "channel {:?}: unknown node {n:?} (nodes: {})",
-                        c.name,
-                        self.node_list()
-                    )));
+                    return Err(self.err(
+                        ch.span().start,
+                        format!(
+                            "channel {:?}: unknown node {n:?} (nodes: {})",
+                            c.name,
+                            self.node_list()
+                        ),
+                    ));
                 }
             }
-            if c.from == c.to {
-                return Err(err(format!(
-                    "channel {:?} connects {} to itself",
-                    c.name, c.from
-                )));
-            }
-            if c.amount == 0 || c.amount > MAX_AMOUNT {
-                return Err(err(format!(
-                    "channel {:?}: amount {} must be 1 to {MAX_AMOUNT} shannons (a node's wallet)",
-                    c.name, c.amount
-                )));
-            }
-            let total = funded.entry(&c.from).or_default();
-            *total = total.saturating_add(c.amount);
-            if *total > MAX_AMOUNT {
-                return Err(err(format!(
-                    "channel {:?}: {} opens {} shannons of channels with it, more than its \
-                     wallet of {MAX_AMOUNT}",
-                    c.name, c.from, *total
-                )));
-            }
-            if !channels.insert(c.name.clone()) {
-                return Err(err(format!("channel name {:?} used twice", c.name)));
-            }
+            channels
+                .add(&c.name, &c.from, &c.to, c.amount)
+                .map_err(|message| self.err(ch.span().start, format!("channel {message}")))?;
         }
-        Ok(channels)
+        self.check_sweep()?;
+        self.check_steps(channels)
     }
 
     /// A sweep workload's node under test exists and has a channel.
@@ -302,7 +296,7 @@ impl Checker<'_> {
     }
 
     /// Every step: known names, bounds, and what earlier steps must have done.
-    fn check_steps(&self, channels: &BTreeSet<String>) -> Result<(), HarnessError> {
+    fn check_steps(&self, mut channels: Channels) -> Result<(), HarnessError> {
         let mut backups = BTreeSet::new();
         let mut held = BTreeSet::new();
         let mut payments = BTreeSet::new();
@@ -322,15 +316,23 @@ impl Checker<'_> {
                 }
             }
             if let Some(c) = s.channel()
-                && !channels.contains(c)
+                && !channels.names.contains(c)
             {
                 return Err(err(format!(
                     "{}: unknown channel {c:?} (channels: {})",
                     s.verb(),
-                    list(&channels.iter().collect::<Vec<_>>())
+                    list(&channels.names.iter().collect::<Vec<_>>())
                 )));
             }
             match s {
+                Step::OpenChannel {
+                    name,
+                    from,
+                    to,
+                    amount,
+                } => channels
+                    .add(name, from, to, *amount)
+                    .map_err(|message| err(format!("open_channel: channel {message}")))?,
                 Step::SendPayment { name, .. } if !payments.insert(name.clone()) => {
                     return Err(err(format!("payment name {name:?} used twice")));
                 }
@@ -411,6 +413,43 @@ impl Checker<'_> {
                 _ => {}
             }
             liveness.step(s, line_col(self.text, at).0).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// The channels known so far (`[[channels]]`, then each `open_channel` step in order) and what
+/// each node funds with them in all: every node opens its channels from one faucet payment, so
+/// together they cannot pass [`MAX_AMOUNT`].
+#[derive(Default)]
+struct Channels {
+    names: BTreeSet<String>,
+    funded: BTreeMap<String, u64>,
+}
+
+impl Channels {
+    /// Add a channel (`Err` is the message after "channel ").
+    fn add(&mut self, name: &str, from: &str, to: &str, amount: u64) -> Result<(), String> {
+        if from == to {
+            return Err(format!("{name:?} connects {from} to itself"));
+        }
+        if amount == 0 || amount > MAX_AMOUNT {
+            return Err(format!(
+                "{name:?}: amount {amount} must be 1 to {MAX_AMOUNT} shannons (a node's wallet)"
+            ));
+        }
+        let total = self.funded.entry(from.to_string()).or_default();
+        *total = total.saturating_add(amount);
+        if *total > MAX_AMOUNT {
+            return Err(format!(
+                "{name:?}: {from} opens {} shannons of channels with it, {} before it, more than \
+                 its wallet of {MAX_AMOUNT}",
+                *total,
+                *total - amount
+            ));
+        }
+        if !self.names.insert(name.to_string()) {
+            return Err(format!("name {name:?} used twice"));
         }
         Ok(())
     }

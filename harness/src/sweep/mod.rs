@@ -192,16 +192,16 @@ pub async fn sweep(
     })
 }
 
-/// Names of the node's channels by id, as opened in `net`.
+/// Names of the node's channels by id, those opened in `net` so far.
 pub(super) fn channel_names(
     net: &Network,
     workload: &Workload,
 ) -> Result<BTreeMap<Hash32, String>, HarnessError> {
-    workload
+    Ok(workload
         .channels()
         .into_keys()
-        .map(|name| Ok((net.channel(&name)?.id, name)))
-        .collect()
+        .filter_map(|name| net.channel(&name).ok().map(|c| (c.id, name)))
+        .collect())
 }
 
 /// Run the workload once and list the node's backup points.
@@ -229,19 +229,42 @@ async fn discover(
         let from = net.last_seq(node).map_err(listing)?;
         let names = channel_names(net, workload).map_err(listing)?;
         let start = steps::numbers_in(net.events(node).map_err(listing)?, &names, &BTreeMap::new());
-        session.run_steps(0..scenario.file.steps.len()).await?;
+        // A channel opened by a step is counted from right after that step, where its points'
+        // backups are armed (see `point_scenario`): quiet first, as there.
+        let mut counted_from = BTreeMap::new();
+        let mut done = 0;
+        let mut opened: Vec<(usize, String)> = workload
+            .channels()
+            .into_keys()
+            .filter_map(|name| workload.opened_at(&name).map(|at| (at, name)))
+            .collect();
+        opened.sort();
+        for (at, name) in opened {
+            session.run_steps(done..at + 1).await?;
+            done = at + 1;
+            session
+                .wait_quiescent(&format!(
+                    "waiting until no message is in flight after opening {name}"
+                ))
+                .await?;
+            let net = session.network();
+            let id = net.channel(&name).map_err(listing)?.id;
+            counted_from.insert(id, net.last_seq(node).map_err(listing)?);
+        }
+        session.run_steps(done..scenario.file.steps.len()).await?;
         session
             .wait_quiescent("waiting until no message is in flight after the workload")
             .await?;
-        let events: Vec<_> = session
-            .network()
+        let net = session.network();
+        let names = channel_names(net, workload).map_err(listing)?;
+        let events: Vec<_> = net
             .events(node)
             .map_err(listing)?
             .iter()
             .filter(|e| e.seq > from)
             .cloned()
             .collect();
-        Ok(backup_points(&events, &names, &start))
+        Ok(backup_points(&events, &names, &start, &counted_from))
     }
     .await;
     session.teardown().await;

@@ -15,6 +15,14 @@ pub enum Verdict {
     Held,
     #[serde(rename = "closed")]
     Closed,
+    /// The backup predates the channel; the peer force-closed it when the restored node said
+    /// it does not know it, and the ledger paid both.
+    #[serde(rename = "forgotten")]
+    Forgotten,
+    /// Both ends restored and Stale, neither audited: nobody can close the channel (Fiber's
+    /// passive silence on both sides). Nothing is lost on the ledger, but nothing moves either.
+    #[serde(rename = "frozen")]
+    Frozen,
     /// Resumed while holding a revoked or superseded commitment (a penalty on the ledger
     /// proves the revoked case).
     #[serde(rename = "UNSAFE")]
@@ -31,10 +39,12 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 7] = [
+    pub const ALL: [Verdict; 9] = [
         Verdict::Resumed,
         Verdict::Held,
         Verdict::Closed,
+        Verdict::Forgotten,
+        Verdict::Frozen,
         Verdict::Unsafe,
         Verdict::Lost,
         Verdict::Mismatch,
@@ -56,6 +66,8 @@ impl std::fmt::Display for Verdict {
             Verdict::Resumed => "resumed",
             Verdict::Held => "held",
             Verdict::Closed => "closed",
+            Verdict::Forgotten => "forgotten",
+            Verdict::Frozen => "frozen",
             Verdict::Unsafe => "UNSAFE",
             Verdict::Lost => "LOST",
             Verdict::Mismatch => "MISMATCH",
@@ -126,6 +138,8 @@ pub fn classify(
         Behaviour::Resumed => Verdict::Resumed,
         Behaviour::Held => Verdict::Held,
         Behaviour::Closed => Verdict::Closed,
+        Behaviour::Forgotten => Verdict::Forgotten,
+        Behaviour::Frozen => Verdict::Frozen,
     };
     (verdict, String::new())
 }

@@ -19,9 +19,10 @@ use crate::error::HarnessError;
 use crate::scenario::{RunFailure, Scenario, Session, Step};
 
 use super::{
-    BackupPoint, Behaviour, ChannelResult, LedgerFacts, POINT_BACKUP, PointResult, Verdict,
-    Workload, channel_names, classify, point_scenario, predict, settle, steps,
+    BackupPoint, Behaviour, ChannelResult, Expected, LedgerFacts, POINT_BACKUP, PointResult,
+    Verdict, Workload, channel_names, classify, point_scenario, predict, settle, steps,
 };
+use crate::model::audit::{predict_forgotten, predict_mutual};
 
 /// The peer's view of a channel before the restore.
 #[derive(Debug, Clone)]
@@ -169,14 +170,30 @@ async fn judge_on(
     let net = session.network_mut();
     // Observe every channel before closing any (closing one mines blocks).
     let mut observed = BTreeMap::new();
-    for channel in channels.keys() {
-        observed.insert(channel.clone(), observe(net, node, channel).await?);
+    for (channel, peer) in &channels {
+        observed.insert(channel.clone(), observe(net, node, peer, channel).await?);
     }
+    // Restored peers reveal that they are Stale (and settle who speaks first) only under the
+    // policy whose default is `mutual_stale = "reveal"`: strict.
+    let reveal = policy == AuditPolicy::Strict;
     let mut out = Vec::new();
     for (channel, peer) in &channels {
         let view = &before[channel];
-        let backup = actual.get(channel).copied().unwrap_or((0, 0));
-        let expected = predict(policy, backup, view.numbers);
+        let known = actual.get(channel).copied();
+        let backup = known.unwrap_or((0, 0));
+        let expected = match known {
+            // The backup predates the channel: the peer closes it when asked, unless it was
+            // restored too (then it is Stale and waits: nobody can close).
+            None if view.numbers.is_some() && workload.restores_peers() => Expected {
+                behaviour: Behaviour::Frozen,
+                ..predict_forgotten()
+            },
+            None if view.numbers.is_some() => predict_forgotten(),
+            _ if workload.restores_peers() => {
+                predict_mutual(policy, reveal, backup, view.numbers).0
+            }
+            _ => predict(policy, backup, view.numbers),
+        };
         let observed = observed[channel];
         let facts =
             close_and_settle(session.network_mut(), node, peer, channel, observed, view).await?;
@@ -258,27 +275,36 @@ async fn check_fired_point(
     }
 }
 
-/// What the restored node did with a channel in its current run.
-async fn observe(net: &mut Network, node: &str, channel: &str) -> Result<Behaviour, HarnessError> {
+/// What the restored node did with a channel in its current run: a channel it does not list
+/// is forgotten (its backup predates it); one held while the peer is Stale too is frozen.
+async fn observe(
+    net: &mut Network,
+    node: &str,
+    peer: &str,
+    channel: &str,
+) -> Result<Behaviour, HarnessError> {
     let id = net.channel(channel)?.id;
     net.poll(node, Duration::ZERO).await?;
-    for e in net.events(node)? {
-        match &e.kind {
-            EventKind::AuditPassed { channel_id, .. } if *channel_id == id => {
-                return Ok(Behaviour::Resumed);
-            }
-            EventKind::AuditFailed { channel_id, .. } if *channel_id == id => {
-                return Ok(Behaviour::Held);
-            }
-            _ => {}
-        }
-    }
-    let info = net.channel_info(node, channel).await?;
-    Ok(match info.state {
+    let audited = net.events(node)?.iter().find_map(|e| match &e.kind {
+        EventKind::AuditPassed { channel_id, .. } if *channel_id == id => Some(Behaviour::Resumed),
+        EventKind::AuditFailed { channel_id, .. } if *channel_id == id => Some(Behaviour::Held),
+        _ => None,
+    });
+    let listed = net.client(node)?.list_channels().await?;
+    let Some(info) = listed.into_iter().find(|c| c.channel_id == id) else {
+        return Ok(Behaviour::Forgotten);
+    };
+    let behaviour = audited.unwrap_or(match info.state {
         ChannelState::Closed(_) => Behaviour::Closed,
         ChannelState::ChannelReady | ChannelState::ShuttingDown(_) => Behaviour::Resumed,
         _ => Behaviour::Held,
-    })
+    });
+    if behaviour == Behaviour::Held
+        && net.channel_info(peer, channel).await?.state == ChannelState::Stale
+    {
+        return Ok(Behaviour::Frozen);
+    }
+    Ok(behaviour)
 }
 
 /// Close the channel (the restored node force-closes if it resumed, else the peer does),
@@ -304,6 +330,21 @@ async fn close_and_settle(
         Ok::<_, HarnessError>(settle(&txs, funding))
     };
     let (owed_node, owed_peer, pending) = (before.owed_node, before.owed_peer, before.pending_tlcs);
+    match observed {
+        // Both ends Stale: nobody may close it. The ledger must not have moved either.
+        Behaviour::Frozen => {
+            let mut facts = LedgerFacts::default();
+            if let Some((txid, kind)) = ledger(chain.clone()).await?.closing {
+                facts.shortfalls.push(format!(
+                    "{channel} is Stale on both ends, yet a {kind} ({txid}) closed it on the ledger"
+                ));
+            }
+            return Ok(facts);
+        }
+        // The peer force-closes on the restored node's request, on its own.
+        Behaviour::Forgotten => net.wait_state(peer, channel, "Closed").await?,
+        _ => {}
+    }
     if ledger(chain.clone()).await?.closing.is_none() {
         let who = if observed == Behaviour::Resumed {
             node

@@ -107,7 +107,11 @@ pub fn summary_lines(report: &SweepReport) -> Vec<String> {
             let total: usize = counts.values().sum();
             let parts: Vec<String> = Verdict::ALL
                 .iter()
-                .filter(|v| **v != Verdict::Error || counts.contains_key(v))
+                // Verdicts only some workloads can have are listed when they occur.
+                .filter(|v| {
+                    !matches!(v, Verdict::Error | Verdict::Forgotten | Verdict::Frozen)
+                        || counts.contains_key(v)
+                })
                 .map(|v| format!("{} {v}", counts.get(v).copied().unwrap_or(0)))
                 .collect();
             format!(

@@ -73,8 +73,8 @@ impl PointResult {
 
 fn severity(v: Verdict) -> u8 {
     match v {
-        Verdict::Resumed | Verdict::Closed => 0,
-        Verdict::Held => 1,
+        Verdict::Resumed | Verdict::Closed | Verdict::Forgotten => 0,
+        Verdict::Held | Verdict::Frozen => 1,
         Verdict::Mismatch => 2,
         Verdict::Lost => 3,
         Verdict::Unsafe => 4,

@@ -89,17 +89,25 @@ pub(crate) fn numbers_in<'a>(
 }
 
 /// The backup points among `events` (the node's events after the arming point).
-/// `channels` names the node's channels; `start` holds their numbers at the arming point.
+/// `channels` names the node's channels; `start` holds their numbers at the arming point. A
+/// channel opened by a step is counted only after `counted_from[channel]` (the event sequence
+/// number right after its opening step, where its points' backups are armed).
 pub fn backup_points(
     events: &[NodeEvent],
     channels: &BTreeMap<Hash32, String>,
     start: &BTreeMap<String, (u64, u64)>,
+    counted_from: &BTreeMap<Hash32, u64>,
 ) -> Vec<BackupPoint> {
     let mut points = Vec::new();
     let mut seen: BTreeMap<(String, Hash32), u64> = BTreeMap::new();
     let mut persisted: BTreeSet<Hash32> = BTreeSet::new();
+    let before_counting = |id: &Hash32, seq: u64| counted_from.get(id).is_some_and(|f| seq <= *f);
     for (i, event) in events.iter().enumerate() {
         match &event.kind {
+            EventKind::Persisted { channel_id, .. } if before_counting(channel_id, event.seq) => {}
+            other
+                if message_step(other)
+                    .is_some_and(|(_, id, _)| before_counting(&id, event.seq)) => {}
             EventKind::Persisted { channel_id, .. } => {
                 persisted.insert(*channel_id);
             }
@@ -191,7 +199,7 @@ mod tests {
         ];
         let channels = BTreeMap::from([(ab, "ab".to_string())]);
         let start = BTreeMap::from([("ab".to_string(), (1, 1))]);
-        let points = backup_points(&events, &channels, &start);
+        let points = backup_points(&events, &channels, &start, &BTreeMap::new());
         let labels: Vec<String> = points.iter().map(BackupPoint::label).collect();
         assert_eq!(
             labels,
