@@ -16,6 +16,7 @@
 //! - `report.rs`: the failure report.
 
 mod capabilities;
+mod channels;
 mod file;
 mod interpret;
 mod liveness;

@@ -14,7 +14,7 @@
 //! [`dlp_chain::MAX_MINE_BLOCKS`] blocks per step, and the file itself (`source.rs`). Each is
 //! documented next to its field in `scenarios/README.md`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use dlp_chain::MAX_MINE_BLOCKS;
@@ -24,6 +24,7 @@ use dlp_node::wire::PeerMessage;
 use toml::Spanned;
 
 use super::Scenario;
+use super::channels::Channels;
 use super::file::{ChannelDecl, PayExpect, ScenarioFile, Step, shape_pair_count, shape_pairs};
 use super::liveness::Liveness;
 use super::locate::{invalid, key_offset, line_col, nth_key_offset, step_offset, toml_error};
@@ -413,43 +414,6 @@ impl Checker<'_> {
                 _ => {}
             }
             liveness.step(s, line_col(self.text, at).0).map_err(err)?;
-        }
-        Ok(())
-    }
-}
-
-/// The channels known so far (`[[channels]]`, then each `open_channel` step in order) and what
-/// each node funds with them in all: every node opens its channels from one faucet payment, so
-/// together they cannot pass [`MAX_AMOUNT`].
-#[derive(Default)]
-struct Channels {
-    names: BTreeSet<String>,
-    funded: BTreeMap<String, u64>,
-}
-
-impl Channels {
-    /// Add a channel (`Err` is the message after "channel ").
-    fn add(&mut self, name: &str, from: &str, to: &str, amount: u64) -> Result<(), String> {
-        if from == to {
-            return Err(format!("{name:?} connects {from} to itself"));
-        }
-        if amount == 0 || amount > MAX_AMOUNT {
-            return Err(format!(
-                "{name:?}: amount {amount} must be 1 to {MAX_AMOUNT} shannons (a node's wallet)"
-            ));
-        }
-        let total = self.funded.entry(from.to_string()).or_default();
-        *total = total.saturating_add(amount);
-        if *total > MAX_AMOUNT {
-            return Err(format!(
-                "{name:?}: {from} opens {} shannons of channels with it, {} before it, more than \
-                 its wallet of {MAX_AMOUNT}",
-                *total,
-                *total - amount
-            ));
-        }
-        if !self.names.insert(name.to_string()) {
-            return Err(format!("name {name:?} used twice"));
         }
         Ok(())
     }
