@@ -93,25 +93,39 @@ async fn run_one_by_one(session: &mut Session<'_>) -> Result<(), RunFailure> {
         .await?;
     for i in 0..session.scenario().file.steps.len() {
         // A `backup_at` fires only if a later payment passes its step; every step is followed
-        // by quiescence, so one not written by the time of its restore never will be. The
-        // restore is skipped (noted in the timeline), not a finding: the same seed skips it
-        // every time.
+        // by quiescence, so one not written by the time of its restore never will be. Its
+        // restore becomes a restart of the node (what the generator's model expects of a
+        // restore: the node running, its connections dropped), noted in the timeline: not a
+        // finding, and the same seed does the same every time.
         if let Step::Restore { node, backup } = session.scenario().file.steps[i].get_ref() {
             let net = session.network_mut();
-            let looked = async {
+            let instead = async {
                 net.poll_all().await?;
-                net.backup_written_now(backup)
+                if net.backup_written_now(backup)? {
+                    return Ok(false);
+                }
+                net.note_step(format!(
+                    "#{} restore of {node} from {backup}: its backup_at step was never reached; \
+                     restarting {node} instead",
+                    i + 1
+                ));
+                if net.is_running(node) {
+                    net.stop(node).await?;
+                }
+                net.start(node).await?;
+                Ok(true)
             };
-            let written = looked.await.map_err(|error| RunFailure::Network {
-                during: format!("looking up backup {backup}"),
+            let restarted = instead.await.map_err(|error| RunFailure::Step {
+                index: i + 1,
+                line: session
+                    .scenario()
+                    .step_position(i)
+                    .map_or(0, |(line, _)| line),
+                verb: "restore",
                 error,
             })?;
-            if !written {
-                let note = format!(
-                    "skip #{} restore of {node} from {backup}: its backup_at step was never reached",
-                    i + 1
-                );
-                session.network_mut().note_step(note);
+            if restarted {
+                session.check_invariants().await?;
                 continue;
             }
         }
