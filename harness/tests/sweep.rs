@@ -126,3 +126,47 @@ fn payment_then_shutdown() {
         dlp_harness::sweep::render_tables(&report)
     );
 }
+
+#[test]
+fn both_ends_restored_freeze_under_passive_silence_and_audit_each_other_when_revealed() {
+    let report = run("two_node_direct_both_restored.toml");
+    assert_eq!(check(&report), 0, "nothing resumes unsafely here");
+    let tables = dlp_harness::sweep::render_tables(&report);
+    for r in &report.results {
+        for c in &r.channels {
+            if r.policy == "fiber" {
+                // `mutual_stale = "wait"`: both ends silent, forever.
+                assert_eq!(c.verdict, Verdict::Frozen, "point {}\n{tables}", r.point.index);
+            }
+        }
+    }
+    // Revealed: a backup at the latest state resumes on both ends; older ones are held by the
+    // node while the peer (whose backup is newer) resumes and closes.
+    let strict = |v: Verdict| {
+        report
+            .results
+            .iter()
+            .filter(|r| r.policy == "strict" && r.verdict() == v)
+            .count()
+    };
+    assert!(strict(Verdict::Resumed) > 0, "{tables}");
+    assert!(strict(Verdict::Held) > 0, "{tables}");
+}
+
+#[test]
+fn a_channel_opened_after_the_backup_is_forgotten_and_closed_by_the_peer() {
+    let report = run("channel_opened_mid_workload.toml");
+    check(&report);
+    let tables = dlp_harness::sweep::render_tables(&report);
+    let forgotten = report
+        .results
+        .iter()
+        .flat_map(|r| &r.channels)
+        .filter(|c| c.channel == "bc" && c.verdict == Verdict::Forgotten)
+        .count();
+    assert!(forgotten > 0, "points before bc's opening forget it\n{tables}");
+    assert!(
+        report.results.iter().any(|r| r.point.channel == "bc"),
+        "bc's own steps are points too\n{tables}"
+    );
+}
