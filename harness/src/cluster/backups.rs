@@ -37,7 +37,15 @@ impl Network {
         self.client(node)?.backup().await?;
         let event = self
             .wait_event(node, after, "BackupWritten", |k| {
-                matches!(k, EventKind::BackupWritten { step: None, .. })
+                // Not one the node took by itself meanwhile (`auto_backup`).
+                matches!(
+                    k,
+                    EventKind::BackupWritten {
+                        step: None,
+                        automatic: false,
+                        ..
+                    }
+                )
             })
             .await?;
         let EventKind::BackupWritten { dir, .. } = event.kind else {
