@@ -10,12 +10,17 @@ use dlp_node::channel_record::ChannelState;
 
 use super::{Network, NodeEntry, WALLET_FUNDS};
 use crate::client::NodeClient;
-use crate::driver::{AuditSettings, NodeSpec};
+use crate::driver::{AuditSettings, BackupSettings, NodeSpec};
 use crate::error::HarnessError;
 
 impl Network {
     /// Add a node: the driver creates its home from its spec, it starts, its wallet is funded.
-    pub async fn add_node(&mut self, name: &str, audit: AuditSettings) -> Result<(), HarnessError> {
+    pub async fn add_node(
+        &mut self,
+        name: &str,
+        audit: AuditSettings,
+        backups: BackupSettings,
+    ) -> Result<(), HarnessError> {
         if self.nodes.contains_key(name) {
             return Err(HarnessError::Setup(format!("node {name:?} exists already")));
         }
@@ -26,6 +31,7 @@ impl Network {
             audit,
             chain_url: self.chain_url.clone(),
             home: self.run_dir.join(name),
+            backups,
         };
         self.driver.create_node(&spec).await?;
         self.nodes.insert(

@@ -50,6 +50,10 @@ pub struct NodeDecl {
     pub audit_policy: Option<AuditPolicy>,
     #[serde(default)]
     pub on_audit_failure: Option<OnAuditFailure>,
+    /// The node backs itself up on its own schedule (dlp-node's `[backup] auto = true`): about
+    /// a second after each start and after channel changes (see `wait_auto_backup`).
+    #[serde(default)]
+    pub auto_backup: bool,
 }
 
 /// `topology = { shape = "line", nodes = [...], amount = N }`: channels by shape, each opened
