@@ -248,6 +248,40 @@ fn an_empty_selection_is_an_error() {
 }
 
 #[test]
+fn directories_are_searched_recursively_and_named_by_their_path_below_the_one_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    for sub in ["fiber", "regressions/deeper", ".hidden"] {
+        std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+    }
+    for file in [
+        "b.toml",
+        "a.toml",
+        "fiber/x.toml",
+        "regressions/deeper/y.toml",
+        ".hidden/z.toml",
+    ] {
+        std::fs::write(root.join(file), "").expect("write");
+    }
+    let names = |found: Vec<Found>| -> Vec<String> { found.into_iter().map(|f| f.name).collect() };
+    let found = discover(&[root.to_path_buf()]).expect("found");
+    assert_eq!(found[2].path, root.join("fiber/x.toml"));
+    assert_eq!(
+        names(found),
+        ["a", "b", "fiber/x", "regressions/deeper/y"],
+        "a directory's own files first, then its subdirectories; hidden ones skipped"
+    );
+    // Relative to the directory given; a file given is named by its stem; each file once.
+    let found = discover(&[
+        root.join("regressions"),
+        root.join("fiber/x.toml"),
+        root.to_path_buf(),
+    ])
+    .expect("found");
+    assert_eq!(names(found), ["deeper/y", "x", "a", "b"]);
+}
+
+#[test]
 fn mine_is_bounded_by_the_ledgers_limit_per_call() {
     let mine = |blocks: &str| format!("{BASE}[[steps]]\nmine = {{ blocks = {blocks} }}\n");
     parse(&mine("10_000")).expect("the limit itself");
