@@ -88,6 +88,19 @@ impl Network {
         Ok(())
     }
 
+    /// Ask a running node's `node_info` now: it must answer, with the key it started with.
+    pub async fn check_node_info(&mut self, name: &str) -> Result<(), HarnessError> {
+        let answer = self.client(name)?.node_info().await?;
+        let known = self.pubkey(name)?;
+        if answer.pubkey()? != known {
+            return Err(HarnessError::Expectation(format!(
+                "{name}: node_info answered with key {}, but it started as {known}",
+                answer.pubkey
+            )));
+        }
+        Ok(())
+    }
+
     /// Stop a node cleanly (after collecting its last events). A paused node is refused: it
     /// cannot stop cleanly until resumed.
     pub async fn stop(&mut self, name: &str) -> Result<(), HarnessError> {

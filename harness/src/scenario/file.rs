@@ -156,6 +156,32 @@ pub enum AuditExpect {
     Failed,
 }
 
+/// Where the peer's commitment numbers stand against the restored channel's, in an audit
+/// (`expect_audit`'s `peer`): with the backup's `(L, R)` and the peer's `(PL, PR)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditPeer {
+    /// `PL < R` or `PR < L`, and neither ahead: the peer lags the backup.
+    Behind,
+    /// `PL == R` and `PR == L`: the numbers agree.
+    Level,
+    /// `PL > R` or `PR > L`, and neither behind: the peer moved past the backup.
+    Ahead,
+}
+
+impl AuditPeer {
+    /// Where the peer stands, `None` when it is ahead in one number and behind in the other.
+    pub fn of(local: u64, remote: u64, peer_local: u64, peer_remote: u64) -> Option<Self> {
+        use std::cmp::Ordering::*;
+        match (peer_local.cmp(&remote), peer_remote.cmp(&local)) {
+            (Equal, Equal) => Some(AuditPeer::Level),
+            (Less | Equal, Less | Equal) => Some(AuditPeer::Behind),
+            (Greater | Equal, Greater | Equal) => Some(AuditPeer::Ahead),
+            _ => None,
+        }
+    }
+}
+
 fn one() -> u64 {
     1
 }
@@ -304,6 +330,9 @@ pub enum Step {
         node: String,
         channel: String,
         outcome: AuditExpect,
+        /// Also where the peer's numbers stood against the backup's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<AuditPeer>,
     },
     /// `node` has sent nothing on `channel` in its current run, except after the peer's
     /// ReestablishChannel.
@@ -339,6 +368,40 @@ pub enum Step {
     /// revoked commitment of it and was punished). Needs `allow_penalties = true`.
     ExpectPenalty {
         channel: String,
+    },
+    /// Wait until `node` has written an automatic backup (one it took on its own schedule: it
+    /// needs `auto_backup = true`) in its current run, newer than any named before; remembered
+    /// as `name`. With `within_ms`, it must come that soon after the step starts.
+    WaitAutoBackup {
+        node: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within_ms: Option<u64>,
+    },
+    /// The named backup of `node` holds `files` (paths relative to the backup's directory; one
+    /// ending in `/` is a directory), and with `store = true` the store of the run's backend
+    /// (`db/CURRENT` on RocksDB, `data.sqlite` on SQLite).
+    ExpectBackupFiles {
+        node: String,
+        backup: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        store: bool,
+    },
+    /// Wait until `node` lists exactly `count` channels that are not closed (only those with
+    /// `peer`, if given), each in `state` if given (as `expect_state` compares it).
+    ExpectChannels {
+        node: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        count: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<String>,
+    },
+    /// `node_info` of `node` answers, with the node's own public key.
+    ExpectNodeInfo {
+        node: String,
     },
 }
 
@@ -410,6 +473,10 @@ impl Step {
             Step::CheckInvariants {} => "check_invariants",
             Step::WaitQuiescent {} => "wait_quiescent",
             Step::ExpectPenalty { .. } => "expect_penalty",
+            Step::WaitAutoBackup { .. } => "wait_auto_backup",
+            Step::ExpectBackupFiles { .. } => "expect_backup_files",
+            Step::ExpectChannels { .. } => "expect_channels",
+            Step::ExpectNodeInfo { .. } => "expect_node_info",
         }
     }
 
@@ -446,6 +513,13 @@ impl Step {
             | Step::WaitQuiescent {}
             | Step::ExpectPenalty { .. }
             | Step::ExpectPayment { .. } => vec![],
+            Step::WaitAutoBackup { node, .. }
+            | Step::ExpectBackupFiles { node, .. }
+            | Step::ExpectNodeInfo { node } => vec![node],
+            Step::ExpectChannels { node, peer, .. } => std::iter::once(node)
+                .chain(peer)
+                .map(String::as_str)
+                .collect(),
         }
     }
 

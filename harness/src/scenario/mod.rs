@@ -9,6 +9,8 @@
 //! - `source.rs`: reading a file without trusting it (size, kind, UTF-8, nesting).
 //! - `validate.rs`: names, bounds and preconditions, with located errors (`locate.rs`);
 //!   `liveness.rs`: which nodes can answer at each step (running, stopped, paused).
+//! - `inspect.rs`: validation of the verbs that look at what a node holds (automatic backups,
+//!   a backup's files, the channels it lists, `node_info`).
 //! - `capabilities.rs`: what a scenario needs from its driver, checked before it starts.
 //! - `render.rs`: a scenario written back out (what the sweep and the explorer generate).
 //! - `interpret.rs`: one step as the network's verbs.
@@ -17,6 +19,7 @@
 
 mod capabilities;
 mod file;
+mod inspect;
 mod interpret;
 mod liveness;
 mod locate;
@@ -34,6 +37,7 @@ use crate::driver::DriverKind;
 use crate::error::HarnessError;
 
 pub use capabilities::INVARIANT_CAPABILITIES;
+pub use file::AuditPeer;
 pub use file::{
     AuditExpect, ChannelDecl, NodeDecl, PayExpect, ScenarioFile, Shape, ShutdownExpect, Step,
     SweepDecl, TopologyDecl, shape_pair_count, shape_pairs, step_verbs,
