@@ -1,13 +1,16 @@
 //! The scenario format: the types a scenario file deserialises into (serde with
-//! `deny_unknown_fields`, positions kept with `toml::Spanned`), the step verbs, and the shapes
-//! a topology expands into. What a file may say is decided here; whether what it says can run
-//! (names, bounds, preconditions) is `validate.rs`; what a step does is `interpret.rs`.
+//! `deny_unknown_fields`, positions kept with `toml::Spanned`) and the step verbs; the shapes a
+//! topology expands into are `topology.rs`. What a file may say is decided here; whether what
+//! it says can run (names, bounds, preconditions) is `validate.rs`; what a step does is
+//! `interpret.rs`.
 
 use std::collections::BTreeMap;
 
 use dlp_node::config::{AuditPolicy, OnAuditFailure};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+
+pub use super::topology::{Shape, TopologyDecl, shape_pair_count, shape_pairs};
 
 /// The file's shape.
 #[derive(Debug, Clone, Deserialize)]
@@ -54,65 +57,6 @@ pub struct NodeDecl {
     /// a second after each start and after channel changes (see `wait_auto_backup`).
     #[serde(default)]
     pub auto_backup: bool,
-}
-
-/// `topology = { shape = "line", nodes = [...], amount = N }`: channels by shape, each opened
-/// by the earlier node of the pair: `line` a-b, b-c, ...; `star` the first node to each other;
-/// `mesh` every pair.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TopologyDecl {
-    pub shape: Shape,
-    pub nodes: Vec<String>,
-    pub amount: u64,
-}
-
-/// Topology shapes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Shape {
-    Line,
-    Star,
-    Mesh,
-}
-
-impl Shape {
-    /// The shape as written in the file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Shape::Line => "line",
-            Shape::Star => "star",
-            Shape::Mesh => "mesh",
-        }
-    }
-}
-
-/// How many (from, to) pairs [`shape_pairs`] makes over `n` nodes, without making them.
-pub fn shape_pair_count(shape: Shape, n: usize) -> usize {
-    match shape {
-        Shape::Line | Shape::Star => n.saturating_sub(1),
-        Shape::Mesh => n.saturating_mul(n.saturating_sub(1)) / 2,
-    }
-}
-
-/// The (from, to) pairs of a shape over `nodes`.
-pub fn shape_pairs(shape: Shape, nodes: &[String]) -> Vec<(String, String)> {
-    match shape {
-        Shape::Line => nodes
-            .windows(2)
-            .map(|w| (w[0].clone(), w[1].clone()))
-            .collect(),
-        Shape::Star => nodes
-            .iter()
-            .skip(1)
-            .map(|leaf| (nodes[0].clone(), leaf.clone()))
-            .collect(),
-        Shape::Mesh => nodes
-            .iter()
-            .enumerate()
-            .flat_map(|(i, a)| nodes[i + 1..].iter().map(move |b| (a.clone(), b.clone())))
-            .collect(),
-    }
 }
 
 /// `[[channels]]`: opened (and confirmed) before the first step.

@@ -5,7 +5,7 @@
 //! checked before anything starts, so a typo costs an error with its file, line and column, not
 //! a half-run network.
 //!
-//! - `file.rs`: the format's types (what a file may say).
+//! - `file.rs`: the format's types (what a file may say); `topology.rs`: channels by shape.
 //! - `source.rs`: reading a file without trusting it (size, kind, UTF-8, nesting).
 //! - `validate.rs`: names, bounds and preconditions, with located errors (`locate.rs`);
 //!   `liveness.rs`: which nodes can answer at each step (running, stopped, paused).
@@ -27,6 +27,7 @@ mod render;
 mod report;
 mod session;
 mod source;
+mod topology;
 mod validate;
 
 use std::path::{Path, PathBuf};
