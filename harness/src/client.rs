@@ -149,6 +149,24 @@ impl NodeClient {
         Ok(list.channels)
     }
 
+    /// The channels the node lists that are not closed, only those with `peer` if given: the
+    /// node filters them itself (`list_channels` with `pubkey`, `include_closed = false`).
+    pub async fn open_channels_with(
+        &self,
+        peer: Option<&Pubkey>,
+    ) -> Result<Vec<ChannelInfo>, HarnessError> {
+        #[derive(Deserialize)]
+        struct List {
+            channels: Vec<ChannelInfo>,
+        }
+        let mut params = json!({ "include_closed": false });
+        if let Some(peer) = peer {
+            params["pubkey"] = json!(peer);
+        }
+        let list: List = self.call("list_channels", params).await?;
+        Ok(list.channels)
+    }
+
     pub async fn new_invoice(&self, amount: u64) -> Result<String, HarnessError> {
         let invoice: Value = self
             .call("new_invoice", json!({ "amount": hex(amount) }))

@@ -245,7 +245,7 @@ fn load_all(paths: &[PathBuf], driver: DriverKind) -> Result<Selection, Exit> {
     };
     let mut invalid = false;
     for file in files {
-        let scenario = match Scenario::load(&file) {
+        let scenario = match file.load() {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("invalid: {e}");
@@ -255,7 +255,7 @@ fn load_all(paths: &[PathBuf], driver: DriverKind) -> Result<Selection, Exit> {
         };
         match scenario.check_capabilities(driver.capabilities()) {
             Ok(()) => selection.runnable.push(scenario),
-            Err(e) if paths.contains(&file) => {
+            Err(e) if paths.contains(&file.path) => {
                 eprintln!("invalid: {e}");
                 invalid = true;
             }

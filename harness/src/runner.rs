@@ -64,10 +64,11 @@ pub fn run_blocking(
     keep: bool,
     seed: u64,
 ) -> Outcome {
-    // `audit_failure@rocksdb-in-process-<pid>-<n>`: no brackets in a path a shell may glob.
+    // `audit_failure@rocksdb-in-process-<pid>-<n>`: no brackets in a path a shell may glob, and
+    // one directory per run (`fiber/x` runs in `fiber.x@...`).
     let run_dir = runs_root().join(format!(
         "{}@{backend}-{}-{}-{}",
-        scenario.name,
+        scenario.name.replace('/', "."),
         driver.name(),
         std::process::id(),
         RUN_COUNTER.fetch_add(1, Ordering::Relaxed)

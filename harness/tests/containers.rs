@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use dlp_harness::driver::{AuditSettings, ContainerDriver, Driver, NodeSpec};
+use dlp_harness::driver::{AuditSettings, BackupSettings, ContainerDriver, Driver, NodeSpec};
 use dlp_node::store::Backend;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -224,6 +224,7 @@ fn a_node_that_dies_at_start_shows_the_end_of_its_log() {
             audit: AuditSettings::default(),
             chain_url,
             home: run_dir.join("alice"),
+            backups: BackupSettings::default(),
         };
         driver.create_node(&spec).await.expect("home");
         // A config the node refuses: it exits at once.

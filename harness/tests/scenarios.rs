@@ -1,6 +1,9 @@
-//! Every `scenarios/*.toml` and `scenarios/regressions/*.toml` x backend is one test, named
-//! `<scenario>@<backend>[<driver>]` (`audit_failure@sqlite[in-process]`), so a result always
-//! says which driver produced it. `DLP_HARNESS_DRIVER=process` runs them on `dlp-node`
+//! Every `*.toml` under `scenarios/` x backend is one test, named `<scenario>@<backend>[<driver>]`
+//! with the scenario's path below `scenarios/` (`audit_failure@sqlite[in-process]`,
+//! `regressions/explore_seed_13_audit_off_by_one@rocksdb[in-process]`,
+//! `fiber/test_restore_marks_channel_stale@sqlite[in-process]`), so a result always says which
+//! file and driver produced it. The sweep workloads (`sweeps/`) are left to `tests/sweep.rs`,
+//! whose discovery runs each of them as a scenario. `DLP_HARNESS_DRIVER=process` runs them on `dlp-node`
 //! processes instead of in-process nodes (default `in-process`).
 //!
 //! A combination the driver cannot run (a `pause` on the in-process driver: it lacks a
@@ -21,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use clap::ValueEnum;
 use dlp_harness::driver::DriverKind;
 use dlp_harness::runner::{run_blocking, seed_from_env, test_name};
-use dlp_harness::scenario::{Scenario, discover};
+use dlp_harness::scenario::discover;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// Captured log lines of this test process.
@@ -70,14 +73,11 @@ fn main() {
     };
     let seed = seed_from_env().unwrap_or_else(|e| panic!("{e}"));
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let mut dirs = vec![dir.clone()];
-    if dir.join("regressions").is_dir() {
-        dirs.push(dir.join("regressions"));
-    }
     let mut trials = Vec::new();
     let mut unsupported = Vec::new();
-    for path in discover(&dirs).expect("scenarios directory") {
-        match Scenario::load(&path) {
+    let found = discover(&[dir]).expect("scenarios directory");
+    for found in found.into_iter().filter(|f| !f.name.starts_with("sweeps/")) {
+        match found.load() {
             Ok(scenario) => {
                 for backend in scenario.backends() {
                     let name = test_name(&scenario, backend, driver);
@@ -107,12 +107,8 @@ fn main() {
                 }
             }
             Err(e) => {
-                let name = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().to_string())
-                    .unwrap_or_default();
                 trials.push(Trial::test(
-                    format!("{name}@invalid[{}]", driver.name()),
+                    format!("{}@invalid[{}]", found.name, driver.name()),
                     move || Err(Failed::from(e.to_string())),
                 ));
             }

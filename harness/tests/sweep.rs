@@ -136,7 +136,12 @@ fn both_ends_restored_freeze_under_passive_silence_and_audit_each_other_when_rev
         for c in &r.channels {
             if r.policy == "fiber" {
                 // `mutual_stale = "wait"`: both ends silent, forever.
-                assert_eq!(c.verdict, Verdict::Frozen, "point {}\n{tables}", r.point.index);
+                assert_eq!(
+                    c.verdict,
+                    Verdict::Frozen,
+                    "point {}\n{tables}",
+                    r.point.index
+                );
             }
         }
     }
@@ -164,7 +169,10 @@ fn a_channel_opened_after_the_backup_is_forgotten_and_closed_by_the_peer() {
         .flat_map(|r| &r.channels)
         .filter(|c| c.channel == "bc" && c.verdict == Verdict::Forgotten)
         .count();
-    assert!(forgotten > 0, "points before bc's opening forget it\n{tables}");
+    assert!(
+        forgotten > 0,
+        "points before bc's opening forget it\n{tables}"
+    );
     assert!(
         report.results.iter().any(|r| r.point.channel == "bc"),
         "bc's own steps are points too\n{tables}"

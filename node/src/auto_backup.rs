@@ -1,7 +1,7 @@
 //! Automatic backups, as Fiber takes them: about a second after start, after channel changes
 //! (coalesced: at most one per `backup.coalesce_secs`), and every `backup.interval_hours`.
 //! Off unless `backup.auto = true`. Each backup is an ordinary hot backup in
-//! `<base>/fiber/backups/<unix_ms>/`, announced by a `BackupWritten` event.
+//! `<base>/fiber/backups/<unix_ms>/`, announced by a `BackupWritten` event marked `automatic`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +81,7 @@ pub fn spawn(ctx: Arc<NodeContext>) -> AutoBackup {
                         due = None;
                         last = Some(now);
                         let ctx = ctx.clone();
-                        match tokio::task::spawn_blocking(move || ctx.backup()).await {
+                        match tokio::task::spawn_blocking(move || ctx.backup_automatic()).await {
                             Ok(Ok(info)) => tracing::info!(dir = %info.dir.display(), "automatic backup written"),
                             Ok(Err(e)) => tracing::error!(error = %e, "automatic backup failed"),
                             Err(e) => tracing::error!(error = %e, "automatic backup task failed"),

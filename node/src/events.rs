@@ -130,6 +130,10 @@ pub enum EventKind {
         /// asked for by RPC or taken automatically.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         step: Option<String>,
+        /// Taken by the node's own schedule (`backup.auto`: after start, after channel
+        /// changes, on an interval), not asked for by RPC or step control.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        automatic: bool,
     },
     /// A protocol error worth the harness's attention.
     Error {

@@ -206,15 +206,24 @@ impl NodeContext {
 
     /// Take a hot backup into `<base>/fiber/backups/<unix_ms>/`.
     pub fn backup(&self) -> Result<BackupInfo, BackupError> {
-        self.backup_tagged(None)
+        self.backup_tagged(None, false)
     }
 
     /// A backup taken by step control at `step` (its `BackupWritten` names the step).
     pub(crate) fn backup_at_step(&self, step: &str) -> Result<BackupInfo, BackupError> {
-        self.backup_tagged(Some(step.to_string()))
+        self.backup_tagged(Some(step.to_string()), false)
     }
 
-    fn backup_tagged(&self, step: Option<String>) -> Result<BackupInfo, BackupError> {
+    /// A backup the node's schedule took (`backup.auto`; its `BackupWritten` says so).
+    pub(crate) fn backup_automatic(&self) -> Result<BackupInfo, BackupError> {
+        self.backup_tagged(None, true)
+    }
+
+    fn backup_tagged(
+        &self,
+        step: Option<String>,
+        automatic: bool,
+    ) -> Result<BackupInfo, BackupError> {
         // One backup at a time (RPC, automatic, step control): retention never sees another
         // backup half-written, and names stay in the order backups finish.
         let _one_at_a_time = self.backup_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -234,6 +243,7 @@ impl NodeContext {
             p.events.publish(EventKind::BackupWritten {
                 dir: info.dir.display().to_string(),
                 step,
+                automatic,
             });
         }
         Ok(info)

@@ -1,15 +1,17 @@
 //! Backups by the scenario's names: taken now (the `backup` RPC), or by the node itself right
 //! after a protocol step (`backup_at`, step control's backup action: the store is exactly that
-//! step's state), looked up when first needed, and restored offline by the driver. Backup
-//! directories are host paths (the event log maps what a node reports).
+//! step's state) or on its own schedule (automatic backups), looked up when first needed,
+//! listed, and restored offline by the driver. Backup directories are host paths (the event
+//! log maps what a node reports).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use dlp_node::events::EventKind;
 use dlp_node::steps::{StepAction, StepSpec};
 
-use super::Network;
+use super::{Idle, Network};
 use crate::error::HarnessError;
 
 /// Named backups, and those armed with `backup_at` but not yet looked up.
@@ -18,6 +20,8 @@ pub(super) struct Backups {
     /// name -> (node, directory on the host).
     taken: BTreeMap<String, (String, PathBuf)>,
     pending: BTreeMap<String, PendingBackup>,
+    /// node -> (run, event seq) of the newest automatic backup named (`wait_auto_backup`).
+    automatic: BTreeMap<String, (u32, u64)>,
 }
 
 /// A backup a node takes by itself at a protocol step: its `BackupWritten` event (naming the
@@ -37,7 +41,15 @@ impl Network {
         self.client(node)?.backup().await?;
         let event = self
             .wait_event(node, after, "BackupWritten", |k| {
-                matches!(k, EventKind::BackupWritten { step: None, .. })
+                // Not one the node took by itself meanwhile (`auto_backup`).
+                matches!(
+                    k,
+                    EventKind::BackupWritten {
+                        step: None,
+                        automatic: false,
+                        ..
+                    }
+                )
             })
             .await?;
         let EventKind::BackupWritten { dir, .. } = event.kind else {
@@ -168,4 +180,115 @@ impl Network {
         self.driver.restore(&spec, &dir).await?;
         self.start(node).await
     }
+
+    /// Wait until `node` has written an automatic backup (taken on its own schedule, not by
+    /// RPC or step control) in its current run, newer than the last one named here; remember
+    /// it as `backup_name`. One already written counts. `within`: it must be there that soon
+    /// (an expectation, not the deadline), else up to the deadline.
+    pub async fn wait_auto_backup(
+        &mut self,
+        node: &str,
+        backup_name: &str,
+        within: Option<Duration>,
+    ) -> Result<PathBuf, HarnessError> {
+        let run = self.entry(node)?.run;
+        let after = match self.backups.automatic.get(node) {
+            Some(&(named_run, seq)) if named_run == run => seq,
+            _ => 0,
+        };
+        let automatic = |k: &EventKind| {
+            matches!(
+                k,
+                EventKind::BackupWritten {
+                    automatic: true,
+                    ..
+                }
+            )
+        };
+        let since = if after == 0 {
+            "in its current run".to_string()
+        } else {
+            format!("after event #{after} of its current run (the last one named)")
+        };
+        let what = format!("an automatic backup {since}");
+        let event = match within {
+            None => self.wait_event(node, after, &what, automatic).await?,
+            Some(within) => {
+                let wait = self.wait_within(format!("{node}: {what}"), within);
+                loop {
+                    let found = self
+                        .events(node)?
+                        .iter()
+                        .find(|e| e.seq > after && automatic(&e.kind))
+                        .cloned();
+                    if let Some(event) = found {
+                        break event;
+                    }
+                    if !self
+                        .idle_within(&wait, Idle::NodeEvents(node.to_string()))
+                        .await?
+                    {
+                        return Err(HarnessError::Expectation(format!(
+                            "{node} wrote no automatic backup {since} within {} ms",
+                            within.as_millis()
+                        )));
+                    }
+                }
+            }
+        };
+        let EventKind::BackupWritten { dir, .. } = event.kind else {
+            return Err(HarnessError::node(
+                node,
+                "a backup event without a directory",
+            ));
+        };
+        let dir = PathBuf::from(dir);
+        self.backups
+            .automatic
+            .insert(node.to_string(), (run, event.seq));
+        self.backups
+            .taken
+            .insert(backup_name.to_string(), (node.to_string(), dir.clone()));
+        Ok(dir)
+    }
+
+    /// What a named backup's directory holds: its owner, the directory, and every entry under
+    /// it as a path relative to it (`sk`, `db/`, `db/CURRENT`: directories end in `/`), sorted;
+    /// at most [`MAX_LISTED`] entries.
+    pub async fn backup_listing(
+        &mut self,
+        backup_name: &str,
+    ) -> Result<(String, PathBuf, Vec<String>), HarnessError> {
+        let (owner, dir) = self.backup_dir(backup_name).await?;
+        let mut entries = Vec::new();
+        let mut todo = vec![dir.clone()];
+        while let Some(at) = todo.pop() {
+            let read = std::fs::read_dir(&at).map_err(|e| HarnessError::io(&at, e))?;
+            for entry in read {
+                let entry = entry.map_err(|e| HarnessError::io(&at, e))?;
+                let path = entry.path();
+                let kind = entry.file_type().map_err(|e| HarnessError::io(&path, e))?;
+                let relative = path
+                    .strip_prefix(&dir)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .into_owned();
+                if kind.is_dir() {
+                    entries.push(format!("{relative}/"));
+                    todo.push(path);
+                } else {
+                    entries.push(relative);
+                }
+                if entries.len() >= MAX_LISTED {
+                    todo.clear();
+                    break;
+                }
+            }
+        }
+        entries.sort();
+        Ok((owner, dir, entries))
+    }
 }
+
+/// Most entries [`Network::backup_listing`] reads: a backup holds a few dozen.
+pub const MAX_LISTED: usize = 10_000;

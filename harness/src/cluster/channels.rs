@@ -133,6 +133,46 @@ impl Network {
     }
 }
 
+impl Network {
+    /// Wait until `node` lists exactly `count` channels that are not closed (only those with
+    /// `peer`, named by the key it had at its start, if given), each matching `state` if given.
+    pub async fn wait_channels(
+        &mut self,
+        node: &str,
+        peer: Option<&str>,
+        count: u64,
+        state: Option<&str>,
+    ) -> Result<(), HarnessError> {
+        let key = peer.map(|p| self.pubkey(p)).transpose()?;
+        let with = peer.map(|p| format!(" with {p}")).unwrap_or_default();
+        let all = state.map(|s| format!(", each {s}")).unwrap_or_default();
+        let wait = self.wait_until(format!(
+            "{node}: exactly {count} channels{with} that are not closed{all}"
+        ));
+        loop {
+            let listed = self.client(node)?.open_channels_with(key.as_ref()).await?;
+            let fits = listed
+                .iter()
+                .all(|c| state.is_none_or(|s| state_matches(&c.state, s)));
+            if listed.len() as u64 == count && fits {
+                return Ok(());
+            }
+            let seen: Vec<String> = listed
+                .iter()
+                .map(|c| format!("{} {}", short(&c.channel_id), c.state))
+                .collect();
+            let seen = format!("{} listed: [{}]", listed.len(), seen.join(", "));
+            self.not_yet(&wait, Some(seen), Idle::NodeEvents(node.to_string()))
+                .await?;
+        }
+    }
+}
+
+/// A channel id as the timeline shows it.
+fn short(id: &Hash32) -> String {
+    format!("{id}").chars().take(10).collect()
+}
+
 /// `state` matches `want`: a state name (`"Stale"`, `"ChannelReady"`, `"Closed"`), optionally
 /// with flags in parentheses as the node prints them (`"Closed(0x1)"`).
 pub fn state_matches(state: &ChannelState, want: &str) -> bool {

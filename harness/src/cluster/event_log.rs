@@ -157,7 +157,12 @@ impl Network {
         for (name, entry) in &self.nodes {
             for (run, e) in &entry.history {
                 let kind = match &e.kind {
-                    EventKind::BackupWritten { step, .. } => format!("backup written {step:?}"),
+                    EventKind::BackupWritten {
+                        step, automatic, ..
+                    } => format!(
+                        "backup written {step:?}{}",
+                        if *automatic { " (automatic)" } else { "" }
+                    ),
                     // How a connection ended (closed, reset) depends on timing, not on the run.
                     EventKind::PeerDisconnected { peer, .. } => format!("disconnected {peer}"),
                     other => serde_json::to_string(other).unwrap_or_else(|_| describe(other)),

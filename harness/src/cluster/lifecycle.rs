@@ -10,12 +10,17 @@ use dlp_node::channel_record::ChannelState;
 
 use super::{Network, NodeEntry, WALLET_FUNDS};
 use crate::client::NodeClient;
-use crate::driver::{AuditSettings, NodeSpec};
+use crate::driver::{AuditSettings, BackupSettings, NodeSpec};
 use crate::error::HarnessError;
 
 impl Network {
     /// Add a node: the driver creates its home from its spec, it starts, its wallet is funded.
-    pub async fn add_node(&mut self, name: &str, audit: AuditSettings) -> Result<(), HarnessError> {
+    pub async fn add_node(
+        &mut self,
+        name: &str,
+        audit: AuditSettings,
+        backups: BackupSettings,
+    ) -> Result<(), HarnessError> {
         if self.nodes.contains_key(name) {
             return Err(HarnessError::Setup(format!("node {name:?} exists already")));
         }
@@ -26,6 +31,7 @@ impl Network {
             audit,
             chain_url: self.chain_url.clone(),
             home: self.run_dir.join(name),
+            backups,
         };
         self.driver.create_node(&spec).await?;
         self.nodes.insert(
@@ -79,6 +85,19 @@ impl Network {
         entry.run += 1;
         let run = entry.run;
         entry.stale_at_start.insert(run, stale);
+        Ok(())
+    }
+
+    /// Ask a running node's `node_info` now: it must answer, with the key it started with.
+    pub async fn check_node_info(&mut self, name: &str) -> Result<(), HarnessError> {
+        let answer = self.client(name)?.node_info().await?;
+        let known = self.pubkey(name)?;
+        if answer.pubkey()? != known {
+            return Err(HarnessError::Expectation(format!(
+                "{name}: node_info answered with key {}, but it started as {known}",
+                answer.pubkey
+            )));
+        }
         Ok(())
     }
 

@@ -173,9 +173,14 @@ pub fn describe(kind: &EventKind) -> String {
         ),
         EventKind::Held { step } => format!("HELD at {step}"),
         EventKind::Released { step } => format!("released from {step}"),
-        EventKind::BackupWritten { dir, step } => match step {
-            Some(step) => format!("backup written to {dir} at {step}"),
-            None => format!("backup written to {dir}"),
+        EventKind::BackupWritten {
+            dir,
+            step,
+            automatic,
+        } => match (step, automatic) {
+            (Some(step), _) => format!("backup written to {dir} at {step}"),
+            (None, true) => format!("automatic backup written to {dir}"),
+            (None, false) => format!("backup written to {dir}"),
         },
         EventKind::Error {
             channel_id,

@@ -5,7 +5,9 @@
 //!   node, so parallel runs never collide), every RPC module the harness drives (`admin` for
 //!   backups, `dev` for events and step control), the ledger's URL, the seed (`dev.seed`), the
 //!   audit settings, and a backup retention the harness never hits (a scenario may restore any
-//!   backup it named; retention itself is tested in dlp-node's own tests).
+//!   backup it named; retention itself is tested in dlp-node's own tests). Automatic backups
+//!   when the spec asks for them, coalesced over [`AUTO_BACKUP_COALESCE_SECS`] instead of
+//!   Fiber's minute, so a scenario sees one within its deadline after a channel change.
 //! - `fiber/sk` and `ckb/key`: keys derived from the run's seed and the node's name, so the same
 //!   seed gives the same node identities and therefore the same events.
 
@@ -17,6 +19,10 @@ use dlp_node::layout::BaseDir;
 
 use super::NodeSpec;
 use crate::error::HarnessError;
+
+/// `backup.coalesce_secs` of a node with automatic backups: at most one change-triggered
+/// backup per this many seconds.
+pub const AUTO_BACKUP_COALESCE_SECS: u64 = 1;
 
 /// Where a node listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +74,11 @@ pub fn config_text(spec: &NodeSpec, placement: Placement) -> String {
     }
     text.push_str(&format!("[dev]\nseed = {}\n", spec.seed));
     text.push_str(&format!("[backup]\nkeep = {}\n", u32::MAX));
+    if spec.backups.automatic {
+        text.push_str(&format!(
+            "auto = true\ncoalesce_secs = {AUTO_BACKUP_COALESCE_SECS}\n"
+        ));
+    }
     text.push_str("[audit]\n");
     if let Some(policy) = spec.audit.policy {
         text.push_str(&format!("policy = \"{policy}\"\n"));
@@ -108,7 +119,7 @@ pub fn log_path(home: &Path) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::AuditSettings;
+    use crate::driver::{AuditSettings, BackupSettings};
     use dlp_node::config::{AuditPolicy, Config};
     use dlp_node::store::Backend;
 
@@ -124,6 +135,7 @@ mod tests {
             },
             chain_url: Some("http://127.0.0.1:1".into()),
             home: "/nonexistent".into(),
+            backups: BackupSettings::default(),
         };
         let config: Config = config_text(&spec, Placement::Loopback)
             .parse()
@@ -132,6 +144,7 @@ mod tests {
         assert_eq!(config.dev.seed, Some(7));
         assert_eq!(config.audit.policy, AuditPolicy::Strict);
         assert_eq!(config.backup.keep, u32::MAX);
+        assert!(!config.backup.auto, "automatic backups only when asked for");
         assert!(!config.rpc.allow_non_loopback && !config.fiber.allow_non_loopback);
         let placed = Placement::PrivateNetwork {
             rpc_port: 8227,
@@ -140,6 +153,16 @@ mod tests {
         let config: Config = config_text(&spec, placed).parse().expect("a valid config");
         assert_eq!(config.fiber.listening_addr.to_string(), "0.0.0.0:8228");
         assert!(config.rpc.allow_non_loopback && config.fiber.allow_non_loopback);
+        let auto = NodeSpec {
+            backups: BackupSettings { automatic: true },
+            ..spec.clone()
+        };
+        let config: Config = config_text(&auto, Placement::Loopback)
+            .parse()
+            .expect("a valid config");
+        assert!(config.backup.auto);
+        assert_eq!(config.backup.coalesce_secs, AUTO_BACKUP_COALESCE_SECS);
+        assert_eq!(config.backup.keep, u32::MAX);
         assert_eq!(derived_key(7, "bob", "node"), derived_key(7, "bob", "node"));
         assert_ne!(
             derived_key(7, "bob", "node"),

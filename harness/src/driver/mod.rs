@@ -138,6 +138,15 @@ pub struct AuditSettings {
     pub on_failure: Option<OnAuditFailure>,
 }
 
+/// Automatic backups of one node (dlp-node's `[backup] auto`; off unless asked for). With them
+/// on, the node backs itself up about a second after each start and after channel changes,
+/// at most one per [`AUTO_BACKUP_COALESCE_SECS`](self::dlp_node::AUTO_BACKUP_COALESCE_SECS)
+/// seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackupSettings {
+    pub automatic: bool,
+}
+
 /// Everything a driver needs to create and run one node.
 #[derive(Debug, Clone)]
 pub struct NodeSpec {
@@ -151,6 +160,7 @@ pub struct NodeSpec {
     pub chain_url: Option<String>,
     /// The node's home on the harness's host (inside the run directory); kept with the run.
     pub home: PathBuf,
+    pub backups: BackupSettings,
 }
 
 /// Runs the chain and nodes.

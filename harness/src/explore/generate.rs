@@ -147,6 +147,7 @@ pub fn generate(spec: ScheduleSpec) -> ScenarioFile {
                     NodeDecl {
                         audit_policy: Some(spec.policy),
                         on_audit_failure: None,
+                        auto_backup: false,
                     },
                 )
             })

@@ -21,7 +21,10 @@
 //!   (it watches both nodes for a connection);
 //! - `start`, `stop`, `restart`, `crash`, `disconnect`, `partition`, `send_payment`,
 //!   `shutdown`, `mine` and `restore` need nothing more (`restore` of a `backup_at` backup waits
-//!   for it, but that `backup_at` already needs step control and events).
+//!   for it, but that `backup_at` already needs step control and events);
+//! - `wait_auto_backup` and `expect_channels` wait on the node's events (typed events);
+//!   `expect_backup_files` (it reads the backup through the host path every driver maps) and
+//!   `expect_node_info` (one RPC call) need nothing more.
 
 use std::collections::BTreeSet;
 
@@ -71,6 +74,8 @@ impl Step {
             Step::ExpectPenalty { .. } | Step::MarkWallets {} => &[DlpChainLedger],
             Step::ExpectWalletChange { .. } => &[DlpChainLedger, TypedEvents],
             Step::CheckInvariants {} => INVARIANT_CAPABILITIES,
+            Step::WaitAutoBackup { .. } | Step::ExpectChannels { .. } => &[TypedEvents],
+            Step::ExpectBackupFiles { .. } | Step::ExpectNodeInfo { .. } => &[],
         }
     }
 }

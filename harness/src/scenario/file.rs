@@ -1,13 +1,16 @@
 //! The scenario format: the types a scenario file deserialises into (serde with
-//! `deny_unknown_fields`, positions kept with `toml::Spanned`), the step verbs, and the shapes
-//! a topology expands into. What a file may say is decided here; whether what it says can run
-//! (names, bounds, preconditions) is `validate.rs`; what a step does is `interpret.rs`.
+//! `deny_unknown_fields`, positions kept with `toml::Spanned`) and the step verbs; the shapes a
+//! topology expands into are `topology.rs`. What a file may say is decided here; whether what
+//! it says can run (names, bounds, preconditions) is `validate.rs`; what a step does is
+//! `interpret.rs`.
 
 use std::collections::BTreeMap;
 
 use dlp_node::config::{AuditPolicy, OnAuditFailure};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+
+pub use super::topology::{Shape, TopologyDecl, shape_pair_count, shape_pairs};
 
 /// The file's shape.
 #[derive(Debug, Clone, Deserialize)]
@@ -54,65 +57,10 @@ pub struct NodeDecl {
     pub audit_policy: Option<AuditPolicy>,
     #[serde(default)]
     pub on_audit_failure: Option<OnAuditFailure>,
-}
-
-/// `topology = { shape = "line", nodes = [...], amount = N }`: channels by shape, each opened
-/// by the earlier node of the pair: `line` a-b, b-c, ...; `star` the first node to each other;
-/// `mesh` every pair.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TopologyDecl {
-    pub shape: Shape,
-    pub nodes: Vec<String>,
-    pub amount: u64,
-}
-
-/// Topology shapes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Shape {
-    Line,
-    Star,
-    Mesh,
-}
-
-impl Shape {
-    /// The shape as written in the file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Shape::Line => "line",
-            Shape::Star => "star",
-            Shape::Mesh => "mesh",
-        }
-    }
-}
-
-/// How many (from, to) pairs [`shape_pairs`] makes over `n` nodes, without making them.
-pub fn shape_pair_count(shape: Shape, n: usize) -> usize {
-    match shape {
-        Shape::Line | Shape::Star => n.saturating_sub(1),
-        Shape::Mesh => n.saturating_mul(n.saturating_sub(1)) / 2,
-    }
-}
-
-/// The (from, to) pairs of a shape over `nodes`.
-pub fn shape_pairs(shape: Shape, nodes: &[String]) -> Vec<(String, String)> {
-    match shape {
-        Shape::Line => nodes
-            .windows(2)
-            .map(|w| (w[0].clone(), w[1].clone()))
-            .collect(),
-        Shape::Star => nodes
-            .iter()
-            .skip(1)
-            .map(|leaf| (nodes[0].clone(), leaf.clone()))
-            .collect(),
-        Shape::Mesh => nodes
-            .iter()
-            .enumerate()
-            .flat_map(|(i, a)| nodes[i + 1..].iter().map(move |b| (a.clone(), b.clone())))
-            .collect(),
-    }
+    /// The node backs itself up on its own schedule (dlp-node's `[backup] auto = true`): about
+    /// a second after each start and after channel changes (see `wait_auto_backup`).
+    #[serde(default)]
+    pub auto_backup: bool,
 }
 
 /// `[[channels]]`: opened (and confirmed) before the first step.
@@ -154,6 +102,32 @@ pub enum ShutdownExpect {
 pub enum AuditExpect {
     Passed,
     Failed,
+}
+
+/// Where the peer's commitment numbers stand against the restored channel's, in an audit
+/// (`expect_audit`'s `peer`): with the backup's `(L, R)` and the peer's `(PL, PR)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditPeer {
+    /// `PL < R` or `PR < L`, and neither ahead: the peer lags the backup.
+    Behind,
+    /// `PL == R` and `PR == L`: the numbers agree.
+    Level,
+    /// `PL > R` or `PR > L`, and neither behind: the peer moved past the backup.
+    Ahead,
+}
+
+impl AuditPeer {
+    /// Where the peer stands, `None` when it is ahead in one number and behind in the other.
+    pub fn of(local: u64, remote: u64, peer_local: u64, peer_remote: u64) -> Option<Self> {
+        use std::cmp::Ordering::*;
+        match (peer_local.cmp(&remote), peer_remote.cmp(&local)) {
+            (Equal, Equal) => Some(AuditPeer::Level),
+            (Less | Equal, Less | Equal) => Some(AuditPeer::Behind),
+            (Greater | Equal, Greater | Equal) => Some(AuditPeer::Ahead),
+            _ => None,
+        }
+    }
 }
 
 fn one() -> u64 {
@@ -313,6 +287,9 @@ pub enum Step {
         node: String,
         channel: String,
         outcome: AuditExpect,
+        /// Also where the peer's numbers stood against the backup's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<AuditPeer>,
     },
     /// `node` has sent nothing on `channel` in its current run, except after the peer's
     /// ReestablishChannel.
@@ -348,6 +325,40 @@ pub enum Step {
     /// revoked commitment of it and was punished). Needs `allow_penalties = true`.
     ExpectPenalty {
         channel: String,
+    },
+    /// Wait until `node` has written an automatic backup (one it took on its own schedule: it
+    /// needs `auto_backup = true`) in its current run, newer than any named before; remembered
+    /// as `name`. With `within_ms`, it must come that soon after the step starts.
+    WaitAutoBackup {
+        node: String,
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        within_ms: Option<u64>,
+    },
+    /// The named backup of `node` holds `files` (paths relative to the backup's directory; one
+    /// ending in `/` is a directory), and with `store = true` the store of the run's backend
+    /// (`db/CURRENT` on RocksDB, `data.sqlite` on SQLite).
+    ExpectBackupFiles {
+        node: String,
+        backup: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        store: bool,
+    },
+    /// Wait until `node` lists exactly `count` channels that are not closed (only those with
+    /// `peer`, if given), each in `state` if given (as `expect_state` compares it).
+    ExpectChannels {
+        node: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        count: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<String>,
+    },
+    /// `node_info` of `node` answers, with the node's own public key.
+    ExpectNodeInfo {
+        node: String,
     },
 }
 
@@ -420,6 +431,10 @@ impl Step {
             Step::CheckInvariants {} => "check_invariants",
             Step::WaitQuiescent {} => "wait_quiescent",
             Step::ExpectPenalty { .. } => "expect_penalty",
+            Step::WaitAutoBackup { .. } => "wait_auto_backup",
+            Step::ExpectBackupFiles { .. } => "expect_backup_files",
+            Step::ExpectChannels { .. } => "expect_channels",
+            Step::ExpectNodeInfo { .. } => "expect_node_info",
         }
     }
 
@@ -457,6 +472,13 @@ impl Step {
             | Step::WaitQuiescent {}
             | Step::ExpectPenalty { .. }
             | Step::ExpectPayment { .. } => vec![],
+            Step::WaitAutoBackup { node, .. }
+            | Step::ExpectBackupFiles { node, .. }
+            | Step::ExpectNodeInfo { node } => vec![node],
+            Step::ExpectChannels { node, peer, .. } => std::iter::once(node)
+                .chain(peer)
+                .map(String::as_str)
+                .collect(),
         }
     }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use dlp_node::events::EventKind;
 
-use super::file::{AuditExpect, PayExpect, ScenarioFile, ShutdownExpect, Step};
+use dlp_node::store::{Backend, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME};
+
+use super::file::{AuditExpect, AuditPeer, PayExpect, ScenarioFile, ShutdownExpect, Step};
 use crate::checks;
 use crate::cluster::{Network, UNREACHABLE_WITHIN, describe};
 use crate::error::HarnessError;
@@ -225,6 +227,7 @@ async fn run_step(
             node,
             channel,
             outcome,
+            peer,
         } => {
             let id = net.channel(channel)?.id;
             let event = net
@@ -233,13 +236,40 @@ async fn run_step(
                 })
                 .await?;
             let passed = matches!(event.kind, EventKind::AuditPassed { .. });
-            if passed == (*outcome == AuditExpect::Passed) {
-                Ok(())
-            } else {
-                Err(HarnessError::Expectation(format!(
+            if passed != (*outcome == AuditExpect::Passed) {
+                return Err(HarnessError::Expectation(format!(
                     "{node}: expected the audit of {channel} to be {outcome:?}, got: {}",
                     describe(&event.kind)
-                )))
+                )));
+            }
+            let (EventKind::AuditPassed {
+                local,
+                remote,
+                peer_local,
+                peer_remote,
+                ..
+            }
+            | EventKind::AuditFailed {
+                local,
+                remote,
+                peer_local,
+                peer_remote,
+                ..
+            }) = event.kind
+            else {
+                unreachable!("matched an audit event above")
+            };
+            match peer {
+                Some(want)
+                    if AuditPeer::of(local, remote, peer_local, peer_remote) != Some(*want) =>
+                {
+                    Err(HarnessError::Expectation(format!(
+                        "{node}: expected the peer {want:?} of the backup in the audit of \
+                         {channel}, got: {}",
+                        describe(&event.kind)
+                    )))
+                }
+                _ => Ok(()),
             }
         }
         Step::ExpectSilence { node, channel } => {
@@ -290,5 +320,75 @@ async fn run_step(
             net.wait_wallet_change(node, base, *amount).await
         }
         Step::CheckInvariants {} => checks::check_all(net, run.invariants).await,
+        Step::WaitAutoBackup {
+            node,
+            name,
+            within_ms,
+        } => net
+            .wait_auto_backup(node, name, within_ms.map(Duration::from_millis))
+            .await
+            .map(|_| ()),
+        Step::ExpectBackupFiles {
+            node,
+            backup,
+            files,
+            store,
+        } => expect_backup_files(net, node, backup, files, *store).await,
+        Step::ExpectChannels {
+            node,
+            peer,
+            count,
+            state,
+        } => {
+            net.wait_channels(node, peer.as_deref(), *count, state.as_deref())
+                .await
+        }
+        Step::ExpectNodeInfo { node } => net.check_node_info(node).await,
     }
+}
+
+/// The store a backup of the run's backend holds: `db/CURRENT` (a RocksDB checkpoint names
+/// its manifest there) or `data.sqlite`.
+pub(crate) fn backup_store_file(backend: Backend) -> String {
+    match backend {
+        Backend::Rocksdb => format!("{ROCKSDB_BACKUP_DIR_NAME}/CURRENT"),
+        Backend::Sqlite => SQLITE_FILE_NAME.to_string(),
+    }
+}
+
+/// `expect_backup_files`: every listed path is there (a path ending in `/` as a directory,
+/// any other as a file); the failure names what is missing and lists what is there.
+async fn expect_backup_files(
+    net: &mut Network,
+    node: &str,
+    backup: &str,
+    files: &[String],
+    store: bool,
+) -> Result<(), HarnessError> {
+    let (owner, dir, entries) = net.backup_listing(backup).await?;
+    if owner != node {
+        return Err(HarnessError::Expectation(format!(
+            "backup {backup:?} is {owner}'s, not {node}'s"
+        )));
+    }
+    let store_file = store.then(|| backup_store_file(net.backend()));
+    let missing: Vec<&str> = files
+        .iter()
+        .chain(&store_file)
+        .map(String::as_str)
+        .filter(|want| !entries.iter().any(|e| e == want))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(HarnessError::Expectation(format!(
+        "backup {backup:?} of {node} ({}) lacks {}; it holds: {}",
+        dir.display(),
+        missing.join(", "),
+        if entries.is_empty() {
+            "nothing".to_string()
+        } else {
+            entries.join(", ")
+        }
+    )))
 }

@@ -14,10 +14,13 @@
 //!   `wait_held`, `release`, `shutdown`, `expect_state`, `expect_audit`, `wait_reestablished`,
 //!   `expect_balance` of it, `expect_unreachable` from or to it (a frozen node never finishes a
 //!   handshake, so it would look unreachable without any partition), and a `partition` of two
-//!   paused nodes (the connection is dropped by a side that answers).
+//!   paused nodes (the connection is dropped by a side that answers); `wait_auto_backup`,
+//!   `expect_channels` and `expect_node_info` of it.
 //! - Allowed on a paused node: `crash` (it dies frozen), `disconnect` *to* it (its peer drops a
 //!   silent connection), `expect_silence` (it has said nothing since its events were last
-//!   fetched, before it froze), `expect_wallet_change` (the ledger answers), and every step
+//!   fetched, before it froze), `expect_wallet_change` (the ledger answers),
+//!   `expect_backup_files` (read on the host) and `expect_channels` *with* it as the peer
+//!   (named by its key from its start), and every step
 //!   that names no node (`wait_quiescent` counts its directions as frozen, `check_invariants`
 //!   judges the events fetched before it froze).
 //! - `expect_unreachable` needs both nodes running and a `partition` of the pair before it,
@@ -218,6 +221,12 @@ fn needs_answer<'s>(step: &'s Step, payers: &'s BTreeMap<String, String>) -> Vec
         | Step::CheckInvariants {}
         | Step::WaitQuiescent {}
         | Step::ExpectPenalty { .. } => vec![],
+        // The peer of expect_channels is named by the key it had at start: it need not answer.
+        // A backup's files are read on the host.
+        Step::WaitAutoBackup { node, .. }
+        | Step::ExpectChannels { node, .. }
+        | Step::ExpectNodeInfo { node } => vec![node],
+        Step::ExpectBackupFiles { .. } => vec![],
     }
 }
 

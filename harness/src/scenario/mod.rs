@@ -5,10 +5,12 @@
 //! checked before anything starts, so a typo costs an error with its file, line and column, not
 //! a half-run network.
 //!
-//! - `file.rs`: the format's types (what a file may say).
+//! - `file.rs`: the format's types (what a file may say); `topology.rs`: channels by shape.
 //! - `source.rs`: reading a file without trusting it (size, kind, UTF-8, nesting).
 //! - `validate.rs`: names, bounds and preconditions, with located errors (`locate.rs`);
 //!   `liveness.rs`: which nodes can answer at each step (running, stopped, paused).
+//! - `inspect.rs`: validation of the verbs that look at what a node holds (automatic backups,
+//!   a backup's files, the channels it lists, `node_info`).
 //! - `capabilities.rs`: what a scenario needs from its driver, checked before it starts.
 //! - `render.rs`: a scenario written back out (what the sweep and the explorer generate).
 //! - `interpret.rs`: one step as the network's verbs.
@@ -18,6 +20,7 @@
 mod capabilities;
 mod channels;
 mod file;
+mod inspect;
 mod interpret;
 mod liveness;
 mod locate;
@@ -25,6 +28,7 @@ mod render;
 mod report;
 mod session;
 mod source;
+mod topology;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -35,6 +39,7 @@ use crate::driver::DriverKind;
 use crate::error::HarnessError;
 
 pub use capabilities::INVARIANT_CAPABILITIES;
+pub use file::AuditPeer;
 pub use file::{
     AuditExpect, ChannelDecl, NodeDecl, PayExpect, ScenarioFile, Shape, ShutdownExpect, Step,
     SweepDecl, TopologyDecl, shape_pair_count, shape_pairs, step_verbs,
@@ -115,7 +120,9 @@ impl Scenario {
     }
 
     /// The name of one combination, the same in the test list, `run`'s table and the failure
-    /// report: `<file stem>@<backend>[<driver>]` (`audit_failure@sqlite[in-process]`).
+    /// report: `<name>@<backend>[<driver>]` (`audit_failure@sqlite[in-process]`), the name as
+    /// [`discover`] found it (`fiber/test_restore_marks_channel_stale@rocksdb[process]`) or the
+    /// file stem.
     pub fn test_name(&self, backend: Backend, driver: DriverKind) -> String {
         format!("{}@{backend}[{}]", self.name, driver.name())
     }
@@ -132,23 +139,51 @@ impl Scenario {
     }
 }
 
-/// Every `*.toml` under `paths` (files as given, directories searched one level deep). Entries
-/// named `*.toml` that are not regular files are listed too, for [`Scenario::load`] to refuse
-/// by name; finding nothing at all is an error, not an empty success.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, HarnessError> {
-    let mut out = Vec::new();
+/// A scenario file [`discover`] found, with the name its tests, tables and reports use: the
+/// path relative to the directory it was found in, without `.toml` (`audit_failure`,
+/// `fiber/test_restore_marks_channel_stale`), or the file stem of a file given itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub path: PathBuf,
+    pub name: String,
+}
+
+impl Found {
+    /// Read, parse and validate it ([`Scenario::load`]), named as found.
+    pub fn load(&self) -> Result<Scenario, HarnessError> {
+        let mut scenario = Scenario::load(&self.path)?;
+        scenario.name.clone_from(&self.name);
+        Ok(scenario)
+    }
+}
+
+/// Every `*.toml` under `paths`: files as given, directories searched recursively (in name
+/// order, a directory's own files first; entries starting with `.` and symbolic links to
+/// directories are not followed), each file once even if several paths reach it. Entries named
+/// `*.toml` that are not regular files are listed too, for [`Scenario::load`] to refuse by name;
+/// finding nothing at all is an error, not an empty success.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<Found>, HarnessError> {
+    let mut out: Vec<Found> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for path in paths {
+        let mut found = Vec::new();
         if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| HarnessError::io(path, e))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            found.sort();
-            out.extend(found);
+            search(path, "", 0, &mut found)?;
         } else {
-            out.push(path.clone());
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            found.push(Found {
+                path: path.clone(),
+                name,
+            });
+        }
+        for f in found {
+            let key = std::fs::canonicalize(&f.path).unwrap_or_else(|_| f.path.clone());
+            if seen.insert(key) {
+                out.push(f);
+            }
         }
     }
     if out.is_empty() {
@@ -157,6 +192,41 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, HarnessError> {
         });
     }
     Ok(out)
+}
+
+/// Deepest directory [`discover`] descends into below a directory it was given.
+const MAX_DEPTH: usize = 8;
+
+/// The `*.toml` files of `dir` (named with `prefix`), then its subdirectories' in name order.
+fn search(
+    dir: &Path,
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<Found>,
+) -> Result<(), HarnessError> {
+    let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+        .map_err(|e| HarnessError::io(dir, e))?
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    let mut subdirs = Vec::new();
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".toml") {
+            out.push(Found {
+                path,
+                name: format!("{prefix}{stem}"),
+            });
+        } else if entry.file_type().is_ok_and(|t| t.is_dir()) && depth < MAX_DEPTH {
+            subdirs.push((path, format!("{prefix}{name}/")));
+        }
+    }
+    for (path, prefix) in subdirs {
+        search(&path, &prefix, depth + 1, out)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

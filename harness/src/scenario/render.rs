@@ -52,6 +52,9 @@ pub fn render(file: &ScenarioFile, comment: &str) -> String {
             };
             let _ = writeln!(out, "on_audit_failure = \"{value}\"");
         }
+        if node.auto_backup {
+            out.push_str("auto_backup = true\n");
+        }
     }
     if let Some(sweep) = &file.sweep {
         let sweep = sweep.get_ref();

@@ -14,7 +14,7 @@ use super::Scenario;
 use super::interpret::Interpreter;
 use super::report::{Failure, RunFailure, RunInfo, render};
 use crate::cluster::Network;
-use crate::driver::{AuditSettings, Driver, DriverKind};
+use crate::driver::{AuditSettings, BackupSettings, Driver, DriverKind};
 
 /// How a run ended.
 #[derive(Debug)]
@@ -130,8 +130,11 @@ impl<'a> Session<'a> {
                 policy: decl.audit_policy,
                 on_failure: decl.on_audit_failure,
             };
+            let backups = BackupSettings {
+                automatic: decl.auto_backup,
+            };
             self.net
-                .add_node(name, settings)
+                .add_node(name, settings, backups)
                 .await
                 .map_err(|error| RunFailure::Network { during, error })?;
         }

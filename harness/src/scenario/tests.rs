@@ -248,6 +248,40 @@ fn an_empty_selection_is_an_error() {
 }
 
 #[test]
+fn directories_are_searched_recursively_and_named_by_their_path_below_the_one_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    for sub in ["fiber", "regressions/deeper", ".hidden"] {
+        std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+    }
+    for file in [
+        "b.toml",
+        "a.toml",
+        "fiber/x.toml",
+        "regressions/deeper/y.toml",
+        ".hidden/z.toml",
+    ] {
+        std::fs::write(root.join(file), "").expect("write");
+    }
+    let names = |found: Vec<Found>| -> Vec<String> { found.into_iter().map(|f| f.name).collect() };
+    let found = discover(&[root.to_path_buf()]).expect("found");
+    assert_eq!(found[2].path, root.join("fiber/x.toml"));
+    assert_eq!(
+        names(found),
+        ["a", "b", "fiber/x", "regressions/deeper/y"],
+        "a directory's own files first, then its subdirectories; hidden ones skipped"
+    );
+    // Relative to the directory given; a file given is named by its stem; each file once.
+    let found = discover(&[
+        root.join("regressions"),
+        root.join("fiber/x.toml"),
+        root.to_path_buf(),
+    ])
+    .expect("found");
+    assert_eq!(names(found), ["deeper/y", "x", "a", "b"]);
+}
+
+#[test]
 fn mine_is_bounded_by_the_ledgers_limit_per_call() {
     let mine = |blocks: &str| format!("{BASE}[[steps]]\nmine = {{ blocks = {blocks} }}\n");
     parse(&mine("10_000")).expect("the limit itself");
@@ -415,57 +449,4 @@ fn a_misspelt_message_in_step_control_is_refused_at_its_line_with_the_names() {
         ))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
-}
-
-#[test]
-fn open_channel_names_a_channel_for_later_steps_and_is_checked_like_one() {
-    let step = |s: &str| format!("[[steps]]\n{s}\n");
-    let open = "open_channel = { name = \"ba\", from = \"bob\", to = \"alice\", amount = 500 }";
-    let uses = "expect_state = { node = \"alice\", channel = \"ba\", state = \"ChannelReady\" }";
-    parse(&format!("{BASE}{}{}", step(open), step(uses))).expect("opened, then used");
-    // Used before it is opened: unknown there (line 10), listing the channels known there.
-    let (line, msg) = error_at(&format!("{BASE}{}{}", step(uses), step(open)));
-    assert_eq!(line, 10, "{msg}");
-    assert!(
-        msg.contains("unknown channel \"ba\" (channels: ab)"),
-        "{msg}"
-    );
-    // A name already taken, by [[channels]] or an earlier open_channel.
-    let twice = "open_channel = { name = \"ab\", from = \"bob\", to = \"alice\", amount = 5 }";
-    let (line, msg) = error_at(&format!("{BASE}{}", step(twice)));
-    assert_eq!(line, 10);
-    assert!(
-        msg.contains("open_channel: channel name \"ab\" used twice"),
-        "{msg}"
-    );
-    // More than the opener's wallet with what it opened before: both amounts named.
-    let big = "open_channel = { name = \"ab2\", from = \"alice\", to = \"bob\", amount = 99_999_999_001 }";
-    let (line, msg) = error_at(&format!("{BASE}{}", step(big)));
-    assert_eq!(line, 10);
-    assert!(
-        msg.contains("alice opens 100000000001 shannons of channels with it, 1000 before it"),
-        "{msg}"
-    );
-    // Both ends must run, and not be partitioned.
-    let (line, msg) = error_at(&format!(
-        "{BASE}{}{}",
-        step("stop = { node = \"alice\" }"),
-        step(open)
-    ));
-    assert_eq!(line, 12);
-    assert!(
-        msg.contains("alice is not running here (stopped at line 10)"),
-        "{msg}"
-    );
-    let (line, msg) = error_at(&format!(
-        "{BASE}{}{}",
-        step("partition = { a = \"alice\", b = \"bob\" }"),
-        step(open)
-    ));
-    assert_eq!(line, 12);
-    assert!(msg.contains("partitioned here; heal them first"), "{msg}");
-    // To itself.
-    let own = "open_channel = { name = \"aa\", from = \"alice\", to = \"alice\", amount = 5 }";
-    let (_, msg) = error_at(&format!("{BASE}{}", step(own)));
-    assert!(msg.contains("\"aa\" connects alice to itself"), "{msg}");
 }

@@ -6,7 +6,8 @@
 //! several), the counts that drive allocation (nodes, channels, a topology's pairs: counted
 //! before anything is expanded), then names and step preconditions (unknown nodes, channels,
 //! backups and payments; a `wait_held` without a `hold`; a `restore` before its backup; what
-//! a paused node cannot do, and `expect_unreachable` without a partition: `liveness.rs`).
+//! a paused node cannot do, and `expect_unreachable` without a partition: `liveness.rs`; the
+//! inspection verbs' backups, paths and states: `inspect.rs`).
 //!
 //! Every number that drives a loop, an allocation or a sum has a bound, checked before it is
 //! used, so a file that passes `check` cannot exhaust memory, overflow or run unbounded:
@@ -26,6 +27,7 @@ use toml::Spanned;
 use super::Scenario;
 use super::channels::Channels;
 use super::file::{ChannelDecl, PayExpect, ScenarioFile, Step, shape_pair_count, shape_pairs};
+use super::inspect::Inspections;
 use super::liveness::Liveness;
 use super::locate::{invalid, key_offset, line_col, nth_key_offset, step_offset, toml_error};
 use super::source::{self, clip, list};
@@ -302,6 +304,7 @@ impl Checker<'_> {
         let mut held = BTreeSet::new();
         let mut payments = BTreeSet::new();
         let mut liveness = Liveness::new(self.file.nodes.keys());
+        let mut inspections = Inspections::default();
         let nodes = self.file.nodes.len();
         for step in &self.file.steps {
             let at = step_offset(self.text, step.span().start);
@@ -413,6 +416,7 @@ impl Checker<'_> {
                 }
                 _ => {}
             }
+            inspections.step(self.file, s, &mut backups).map_err(err)?;
             liveness.step(s, line_col(self.text, at).0).map_err(err)?;
         }
         Ok(())

@@ -132,6 +132,7 @@ fn regression_text(
                 node: node.clone(),
                 channel: channel.clone(),
                 outcome: AuditExpect::Passed,
+                peer: None,
             }));
             if revoked {
                 file.steps.push(spanned(Step::Shutdown {
@@ -150,6 +151,7 @@ fn regression_text(
                 node: node.clone(),
                 channel: channel.clone(),
                 outcome: AuditExpect::Failed,
+                peer: None,
             }));
             file.steps.push(spanned(Step::ExpectState {
                 node: node.clone(),

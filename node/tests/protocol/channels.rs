@@ -300,7 +300,17 @@ async fn automatic_backups_follow_start_up_and_channel_changes(backend: Backend)
     config.backup.auto = true;
     config.backup.coalesce_secs = 0;
     let bob = net.add("bob", config).await;
-    let written = |k: &EventKind| matches!(k, EventKind::BackupWritten { .. });
+    // Marked automatic: a harness tells them from the backups it asks for by RPC.
+    let written = |k: &EventKind| {
+        matches!(
+            k,
+            EventKind::BackupWritten {
+                automatic: true,
+                step: None,
+                ..
+            }
+        )
+    };
     let first = net.wait(bob, 0, "the start-up backup", written).await;
     net.connect(0, bob).await;
     let channel = net.open_channel(0, bob, 1_000_000).await;
