@@ -26,6 +26,15 @@
 //! ReestablishChannel and run the normal resync; a channel that was shutting down goes back to
 //! ShuttingDown and finishes the cooperative close. On fail: `AuditFailed`, the channel stays
 //! Stale and blocked; with `on_audit_failure = "request_close"` we ask the peer to force-close.
+//!
+//! ## A channel we do not know
+//! A node restored from a backup older than a channel has no record of it, and the peer's
+//! ReestablishChannel names it. We answer `RequestForceClose` (the message that already means
+//! "I lost data, close with your commitment"), publish `UnknownChannelReestablish` and touch
+//! nothing else: there is no record to change. The peer's commitment pays our balance straight
+//! to our wallet key, and the chain watcher reports that payment (`RecoveredFromUnknownChannel`,
+//! see `onchain`). The peer decides with `audit.on_force_close_request` (`force_close` by
+//! default, Lightning's answer to a peer's error on a channel).
 
 use dlp_chain::{Hash32, Pubkey};
 
@@ -117,7 +126,19 @@ impl Core {
         peer_remote: u64,
     ) {
         let Some(state) = self.state_of(&id) else {
-            self.send_error(peer, Some(id), "unknown channel".into());
+            // Restored from a backup older than the channel: ask the peer to close it with its
+            // commitment, which pays our balance to our wallet. Nothing else is touched.
+            tracing::warn!(
+                channel = %id,
+                %peer,
+                "peer reestablishes channel {id}, of which we have no record (restored from an \
+                 older backup?); asking it to force-close"
+            );
+            self.fx.events.push(EventKind::UnknownChannelReestablish {
+                peer,
+                channel_id: id,
+            });
+            self.send(peer, PeerMessage::RequestForceClose { channel_id: id });
             return;
         };
         let Some(data) = self.data(&id) else {
