@@ -24,6 +24,7 @@ mod audit_log;
 mod channels;
 mod limits;
 mod lost_channel;
+mod mutual_stale;
 mod process;
 /// The storage tests' process helpers (spawned `dlp-node`, `--restore`), shared.
 #[path = "../storage/support.rs"]
