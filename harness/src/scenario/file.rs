@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use dlp_node::config::{AuditPolicy, OnAuditFailure};
+use dlp_node::config::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -50,6 +50,14 @@ pub struct NodeDecl {
     pub audit_policy: Option<AuditPolicy>,
     #[serde(default)]
     pub on_audit_failure: Option<OnAuditFailure>,
+    /// `"wait"` or `"reveal"`: what a Stale channel does when its peer is Stale too (unset:
+    /// `wait` under the `fiber` policy, `reveal` under `strict`).
+    #[serde(default)]
+    pub mutual_stale: Option<MutualStale>,
+    /// `"force_close"` or `"ignore"`: what a live channel does on the peer's
+    /// `RequestForceClose` (unset: `force_close`).
+    #[serde(default)]
+    pub on_force_close_request: Option<OnForceCloseRequest>,
 }
 
 /// `topology = { shape = "line", nodes = [...], amount = N }`: channels by shape, each opened
