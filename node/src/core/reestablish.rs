@@ -64,7 +64,10 @@
 //! - An honest peer that was not restored sends ReestablishChannel as soon as it is connected,
 //!   so our audit runs on its numbers before the timer runs out; the timer then finds the
 //!   channel resumed (or the peer's ReestablishChannel heard, after a failed audit) and sends
-//!   nothing. Nothing about the one-sided path changes.
+//!   nothing. Nothing about the one-sided path changes. (Should the peer's ReestablishChannel
+//!   take longer than `stale_reveal_after_ms` to arrive, a slow link, the StaleNotice goes out
+//!   first and the peer ignores it; it tells the peer we are Stale, never our numbers, and the
+//!   audit runs on the peer's ReestablishChannel as always. Hence a wait far above a round trip.)
 //! - Only a Stale channel sends StaleNotice, and we send our numbers only after receiving the
 //!   peer's StaleNotice. An honest live peer never sends one, so it can never make us reveal our
 //!   numbers.
