@@ -125,12 +125,109 @@ pub enum OnAuditFailure {
     RequestClose,
 }
 
-/// `[audit]`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What a Stale channel does when its peer is silent too (both ends restored from backups):
+/// see `core::reestablish` for the protocol and its safety argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MutualStale {
+    /// Passive silence, always: never say anything before the peer's ReestablishChannel. When
+    /// both ends are Stale, both wait forever (Fiber's behaviour: the channel is frozen).
+    Wait,
+    /// After `stale_reveal_after_ms` of silence on a connection, say `StaleNotice` (only that we
+    /// are Stale, no numbers); when both ends did, the node with the lower node key sends its
+    /// numbers first and the other audits them.
+    Reveal,
+}
+
+impl fmt::Display for MutualStale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MutualStale::Wait => "wait",
+            MutualStale::Reveal => "reveal",
+        })
+    }
+}
+
+/// What a live channel does when its peer sends `RequestForceClose` (the peer says it lost its
+/// data and asks us to close with our commitment, which pays its balance straight to its
+/// wallet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnForceCloseRequest {
+    /// Broadcast our latest commitment (Lightning's answer to a peer that lost the channel).
+    #[default]
+    ForceClose,
+    /// Do nothing but report it (`MessageIgnored`): the channel stays open, the peer's funds
+    /// stay in it until we close it some other way.
+    Ignore,
+}
+
+impl fmt::Display for OnForceCloseRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnForceCloseRequest::ForceClose => "force_close",
+            OnForceCloseRequest::Ignore => "ignore",
+        })
+    }
+}
+
+/// Default of `audit.stale_reveal_after_ms`.
+pub const DEFAULT_STALE_REVEAL_AFTER_MS: u64 = 5_000;
+/// The bounds of `audit.stale_reveal_after_ms` (1 ms to one hour).
+pub const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
+
+/// `[audit]`: how a restored (Stale) channel is judged and resolved, and how we answer a peer
+/// that lost its data.
+///
+/// - `policy` (`"fiber"` default, `"strict"`): the audit rule applied to the peer's
+///   ReestablishChannel.
+/// - `on_audit_failure` (`"hold"` default, `"request_close"`): what a channel whose audit
+///   failed does.
+/// - `mutual_stale` (`"wait"` or `"reveal"`): what a Stale channel does when the peer says
+///   nothing either. When not set, the effective value is `"wait"` under `policy = "fiber"` and
+///   `"reveal"` under `policy = "strict"` (see [`AuditConfig::effective_mutual_stale`]).
+/// - `stale_reveal_after_ms` (default 5000, 1 to 3,600,000): how long a Stale channel in
+///   `reveal` mode waits on a connection for the peer's ReestablishChannel before it sends its
+///   `StaleNotice`. An honest peer that was not restored reestablishes at once, so the wait
+///   only has to cover a connection's round trip.
+/// - `on_force_close_request` (`"force_close"` default, `"ignore"`): what a live channel does
+///   when the peer sends `RequestForceClose` (it lost the channel's state, or the whole
+///   channel: a node restored from a backup older than the channel answers the channel's
+///   ReestablishChannel with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
     pub policy: AuditPolicy,
     pub on_audit_failure: OnAuditFailure,
+    /// Unset: follows `policy` (see [`AuditConfig::effective_mutual_stale`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mutual_stale: Option<MutualStale>,
+    pub stale_reveal_after_ms: u64,
+    pub on_force_close_request: OnForceCloseRequest,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            policy: AuditPolicy::default(),
+            on_audit_failure: OnAuditFailure::default(),
+            mutual_stale: None,
+            stale_reveal_after_ms: DEFAULT_STALE_REVEAL_AFTER_MS,
+            on_force_close_request: OnForceCloseRequest::default(),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The effective `mutual_stale`: the configured value, else `wait` under the `fiber` policy
+    /// (Fiber's passive silence, unchanged) and `reveal` under `strict` (whose audit refuses
+    /// every peer ahead of the backup, so the numbers it reveals buy a lying peer the least).
+    pub fn effective_mutual_stale(&self) -> MutualStale {
+        self.mutual_stale.unwrap_or(match self.policy {
+            AuditPolicy::Fiber => MutualStale::Wait,
+            AuditPolicy::Strict => MutualStale::Reveal,
+        })
+    }
 }
 
 /// Default of `backup.keep`: with change-triggered backups at most one a minute, 16 backups
@@ -306,6 +403,18 @@ impl Config {
                 ),
             });
         }
+        if !STALE_REVEAL_AFTER_MS.contains(&config.audit.stale_reveal_after_ms) {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!(
+                    "audit.stale_reveal_after_ms = {}: must be {} to {} (milliseconds a Stale \
+                     channel waits for the peer's ReestablishChannel before its StaleNotice)",
+                    config.audit.stale_reveal_after_ms,
+                    STALE_REVEAL_AFTER_MS.start(),
+                    STALE_REVEAL_AFTER_MS.end()
+                ),
+            });
+        }
         if config.backup.keep == 0 {
             return Err(ConfigError::Parse {
                 path: path.to_path_buf(),
@@ -377,6 +486,59 @@ mod tests {
             .parse::<Config>()
             .expect_err("must fail");
         assert!(err.to_string().contains("listening_adr"), "{err}");
+    }
+
+    #[test]
+    fn mutual_stale_follows_the_policy_unless_set() {
+        let config: Config = "".parse().expect("empty config");
+        assert_eq!(config.audit.effective_mutual_stale(), MutualStale::Wait);
+        assert_eq!(config.audit.stale_reveal_after_ms, 5_000);
+        assert_eq!(
+            config.audit.on_force_close_request,
+            OnForceCloseRequest::ForceClose
+        );
+        let strict: Config = "[audit]\npolicy = \"strict\"\n".parse().expect("valid");
+        assert_eq!(strict.audit.effective_mutual_stale(), MutualStale::Reveal);
+        let set: Config = "[audit]\npolicy = \"strict\"\nmutual_stale = \"wait\"\n\
+                           on_force_close_request = \"ignore\"\nstale_reveal_after_ms = 300\n"
+            .parse()
+            .expect("valid");
+        assert_eq!(set.audit.effective_mutual_stale(), MutualStale::Wait);
+        assert_eq!(
+            set.audit.on_force_close_request,
+            OnForceCloseRequest::Ignore
+        );
+        assert_eq!(set.audit.stale_reveal_after_ms, 300);
+        let fiber_reveal: Config = "[audit]\nmutual_stale = \"reveal\"\n"
+            .parse()
+            .expect("valid");
+        assert_eq!(
+            fiber_reveal.audit.effective_mutual_stale(),
+            MutualStale::Reveal
+        );
+    }
+
+    #[test]
+    fn stale_reveal_after_ms_is_bounded() {
+        for bad in [0u64, 3_600_001] {
+            let err = format!("[audit]\nstale_reveal_after_ms = {bad}\n")
+                .parse::<Config>()
+                .expect_err("out of bounds");
+            let msg = err.to_string();
+            assert!(msg.contains("audit.stale_reveal_after_ms"), "{msg}");
+            assert!(msg.contains("1 to 3600000"), "{msg}");
+        }
+        for good in [1u64, 3_600_000] {
+            assert!(
+                format!("[audit]\nstale_reveal_after_ms = {good}\n")
+                    .parse::<Config>()
+                    .is_ok()
+            );
+        }
+        let err = "[audit]\nmutual_stale = \"shout\"\n"
+            .parse::<Config>()
+            .expect_err("unknown value");
+        assert!(err.to_string().contains("shout"), "{err}");
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub enum EventKind {
         #[serde(with = "hex_u64")]
         remote: u64,
     },
-    /// A message was not acted on (a Stale channel ignores everything but ReestablishChannel).
+    /// A message was not acted on (a Stale channel ignores everything but ReestablishChannel;
+    /// `reason` says why).
     MessageIgnored {
         peer: Pubkey,
         msg_type: String,
@@ -110,6 +111,21 @@ pub enum EventKind {
         #[serde(with = "hex_u64")]
         peer_remote: u64,
         reason: String,
+    },
+    /// The peer sent ReestablishChannel for a channel we have no record of (we were restored
+    /// from a backup older than the channel): we answered `RequestForceClose`, so the peer's
+    /// commitment pays our balance to our wallet.
+    UnknownChannelReestablish {
+        peer: Pubkey,
+        channel_id: Hash32,
+    },
+    /// A commitment of a channel we have no record of paid one of our keys on chain (a peer
+    /// closed a channel we lost, after our `RequestForceClose`): `amount` is in our wallet.
+    RecoveredFromUnknownChannel {
+        channel_id: Hash32,
+        txid: Hash32,
+        #[serde(with = "hex_u64")]
+        amount: u64,
     },
     PaymentUpdated {
         payment_hash: Hash32,

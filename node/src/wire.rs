@@ -4,6 +4,13 @@
 //! [`PeerMessage`], an externally tagged enum (`{"AddTlc": {...}}`): the type is always explicit,
 //! never guessed (no serde `untagged`). A frame with another version, or a message type this
 //! build does not know, is a decode error and the peer is disconnected.
+//!
+//! Versioning: a change to an existing message's encoding needs a new [`WIRE_VERSION`]; a new
+//! message type does not, as long as it is only ever sent to a peer that asked for it or that
+//! can do without it. `StaleNotice` is such a type: only a Stale channel in
+//! `audit.mutual_stale = "reveal"` mode sends it, and a build without it drops the connection
+//! (the unknown-type rule above), which leaves both ends exactly where passive silence leaves
+//! them.
 
 use dlp_chain::{Hash32, OutPoint, Pubkey, Sig, Transaction, hex_u64};
 use serde::{Deserialize, Serialize};
@@ -135,6 +142,10 @@ pub enum PeerMessage {
     /// The sender lost state for this channel and asks the receiver to force-close it, so the
     /// sender's funds come back from the receiver's commitment (data-loss protection).
     RequestForceClose { channel_id: Hash32 },
+    /// The sender's channel is Stale (restored from a backup) and it has waited in vain for our
+    /// ReestablishChannel on this connection (`audit.mutual_stale = "reveal"`). It carries no
+    /// commitment numbers; see `core::reestablish` for what follows.
+    StaleNotice { channel_id: Hash32 },
     /// Something went wrong with a channel.
     Error {
         #[serde(default)]
@@ -147,7 +158,7 @@ impl PeerMessage {
     /// The message type name, as used in events and step names.
     /// Every message's [`type_name`](Self::type_name), in declaration order: the names step
     /// control (`sent:<Message>`, `received:<Message>`) and the harness accept.
-    pub const TYPE_NAMES: [&'static str; 14] = [
+    pub const TYPE_NAMES: [&'static str; 15] = [
         "OpenChannel",
         "AcceptChannel",
         "FundingCreated",
@@ -161,6 +172,7 @@ impl PeerMessage {
         "Shutdown",
         "ClosingSigned",
         "RequestForceClose",
+        "StaleNotice",
         "Error",
     ];
 
@@ -180,6 +192,7 @@ impl PeerMessage {
             PeerMessage::Shutdown { .. } => "Shutdown",
             PeerMessage::ClosingSigned { .. } => "ClosingSigned",
             PeerMessage::RequestForceClose { .. } => "RequestForceClose",
+            PeerMessage::StaleNotice { .. } => "StaleNotice",
             PeerMessage::Error { .. } => "Error",
         }
     }
@@ -205,7 +218,8 @@ impl PeerMessage {
             | PeerMessage::ReestablishChannel { channel_id, .. }
             | PeerMessage::Shutdown { channel_id }
             | PeerMessage::ClosingSigned { channel_id, .. }
-            | PeerMessage::RequestForceClose { channel_id } => Some(*channel_id),
+            | PeerMessage::RequestForceClose { channel_id }
+            | PeerMessage::StaleNotice { channel_id } => Some(*channel_id),
             PeerMessage::Error { channel_id, .. } => *channel_id,
         }
     }

@@ -7,16 +7,21 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dlp_chain::Hash32;
+use dlp_chain::{Hash32, Pubkey};
 use dlp_node::events::{EventKind, NodeEvent};
 
 use super::{Idle, Network, describe};
+use crate::driver::AuditSettings;
 use crate::error::HarnessError;
 
 /// A node's events and the channels that were Stale at each start, for the invariants.
 #[derive(Debug, Clone)]
 pub struct NodeRecord {
     pub name: String,
+    /// Its node key (none if it never started).
+    pub pubkey: Option<Pubkey>,
+    /// Its audit settings (what its Stale channels may say: see `model::silence`).
+    pub audit: AuditSettings,
     /// `(run, event)` for every run, in order.
     pub history: Vec<(u32, NodeEvent)>,
     /// Per run, the channels that were Stale when it started.
@@ -110,6 +115,11 @@ impl Network {
         }
     }
 
+    /// A node's audit settings, as its spec says.
+    pub fn audit_settings(&self, node: &str) -> Result<AuditSettings, HarnessError> {
+        Ok(self.entry(node)?.spec.audit)
+    }
+
     /// Events of a node's current run.
     pub fn events(&self, node: &str) -> Result<&[NodeEvent], HarnessError> {
         Ok(&self.entry(node)?.events)
@@ -121,6 +131,8 @@ impl Network {
             .iter()
             .map(|(name, e)| NodeRecord {
                 name: name.clone(),
+                pubkey: e.info.as_ref().and_then(|i| i.pubkey().ok()),
+                audit: e.spec.audit,
                 history: e.history.clone(),
                 stale_at_start: e.stale_at_start.clone(),
             })

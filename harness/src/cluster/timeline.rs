@@ -159,6 +159,20 @@ pub fn describe(kind: &EventKind) -> String {
                 .map(|c| format!(" on {}", short(&c)))
                 .unwrap_or_default()
         ),
+        EventKind::UnknownChannelReestablish { peer, channel_id } => format!(
+            "UNKNOWN channel {} reestablished by {}: asked it to force-close",
+            short(channel_id),
+            short_key(peer)
+        ),
+        EventKind::RecoveredFromUnknownChannel {
+            channel_id,
+            txid,
+            amount,
+        } => format!(
+            "recovered {amount} from unknown channel {} (tx {})",
+            short(channel_id),
+            short(txid)
+        ),
         EventKind::PaymentUpdated {
             payment_hash,
             status,

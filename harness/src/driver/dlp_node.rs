@@ -4,10 +4,12 @@
 //! - `config.toml`: the backend, loopback RPC and peer sockets on port 0 (read back from the
 //!   node, so parallel runs never collide), every RPC module the harness drives (`admin` for
 //!   backups, `dev` for events and step control), the ledger's URL, the seed (`dev.seed`), the
-//!   audit settings, and a backup retention the harness never hits (a scenario may restore any
-//!   backup it named; retention itself is tested in dlp-node's own tests). Automatic backups
-//!   when the spec asks for them, coalesced over [`AUTO_BACKUP_COALESCE_SECS`] instead of
-//!   Fiber's minute, so a scenario sees one within its deadline after a channel change.
+//!   audit settings, a short reveal wait for Stale channels ([`STALE_REVEAL_AFTER_MS`], so a
+//!   scenario resolving a mutual restore is quick), and a backup retention the harness never
+//!   hits (a scenario may restore any backup it named; retention itself is tested in dlp-node's
+//!   own tests). Automatic backups when the spec asks for them, coalesced over
+//!   [`AUTO_BACKUP_COALESCE_SECS`] instead of Fiber's minute, so a scenario sees one within its
+//!   deadline after a channel change.
 //! - `fiber/sk` and `ckb/key`: keys derived from the run's seed and the node's name, so the same
 //!   seed gives the same node identities and therefore the same events.
 
@@ -23,6 +25,11 @@ use crate::error::HarnessError;
 /// `backup.coalesce_secs` of a node with automatic backups: at most one change-triggered
 /// backup per this many seconds.
 pub const AUTO_BACKUP_COALESCE_SECS: u64 = 1;
+
+/// `audit.stale_reveal_after_ms` of every node the harness runs: long enough for an honest
+/// peer's ReestablishChannel on loopback or a container network (a few milliseconds), short
+/// enough that a scenario resolving a mutual restore does not wait seconds.
+pub const STALE_REVEAL_AFTER_MS: u64 = 300;
 
 /// Where a node listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +86,9 @@ pub fn config_text(spec: &NodeSpec, placement: Placement) -> String {
             "auto = true\ncoalesce_secs = {AUTO_BACKUP_COALESCE_SECS}\n"
         ));
     }
-    text.push_str("[audit]\n");
+    text.push_str(&format!(
+        "[audit]\nstale_reveal_after_ms = {STALE_REVEAL_AFTER_MS}\n"
+    ));
     if let Some(policy) = spec.audit.policy {
         text.push_str(&format!("policy = \"{policy}\"\n"));
     }
@@ -89,6 +98,12 @@ pub fn config_text(spec: &NodeSpec, placement: Placement) -> String {
             OnAuditFailure::RequestClose => "request_close",
         };
         text.push_str(&format!("on_audit_failure = \"{value}\"\n"));
+    }
+    if let Some(mode) = spec.audit.mutual_stale {
+        text.push_str(&format!("mutual_stale = \"{mode}\"\n"));
+    }
+    if let Some(answer) = spec.audit.on_force_close_request {
+        text.push_str(&format!("on_force_close_request = \"{answer}\"\n"));
     }
     text
 }
@@ -120,7 +135,7 @@ pub fn log_path(home: &Path) -> std::path::PathBuf {
 mod tests {
     use super::*;
     use crate::driver::{AuditSettings, BackupSettings};
-    use dlp_node::config::{AuditPolicy, Config};
+    use dlp_node::config::{AuditPolicy, Config, MutualStale, OnForceCloseRequest};
     use dlp_node::store::Backend;
 
     #[test]
@@ -132,6 +147,8 @@ mod tests {
             audit: AuditSettings {
                 policy: Some(AuditPolicy::Strict),
                 on_failure: Some(OnAuditFailure::RequestClose),
+                mutual_stale: Some(MutualStale::Wait),
+                on_force_close_request: Some(OnForceCloseRequest::Ignore),
             },
             chain_url: Some("http://127.0.0.1:1".into()),
             home: "/nonexistent".into(),
@@ -143,6 +160,28 @@ mod tests {
         assert_eq!(config.store.backend, Backend::Sqlite);
         assert_eq!(config.dev.seed, Some(7));
         assert_eq!(config.audit.policy, AuditPolicy::Strict);
+        assert_eq!(config.audit.on_audit_failure, OnAuditFailure::RequestClose);
+        assert_eq!(config.audit.mutual_stale, Some(MutualStale::Wait));
+        assert_eq!(
+            config.audit.on_force_close_request,
+            OnForceCloseRequest::Ignore
+        );
+        assert_eq!(config.audit.stale_reveal_after_ms, STALE_REVEAL_AFTER_MS);
+        // Unset keys stay unset: the node's own defaults apply.
+        let plain = NodeSpec {
+            audit: AuditSettings::default(),
+            ..spec.clone()
+        };
+        let config: Config = config_text(&plain, Placement::Loopback)
+            .parse()
+            .expect("a valid config");
+        assert_eq!(
+            config.audit,
+            dlp_node::config::AuditConfig {
+                stale_reveal_after_ms: STALE_REVEAL_AFTER_MS,
+                ..Default::default()
+            }
+        );
         assert_eq!(config.backup.keep, u32::MAX);
         assert!(!config.backup.auto, "automatic backups only when asked for");
         assert!(!config.rpc.allow_non_loopback && !config.fiber.allow_non_loopback);

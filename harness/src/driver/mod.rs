@@ -30,7 +30,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use dlp_chain::ChainClient;
 // `::dlp_node` is the crate; `self::dlp_node` the flavour module below.
-use ::dlp_node::config::{AuditPolicy, OnAuditFailure};
+use ::dlp_node::config::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
 use ::dlp_node::store::Backend;
 
 use crate::error::HarnessError;
@@ -136,6 +136,10 @@ impl DriverKind {
 pub struct AuditSettings {
     pub policy: Option<AuditPolicy>,
     pub on_failure: Option<OnAuditFailure>,
+    /// What a Stale channel does when the peer is silent too (unset: follows `policy`).
+    pub mutual_stale: Option<MutualStale>,
+    /// What a live channel does on the peer's `RequestForceClose`.
+    pub on_force_close_request: Option<OnForceCloseRequest>,
 }
 
 /// Automatic backups of one node (dlp-node's `[backup] auto`; off unless asked for). With them

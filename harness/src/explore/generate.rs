@@ -8,10 +8,15 @@
 //! Outcomes it cannot predict (a payment over a Stale channel, a refused shutdown) are
 //! `expect = "any"`: the explorer judges by the invariants, not by the outcomes. A
 //! `wait_quiescent` follows every step, so a rerun interleaves the same way.
+//!
+//! Every node runs with `mutual_stale = "wait"` whatever the policy: under `reveal` a Stale
+//! channel speaks when a timer runs out (`StaleNotice`), an input `wait_quiescent` cannot see
+//! (nothing is in flight while the timer runs), so the same seed would not give the same events.
+//! The resolution of a mutual restore is covered by scenarios and dlp-node's own tests instead.
 
 use std::collections::BTreeSet;
 
-use dlp_node::config::AuditPolicy;
+use dlp_node::config::{AuditPolicy, MutualStale};
 use toml::Spanned;
 
 use crate::scenario::{
@@ -148,6 +153,9 @@ pub fn generate(spec: ScheduleSpec) -> ScenarioFile {
                         audit_policy: Some(spec.policy),
                         on_audit_failure: None,
                         auto_backup: false,
+                        // Pinned: see the module docs.
+                        mutual_stale: Some(MutualStale::Wait),
+                        on_force_close_request: None,
                     },
                 )
             })

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use dlp_node::config::{AuditPolicy, OnAuditFailure};
+use dlp_node::config::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -61,6 +61,14 @@ pub struct NodeDecl {
     /// a second after each start and after channel changes (see `wait_auto_backup`).
     #[serde(default)]
     pub auto_backup: bool,
+    /// `"wait"` or `"reveal"`: what a Stale channel does when its peer is Stale too (unset:
+    /// `wait` under the `fiber` policy, `reveal` under `strict`).
+    #[serde(default)]
+    pub mutual_stale: Option<MutualStale>,
+    /// `"force_close"` or `"ignore"`: what a live channel does on the peer's
+    /// `RequestForceClose` (unset: `force_close`).
+    #[serde(default)]
+    pub on_force_close_request: Option<OnForceCloseRequest>,
 }
 
 /// `[[channels]]`: opened (and confirmed) before the first step.
@@ -360,38 +368,6 @@ pub enum Step {
     ExpectNodeInfo {
         node: String,
     },
-}
-
-/// Every step verb, as serde spells it (the variant names of [`Step`], in declaration order).
-pub fn step_verbs() -> &'static [&'static str] {
-    use serde::de::{self, Visitor};
-    use std::cell::Cell;
-
-    /// A deserializer that only records the variant names serde asks an enum for.
-    struct Capture<'a>(&'a Cell<&'static [&'static str]>);
-    impl<'de> de::Deserializer<'de> for Capture<'_> {
-        type Error = de::value::Error;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-            Err(de::Error::custom("not an enum"))
-        }
-        fn deserialize_enum<V: Visitor<'de>>(
-            self,
-            _name: &'static str,
-            variants: &'static [&'static str],
-            _visitor: V,
-        ) -> Result<V::Value, Self::Error> {
-            self.0.set(variants);
-            Err(de::Error::custom("variants recorded"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map struct identifier
-            ignored_any
-        }
-    }
-    let variants = Cell::new(&[][..]);
-    let _ = Step::deserialize(Capture(&variants));
-    variants.get()
 }
 
 impl Step {

@@ -13,7 +13,7 @@ use super::file::{AuditExpect, AuditPeer, PayExpect, ScenarioFile, ShutdownExpec
 use crate::checks;
 use crate::cluster::{Network, UNREACHABLE_WITHIN, describe};
 use crate::error::HarnessError;
-use crate::model::silence::breaches;
+use crate::model::silence::{Speaker, breaches, effective_mode};
 
 /// What the invariants allow in a run. There is one policy per run, the scenario's
 /// (`allow_penalties`): the `check_invariants` step and every check the session makes (at the
@@ -275,11 +275,17 @@ async fn run_step(
         Step::ExpectSilence { node, channel } => {
             let id = net.channel(channel)?.id;
             net.poll(node, Duration::ZERO).await?;
-            match breaches(net.events(node)?, id).first() {
+            let audit = net.audit_settings(node)?;
+            let speaker = Speaker {
+                me: net.pubkey(node)?,
+                mode: effective_mode(audit.policy, audit.mutual_stale),
+            };
+            match breaches(net.events(node)?, id, speaker).first() {
                 None => Ok(()),
                 Some(breach) => Err(HarnessError::Expectation(format!(
-                    "{node} sent {} on {channel} before the peer's ReestablishChannel (event #{})",
-                    breach.message, breach.seq
+                    "{node} sent {} on {channel} before the peer's ReestablishChannel (event #{}; \
+                     mutual_stale = {})",
+                    breach.message, breach.seq, speaker.mode
                 ))),
             }
         }

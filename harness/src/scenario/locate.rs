@@ -7,8 +7,8 @@ use std::path::Path;
 
 use toml::de::{DeTable, DeValue};
 
-use super::file::step_verbs;
 use super::source::{self, bound_message, list};
+use super::verbs::step_verbs;
 use crate::error::HarnessError;
 
 /// The offset of a step's own content: a `[[steps]]` table's span starts at its header, but

@@ -30,6 +30,7 @@ mod session;
 mod source;
 mod topology;
 mod validate;
+mod verbs;
 
 use std::path::{Path, PathBuf};
 
@@ -42,13 +43,14 @@ pub use capabilities::INVARIANT_CAPABILITIES;
 pub use file::AuditPeer;
 pub use file::{
     AuditExpect, ChannelDecl, NodeDecl, PayExpect, ScenarioFile, Shape, ShutdownExpect, Step,
-    SweepDecl, TopologyDecl, shape_pair_count, shape_pairs, step_verbs,
+    SweepDecl, TopologyDecl, shape_pair_count, shape_pairs,
 };
 pub use render::render;
 pub use report::{Failure, RunFailure};
 pub use session::{Outcome, Session, run};
 pub use source::{MAX_FILE_BYTES, MAX_KEY_PARTS, MAX_NESTING};
 pub use validate::{MAX_AMOUNT, MAX_CHANNELS, MAX_NAME_CHARS, MAX_NODES, MAX_NTH};
+pub use verbs::step_verbs;
 
 /// A parsed, validated scenario.
 #[derive(Debug, Clone)]

@@ -55,6 +55,12 @@ pub fn render(file: &ScenarioFile, comment: &str) -> String {
         if node.auto_backup {
             out.push_str("auto_backup = true\n");
         }
+        if let Some(mode) = node.mutual_stale {
+            let _ = writeln!(out, "mutual_stale = \"{mode}\"");
+        }
+        if let Some(answer) = node.on_force_close_request {
+            let _ = writeln!(out, "on_force_close_request = \"{answer}\"");
+        }
     }
     if let Some(sweep) = &file.sweep {
         let sweep = sweep.get_ref();
@@ -127,7 +133,8 @@ mod tests {
     #[test]
     fn a_rendered_scenario_parses_back_to_the_same_steps() {
         let text = "description = \"d \\\"quoted\\\"\"\nallow_penalties = true\n\
-            [nodes.alice]\n[nodes.bob]\naudit_policy = \"strict\"\n\
+            [nodes.alice]\nmutual_stale = \"reveal\"\non_force_close_request = \"ignore\"\n\
+            [nodes.bob]\naudit_policy = \"strict\"\n\
             [sweep]\nnode = \"bob\"\n\
             [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 1000\n\
             [[steps]]\nbackup_at = { node = \"bob\", step = \"sent:RevokeAndAck\", channel = \"ab\", nth = 3, name = \"b\" }\n\
@@ -165,5 +172,14 @@ mod tests {
             format!("{:?}", second.file.nodes["bob"].audit_policy),
             "Some(Strict)"
         );
+        let alice = &second.file.nodes["alice"];
+        assert_eq!(
+            format!(
+                "{:?} {:?}",
+                alice.mutual_stale, alice.on_force_close_request
+            ),
+            "Some(Reveal) Some(Ignore)"
+        );
+        assert_eq!(second.file.nodes["bob"].mutual_stale, None);
     }
 }

@@ -129,6 +129,8 @@ impl<'a> Session<'a> {
             let settings = AuditSettings {
                 policy: decl.audit_policy,
                 on_failure: decl.on_audit_failure,
+                mutual_stale: decl.mutual_stale,
+                on_force_close_request: decl.on_force_close_request,
             };
             let backups = BackupSettings {
                 automatic: decl.auto_backup,

@@ -113,6 +113,14 @@ pub enum CoreInput {
     Transport(Box<TransportEvent>),
     Chain(Vec<ChainEvent>),
     Command(Command),
+    /// The core's own timer (`audit.stale_reveal_after_ms`) for a Stale channel on the
+    /// connection `conn_id` to `peer` ran out. Sent only by the core's timer task; a timer of a
+    /// connection that has since ended or been replaced does nothing.
+    StaleRevealDue {
+        peer: dlp_chain::Pubkey,
+        conn_id: u64,
+        channel_id: Hash32,
+    },
     Stop,
 }
 

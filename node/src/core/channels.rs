@@ -159,14 +159,16 @@ impl Core {
             self.send_error(peer, Some(id), "not your channel".into());
             return;
         }
-        // Stale channels hear nothing but the peer's ReestablishChannel; reestablishing ones
-        // wait for it before anything else (Fiber ignores other messages meanwhile).
+        // Stale channels hear nothing but the peer's ReestablishChannel (and its StaleNotice,
+        // which `reestablish` judges); reestablishing ones wait for it before anything else
+        // (Fiber ignores other messages meanwhile).
         if let Some(id) = channel_id
             && !matches!(
                 message,
                 PeerMessage::ReestablishChannel { .. }
                     | PeerMessage::Error { .. }
                     | PeerMessage::RequestForceClose { .. }
+                    | PeerMessage::StaleNotice { .. }
             )
         {
             let reason = if self.state_of(&id) == Some(ChannelState::Stale) {
@@ -224,6 +226,7 @@ impl Core {
             PeerMessage::RequestForceClose { channel_id } => {
                 self.on_request_force_close(peer, channel_id)
             }
+            PeerMessage::StaleNotice { channel_id } => self.on_stale_notice(peer, channel_id),
             PeerMessage::Error {
                 channel_id,
                 message,

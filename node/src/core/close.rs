@@ -5,6 +5,8 @@ use dlp_chain::{Hash32, Pubkey, sign_digest, verify_digest};
 
 use super::Core;
 use crate::channel_record::{ChannelState, flags};
+use crate::config::OnForceCloseRequest;
+use crate::events::EventKind;
 use crate::wire::PeerMessage;
 
 impl Core {
@@ -191,13 +193,34 @@ impl Core {
         Ok(())
     }
 
+    /// The peer lost data for this channel (its audit failed, or it has no record of the
+    /// channel at all) and asks us to close it with our commitment. What a live channel does is
+    /// `audit.on_force_close_request`: force-close (default) or report it and stay open.
     pub(super) fn on_request_force_close(&mut self, peer: Pubkey, channel_id: Hash32) {
-        if let Some(ChannelState::ChannelReady | ChannelState::ShuttingDown(_)) =
+        let Some(state @ (ChannelState::ChannelReady | ChannelState::ShuttingDown(_))) =
             self.state_of(&channel_id)
-        {
-            tracing::info!(%peer, %channel_id, "peer lost data and asks us to force-close");
-            if let Err(e) = self.force_close(channel_id) {
-                self.error_event(Some(channel_id), e);
+        else {
+            return;
+        };
+        match self.config.audit.on_force_close_request {
+            OnForceCloseRequest::ForceClose => {
+                tracing::info!(%peer, %channel_id, "peer lost data and asks us to force-close");
+                if let Err(e) = self.force_close(channel_id) {
+                    self.error_event(Some(channel_id), e);
+                }
+            }
+            OnForceCloseRequest::Ignore => {
+                let reason = format!(
+                    "audit.on_force_close_request = \"ignore\": the peer says it lost data; \
+                     channel stays {state}"
+                );
+                tracing::warn!(%peer, %channel_id, "RequestForceClose ignored: {reason}");
+                self.fx.events.push(EventKind::MessageIgnored {
+                    peer,
+                    msg_type: "RequestForceClose".into(),
+                    channel_id: Some(channel_id),
+                    reason,
+                });
             }
         }
     }

@@ -61,6 +61,11 @@ enum Either {
     Transport(TransportEvent),
     Chain(Vec<ChainEvent>),
     Command(Command),
+    StaleRevealDue {
+        peer: Pubkey,
+        conn_id: u64,
+        channel_id: Hash32,
+    },
 }
 
 /// Effects queued while handling one input.
@@ -93,6 +98,11 @@ pub struct Core {
     awaiting_reestablish: HashSet<Hash32>,
     /// Stale channels whose audit failed (blocked until restart or a new reestablish).
     audit_failed: HashSet<Hash32>,
+    /// Per Stale channel, what the mutual-Stale resolution said and heard on the current
+    /// connection (see `reestablish`); forgotten when the connection ends or is replaced.
+    stale_talk: HashMap<Hash32, reestablish::StaleTalk>,
+    /// The core's own input queue, for its timers (weak: the core never keeps itself alive).
+    inputs: mpsc::WeakUnboundedSender<CoreInput>,
     /// Incoming channel proposals waiting for `accept_channel`.
     proposals: HashMap<Hash32, (Pubkey, PeerMessage)>,
     invoices: HashMap<Hash32, Invoice>,
@@ -201,6 +211,7 @@ impl Core {
         }));
         // The chain watcher: every chain event since the beginning, in order.
         let watch_chain = chain.clone();
+        let own_inputs = inputs_tx.downgrade();
         let watch_inputs = inputs_tx;
         tokio::spawn(tracing::Instrument::in_current_span(async move {
             let mut after = 0;
@@ -242,6 +253,8 @@ impl Core {
             peers: HashMap::new(),
             awaiting_reestablish: HashSet::new(),
             audit_failed: HashSet::new(),
+            stale_talk: HashMap::new(),
+            inputs: own_inputs,
             proposals: HashMap::new(),
             invoices,
             payments,
@@ -291,6 +304,15 @@ impl Core {
             CoreInput::Transport(event) => Either::Transport(*event),
             CoreInput::Chain(events) => Either::Chain(events),
             CoreInput::Command(command) => Either::Command(command),
+            CoreInput::StaleRevealDue {
+                peer,
+                conn_id,
+                channel_id,
+            } => Either::StaleRevealDue {
+                peer,
+                conn_id,
+                channel_id,
+            },
             CoreInput::Stop => return std::ops::ControlFlow::Break(()),
         };
         match input {
@@ -317,6 +339,11 @@ impl Core {
             }
             Either::Chain(events) => self.on_chain_events(events).await,
             Either::Command(command) => self.on_command(command, &mut replies).await,
+            Either::StaleRevealDue {
+                peer,
+                conn_id,
+                channel_id,
+            } => self.on_stale_reveal_due(peer, conn_id, channel_id),
         }
         let flow = self.flush(received).await;
         // After a failed write nothing of this input is durable: the replies are dropped, so
@@ -476,12 +503,15 @@ impl Core {
         for (peer, message) in fx.messages {
             let channel_id = message.channel_id();
             // Safety net for passive silence: a Stale channel says nothing but its answer to
-            // the peer's ReestablishChannel (and a request to close, after a failed audit).
+            // the peer's ReestablishChannel (and a request to close, after a failed audit), and
+            // in `mutual_stale = "reveal"` mode its StaleNotice and its numbers (`reestablish`).
             if let Some(id) = channel_id
                 && self.state_of(&id) == Some(ChannelState::Stale)
                 && !matches!(
                     message,
-                    PeerMessage::ReestablishChannel { .. } | PeerMessage::RequestForceClose { .. }
+                    PeerMessage::ReestablishChannel { .. }
+                        | PeerMessage::RequestForceClose { .. }
+                        | PeerMessage::StaleNotice { .. }
                 )
             {
                 self.publish(EventKind::Error {
@@ -567,6 +597,8 @@ impl Core {
         if let Some(old) = self.peers.insert(peer, conn) {
             old.close();
         }
+        // A replaced connection reports no disconnect of its own: its state ends here.
+        self.forget_stale_talk(peer);
         self.fx
             .events
             .push(EventKind::PeerConnected { peer, inbound });
@@ -583,6 +615,7 @@ impl Core {
             .filter(|(_, r)| pubkey_of(r) == Some(peer))
             .map(|(id, _)| *id)
             .collect();
+        self.forget_stale_talk(peer);
         for id in ids {
             self.awaiting_reestablish.remove(&id);
             if let Some(data) = self

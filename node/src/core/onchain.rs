@@ -15,6 +15,9 @@
 //! - TLC outputs: claimed with the preimage when we know it, or by the offerer at expiry.
 //! - A preimage revealed on chain (a TLC claimed by preimage) settles the payment or the
 //!   upstream TLC it belongs to, exactly like an off-chain fulfil.
+//! - A commitment of a channel we have no record of (restored from a backup older than the
+//!   channel) that pays our wallet key is reported (`RecoveredFromUnknownChannel`): the peer
+//!   closed the channel we lost, and our balance is in our wallet.
 
 use dlp_chain::{
     ChainEvent, Hash32, Input, Lock, OutPoint, Output, Sig, Transaction, TxKind, Witness,
@@ -54,6 +57,7 @@ impl Core {
         self.learn_preimages(tx);
         self.note_spent_claims(tx);
         let Some(id) = self.channel_spending(tx) else {
+            self.recognise_unknown_channel_payout(txid, tx);
             return;
         };
         if self.data(&id).is_some_and(|d| d.on_chain.is_some()) {
@@ -117,6 +121,42 @@ impl Core {
             }
             _ => {}
         }
+    }
+
+    /// A commitment of a channel we have no record of (we were restored from a backup older
+    /// than it) that pays our wallet key: our balance came back, most likely because we answered
+    /// the channel's ReestablishChannel with `RequestForceClose`. Nothing to claim (a key output
+    /// is ours at once), but the operator should hear of it.
+    fn recognise_unknown_channel_payout(&mut self, txid: Hash32, tx: &Transaction) {
+        let TxKind::Commitment { channel_id, .. } = &tx.kind else {
+            return;
+        };
+        if self.channels.contains_key(channel_id) {
+            return;
+        }
+        let amount: u64 = tx
+            .outputs
+            .iter()
+            .filter(|o| matches!(&o.lock, Lock::Key { pubkey } if *pubkey == self.wallet))
+            .map(|o| o.amount)
+            .sum();
+        if amount == 0 {
+            return;
+        }
+        tracing::info!(
+            channel = %channel_id,
+            %txid,
+            amount,
+            "commitment of channel {channel_id}, of which we have no record, paid {amount} to our \
+             wallet"
+        );
+        self.fx
+            .events
+            .push(crate::events::EventKind::RecoveredFromUnknownChannel {
+                channel_id: *channel_id,
+                txid,
+                amount,
+            });
     }
 
     fn record_close(

@@ -1,5 +1,6 @@
-//! Reconnection: ReestablishChannel, Fiber's resync rules, and the passive audit of Stale
-//! channels.
+//! Reconnection: ReestablishChannel, Fiber's resync rules, the passive audit of Stale
+//! channels, the resolution of a channel Stale at both ends, and the answer to a channel we do
+//! not know at all.
 //!
 //! ## Normal channels
 //! On connect we send `ReestablishChannel {L, R}` for every ChannelReady / ShuttingDown channel
@@ -23,18 +24,101 @@
 //!   in the normal path, so it passes.
 //!
 //! On pass: `AuditPassed`, the channel becomes ChannelReady, we send our own
-//! ReestablishChannel and run the normal resync; a channel that was shutting down goes back to
-//! ShuttingDown and finishes the cooperative close. On fail: `AuditFailed`, the channel stays
-//! Stale and blocked; with `on_audit_failure = "request_close"` we ask the peer to force-close.
+//! ReestablishChannel (unless we already sent it on this connection, below) and run the normal
+//! resync once; a channel that was shutting down goes back to ShuttingDown and finishes the
+//! cooperative close. On fail: `AuditFailed`, the channel stays Stale and blocked; with
+//! `on_audit_failure = "request_close"` we ask the peer to force-close.
+//!
+//! ## A channel we do not know
+//! A node restored from a backup older than a channel has no record of it, and the peer's
+//! ReestablishChannel names it. We answer `RequestForceClose` (the message that already means
+//! "I lost data, close with your commitment"), publish `UnknownChannelReestablish` and touch
+//! nothing else: there is no record to change. The peer's commitment pays our balance straight
+//! to our wallet key, and the chain watcher reports that payment (`RecoveredFromUnknownChannel`,
+//! see `onchain`). The peer decides with `audit.on_force_close_request` (`force_close` by
+//! default, Lightning's answer to a peer's error on a channel).
+//!
+//! ## Both ends Stale (`audit.mutual_stale`)
+//! When both ends were restored, both wait for the other's ReestablishChannel and the channel
+//! is frozen. `mutual_stale = "wait"` keeps it so (passive silence without exception; the
+//! default under `policy = "fiber"`). `mutual_stale = "reveal"` (the default under `strict`)
+//! resolves it, per connection (everything below is forgotten when the connection ends or is
+//! replaced):
+//! 1. On connect a Stale channel starts a timer of `stale_reveal_after_ms` (a task that sends
+//!    [`CoreInput::StaleRevealDue`](super::CoreInput) tagged with the connection's id, so a
+//!    timer of an old connection does nothing).
+//! 2. When it runs out, the channel is still Stale and the peer has sent no ReestablishChannel
+//!    on this connection, it sends `StaleNotice` (only that it is Stale, no numbers), once.
+//! 3. Tie-break: the end whose node key (compressed, 33 bytes) is bytewise lower sends its
+//!    ReestablishChannel once it has both sent its StaleNotice and received the peer's; the
+//!    other end waits for those numbers.
+//! 4. The other end audits them as above and, on pass, answers with its own ReestablishChannel;
+//!    the first end audits that in turn, and on pass does not send its numbers again. So each
+//!    end sends ReestablishChannel once and resyncs once; a failed audit leaves that end Stale
+//!    and blocked exactly as in the one-sided case.
+//!
+//! A StaleNotice reaching a channel that is not Stale, or one in `wait` mode, is ignored
+//! (`MessageIgnored` says why).
+//!
+//! ### Why `reveal` cannot make a one-sided restore unsafe
+//! - An honest peer that was not restored sends ReestablishChannel as soon as it is connected,
+//!   so our audit runs on its numbers before the timer runs out; the timer then finds the
+//!   channel resumed (or the peer's ReestablishChannel heard, after a failed audit) and sends
+//!   nothing. Nothing about the one-sided path changes. (Should the peer's ReestablishChannel
+//!   take longer than `stale_reveal_after_ms` to arrive, a slow link, the StaleNotice goes out
+//!   first and the peer ignores it; it tells the peer we are Stale, never our numbers, and the
+//!   audit runs on the peer's ReestablishChannel as always. Hence a wait far above a round trip.)
+//! - Only a Stale channel sends StaleNotice, and we send our numbers only after receiving the
+//!   peer's StaleNotice. An honest live peer never sends one, so it can never make us reveal our
+//!   numbers.
+//! - Whoever sends its numbers first still audits the peer's numbers before it resumes: nothing
+//!   is signed, sent beyond the ReestablishChannel, or broadcast from the Stale state. The audit
+//!   rule, not the order, decides whether a channel may resume, so a peer ahead of our backup
+//!   is refused exactly as before.
+//!
+//! ### The residual risk, and why it is a named option
+//! Passive silence hides from the peer that we lost data. Under `reveal`, a peer that stays
+//! silent for `stale_reveal_after_ms` learns that we are Stale, and a peer that lies about
+//! being Stale (it sends StaleNotice while holding newer state) learns our commitment numbers,
+//! which it could use to tell how far behind our backup is, for example to judge whether
+//! broadcasting a commitment revoked after our backup would go unpunished. Silence would have
+//! told it nothing. The audit still refuses to resume on numbers that are ahead of the backup,
+//! but the knowledge itself is what silence protected. Hence an explicit option, off under
+//! `fiber` (Fiber's behaviour, unchanged) and on under `strict`, whose audit refuses every peer
+//! ahead of the backup.
 
 use dlp_chain::{Hash32, Pubkey};
 
-use super::Core;
+use super::{Core, CoreInput};
 use crate::channel::Update;
 use crate::channel_record::ChannelState;
-use crate::config::{AuditPolicy, OnAuditFailure};
+use crate::config::{AuditPolicy, MutualStale, OnAuditFailure};
 use crate::events::EventKind;
 use crate::wire::PeerMessage;
+
+/// What the mutual-Stale resolution of one Stale channel said and heard on the current
+/// connection. Forgotten when the connection ends or is replaced.
+#[derive(Debug, Default)]
+pub(super) struct StaleTalk {
+    /// We sent our StaleNotice.
+    notice_sent: bool,
+    /// The peer sent its StaleNotice.
+    notice_received: bool,
+    /// We sent our ReestablishChannel first (we hold the lower node key).
+    numbers_sent: bool,
+    /// The peer sent its ReestablishChannel (the audit ran).
+    peer_reestablished: bool,
+    /// The reveal timer, aborted when the connection ends.
+    timer: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for StaleTalk {
+    fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+    }
+}
 
 /// The audit rule: `Err(reason)` when the channel must stay Stale.
 pub fn audit(
@@ -88,24 +172,153 @@ impl Core {
                     self.send(peer, PeerMessage::ChannelReady { channel_id: id });
                 }
                 Some(ChannelState::Stale) => {
-                    // Passive silence: the peer must speak first.
+                    // Passive silence: the peer must speak first (in `reveal` mode, unless it
+                    // stays silent too: see the module docs).
                     self.awaiting_reestablish.remove(&id);
+                    if self.config.audit.effective_mutual_stale() == MutualStale::Reveal {
+                        self.arm_stale_reveal(peer, id);
+                    }
                 }
                 _ => {}
             }
         }
     }
 
-    fn send_reestablish(&mut self, peer: Pubkey, id: Hash32) {
-        let Some(data) = self.data(&id) else {
-            return;
-        };
-        let message = PeerMessage::ReestablishChannel {
+    fn reestablish_message(&self, id: Hash32) -> Option<PeerMessage> {
+        let data = self.data(&id)?;
+        Some(PeerMessage::ReestablishChannel {
             channel_id: id,
             local_commitment_number: data.local_commitment_number(),
             remote_commitment_number: data.remote_commitment_number(),
+        })
+    }
+
+    fn send_reestablish(&mut self, peer: Pubkey, id: Hash32) {
+        let Some(message) = self.reestablish_message(id) else {
+            return;
         };
         self.awaiting_reestablish.insert(id);
+        self.send(peer, message);
+    }
+
+    /// Forget what the mutual-Stale resolution said and heard on the connection to `peer`
+    /// (it ended, or a new one replaced it); its timers are aborted.
+    pub(super) fn forget_stale_talk(&mut self, peer: Pubkey) {
+        let ids: Vec<Hash32> = self
+            .stale_talk
+            .keys()
+            .filter(|id| self.peer_of(id) == Some(peer))
+            .copied()
+            .collect();
+        for id in ids {
+            self.stale_talk.remove(&id);
+        }
+    }
+
+    /// Start the reveal timer of a Stale channel for the current connection to `peer`.
+    fn arm_stale_reveal(&mut self, peer: Pubkey, id: Hash32) {
+        let Some(conn_id) = self.peers.get(&peer).map(|c| c.conn_id) else {
+            return;
+        };
+        let after = std::time::Duration::from_millis(self.config.audit.stale_reveal_after_ms);
+        let inputs = self.inputs.clone();
+        let timer = tokio::spawn(tracing::Instrument::in_current_span(async move {
+            tokio::time::sleep(after).await;
+            if let Some(inputs) = inputs.upgrade() {
+                let _ = inputs.send(CoreInput::StaleRevealDue {
+                    peer,
+                    conn_id,
+                    channel_id: id,
+                });
+            }
+        }));
+        let talk = self.stale_talk.entry(id).or_default();
+        if let Some(old) = talk.timer.replace(timer.abort_handle()) {
+            old.abort();
+        }
+    }
+
+    /// The reveal timer ran out: send StaleNotice if the channel is still Stale and the peer
+    /// stayed silent on this connection.
+    pub(super) fn on_stale_reveal_due(&mut self, peer: Pubkey, conn_id: u64, id: Hash32) {
+        if self.peers.get(&peer).map(|c| c.conn_id) != Some(conn_id)
+            || self.state_of(&id) != Some(ChannelState::Stale)
+            || self.config.audit.effective_mutual_stale() != MutualStale::Reveal
+        {
+            return;
+        }
+        let talk = self.stale_talk.entry(id).or_default();
+        talk.timer = None;
+        if talk.peer_reestablished || talk.notice_sent {
+            return;
+        }
+        talk.notice_sent = true;
+        tracing::info!(
+            channel = %id,
+            %peer,
+            "Stale channel {id}: no ReestablishChannel from the peer after {} ms; sending StaleNotice",
+            self.config.audit.stale_reveal_after_ms
+        );
+        self.send(peer, PeerMessage::StaleNotice { channel_id: id });
+        self.maybe_send_stale_numbers(peer, id);
+    }
+
+    /// The peer says its end of the channel is Stale too.
+    pub(super) fn on_stale_notice(&mut self, peer: Pubkey, id: Hash32) {
+        let reason = match self.state_of(&id) {
+            None => Some("unknown channel".to_string()),
+            Some(ChannelState::Stale)
+                if self.config.audit.effective_mutual_stale() == MutualStale::Wait =>
+            {
+                Some(
+                    "audit.mutual_stale = \"wait\": passive silence, waiting for the peer's \
+                     ReestablishChannel"
+                        .to_string(),
+                )
+            }
+            Some(ChannelState::Stale) => None,
+            Some(other) => Some(format!(
+                "channel is {other}, not Stale: a StaleNotice only matters to a Stale channel"
+            )),
+        };
+        if let Some(reason) = reason {
+            tracing::info!(channel = %id, %peer, "StaleNotice ignored: {reason}");
+            self.fx.events.push(EventKind::MessageIgnored {
+                peer,
+                msg_type: "StaleNotice".into(),
+                channel_id: Some(id),
+                reason,
+            });
+            return;
+        }
+        tracing::info!(channel = %id, %peer, "the peer's end of Stale channel {id} is Stale too");
+        self.stale_talk.entry(id).or_default().notice_received = true;
+        self.maybe_send_stale_numbers(peer, id);
+    }
+
+    /// Both ends said StaleNotice on this connection: the lower node key sends its numbers
+    /// first, once; the other end waits for them.
+    fn maybe_send_stale_numbers(&mut self, peer: Pubkey, id: Hash32) {
+        let me = self.me;
+        let Some(talk) = self.stale_talk.get_mut(&id) else {
+            return;
+        };
+        if !(talk.notice_sent && talk.notice_received)
+            || talk.numbers_sent
+            || talk.peer_reestablished
+            || me.0 >= peer.0
+        {
+            return;
+        }
+        talk.numbers_sent = true;
+        let Some(message) = self.reestablish_message(id) else {
+            return;
+        };
+        tracing::info!(
+            channel = %id,
+            %peer,
+            "both ends of channel {id} are Stale; ours is the lower node key: sending our numbers first"
+        );
         self.send(peer, message);
     }
 
@@ -117,7 +330,19 @@ impl Core {
         peer_remote: u64,
     ) {
         let Some(state) = self.state_of(&id) else {
-            self.send_error(peer, Some(id), "unknown channel".into());
+            // Restored from a backup older than the channel: ask the peer to close it with its
+            // commitment, which pays our balance to our wallet. Nothing else is touched.
+            tracing::warn!(
+                channel = %id,
+                %peer,
+                "peer reestablishes channel {id}, of which we have no record (restored from an \
+                 older backup?); asking it to force-close"
+            );
+            self.fx.events.push(EventKind::UnknownChannelReestablish {
+                peer,
+                channel_id: id,
+            });
+            self.send(peer, PeerMessage::RequestForceClose { channel_id: id });
             return;
         };
         let Some(data) = self.data(&id) else {
@@ -129,6 +354,9 @@ impl Core {
         );
         match state {
             ChannelState::Stale => {
+                let talk = self.stale_talk.entry(id).or_default();
+                talk.peer_reestablished = true;
+                let numbers_sent = talk.numbers_sent;
                 let policy = self.config.audit.policy;
                 match audit(policy, local, remote, peer_local, peer_remote) {
                     Ok(()) => {
@@ -146,7 +374,12 @@ impl Core {
                             record.state_before_stale = None;
                         }
                         self.set_state(id, ChannelState::ChannelReady);
-                        self.send_reestablish(peer, id);
+                        self.stale_talk.remove(&id);
+                        // Both ends were Stale and we sent our numbers first: the peer has
+                        // them already (sending them again would start a ping-pong).
+                        if !numbers_sent {
+                            self.send_reestablish(peer, id);
+                        }
                         self.resync(peer, id, peer_local, peer_remote);
                     }
                     Err(reason) => {

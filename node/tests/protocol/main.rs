@@ -23,6 +23,8 @@ macro_rules! for_each_backend {
 mod audit_log;
 mod channels;
 mod limits;
+mod lost_channel;
+mod mutual_stale;
 mod process;
 /// The storage tests' process helpers (spawned `dlp-node`, `--restore`), shared.
 #[path = "../storage/support.rs"]

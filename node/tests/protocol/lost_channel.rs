@@ -1,0 +1,244 @@
+//! A node restored from a backup older than a channel: it has no record of the channel when
+//! the peer reestablishes it. It answers `RequestForceClose`, the peer closes with its
+//! commitment (or ignores the request, `audit.on_force_close_request = "ignore"`), and the
+//! restored node recognises the payment to its wallet on chain.
+
+use dlp_chain::{ChainClient, Hash32, Pubkey};
+use dlp_node::channel_record::ChannelState;
+use dlp_node::config::OnForceCloseRequest;
+use dlp_node::core::PaymentStatus;
+use dlp_node::events::EventKind;
+use dlp_node::store::Backend;
+use dlp_node::transport::{Identity, TransportEvent};
+use dlp_node::wire::PeerMessage;
+
+use crate::support::{DEADLINE, Net};
+
+for_each_backend!(
+    a_node_that_lost_the_channel_gets_its_balance_through_the_peers_force_close,
+    a_force_close_request_is_ignored_when_configured,
+    a_reestablish_for_an_unknown_channel_touches_no_other_channel,
+);
+
+fn unknown_reestablish(k: &EventKind) -> bool {
+    matches!(k, EventKind::UnknownChannelReestablish { .. })
+}
+
+fn received(k: &EventKind, msg: &str) -> bool {
+    matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == msg)
+}
+
+/// Alice opens a channel to bob and pays him `paid`; bob is then restored from a backup taken
+/// before the channel existed. Returns the channel and both wallets before the channel.
+async fn bob_loses_the_channel(net: &mut Net, paid: u64) -> (Hash32, u64, u64) {
+    net.connect(0, 1).await;
+    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
+    let backup = net.backup(1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    assert_eq!(net.pay(0, 1, paid).await.status, PaymentStatus::Success);
+    net.settle(0, 1, channel).await;
+    net.restore(1, &backup).await;
+    assert!(net.channels(1).await.is_empty(), "bob's backup predates it");
+    (channel, alice_before, bob_before)
+}
+
+async fn a_node_that_lost_the_channel_gets_its_balance_through_the_peers_force_close(
+    backend: Backend,
+) {
+    let mut net = Net::new(backend, &["alice", "bob"]).await;
+    let paid = 130_000;
+    let (channel, alice_before, bob_before) = bob_loses_the_channel(&mut net, paid).await;
+    net.connect(0, 1).await;
+    let asked = net
+        .wait(1, 0, "bob meets the unknown channel", unknown_reestablish)
+        .await;
+    assert_eq!(
+        asked.kind,
+        EventKind::UnknownChannelReestablish {
+            peer: net.nodes[0].pubkey,
+            channel_id: channel,
+        }
+    );
+    net.wait(1, 0, "bob answers RequestForceClose", |k| {
+        matches!(k, EventKind::MessageSent { msg_type, channel_id, .. }
+            if msg_type == "RequestForceClose" && *channel_id == Some(channel))
+    })
+    .await;
+    let broadcast = net
+        .wait(0, 0, "alice broadcasts her commitment", |k| {
+            matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "commitment")
+        })
+        .await;
+    let EventKind::TxBroadcast { txid, .. } = broadcast.kind else {
+        unreachable!()
+    };
+    // Bob recognises the payment to his wallet key, though he knows no such channel.
+    let recovered = net
+        .wait(1, 0, "bob recognises his payout", |k| {
+            matches!(k, EventKind::RecoveredFromUnknownChannel { .. })
+        })
+        .await;
+    assert_eq!(
+        recovered.kind,
+        EventKind::RecoveredFromUnknownChannel {
+            channel_id: channel,
+            txid,
+            amount: paid,
+        }
+    );
+    // Alice sweeps her delayed balance after to_self_delay blocks.
+    let after = net.last_seq(0);
+    net.chain.mine(1).await.expect("mine");
+    net.chain
+        .mine(net.nodes[0].config.channel.to_self_delay)
+        .await
+        .expect("mine");
+    net.wait(
+        0,
+        after,
+        "alice sweeps her balance",
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "sweep"),
+    )
+    .await;
+    net.chain.mine(1).await.expect("mine");
+    assert_eq!(net.wallet_balance(0).await, alice_before - paid);
+    assert_eq!(net.wallet_balance(1).await, bob_before + paid);
+    let txs = net.chain.transactions(Some(channel)).await.expect("txs");
+    assert!(
+        txs.iter().all(|t| t.tx.kind.name() != "penalty"),
+        "nobody was punished: {txs:?}"
+    );
+    net.shutdown().await;
+}
+
+async fn a_force_close_request_is_ignored_when_configured(backend: Backend) {
+    let mut net = Net::new(backend, &["alice", "bob"]).await;
+    net.nodes[0].config.audit.on_force_close_request = OnForceCloseRequest::Ignore;
+    net.stop(0).await;
+    net.start(0).await;
+    let (channel, alice_before, _) = bob_loses_the_channel(&mut net, 50_000).await;
+    let after = net.last_seq(0);
+    net.connect(0, 1).await;
+    net.wait(1, 0, "bob meets the unknown channel", unknown_reestablish)
+        .await;
+    let ignored = net
+        .wait(0, 0, "alice ignores the request", |k| {
+            matches!(k, EventKind::MessageIgnored { msg_type, .. } if msg_type == "RequestForceClose")
+        })
+        .await;
+    let EventKind::MessageIgnored { reason, .. } = &ignored.kind else {
+        unreachable!()
+    };
+    assert!(reason.contains("on_force_close_request"), "{reason}");
+    net.wait(0, 0, "alice handled the request", |k| {
+        received(k, "RequestForceClose")
+    })
+    .await;
+    // The list answers after the request's input was handled completely (one core, in order).
+    assert_eq!(
+        net.channel(0, channel).await.state,
+        ChannelState::ChannelReady
+    );
+    assert!(
+        !net.events(0, after)
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::TxBroadcast { .. })),
+        "alice broadcast something after the request"
+    );
+    let txs = net.chain.transactions(Some(channel)).await.expect("txs");
+    assert!(txs.iter().all(|t| t.tx.kind.name() == "funding"), "{txs:?}");
+    assert_eq!(net.wallet_balance(0).await, alice_before - 1_000_000);
+    net.shutdown().await;
+}
+
+async fn a_reestablish_for_an_unknown_channel_touches_no_other_channel(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob"]).await;
+    net.connect(0, 1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    assert_eq!(net.pay(0, 1, 10_000).await.status, PaymentStatus::Success);
+    net.settle(0, 1, channel).await;
+    let before = net.channels(1).await;
+    let record_before = stored_record(&net, 1, channel);
+    // A peer with no channel at all reestablishes a random id.
+    let secret = secp256k1::SecretKey::from_secret_bytes([7; 32]).expect("key");
+    let mallory = Identity {
+        secret,
+        pubkey: Pubkey::from(secret.public_key()),
+    };
+    let (events, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    let bob = net.running(1).protocol();
+    let after = net.last_seq(1);
+    let mut conn = dlp_node::transport::dial(bob.peer_addr, net.nodes[1].pubkey, &mallory, events)
+        .await
+        .expect("dial");
+    conn.start_reading();
+    let random = Hash32::digest(b"a channel nobody has");
+    assert!(conn.send(&PeerMessage::ReestablishChannel {
+        channel_id: random,
+        local_commitment_number: 5,
+        remote_commitment_number: 5,
+    }));
+    let answer = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match heard.recv().await {
+                Some(TransportEvent::Message { message, .. }) => return *message,
+                Some(_) => {}
+                None => panic!("connection closed without an answer"),
+            }
+        }
+    })
+    .await
+    .expect("bob answers within the deadline");
+    assert_eq!(
+        answer,
+        PeerMessage::RequestForceClose { channel_id: random }
+    );
+    let asked = net
+        .wait(
+            1,
+            after,
+            "bob meets the unknown channel",
+            unknown_reestablish,
+        )
+        .await;
+    assert_eq!(
+        asked.kind,
+        EventKind::UnknownChannelReestablish {
+            peer: mallory.pubkey,
+            channel_id: random,
+        }
+    );
+    net.wait(1, after, "bob handled it", |k| {
+        received(k, "ReestablishChannel")
+    })
+    .await;
+    // Nothing of bob's real channel changed: not its listing, not its record, no event on it.
+    assert_eq!(net.channels(1).await, before);
+    assert_eq!(stored_record(&net, 1, channel), record_before);
+    let touched: Vec<_> = net
+        .events(1, after)
+        .into_iter()
+        .filter(|e| {
+            matches!(&e.kind,
+                EventKind::Persisted { .. } | EventKind::StateChanged { .. } | EventKind::TxBroadcast { .. })
+                || matches!(&e.kind, EventKind::MessageSent { channel_id, .. } if *channel_id == Some(channel))
+        })
+        .collect();
+    assert!(touched.is_empty(), "{touched:?}");
+    // And it still works.
+    assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
+    drop(conn);
+    net.shutdown().await;
+}
+
+/// The channel's record as stored (bytes).
+fn stored_record(net: &Net, i: usize, channel: Hash32) -> Option<Vec<u8>> {
+    let key = dlp_node::channel_record::ChannelRecord::key(&dlp_node::channel_record::ChannelId(
+        channel.0,
+    ));
+    net.running(i)
+        .context()
+        .store()
+        .get(&key)
+        .expect("store readable")
+}
