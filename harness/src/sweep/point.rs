@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use dlp_chain::OutPoint;
 use dlp_node::channel_record::ChannelState;
-use dlp_node::config::AuditPolicy;
+use dlp_node::config::{AuditPolicy, MutualStale};
 use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
 
@@ -167,15 +167,24 @@ async fn judge_on(
     session
         .run_steps(restore_at..scenario.file.steps.len())
         .await?;
+    let reveal = scenario
+        .file
+        .nodes
+        .get(node)
+        .and_then(|d| d.mutual_stale)
+        .map_or(policy == AuditPolicy::Strict, |m| m == MutualStale::Reveal);
+    if workload.restores_peers() && reveal {
+        await_reveals(session.network_mut(), node, &channels).await?;
+        session
+            .wait_quiescent("waiting until no message is in flight after the reveals")
+            .await?;
+    }
     let net = session.network_mut();
     // Observe every channel before closing any (closing one mines blocks).
     let mut observed = BTreeMap::new();
     for (channel, peer) in &channels {
         observed.insert(channel.clone(), observe(net, node, peer, channel).await?);
     }
-    // Restored peers reveal that they are Stale (and settle who speaks first) only under the
-    // policy whose default is `mutual_stale = "reveal"`: strict.
-    let reveal = policy == AuditPolicy::Strict;
     let mut out = Vec::new();
     for (channel, peer) in &channels {
         let view = &before[channel];
@@ -273,6 +282,37 @@ async fn check_fired_point(
             want.2
         ))),
     }
+}
+
+/// Both ends restored under `mutual_stale = "reveal"`: a Stale end reveals itself when its
+/// timer runs out, an input quiescence cannot see. Wait until each end that is still Stale has
+/// either audited the channel or sent its StaleNotice; what follows (numbers, audits) is
+/// messages, which the caller's quiescence covers.
+async fn await_reveals(
+    net: &mut Network,
+    node: &str,
+    channels: &BTreeMap<String, String>,
+) -> Result<(), HarnessError> {
+    for (channel, peer) in channels {
+        let id = net.channel(channel)?.id;
+        for who in [node, peer.as_str()] {
+            let listed = net.client(who)?.list_channels().await?;
+            if !listed
+                .iter()
+                .any(|c| c.channel_id == id && c.state == ChannelState::Stale)
+            {
+                continue;
+            }
+            net.wait_event(who, 0, &format!("{channel} audited or revealed"), |k| {
+                matches!(k, EventKind::AuditPassed { channel_id, .. }
+                    | EventKind::AuditFailed { channel_id, .. } if *channel_id == id)
+                    || matches!(k, EventKind::MessageSent { msg_type, channel_id: Some(c), .. }
+                        if *c == id && msg_type == "StaleNotice")
+            })
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// What the restored node did with a channel in its current run: a channel it does not list

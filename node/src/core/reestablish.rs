@@ -52,10 +52,12 @@
 //! 3. Tie-break: the end whose node key (compressed, 33 bytes) is bytewise lower sends its
 //!    ReestablishChannel once it has both sent its StaleNotice and received the peer's; the
 //!    other end waits for those numbers.
-//! 4. The other end audits them as above and, on pass, answers with its own ReestablishChannel;
-//!    the first end audits that in turn, and on pass does not send its numbers again. So each
-//!    end sends ReestablishChannel once and resyncs once; a failed audit leaves that end Stale
-//!    and blocked exactly as in the one-sided case.
+//! 4. The other end audits them as above and answers with its own ReestablishChannel whether
+//!    its audit passed or failed (it stays Stale and blocked on a failure, exactly as in the
+//!    one-sided case, but its numbers let the first end audit on its own: when the first end's
+//!    backup is the newer one it resumes, and can close the channel). The first end audits
+//!    them in turn and does not send its numbers again. So each end sends ReestablishChannel
+//!    once and resyncs at most once.
 //!
 //! A StaleNotice reaching a channel that is not Stale, or one in `wait` mode, is ignored
 //! (`MessageIgnored` says why).
@@ -397,6 +399,20 @@ impl Core {
                             peer_remote,
                             reason,
                         });
+                        // Both ends Stale and the peer spoke first: answer with our numbers
+                        // all the same, so the peer audits them on its own (its backup may be
+                        // the newer one; then it resumes and can close). We stay Stale; the
+                        // peer already knows we are, and it told us its numbers first.
+                        let answer = self
+                            .stale_talk
+                            .get(&id)
+                            .is_some_and(|talk| talk.notice_received && !talk.numbers_sent);
+                        if answer && let Some(message) = self.reestablish_message(id) {
+                            if let Some(talk) = self.stale_talk.get_mut(&id) {
+                                talk.numbers_sent = true;
+                            }
+                            self.send(peer, message);
+                        }
                         if self.config.audit.on_audit_failure == OnAuditFailure::RequestClose {
                             self.send(peer, PeerMessage::RequestForceClose { channel_id: id });
                         }
