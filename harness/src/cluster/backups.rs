@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dlp_node::events::EventKind;
+use dlp_node::events::{EventKind, NodeEvent};
 use dlp_node::steps::{StepAction, StepSpec};
 
 use super::{Idle, Network};
@@ -52,6 +52,16 @@ impl Network {
                 )
             })
             .await?;
+        self.remember_backup(node, backup_name, event)
+    }
+
+    /// Remember the backup a `BackupWritten` event of `node` names as `backup_name`.
+    fn remember_backup(
+        &mut self,
+        node: &str,
+        backup_name: &str,
+        event: NodeEvent,
+    ) -> Result<PathBuf, HarnessError> {
         let EventKind::BackupWritten { dir, .. } = event.kind else {
             return Err(HarnessError::node(
                 node,
@@ -236,20 +246,10 @@ impl Network {
                 }
             }
         };
-        let EventKind::BackupWritten { dir, .. } = event.kind else {
-            return Err(HarnessError::node(
-                node,
-                "a backup event without a directory",
-            ));
-        };
-        let dir = PathBuf::from(dir);
         self.backups
             .automatic
             .insert(node.to_string(), (run, event.seq));
-        self.backups
-            .taken
-            .insert(backup_name.to_string(), (node.to_string(), dir.clone()));
-        Ok(dir)
+        self.remember_backup(node, backup_name, event)
     }
 
     /// What a named backup's directory holds: its owner, the directory, and every entry under

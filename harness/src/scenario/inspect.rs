@@ -198,16 +198,12 @@ mod tests {
         [nodes.carol]\n[[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 1000\n";
 
     fn parse(steps: &[&str]) -> Result<Scenario, HarnessError> {
-        let steps: String = steps.iter().map(|s| format!("[[steps]]\n{s}\n")).collect();
-        Scenario::parse(Path::new("t.toml"), &format!("{BASE}{steps}"))
+        crate::scenario::test_support::parse_steps(BASE, steps)
     }
 
     /// The line and message of the refusal.
     fn refused(steps: &[&str]) -> (usize, String) {
-        match parse(steps) {
-            Err(HarnessError::Invalid { line, message, .. }) => (line, message),
-            other => panic!("expected a located refusal, got {other:?}"),
-        }
+        crate::scenario::test_support::refused_steps(BASE, steps)
     }
 
     #[test]

@@ -232,4 +232,6 @@ fn search(
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
