@@ -2,7 +2,7 @@
 # Two dlp-node processes against `dlp-chain serve`, driven by JSON-RPC alone (curl + jq):
 # open a channel, pay, back up bob, stop him, restore, restart, reestablish, pay back.
 #
-#   cargo build -p dlp-node -p dlp-chain && examples/two-nodes.sh
+#   cargo build --workspace --all-targets && examples/two-nodes.sh
 #
 # Uses 127.0.0.1 ports 8114 (chain), 8227/8228 (alice RPC/peer), 8237/8238 (bob RPC/peer) and a
 # scratch directory (default /tmp/dlp-two-nodes, removed first). Every wait polls a condition
@@ -14,7 +14,7 @@ DIR=${DIR:-/tmp/dlp-two-nodes}
 BACKEND=${BACKEND:-sqlite}
 command -v jq >/dev/null || { echo "needs jq (apt-get install jq)" >&2; exit 2; }
 [ -x "$BIN/dlp-node" ] && [ -x "$BIN/dlp-chain" ] || {
-  echo "build first: cargo build -p dlp-node -p dlp-chain (looked in $BIN)" >&2; exit 2; }
+  echo "build first: cargo build --workspace --all-targets (looked in $BIN)" >&2; exit 2; }
 
 rpc() { # rpc PORT METHOD [PARAMS-OBJECT]
   curl -sf -H 'content-type: application/json' "127.0.0.1:$1" \
