@@ -223,14 +223,10 @@ mod tests {
         let rendered = crate::scenario::render(&s.file, "");
         assert!(rendered.contains("auto_backup = true"), "{rendered}");
         let again = Scenario::parse(Path::new("t.toml"), &rendered).expect("renders back");
-        let steps = |s: &Scenario| -> Vec<String> {
-            s.file
-                .steps
-                .iter()
-                .map(|s| format!("{:?}", s.get_ref()))
-                .collect()
-        };
-        assert_eq!(steps(&s), steps(&again));
+        assert_eq!(
+            crate::scenario::test_support::step_texts(&s),
+            crate::scenario::test_support::step_texts(&again)
+        );
     }
 
     #[test]

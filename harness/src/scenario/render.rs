@@ -154,14 +154,10 @@ mod tests {
         );
         let second = Scenario::parse(Path::new("t.toml"), &rendered)
             .unwrap_or_else(|e| panic!("{e}\n{rendered}"));
-        let steps = |s: &Scenario| -> Vec<String> {
-            s.file
-                .steps
-                .iter()
-                .map(|s| format!("{:?}", s.get_ref()))
-                .collect()
-        };
-        assert_eq!(steps(&first), steps(&second));
+        assert_eq!(
+            crate::scenario::test_support::step_texts(&first),
+            crate::scenario::test_support::step_texts(&second)
+        );
         assert_eq!(first.file.description, second.file.description);
         assert_eq!(
             second.file.sweep.as_ref().map(|s| s.get_ref().node.clone()),

@@ -19,3 +19,13 @@ pub(super) fn refused_steps(base: &str, steps: &[&str]) -> (usize, String) {
         other => panic!("expected a located refusal, got {other:?}"),
     }
 }
+
+/// Each step of `scenario` as its debug text: what a round trip through `render` must keep.
+pub(super) fn step_texts(scenario: &Scenario) -> Vec<String> {
+    scenario
+        .file
+        .steps
+        .iter()
+        .map(|s| format!("{:?}", s.get_ref()))
+        .collect()
+}

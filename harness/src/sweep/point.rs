@@ -23,6 +23,7 @@ use super::{
     Verdict, Workload, channel_names, classify, point_scenario, predict, settle, steps,
 };
 use crate::model::audit::{predict_forgotten, predict_mutual};
+use crate::model::silence::effective_mode;
 
 /// The peer's view of a channel before the restore.
 #[derive(Debug, Clone)]
@@ -167,12 +168,8 @@ async fn judge_on(
     session
         .run_steps(restore_at..scenario.file.steps.len())
         .await?;
-    let reveal = scenario
-        .file
-        .nodes
-        .get(node)
-        .and_then(|d| d.mutual_stale)
-        .map_or(policy == AuditPolicy::Strict, |m| m == MutualStale::Reveal);
+    let configured = scenario.file.nodes.get(node).and_then(|d| d.mutual_stale);
+    let reveal = effective_mode(Some(policy), configured) == MutualStale::Reveal;
     if workload.restores_peers() && reveal {
         await_reveals(session.network_mut(), node, &channels).await?;
         session
