@@ -4,7 +4,7 @@
 //!
 //! These tests change what the daemon holds for every process, so nextest runs them one at a
 //! time (test group `docker-daemon` in .config/nextest.toml). They need the `dlp-node` and
-//! `dlp-chain` binaries (`cargo build -p dlp-node -p dlp-chain`).
+//! `dlp-chain` binaries (`cargo build --workspace --all-targets`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
