@@ -81,7 +81,7 @@ pub(super) fn find_binary(env: &str, name: &str) -> Result<PathBuf, HarnessError
         }
     }
     Err(HarnessError::Setup(format!(
-        "cannot find the {name} binary near {}; build it (cargo build -p {name}) or set {env}",
+        "cannot find the {name} binary near {}; build it (cargo build --workspace --all-targets) or set {env}",
         exe.display()
     )))
 }
