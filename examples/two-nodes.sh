@@ -42,7 +42,7 @@ for spec in alice:8227:8228 bob:8237:8238; do
 backend = "$BACKEND"
 [rpc]
 listening_addr = "127.0.0.1:$rpc_port"
-enabled_modules = ["info", "peer", "channel", "payment", "invoice", "admin", "dev"]
+enabled_modules = ["info", "peer", "channel", "payment", "invoice", "graph", "admin", "dev"]
 [fiber]
 listening_addr = "127.0.0.1:$peer_port"
 [chain]

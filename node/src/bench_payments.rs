@@ -1,11 +1,13 @@
-//! `dlp-node bench-payments`: node start time, payment throughput between two in-process nodes
-//! and the store size after N payments, per backend.
+//! `dlp-node bench-payments`: node start time, payment throughput direct and over a route of
+//! three channels, and the store size after N payments, per backend.
 //!
-//! Two in-process nodes share one in-process ledger and talk over real Noise connections on
-//! loopback, each with its real store, exactly as in the protocol tests. "Sequential" waits for
-//! each payment's Success before sending the next (latency-bound: about eight messages and four
-//! fsynced writes per side per payment). "Pipelined" sends them all, then waits; the protocol
-//! batches updates into fewer commitment rounds.
+//! Four in-process nodes in a line (alice - bob - carol - dave) share one in-process ledger and
+//! talk over real Noise connections on loopback, each with its real store, exactly as in the
+//! protocol tests. Direct payments go alice -> bob; routed ones alice -> dave, found on the graph
+//! alice learned from gossip, with an onion layer per hop, forwarded by bob and carol.
+//! "Sequential" waits for each payment's Success before sending the next (latency-bound: about
+//! eight messages and four fsynced writes per side per channel per payment). "Pipelined" sends
+//! them all, then waits; the protocol batches updates into fewer commitment rounds.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -44,6 +46,9 @@ pub struct PaymentBenchRow {
     pub payments: usize,
     pub sequential: Duration,
     pub pipelined: Duration,
+    /// The same payments alice -> dave over three channels.
+    pub routed_sequential: Duration,
+    pub routed_pipelined: Duration,
     pub payer_store_bytes: u64,
     pub payee_store_bytes: u64,
     /// Sum of key and value sizes in the payer's store (what the engine holds live).
@@ -138,6 +143,8 @@ async fn send(payer: &RunningNode, payee: &RunningNode) -> Result<Hash32, Paymen
             target_pubkey: None,
             amount: None,
             keysend: None,
+            max_fee_amount: None,
+            tlc_expiry_limit: None,
         },
         reply,
     })
@@ -150,6 +157,107 @@ async fn send(payer: &RunningNode, payee: &RunningNode) -> Result<Hash32, Paymen
         )));
     }
     Ok(payment.payment_hash)
+}
+
+/// `n` payments from `payer` to `payee`, each awaited before the next.
+async fn pay_sequentially(
+    n: usize,
+    payer: &RunningNode,
+    payee: &RunningNode,
+    events: &mut tokio::sync::broadcast::Receiver<crate::events::NodeEvent>,
+) -> Result<Duration, PaymentBenchError> {
+    let t = Instant::now();
+    for _ in 0..n {
+        let hash = send(payer, payee).await?;
+        wait_payments(events, HashSet::from([hash])).await?;
+    }
+    Ok(t.elapsed())
+}
+
+/// `n` payments from `payer` to `payee`, all sent, then all awaited.
+async fn pay_pipelined(
+    n: usize,
+    payer: &RunningNode,
+    payee: &RunningNode,
+    events: &mut tokio::sync::broadcast::Receiver<crate::events::NodeEvent>,
+) -> Result<Duration, PaymentBenchError> {
+    let t = Instant::now();
+    let mut pending = HashSet::new();
+    for _ in 0..n {
+        pending.insert(send(payer, payee).await?);
+    }
+    wait_payments(events, pending).await?;
+    Ok(t.elapsed())
+}
+
+/// Connect `opener` to `peer`, open a channel it funds, mine the funding, wait until ready.
+async fn open_channel(
+    chain: &InProcessChain,
+    opener: &RunningNode,
+    peer: &RunningNode,
+) -> Result<(), PaymentBenchError> {
+    let wallet = Pubkey::from(opener.context().keys().wallet_secret().public_key());
+    chain.fund(wallet, 10_000_000_000).await.map_err(err)?;
+    let (peer_proto, opener_proto) = (peer.protocol(), opener.protocol());
+    let conn = crate::transport::dial(
+        peer_proto.peer_addr,
+        peer_proto.identity.pubkey,
+        &opener_proto.identity,
+        opener_proto.core.transport_sender(),
+    )
+    .await
+    .map_err(err)?;
+    opener_proto.core.connected(conn).await.map_err(err)?;
+    let mut events = opener_proto.events.subscribe();
+    let peer_key = peer_proto.identity.pubkey;
+    request(opener, |reply| Command::OpenChannel {
+        pubkey: peer_key,
+        funding_amount: 5_000_000_000,
+        reply,
+    })
+    .await?
+    .map_err(err)?;
+    // Funding is broadcast once the peer signed our first commitment; mine when it is there.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .map_err(|_| err("channel never became ready"))?
+            .map_err(err)?;
+        match event.kind {
+            EventKind::TxBroadcast { kind, .. } if kind == "funding" => {
+                chain.mine(1).await.map_err(err)?;
+            }
+            EventKind::StateChanged {
+                to: ChannelState::ChannelReady,
+                ..
+            } => return Ok(()),
+            _ => {}
+        }
+    }
+}
+
+/// Wait until `events` (the payer's) showed `channels` channels entering its graph.
+async fn wait_graph(
+    events: &mut tokio::sync::broadcast::Receiver<crate::events::NodeEvent>,
+    channels: usize,
+) -> Result<(), PaymentBenchError> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut seen = 0;
+    while seen < channels {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .map_err(|_| {
+                err(format!(
+                    "the payer's graph has {seen} of {channels} channels"
+                ))
+            })?
+            .map_err(err)?;
+        if matches!(event.kind, EventKind::GraphChannelAdded { .. }) {
+            seen += 1;
+        }
+    }
+    Ok(())
 }
 
 async fn run_backend(
@@ -181,60 +289,27 @@ async fn run_backend(
         human_duration(first_start)
     ));
 
-    let alice_base = BaseDir::new(dir.join("alice"));
-    let bob_base = BaseDir::new(dir.join("bob"));
-    let alice = start(&alice_base, backend, &chain).await?;
-    let bob = start(&bob_base, backend, &chain).await?;
-    let wallet = Pubkey::from(alice.context().keys().wallet_secret().public_key());
-    chain.fund(wallet, 10_000_000_000).await.map_err(err)?;
-    let (bob_proto, alice_proto) = (bob.protocol(), alice.protocol());
-    let conn = crate::transport::dial(
-        bob_proto.peer_addr,
-        bob_proto.identity.pubkey,
-        &alice_proto.identity,
-        alice_proto.core.transport_sender(),
-    )
-    .await
-    .map_err(err)?;
-    alice_proto.core.connected(conn).await.map_err(err)?;
-    let mut alice_events = alice_proto.events.subscribe();
-    let bob_key = bob_proto.identity.pubkey;
-    request(&alice, |reply| Command::OpenChannel {
-        pubkey: bob_key,
-        funding_amount: 5_000_000_000,
-        reply,
-    })
-    .await?
-    .map_err(err)?;
-    // Funding is broadcast once bob signed alice's first commitment; mine when it is there.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let event = tokio::time::timeout_at(deadline, alice_events.recv())
-            .await
-            .map_err(|_| err("channel never became ready"))?
-            .map_err(err)?;
-        match event.kind {
-            EventKind::TxBroadcast { kind, .. } if kind == "funding" => {
-                chain.mine(1).await.map_err(err)?;
-            }
-            EventKind::StateChanged {
-                to: ChannelState::ChannelReady,
-                ..
-            } => break,
-            _ => {}
-        }
+    // The line: alice - bob - carol - dave, each channel funded by its left end.
+    let mut nodes = Vec::new();
+    let mut bases = Vec::new();
+    for name in ["alice", "bob", "carol", "dave"] {
+        let base = BaseDir::new(dir.join(name));
+        nodes.push(start(&base, backend, &chain).await?);
+        bases.push(base);
     }
+    let mut alice_events = nodes[0].protocol().events.subscribe();
+    for pair in nodes.windows(2) {
+        open_channel(&chain, &pair[0], &pair[1]).await?;
+    }
+    wait_graph(&mut alice_events, 3).await?;
+    let (alice, bob, dave) = (&nodes[0], &nodes[1], &nodes[3]);
+    let (alice_base, bob_base) = (&bases[0], &bases[1]);
     progress(format!(
-        "{backend}: channel ready; {} sequential payments",
+        "{backend}: line of four ready; {} sequential payments",
         options.payments
     ));
 
-    let t = Instant::now();
-    for _ in 0..options.payments {
-        let hash = send(&alice, &bob).await?;
-        wait_payments(&mut alice_events, HashSet::from([hash])).await?;
-    }
-    let sequential = t.elapsed();
+    let sequential = pay_sequentially(options.payments, alice, bob, &mut alice_events).await?;
     let payer_store_bytes = crate::fsutil::tree_size(&alice_base.store_dir()).map_err(err)?;
     let payee_store_bytes = crate::fsutil::tree_size(&bob_base.store_dir()).map_err(err)?;
     let (mut payer_live_bytes, mut payer_entries) = (0u64, 0u64);
@@ -252,15 +327,17 @@ async fn run_backend(
         options.payments
     ));
 
-    let t = Instant::now();
-    let mut pending = HashSet::new();
-    for _ in 0..options.payments {
-        pending.insert(send(&alice, &bob).await?);
+    let pipelined = pay_pipelined(options.payments, alice, bob, &mut alice_events).await?;
+    progress(format!(
+        "{backend}: {} routed payments over three channels, sequential then pipelined",
+        options.payments
+    ));
+    let routed_sequential =
+        pay_sequentially(options.payments, alice, dave, &mut alice_events).await?;
+    let routed_pipelined = pay_pipelined(options.payments, alice, dave, &mut alice_events).await?;
+    for node in nodes {
+        node.stop().await;
     }
-    wait_payments(&mut alice_events, pending).await?;
-    let pipelined = t.elapsed();
-    alice.stop().await;
-    bob.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(PaymentBenchRow {
         backend,
@@ -269,6 +346,8 @@ async fn run_backend(
         payments: options.payments,
         sequential,
         pipelined,
+        routed_sequential,
+        routed_pipelined,
         payer_store_bytes,
         payee_store_bytes,
         payer_live_bytes,
@@ -298,12 +377,12 @@ fn rate(n: usize, d: Duration) -> String {
 /// Render rows as a Markdown table.
 pub fn render_table(rows: &[PaymentBenchRow]) -> String {
     let mut out = String::from(
-        "| backend | node start (median restart) | first start | payments | sequential | pipelined | payer store on disk | payer live data | payee store on disk |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| backend | node start (median restart) | first start | payments | direct sequential | direct pipelined | 3-hop sequential | 3-hop pipelined | payer store on disk | payer live data | payee store on disk |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} | {} in {} entries | {} |\n",
+            "| {} | {} | {} | {} | {} ({}) | {} ({}) | {} ({}) | {} ({}) | {} | {} in {} entries | {} |\n",
             r.backend,
             human_duration(r.restart_median),
             human_duration(r.first_start),
@@ -312,6 +391,10 @@ pub fn render_table(rows: &[PaymentBenchRow]) -> String {
             human_duration(r.sequential),
             rate(r.payments, r.pipelined),
             human_duration(r.pipelined),
+            rate(r.payments, r.routed_sequential),
+            human_duration(r.routed_sequential),
+            rate(r.payments, r.routed_pipelined),
+            human_duration(r.routed_pipelined),
             human_bytes(r.payer_store_bytes),
             human_bytes(r.payer_live_bytes),
             r.payer_entries,

@@ -27,7 +27,8 @@ use dlp_chain::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::wire::{Onion, RemoveReason};
+use crate::onion::OnionPacket;
+use crate::wire::RemoveReason;
 
 /// One side's keys in a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +60,7 @@ pub struct Tlc {
     pub payment_hash: Hash32,
     #[serde(with = "hex_u64")]
     pub expiry: u64,
-    pub onion: Onion,
+    pub onion: OnionPacket,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<TlcOrigin>,
 }
@@ -198,7 +199,7 @@ pub struct ChannelData {
     /// before we act on it (fail upstream or retry): until then the peer could still broadcast
     /// a commitment holding the TLC and claim it.
     #[serde(default)]
-    pub pending_fails: BTreeMap<u64, (Tlc, String)>,
+    pub pending_fails: BTreeMap<u64, (Tlc, RemoveReason)>,
 }
 
 /// An invalid update, commitment or count.
@@ -600,10 +601,7 @@ mod tests {
             amount,
             payment_hash: Hash32([id as u8; 32]),
             expiry: 100,
-            onion: Onion::Final {
-                amount,
-                keysend_preimage: None,
-            },
+            onion: OnionPacket(vec![]),
             origin: None,
         })
     }
@@ -622,6 +620,7 @@ mod tests {
             tlc_id: id,
             reason: RemoveReason::Fail {
                 message: "no".into(),
+                failed_channel: None,
             },
         }
     }

@@ -18,8 +18,9 @@ use crate::store::{Store, StoreError, WriteBatch};
 
 /// First byte of every channel record key.
 pub const CHANNEL_RECORD_PREFIX: u8 = 0x00;
-/// Current encoding version (first byte of every channel record value).
-pub const CHANNEL_RECORD_VERSION: u8 = 1;
+/// Current encoding version (first byte of every channel record value). 2: a TLC's onion is
+/// an encrypted packet (`crate::onion`) and a pending failure keeps its whole reason.
+pub const CHANNEL_RECORD_VERSION: u8 = 2;
 
 /// A 32-byte channel id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -277,7 +278,8 @@ pub struct StaleMark {
 }
 
 /// Mark every `ChannelReady` / `ShuttingDown(_)` channel `Stale` in one atomic batch, and
-/// persist it (Fiber's #1333 was forgetting the persist). Returns what changed.
+/// persist it (Fiber's #1333 was forgetting the persist), dropping the gossip graph in the same
+/// batch. Returns what changed.
 pub fn mark_channels_stale(store: &dyn Store) -> Result<Vec<StaleMark>, RecordError> {
     let mut batch = WriteBatch::new();
     let mut marks = Vec::new();
@@ -293,6 +295,12 @@ pub fn mark_channels_stale(store: &dyn Store) -> Result<Vec<StaleMark>, RecordEr
             batch.put(ChannelRecord::key(&record.channel_id), record.encode());
         }
     }
+    // In the same batch, the gossip graph goes: it is the backup's old view of the network,
+    // and the restored node rebuilds it from what its peers send (`crate::graph`).
+    store.scan_prefix(&[crate::graph::GRAPH_CHANNEL_PREFIX], &mut |key, _| {
+        batch.delete(key.to_vec());
+        std::ops::ControlFlow::Continue(())
+    })?;
     if !batch.is_empty() {
         store.write(&batch)?;
     }

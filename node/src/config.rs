@@ -80,8 +80,12 @@ pub struct ChannelConfig {
     /// Blocks the holder of a commitment waits before sweeping its own balance (what we ask of
     /// the peer when we open; the window in which a revoked commitment can be punished).
     pub to_self_delay: u64,
-    /// Blocks added to a TLC's expiry per hop.
+    /// Blocks added to a TLC's expiry per hop (what we need between a TLC we receive and the
+    /// one we forward; announced in our channel updates).
     pub tlc_expiry_delta: u64,
+    /// Our forwarding fee, in millionths of the forwarded amount (Fiber's `fee_rate`;
+    /// announced in our channel updates). 0 by default, so balances in scenarios stay round.
+    pub fee_rate: u64,
 }
 
 impl Default for ChannelConfig {
@@ -90,6 +94,7 @@ impl Default for ChannelConfig {
             auto_accept_min_funding_amount: 1,
             to_self_delay: 6,
             tlc_expiry_delta: 20,
+            fee_rate: 0,
         }
     }
 }
@@ -286,18 +291,20 @@ pub enum RpcModule {
     Channel,
     Payment,
     Invoice,
+    Graph,
     Admin,
     Dev,
 }
 
 impl RpcModule {
     /// Modules enabled when the config does not say: all but `admin` and `dev` (as in fnn).
-    pub const DEFAULT: [RpcModule; 5] = [
+    pub const DEFAULT: [RpcModule; 6] = [
         RpcModule::Info,
         RpcModule::Peer,
         RpcModule::Channel,
         RpcModule::Payment,
         RpcModule::Invoice,
+        RpcModule::Graph,
     ];
 }
 
@@ -309,6 +316,7 @@ impl fmt::Display for RpcModule {
             RpcModule::Channel => "channel",
             RpcModule::Payment => "payment",
             RpcModule::Invoice => "invoice",
+            RpcModule::Graph => "graph",
             RpcModule::Admin => "admin",
             RpcModule::Dev => "dev",
         };

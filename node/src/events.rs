@@ -127,6 +127,31 @@ pub enum EventKind {
         #[serde(with = "hex_u64")]
         amount: u64,
     },
+    /// A public channel entered our graph (our own once both ends signed it, or a peer's
+    /// announcement that verified against the ledger).
+    GraphChannelAdded {
+        channel_id: Hash32,
+        node_1: Pubkey,
+        node_2: Pubkey,
+        #[serde(with = "hex_u64")]
+        capacity: u64,
+    },
+    /// A newer policy of one direction of a graph channel was stored (`node` forwards in it).
+    GraphChannelUpdated {
+        channel_id: Hash32,
+        node: Pubkey,
+        enabled: bool,
+    },
+    /// A channel left our graph: its funding output was spent.
+    GraphChannelRemoved {
+        channel_id: Hash32,
+    },
+    /// A peer's gossip was refused (forged, or not matching the ledger) and not relayed.
+    GossipRefused {
+        peer: Pubkey,
+        msg_type: String,
+        reason: String,
+    },
     PaymentUpdated {
         payment_hash: Hash32,
         status: String,

@@ -9,6 +9,7 @@
 //! sizes, 413 for an oversize chunked body) are in `limits.rs`.
 
 pub mod client;
+mod graph;
 pub mod limits;
 
 use std::sync::Arc;
@@ -180,6 +181,10 @@ fn payment_json(p: &crate::core::Payment) -> serde_json::Value {
         "target_pubkey": p.target,
         "preimage": p.preimage,
         "failed_error": p.failed_error,
+        "fee": hex_u64(p.fee),
+        // dlp-node's own: the last route tried (payee last) and how many were tried.
+        "route": p.route,
+        "attempts": hex_u64(u64::from(p.attempts)),
     })
 }
 
@@ -385,6 +390,9 @@ pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
                 .ok_or_else(|| failed(format!("no payment {}", p.payment_hash)))?;
             Ok::<_, ErrorObjectOwned>(payment_json(&payment))
         });
+    }
+    if config.module_enabled(Module::Graph) {
+        graph::register(&mut module);
     }
     if config.module_enabled(Module::Dev) {
         let _ = module.register_method("dev_hold", |params, ctx, _| {

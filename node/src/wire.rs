@@ -15,30 +15,15 @@
 use dlp_chain::{Hash32, OutPoint, Pubkey, Sig, Transaction, hex_u64};
 use serde::{Deserialize, Serialize};
 
-/// Current codec version.
-pub const WIRE_VERSION: u8 = 1;
+use crate::graph::{ChannelAnnouncement, ChannelUpdate};
+use crate::onion::OnionPacket;
 
-/// Where a TLC goes after the node that receives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Onion {
-    /// The receiver is the payee. `keysend_preimage` is set for spontaneous payments.
-    Final {
-        #[serde(with = "hex_u64")]
-        amount: u64,
-        #[serde(default)]
-        keysend_preimage: Option<Hash32>,
-    },
-    /// The receiver forwards `amount` to `next` with `expiry`, carrying `inner` onwards.
-    Forward {
-        next: Pubkey,
-        #[serde(with = "hex_u64")]
-        amount: u64,
-        #[serde(with = "hex_u64")]
-        expiry: u64,
-        inner: Box<Onion>,
-    },
-}
+/// Current codec version.
+///
+/// 2: TLCs carry encrypted per-hop onions (`crate::onion`), a failed TLC may name the channel
+/// that failed, and channels are gossiped (`AnnouncementSignatures`, `ChannelAnnouncement`,
+/// `ChannelUpdate`).
+pub const WIRE_VERSION: u8 = 2;
 
 /// How a TLC is removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +31,14 @@ pub enum Onion {
 pub enum RemoveReason {
     /// Paid: the preimage of the payment hash.
     Fulfill { preimage: Hash32 },
-    /// Not paid; the amount goes back to the offerer.
-    Fail { message: String },
+    /// Not paid; the amount goes back to the offerer. `failed_channel` names the channel a hop
+    /// could not use (its outgoing channel, or the incoming one when the onion did not decode),
+    /// so the payer can route around it; none when the payee itself refused.
+    Fail {
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failed_channel: Option<Hash32>,
+    },
 }
 
 /// Every message two nodes exchange after the handshake.
@@ -96,7 +87,7 @@ pub enum PeerMessage {
         payment_hash: Hash32,
         #[serde(with = "hex_u64")]
         expiry: u64,
-        onion: Onion,
+        onion: OnionPacket,
     },
     /// The sender removes a TLC the receiver offered.
     RemoveTlc {
@@ -146,6 +137,13 @@ pub enum PeerMessage {
     /// ReestablishChannel on this connection (`audit.mutual_stale = "reveal"`). It carries no
     /// commitment numbers; see `core::reestablish` for what follows.
     StaleNotice { channel_id: Hash32 },
+    /// Gossip: the sender's signature of the announcement of a channel both ends have made
+    /// ChannelReady (BOLT 7's `announcement_signatures`; see `core::gossip`).
+    AnnouncementSignatures { channel_id: Hash32, signature: Sig },
+    /// Gossip: a public channel, signed by both ends, relayed to every peer.
+    ChannelAnnouncement { announcement: ChannelAnnouncement },
+    /// Gossip: one direction's forwarding policy, signed by its node, relayed to every peer.
+    ChannelUpdate { update: ChannelUpdate },
     /// Something went wrong with a channel.
     Error {
         #[serde(default)]
@@ -158,7 +156,7 @@ impl PeerMessage {
     /// The message type name, as used in events and step names.
     /// Every message's [`type_name`](Self::type_name), in declaration order: the names step
     /// control (`sent:<Message>`, `received:<Message>`) and the harness accept.
-    pub const TYPE_NAMES: [&'static str; 15] = [
+    pub const TYPE_NAMES: [&'static str; 18] = [
         "OpenChannel",
         "AcceptChannel",
         "FundingCreated",
@@ -173,6 +171,9 @@ impl PeerMessage {
         "ClosingSigned",
         "RequestForceClose",
         "StaleNotice",
+        "AnnouncementSignatures",
+        "ChannelAnnouncement",
+        "ChannelUpdate",
         "Error",
     ];
 
@@ -193,11 +194,26 @@ impl PeerMessage {
             PeerMessage::ClosingSigned { .. } => "ClosingSigned",
             PeerMessage::RequestForceClose { .. } => "RequestForceClose",
             PeerMessage::StaleNotice { .. } => "StaleNotice",
+            PeerMessage::AnnouncementSignatures { .. } => "AnnouncementSignatures",
+            PeerMessage::ChannelAnnouncement { .. } => "ChannelAnnouncement",
+            PeerMessage::ChannelUpdate { .. } => "ChannelUpdate",
             PeerMessage::Error { .. } => "Error",
         }
     }
 
-    /// The channel (or temporary channel) id the message is about.
+    /// Whether the message is gossip (about the graph, not a channel's state).
+    pub fn is_gossip(&self) -> bool {
+        matches!(
+            self,
+            PeerMessage::AnnouncementSignatures { .. }
+                | PeerMessage::ChannelAnnouncement { .. }
+                | PeerMessage::ChannelUpdate { .. }
+        )
+    }
+
+    /// The channel (or temporary channel) id the message is about. Gossip has none: it carries
+    /// no channel state, so it is never a channel's protocol step, never counted against a
+    /// Stale channel's silence, and flows whatever state the channel is in.
     pub fn channel_id(&self) -> Option<Hash32> {
         match self {
             PeerMessage::OpenChannel {
@@ -221,6 +237,9 @@ impl PeerMessage {
             | PeerMessage::RequestForceClose { channel_id }
             | PeerMessage::StaleNotice { channel_id } => Some(*channel_id),
             PeerMessage::Error { channel_id, .. } => *channel_id,
+            PeerMessage::AnnouncementSignatures { .. }
+            | PeerMessage::ChannelAnnouncement { .. }
+            | PeerMessage::ChannelUpdate { .. } => None,
         }
     }
 }
@@ -267,8 +286,8 @@ mod tests {
         let frame = encode(&msg);
         assert_eq!(decode(&frame).expect("decodes"), msg);
         let mut other = frame.clone();
-        other[0] = 2;
-        assert!(matches!(decode(&other), Err(DecodeError::Version(2))));
+        other[0] = 1;
+        assert!(matches!(decode(&other), Err(DecodeError::Version(1))));
         let mut unknown = vec![WIRE_VERSION];
         unknown.extend_from_slice(br#"{"Gossip":{}}"#);
         assert!(matches!(decode(&unknown), Err(DecodeError::Malformed(_))));

@@ -59,6 +59,10 @@ pub enum Command {
     },
     /// Dev: our current commitment, fully signed, without broadcasting it (tests keep an old
     /// one to broadcast later and prove the peer's watcher punishes it).
+    /// Every channel of the gossip graph, in channel id order.
+    GraphChannels {
+        reply: oneshot::Sender<Vec<crate::graph::GraphChannel>>,
+    },
     DevSignedCommitment {
         channel_id: Hash32,
         reply: oneshot::Sender<Result<Transaction, String>>,

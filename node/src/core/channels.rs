@@ -227,6 +227,9 @@ impl Core {
                 self.on_request_force_close(peer, channel_id)
             }
             PeerMessage::StaleNotice { channel_id } => self.on_stale_notice(peer, channel_id),
+            m @ (PeerMessage::AnnouncementSignatures { .. }
+            | PeerMessage::ChannelAnnouncement { .. }
+            | PeerMessage::ChannelUpdate { .. }) => self.on_gossip(peer, m).await,
             PeerMessage::Error {
                 channel_id,
                 message,

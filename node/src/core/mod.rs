@@ -14,6 +14,7 @@
 mod api;
 mod channels;
 mod close;
+mod gossip;
 mod onchain;
 mod open;
 mod payments;
@@ -32,6 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::channel_record::{ChannelId, ChannelRecord, ChannelState};
 use crate::config::Config;
 use crate::events::{EventBus, EventKind};
+use crate::graph::{GRAPH_CHANNEL_PREFIX, Graph, GraphChannel};
 use crate::node::NodeContext;
 use crate::steps::StepControl;
 use crate::store::WriteBatch;
@@ -40,8 +42,9 @@ use crate::wire::PeerMessage;
 
 pub use api::{ChannelInfo, Command, CoreGone, CoreHandle, CoreInput, FailStop, PeerInfo, TlcInfo};
 pub use payments::{
-    Invoice, MAX_DESCRIPTION_BYTES, MAX_INVOICE_ADDRESS_LEN, MAX_ROUTE_HINTS, Payment,
-    PaymentStatus, SendPaymentRequest, check_description,
+    DEFAULT_TLC_EXPIRY_LIMIT, Invoice, MAX_DESCRIPTION_BYTES, MAX_INVOICE_ADDRESS_LEN,
+    MAX_PAYMENT_ATTEMPTS, MAX_ROUTE_HINTS, Payment, PaymentStatus, SendPaymentRequest,
+    check_description,
 };
 
 /// Key prefix of the peer's revealed commitment secrets: `0x10 ++ channel ++ be64(number)`.
@@ -77,6 +80,10 @@ struct Effects {
     dirty_invoices: BTreeSet<Hash32>,
     peer_secrets: Vec<(Hash32, u64, Hash32)>,
     preimages: Vec<(Hash32, Hash32)>,
+    dirty_graph: BTreeSet<Hash32>,
+    deleted_graph: BTreeSet<Hash32>,
+    /// Channels whose state changed (their gossip policy may have to follow).
+    state_changed: BTreeSet<Hash32>,
     rng_counter: Option<u64>,
     events: Vec<EventKind>,
     txs: Vec<(Transaction, Option<u64>)>,
@@ -108,6 +115,8 @@ pub struct Core {
     invoices: HashMap<Hash32, Invoice>,
     payments: HashMap<Hash32, Payment>,
     preimages: HashMap<Hash32, Hash32>,
+    /// The channel graph learned from gossip (`gossip`), persisted.
+    graph: Graph,
     reserved_outpoints: HashSet<OutPoint>,
     /// Transactions submitted by this run (claims are retried on every chain event; each is
     /// submitted once per run, and again after a restart).
@@ -187,6 +196,9 @@ impl Core {
             load_json_prefix(store.as_ref(), PAYMENT_PREFIX, "payment")?;
         let preimages: HashMap<Hash32, Hash32> =
             load_json_prefix(store.as_ref(), PREIMAGE_PREFIX, "preimage")?;
+        let graph_channels: HashMap<Hash32, GraphChannel> =
+            load_json_prefix(store.as_ref(), GRAPH_CHANNEL_PREFIX, "graph channel")?;
+        let graph = Graph::from_channels(graph_channels.into_values());
         let me = Pubkey::from(ctx.keys().node_pubkey());
         let wallet = Pubkey::from(ctx.keys().wallet_secret().public_key());
         let (inputs_tx, mut inputs_rx) = mpsc::unbounded_channel();
@@ -259,6 +271,7 @@ impl Core {
             invoices,
             payments,
             preimages,
+            graph,
             reserved_outpoints: HashSet::new(),
             submitted: HashSet::new(),
             height: 0,
@@ -345,6 +358,7 @@ impl Core {
                 channel_id,
             } => self.on_stale_reveal_due(peer, conn_id, channel_id),
         }
+        self.refresh_own_updates();
         let flow = self.flush(received).await;
         // After a failed write nothing of this input is durable: the replies are dropped, so
         // their callers get `CoreGone::FailStopped` instead of a success that is not on disk.
@@ -428,6 +442,14 @@ impl Core {
         for hash in &fx.dirty_invoices {
             if let Some(i) = self.invoices.get(hash) {
                 batch.put(prefixed(INVOICE_PREFIX, hash), json_bytes(i));
+            }
+        }
+        for id in &fx.deleted_graph {
+            batch.delete(prefixed(GRAPH_CHANNEL_PREFIX, id));
+        }
+        for id in &fx.dirty_graph {
+            if let Some(channel) = self.graph.get(id) {
+                batch.put(prefixed(GRAPH_CHANNEL_PREFIX, id), json_bytes(channel));
             }
         }
         if let Some(counter) = fx.rng_counter {
@@ -578,6 +600,7 @@ impl Core {
                 from,
                 to: state,
             });
+            self.fx.state_changed.insert(id);
             self.fx.dirty_channels.insert(id);
         }
     }
@@ -603,6 +626,7 @@ impl Core {
             .events
             .push(EventKind::PeerConnected { peer, inbound });
         self.start_reestablish(peer);
+        self.gossip_on_connect(peer);
     }
 
     fn on_disconnected(&mut self, peer: Pubkey, reason: String) {
@@ -721,6 +745,10 @@ impl Core {
             Command::AddConnection { conn, reply } => {
                 self.on_connected(*conn);
                 later(replies, reply, ());
+            }
+            Command::GraphChannels { reply } => {
+                let channels = self.graph.channels().cloned().collect();
+                later(replies, reply, channels);
             }
             Command::DevSignedCommitment { channel_id, reply } => {
                 let result = self

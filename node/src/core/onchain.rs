@@ -54,6 +54,7 @@ impl Core {
     }
 
     fn on_tx_seen(&mut self, txid: Hash32, tx: &Transaction) {
+        self.prune_spent(tx);
         self.learn_preimages(tx);
         self.note_spent_claims(tx);
         let Some(id) = self.channel_spending(tx) else {

@@ -1,10 +1,13 @@
 //! Invoices, outgoing payments, and what happens to TLCs once they are irrevocably committed:
 //! the payee fulfils, a hop forwards, a payer learns the outcome.
 //!
-//! Routing: a direct ChannelReady channel to the payee if one can carry the amount, else a
-//! single intermediate hop (A pays C through B): candidates are the payee's route hints from the
-//! invoice (its channel peers), then every other peer we have a channel with. A failed attempt
-//! moves on to the next candidate; when none is left the payment fails with every reason seen.
+//! Routing (`graph::pathfind`): the cheapest route by fee, then hops, over our own usable
+//! channels (what we can send now), the public channels of the gossip graph (enabled
+//! directions, their fee rates and expiry deltas) and the invoice's route hints (the payee's
+//! channel peers, for channels the graph does not know yet). Each hop gets its instructions in
+//! an encrypted onion layer (`crate::onion`). When a hop fails the TLC naming a channel, the
+//! payment routes again avoiding that channel, at most [`MAX_PAYMENT_ATTEMPTS`] times; a
+//! failure from the payee itself (unknown or paid invoice) ends the payment.
 
 use dlp_chain::{Hash32, Pubkey, hex_u64};
 use serde::{Deserialize, Serialize};
@@ -13,7 +16,15 @@ use super::Core;
 use crate::channel::{Tlc, TlcOrigin};
 use crate::channel_record::ChannelState;
 use crate::events::EventKind;
-use crate::wire::{Onion, RemoveReason};
+use crate::graph::pathfind::{Edge, RouteHop, RouteRequest, find_route};
+use crate::onion::{HopPayload, OnionPacket, peel};
+use crate::wire::RemoveReason;
+
+/// Most routes one payment tries.
+pub const MAX_PAYMENT_ATTEMPTS: u32 = 8;
+/// Blocks from now the first TLC of a route may expire at most, unless the payer says
+/// (`tlc_expiry_limit`): 20 hops of the default 20-block delta fit four times over.
+pub const DEFAULT_TLC_EXPIRY_LIMIT: u64 = 2_016;
 
 /// Prefix of invoice addresses.
 pub const INVOICE_ADDRESS_PREFIX: &str = "dlpinv1";
@@ -123,9 +134,27 @@ pub struct Payment {
     pub preimage: Option<Hash32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keysend_preimage: Option<Hash32>,
-    /// Hops still to try (first hop peers; the target itself for a direct attempt).
+    /// The payee's channel peers from the invoice (used as route hints on every attempt).
     #[serde(default)]
-    pub candidates: Vec<Pubkey>,
+    pub route_hints: Vec<Pubkey>,
+    /// Channels a hop failed this payment on: later attempts route around them.
+    #[serde(default)]
+    pub avoid: Vec<Hash32>,
+    /// Routes tried so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Most fees the payer pays in all.
+    #[serde(with = "hex_u64", default)]
+    pub max_fee_amount: u64,
+    /// Most blocks from the attempt until its first TLC expires.
+    #[serde(with = "hex_u64", default)]
+    pub tlc_expiry_limit: u64,
+    /// The route of the attempt in flight (or the last one), hop 0 our peer.
+    #[serde(default)]
+    pub route: Vec<RouteHop>,
+    /// Fees of that route.
+    #[serde(with = "hex_u64", default)]
+    pub fee: u64,
     /// Why attempts failed.
     #[serde(default)]
     pub failures: Vec<String>,
@@ -148,22 +177,31 @@ pub struct SendPaymentRequest {
     pub amount: Option<u64>,
     #[serde(default)]
     pub keysend: Option<bool>,
+    /// Most fees to pay in all (Fiber's name); default: the amount itself.
+    #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
+    pub max_fee_amount: Option<u64>,
+    /// Most blocks until the first TLC expires (Fiber's name); default
+    /// [`DEFAULT_TLC_EXPIRY_LIMIT`].
+    #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
+    pub tlc_expiry_limit: Option<u64>,
 }
 
-/// A hop forwards only what it receives, and only with time to claim upstream: the outgoing
-/// amount may not exceed the incoming one (the difference is the hop's fee), and the outgoing
-/// expiry must be in the future and at least `delta` blocks before the incoming one, so that a
-/// preimage revealed downstream at the last moment can still be used upstream.
+/// A hop forwards only what it receives, less its fee, and only with time to claim upstream:
+/// the outgoing amount plus `fee_rate`'s fee on it may not exceed the incoming one, and the
+/// outgoing expiry must be in the future and at least `delta` blocks before the incoming one,
+/// so that a preimage revealed downstream at the last moment can still be used upstream.
 pub fn check_forward(
     incoming: &Tlc,
     amount: u64,
     expiry: u64,
     height: u64,
     delta: u64,
+    fee_rate: u64,
 ) -> Result<(), String> {
-    if amount == 0 || amount > incoming.amount {
+    let fee = crate::graph::fee_for(fee_rate, amount);
+    if amount == 0 || amount.saturating_add(fee) > incoming.amount {
         return Err(format!(
-            "asked to forward {amount}, received {}",
+            "asked to forward {amount} with a fee of {fee}, received {}",
             incoming.amount
         ));
     }
@@ -277,23 +315,9 @@ impl Core {
                 existing.status
             ));
         }
-        let mut candidates = vec![target];
-        for hop in hints {
-            if hop != self.me && !candidates.contains(&hop) {
-                candidates.push(hop);
-            }
-        }
-        let mut peers: Vec<Pubkey> = self
-            .channels
-            .keys()
-            .filter_map(|id| self.peer_of(id))
-            .collect();
-        peers.sort();
-        for peer in peers {
-            if !candidates.contains(&peer) {
-                candidates.push(peer);
-            }
-        }
+        let mut route_hints: Vec<Pubkey> = hints.into_iter().filter(|h| *h != self.me).collect();
+        route_hints.sort();
+        route_hints.dedup();
         let payment = Payment {
             payment_hash,
             status: PaymentStatus::Created,
@@ -301,7 +325,13 @@ impl Core {
             amount,
             preimage: None,
             keysend_preimage,
-            candidates,
+            route_hints,
+            avoid: vec![],
+            attempts: 0,
+            max_fee_amount: request.max_fee_amount.unwrap_or(amount),
+            tlc_expiry_limit: request.tlc_expiry_limit.unwrap_or(DEFAULT_TLC_EXPIRY_LIMIT),
+            route: vec![],
+            fee: 0,
             failures: vec![],
             failed_error: None,
             attempt: None,
@@ -330,67 +360,207 @@ impl Core {
         }
     }
 
-    /// Try the next route candidate; fail the payment when none is left.
+    /// Route the payment again (avoiding every channel that failed it) and offer its first
+    /// TLC; fail the payment when there is no route or the attempts are used up.
     fn try_next_route(&mut self, hash: Hash32) {
         loop {
-            let Some(payment) = self.payments.get_mut(&hash) else {
+            let Some(payment) = self.payments.get(&hash).cloned() else {
                 return;
             };
-            if payment.candidates.is_empty() {
-                let reason = if payment.failures.is_empty() {
-                    "no route".to_string()
-                } else {
+            if payment.attempts >= MAX_PAYMENT_ATTEMPTS {
+                let reason = format!(
+                    "gave up after {} routes: {}",
+                    payment.attempts,
                     payment.failures.join("; ")
-                };
-                payment.attempt = None;
-                self.set_payment_status(hash, PaymentStatus::Failed, Some(reason));
+                );
+                self.end_attempts(hash, reason);
                 return;
             }
-            let hop = payment.candidates.remove(0);
-            let (target, amount, keysend) =
-                (payment.target, payment.amount, payment.keysend_preimage);
+            let request = RouteRequest {
+                source: self.me,
+                target: payment.target,
+                amount: payment.amount,
+                final_expiry_delta: self.config.channel.tlc_expiry_delta,
+                max_fee: payment.max_fee_amount,
+                max_expiry_delta: payment.tlc_expiry_limit,
+            };
+            let (edges, unusable) = self.route_edges(&payment);
+            let route = match find_route(&edges, &request) {
+                Ok(route) => route,
+                Err(e) => {
+                    // Everything that explains it: earlier attempts, the search, and why our
+                    // own channels could not be used (a Stale one says so).
+                    let reason = payment
+                        .failures
+                        .iter()
+                        .cloned()
+                        .chain([e.to_string()])
+                        .chain(unusable)
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    self.end_attempts(hash, reason);
+                    return;
+                }
+            };
+            let Some(first) = route.hops.first().cloned() else {
+                self.end_attempts(hash, "empty route".into());
+                return;
+            };
+            let onion = match self.build_onion(&payment, &route.hops) {
+                // Tests corrupt an onion here to see a hop fail it back (failpoint
+                // `payment.corrupt_onion`: the payer flips the onion's last byte).
+                Ok(mut onion) if self.failpoints.check("payment.corrupt_onion").is_err() => {
+                    if let Some(last) = onion.0.last_mut() {
+                        *last ^= 1;
+                    }
+                    onion
+                }
+                Ok(onion) => onion,
+                Err(e) => {
+                    self.end_attempts(hash, format!("cannot build the onion: {e}"));
+                    return;
+                }
+            };
+            if let Some(p) = self.payments.get_mut(&hash) {
+                p.attempts += 1;
+                p.route = route.hops.clone();
+                p.fee = route.fee;
+            }
             self.fx.dirty_payments.insert(hash);
-            let final_onion = Onion::Final {
-                amount,
-                keysend_preimage: keysend,
-            };
-            let delta = self.config.channel.tlc_expiry_delta;
-            let (onion, expiry) = if hop == target {
-                (final_onion, self.height + delta)
-            } else {
-                (
-                    Onion::Forward {
-                        next: target,
-                        amount,
-                        expiry: self.height + delta,
-                        inner: Box::new(final_onion),
-                    },
-                    self.height + 2 * delta,
-                )
-            };
-            match self.pick_channel(hop, amount) {
-                Ok(channel_id) => {
-                    match self.offer_tlc(
-                        channel_id,
-                        amount,
-                        hash,
-                        expiry,
-                        onion,
-                        TlcOrigin::Payment,
-                    ) {
-                        Ok(tlc_id) => {
-                            if let Some(p) = self.payments.get_mut(&hash) {
-                                p.attempt = Some((channel_id, tlc_id));
-                            }
-                            self.set_payment_status(hash, PaymentStatus::Inflight, None);
-                            return;
-                        }
-                        Err(e) => self.record_failure(hash, e),
+            let offered = self.offer_tlc(
+                first.channel_id,
+                first.amount,
+                hash,
+                self.height + first.expiry_delta,
+                onion,
+                TlcOrigin::Payment,
+            );
+            match offered {
+                Ok(tlc_id) => {
+                    if let Some(p) = self.payments.get_mut(&hash) {
+                        p.attempt = Some((first.channel_id, tlc_id));
+                    }
+                    self.set_payment_status(hash, PaymentStatus::Inflight, None);
+                    return;
+                }
+                Err(e) => {
+                    self.record_failure(hash, e);
+                    if let Some(p) = self.payments.get_mut(&hash) {
+                        p.avoid.push(first.channel_id);
                     }
                 }
-                Err(e) => self.record_failure(hash, e),
             }
         }
+    }
+
+    fn end_attempts(&mut self, hash: Hash32, reason: String) {
+        if let Some(p) = self.payments.get_mut(&hash) {
+            p.attempt = None;
+        }
+        self.set_payment_status(hash, PaymentStatus::Failed, Some(reason));
+    }
+
+    /// Every channel direction the payment may use: our own usable channels (with what we can
+    /// send now), the graph's enabled directions between other nodes, and the invoice's hints
+    /// for payee channels the graph does not have; never a channel in `payment.avoid`. Also
+    /// why each of our open channels that is left out cannot be used (for the failure reason).
+    fn route_edges(&self, payment: &Payment) -> (Vec<Edge>, Vec<String>) {
+        let avoid = |id: &Hash32| payment.avoid.contains(id);
+        let mut edges = Vec::new();
+        let mut unusable = Vec::new();
+        for (id, record) in &self.channels {
+            if avoid(id) || matches!(record.state, ChannelState::Closed(_)) {
+                continue;
+            }
+            if let Err(why) = self.usable_for_payments(id) {
+                unusable.push(why);
+                continue;
+            }
+            let (Some(peer), Some(capacity)) = (
+                self.peer_of(id),
+                self.data(id)
+                    .and_then(|d| d.latest_balances().ok())
+                    .map(|b| b.local),
+            ) else {
+                continue;
+            };
+            edges.push(Edge {
+                channel_id: *id,
+                from: self.me,
+                to: peer,
+                capacity,
+                fee_rate: 0,
+                tlc_expiry_delta: 0,
+            });
+        }
+        for channel in self.graph.channels() {
+            let a = &channel.announcement;
+            // Our own channels are judged by what we know, not by gossip.
+            if avoid(&a.channel_id) || a.side_of(&self.me).is_some() {
+                continue;
+            }
+            for (side, (from, to)) in [(a.node_1, a.node_2), (a.node_2, a.node_1)]
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(update) = channel.updates[side].as_ref().filter(|u| u.enabled) {
+                    edges.push(Edge {
+                        channel_id: a.channel_id,
+                        from,
+                        to,
+                        capacity: a.capacity,
+                        fee_rate: update.fee_rate,
+                        tlc_expiry_delta: update.tlc_expiry_delta,
+                    });
+                }
+            }
+        }
+        for hint in &payment.route_hints {
+            let known = edges
+                .iter()
+                .any(|e| e.from == *hint && e.to == payment.target);
+            let id = hint_channel_id(hint, &payment.target);
+            if !known && !avoid(&id) && *hint != payment.target {
+                edges.push(Edge {
+                    channel_id: id,
+                    from: *hint,
+                    to: payment.target,
+                    capacity: u64::MAX,
+                    fee_rate: 0,
+                    tlc_expiry_delta: self.config.channel.tlc_expiry_delta,
+                });
+            }
+        }
+        (edges, unusable)
+    }
+
+    /// The onion for `hops`: each forwarding hop learns the next hop, its channel, amount and
+    /// expiry; the payee learns the amount (and a keysend preimage).
+    fn build_onion(
+        &mut self,
+        payment: &Payment,
+        hops: &[RouteHop],
+    ) -> Result<OnionPacket, crate::onion::OnionError> {
+        let mut layers = Vec::with_capacity(hops.len());
+        for (i, hop) in hops.iter().enumerate() {
+            let payload = match hops.get(i + 1) {
+                Some(next) => HopPayload::Forward {
+                    next: next.node,
+                    channel_id: next.channel_id,
+                    amount: next.amount,
+                    expiry: self.height + next.expiry_delta,
+                },
+                None => HopPayload::Final {
+                    amount: payment.amount,
+                    keysend_preimage: payment.keysend_preimage,
+                },
+            };
+            layers.push((hop.node, payload));
+        }
+        let secrets: Vec<Hash32> = (0..layers.len())
+            .map(|_| self.random32("onion_ephemeral"))
+            .collect();
+        crate::onion::build(&layers, |i| secrets[i])
     }
 
     fn record_failure(&mut self, hash: Hash32, reason: String) {
@@ -449,7 +619,13 @@ impl Core {
                 p.attempt = None;
                 self.set_payment_status(tlc.payment_hash, PaymentStatus::Success, None);
             }
-            (Some(TlcOrigin::Payment), RemoveReason::Fail { message }) => {
+            (
+                Some(TlcOrigin::Payment),
+                RemoveReason::Fail {
+                    message,
+                    failed_channel,
+                },
+            ) => {
                 // Only the live attempt's failure moves the payment on (a stale or repeated
                 // failure must not start a second attempt next to a live one).
                 let Some(p) = self.payments.get_mut(&tlc.payment_hash) else {
@@ -459,8 +635,17 @@ impl Core {
                     return;
                 }
                 p.attempt = None;
+                let failed_channel = *failed_channel;
+                if let Some(channel) = failed_channel {
+                    p.avoid.push(channel);
+                }
                 self.record_failure(tlc.payment_hash, message.clone());
-                self.try_next_route(tlc.payment_hash);
+                match failed_channel {
+                    // A hop could not use a channel: route around it.
+                    Some(_) => self.try_next_route(tlc.payment_hash),
+                    // The payee refused: another route would be refused too.
+                    None => self.end_attempts(tlc.payment_hash, message.clone()),
+                }
             }
             (Some(TlcOrigin::Forward { channel_id, tlc_id }), reason) => {
                 if let RemoveReason::Fulfill { preimage } = reason {
@@ -515,64 +700,97 @@ impl Core {
     }
 
     fn resolve_incoming(&mut self, channel_id: Hash32, tlc: Tlc) {
-        let fail = |message: String| RemoveReason::Fail { message };
-        let decision = match &tlc.onion {
-            Onion::Final {
-                amount,
-                keysend_preimage,
-            } => {
-                if *amount != tlc.amount {
-                    Some(fail(format!(
-                        "final amount {amount} differs from the TLC's {}",
-                        tlc.amount
-                    )))
+        let fail = |message: String, failed_channel: Option<Hash32>| RemoveReason::Fail {
+            message,
+            failed_channel,
+        };
+        let peeled = match peel(&tlc.onion, &self.secret_key()) {
+            Ok(peeled) => peeled,
+            Err(e) => {
+                // Not ours to read (or altered): fail it back, naming the channel it came on so
+                // the payer routes around it. The channel itself is fine.
+                self.error_event(
+                    Some(channel_id),
+                    format!("TLC {} carries an onion that does not decode: {e}", tlc.id),
+                );
+                let reason = fail(format!("invalid onion: {e}"), Some(channel_id));
+                self.remove_their_tlc(channel_id, tlc.id, reason);
+                return;
+            }
+        };
+        let decision = match (peeled.payload, peeled.next) {
+            (
+                HopPayload::Final {
+                    amount,
+                    keysend_preimage,
+                },
+                _,
+            ) => {
+                if amount != tlc.amount {
+                    Some(fail(
+                        format!(
+                            "final amount {amount} differs from the TLC's {}",
+                            tlc.amount
+                        ),
+                        None,
+                    ))
                 } else if tlc.expiry <= self.height {
-                    Some(fail(format!(
-                        "TLC expires at {}, the chain is at {}",
-                        tlc.expiry, self.height
-                    )))
+                    Some(fail(
+                        format!(
+                            "TLC expires at {}, the chain is at {}",
+                            tlc.expiry, self.height
+                        ),
+                        None,
+                    ))
                 } else if let Some(preimage) = keysend_preimage {
                     if Hash32::digest(&preimage.0) == tlc.payment_hash {
-                        Some(RemoveReason::Fulfill {
-                            preimage: *preimage,
-                        })
+                        Some(RemoveReason::Fulfill { preimage })
                     } else {
-                        Some(fail("keysend preimage does not match".into()))
+                        Some(fail("keysend preimage does not match".into(), None))
                     }
                 } else {
                     match self.invoices.get_mut(&tlc.payment_hash) {
                         // A second payment of a paid invoice would pay twice: refuse it.
-                        Some(invoice) if invoice.paid => Some(fail("invoice already paid".into())),
+                        Some(invoice) if invoice.paid => {
+                            Some(fail("invoice already paid".into(), None))
+                        }
                         Some(invoice) if invoice.amount <= tlc.amount => {
                             let preimage = invoice.preimage;
                             invoice.paid = true;
                             self.fx.dirty_invoices.insert(tlc.payment_hash);
                             preimage.map(|preimage| RemoveReason::Fulfill { preimage })
                         }
-                        Some(invoice) => Some(fail(format!(
-                            "amount {} below the invoice's {}",
-                            tlc.amount, invoice.amount
-                        ))),
-                        None => Some(fail("unknown payment hash".into())),
+                        Some(invoice) => Some(fail(
+                            format!(
+                                "amount {} below the invoice's {}",
+                                tlc.amount, invoice.amount
+                            ),
+                            None,
+                        )),
+                        None => Some(fail("unknown payment hash".into(), None)),
                     }
                 }
             }
-            Onion::Forward {
-                next,
-                amount,
-                expiry,
-                inner,
-            } => {
+            (
+                HopPayload::Forward {
+                    next,
+                    channel_id: out_channel,
+                    amount,
+                    expiry,
+                },
+                Some(inner),
+            ) => {
                 let delta = self.config.channel.tlc_expiry_delta;
-                let forwarded = check_forward(&tlc, *amount, *expiry, self.height, delta)
-                    .and_then(|()| self.pick_channel(*next, *amount))
+                let fee_rate = self.config.channel.fee_rate;
+                let forwarded = check_forward(&tlc, amount, expiry, self.height, delta, fee_rate)
+                    .and_then(|()| self.forward_channel(out_channel, next, amount))
                     .and_then(|out| {
                         self.offer_tlc(
                             out,
-                            *amount,
+                            amount,
                             tlc.payment_hash,
-                            *expiry,
-                            (**inner).clone(),
+                            expiry,
+                            inner,
                             TlcOrigin::Forward {
                                 channel_id,
                                 tlc_id: tlc.id,
@@ -581,14 +799,46 @@ impl Core {
                     });
                 match forwarded {
                     Ok(_) => None,
-                    Err(e) => Some(fail(format!("cannot forward to {next}: {e}"))),
+                    Err(e) => Some(fail(
+                        format!("cannot forward to {next}: {e}"),
+                        Some(out_channel),
+                    )),
                 }
             }
+            // `peel` returns the next layer exactly for a forward payload.
+            (HopPayload::Forward { .. }, None) => Some(fail(
+                "invalid onion: no layer for the next hop".into(),
+                Some(channel_id),
+            )),
         };
         if let Some(reason) = decision {
             self.remove_their_tlc(channel_id, tlc.id, reason);
         }
     }
+
+    /// The channel to forward over: the one the payer chose if it is ours with `next` and can
+    /// carry `amount` now, else any of ours with `next` that can (non-strict forwarding).
+    fn forward_channel(&self, chosen: Hash32, next: Pubkey, amount: u64) -> Result<Hash32, String> {
+        let chosen_fits = self.peer_of(&chosen) == Some(next)
+            && self.usable_for_payments(&chosen).is_ok()
+            && self
+                .data(&chosen)
+                .and_then(|d| d.latest_balances().ok())
+                .is_some_and(|b| b.local >= amount);
+        if chosen_fits {
+            return Ok(chosen);
+        }
+        self.pick_channel(next, amount)
+    }
+}
+
+/// The id a route hint's edge (payee peer -> payee, a channel the graph does not know) goes by
+/// in a route, in its onion and in `Payment::avoid`.
+fn hint_channel_id(hint: &Pubkey, payee: &Pubkey) -> Hash32 {
+    let mut data = b"dlp/route-hint/v1".to_vec();
+    data.extend_from_slice(&hint.0);
+    data.extend_from_slice(&payee.0);
+    Hash32::digest(&data)
 }
 
 #[cfg(test)]
@@ -602,10 +852,7 @@ mod tests {
             amount,
             payment_hash: Hash32([1; 32]),
             expiry,
-            onion: Onion::Final {
-                amount,
-                keysend_preimage: None,
-            },
+            onion: OnionPacket(vec![]),
             origin: None,
         }
     }
@@ -613,24 +860,30 @@ mod tests {
     #[test]
     fn a_hop_never_forwards_more_or_later_than_it_received() {
         let tlc = incoming(1_000, 140);
-        assert!(check_forward(&tlc, 1_000, 120, 100, 20).is_ok());
+        assert!(check_forward(&tlc, 1_000, 120, 100, 20, 0).is_ok());
         assert!(
-            check_forward(&tlc, 999, 110, 100, 20).is_ok(),
+            check_forward(&tlc, 999, 110, 100, 20, 0).is_ok(),
             "a fee is fine"
         );
         assert!(
-            check_forward(&tlc, 1_001, 120, 100, 20).is_err(),
+            check_forward(&tlc, 1_001, 120, 100, 20, 0).is_err(),
             "draining the hop"
         );
         assert!(
-            check_forward(&tlc, 1_000, 121, 100, 20).is_err(),
+            check_forward(&tlc, 1_000, 121, 100, 20, 0).is_err(),
             "no time to claim upstream"
         );
         assert!(
-            check_forward(&tlc, 1_000, 100, 100, 20).is_err(),
+            check_forward(&tlc, 1_000, 100, 100, 20, 0).is_err(),
             "already expired"
         );
-        assert!(check_forward(&tlc, 0, 120, 100, 20).is_err());
+        assert!(check_forward(&tlc, 0, 120, 100, 20, 0).is_err());
+        // A 1% fee: forwarding 990 of 1,000 is fine, 991 leaves less than the fee.
+        assert!(check_forward(&tlc, 990, 120, 100, 20, 10_000).is_ok());
+        assert!(
+            check_forward(&tlc, 991, 120, 100, 20, 10_000).is_err(),
+            "short of the hop's fee"
+        );
     }
 
     fn invoice(description: Option<String>, hints: usize) -> Invoice {

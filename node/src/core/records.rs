@@ -14,6 +14,7 @@ use dlp_chain::Hash32;
 use serde::de::DeserializeOwned;
 
 use crate::channel_record::{CHANNEL_RECORD_PREFIX, ChannelRecord};
+use crate::graph::{GRAPH_CHANNEL_PREFIX, GraphChannel};
 
 use super::{
     INVOICE_PREFIX, Invoice, PAYMENT_PREFIX, PEER_SECRET_PREFIX, PREIMAGE_PREFIX, Payment,
@@ -38,6 +39,8 @@ pub struct RecordSummary {
     pub invoices: u64,
     pub payments: u64,
     pub preimages: u64,
+    /// Channels of the gossip graph (a restore drops them; see `graph`).
+    pub graph_channels: u64,
     pub rng_counter: bool,
     /// Entries under prefixes this node never reads (kept, not judged).
     pub unknown: u64,
@@ -122,6 +125,17 @@ impl RecordCheck {
                     ));
                 }
                 s.preimages += 1;
+            }
+            Some(GRAPH_CHANNEL_PREFIX) => {
+                let (id, channel) = decode_hash_keyed::<GraphChannel>(key, value)
+                    .map_err(|d| bad("graph channel", d))?;
+                if channel.announcement.channel_id != id {
+                    return Err(bad(
+                        "graph channel",
+                        "its channel_id is not the id it is filed under".into(),
+                    ));
+                }
+                s.graph_channels += 1;
             }
             Some(_) if key == RNG_COUNTER_KEY => {
                 if value.len() != 8 {

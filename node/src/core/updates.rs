@@ -106,7 +106,7 @@ impl Core {
         amount: u64,
         payment_hash: Hash32,
         expiry: u64,
-        onion: crate::wire::Onion,
+        onion: crate::onion::OnionPacket,
         origin: crate::channel::TlcOrigin,
     ) -> Result<u64, String> {
         self.usable_for_payments(&channel_id)?;
@@ -353,9 +353,9 @@ impl Core {
                 self.on_outgoing_tlc_resolved(channel_id, &tlc, &reason);
             }
             // A failure only counts once irrevocably committed (see `process_committed_fails`).
-            RemoveReason::Fail { message } => {
+            RemoveReason::Fail { .. } => {
                 if let Some(data) = self.data_mut(&channel_id) {
-                    data.pending_fails.insert(tlc_id, (tlc, message));
+                    data.pending_fails.insert(tlc_id, (tlc, reason));
                 }
             }
         }
@@ -373,14 +373,14 @@ impl Core {
             .filter(|id| data.removal_committed(*id))
             .collect();
         for id in ready {
-            let Some((tlc, message)) = self
+            let Some((tlc, reason)) = self
                 .data_mut(&channel_id)
                 .and_then(|d| d.pending_fails.remove(&id))
             else {
                 continue;
             };
             self.mark_dirty(channel_id);
-            self.on_outgoing_tlc_resolved(channel_id, &tlc, &RemoveReason::Fail { message });
+            self.on_outgoing_tlc_resolved(channel_id, &tlc, &reason);
         }
     }
 

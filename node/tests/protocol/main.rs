@@ -31,5 +31,6 @@ mod process;
 #[allow(dead_code)]
 mod process_support;
 mod reestablish;
+mod routing;
 mod stale;
 mod support;

@@ -108,6 +108,8 @@ async fn keysend(net: &Net, payer: usize, payee: usize, amount: u64) -> dlp_node
             target_pubkey: Some(net.nodes[payee].pubkey),
             amount: Some(amount),
             keysend: Some(true),
+            max_fee_amount: None,
+            tlc_expiry_limit: None,
         },
     )
     .await

@@ -59,6 +59,8 @@ pub fn invoice_request(address: String) -> SendPaymentRequest {
         target_pubkey: None,
         amount: None,
         keysend: None,
+        max_fee_amount: None,
+        tlc_expiry_limit: None,
     }
 }
 
@@ -78,11 +80,29 @@ impl Net {
     }
 
     pub async fn add(&mut self, name: &'static str, config: Config) -> usize {
+        self.add_with(name, config, dlp_node::failpoint::Failpoints::none())
+            .await
+    }
+
+    /// Add a node with failpoints armed.
+    pub async fn add_with(
+        &mut self,
+        name: &'static str,
+        config: Config,
+        failpoints: dlp_node::failpoint::Failpoints,
+    ) -> usize {
         let base = BaseDir::new(self._dir.path().join(name));
-        let running =
-            RunningNode::start_with_chain(base.clone(), config.clone(), Some(self.chain_arc()))
-                .await
-                .expect("node starts");
+        let running = RunningNode::start_with(
+            base.clone(),
+            config.clone(),
+            dlp_node::node::StartOptions {
+                chain: Some(self.chain_arc()),
+                failpoints,
+                name: None,
+            },
+        )
+        .await
+        .expect("node starts");
         let keys = running.context().keys().clone();
         let pubkey = Pubkey::from(keys.node_pubkey());
         let wallet = Pubkey::from(keys.wallet_secret().public_key());

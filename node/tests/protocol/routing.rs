@@ -1,0 +1,302 @@
+//! Gossip, pathfinding and onions between real nodes: a line learns its channels from
+//! announcements checked against the ledger, a payer routes over several hops with fees, a
+//! forged announcement or update is refused and not relayed, and an onion that does not decode
+//! fails its TLC back without closing the channel.
+
+use dlp_chain::{Hash32, OutPoint, Pubkey, sign_digest};
+use dlp_node::channel_record::ChannelState;
+use dlp_node::core::{Command, PaymentStatus};
+use dlp_node::events::EventKind;
+use dlp_node::graph::{ChannelAnnouncement, ChannelUpdate, GraphChannel};
+use dlp_node::store::Backend;
+use dlp_node::transport::{Connection, Identity, TransportEvent};
+use dlp_node::wire::PeerMessage;
+use secp256k1::SecretKey;
+
+use crate::support::{Net, config};
+
+for_each_backend!(
+    a_line_of_four_learns_its_graph_and_pays_over_three_hops_with_fees,
+    forged_gossip_is_refused_logged_and_not_relayed,
+    an_onion_that_does_not_decode_fails_the_tlc_back_and_the_channel_stays_open,
+);
+
+/// Wait until node `i` has `n` channels in its graph with both directions' policies (counting
+/// its GraphChannelAdded and GraphChannelUpdated events).
+async fn wait_graph(net: &Net, i: usize, n: usize) {
+    net.wait(
+        i,
+        0,
+        &format!("{n} channels with their policies in the graph"),
+        |_| {
+            let events = net.events(i, 0);
+            let count = |f: fn(&EventKind) -> bool| events.iter().filter(|e| f(&e.kind)).count();
+            count(|k| matches!(k, EventKind::GraphChannelAdded { .. })) >= n
+                && count(|k| matches!(k, EventKind::GraphChannelUpdated { .. })) >= 2 * n
+        },
+    )
+    .await;
+}
+
+async fn graph(net: &Net, i: usize) -> Vec<GraphChannel> {
+    net.request(i, |reply| Command::GraphChannels { reply })
+        .await
+}
+
+async fn local(net: &Net, i: usize, channel: Hash32) -> u64 {
+    net.channel(i, channel).await.local_balance
+}
+
+async fn a_line_of_four_learns_its_graph_and_pays_over_three_hops_with_fees(backend: Backend) {
+    let mut net = Net::new(backend, &["alice"]).await;
+    // Bob and Carol forward for 1% (10,000 millionths).
+    for name in ["bob", "carol"] {
+        let mut forwarding = config(backend);
+        forwarding.channel.fee_rate = 10_000;
+        net.add(name, forwarding).await;
+    }
+    net.add("dave", config(backend)).await;
+    let mut channels = Vec::new();
+    for i in 0..3 {
+        net.connect(i, i + 1).await;
+        channels.push(net.open_channel(i, i + 1, 1_000_000).await);
+    }
+    for i in 0..4 {
+        wait_graph(&net, i, 3).await;
+    }
+    // Everyone holds the same three announcements, each with both directions' updates.
+    for i in 0..4 {
+        let held = graph(&net, i).await;
+        assert_eq!(held.len(), 3, "node {i}");
+        assert!(
+            held.iter().all(|c| c.updates.iter().all(Option::is_some)),
+            "node {i}: {held:?}"
+        );
+    }
+    let paid = net.pay(0, 3, 100_000).await;
+    assert_eq!(paid.status, PaymentStatus::Success, "{paid:?}");
+    let route: Vec<Pubkey> = paid.route.iter().map(|h| h.node).collect();
+    assert_eq!(
+        route,
+        vec![
+            net.nodes[1].pubkey,
+            net.nodes[2].pubkey,
+            net.nodes[3].pubkey
+        ]
+    );
+    assert_eq!(paid.attempts, 1);
+    // Carol charges 1% of 100,000; Bob 1% of 101,000.
+    assert_eq!(paid.fee, 1_000 + 1_010);
+    for (i, channel) in channels.iter().enumerate() {
+        net.settle(i, i + 1, *channel).await;
+    }
+    assert_eq!(local(&net, 0, channels[0]).await, 1_000_000 - 102_010);
+    assert_eq!(local(&net, 1, channels[1]).await, 1_000_000 - 101_000);
+    assert_eq!(local(&net, 2, channels[2]).await, 1_000_000 - 100_000);
+    assert_eq!(local(&net, 3, channels[2]).await, 100_000);
+    // A budget below the fees finds no route, and says so.
+    let invoice = net.invoice(3, 100_000).await;
+    let mut request = crate::support::invoice_request(invoice.address());
+    request.max_fee_amount = Some(2_009);
+    let refused = net.pay_request(0, request).await;
+    assert_eq!(refused.status, PaymentStatus::Failed);
+    let reason = refused.failed_error.unwrap_or_default();
+    assert!(
+        reason.contains("no route") && reason.contains("fee budget 2009"),
+        "{reason}"
+    );
+    net.shutdown().await;
+}
+
+/// Mallory: a node key and a live connection to node `i`.
+async fn mallory(
+    net: &Net,
+    i: usize,
+) -> (
+    Connection,
+    tokio::sync::mpsc::UnboundedReceiver<TransportEvent>,
+    SecretKey,
+) {
+    let secret = SecretKey::from_secret_bytes([7; 32]).expect("key");
+    let identity = Identity {
+        secret,
+        pubkey: Pubkey::from(secret.public_key()),
+    };
+    let (events, heard) = tokio::sync::mpsc::unbounded_channel();
+    let target = net.running(i).protocol();
+    let mut conn =
+        dlp_node::transport::dial(target.peer_addr, net.nodes[i].pubkey, &identity, events)
+            .await
+            .expect("dial");
+    conn.start_reading();
+    (conn, heard, secret)
+}
+
+fn signed_announcement(
+    channel_id: Hash32,
+    outpoint: OutPoint,
+    capacity: u64,
+    a: &SecretKey,
+    b: &SecretKey,
+) -> ChannelAnnouncement {
+    let (ka, kb) = (Pubkey::from(a.public_key()), Pubkey::from(b.public_key()));
+    let ((n1, s1), (n2, s2)) = if ka < kb {
+        ((ka, a), (kb, b))
+    } else {
+        ((kb, b), (ka, a))
+    };
+    let digest = ChannelAnnouncement::digest(&channel_id, &outpoint, capacity, &n1, &n2);
+    ChannelAnnouncement {
+        channel_id,
+        funding_outpoint: outpoint,
+        capacity,
+        node_1: n1,
+        node_2: n2,
+        node_1_signature: sign_digest(s1, &digest),
+        node_2_signature: sign_digest(s2, &digest),
+    }
+}
+
+async fn forged_gossip_is_refused_logged_and_not_relayed(backend: Backend) {
+    let net = Net::new(backend, &["alice", "bob"]).await;
+    net.connect(0, 1).await;
+    let channel = net.open_channel(0, 1, 1_000_000).await;
+    wait_graph(&net, 0, 1).await;
+    wait_graph(&net, 1, 1).await;
+    let real = graph(&net, 1).await.remove(0).announcement;
+    let (conn, _heard, mallory_key) = mallory(&net, 1).await;
+    let accomplice = SecretKey::from_secret_bytes([8; 32]).expect("key");
+    let (alice_before, bob_before) = (net.last_seq(0), net.last_seq(1));
+    // 1. A real funding output claimed for a channel of Mallory's.
+    let stolen = signed_announcement(
+        Hash32([1; 32]),
+        real.funding_outpoint,
+        real.capacity,
+        &mallory_key,
+        &accomplice,
+    );
+    // 2. Valid signatures over a funding output that does not exist.
+    let unfunded = signed_announcement(
+        Hash32([2; 32]),
+        OutPoint {
+            txid: Hash32([9; 32]),
+            index: 0,
+        },
+        5_000,
+        &mallory_key,
+        &accomplice,
+    );
+    // 3. The real channel's announcement under a new id, signatures no longer matching.
+    let resigned = ChannelAnnouncement {
+        channel_id: Hash32([3; 32]),
+        ..real.clone()
+    };
+    // 4. An update of the real channel signed by Mallory, who is not one of its ends.
+    let digest = ChannelUpdate::digest(
+        &channel,
+        &Pubkey::from(mallory_key.public_key()),
+        u64::MAX,
+        false,
+        0,
+        20,
+    );
+    let hijack = ChannelUpdate {
+        channel_id: channel,
+        node: Pubkey::from(mallory_key.public_key()),
+        timestamp: u64::MAX,
+        enabled: false,
+        fee_rate: 0,
+        tlc_expiry_delta: 20,
+        signature: sign_digest(&mallory_key, &digest),
+    };
+    for announcement in [stolen, unfunded, resigned] {
+        assert!(conn.send(&PeerMessage::ChannelAnnouncement { announcement }));
+    }
+    assert!(conn.send(&PeerMessage::ChannelUpdate { update: hijack }));
+    let reasons: Vec<String> = {
+        net.wait(1, bob_before, "four refusals", |_| {
+            net.events(1, bob_before)
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::GossipRefused { .. }))
+                .count()
+                >= 4
+        })
+        .await;
+        net.events(1, bob_before)
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::GossipRefused { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(reasons[0].contains("does not fund channel"), "{reasons:?}");
+    assert!(reasons[1].contains("no transaction"), "{reasons:?}");
+    assert!(reasons[2].contains("forged"), "{reasons:?}");
+    assert!(reasons[3].contains("not an end"), "{reasons:?}");
+    // Bob's graph is as it was.
+    assert_eq!(graph(&net, 1).await.len(), 1);
+    assert_eq!(graph(&net, 1).await[0].announcement, real);
+    // Nothing was relayed: a payment's messages from Bob reach Alice after anything Bob sent
+    // her while he handled the forgeries (one connection, in order), and Alice, who would
+    // refuse a relayed forgery too, refused nothing.
+    assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
+    assert!(
+        !net.events(0, alice_before)
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::GossipRefused { .. })),
+        "bob relayed forged gossip to alice"
+    );
+    assert_eq!(graph(&net, 0).await.len(), 1);
+    // The channel is untouched.
+    assert_eq!(
+        net.channel(1, channel).await.state,
+        ChannelState::ChannelReady
+    );
+    drop(conn);
+    net.shutdown().await;
+}
+
+async fn an_onion_that_does_not_decode_fails_the_tlc_back_and_the_channel_stays_open(
+    backend: Backend,
+) {
+    let mut net = Net::new(backend, &["bob", "carol"]).await;
+    // Alice corrupts the onion of her first payment attempt.
+    let alice = net
+        .add_with(
+            "alice",
+            config(backend),
+            dlp_node::failpoint::Failpoints::none().arm("payment.corrupt_onion", 1),
+        )
+        .await;
+    net.connect(alice, 0).await;
+    let ab = net.open_channel(alice, 0, 1_000_000).await;
+    net.connect(0, 1).await;
+    let bc = net.open_channel(0, 1, 1_000_000).await;
+    wait_graph(&net, alice, 2).await;
+    let bob_before = net.last_seq(0);
+    let failed = net.pay(alice, 1, 10_000).await;
+    assert_eq!(failed.status, PaymentStatus::Failed);
+    let reason = failed.failed_error.clone().unwrap_or_default();
+    assert!(reason.contains("invalid onion"), "{reason}");
+    net.wait(
+        0,
+        bob_before,
+        "bob reports the onion",
+        |k| matches!(k, EventKind::Error { message, .. } if message.contains("does not decode")),
+    )
+    .await;
+    // Nothing moved and both channels stay open: the next payment goes through.
+    net.settle(alice, 0, ab).await;
+    assert_eq!(
+        net.channel(alice, ab).await.state,
+        ChannelState::ChannelReady
+    );
+    assert_eq!(net.channel(0, ab).await.state, ChannelState::ChannelReady);
+    assert_eq!(local(&net, alice, ab).await, 1_000_000);
+    let paid = net.pay(alice, 1, 10_000).await;
+    assert_eq!(paid.status, PaymentStatus::Success, "{paid:?}");
+    net.settle(0, 1, bc).await;
+    assert_eq!(local(&net, 1, bc).await, 10_000);
+    net.shutdown().await;
+}
