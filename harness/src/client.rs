@@ -50,6 +50,18 @@ pub struct PaymentView {
     pub status: String,
     #[serde(default)]
     pub failed_error: Option<String>,
+    /// The hops of the payment's last route, the payee last.
+    #[serde(default)]
+    pub route: Vec<RouteHopView>,
+    /// Routes tried.
+    #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
+    pub attempts: Option<u64>,
+}
+
+/// One hop of a payment's route, as `get_payment` reports it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RouteHopView {
+    pub node: Pubkey,
 }
 
 fn hex(n: u64) -> String {

@@ -1,5 +1,6 @@
-//! Channels by the scenario's names: open one (funding mined, both ends ChannelReady), look at
-//! a node's view of it, wait for a state, shut it down.
+//! Channels by the scenario's names: open one (funding mined, both ends ChannelReady, its
+//! announcement known to every node that can hear of it), look at a node's view of it, wait
+//! for a state, shut it down.
 
 use dlp_chain::Hash32;
 use dlp_node::channel_record::ChannelState;
@@ -11,7 +12,8 @@ use crate::error::HarnessError;
 
 impl Network {
     /// Open a channel `from` -> `to` funded with `amount`, mine its funding, wait until both
-    /// ends are ChannelReady; remember it as `name`.
+    /// ends are ChannelReady and the channel's announcement has reached every node that can
+    /// hear of it (`gossip`); remember it as `name`.
     pub async fn open_channel(
         &mut self,
         name: &str,
@@ -20,6 +22,12 @@ impl Network {
         amount: u64,
     ) -> Result<Hash32, HarnessError> {
         let (after_a, after_b) = (self.last_seq(from)?, self.last_seq(to)?);
+        let mut before = std::collections::BTreeMap::new();
+        for node in self.node_names() {
+            if self.is_running(&node) {
+                before.insert(node.clone(), self.last_seq(&node)?);
+            }
+        }
         let peer = self.pubkey(to)?;
         self.client(from)?.open_channel(&peer, amount).await?;
         self.wait_event(from, after_a, "the funding broadcast", |k| {
@@ -47,6 +55,7 @@ impl Network {
             matches!(k, EventKind::StateChanged { channel_id: id, to: ChannelState::ChannelReady, .. } if *id == channel_id)
         })
         .await?;
+        self.wait_announced(channel_id, from, &before).await?;
         self.channels.insert(
             name.to_string(),
             ChannelEntry {

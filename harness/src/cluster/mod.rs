@@ -24,6 +24,7 @@ mod backups;
 mod channels;
 mod event_log;
 mod faults;
+mod gossip;
 mod holds;
 mod ledger;
 mod lifecycle;
@@ -52,6 +53,7 @@ use crate::error::HarnessError;
 pub use channels::state_matches;
 pub use event_log::NodeRecord;
 pub use links::UNREACHABLE_WITHIN;
+pub use payments::PaymentOutcome;
 pub use timeline::{TimelineEntry, describe};
 pub use wait::{Idle, Wait};
 

@@ -1,5 +1,5 @@
-//! Payments: an invoice of the payee, paid by the payer (directly or through a hop), and its
-//! outcome as the payer reports it.
+//! Payments: an invoice of the payee, paid by the payer over whatever route it finds, and its
+//! outcome (status, reason, the route by node names, attempts) as the payer reports it.
 
 use dlp_chain::Hash32;
 use dlp_node::events::EventKind;
@@ -46,16 +46,16 @@ impl Network {
         Ok(())
     }
 
-    /// Wait for a payment's final status ("Success"/"Failed") and failure reason. Looks at the
-    /// payer's current run (a restarted payer reports through `get_payment`).
+    /// Wait for a payment's final status ("Success"/"Failed"), failure reason and route. Looks
+    /// at the payer's current run (a restarted payer reports through `get_payment`).
     pub async fn payment_outcome(
         &mut self,
         from: &str,
         hash: Hash32,
-    ) -> Result<(String, Option<String>), HarnessError> {
+    ) -> Result<PaymentOutcome, HarnessError> {
         let view = self.client(from)?.get_payment(&hash).await?;
         if view.status == "Success" || view.status == "Failed" {
-            return Ok((view.status, view.failed_error));
+            return Ok(self.outcome_of(view));
         }
         self.wait_event(from, 0, "the payment's outcome", |k| {
             matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
@@ -63,17 +63,17 @@ impl Network {
         })
         .await?;
         let view = self.client(from)?.get_payment(&hash).await?;
-        Ok((view.status, view.failed_error))
+        Ok(self.outcome_of(view))
     }
 
-    /// Pay an invoice of `to` from `from` and wait; returns the final status
-    /// ("Success"/"Failed") and the failure reason.
+    /// Pay an invoice of `to` from `from` and wait for the outcome (a refusal is a failure
+    /// with no route).
     pub async fn pay(
         &mut self,
         from: &str,
         to: &str,
         amount: u64,
-    ) -> Result<(String, Option<String>), HarnessError> {
+    ) -> Result<PaymentOutcome, HarnessError> {
         let invoice = self.client(to)?.new_invoice(amount).await?;
         let payment = match self
             .client(from)?
@@ -81,11 +81,55 @@ impl Network {
             .await?
         {
             Ok(p) => p,
-            Err(refusal) => return Ok(("Failed".into(), Some(refusal))),
+            Err(refusal) => {
+                return Ok(PaymentOutcome {
+                    status: "Failed".into(),
+                    reason: Some(refusal),
+                    route: vec![],
+                    attempts: 0,
+                });
+            }
         };
         if payment.status == "Failed" {
-            return Ok((payment.status, payment.failed_error));
+            return Ok(self.outcome_of(payment));
         }
         self.payment_outcome(from, payment.payment_hash).await
     }
+
+    /// A payment's view with its route's node keys named.
+    fn outcome_of(&self, view: crate::client::PaymentView) -> PaymentOutcome {
+        let names: std::collections::BTreeMap<dlp_chain::Pubkey, String> = self
+            .node_names()
+            .into_iter()
+            .filter_map(|n| Some((self.pubkey(&n).ok()?, n)))
+            .collect();
+        PaymentOutcome {
+            status: view.status,
+            reason: view.failed_error,
+            route: view
+                .route
+                .iter()
+                .map(|h| {
+                    names
+                        .get(&h.node)
+                        .cloned()
+                        .unwrap_or_else(|| h.node.to_string())
+                })
+                .collect(),
+            attempts: view.attempts.unwrap_or(0),
+        }
+    }
+}
+
+/// How a payment ended, as its payer reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentOutcome {
+    /// "Success" or "Failed".
+    pub status: String,
+    pub reason: Option<String>,
+    /// The nodes of its last route by name (a key for a node the network does not know), the
+    /// payee last; empty when it was refused before any route.
+    pub route: Vec<String>,
+    /// Routes tried.
+    pub attempts: u64,
 }

@@ -173,6 +173,35 @@ pub fn describe(kind: &EventKind) -> String {
             short(channel_id),
             short(txid)
         ),
+        EventKind::GraphChannelAdded {
+            channel_id,
+            node_1,
+            node_2,
+            capacity,
+        } => format!(
+            "graph + {} ({} - {}, {capacity})",
+            short(channel_id),
+            short_key(node_1),
+            short_key(node_2)
+        ),
+        EventKind::GraphChannelUpdated {
+            channel_id,
+            node,
+            enabled,
+        } => format!(
+            "graph ~ {} ({} {})",
+            short(channel_id),
+            short_key(node),
+            if *enabled { "forwards" } else { "DISABLED" }
+        ),
+        EventKind::GraphChannelRemoved { channel_id } => {
+            format!("graph - {} (funding spent)", short(channel_id))
+        }
+        EventKind::GossipRefused {
+            peer,
+            msg_type,
+            reason,
+        } => format!("REFUSED {msg_type} from {}: {reason}", short_key(peer)),
         EventKind::PaymentUpdated {
             payment_hash,
             status,

@@ -72,7 +72,7 @@ pub fn config_text(spec: &NodeSpec, placement: Placement) -> String {
     let mut text = format!(
         "[store]\nbackend = \"{}\"\n\
          [rpc]\nlistening_addr = \"{rpc}\"\nallow_non_loopback = {beyond_loopback}\n\
-         enabled_modules = [\"info\", \"peer\", \"channel\", \"payment\", \"invoice\", \"admin\", \"dev\"]\n\
+         enabled_modules = [\"info\", \"peer\", \"channel\", \"payment\", \"invoice\", \"graph\", \"admin\", \"dev\"]\n\
          [fiber]\nlistening_addr = \"{peer}\"\nallow_non_loopback = {beyond_loopback}\n",
         spec.backend
     );

@@ -224,7 +224,7 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
         .collect();
     let roll = rng.below(100);
     match roll {
-        // Pay: any two running nodes (direct or through a hop; the route may not exist).
+        // Pay: any two running nodes (over any route the payer finds; there may be none).
         0..=24 => {
             let from = rng.pick(&running)?.clone();
             let others: Vec<String> = running.iter().filter(|n| **n != from).cloned().collect();
@@ -236,6 +236,8 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
                 amount,
                 expect: PayExpect::Any,
                 reason_contains: None,
+                route: None,
+                attempts: None,
             })
         }
         25..=30 => {

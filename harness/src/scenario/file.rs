@@ -211,7 +211,7 @@ pub enum Step {
         to: String,
         amount: u64,
     },
-    /// Pay an invoice of `to` from `from` (direct or through one hop).
+    /// Pay an invoice of `to` from `from`, over the route the payer finds on its graph.
     Pay {
         from: String,
         to: String,
@@ -221,6 +221,12 @@ pub enum Step {
         /// With `expect = "failed"`: text the failure reason must contain.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason_contains: Option<String>,
+        /// The nodes the payment's last route went through, the payee last (see `routes`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<Vec<String>>,
+        /// How many routes the payer tried.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempts: Option<u32>,
     },
     /// Start a payment without waiting for it; remembered as `name` (see `expect_payment`).
     SendPayment {
@@ -233,6 +239,11 @@ pub enum Step {
     ExpectPayment {
         name: String,
         status: PayExpect,
+        /// As `pay`'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempts: Option<u32>,
     },
     /// Hot backup of `node`, remembered as `name`.
     Backup {
@@ -440,14 +451,22 @@ impl Step {
             | Step::Disconnect { from, to }
             | Step::ExpectUnreachable { from, to }
             | Step::OpenChannel { from, to, .. }
-            | Step::Pay { from, to, .. }
             | Step::SendPayment { from, to, .. } => vec![from, to],
+            Step::Pay {
+                from, to, route, ..
+            } => [from, to]
+                .into_iter()
+                .chain(route.iter().flatten())
+                .map(String::as_str)
+                .collect(),
+            Step::ExpectPayment { route, .. } => {
+                route.iter().flatten().map(String::as_str).collect()
+            }
             Step::Mine { .. }
             | Step::MarkWallets {}
             | Step::CheckInvariants {}
             | Step::WaitQuiescent {}
-            | Step::ExpectPenalty { .. }
-            | Step::ExpectPayment { .. } => vec![],
+            | Step::ExpectPenalty { .. } => vec![],
             Step::WaitAutoBackup { node, .. }
             | Step::ExpectBackupFiles { node, .. }
             | Step::ExpectNodeInfo { node } => vec![node],

@@ -10,6 +10,7 @@ use dlp_node::events::EventKind;
 use dlp_node::store::{Backend, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME};
 
 use super::file::{AuditExpect, AuditPeer, PayExpect, ScenarioFile, ShutdownExpect, Step};
+use super::routes;
 use crate::checks;
 use crate::cluster::{Network, UNREACHABLE_WITHIN, describe};
 use crate::error::HarnessError;
@@ -72,20 +73,32 @@ async fn run_step(
             run.payments.insert(name.clone(), (from.clone(), hash));
             Ok(())
         }
-        Step::ExpectPayment { name, status } => {
+        Step::ExpectPayment {
+            name,
+            status,
+            route,
+            attempts,
+        } => {
             let (payer, hash) = run
                 .payments
                 .get(name)
                 .cloned()
                 .ok_or_else(|| HarnessError::Expectation(format!("no payment named {name}")))?;
-            let (got, reason) = net.payment_outcome(&payer, hash).await?;
+            let outcome = net.payment_outcome(&payer, hash).await?;
+            let (got, reason) = (outcome.status.clone(), outcome.reason.clone());
             let want = match status {
                 PayExpect::Success => "Success",
                 PayExpect::Failed => "Failed",
                 PayExpect::Any => "Success or Failed",
             };
             if got == want || *status == PayExpect::Any {
-                Ok(())
+                routes::judge(
+                    &format!("payment {name}"),
+                    &outcome,
+                    route.as_deref(),
+                    *attempts,
+                )
+                .map_err(HarnessError::Expectation)
             } else {
                 Err(HarnessError::Expectation(format!(
                     "payment {name}: expected {want}, got {got}{}",
@@ -137,6 +150,8 @@ async fn run_step(
             amount,
             expect,
             reason_contains,
+            route,
+            attempts,
         } => {
             if *expect == PayExpect::Any {
                 // Either outcome: start it (a refusal is an outcome too) and wait until no
@@ -144,7 +159,8 @@ async fn run_step(
                 net.pay_and_forget(from, to, *amount).await?;
                 return net.wait_quiescent().await;
             }
-            let (status, reason) = net.pay(from, to, *amount).await?;
+            let outcome = net.pay(from, to, *amount).await?;
+            let (status, reason) = (outcome.status.clone(), outcome.reason.clone());
             let ok = match expect {
                 PayExpect::Success => status == "Success",
                 PayExpect::Any => true,
@@ -159,7 +175,9 @@ async fn run_step(
                 }
             };
             if ok {
-                Ok(())
+                let what = format!("payment {from} -> {to} of {amount}");
+                routes::judge(&what, &outcome, route.as_deref(), *attempts)
+                    .map_err(HarnessError::Expectation)
             } else {
                 Err(HarnessError::Expectation(format!(
                     "payment {from} -> {to} of {amount}: expected {expect:?}{}, got {status}{}",

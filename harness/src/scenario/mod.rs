@@ -26,6 +26,7 @@ mod liveness;
 mod locate;
 mod render;
 mod report;
+mod routes;
 mod session;
 mod source;
 mod topology;

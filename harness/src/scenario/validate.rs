@@ -416,6 +416,7 @@ impl Checker<'_> {
                 }
                 _ => {}
             }
+            super::routes::check(s).map_err(err)?;
             inspections.step(self.file, s, &mut backups).map_err(err)?;
             liveness.step(s, line_col(self.text, at).0).map_err(err)?;
         }
