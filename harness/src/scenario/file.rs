@@ -7,19 +7,25 @@
 use std::collections::BTreeMap;
 
 use dlp_node::config::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+
+use super::schema::{
+    AuditPolicyName, MutualStaleName, OnAuditFailureName, OnForceCloseRequestName,
+};
 
 pub use super::topology::{Shape, TopologyDecl, shape_pair_count, shape_pairs};
 
 /// The file's shape.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     /// One paragraph: what the scenario proves.
     pub description: String,
     /// Backends to run on (default: both).
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub backends: Option<Vec<Spanned<String>>>,
     /// The scenario expects penalty transactions on the ledger (default: none allowed).
     #[serde(default)]
@@ -27,18 +33,22 @@ pub struct ScenarioFile {
     pub nodes: BTreeMap<String, NodeDecl>,
     /// Channels by shape (expanded into `channels` named `<from>-<to>`).
     #[serde(default)]
+    #[schemars(with = "Option<TopologyDecl>")]
     pub topology: Option<Spanned<TopologyDecl>>,
     #[serde(default)]
+    #[schemars(with = "Vec<ChannelDecl>")]
     pub channels: Vec<Spanned<ChannelDecl>>,
     #[serde(default)]
+    #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
     /// Makes the file a sweep workload (`dlp-harness sweep`): the node under test.
     #[serde(default)]
+    #[schemars(with = "Option<SweepDecl>")]
     pub sweep: Option<Spanned<SweepDecl>>,
 }
 
 /// `[sweep]`: what `dlp-harness sweep` needs beyond the scenario prefix.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepDecl {
     /// The node whose every persisted step is backed up, restored and judged.
@@ -50,12 +60,14 @@ pub struct SweepDecl {
 }
 
 /// `[nodes.<name>]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeDecl {
     #[serde(default)]
+    #[schemars(with = "Option<AuditPolicyName>")]
     pub audit_policy: Option<AuditPolicy>,
     #[serde(default)]
+    #[schemars(with = "Option<OnAuditFailureName>")]
     pub on_audit_failure: Option<OnAuditFailure>,
     /// The node backs itself up on its own schedule (dlp-node's `[backup] auto = true`): about
     /// a second after each start and after channel changes (see `wait_auto_backup`).
@@ -64,15 +76,17 @@ pub struct NodeDecl {
     /// `"wait"` or `"reveal"`: what a Stale channel does when its peer is Stale too (unset:
     /// `wait` under the `fiber` policy, `reveal` under `strict`).
     #[serde(default)]
+    #[schemars(with = "Option<MutualStaleName>")]
     pub mutual_stale: Option<MutualStale>,
     /// `"force_close"` or `"ignore"`: what a live channel does on the peer's
     /// `RequestForceClose` (unset: `force_close`).
     #[serde(default)]
+    #[schemars(with = "Option<OnForceCloseRequestName>")]
     pub on_force_close_request: Option<OnForceCloseRequest>,
 }
 
 /// `[[channels]]`: opened (and confirmed) before the first step.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelDecl {
     pub name: String,
@@ -83,7 +97,7 @@ pub struct ChannelDecl {
 }
 
 /// Expected payment outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PayExpect {
     #[default]
@@ -94,7 +108,7 @@ pub enum PayExpect {
 }
 
 /// Expected answer to a shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShutdownExpect {
     #[default]
@@ -105,7 +119,7 @@ pub enum ShutdownExpect {
 }
 
 /// Expected audit outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditExpect {
     Passed,
@@ -114,7 +128,7 @@ pub enum AuditExpect {
 
 /// Where the peer's commitment numbers stand against the restored channel's, in an audit
 /// (`expect_audit`'s `peer`): with the backup's `(L, R)` and the peer's `(PL, PR)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditPeer {
     /// `PL < R` or `PR < L`, and neither ahead: the peer lags the backup.
@@ -143,7 +157,7 @@ fn one() -> u64 {
 }
 
 /// One step. Every step is a table with exactly one of these keys.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Start a stopped node.
