@@ -109,7 +109,8 @@ pub(super) fn mark(
                 .record
                 .backups
                 .iter()
-                .find(|b| b.dir.as_os_str() == dir.as_str())
+                // By the backup's own directory name: a container reports it under its path.
+                .find(|b| b.dir.file_name() == std::path::Path::new(dir).file_name())
                 .map(|b| format!(" \"{}\"", b.name))
                 .unwrap_or_default();
             let how = match (step, automatic) {
