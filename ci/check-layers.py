@@ -4,6 +4,7 @@
     scenario/ (file, validate, interpret, session) -> cluster/ -> driver/
     checks/ -> cluster/, model/          model/ <- checks/, sweep/
     sweep/, explore/ -> scenario::Session
+    report/ (run directory -> report.html) <- scenario/, sweep/, explore/
 
 Fails (exit 1, one line per problem) when:
 - a module imports one it must not (the table below);
@@ -19,15 +20,19 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "harness" / "src"
 MAX_LINES = 500
 # module -> modules it must never import
 FORBIDDEN = {
-    "cluster": {"scenario", "checks", "sweep", "explore", "runner"},
-    "driver": {"cluster", "scenario", "checks", "sweep", "explore", "runner", "model"},
-    "model": {"cluster", "driver", "scenario", "checks", "sweep", "explore", "runner"},
-    "checks": {"scenario", "sweep", "explore", "runner"},
-    "client": {"cluster", "driver", "scenario", "checks", "sweep", "explore", "runner", "model"},
+    "cluster": {"scenario", "checks", "sweep", "explore", "runner", "report"},
+    "driver": {"cluster", "scenario", "checks", "sweep", "explore", "runner", "model", "report"},
+    "model": {"cluster", "driver", "scenario", "checks", "sweep", "explore", "runner", "report"},
+    "checks": {"scenario", "sweep", "explore", "runner", "report"},
+    "client": {"cluster", "driver", "scenario", "checks", "sweep", "explore", "runner", "model",
+               "report"},
     "scenario": {"sweep", "explore"},
+    # Reports are made from a run directory's files alone: no network, no scenario.
+    "report": {"cluster", "driver", "scenario", "checks", "sweep", "explore", "runner", "client",
+               "model"},
 }
 # Binary-only files (the CLI) may use everything.
-BINARY = {"main.rs", "sweep_cli.rs", "explore_cli.rs"}
+BINARY = {"main.rs", "sweep_cli.rs", "explore_cli.rs", "run_cli.rs", "report_cli.rs"}
 CONSTRUCTOR_HOME = ROOT / "scenario" / "session.rs"
 
 

@@ -8,6 +8,8 @@
 #   - nft (nftables) and nsenter (util-linux): the container driver cuts partitions with drop
 #     rules inside a container's network namespace. Docker itself is part of the machine: the
 #     engine must be running (the container tests say so clearly when it is not).
+#   - chromium (Debian's package): .ci/run opens a failing scenario's report.html in headless
+#     Chromium and checks its DOM (lanes, arrows, the highlighted failing step).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -33,6 +35,9 @@ if ! command -v nft >/dev/null 2>&1; then
 fi
 if ! command -v nsenter >/dev/null 2>&1; then
     need_apt+=(util-linux)
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+    need_apt+=(chromium)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "ci/install-deps: installing ${need_apt[*]}"

@@ -1,13 +1,15 @@
 //! `dlp-harness explore`: run seeded random schedules (one or many seeds, on each backend),
 //! report failures with their seed and reproduce command, shrink the first failure per backend
 //! and write it as a scenario: into the failure's run directory, or where `--write-regression`
-//! says (the source tree only when asked).
+//! says (the source tree only when asked). Every failing run keeps its `report.html`, the
+//! shrunk one too (printed as `report:` next to the regression it reproduces).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use dlp_harness::explore::{ScheduleSpec, generate, run_schedule, shrink, write_regression};
+use dlp_harness::report::REPORT_FILE;
 use dlp_harness::runner::runs_root;
 use dlp_harness::scenario::{Scenario, render};
 use dlp_node::config::AuditPolicy;
@@ -187,14 +189,15 @@ pub fn main(args: Args) -> Exit {
                 }
                 Some((failure, exit)) => {
                     eprintln!(
-                        "[{done:>5}/{total}] seed {} on {backend} FAILED:\n  {}\n  reproduce: dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend} --policy {}\n  schedule: {}",
+                        "[{done:>5}/{total}] seed {} on {backend} FAILED:\n  {}\n  reproduce: dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend} --policy {}\n  schedule: {}\n  report: {}",
                         spec.seed,
                         failure.lines().take(8).collect::<Vec<_>>().join("\n  "),
                         spec.seed,
                         spec.steps,
                         spec.nodes,
                         spec.policy,
-                        dir.join("schedule.toml").display()
+                        dir.join("schedule.toml").display(),
+                        dir.join("run").join(REPORT_FILE).display()
                     );
                     failures.push(Failure {
                         spec,
@@ -266,7 +269,7 @@ pub fn main(args: Args) -> Exit {
                     let dir = args.write_regression.as_deref().unwrap_or(&f.dir);
                     match write_regression(&file, &outcome, f.spec, f.backend, dir) {
                         Ok(path) => println!(
-                            "seed {} on {}: shrunk to {} steps, written to {}\n  reproduce: dlp-harness run {} --backend {} --seed {}\n  failure: {}\n{text}",
+                            "seed {} on {}: shrunk to {} steps, written to {}\n  reproduce: dlp-harness run {} --backend {} --seed {}\n  report: {}\n  failure: {}\n{text}",
                             f.spec.seed,
                             f.backend,
                             file.steps.len() / 2,
@@ -274,6 +277,10 @@ pub fn main(args: Args) -> Exit {
                             path.display(),
                             f.backend,
                             f.spec.seed,
+                            outcome.report.as_ref().map_or_else(
+                                || "(the shrunk run left no report)".to_string(),
+                                |p| p.display().to_string()
+                            ),
                             outcome
                                 .failure
                                 .as_deref()

@@ -18,6 +18,8 @@
 //!   judged by an oracle and the ledger).
 //! - [`explore`]: seeded random schedules with invariants after every step, shrunk to a
 //!   regression scenario when one fails.
+//! - [`report`]: a run directory as `report.html` (message sequence chart, steps, ledger,
+//!   invariants, logs), and `run --junit`/`--json`.
 //! - [`runner`]: run scenario x backend combinations in fresh run directories (used by the
 //!   CLI and by the `scenarios` test target). [`client`]: the nodes' JSON-RPC.
 
@@ -28,6 +30,7 @@ pub mod driver;
 pub mod error;
 pub mod explore;
 pub mod model;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sweep;

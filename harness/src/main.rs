@@ -18,16 +18,17 @@
 //! pause a node). A file named on the command line is asked for, so it is refused instead.
 
 mod explore_cli;
+mod report_cli;
+mod run_cli;
 mod sweep_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use dlp_harness::HarnessError;
 use dlp_harness::driver::DriverKind;
-use dlp_harness::runner::{run_blocking, runs_root, seed_from_env, test_name};
+use dlp_harness::runner::seed_from_env;
 use dlp_harness::scenario::{RunFailure, Scenario, discover};
 use dlp_harness::sweep::SweepError;
 use dlp_node::config::AuditPolicy;
@@ -46,8 +47,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run scenarios (files or directories of *.toml).
-    Run(RunArgs),
+    /// Run scenarios (files or directories of *.toml). A failed run's directory is kept with
+    /// its report.html (message sequence chart, steps, ledger, invariants, logs).
+    Run(run_cli::Args),
     /// Sweep every backup point of a workload's node under test: back up there, finish the
     /// workload, restore, and let the oracle and the ledger judge.
     Sweep(sweep_cli::Args),
@@ -57,24 +59,12 @@ enum Cmd {
     /// Validate scenario files (and that the driver offers what they need) without running
     /// them.
     Check(CheckArgs),
-}
-
-#[derive(Debug, clap::Args)]
-struct RunArgs {
-    #[arg(default_value = "scenarios")]
-    paths: Vec<PathBuf>,
-    #[command(flatten)]
-    backend: BackendArg,
-    #[command(flatten)]
-    driver: DriverArg,
-    /// Keep every run directory, not only failed ones (and, on the container driver, every
-    /// container, for inspection; `TESTCONTAINERS_COMMAND=keep` does the same).
-    #[arg(long)]
-    keep: bool,
-    /// Seed of everything random (node keys and the nodes' own randomness); default
-    /// $DLP_HARNESS_SEED, else random. Printed with every failure.
-    #[arg(long)]
-    seed: Option<u64>,
+    /// Write (again) the report.html of a run directory that dlp-harness kept, from its
+    /// files alone.
+    Report(report_cli::Args),
+    /// Print the JSON Schema of the scenario format (editors validate and complete scenario
+    /// files with it: see scenarios/README.md).
+    Schema(SchemaArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -221,20 +211,61 @@ pub(crate) fn seed(given: Option<u64>, default: Option<u64>) -> Result<u64, Exit
     }
 }
 
+#[derive(Debug, clap::Args)]
+struct SchemaArgs {
+    /// Compare with this file instead of printing: exit 1, naming the difference's first line,
+    /// if it is not exactly the schema (CI's drift check of scenarios/scenario.schema.json).
+    #[arg(long, value_name = "FILE")]
+    check: Option<PathBuf>,
+}
+
+fn schema(args: SchemaArgs) -> Exit {
+    let text = dlp_harness::scenario::json_schema();
+    let Some(path) = args.check else {
+        print!("{text}");
+        return Exit::Passed;
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(committed) if committed == text => {
+            println!("{}: up to date", path.display());
+            Exit::Passed
+        }
+        Ok(committed) => {
+            let line = committed
+                .lines()
+                .zip(text.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| committed.lines().count().min(text.lines().count()))
+                + 1;
+            eprintln!(
+                "{}: differs from the scenario types' schema from line {line}; regenerate it with \
+                 `cargo run -p dlp-harness -- schema > {}`",
+                path.display(),
+                path.display()
+            );
+            Exit::Failed
+        }
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            Exit::Invalid
+        }
+    }
+}
+
 /// The scenarios under some paths, for one driver.
-struct Selection {
+pub(crate) struct Selection {
     /// Valid, and the driver offers what they need.
-    runnable: Vec<Scenario>,
+    pub(crate) runnable: Vec<Scenario>,
     /// Valid, found in a directory, and needing a capability the driver lacks: each with its
     /// located refusal.
-    skipped: Vec<(Scenario, HarnessError)>,
+    pub(crate) skipped: Vec<(Scenario, HarnessError)>,
 }
 
 /// Load every scenario under `paths` and check that `driver` offers what each needs; every
 /// problem is printed (`invalid: file:line:col: ...`) before giving up. A scenario the driver
 /// cannot run is skipped when a directory held it and refused when it was named (see the
 /// module docs); a selection of which the driver can run nothing is refused.
-fn load_all(paths: &[PathBuf], driver: DriverKind) -> Result<Selection, Exit> {
+pub(crate) fn load_all(paths: &[PathBuf], driver: DriverKind) -> Result<Selection, Exit> {
     let files = discover(paths).map_err(|e| {
         eprintln!("error: {e}");
         Exit::Invalid
@@ -279,19 +310,6 @@ fn load_all(paths: &[PathBuf], driver: DriverKind) -> Result<Selection, Exit> {
     Ok(selection)
 }
 
-/// `[#####-----] 5/10`: how far the run is, before each scenario starts.
-fn progress_bar(done: usize, total: usize) -> String {
-    const WIDTH: usize = 20;
-    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
-    format!(
-        "[{}{}] {}/{}",
-        "#".repeat(filled),
-        "-".repeat(WIDTH - filled),
-        done + 1,
-        total
-    )
-}
-
 fn check(args: CheckArgs) -> Exit {
     match load_all(&args.paths, args.driver.kind()) {
         Ok(selection) => {
@@ -307,87 +325,22 @@ fn check(args: CheckArgs) -> Exit {
     }
 }
 
-fn run(args: RunArgs) -> Exit {
-    let seed = match seed(args.seed, None) {
-        Ok(seed) => seed,
-        Err(exit) => return exit,
-    };
-    let driver = args.driver.kind();
-    let selection = match load_all(&args.paths, driver) {
-        Ok(s) => s,
-        Err(exit) => return exit,
-    };
-    let only = args.backend.backends();
-    let combinations = |s: &'_ Scenario| -> Vec<Backend> {
-        s.backends()
-            .into_iter()
-            .filter(|b| only.contains(b))
-            .collect()
-    };
-    let jobs: Vec<(&Scenario, Backend)> = selection
-        .runnable
-        .iter()
-        .flat_map(|s| combinations(s).into_iter().map(move |b| (s, b)))
-        .collect();
-    let mut skipped = Vec::new();
-    for (scenario, why) in &selection.skipped {
-        eprintln!("skip  {why}");
-        skipped.extend(
-            combinations(scenario)
-                .into_iter()
-                .map(|b| test_name(scenario, b, driver)),
-        );
-    }
-    eprintln!(
-        "running {} scenario runs on the {} driver, seed {seed} (run directories under {})",
-        jobs.len(),
-        driver.name(),
-        runs_root().display()
-    );
-    dlp_harness::driver::keep_containers(args.keep);
-    let started = Instant::now();
-    let mut rows = Vec::new();
-    let mut exit = Exit::Passed;
-    for (i, (scenario, backend)) in jobs.iter().enumerate() {
-        let name = test_name(scenario, *backend, driver);
-        eprint!("{} {name} ... ", progress_bar(i, jobs.len()));
-        let outcome = run_blocking(scenario, *backend, driver, args.keep, seed);
-        let result = match &outcome.failure {
-            None => {
-                eprintln!("ok ({:.2} s)", outcome.elapsed.as_secs_f64());
-                "ok"
-            }
-            Some(failure) => {
-                exit = exit.max(Exit::of(&failure.error));
-                eprintln!("FAILED\n{}", failure.report);
-                "FAILED"
-            }
-        };
-        rows.push((name, result, outcome.elapsed));
-    }
-    println!("\n| scenario | result | time |\n|---|---|---:|");
-    for (name, result, elapsed) in &rows {
-        println!("| {name} | {result} | {:.2} s |", elapsed.as_secs_f64());
-    }
-    for name in &skipped {
-        println!("| {name} | skipped (the driver cannot run it) | |");
-    }
-    let failed = rows.iter().filter(|(_, r, _)| *r != "ok").count();
-    println!(
-        "\n{} passed, {failed} failed, {} skipped, {:.1} s in all",
-        rows.len() - failed,
-        skipped.len(),
-        started.elapsed().as_secs_f64()
-    );
-    exit
-}
-
 fn main() -> ExitCode {
+    // In-process nodes' logs go to their node.log (see `driver::node_log`).
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(dlp_harness::driver::node_log::node_log_layer())
+            .init();
+    }
     let exit = match Cli::parse().command {
-        Cmd::Run(args) => run(args),
+        Cmd::Run(args) => run_cli::main(args),
         Cmd::Check(args) => check(args),
         Cmd::Sweep(args) => sweep_cli::main(args),
         Cmd::Explore(args) => explore_cli::main(args),
+        Cmd::Report(args) => report_cli::main(args),
+        Cmd::Schema(args) => schema(args),
     };
     exit.into()
 }

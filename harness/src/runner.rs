@@ -1,4 +1,5 @@
-//! Running one scenario on one backend and driver in a fresh run directory, kept on failure:
+//! Running one scenario on one backend and driver in a fresh run directory, kept (with its
+//! `report.html`) on failure or when asked:
 //! what `dlp-harness run` and the `scenarios` test target share (run directories, the seed, the
 //! runtime).
 
@@ -84,6 +85,7 @@ pub fn run_blocking(
                 failure: Some(Failure {
                     report: error.to_string(),
                     error,
+                    html: None,
                 }),
             };
         }
@@ -92,8 +94,13 @@ pub fn run_blocking(
         scenario, driver, backend, &run_dir, seed,
     ));
     drop(runtime);
-    if outcome.failure.is_none() && !keep {
-        let _ = std::fs::remove_dir_all(&run_dir);
+    if outcome.failure.is_none() {
+        if keep {
+            // A kept directory is a report, passed or not (a failed run wrote its own).
+            crate::scenario::write_report(&run_dir);
+        } else {
+            let _ = std::fs::remove_dir_all(&run_dir);
+        }
     }
     outcome
 }

@@ -1,11 +1,12 @@
 //! `dlp-harness sweep`: parse the options, run the sweep with a progress line per point, print
-//! the tables and summary, write the JSON report and regression files.
+//! the tables and summary, write the JSON report, the HTML page and regression files.
 
 use std::path::PathBuf;
 
 use dlp_harness::runner::runs_root;
 use dlp_harness::sweep::{
-    Progress, SweepConfig, Workload, render_tables, summary_lines, sweep, write_regressions,
+    Progress, SweepConfig, Workload, render_html, render_tables, summary_lines, sweep,
+    write_regressions,
 };
 
 use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, seed};
@@ -32,6 +33,10 @@ pub struct Args {
     /// Write the machine-readable report here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write the tables as one self-contained HTML page here: UNSAFE, LOST, MISMATCH and ERROR
+    /// marked, each point linking to its generated scenario and, if kept, its run's report.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Write each distinct UNSAFE point under fiber as a pair of regression scenarios here.
     #[arg(long)]
     write_regressions: Option<PathBuf>,
@@ -141,6 +146,15 @@ pub fn main(args: Args) -> Exit {
             .map_err(|e| e.to_string())
             .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()));
         match written {
+            Ok(()) => eprintln!("report: {}", path.display()),
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return Exit::Failed;
+            }
+        }
+    }
+    if let Some(path) = &args.html {
+        match std::fs::write(path, render_html(&report, &workload)) {
             Ok(()) => eprintln!("report: {}", path.display()),
             Err(e) => {
                 eprintln!("error: cannot write {}: {e}", path.display());

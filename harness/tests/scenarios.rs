@@ -14,8 +14,9 @@
 //!
 //! In-process nodes log through this process's tracing subscriber, each line tagged with the
 //! node's name (`node{name=bob}`); the log is captured in memory (filter: `DLP_HARNESS_LOG`,
-//! default `info`) and a failing test prints its tail after the report. Process nodes write
-//! `node.log` in their base directory, which the kept run directory holds.
+//! default `info`) and a failing test prints its tail after the report; each node's lines also
+//! go to its `node.log` in the run directory (as process and container nodes write theirs), and
+//! a failing test names the kept run directory's `report.html`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -58,14 +59,23 @@ fn main() {
     let args = Arguments::from_args();
     let captured = Captured::default();
     let sink = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DLP_HARNESS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .init();
+    {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let filter = tracing_subscriber::EnvFilter::try_from_env("DLP_HARNESS_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(move || sink.clone())
+                    .with_filter(filter),
+            )
+            // Each in-process node's log also goes to its node.log, for the run's report.
+            .with(dlp_harness::driver::node_log::node_log_layer())
+            .init();
+    }
     let driver = match std::env::var("DLP_HARNESS_DRIVER") {
         Ok(name) => <DriverKind as ValueEnum>::from_str(&name, false)
             .unwrap_or_else(|e| panic!("DLP_HARNESS_DRIVER={name:?}: {e}")),
@@ -98,8 +108,12 @@ fn main() {
                         match outcome.failure {
                             None => Ok(()),
                             Some(failure) => Err(Failed::from(format!(
-                                "{}\nnode logs (last 150 lines; DLP_HARNESS_LOG sets the filter):\n{}",
+                                "{}\n{}node logs (last 150 lines; DLP_HARNESS_LOG sets the filter):\n{}",
                                 failure.report,
+                                failure
+                                    .html
+                                    .map(|p| format!("report: {}\n", p.display()))
+                                    .unwrap_or_default(),
                                 captured.tail(150)
                             ))),
                         }

@@ -35,6 +35,15 @@ struct PendingBackup {
 }
 
 impl Network {
+    /// Every backup named so far: `(name, node, directory on the host)`.
+    pub fn named_backups(&self) -> Vec<(String, String, PathBuf)> {
+        self.backups
+            .taken
+            .iter()
+            .map(|(name, (node, dir))| (name.clone(), node.clone(), dir.clone()))
+            .collect()
+    }
+
     /// Take a backup through the `backup` RPC; remembers it as `backup_name`.
     pub async fn backup(&mut self, node: &str, backup_name: &str) -> Result<PathBuf, HarnessError> {
         let after = self.last_seq(node)?;

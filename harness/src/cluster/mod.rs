@@ -221,6 +221,16 @@ impl Network {
         self.nodes.get(name).is_some_and(|e| e.handle.is_some())
     }
 
+    /// Every channel named so far, by name.
+    pub fn channels(&self) -> &BTreeMap<String, ChannelEntry> {
+        &self.channels
+    }
+
+    /// A node's home directory on the host.
+    pub fn home(&self, name: &str) -> Result<&Path, HarnessError> {
+        Ok(&self.entry(name)?.spec.home)
+    }
+
     /// A named channel.
     pub fn channel(&self, name: &str) -> Result<&ChannelEntry, HarnessError> {
         self.channels

@@ -1,4 +1,5 @@
-//! Nodes as tasks in the test process.
+//! Nodes as tasks in the test process. Each starts inside a span naming its `node.log`
+//! (`node_log.rs`), so its log lands in its home like a process node's.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -58,9 +59,13 @@ impl Driver for InProcessDriver {
             failpoints: Failpoints::none(),
             name: Some(name.to_string()),
         };
-        let node = RunningNode::start_with(base, config, options)
-            .await
-            .map_err(|e| HarnessError::node(name, e))?;
+        let log = super::dlp_node::log_path(&spec.home);
+        let node = tracing::Instrument::instrument(
+            RunningNode::start_with(base, config, options),
+            super::node_log::node_span(&log),
+        )
+        .await
+        .map_err(|e| HarnessError::node(name, e))?;
         Ok(Box::new(InProcessNode { node }))
     }
 

@@ -21,6 +21,7 @@
 mod container;
 pub mod dlp_node;
 mod in_process;
+pub mod node_log;
 mod process;
 
 use std::net::SocketAddr;

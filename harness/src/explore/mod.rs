@@ -6,7 +6,8 @@
 //!   no penalty, ledger conservation, no bug reports) after every step. Its event log (every
 //!   node's events, times and backup paths left out) is the same for the same seed.
 //! - [`shrink`] removes steps (delta debugging) while the schedule still fails the same way
-//!   (same failure signature) and writes the result as a regression scenario.
+//!   (same failure signature) and writes the result as a regression scenario; the smallest
+//!   failing run is kept (`shrunk/`, with its `report.html`).
 
 mod generate;
 
@@ -17,6 +18,7 @@ use dlp_node::store::Backend;
 
 use crate::driver::DriverKind;
 use crate::error::HarnessError;
+use crate::report::REPORT_FILE;
 use crate::scenario::{RunFailure, Scenario, ScenarioFile, Session, Step};
 
 pub use generate::{Rng, ScheduleSpec, generate};
@@ -32,6 +34,8 @@ pub struct ScheduleOutcome {
     /// Every node's events in order (`node#run seq kind`), without times or paths.
     pub event_log: Vec<String>,
     pub elapsed: Duration,
+    /// The run directory's `report.html`, written when the schedule failed.
+    pub report: Option<PathBuf>,
 }
 
 impl ScheduleOutcome {
@@ -68,21 +72,26 @@ pub async fn run_schedule(
     dir: &Path,
 ) -> ScheduleOutcome {
     let started = Instant::now();
-    let (result, event_log) = match Session::setup(scenario, driver, backend, dir, seed).await {
-        Err(failure) => (Err(failure.error), Vec::new()),
-        Ok(mut session) => {
-            let result = run_one_by_one(&mut session).await;
-            let event_log = session.network().event_log();
-            session.teardown().await;
-            (result, event_log)
-        }
-    };
+    let (result, event_log, report) =
+        match Session::setup(scenario, driver, backend, dir, seed).await {
+            Err(failure) => (Err(failure.error), Vec::new(), failure.html),
+            Ok(mut session) => {
+                let result = run_one_by_one(&mut session).await;
+                if let Err(failure) = &result {
+                    session.record_failure(failure);
+                }
+                let event_log = session.network().event_log();
+                let report = session.teardown().await;
+                (result, event_log, report)
+            }
+        };
     let error = result.err();
     ScheduleOutcome {
         failure: error.as_ref().map(ToString::to_string),
         error,
         event_log,
         elapsed: started.elapsed(),
+        report,
     }
 }
 
@@ -262,9 +271,21 @@ pub async fn shrink(
             };
             tries += 1;
             let run_dir = dir.join(format!("try-{tries}"));
-            let outcome = run_schedule(&scenario, driver, backend, seed, &run_dir).await;
+            let mut outcome = run_schedule(&scenario, driver, backend, seed, &run_dir).await;
+            let kept = outcome.signature().as_deref() == Some(want);
+            if kept {
+                // The smallest failing run so far is kept as `shrunk`, with its report.
+                let shrunk = dir.join("shrunk");
+                let _ = std::fs::remove_dir_all(&shrunk);
+                let moved = std::fs::rename(&run_dir, &shrunk).is_ok();
+                outcome.report = outcome
+                    .report
+                    .take()
+                    .filter(|_| moved)
+                    .map(|_| shrunk.join(REPORT_FILE));
+            }
             let _ = std::fs::remove_dir_all(&run_dir);
-            if outcome.signature().as_deref() == Some(want) {
+            if kept {
                 steps = candidate;
                 best = Some(outcome);
                 reduced = true;

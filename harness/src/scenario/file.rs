@@ -1,25 +1,31 @@
 //! The scenario format: the types a scenario file deserialises into (serde with
-//! `deny_unknown_fields`, positions kept with `toml::Spanned`) and the step verbs; the shapes a
-//! topology expands into are `topology.rs`. What a file may say is decided here; whether what
-//! it says can run (names, bounds, preconditions) is `validate.rs`; what a step does is
-//! `interpret.rs`.
+//! `deny_unknown_fields`, positions kept with `toml::Spanned`) and the step verbs; what a step
+//! names is `step_names.rs`, the shapes a topology expands into are `topology.rs`. What a file
+//! may say is decided here; whether what it says can run (names, bounds, preconditions) is
+//! `validate.rs`; what a step does is `interpret.rs`.
 
 use std::collections::BTreeMap;
 
 use dlp_node::config::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+
+use super::schema::{
+    AuditPolicyName, MutualStaleName, OnAuditFailureName, OnForceCloseRequestName,
+};
 
 pub use super::topology::{Shape, TopologyDecl, shape_pair_count, shape_pairs};
 
 /// The file's shape.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     /// One paragraph: what the scenario proves.
     pub description: String,
     /// Backends to run on (default: both).
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub backends: Option<Vec<Spanned<String>>>,
     /// The scenario expects penalty transactions on the ledger (default: none allowed).
     #[serde(default)]
@@ -27,18 +33,22 @@ pub struct ScenarioFile {
     pub nodes: BTreeMap<String, NodeDecl>,
     /// Channels by shape (expanded into `channels` named `<from>-<to>`).
     #[serde(default)]
+    #[schemars(with = "Option<TopologyDecl>")]
     pub topology: Option<Spanned<TopologyDecl>>,
     #[serde(default)]
+    #[schemars(with = "Vec<ChannelDecl>")]
     pub channels: Vec<Spanned<ChannelDecl>>,
     #[serde(default)]
+    #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
     /// Makes the file a sweep workload (`dlp-harness sweep`): the node under test.
     #[serde(default)]
+    #[schemars(with = "Option<SweepDecl>")]
     pub sweep: Option<Spanned<SweepDecl>>,
 }
 
 /// `[sweep]`: what `dlp-harness sweep` needs beyond the scenario prefix.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepDecl {
     /// The node whose every persisted step is backed up, restored and judged.
@@ -50,12 +60,14 @@ pub struct SweepDecl {
 }
 
 /// `[nodes.<name>]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeDecl {
     #[serde(default)]
+    #[schemars(with = "Option<AuditPolicyName>")]
     pub audit_policy: Option<AuditPolicy>,
     #[serde(default)]
+    #[schemars(with = "Option<OnAuditFailureName>")]
     pub on_audit_failure: Option<OnAuditFailure>,
     /// The node backs itself up on its own schedule (dlp-node's `[backup] auto = true`): about
     /// a second after each start and after channel changes (see `wait_auto_backup`).
@@ -64,15 +76,17 @@ pub struct NodeDecl {
     /// `"wait"` or `"reveal"`: what a Stale channel does when its peer is Stale too (unset:
     /// `wait` under the `fiber` policy, `reveal` under `strict`).
     #[serde(default)]
+    #[schemars(with = "Option<MutualStaleName>")]
     pub mutual_stale: Option<MutualStale>,
     /// `"force_close"` or `"ignore"`: what a live channel does on the peer's
     /// `RequestForceClose` (unset: `force_close`).
     #[serde(default)]
+    #[schemars(with = "Option<OnForceCloseRequestName>")]
     pub on_force_close_request: Option<OnForceCloseRequest>,
 }
 
 /// `[[channels]]`: opened (and confirmed) before the first step.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelDecl {
     pub name: String,
@@ -83,7 +97,7 @@ pub struct ChannelDecl {
 }
 
 /// Expected payment outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PayExpect {
     #[default]
@@ -94,7 +108,7 @@ pub enum PayExpect {
 }
 
 /// Expected answer to a shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ShutdownExpect {
     #[default]
@@ -105,7 +119,7 @@ pub enum ShutdownExpect {
 }
 
 /// Expected audit outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditExpect {
     Passed,
@@ -114,7 +128,7 @@ pub enum AuditExpect {
 
 /// Where the peer's commitment numbers stand against the restored channel's, in an audit
 /// (`expect_audit`'s `peer`): with the backup's `(L, R)` and the peer's `(PL, PR)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditPeer {
     /// `PL < R` or `PR < L`, and neither ahead: the peer lags the backup.
@@ -143,7 +157,7 @@ fn one() -> u64 {
 }
 
 /// One step. Every step is a table with exactly one of these keys.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Start a stopped node.
@@ -221,10 +235,11 @@ pub enum Step {
         /// With `expect = "failed"`: text the failure reason must contain.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason_contains: Option<String>,
-        /// The nodes the payment's last route went through, the payee last (see `routes`).
+        /// The nodes the payment's last route went through, the payee last: `["bob", "carol"]`
+        /// is through bob to carol (1 to 20 names; not with `expect = "any"`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         route: Option<Vec<String>>,
-        /// How many routes the payer tried.
+        /// How many routes the payer tried (1 to 8; not with `expect = "any"`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attempts: Option<u32>,
     },
@@ -239,9 +254,11 @@ pub enum Step {
     ExpectPayment {
         name: String,
         status: PayExpect,
-        /// As `pay`'s.
+        /// The nodes the payment's last route went through, the payee last (1 to 20 names; not
+        /// with `status = "any"`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         route: Option<Vec<String>>,
+        /// How many routes the payer tried (1 to 8; not with `status = "any"`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attempts: Option<u32>,
     },
@@ -379,115 +396,4 @@ pub enum Step {
     ExpectNodeInfo {
         node: String,
     },
-}
-
-impl Step {
-    /// The verb, as written in the file.
-    pub fn verb(&self) -> &'static str {
-        match self {
-            Step::Start { .. } => "start",
-            Step::Stop { .. } => "stop",
-            Step::Restart { .. } => "restart",
-            Step::Crash { .. } => "crash",
-            Step::Connect { .. } => "connect",
-            Step::Partition { .. } => "partition",
-            Step::Heal { .. } => "heal",
-            Step::Disconnect { .. } => "disconnect",
-            Step::Pause { .. } => "pause",
-            Step::Resume { .. } => "resume",
-            Step::ExpectUnreachable { .. } => "expect_unreachable",
-            Step::OpenChannel { .. } => "open_channel",
-            Step::Pay { .. } => "pay",
-            Step::SendPayment { .. } => "send_payment",
-            Step::ExpectPayment { .. } => "expect_payment",
-            Step::Backup { .. } => "backup",
-            Step::BackupAt { .. } => "backup_at",
-            Step::Restore { .. } => "restore",
-            Step::Mine { .. } => "mine",
-            Step::Hold { .. } => "hold",
-            Step::WaitHeld { .. } => "wait_held",
-            Step::Release { .. } => "release",
-            Step::Shutdown { .. } => "shutdown",
-            Step::ExpectState { .. } => "expect_state",
-            Step::ExpectAudit { .. } => "expect_audit",
-            Step::ExpectSilence { .. } => "expect_silence",
-            Step::WaitReestablished { .. } => "wait_reestablished",
-            Step::ExpectBalance { .. } => "expect_balance",
-            Step::MarkWallets {} => "mark_wallets",
-            Step::ExpectWalletChange { .. } => "expect_wallet_change",
-            Step::CheckInvariants {} => "check_invariants",
-            Step::WaitQuiescent {} => "wait_quiescent",
-            Step::ExpectPenalty { .. } => "expect_penalty",
-            Step::WaitAutoBackup { .. } => "wait_auto_backup",
-            Step::ExpectBackupFiles { .. } => "expect_backup_files",
-            Step::ExpectChannels { .. } => "expect_channels",
-            Step::ExpectNodeInfo { .. } => "expect_node_info",
-        }
-    }
-
-    pub(crate) fn nodes(&self) -> Vec<&str> {
-        match self {
-            Step::Start { node }
-            | Step::Pause { node }
-            | Step::Resume { node }
-            | Step::Stop { node }
-            | Step::Restart { node }
-            | Step::Crash { node }
-            | Step::Backup { node, .. }
-            | Step::BackupAt { node, .. }
-            | Step::Restore { node, .. }
-            | Step::Hold { node, .. }
-            | Step::WaitHeld { node }
-            | Step::Release { node }
-            | Step::Shutdown { node, .. }
-            | Step::ExpectState { node, .. }
-            | Step::ExpectAudit { node, .. }
-            | Step::ExpectSilence { node, .. }
-            | Step::WaitReestablished { node, .. }
-            | Step::ExpectBalance { node, .. }
-            | Step::ExpectWalletChange { node, .. } => vec![node],
-            Step::Partition { a, b } | Step::Heal { a, b } => vec![a, b],
-            Step::Connect { from, to }
-            | Step::Disconnect { from, to }
-            | Step::ExpectUnreachable { from, to }
-            | Step::OpenChannel { from, to, .. }
-            | Step::SendPayment { from, to, .. } => vec![from, to],
-            Step::Pay {
-                from, to, route, ..
-            } => [from, to]
-                .into_iter()
-                .chain(route.iter().flatten())
-                .map(String::as_str)
-                .collect(),
-            Step::ExpectPayment { route, .. } => {
-                route.iter().flatten().map(String::as_str).collect()
-            }
-            Step::Mine { .. }
-            | Step::MarkWallets {}
-            | Step::CheckInvariants {}
-            | Step::WaitQuiescent {}
-            | Step::ExpectPenalty { .. } => vec![],
-            Step::WaitAutoBackup { node, .. }
-            | Step::ExpectBackupFiles { node, .. }
-            | Step::ExpectNodeInfo { node } => vec![node],
-            Step::ExpectChannels { node, peer, .. } => std::iter::once(node)
-                .chain(peer)
-                .map(String::as_str)
-                .collect(),
-        }
-    }
-
-    pub(crate) fn channel(&self) -> Option<&str> {
-        match self {
-            Step::Shutdown { channel, .. }
-            | Step::ExpectState { channel, .. }
-            | Step::ExpectAudit { channel, .. }
-            | Step::ExpectSilence { channel, .. }
-            | Step::WaitReestablished { channel, .. }
-            | Step::ExpectBalance { channel, .. }
-            | Step::ExpectPenalty { channel } => Some(channel),
-            Step::Hold { channel, .. } | Step::BackupAt { channel, .. } => channel.as_deref(),
-            _ => None,
-        }
-    }
 }

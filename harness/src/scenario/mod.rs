@@ -12,10 +12,12 @@
 //! - `inspect.rs`: validation of the verbs that look at what a node holds (automatic backups,
 //!   a backup's files, the channels it lists, `node_info`).
 //! - `capabilities.rs`: what a scenario needs from its driver, checked before it starts.
+//! - `schema.rs`: the format's JSON Schema (`scenarios/scenario.schema.json`), from the types.
 //! - `render.rs`: a scenario written back out (what the sweep and the explorer generate).
 //! - `interpret.rs`: one step as the network's verbs.
 //! - `session.rs`: one run: setup, steps, invariants, teardown.
-//! - `report.rs`: the failure report.
+//! - `report.rs`: the failure report; `record.rs`: the run record written into the run
+//!   directory (`run.json`, `ledger.json`), from which `report.html` is made.
 
 mod capabilities;
 mod channels;
@@ -24,11 +26,14 @@ mod inspect;
 mod interpret;
 mod liveness;
 mod locate;
+mod record;
 mod render;
 mod report;
 mod routes;
+mod schema;
 mod session;
 mod source;
+mod step_names;
 mod topology;
 mod validate;
 mod verbs;
@@ -48,7 +53,8 @@ pub use file::{
 };
 pub use render::render;
 pub use report::{Failure, RunFailure};
-pub use session::{Outcome, Session, run};
+pub use schema::json_schema;
+pub use session::{Outcome, Session, run, write_report};
 pub use source::{MAX_FILE_BYTES, MAX_KEY_PARTS, MAX_NESTING};
 pub use validate::{MAX_AMOUNT, MAX_CHANNELS, MAX_NAME_CHARS, MAX_NODES, MAX_NTH};
 pub use verbs::step_verbs;

@@ -45,12 +45,36 @@ pub enum RunFailure {
     },
 }
 
+impl RunFailure {
+    /// Its kind, as the run record and `run --json` name it: `setup`, `invalid_file`,
+    /// `network`, `step`, `invariant`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunFailure::Setup(_) => "setup",
+            RunFailure::InvalidFile(_) => "invalid_file",
+            RunFailure::Network { .. } => "network",
+            RunFailure::Step { .. } => "step",
+            RunFailure::Invariant { .. } => "invariant",
+        }
+    }
+
+    /// The failed step's 1-based index, for a step failure.
+    pub fn step(&self) -> Option<usize> {
+        match self {
+            RunFailure::Step { index, .. } => Some(*index),
+            _ => None,
+        }
+    }
+}
+
 /// A failed run: the typed failure and its report.
 #[derive(Debug)]
 pub struct Failure {
     pub error: RunFailure,
     /// What a person reads: the failure, seed, run directory, reproduce command, timeline.
     pub report: String,
+    /// The run directory's `report.html`, once written.
+    pub html: Option<std::path::PathBuf>,
 }
 
 /// What the report says about the run besides the failure.
@@ -60,6 +84,17 @@ pub(crate) struct RunInfo<'a> {
     pub backend: Backend,
     pub seed: u64,
     pub run_dir: &'a std::path::Path,
+}
+
+/// The command that runs the combination again with the same seed.
+pub(crate) fn reproduce(info: &RunInfo<'_>) -> String {
+    format!(
+        "cargo run -p dlp-harness -- run {} --backend {} --driver {} --seed {}",
+        info.scenario.path.display(),
+        info.backend,
+        info.driver.name(),
+        info.seed
+    )
 }
 
 /// The report of a failed run; `net` is the network, if it was built (its timeline).
@@ -82,9 +117,8 @@ pub(crate) fn render(info: &RunInfo<'_>, net: Option<&Network>, failure: &RunFai
     }
     let _ = writeln!(
         out,
-        "reproduce: cargo run -p dlp-harness -- run {path} --backend {backend} --driver {} \
-         --seed {seed}\n(or DLP_HARNESS_SEED={seed} with cargo nextest)",
-        driver.name(),
+        "reproduce: {}\n(or DLP_HARNESS_SEED={seed} with cargo nextest)",
+        reproduce(info)
     );
     let Some(net) = net else {
         return out;

@@ -12,6 +12,7 @@ use dlp_node::store::Backend;
 
 use super::Scenario;
 use super::interpret::Interpreter;
+use super::record::RunLog;
 use super::report::{Failure, RunFailure, RunInfo, render};
 use crate::cluster::Network;
 use crate::driver::{AuditSettings, BackupSettings, Driver, DriverKind};
@@ -60,6 +61,8 @@ pub struct Session<'a> {
     /// 1-based index of the last step run, for invariant failures.
     last_step: Option<usize>,
     started: Instant,
+    /// What the run directory's `run.json` says (see `record.rs`).
+    log: RunLog,
 }
 
 impl<'a> Session<'a> {
@@ -101,6 +104,8 @@ impl<'a> Session<'a> {
             .await
             .map_err(|e| failed(RunFailure::Setup(e)))?;
         let driver = kind;
+        let log = RunLog::new(scenario, driver, backend, seed, run_dir);
+        log.write();
         let mut session = Session {
             scenario,
             driver,
@@ -109,13 +114,18 @@ impl<'a> Session<'a> {
             next_step: 0,
             last_step: None,
             started,
+            log,
         };
         match session.build().await {
             Ok(()) => Ok(session),
             Err(error) => {
-                let report = session.report(&error);
-                session.teardown().await;
-                Err(Failure { error, report })
+                let report = session.record_failure(&error);
+                let html = session.teardown().await;
+                Err(Failure {
+                    error,
+                    report,
+                    html,
+                })
             }
         }
     }
@@ -125,7 +135,7 @@ impl<'a> Session<'a> {
         let file = &self.scenario.file;
         for (name, decl) in &file.nodes {
             let during = format!("add node {name}");
-            self.net.note_step(during.clone());
+            self.note(&during);
             let settings = AuditSettings {
                 policy: decl.audit_policy,
                 on_failure: decl.on_audit_failure,
@@ -146,7 +156,7 @@ impl<'a> Session<'a> {
                 "open channel {} {} -> {} ({})",
                 c.name, c.from, c.to, c.amount
             );
-            self.net.note_step(during.clone());
+            self.note(&during);
             let opened = async {
                 self.net.connect(&c.from, &c.to).await?;
                 self.net
@@ -158,6 +168,20 @@ impl<'a> Session<'a> {
                 .map_err(|error| RunFailure::Network { during, error })?;
         }
         Ok(())
+    }
+
+    /// Note what the harness does outside the steps, in the timeline and the run record.
+    pub fn note(&mut self, what: &str) {
+        self.net.note_step(what.to_string());
+        self.log.note(what);
+    }
+
+    /// Record that the run failed so (the first failure recorded is the run's: its report is
+    /// written at teardown); returns the text report of it.
+    pub fn record_failure(&mut self, failure: &RunFailure) -> String {
+        let report = self.report(failure);
+        self.log.failed(failure, report.clone());
+        report
     }
 
     pub fn scenario(&self) -> &'a Scenario {
@@ -177,13 +201,18 @@ impl<'a> Session<'a> {
     /// Wait until no message is in flight; a timeout is a [`RunFailure::Network`] `during`
     /// what the caller says it was doing.
     pub async fn wait_quiescent(&mut self, during: &str) -> Result<(), RunFailure> {
-        self.net
+        let result = self
+            .net
             .wait_quiescent()
             .await
             .map_err(|error| RunFailure::Network {
                 during: during.to_string(),
                 error,
-            })
+            });
+        if let Err(failure) = &result {
+            self.record_failure(failure);
+        }
+        result
     }
 
     /// Run the steps in `steps` (0-based indices into the scenario's steps), in order. A
@@ -196,15 +225,21 @@ impl<'a> Session<'a> {
             };
             let step = spanned.get_ref();
             self.net.note_step(format!("#{} {step:?}", index + 1));
+            self.log.step_started(index);
             let ran = self.interpreter.run(&mut self.net, step).await;
+            self.log.step_ended(index, ran.as_ref().map(|_| ()));
             self.last_step = Some(index + 1);
             self.next_step = index + 1;
-            ran.map_err(|error| RunFailure::Step {
-                index: index + 1,
-                line: scenario.step_position(index).map_or(0, |(line, _)| line),
-                verb: step.verb(),
-                error,
-            })?;
+            if let Err(error) = ran {
+                let failure = RunFailure::Step {
+                    index: index + 1,
+                    line: scenario.step_position(index).map_or(0, |(line, _)| line),
+                    verb: step.verb(),
+                    error,
+                };
+                self.record_failure(&failure);
+                return Err(failure);
+            }
         }
         Ok(())
     }
@@ -213,12 +248,20 @@ impl<'a> Session<'a> {
     ///
     /// [`invariant_policy`]: super::interpret::invariant_policy
     pub async fn check_invariants(&mut self) -> Result<(), RunFailure> {
-        crate::checks::check_all(&mut self.net, self.interpreter.invariants())
+        let checked = crate::checks::check_each(&mut self.net, self.interpreter.invariants())
             .await
-            .map_err(|error| RunFailure::Invariant {
-                after_step: self.last_step,
-                error,
-            })
+            .and_then(|results| {
+                self.log.checked(&results);
+                crate::checks::failures(&results)
+            });
+        let result = checked.map_err(|error| RunFailure::Invariant {
+            after_step: self.last_step,
+            error,
+        });
+        if let Err(failure) = &result {
+            self.record_failure(failure);
+        }
+        result
     }
 
     /// Run every step not run yet, then check the invariants.
@@ -240,23 +283,43 @@ impl<'a> Session<'a> {
         render(&info, Some(&self.net), failure)
     }
 
-    /// Stop every node and the chain.
-    pub async fn teardown(mut self) {
+    /// Stop every node and the chain, and write the run record (`run.json`, `ledger.json`);
+    /// when the run failed, also `report.html`, whose path is returned.
+    pub async fn teardown(mut self) -> Option<PathBuf> {
+        self.log.describe(&self.net);
+        let ledger = self.net.chain().transactions(None).await.ok();
         self.net.shutdown_all().await;
+        self.log.finish(ledger);
+        if !self.log.has_failed() {
+            return None;
+        }
+        write_report(self.net.run_dir())
     }
 
     /// Report `result` (if it failed), tear down, and say how the run ended.
-    pub async fn finish(self, result: Result<(), RunFailure>) -> Outcome {
+    pub async fn finish(mut self, result: Result<(), RunFailure>) -> Outcome {
         let failure = result.err().map(|error| Failure {
-            report: self.report(&error),
+            report: self.record_failure(&error),
             error,
+            html: None,
         });
         let (started, run_dir) = (self.started, self.net.run_dir().to_path_buf());
-        self.teardown().await;
+        let html = self.teardown().await;
         Outcome {
             elapsed: started.elapsed(),
             run_dir,
-            failure,
+            failure: failure.map(|f| Failure { html, ..f }),
+        }
+    }
+}
+
+/// Write the run directory's `report.html`; a failure to write it is logged, not the run's.
+pub fn write_report(run_dir: &Path) -> Option<PathBuf> {
+    match crate::report::write_html(run_dir) {
+        Ok(path) => Some(path),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot write the run's report");
+            None
         }
     }
 }
@@ -280,6 +343,7 @@ fn failure_of<'s>(
         Failure {
             report: render(&info, None, &error),
             error,
+            html: None,
         }
     }
 }

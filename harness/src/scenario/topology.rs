@@ -1,12 +1,13 @@
 //! `topology = { ... }`: channels by shape, part of the scenario format (`file.rs` re-exports
 //! it); expanded into named `[[channels]]` by `validate.rs` after the pairs are counted.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `topology = { shape = "line", nodes = [...], amount = N }`: channels by shape, each opened
 /// by the earlier node of the pair: `line` a-b, b-c, ...; `star` the first node to each other;
 /// `mesh` every pair.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopologyDecl {
     pub shape: Shape,
@@ -15,7 +16,7 @@ pub struct TopologyDecl {
 }
 
 /// Topology shapes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Shape {
     Line,

@@ -16,8 +16,10 @@
 //!
 //! Every point's run is a generated scenario file written into its run directory, so a failing
 //! point is reproduced with `dlp-harness run <that file>`; UNSAFE points can be written out as
-//! regression scenarios (`regressions.rs`).
+//! regression scenarios (`regressions.rs`). `report.rs` prints the tables; `html.rs` makes them
+//! a page (`sweep --html`).
 
+mod html;
 mod ledger;
 mod oracle;
 mod point;
@@ -42,6 +44,7 @@ use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::scenario::{RunFailure, Session};
 
+pub use html::render_html;
 pub use ledger::{Penalty, Settlement, settle};
 pub use oracle::{Behaviour, Expected, LedgerFacts, Verdict, classify, predict};
 use point::run_point;
@@ -165,6 +168,11 @@ pub async fn sweep(
         {
             let _ = std::fs::remove_dir_all(dir);
         }
+        if let Some(dir) = &result.run_dir
+            && (config.keep || result.worst().is_failure())
+        {
+            reports(dir);
+        }
         progress(Progress::PointDone {
             done,
             total,
@@ -190,6 +198,18 @@ pub async fn sweep(
         disagreements,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
+}
+
+/// A kept point's runs each get a `report.html` (a failed run wrote its own already).
+fn reports(point_dir: &Path) {
+    let runs = std::fs::read_dir(point_dir).into_iter().flatten().flatten();
+    for run in runs.map(|e| e.path()) {
+        if run.join(crate::report::RUN_FILE).is_file()
+            && !run.join(crate::report::REPORT_FILE).is_file()
+        {
+            crate::scenario::write_report(&run);
+        }
+    }
 }
 
 /// Names of the node's channels by id, those opened in `net` so far.

@@ -101,6 +101,25 @@ async fn judge_point(
             .await
             .map_err(|failure| failure.error)?;
         let judged = judge_on(&mut session, workload, point, policy, attempt == ATTEMPTS).await;
+        // A point that could not be judged keeps its run directory with a report saying why.
+        let judged = match judged {
+            Err(PointError::Judge(error)) => {
+                let failure = RunFailure::Network {
+                    during: "judging the point".into(),
+                    error,
+                };
+                session.record_failure(&failure);
+                match failure {
+                    RunFailure::Network { error, .. } => Err(PointError::Judge(error)),
+                    other => Err(PointError::Run(other)),
+                }
+            }
+            Err(PointError::Run(failure)) => {
+                session.record_failure(&failure);
+                Err(PointError::Run(failure))
+            }
+            ok => ok,
+        };
         session.teardown().await;
         match judged {
             Ok(Some(channels)) => return Ok(channels),

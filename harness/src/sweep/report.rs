@@ -11,7 +11,7 @@ fn numbers(n: Option<(u64, u64)>) -> String {
 
 /// One row's cells per channel of the node (the point's own channel first):
 /// `channel backup peer expected verdict`.
-fn row(r: &PointResult) -> Vec<[String; 5]> {
+pub(super) fn row(r: &PointResult) -> Vec<[String; 5]> {
     if let Some(error) = &r.error {
         let first = error.lines().next().unwrap_or_default().to_string();
         return vec![[
@@ -87,7 +87,7 @@ pub fn render_tables(report: &SweepReport) -> String {
     out
 }
 
-fn combos(report: &SweepReport) -> Vec<(String, String)> {
+pub(super) fn combos(report: &SweepReport) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for r in &report.results {
         let key = (r.backend.clone(), r.policy.clone());

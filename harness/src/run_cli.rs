@@ -1,0 +1,192 @@
+//! `dlp-harness run`: every scenario x backend on one driver, a progress line each, a failure's
+//! report (and its kept run directory's report.html) as it happens, the summary table at the
+//! end; with `--junit FILE` / `--json FILE` the same results for CI pages and scripts.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use dlp_harness::report::{ResultOutcome, RunResult, RunSummary};
+use dlp_harness::runner::{run_blocking, runs_root, test_name};
+use dlp_harness::scenario::Scenario;
+use dlp_node::store::Backend;
+
+use crate::{BackendArg, DriverArg, Exit, load_all, seed};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(default_value = "scenarios")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    backend: BackendArg,
+    #[command(flatten)]
+    driver: DriverArg,
+    /// Keep every run directory, not only failed ones, each with its report.html (and, on the
+    /// container driver, every container, for inspection; `TESTCONTAINERS_COMMAND=keep` does
+    /// the same).
+    #[arg(long)]
+    keep: bool,
+    /// Seed of everything random (node keys and the nodes' own randomness); default
+    /// $DLP_HARNESS_SEED, else random. Printed with every failure.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also write the results as JUnit XML here: one testcase per scenario x backend x driver,
+    /// with the failure's text and the path of its report.html.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Also write the results as JSON here (outcome, failure kind and text, time, run
+    /// directory and report.html of each).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// `[#####-----] 5/10`: how far the run is, before each scenario starts.
+fn progress_bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 20;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    format!(
+        "[{}{}] {}/{}",
+        "#".repeat(filled),
+        "-".repeat(WIDTH - filled),
+        done + 1,
+        total
+    )
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub fn main(args: Args) -> Exit {
+    let seed = match seed(args.seed, None) {
+        Ok(seed) => seed,
+        Err(exit) => return exit,
+    };
+    let driver = args.driver.kind();
+    let selection = match load_all(&args.paths, driver) {
+        Ok(s) => s,
+        Err(exit) => return exit,
+    };
+    let only = args.backend.backends();
+    let combinations = |s: &'_ Scenario| -> Vec<Backend> {
+        s.backends()
+            .into_iter()
+            .filter(|b| only.contains(b))
+            .collect()
+    };
+    let jobs: Vec<(&Scenario, Backend)> = selection
+        .runnable
+        .iter()
+        .flat_map(|s| combinations(s).into_iter().map(move |b| (s, b)))
+        .collect();
+    let mut results = Vec::new();
+    let mut skipped = Vec::new();
+    for (scenario, why) in &selection.skipped {
+        eprintln!("skip  {why}");
+        for b in combinations(scenario) {
+            let name = test_name(scenario, b, driver);
+            skipped.push(name.clone());
+            results.push(RunResult {
+                name,
+                scenario: scenario.path.clone(),
+                backend: b.to_string(),
+                driver: driver.name().to_string(),
+                outcome: ResultOutcome::Skipped {
+                    reason: why.to_string(),
+                },
+                elapsed_ms: 0,
+                run_dir: None,
+                report: None,
+            });
+        }
+    }
+    eprintln!(
+        "running {} scenario runs on the {} driver, seed {seed} (run directories under {})",
+        jobs.len(),
+        driver.name(),
+        runs_root().display()
+    );
+    dlp_harness::driver::keep_containers(args.keep);
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let mut exit = Exit::Passed;
+    for (i, (scenario, backend)) in jobs.iter().enumerate() {
+        let name = test_name(scenario, *backend, driver);
+        eprint!("{} {name} ... ", progress_bar(i, jobs.len()));
+        let outcome = run_blocking(scenario, *backend, driver, args.keep, seed);
+        let (result, kept) = match &outcome.failure {
+            None => {
+                eprintln!("ok ({:.2} s)", outcome.elapsed.as_secs_f64());
+                ("ok", args.keep)
+            }
+            Some(failure) => {
+                exit = exit.max(Exit::of(&failure.error));
+                eprintln!("FAILED\n{}", failure.report);
+                if let Some(html) = &failure.html {
+                    eprintln!("report: {}", html.display());
+                }
+                ("FAILED", outcome.run_dir.exists())
+            }
+        };
+        let report = outcome.run_dir.join(dlp_harness::report::REPORT_FILE);
+        results.push(RunResult {
+            name: name.clone(),
+            scenario: scenario.path.clone(),
+            backend: backend.to_string(),
+            driver: driver.name().to_string(),
+            outcome: match &outcome.failure {
+                None => ResultOutcome::Passed,
+                Some(f) => ResultOutcome::Failed {
+                    kind: f.error.kind().to_string(),
+                    message: f.error.to_string(),
+                },
+            },
+            elapsed_ms: ms(outcome.elapsed),
+            run_dir: kept.then(|| outcome.run_dir.clone()),
+            report: (kept && report.is_file()).then_some(report),
+        });
+        rows.push((name, result, outcome.elapsed));
+    }
+    println!("\n| scenario | result | time |\n|---|---|---:|");
+    for (name, result, elapsed) in &rows {
+        println!("| {name} | {result} | {:.2} s |", elapsed.as_secs_f64());
+    }
+    for name in &skipped {
+        println!("| {name} | skipped (the driver cannot run it) | |");
+    }
+    let failed = rows.iter().filter(|(_, r, _)| *r != "ok").count();
+    println!(
+        "\n{} passed, {failed} failed, {} skipped, {:.1} s in all",
+        rows.len() - failed,
+        skipped.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let summary = RunSummary::new(driver.name(), seed, results, ms(started.elapsed()));
+    for (path, text) in [
+        (&args.junit, args.junit.as_ref().map(|_| summary.junit())),
+        (
+            &args.json,
+            args.json
+                .as_ref()
+                .map(|_| serde_json::to_string_pretty(&summary).unwrap_or_default()),
+        ),
+    ] {
+        if let (Some(path), Some(text)) = (path, text) {
+            exit = exit.max(write(path, &text));
+        }
+    }
+    exit
+}
+
+/// Write a results file; a failure to is a failed run (CI would miss the results).
+fn write(path: &Path, text: &str) -> Exit {
+    match std::fs::write(path, text) {
+        Ok(()) => {
+            eprintln!("wrote {}", path.display());
+            Exit::Passed
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            Exit::Failed
+        }
+    }
+}
