@@ -121,6 +121,39 @@ fn three_node_multi_hop_through_the_node() {
 }
 
 #[test]
+fn four_node_route_with_the_node_as_a_middle_hop() {
+    let report = run("four_node_route.toml");
+    assert!(
+        check(&report) > 0,
+        "fiber's +/-1 rule resumes revoked backups here too"
+    );
+    assert!(
+        report
+            .results
+            .iter()
+            .all(|r| r.error.is_some() || r.channels.len() == 2),
+        "both of the middle hop's channels are judged at every point"
+    );
+    // Bob forwards both payments, one on each of his channels: a backup point right after each
+    // AddTlc he sends, for each backend and policy.
+    for (backend, policy) in [("rocksdb", "fiber"), ("sqlite", "strict")] {
+        let forwarded: Vec<String> = report
+            .results
+            .iter()
+            .filter(|r| r.backend == backend && r.policy == policy)
+            .map(|r| r.point.label())
+            .filter(|l| l.starts_with("sent:AddTlc"))
+            .collect();
+        assert_eq!(
+            forwarded.len(),
+            2,
+            "{backend}/{policy}: {forwarded:?}\n{}",
+            dlp_harness::sweep::render_tables(&report)
+        );
+    }
+}
+
+#[test]
 fn payment_then_shutdown() {
     let report = run("payment_then_shutdown.toml");
     assert_eq!(check(&report), 0);
