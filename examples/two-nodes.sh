@@ -67,6 +67,9 @@ rpc 8114 mine '{"blocks":"0x1"}' >/dev/null
 wait_for "alice ChannelReady" state_is 8227 ChannelReady
 wait_for "bob ChannelReady" state_is 8237 ChannelReady
 echo "   alice: $(channel 8227 '{state, local_balance, remote_balance}')"
+announced() { [ "$(rpc "$1" graph_channels | jq '[.result.channels[] | select(.update_info_of_node1 != null and .update_info_of_node2 != null)] | length')" = 1 ]; }
+wait_for "the channel announced to alice (gossip)" announced 8227
+echo "   alice's graph: $(rpc 8227 graph_channels | jq -c '.result.channels[0] | {capacity, fee_rate_1: .update_info_of_node1.fee_rate, enabled_1: .update_info_of_node1.enabled}')"
 
 echo "2. bob invoices 1 CKB, alice pays"
 INVOICE=$(rpc 8237 new_invoice '{"amount":"0x5f5e100"}' | jq -r .result.invoice_address)

@@ -201,14 +201,16 @@ impl PeerMessage {
         }
     }
 
+    /// The gossip messages' type names (about the graph, not a channel's state).
+    pub const GOSSIP_TYPE_NAMES: [&'static str; 3] = [
+        "AnnouncementSignatures",
+        "ChannelAnnouncement",
+        "ChannelUpdate",
+    ];
+
     /// Whether the message is gossip (about the graph, not a channel's state).
     pub fn is_gossip(&self) -> bool {
-        matches!(
-            self,
-            PeerMessage::AnnouncementSignatures { .. }
-                | PeerMessage::ChannelAnnouncement { .. }
-                | PeerMessage::ChannelUpdate { .. }
-        )
+        Self::GOSSIP_TYPE_NAMES.contains(&self.type_name())
     }
 
     /// The channel (or temporary channel) id the message is about. Gossip has none: it carries

@@ -1,6 +1,8 @@
 //! The merged, human timeline of a run: the steps the scenario took and every node's events,
 //! ordered by time, one line each (`bob#2  received ReestablishChannel on 0x1234 (L3 R3)`).
-//! It is what a failure report shows, and what a timeout shows of each node.
+//! It is what a failure report shows, and what a timeout shows of each node. Gossip messages
+//! are left out of both (they flood the network and carry no channel state; the graph events
+//! say what they changed): `events.jsonl` and `report.html` keep everything.
 
 use dlp_chain::{Hash32, Pubkey};
 use dlp_node::events::EventKind;
@@ -30,7 +32,11 @@ impl Network {
     pub fn timeline(&self) -> Vec<TimelineEntry> {
         let mut all = self.steps.clone();
         for (name, entry) in &self.nodes {
-            for (run, e) in &entry.history {
+            for (run, e) in entry
+                .history
+                .iter()
+                .filter(|(_, e)| !is_gossip_message(&e.kind))
+            {
                 all.push(TimelineEntry {
                     at_ms: e.at_ms,
                     who: format!("{name}#{run}"),
@@ -53,7 +59,12 @@ impl Network {
                 ""
             };
             out.push_str(&format!("  last events of {name}{paused}:\n"));
-            for (run, e) in entry.history.iter().rev().take(n).rev() {
+            let shown: Vec<_> = entry
+                .history
+                .iter()
+                .filter(|(_, e)| !is_gossip_message(&e.kind))
+                .collect();
+            for (run, e) in shown.iter().rev().take(n).rev() {
                 out.push_str(&format!(
                     "    {name}#{run} #{} {}\n",
                     e.seq,
@@ -63,6 +74,15 @@ impl Network {
         }
         out
     }
+}
+
+/// A gossip message sent or received (see the module docs).
+pub fn is_gossip_message(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::MessageSent { msg_type, .. } | EventKind::MessageReceived { msg_type, .. }
+            if dlp_node::wire::PeerMessage::GOSSIP_TYPE_NAMES.contains(&msg_type.as_str())
+    )
 }
 
 /// One line describing an event.

@@ -185,12 +185,7 @@ fn canonical_kind(kind: &str) -> Option<String> {
         && map
             .get("msg_type")
             .and_then(|m| m.as_str())
-            .is_some_and(|m| {
-                matches!(
-                    m,
-                    "AnnouncementSignatures" | "ChannelAnnouncement" | "ChannelUpdate"
-                )
-            });
+            .is_some_and(|m| dlp_node::wire::PeerMessage::GOSSIP_TYPE_NAMES.contains(&m));
     if gossip_message || kind_type == "graph_channel_updated" {
         return None;
     }

@@ -19,10 +19,7 @@ pub(super) fn is_gossip_message(kind: &EventKind) -> bool {
     matches!(
         kind,
         EventKind::MessageSent { msg_type, .. } | EventKind::MessageReceived { msg_type, .. }
-            if matches!(
-                msg_type.as_str(),
-                "AnnouncementSignatures" | "ChannelAnnouncement" | "ChannelUpdate"
-            )
+            if dlp_node::wire::PeerMessage::GOSSIP_TYPE_NAMES.contains(&msg_type.as_str())
     )
 }
 

@@ -516,9 +516,16 @@ impl Core {
             }
         }
         for hint in &payment.route_hints {
-            let known = edges
-                .iter()
-                .any(|e| e.from == *hint && e.to == payment.target);
+            // Only for a channel nobody told us of: one the graph (or we) know is judged by
+            // what is known of it, even when that is "avoid" or "disabled".
+            let known = self.graph.channels().any(|c| {
+                let a = &c.announcement;
+                a.side_of(hint).is_some() && a.side_of(&payment.target).is_some()
+            }) || (*hint == self.me
+                && self
+                    .channels
+                    .keys()
+                    .any(|id| self.peer_of(id) == Some(payment.target)));
             let id = hint_channel_id(hint, &payment.target);
             if !known && !avoid(&id) && *hint != payment.target {
                 edges.push(Edge {

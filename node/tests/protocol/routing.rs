@@ -19,6 +19,8 @@ for_each_backend!(
     a_line_of_four_learns_its_graph_and_pays_over_three_hops_with_fees,
     forged_gossip_is_refused_logged_and_not_relayed,
     an_onion_that_does_not_decode_fails_the_tlc_back_and_the_channel_stays_open,
+    a_hop_that_cannot_forward_is_routed_around_on_the_next_attempt,
+    the_graph_survives_a_restart_and_a_restored_node_rebuilds_it_from_its_peers,
 );
 
 /// Wait until node `i` has `n` channels in its graph with both directions' policies (counting
@@ -298,5 +300,75 @@ async fn an_onion_that_does_not_decode_fails_the_tlc_back_and_the_channel_stays_
     assert_eq!(paid.status, PaymentStatus::Success, "{paid:?}");
     net.settle(0, 1, bc).await;
     assert_eq!(local(&net, 1, bc).await, 10_000);
+    net.shutdown().await;
+}
+
+async fn a_hop_that_cannot_forward_is_routed_around_on_the_next_attempt(backend: Backend) {
+    // alice - bob - dave is free but bob holds nothing on his side of bob-dave (dave funded it);
+    // alice - carol - dave costs carol's 1%.
+    let mut net = Net::new(backend, &["alice", "bob"]).await;
+    let mut charging = config(backend);
+    charging.channel.fee_rate = 10_000;
+    let carol = net.add("carol", charging).await;
+    let dave = net.add("dave", config(backend)).await;
+    net.connect(0, 1).await;
+    net.open_channel(0, 1, 1_000_000).await;
+    net.connect(dave, 1).await;
+    let db = net.open_channel(dave, 1, 1_000_000).await;
+    net.connect(0, carol).await;
+    net.open_channel(0, carol, 1_000_000).await;
+    net.connect(carol, dave).await;
+    let cd = net.open_channel(carol, dave, 1_000_000).await;
+    wait_graph(&net, 0, 4).await;
+    let paid = net.pay(0, dave, 50_000).await;
+    assert_eq!(paid.status, PaymentStatus::Success, "{paid:?}");
+    assert_eq!(paid.attempts, 2, "{paid:?}");
+    let route: Vec<Pubkey> = paid.route.iter().map(|h| h.node).collect();
+    assert_eq!(route, vec![net.nodes[carol].pubkey, net.nodes[dave].pubkey]);
+    assert_eq!(paid.fee, 500);
+    assert!(
+        paid.failures.iter().any(|f| f.contains("cannot forward")),
+        "{:?}",
+        paid.failures
+    );
+    // The failed attempt moved nothing on bob-dave; the second paid dave through carol.
+    net.settle(dave, 1, db).await;
+    assert_eq!(local(&net, dave, db).await, 1_000_000);
+    net.settle(carol, dave, cd).await;
+    assert_eq!(local(&net, dave, cd).await, 50_000);
+    net.shutdown().await;
+}
+
+async fn the_graph_survives_a_restart_and_a_restored_node_rebuilds_it_from_its_peers(
+    backend: Backend,
+) {
+    let mut net = Net::new(backend, &["alice", "bob", "carol"]).await;
+    net.connect(0, 1).await;
+    net.open_channel(0, 1, 1_000_000).await;
+    net.connect(1, 2).await;
+    net.open_channel(1, 2, 1_000_000).await;
+    wait_graph(&net, 0, 2).await;
+    let backup = net.backup(0).await;
+    // A restart keeps the graph: alice knows both channels before anyone connects.
+    net.stop(0).await;
+    net.start(0).await;
+    assert_eq!(graph(&net, 0).await.len(), 2);
+    // A restore drops it; bob's sync on the new connection brings it back.
+    net.restore(0, &backup).await;
+    assert!(
+        graph(&net, 0).await.is_empty(),
+        "a restored node starts without a graph"
+    );
+    net.connect(1, 0).await;
+    wait_graph(&net, 0, 2).await;
+    let rebuilt = graph(&net, 0).await;
+    assert_eq!(rebuilt.len(), 2);
+    assert!(
+        rebuilt
+            .iter()
+            .all(|c| c.updates.iter().all(Option::is_some))
+    );
+    // Bob's channel with the restored alice is announced as it stands; carol's is unchanged.
+    assert_eq!(graph(&net, 2).await.len(), 2);
     net.shutdown().await;
 }
