@@ -56,6 +56,7 @@ table { border-collapse: collapse; margin: 6px 0; }
 th, td { border: 1px solid var(--line); padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f4f7; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.name { white-space: nowrap; }
 tr.failed td { background: var(--bad-bg); } tr.not-run td { color: var(--muted); }
 td.outcome-failed, td.bad { color: var(--bad); font-weight: 600; }
 td.outcome-passed, td.good { color: var(--ok); }

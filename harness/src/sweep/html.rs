@@ -93,7 +93,7 @@ fn point_rows(body: &mut String, r: &PointResult) {
         }
         let _ = write!(
             body,
-            "<td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>\
+            "<td class=\"name\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"name\">{}</td>\
              <td class=\"verdict-{}\">{}</td>",
             esc(&channel),
             esc(&backup),
