@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use dlp_harness::driver::{AuditSettings, BackupSettings, ContainerDriver, Driver, NodeSpec};
+use dlp_harness::driver::{
+    AuditSettings, BackupSettings, ContainerDriver, Driver, ForwardingSettings, NodeSpec,
+};
 use dlp_node::store::Backend;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -225,6 +227,7 @@ fn a_node_that_dies_at_start_shows_the_end_of_its_log() {
             chain_url,
             home: run_dir.join("alice"),
             backups: BackupSettings::default(),
+            forwarding: ForwardingSettings::default(),
         };
         driver.create_node(&spec).await.expect("home");
         // A config the node refuses: it exits at once.

@@ -10,7 +10,7 @@ use dlp_node::channel_record::ChannelState;
 
 use super::{Network, NodeEntry, WALLET_FUNDS};
 use crate::client::NodeClient;
-use crate::driver::{AuditSettings, BackupSettings, NodeSpec};
+use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings, NodeSpec};
 use crate::error::HarnessError;
 
 impl Network {
@@ -20,6 +20,7 @@ impl Network {
         name: &str,
         audit: AuditSettings,
         backups: BackupSettings,
+        forwarding: ForwardingSettings,
     ) -> Result<(), HarnessError> {
         if self.nodes.contains_key(name) {
             return Err(HarnessError::Setup(format!("node {name:?} exists already")));
@@ -32,6 +33,7 @@ impl Network {
             chain_url: self.chain_url.clone(),
             home: self.run_dir.join(name),
             backups,
+            forwarding,
         };
         self.driver.create_node(&spec).await?;
         self.nodes.insert(

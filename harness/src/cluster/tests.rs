@@ -13,7 +13,7 @@ use dlp_chain::ChainClient;
 use dlp_node::store::Backend;
 
 use super::{Idle, Network, UNREACHABLE_WITHIN};
-use crate::driver::{AuditSettings, BackupSettings};
+use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings};
 use crate::driver::{Capability, Driver, DriverKind, InProcessDriver, NodeHandle, NodeSpec};
 use crate::error::HarnessError;
 
@@ -124,9 +124,14 @@ async fn two_nodes_redirectable(dir: &Path) -> (Network, Calls, Redirect) {
         .await
         .expect("network");
     for name in ["alice", "bob"] {
-        net.add_node(name, AuditSettings::default(), BackupSettings::default())
-            .await
-            .expect("node");
+        net.add_node(
+            name,
+            AuditSettings::default(),
+            BackupSettings::default(),
+            ForwardingSettings::default(),
+        )
+        .await
+        .expect("node");
     }
     net.connect("alice", "bob").await.expect("connect");
     (net, calls, redirect)

@@ -76,6 +76,9 @@ pub fn config_text(spec: &NodeSpec, placement: Placement) -> String {
          [fiber]\nlistening_addr = \"{peer}\"\nallow_non_loopback = {beyond_loopback}\n",
         spec.backend
     );
+    if let Some(rate) = spec.forwarding.fee_rate {
+        text.push_str(&format!("[channel]\nfee_rate = {rate}\n"));
+    }
     if let Some(url) = &spec.chain_url {
         text.push_str(&format!("[chain]\nrpc_url = \"{url}\"\n"));
     }
@@ -134,7 +137,7 @@ pub fn log_path(home: &Path) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{AuditSettings, BackupSettings};
+    use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings};
     use dlp_node::config::{AuditPolicy, Config, MutualStale, OnForceCloseRequest};
     use dlp_node::store::Backend;
 
@@ -153,6 +156,9 @@ mod tests {
             chain_url: Some("http://127.0.0.1:1".into()),
             home: "/nonexistent".into(),
             backups: BackupSettings::default(),
+            forwarding: ForwardingSettings {
+                fee_rate: Some(2_500),
+            },
         };
         let config: Config = config_text(&spec, Placement::Loopback)
             .parse()
@@ -167,9 +173,11 @@ mod tests {
             OnForceCloseRequest::Ignore
         );
         assert_eq!(config.audit.stale_reveal_after_ms, STALE_REVEAL_AFTER_MS);
+        assert_eq!(config.channel.fee_rate, 2_500);
         // Unset keys stay unset: the node's own defaults apply.
         let plain = NodeSpec {
             audit: AuditSettings::default(),
+            forwarding: ForwardingSettings::default(),
             ..spec.clone()
         };
         let config: Config = config_text(&plain, Placement::Loopback)
@@ -182,6 +190,7 @@ mod tests {
                 ..Default::default()
             }
         );
+        assert_eq!(config.channel, dlp_node::config::ChannelConfig::default());
         assert_eq!(config.backup.keep, u32::MAX);
         assert!(!config.backup.auto, "automatic backups only when asked for");
         assert!(!config.rpc.allow_non_loopback && !config.fiber.allow_non_loopback);

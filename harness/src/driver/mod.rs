@@ -152,6 +152,14 @@ pub struct BackupSettings {
     pub automatic: bool,
 }
 
+/// How one node forwards payments (dlp-node's `[channel] fee_rate`; unset: the node's default,
+/// no fee).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ForwardingSettings {
+    /// Millionths of the forwarded amount.
+    pub fee_rate: Option<u64>,
+}
+
 /// Everything a driver needs to create and run one node.
 #[derive(Debug, Clone)]
 pub struct NodeSpec {
@@ -166,6 +174,7 @@ pub struct NodeSpec {
     /// The node's home on the harness's host (inside the run directory); kept with the run.
     pub home: PathBuf,
     pub backups: BackupSettings,
+    pub forwarding: ForwardingSettings,
 }
 
 /// Runs the chain and nodes.

@@ -156,6 +156,7 @@ pub fn generate(spec: ScheduleSpec) -> ScenarioFile {
                         // Pinned: see the module docs.
                         mutual_stale: Some(MutualStale::Wait),
                         on_force_close_request: None,
+                        fee_rate: None,
                     },
                 )
             })

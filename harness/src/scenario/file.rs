@@ -78,6 +78,11 @@ pub struct NodeDecl {
     #[serde(default)]
     #[schemars(with = "Option<MutualStaleName>")]
     pub mutual_stale: Option<MutualStale>,
+    /// The node's forwarding fee in millionths of the forwarded amount (0 to 1,000,000; unset:
+    /// 0): dlp-node's `[channel] fee_rate`, announced in its channel updates, so payers route
+    /// around it when a cheaper route exists and pay it when not.
+    #[serde(default)]
+    pub fee_rate: Option<u64>,
     /// `"force_close"` or `"ignore"`: what a live channel does on the peer's
     /// `RequestForceClose` (unset: `force_close`).
     #[serde(default)]

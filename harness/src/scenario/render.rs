@@ -61,6 +61,9 @@ pub fn render(file: &ScenarioFile, comment: &str) -> String {
         if let Some(answer) = node.on_force_close_request {
             let _ = writeln!(out, "on_force_close_request = \"{answer}\"");
         }
+        if let Some(rate) = node.fee_rate {
+            let _ = writeln!(out, "fee_rate = {rate}");
+        }
     }
     if let Some(sweep) = &file.sweep {
         let sweep = sweep.get_ref();
@@ -134,11 +137,12 @@ mod tests {
     fn a_rendered_scenario_parses_back_to_the_same_steps() {
         let text = "description = \"d \\\"quoted\\\"\"\nallow_penalties = true\n\
             [nodes.alice]\nmutual_stale = \"reveal\"\non_force_close_request = \"ignore\"\n\
-            [nodes.bob]\naudit_policy = \"strict\"\n\
+            [nodes.bob]\naudit_policy = \"strict\"\nfee_rate = 2500\n\
             [sweep]\nnode = \"bob\"\n\
             [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 1000\n\
             [[steps]]\nbackup_at = { node = \"bob\", step = \"sent:RevokeAndAck\", channel = \"ab\", nth = 3, name = \"b\" }\n\
             [[steps]]\npay = { from = \"alice\", to = \"bob\", amount = 10, expect = \"failed\", reason_contains = \"Stale\" }\n\
+            [[steps]]\npay = { from = \"alice\", to = \"bob\", amount = 10, route = [\"bob\"], attempts = 1 }\n\
             [[steps]]\nrestore = { node = \"bob\", backup = \"b\" }\n\
             [[steps]]\nwait_quiescent = {}\n\
             [[steps]]\npause = { node = \"alice\" }\n\
@@ -168,6 +172,7 @@ mod tests {
             format!("{:?}", second.file.nodes["bob"].audit_policy),
             "Some(Strict)"
         );
+        assert_eq!(second.file.nodes["bob"].fee_rate, Some(2_500));
         let alice = &second.file.nodes["alice"];
         assert_eq!(
             format!(

@@ -98,6 +98,10 @@ pub(super) fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    use crate::error::HarnessError;
+    use crate::scenario::Scenario;
     use crate::scenario::test_support::{parse_steps, refused_steps};
 
     fn outcome(route: &[&str], attempts: u64) -> PaymentOutcome {
@@ -138,6 +142,20 @@ mod tests {
         let fine =
             r#"pay = { from = "a", to = "c", amount = 1, route = ["b", "c"], attempts = 2 }"#;
         assert!(parse_steps(BASE, &[fine]).is_ok());
+    }
+
+    #[test]
+    fn a_fee_rate_above_a_million_millionths_is_refused_at_its_node() {
+        let text =
+            |rate: u64| format!("description = \"d\"\n[nodes.a]\n[nodes.b]\nfee_rate = {rate}\n");
+        match Scenario::parse(Path::new("t.toml"), &text(1_000_001)) {
+            Err(HarnessError::Invalid { line, message, .. }) => {
+                assert_eq!(line, 3, "{message}");
+                assert!(message.contains("fee_rate 1000001"), "{message}");
+            }
+            other => panic!("expected a located refusal, got {other:?}"),
+        }
+        assert!(Scenario::parse(Path::new("t.toml"), &text(1_000_000)).is_ok());
     }
 
     #[test]

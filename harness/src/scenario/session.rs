@@ -15,7 +15,7 @@ use super::interpret::Interpreter;
 use super::record::RunLog;
 use super::report::{Failure, RunFailure, RunInfo, render};
 use crate::cluster::Network;
-use crate::driver::{AuditSettings, BackupSettings, Driver, DriverKind};
+use crate::driver::{AuditSettings, BackupSettings, Driver, DriverKind, ForwardingSettings};
 
 /// How a run ended.
 #[derive(Debug)]
@@ -145,8 +145,11 @@ impl<'a> Session<'a> {
             let backups = BackupSettings {
                 automatic: decl.auto_backup,
             };
+            let forwarding = ForwardingSettings {
+                fee_rate: decl.fee_rate,
+            };
             self.net
-                .add_node(name, settings, backups)
+                .add_node(name, settings, backups, forwarding)
                 .await
                 .map_err(|error| RunFailure::Network { during, error })?;
         }

@@ -51,6 +51,9 @@ pub const MAX_AMOUNT: u64 = WALLET_FUNDS;
 /// larger number is a typo that could only time out.
 pub const MAX_NTH: u64 = 1_000_000;
 
+/// Largest `fee_rate` of a node: a million millionths, a fee as large as what it forwards.
+const MAX_FEE_RATE: u64 = 1_000_000;
+
 /// Longest node name; a node name is also its directory in the run directory, so it is made of
 /// ASCII letters, digits, `_` and `-` only.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -99,7 +102,20 @@ fn check_counts(path: &Path, text: &str, file: &ScenarioFile) -> Result<(), Harn
             ),
         ));
     }
-    for name in file.nodes.keys() {
+    for (name, decl) in &file.nodes {
+        if let Some(rate) = decl.fee_rate.filter(|r| *r > MAX_FEE_RATE) {
+            let at = key_offset(text, "nodes", name).unwrap_or(0);
+            return Err(invalid(
+                path,
+                text,
+                at,
+                format!(
+                    "node {}: fee_rate {rate} is more than {MAX_FEE_RATE} millionths (a fee as \
+                     large as the amount forwarded)",
+                    clip(name)
+                ),
+            ));
+        }
         if !valid_node_name(name) {
             let at = key_offset(text, "nodes", name).unwrap_or(0);
             return Err(invalid(
