@@ -490,6 +490,22 @@ impl ChannelData {
         self.base = base;
         self.base_ours = ours;
         self.base_theirs = theirs;
+        self.drop_spent_onions();
+    }
+
+    /// Forget the onions no one will read again: those of folded TLCs we offered (in both
+    /// commitments, so never offered again) and of folded peer TLCs we already acted on. An
+    /// onion is the biggest part of a TLC (about 0.5 KiB a hop, hex in the record), and a
+    /// record is rewritten at every step of the channel, so a channel with many TLCs in flight
+    /// would otherwise carry every route's onion through every write.
+    pub fn drop_spent_onions(&mut self) {
+        for tlc in &mut self.base.tlcs {
+            if (tlc.offered_by_us || self.handled_incoming.contains(&tlc.id))
+                && !tlc.onion.0.is_empty()
+            {
+                tlc.onion = OnionPacket(Vec::new());
+            }
+        }
     }
 
     /// Drop the peer's updates that no commitment we hold includes (on disconnect: the peer
@@ -631,6 +647,59 @@ mod tests {
             remote,
             tlcs: vec![],
         }
+    }
+
+    #[test]
+    fn compaction_forgets_the_onions_no_one_reads_again() {
+        let keys = PartyKeys {
+            funding: Pubkey([2; 33]),
+            payout: Pubkey([3; 33]),
+        };
+        let mut data =
+            ChannelData::new(true, Hash32([1; 32]), 1_000, 6, keys, keys, BTreeMap::new());
+        let with_onion = |by_us: bool, id: u64| {
+            let Update::Add(mut tlc) = add(by_us, id, 10) else {
+                unreachable!()
+            };
+            tlc.onion = OnionPacket(vec![7; 100]);
+            Update::Add(tlc)
+        };
+        data.our_log = vec![with_onion(true, 0)];
+        // The peer's TLCs 0 and 1; we acted on 0 only. (The peer needs a balance to offer.)
+        data.base.remote = 100;
+        data.base.local = 900;
+        data.their_log = vec![with_onion(false, 0), with_onion(false, 1)];
+        data.handled_incoming.insert(0);
+        let both = Commitment {
+            number: 1,
+            ours: 1,
+            theirs: 2,
+            peer_signature: None,
+        };
+        data.our_commitment = both;
+        data.their_commitment = both;
+        data.compact();
+        let onion_of = |data: &ChannelData, by_us: bool, id: u64| {
+            data.base
+                .tlcs
+                .iter()
+                .find(|t| t.offered_by_us == by_us && t.id == id)
+                .map(|t| t.onion.0.len())
+        };
+        assert_eq!(
+            onion_of(&data, true, 0),
+            Some(0),
+            "ours, in both commitments"
+        );
+        assert_eq!(onion_of(&data, false, 0), Some(0), "theirs, acted on");
+        assert_eq!(
+            onion_of(&data, false, 1),
+            Some(100),
+            "theirs, still to be read"
+        );
+        data.handled_incoming.insert(1);
+        data.drop_spent_onions();
+        assert_eq!(onion_of(&data, false, 1), Some(0));
     }
 
     #[test]

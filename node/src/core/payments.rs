@@ -697,6 +697,8 @@ impl Core {
             for t in &todo {
                 d.handled_incoming.insert(t.id);
             }
+            // `todo` holds its own copies: what is handled now needs its onion no more.
+            d.drop_spent_onions();
             if before != d.handled_incoming.len() || !todo.is_empty() {
                 self.mark_dirty(channel_id);
             }
