@@ -41,6 +41,32 @@ impl PageParams {
     }
 }
 
+/// A page's `limit` and its `after` cursor, parsed as `K` (`what` names it in the error);
+/// no params at all is the first page at the default size.
+fn page_of<K: std::str::FromStr>(
+    params: &jsonrpsee::types::Params<'_>,
+    what: &str,
+) -> Result<(usize, Option<K>), ErrorObjectOwned> {
+    let p: PageParams = if super::expect_no_params(params).is_ok() {
+        PageParams::default()
+    } else {
+        params_object(params)?
+    };
+    let after = p
+        .after
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|_| {
+            ErrorObjectOwned::owned(
+                super::INVALID_PARAMS,
+                format!("after must be {what}"),
+                None::<()>,
+            )
+        })?;
+    Ok((p.limit()?, after))
+}
+
 fn update_info(update: Option<&ChannelUpdate>) -> Value {
     match update {
         None => Value::Null,
@@ -77,24 +103,7 @@ async fn graph_of(ctx: &RpcContext) -> Result<Vec<GraphChannel>, ErrorObjectOwne
 
 pub(super) fn register(module: &mut RpcModule<RpcContext>) {
     let _ = module.register_async_method("graph_channels", |params, ctx, _| async move {
-        let p: PageParams = if super::expect_no_params(&params).is_ok() {
-            PageParams::default()
-        } else {
-            params_object(&params)?
-        };
-        let limit = p.limit()?;
-        let after: Option<Hash32> =
-            p.after
-                .as_deref()
-                .map(|s| s.parse())
-                .transpose()
-                .map_err(|_| {
-                    ErrorObjectOwned::owned(
-                        super::INVALID_PARAMS,
-                        "after must be a channel id",
-                        None::<()>,
-                    )
-                })?;
+        let (limit, after) = page_of::<Hash32>(&params, "a channel id")?;
         let page: Vec<GraphChannel> = graph_of(&ctx)
             .await?
             .into_iter()
@@ -106,24 +115,7 @@ pub(super) fn register(module: &mut RpcModule<RpcContext>) {
         Ok::<_, ErrorObjectOwned>(json!({ "channels": channels, "last_cursor": last }))
     });
     let _ = module.register_async_method("graph_nodes", |params, ctx, _| async move {
-        let p: PageParams = if super::expect_no_params(&params).is_ok() {
-            PageParams::default()
-        } else {
-            params_object(&params)?
-        };
-        let limit = p.limit()?;
-        let after: Option<Pubkey> =
-            p.after
-                .as_deref()
-                .map(|s| s.parse())
-                .transpose()
-                .map_err(|_| {
-                    ErrorObjectOwned::owned(
-                        super::INVALID_PARAMS,
-                        "after must be a node key",
-                        None::<()>,
-                    )
-                })?;
+        let (limit, after) = page_of::<Pubkey>(&params, "a node key")?;
         let mut counts: std::collections::BTreeMap<Pubkey, u64> = std::collections::BTreeMap::new();
         for channel in graph_of(&ctx).await? {
             for node in [channel.announcement.node_1, channel.announcement.node_2] {
