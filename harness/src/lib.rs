@@ -23,12 +23,14 @@
 //! - [`runner`]: run scenario x backend combinations in fresh run directories (used by the
 //!   CLI and by the `scenarios` test target). [`client`]: the nodes' JSON-RPC.
 
+pub mod capability;
 pub mod checks;
 pub mod client;
 pub mod cluster;
 pub mod driver;
 pub mod error;
 pub mod explore;
+pub mod limits;
 pub mod model;
 pub mod report;
 pub mod runner;

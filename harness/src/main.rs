@@ -27,7 +27,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use dlp_harness::HarnessError;
-use dlp_harness::driver::DriverKind;
+use dlp_harness::capability::DriverKind;
 use dlp_harness::runner::seed_from_env;
 use dlp_harness::scenario::{RunFailure, Scenario, discover};
 use dlp_harness::sweep::SweepError;

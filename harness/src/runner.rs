@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dlp_node::store::Backend;
 
-use crate::driver::DriverKind;
+use crate::capability::DriverKind;
 use crate::error::HarnessError;
 use crate::scenario::{Failure, Outcome, RunFailure, Scenario};
 

@@ -2,7 +2,7 @@
 //! seed must give the same schedule and the same event log (each node run's events compared as
 //! a multiset: see `canonical_log`).
 
-use dlp_harness::driver::DriverKind;
+use dlp_harness::capability::DriverKind;
 use dlp_harness::explore::{ScheduleSpec, canonical_log, generate, run_schedule};
 use dlp_harness::runner::runs_root;
 use dlp_harness::scenario::{RunFailure, Scenario, ShutdownExpect, Step, render};

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use dlp_harness::driver::DriverKind;
+use dlp_harness::capability::DriverKind;
 use dlp_harness::runner::runs_root;
 use dlp_harness::sweep::{Behaviour, SweepConfig, SweepReport, Verdict, Workload, sweep};
 use dlp_node::config::AuditPolicy;

@@ -13,6 +13,7 @@ use dlp_node::steps::{StepAction, StepSpec};
 
 use super::{Idle, Network};
 use crate::error::HarnessError;
+use crate::limits::MAX_LISTED;
 
 /// Named backups, and those armed with `backup_at` but not yet looked up.
 #[derive(Debug, Default)]
@@ -263,7 +264,7 @@ impl Network {
 
     /// What a named backup's directory holds: its owner, the directory, and every entry under
     /// it as a path relative to it (`sk`, `db/`, `db/CURRENT`: directories end in `/`), sorted;
-    /// at most [`MAX_LISTED`] entries.
+    /// at most [`MAX_LISTED`](crate::limits::MAX_LISTED) entries.
     pub async fn backup_listing(
         &mut self,
         backup_name: &str,
@@ -298,6 +299,3 @@ impl Network {
         Ok((owner, dir, entries))
     }
 }
-
-/// Most entries [`Network::backup_listing`] reads: a backup holds a few dozen.
-pub const MAX_LISTED: usize = 10_000;

@@ -8,10 +8,11 @@ use std::time::Duration;
 use dlp_chain::Hash32;
 use dlp_node::channel_record::ChannelState;
 
-use super::{Network, NodeEntry, WALLET_FUNDS};
+use super::{Network, NodeEntry};
 use crate::client::NodeClient;
 use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings, NodeSpec};
 use crate::error::HarnessError;
+use crate::limits::WALLET_FUNDS;
 
 impl Network {
     /// Add a node: the driver creates its home from its spec, it starts, its wallet is funded.

@@ -14,12 +14,6 @@ use dlp_node::events::EventKind;
 use super::{Idle, Network};
 use crate::error::HarnessError;
 
-/// How long [`Network::try_dial`] gives a dial when a scenario expects it to fail
-/// (`expect_unreachable`): on loopback or a bridge a dial that can succeed does so in
-/// milliseconds, and a cut path never answers (dlp-node's own dial would give up only after its
-/// 10 s handshake timeout).
-pub const UNREACHABLE_WITHIN: Duration = Duration::from_secs(3);
-
 fn pair(a: &str, b: &str) -> (String, String) {
     if a <= b {
         (a.to_string(), b.to_string())

@@ -40,27 +40,21 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use dlp_chain::{ChainClient, Hash32, Pubkey};
 use dlp_node::events::NodeEvent;
 use dlp_node::store::Backend;
 
+use crate::capability::DriverKind;
 use crate::client::{NodeClient, NodeInfo};
-use crate::driver::{Driver, DriverKind, NodeHandle, NodeSpec};
+use crate::driver::{Driver, NodeHandle, NodeSpec};
 use crate::error::HarnessError;
 
 pub use channels::state_matches;
 pub use event_log::NodeRecord;
-pub use links::UNREACHABLE_WITHIN;
 pub use payments::PaymentOutcome;
 pub use timeline::{TimelineEntry, describe};
 pub use wait::{Idle, Wait};
-
-/// How long any single wait may take.
-pub const DEADLINE: Duration = Duration::from_secs(30);
-/// Wallet funds every node starts with.
-pub const WALLET_FUNDS: u64 = 100_000_000_000;
 
 /// One node of the cluster, across its runs.
 struct NodeEntry {
@@ -130,7 +124,7 @@ impl Network {
         run_dir: &Path,
         seed: u64,
     ) -> Result<Self, HarnessError> {
-        Self::with_driver(kind.create()?, backend, run_dir, seed).await
+        Self::with_driver(crate::driver::create(kind)?, backend, run_dir, seed).await
     }
 
     /// A network on a given driver (tests use doubles).

@@ -12,10 +12,12 @@ use async_trait::async_trait;
 use dlp_chain::ChainClient;
 use dlp_node::store::Backend;
 
-use super::{Idle, Network, UNREACHABLE_WITHIN};
+use super::{Idle, Network};
+use crate::capability::{Capability, DriverKind};
 use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings};
-use crate::driver::{Capability, Driver, DriverKind, InProcessDriver, NodeHandle, NodeSpec};
+use crate::driver::{Driver, InProcessDriver, NodeHandle, NodeSpec};
 use crate::error::HarnessError;
+use crate::limits::UNREACHABLE_WITHIN;
 
 type Calls = Arc<Mutex<Vec<String>>>;
 /// Where peers dial every node instead of its own address, when set.

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::HarnessError;
 
-use super::{DEADLINE, Network};
+use super::Network;
+use crate::limits::DEADLINE;
 
 /// Longest single idle: the wait looks again at least this often.
 const IDLE_SLICE: Duration = Duration::from_millis(500);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use dlp_node::store::Backend;
 
-use crate::driver::DriverKind;
+use crate::capability::DriverKind;
 use crate::error::HarnessError;
 use crate::report::REPORT_FILE;
 use crate::scenario::{RunFailure, Scenario, ScenarioFile, Session, Step};

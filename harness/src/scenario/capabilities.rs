@@ -30,7 +30,7 @@ use std::collections::BTreeSet;
 
 use super::Scenario;
 use super::file::Step;
-use crate::driver::Capability::{
+use crate::capability::Capability::{
     self, DlpChainLedger, PartitionBelowNodes, Pause, StepControl, TypedEvents,
 };
 use crate::error::HarnessError;
@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn pausing_needs_the_pause_capability_and_expect_unreachable_partitions_below_the_nodes() {
-        use crate::driver::DriverKind;
+        use crate::capability::DriverKind;
 
         let s = scenario(
             "[[steps]]

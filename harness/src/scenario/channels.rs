@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::validate::MAX_AMOUNT;
+use crate::limits::MAX_AMOUNT;
 
 /// The channels known so far (`[[channels]]`, then each `open_channel` step in order) and what
 /// each node funds with them in all: every node opens its channels from one faucet payment, so

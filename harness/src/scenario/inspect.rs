@@ -10,13 +10,7 @@ use dlp_node::channel_record::ChannelState;
 
 use super::file::{ScenarioFile, Step};
 use super::source::clip;
-use super::validate::MAX_CHANNELS;
-use crate::cluster::DEADLINE;
-
-/// Most paths one `expect_backup_files` lists.
-pub const MAX_BACKUP_FILES: usize = 64;
-/// Longest path in `expect_backup_files`, in bytes.
-pub const MAX_BACKUP_PATH: usize = 256;
+use crate::limits::{DEADLINE, MAX_BACKUP_FILES, MAX_BACKUP_PATH, MAX_CHANNELS};
 
 /// What the steps so far named: which node each backup belongs to.
 #[derive(Debug, Default)]

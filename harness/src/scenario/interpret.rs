@@ -12,8 +12,9 @@ use dlp_node::store::{Backend, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME};
 use super::file::{AuditExpect, AuditPeer, PayExpect, ScenarioFile, ShutdownExpect, Step};
 use super::routes;
 use crate::checks;
-use crate::cluster::{Network, UNREACHABLE_WITHIN, describe};
+use crate::cluster::{Network, describe};
 use crate::error::HarnessError;
+use crate::limits::UNREACHABLE_WITHIN;
 use crate::model::silence::{Speaker, breaches, effective_mode};
 
 /// What the invariants allow in a run. There is one policy per run, the scenario's

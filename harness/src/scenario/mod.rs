@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 
 use dlp_node::store::Backend;
 
-use crate::driver::DriverKind;
+use crate::capability::DriverKind;
 use crate::error::HarnessError;
 
 pub use capabilities::INVARIANT_CAPABILITIES;
@@ -55,8 +55,6 @@ pub use render::render;
 pub use report::{Failure, RunFailure};
 pub use schema::json_schema;
 pub use session::{Outcome, Session, run, write_report};
-pub use source::{MAX_FILE_BYTES, MAX_KEY_PARTS, MAX_NESTING};
-pub use validate::{MAX_AMOUNT, MAX_CHANNELS, MAX_NAME_CHARS, MAX_NODES, MAX_NTH};
 pub use verbs::step_verbs;
 
 /// A parsed, validated scenario.

@@ -11,9 +11,9 @@ use dlp_node::store::Backend;
 
 use super::Scenario;
 use super::report::{RunFailure, RunInfo, reproduce};
+use crate::capability::DriverKind;
 use crate::checks::{Checked, INVARIANTS};
 use crate::cluster::Network;
-use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::report::{
     BackupMeta, ChannelMeta, FORMAT, FailureRecord, InvariantRecord, LEDGER_FILE, LedgerRecord,

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use dlp_node::store::Backend;
 
 use super::Scenario;
+use crate::capability::DriverKind;
 use crate::cluster::Network;
-use crate::driver::DriverKind;
 use crate::error::HarnessError;
 
 /// Why a run failed.

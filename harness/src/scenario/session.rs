@@ -14,8 +14,9 @@ use super::Scenario;
 use super::interpret::Interpreter;
 use super::record::RunLog;
 use super::report::{Failure, RunFailure, RunInfo, render};
+use crate::capability::DriverKind;
 use crate::cluster::Network;
-use crate::driver::{AuditSettings, BackupSettings, Driver, DriverKind, ForwardingSettings};
+use crate::driver::{AuditSettings, BackupSettings, Driver, ForwardingSettings};
 
 /// How a run ended.
 #[derive(Debug)]
@@ -82,7 +83,7 @@ impl<'a> Session<'a> {
         scenario
             .check_capabilities(driver.capabilities())
             .map_err(|e| failed(RunFailure::InvalidFile(e)))?;
-        let made = driver.create().map_err(|e| failed(RunFailure::Setup(e)))?;
+        let made = crate::driver::create(driver).map_err(|e| failed(RunFailure::Setup(e)))?;
         Self::setup_on(scenario, made, backend, run_dir, seed).await
     }
 
@@ -361,7 +362,8 @@ mod tests {
     use dlp_chain::ChainClient;
 
     use super::*;
-    use crate::driver::{Capability, NodeHandle, NodeSpec};
+    use crate::capability::Capability;
+    use crate::driver::{NodeHandle, NodeSpec};
     use crate::error::HarnessError;
 
     /// A driver whose nodes have no step control (think of a node implementation without

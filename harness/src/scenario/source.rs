@@ -16,16 +16,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::HarnessError;
-
-/// Largest scenario file read: 1 MiB. The shipped scenarios are a few KiB; a larger file is a
-/// mistake, and would be read whole into memory.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-/// Deepest nesting of arrays and inline tables in a file (scenarios need 2).
-pub const MAX_NESTING: usize = 32;
-
-/// Most parts of one dotted key or table header (`nodes.alice` has 2).
-pub const MAX_KEY_PARTS: usize = 32;
+use crate::limits::{MAX_FILE_BYTES, MAX_KEY_PARTS, MAX_NESTING};
 
 /// Longest echo of a value from the file in a message, in characters.
 pub(crate) const ECHO_CHARS: usize = 80;

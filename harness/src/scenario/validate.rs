@@ -18,7 +18,6 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use dlp_chain::MAX_MINE_BLOCKS;
 use dlp_node::rpc::limits::MAX_STEP_LEN;
 use dlp_node::store::Backend;
 use dlp_node::wire::PeerMessage;
@@ -31,32 +30,10 @@ use super::inspect::Inspections;
 use super::liveness::Liveness;
 use super::locate::{invalid, key_offset, line_col, nth_key_offset, step_offset, toml_error};
 use super::source::{self, clip, list};
-use crate::cluster::WALLET_FUNDS;
 use crate::error::HarnessError;
-
-/// Most nodes in one scenario (each is a running node with its own store). The explorer uses
-/// at most 4; a large mesh is the way to hit this.
-pub const MAX_NODES: usize = 64;
-
-/// Most channels in one scenario, those listed plus those a topology makes (a mesh of `n` nodes
-/// makes `n(n-1)/2`). Every channel is opened and confirmed before the first step.
-pub const MAX_CHANNELS: usize = 256;
-
-/// Largest amount in shannons: a channel's funding, a payment, an expected channel balance. It
-/// is what the faucet gives each node's wallet, so no channel (nor the sum of one node's
-/// channels) can exceed it, and sums of amounts stay far from overflowing.
-pub const MAX_AMOUNT: u64 = WALLET_FUNDS;
-
-/// Largest `nth` of a `hold` or `backup_at`: no run sees a protocol step a million times; a
-/// larger number is a typo that could only time out.
-pub const MAX_NTH: u64 = 1_000_000;
-
-/// Largest `fee_rate` of a node: a million millionths, a fee as large as what it forwards.
-const MAX_FEE_RATE: u64 = 1_000_000;
-
-/// Longest node name; a node name is also its directory in the run directory, so it is made of
-/// ASCII letters, digits, `_` and `-` only.
-pub const MAX_NAME_CHARS: usize = 32;
+use crate::limits::{
+    MAX_AMOUNT, MAX_CHANNELS, MAX_FEE_RATE, MAX_MINE_BLOCKS, MAX_NAME_CHARS, MAX_NODES, MAX_NTH,
+};
 
 /// Parse and validate scenario text (`path` names it in errors).
 pub(super) fn parse(path: &Path, text: &str) -> Result<Scenario, HarnessError> {

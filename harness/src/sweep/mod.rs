@@ -39,8 +39,8 @@ use dlp_chain::Hash32;
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
+use crate::capability::DriverKind;
 use crate::cluster::Network;
-use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::scenario::{RunFailure, Session};
 
@@ -296,7 +296,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::driver::Capability;
+    use crate::capability::Capability;
     use crate::scenario::Scenario;
 
     #[test]

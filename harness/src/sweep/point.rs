@@ -13,8 +13,8 @@ use dlp_node::config::{AuditPolicy, MutualStale};
 use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
 
+use crate::capability::DriverKind;
 use crate::cluster::{Idle, Network};
-use crate::driver::DriverKind;
 use crate::error::HarnessError;
 use crate::scenario::{RunFailure, Scenario, Session, Step};
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use dlp_node::config::AuditPolicy;
 
-use crate::driver::Capability;
+use crate::capability::Capability;
 use crate::error::HarnessError;
 use crate::scenario::{Scenario, ScenarioFile, Step};
 

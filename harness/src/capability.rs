@@ -1,0 +1,101 @@
+//! The drivers there are and what each offers, as plain names: a leaf every layer may use. The
+//! scenario format checks a file against a driver's capabilities before anything starts, and the
+//! sweep and the explorer choose a driver by name, without either knowing how a driver runs a
+//! node (that is `driver/`, which builds one from its [`DriverKind`]).
+
+/// Something a scenario may need from the nodes beyond their plain RPC. A driver declares what
+/// it offers; `check` and `run` refuse a scenario that needs more, naming the step (file:line)
+/// and the missing capability, instead of hanging on a wait that can never end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    /// Typed node events (`dev_events`): every wait, the timeline and every invariant.
+    TypedEvents,
+    /// Step control (`dev_hold`): `hold`, `wait_held`, `release`, `backup_at`.
+    StepControl,
+    /// The dlp-chain ledger as the oracle: penalties, wallet balances, conservation.
+    DlpChainLedger,
+    /// Freezing a node where it stands and thawing it (`pause`, `resume`): its peers see a
+    /// silent node, not a closed socket (SIGSTOP/SIGCONT, `docker pause`). A task in the
+    /// harness's own process cannot be frozen.
+    Pause,
+    /// Partitions cut below the nodes (`expect_unreachable`): a node that dials its partitioned
+    /// peer itself cannot reach it. Without it a partition is the cluster's connection-level cut,
+    /// which holds only as long as nobody redials.
+    PartitionBelowNodes,
+}
+
+impl Capability {
+    /// Every capability, in order.
+    pub const ALL: [Capability; 5] = [
+        Capability::TypedEvents,
+        Capability::StepControl,
+        Capability::DlpChainLedger,
+        Capability::Pause,
+        Capability::PartitionBelowNodes,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::TypedEvents => "typed events",
+            Capability::StepControl => "step control",
+            Capability::DlpChainLedger => "the dlp-chain ledger",
+            Capability::Pause => "pausing a node",
+            Capability::PartitionBelowNodes => "partitions below the nodes",
+        }
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the invariants need: they are checked at the end of every scenario (passive silence,
+/// the audit rule and bug reports read typed events; no penalty and conservation read the
+/// dlp-chain ledger), so every scenario needs these.
+pub const INVARIANT_CAPABILITIES: &[Capability] =
+    &[Capability::TypedEvents, Capability::DlpChainLedger];
+
+/// Which driver: the one list of drivers (the CLI's `--driver` values and `DLP_HARNESS_DRIVER`
+/// come from it). `driver::create` builds one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum DriverKind {
+    /// Nodes as tasks in the harness process (default: fastest).
+    #[value(name = "in-process")]
+    InProcess,
+    /// Every node a `dlp-node` process, the chain `dlp-chain serve`.
+    Process,
+    /// Every node and the chain in a container of a locally built image, on a Docker network
+    /// of the run's own (testcontainers).
+    Container,
+}
+
+impl DriverKind {
+    /// Every driver, in order.
+    pub const ALL: [DriverKind; 3] = [
+        DriverKind::InProcess,
+        DriverKind::Process,
+        DriverKind::Container,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DriverKind::InProcess => "in-process",
+            DriverKind::Process => "process",
+            DriverKind::Container => "container",
+        }
+    }
+
+    /// What nodes on this driver offer. All run dlp-node against dlp-chain; a process can be
+    /// frozen, a task cannot; only containers have a network path to cut below the nodes
+    /// (loopback has none).
+    pub fn capabilities(self) -> &'static [Capability] {
+        use Capability::*;
+        match self {
+            DriverKind::InProcess => &[TypedEvents, StepControl, DlpChainLedger],
+            DriverKind::Process => &[TypedEvents, StepControl, DlpChainLedger, Pause],
+            DriverKind::Container => &Capability::ALL,
+        }
+    }
+}
