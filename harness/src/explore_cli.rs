@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use dlp_harness::explore::{ScheduleSpec, generate, run_schedule, shrink, write_regression};
 use dlp_harness::report::REPORT_FILE;
-use dlp_harness::runner::runs_root;
-use dlp_harness::scenario::{Scenario, render};
+use dlp_harness::run::runner::runs_root;
+use dlp_harness::scenario::render;
+use dlp_harness::steps::Scenario;
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
@@ -86,7 +87,7 @@ pub fn main(args: Args) -> Exit {
         ),
     };
     let driver = args.driver.kind();
-    let runtime = match dlp_harness::runner::runtime() {
+    let runtime = match dlp_harness::run::runner::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start a runtime: {e}");

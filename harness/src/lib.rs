@@ -33,8 +33,9 @@ pub mod explore;
 pub mod limits;
 pub mod model;
 pub mod report;
-pub mod runner;
+pub mod run;
 pub mod scenario;
+pub mod steps;
 pub mod sweep;
 
 pub use error::HarnessError;

@@ -28,8 +28,10 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use dlp_harness::HarnessError;
 use dlp_harness::capability::DriverKind;
-use dlp_harness::runner::seed_from_env;
-use dlp_harness::scenario::{RunFailure, Scenario, discover};
+use dlp_harness::run::RunFailure;
+use dlp_harness::run::runner::seed_from_env;
+use dlp_harness::scenario::discover;
+use dlp_harness::steps::Scenario;
 use dlp_harness::sweep::SweepError;
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
@@ -220,7 +222,7 @@ struct SchemaArgs {
 }
 
 fn schema(args: SchemaArgs) -> Exit {
-    let text = dlp_harness::scenario::json_schema();
+    let text = dlp_harness::scenario::json_schema::<dlp_harness::steps::Step>();
     let Some(path) = args.check else {
         print!("{text}");
         return Exit::Passed;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use dlp_harness::report::{ResultOutcome, RunResult, RunSummary};
-use dlp_harness::runner::{run_blocking, runs_root, test_name};
-use dlp_harness::scenario::Scenario;
+use dlp_harness::run::runner::{run_blocking, runs_root, test_name};
+use dlp_harness::steps::Scenario;
 use dlp_node::store::Backend;
 
 use crate::{BackendArg, DriverArg, Exit, load_all, seed};

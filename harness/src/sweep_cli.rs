@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use dlp_harness::runner::runs_root;
+use dlp_harness::run::runner::runs_root;
 use dlp_harness::sweep::{
     Progress, SweepConfig, Workload, render_html, render_tables, summary_lines, sweep,
     write_regressions,
@@ -90,7 +90,7 @@ pub fn main(args: Args) -> Exit {
         driver.name(),
         config.jobs
     );
-    let runtime = match dlp_harness::runner::runtime() {
+    let runtime = match dlp_harness::run::runner::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start a runtime: {e}");

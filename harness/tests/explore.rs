@@ -4,8 +4,10 @@
 
 use dlp_harness::capability::DriverKind;
 use dlp_harness::explore::{ScheduleSpec, canonical_log, generate, run_schedule};
-use dlp_harness::runner::runs_root;
-use dlp_harness::scenario::{RunFailure, Scenario, ShutdownExpect, Step, render};
+use dlp_harness::run::RunFailure;
+use dlp_harness::run::runner::runs_root;
+use dlp_harness::scenario::render;
+use dlp_harness::steps::{Scenario, ShutdownExpect, Step};
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
@@ -26,7 +28,7 @@ fn run(spec: ScheduleSpec, backend: Backend, tag: &str) -> dlp_harness::explore:
     ));
     let text = render(&generate(spec), "");
     let scenario = Scenario::parse(&dir.join("schedule.toml"), &text).expect("valid schedule");
-    let runtime = dlp_harness::runner::runtime().expect("runtime");
+    let runtime = dlp_harness::run::runner::runtime().expect("runtime");
     let outcome = runtime.block_on(run_schedule(
         &scenario,
         DriverKind::InProcess,
@@ -95,15 +97,19 @@ fn a_failing_step_of_a_generated_schedule_names_its_line() {
     let step = |s: Step| toml::Spanned::new(0..0, s);
     // A cooperative shutdown of a live channel is accepted: expecting a refusal fails at once.
     file.steps = vec![
-        step(Step::Mine { blocks: 1 }),
-        step(Step::WaitQuiescent {}),
-        step(Step::Shutdown {
+        step(Step::Mine(dlp_harness::steps::ledger::Mine { blocks: 1 })),
+        step(Step::WaitQuiescent(
+            dlp_harness::steps::network::WaitQuiescent {},
+        )),
+        step(Step::Shutdown(dlp_harness::steps::channels::Shutdown {
             node: "alice".into(),
             channel,
             force: false,
             expect: ShutdownExpect::Refused,
-        }),
-        step(Step::WaitQuiescent {}),
+        })),
+        step(Step::WaitQuiescent(
+            dlp_harness::steps::network::WaitQuiescent {},
+        )),
     ];
     let dir = runs_root().join(format!("explore-test-line-{}", std::process::id()));
     let scenario =
@@ -119,7 +125,7 @@ fn a_failing_step_of_a_generated_schedule_names_its_line() {
         "{}",
         scenario.text()
     );
-    let runtime = dlp_harness::runner::runtime().expect("runtime");
+    let runtime = dlp_harness::run::runner::runtime().expect("runtime");
     let outcome = runtime.block_on(run_schedule(
         &scenario,
         DriverKind::InProcess,

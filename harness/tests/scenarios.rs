@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::ValueEnum;
 use dlp_harness::capability::DriverKind;
-use dlp_harness::runner::{run_blocking, seed_from_env, test_name};
+use dlp_harness::run::runner::{run_blocking, seed_from_env, test_name};
 use dlp_harness::scenario::discover;
 use libtest_mimic::{Arguments, Failed, Trial};
 

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use dlp_harness::capability::DriverKind;
-use dlp_harness::runner::runs_root;
+use dlp_harness::run::runner::runs_root;
 use dlp_harness::sweep::{Behaviour, SweepConfig, SweepReport, Verdict, Workload, sweep};
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
@@ -27,7 +27,7 @@ fn run(workload: &str) -> SweepReport {
         only: Vec::new(),
         runs_root: runs_root(),
     };
-    let runtime = dlp_harness::runner::runtime().expect("runtime");
+    let runtime = dlp_harness::run::runner::runtime().expect("runtime");
     runtime
         .block_on(sweep(&workload, &config, &|_| {}))
         .unwrap_or_else(|e| panic!("{e}"))

@@ -19,9 +19,8 @@ use std::collections::BTreeSet;
 use dlp_node::config::{AuditPolicy, MutualStale};
 use toml::Spanned;
 
-use crate::scenario::{
-    ChannelDecl, NodeDecl, PayExpect, ScenarioFile, Shape, ShutdownExpect, Step, shape_pairs,
-};
+use crate::scenario::{ChannelDecl, NodeDecl, Shape, shape_pairs};
+use crate::steps::{self, PayExpect, ScenarioFile, ShutdownExpect, Step};
 
 /// SplitMix64: small, fast, and the same everywhere.
 #[derive(Debug, Clone)]
@@ -134,7 +133,10 @@ pub fn generate(spec: ScheduleSpec) -> ScenarioFile {
     for _ in 0..spec.steps {
         let step = next_step(&mut rng, &mut model);
         steps.push(Spanned::new(0..0, step));
-        steps.push(Spanned::new(0..0, Step::WaitQuiescent {}));
+        steps.push(Spanned::new(
+            0..0,
+            Step::WaitQuiescent(steps::network::WaitQuiescent {}),
+        ));
     }
     ScenarioFile {
         description: format!(
@@ -201,10 +203,10 @@ fn next_step(rng: &mut Rng, m: &mut Model) -> Step {
             .collect();
         if let Some(peer) = rng.pick(&peers).cloned() {
             m.connected.insert(pair(&peer, &node));
-            return Step::Connect {
+            return Step::Connect(steps::links::Connect {
                 from: peer,
                 to: node,
-            };
+            });
         }
     }
     loop {
@@ -231,7 +233,7 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
             let others: Vec<String> = running.iter().filter(|n| **n != from).cloned().collect();
             let to = rng.pick(&others)?.clone();
             let amount = 1_000 * (1 + rng.below(50) as u64);
-            Some(Step::Pay {
+            Some(Step::Pay(steps::payments::Pay {
                 from,
                 to,
                 amount,
@@ -239,13 +241,13 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
                 reason_contains: None,
                 route: None,
                 attempts: None,
-            })
+            }))
         }
         25..=30 => {
             let node = rng.pick(&running)?.clone();
             let name = format!("b{}", m.backups.len() + 1);
             m.backups.push((name.clone(), node.clone()));
-            Some(Step::Backup { node, name })
+            Some(Step::Backup(steps::backups::Backup { node, name }))
         }
         31..=36 => {
             // A backup in the middle of a payment: right after a commitment step of one of
@@ -268,36 +270,36 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
             let nth = 1 + rng.below(2) as u64;
             let name = format!("b{}", m.backups.len() + 1);
             m.backups.push((name.clone(), node.clone()));
-            Some(Step::BackupAt {
+            Some(Step::BackupAt(steps::backups::BackupAt {
                 node,
                 step,
                 channel,
                 nth,
                 name,
-            })
+            }))
         }
         37..=48 => {
             let (backup, node) = rng.pick(&m.backups)?.clone();
             m.drop_connections(&node);
             m.running.insert(node.clone());
             m.restored = Some(node.clone());
-            Some(Step::Restore { node, backup })
+            Some(Step::Restore(steps::backups::Restore { node, backup }))
         }
         49..=52 => {
             let node = rng.pick(&running)?.clone();
             m.running.remove(&node);
             m.drop_connections(&node);
-            Some(Step::Crash { node })
+            Some(Step::Crash(steps::lifecycle::Crash { node }))
         }
         53..=56 => {
             let node = rng.pick(&running)?.clone();
             m.drop_connections(&node);
-            Some(Step::Restart { node })
+            Some(Step::Restart(steps::lifecycle::Restart { node }))
         }
         57..=64 => {
             let node = rng.pick(&stopped)?.clone();
             m.running.insert(node.clone());
-            Some(Step::Start { node })
+            Some(Step::Start(steps::lifecycle::Start { node }))
         }
         65..=79 => {
             // Connect two running channel peers that are not connected (whoever dials).
@@ -314,7 +316,7 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
             let (a, b) = rng.pick(&candidates)?.clone();
             m.connected.insert(pair(&a, &b));
             let (from, to) = if rng.below(2) == 0 { (a, b) } else { (b, a) };
-            Some(Step::Connect { from, to })
+            Some(Step::Connect(steps::links::Connect { from, to }))
         }
         80..=85 => {
             let connected: Vec<(String, String)> = m.connected.iter().cloned().collect();
@@ -323,7 +325,10 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
                 return None;
             }
             m.connected.remove(&pair(&a, &b));
-            Some(Step::Disconnect { from: a, to: b })
+            Some(Step::Disconnect(steps::links::Disconnect {
+                from: a,
+                to: b,
+            }))
         }
         86..=93 => {
             let open: Vec<(String, String, String)> = m
@@ -339,12 +344,12 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
             }
             m.closing.insert(channel.clone());
             let force = rng.below(2) == 0;
-            Some(Step::Shutdown {
+            Some(Step::Shutdown(steps::channels::Shutdown {
                 node,
                 channel,
                 force,
                 expect: ShutdownExpect::Any,
-            })
+            }))
         }
         94..=96 => {
             // A channel opened mid-run between two running nodes (connected first if they
@@ -358,16 +363,16 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
             let name = format!("{from}-{to}-{}", m.channels.len() + 1);
             m.channels.push((name.clone(), from.clone(), to.clone()));
             m.connected.insert(pair(&from, &to));
-            Some(Step::OpenChannel {
+            Some(Step::OpenChannel(steps::channels::OpenChannel {
                 name,
                 from,
                 to,
                 amount: CHANNEL_AMOUNT,
-            })
+            }))
         }
         _ => {
             let blocks = 1 + rng.below(10) as u64;
-            Some(Step::Mine { blocks })
+            Some(Step::Mine(steps::ledger::Mine { blocks }))
         }
     }
 }
@@ -375,7 +380,8 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Scenario, render};
+    use crate::scenario::render;
+    use crate::steps::Scenario;
     use std::path::Path;
 
     #[test]

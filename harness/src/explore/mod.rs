@@ -19,7 +19,8 @@ use dlp_node::store::Backend;
 use crate::capability::DriverKind;
 use crate::error::HarnessError;
 use crate::report::REPORT_FILE;
-use crate::scenario::{RunFailure, Scenario, ScenarioFile, Session, Step};
+use crate::run::{RunFailure, Session};
+use crate::steps::{self, Scenario, ScenarioFile, Step};
 
 pub use generate::{Rng, ScheduleSpec, generate};
 
@@ -106,7 +107,9 @@ async fn run_one_by_one(session: &mut Session<'_>) -> Result<(), RunFailure> {
         // restore becomes a restart of the node (what the generator's model expects of a
         // restore: the node running, its connections dropped), noted in the timeline: not a
         // finding, and the same seed does the same every time.
-        if let Step::Restore { node, backup } = session.scenario().file.steps[i].get_ref() {
+        if let Step::Restore(steps::backups::Restore { node, backup }) =
+            session.scenario().file.steps[i].get_ref()
+        {
             let net = session.network_mut();
             let instead = async {
                 net.poll_all().await?;
@@ -212,7 +215,7 @@ fn core_steps(file: &ScenarioFile) -> Vec<Step> {
     file.steps
         .iter()
         .map(|s| s.get_ref().clone())
-        .filter(|s| !matches!(s, Step::WaitQuiescent {}))
+        .filter(|s| !matches!(s, Step::WaitQuiescent(steps::network::WaitQuiescent {})))
         .collect()
 }
 
@@ -221,7 +224,12 @@ fn with_steps(file: &ScenarioFile, steps: &[Step]) -> ScenarioFile {
     let mut out = file.clone();
     out.steps = steps
         .iter()
-        .flat_map(|s| [s.clone(), Step::WaitQuiescent {}])
+        .flat_map(|s| {
+            [
+                s.clone(),
+                Step::WaitQuiescent(steps::network::WaitQuiescent {}),
+            ]
+        })
         .map(|s| toml::Spanned::new(0..0, s))
         .collect();
     out

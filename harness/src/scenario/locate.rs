@@ -7,8 +7,8 @@ use std::path::Path;
 
 use toml::de::{DeTable, DeValue};
 
+use super::facts::StepFormat;
 use super::source::{self, bound_message, list};
-use super::verbs::step_verbs;
 use crate::error::HarnessError;
 
 /// The offset of a step's own content: a `[[steps]]` table's span starts at its header, but
@@ -44,12 +44,16 @@ pub(crate) fn invalid(path: &Path, text: &str, offset: usize, message: String) -
 /// A TOML or serde error as a located message. The toml crate's words for an enum written as a
 /// table with no key or several ("wanted exactly 1 element, ...") are, for a step, replaced by
 /// what the file must say (a unit test pins the wording down).
-pub(super) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> HarnessError {
+pub(super) fn toml_error<S: StepFormat>(
+    path: &Path,
+    text: &str,
+    e: &toml::de::Error,
+) -> HarnessError {
     let message = e.message().trim();
     if let Some(span) = e.span() {
         if (message.starts_with("wanted exactly 1 element")
             || message.starts_with("expected table with exactly 1 entry"))
-            && let Some((offset, message)) = verb_count_error(text, &span)
+            && let Some((offset, message)) = verb_count_error(text, &span, S::verbs())
         {
             return invalid(path, text, offset, message);
         }
@@ -59,7 +63,7 @@ pub(super) fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Harnes
 }
 
 /// If `span` is a step table with no verb or several, where and what to say about it.
-fn verb_count_error(text: &str, span: &Range<usize>) -> Option<(usize, String)> {
+fn verb_count_error(text: &str, span: &Range<usize>, verbs: &[&str]) -> Option<(usize, String)> {
     let doc = DeTable::parse(text).ok()?;
     let (_, steps) = doc.get_ref().iter().find(|(k, _)| k.get_ref() == "steps")?;
     let DeValue::Array(items) = steps.get_ref() else {
@@ -80,7 +84,7 @@ fn verb_count_error(text: &str, span: &Range<usize>) -> Option<(usize, String)> 
             span.start,
             format!(
                 "a step has exactly one verb; this one has none (verbs: {})",
-                step_verbs().join(", ")
+                verbs.join(", ")
             ),
         ),
         Some((first, _)) => (

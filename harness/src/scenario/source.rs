@@ -259,7 +259,7 @@ fn skip_string(b: &[u8], start: usize) -> usize {
 
 /// `value` quoted as in a message, at most [`ECHO_CHARS`] characters of it, with its size when
 /// clipped: `"aaaa…"… (1048576 bytes)`.
-pub(crate) fn clip(value: &str) -> String {
+pub fn clip(value: &str) -> String {
     match value.char_indices().nth(ECHO_CHARS) {
         None => format!("{value:?}"),
         Some((end, _)) => format!("{:?}… ({} bytes)", &value[..end], value.len()),

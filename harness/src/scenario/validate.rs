@@ -4,44 +4,39 @@
 //! Order: the text's nesting (before the TOML parser, whose recursion limit reports no
 //! position), the TOML and serde shape (unknown keys, wrong types, a step with no verb or
 //! several), the counts that drive allocation (nodes, channels, a topology's pairs: counted
-//! before anything is expanded), then names and step preconditions (unknown nodes, channels,
-//! backups and payments; a `wait_held` without a `hold`; a `restore` before its backup; what
-//! a paused node cannot do, and `expect_unreachable` without a partition: `liveness.rs`; the
-//! inspection verbs' backups, paths and states: `inspect.rs`).
+//! before anything is expanded), then, step by step, the names each step uses (unknown nodes and
+//! channels), whether the nodes it needs can answer (`liveness.rs`), the verb's own check (its
+//! bounds and what earlier steps must have done: [`VerbFacts::check`](super::VerbFacts::check)) and what it does to a
+//! node's life.
 //!
-//! Every number that drives a loop, an allocation or a sum has a bound, checked before it is
-//! used, so a file that passes `check` cannot exhaust memory, overflow or run unbounded:
-//! [`MAX_NODES`], [`MAX_CHANNELS`], [`MAX_AMOUNT`], [`MAX_NTH`], `mine` at most
-//! [`dlp_chain::MAX_MINE_BLOCKS`] blocks per step, and the file itself (`source.rs`). Each is
-//! documented next to its field in `scenarios/README.md`.
+//! Every number that drives a loop, an allocation or a sum has a bound (`crate::limits`),
+//! checked before it is used, so a file that passes `check` cannot exhaust memory, overflow or
+//! run unbounded. Each is documented next to its field in `scenarios/README.md`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use dlp_node::rpc::limits::MAX_STEP_LEN;
 use dlp_node::store::Backend;
-use dlp_node::wire::PeerMessage;
 use toml::Spanned;
 
 use super::Scenario;
 use super::channels::Channels;
-use super::file::{ChannelDecl, PayExpect, ScenarioFile, Step, shape_pair_count, shape_pairs};
-use super::inspect::Inspections;
-use super::liveness::Liveness;
+use super::facts::{Check, Opening, StepFormat};
+use super::file::{ChannelDecl, ScenarioFile};
 use super::locate::{invalid, key_offset, line_col, nth_key_offset, step_offset, toml_error};
 use super::source::{self, clip, list};
+use super::topology::{shape_pair_count, shape_pairs};
 use crate::error::HarnessError;
-use crate::limits::{
-    MAX_AMOUNT, MAX_CHANNELS, MAX_FEE_RATE, MAX_MINE_BLOCKS, MAX_NAME_CHARS, MAX_NODES, MAX_NTH,
-};
+use crate::limits::{MAX_CHANNELS, MAX_FEE_RATE, MAX_NAME_CHARS, MAX_NODES};
 
 /// Parse and validate scenario text (`path` names it in errors).
-pub(super) fn parse(path: &Path, text: &str) -> Result<Scenario, HarnessError> {
+pub(super) fn parse<S: StepFormat>(path: &Path, text: &str) -> Result<Scenario<S>, HarnessError> {
     // Before the TOML parser: its recursion limits report no position for a long dotted
     // key, and the 81st bracket rather than where the nesting starts.
     source::check_nesting(text)
         .map_err(|(offset, message)| invalid(path, text, offset, message))?;
-    let mut file: ScenarioFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    let mut file: ScenarioFile<S> =
+        toml::from_str(text).map_err(|e| toml_error::<S>(path, text, &e))?;
     let name = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -49,23 +44,23 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Scenario, HarnessError> {
         .to_string();
     check_counts(path, text, &file)?;
     expand_topology(path, text, &mut file)?;
-    let scenario = Scenario {
+    let openings = Checker {
+        path,
+        text,
+        file: &file,
+    }
+    .check()?;
+    Ok(Scenario {
         path: path.to_path_buf(),
         name,
         file,
         text: text.to_string(),
-    };
-    Checker {
-        path,
-        text,
-        file: &scenario.file,
-    }
-    .check()?;
-    Ok(scenario)
+        openings,
+    })
 }
 
 /// The counts that drive allocation and run time, before anything is expanded or run.
-fn check_counts(path: &Path, text: &str, file: &ScenarioFile) -> Result<(), HarnessError> {
+fn check_counts<S>(path: &Path, text: &str, file: &ScenarioFile<S>) -> Result<(), HarnessError> {
     let nodes = file.nodes.len();
     if nodes > MAX_NODES {
         let at = nth_key_offset(text, "nodes", MAX_NODES).unwrap_or(0);
@@ -119,33 +114,16 @@ fn check_counts(path: &Path, text: &str, file: &ScenarioFile) -> Result<(), Harn
             ),
         ));
     }
-    let opened_in_steps = file
-        .steps
-        .iter()
-        .filter(|s| matches!(s.get_ref(), Step::OpenChannel { .. }));
-    if let Some(extra) = opened_in_steps
-        .clone()
-        .nth(MAX_CHANNELS.saturating_sub(file.channels.len()))
-    {
-        return Err(invalid(
-            path,
-            text,
-            step_offset(text, extra.span().start),
-            format!(
-                "{} channels with the {} of open_channel steps; a scenario has at most \
-                 {MAX_CHANNELS} (the {}th is opened here)",
-                file.channels.len() + opened_in_steps.count(),
-                file.channels.len(),
-                MAX_CHANNELS + 1
-            ),
-        ));
-    }
     Ok(())
 }
 
 /// Add the topology's channels to `channels`, after counting them (a mesh's pairs grow with
 /// the square of its nodes).
-fn expand_topology(path: &Path, text: &str, file: &mut ScenarioFile) -> Result<(), HarnessError> {
+fn expand_topology<S>(
+    path: &Path,
+    text: &str,
+    file: &mut ScenarioFile<S>,
+) -> Result<(), HarnessError> {
     let Some(topology) = &file.topology else {
         return Ok(());
     };
@@ -203,13 +181,13 @@ fn expand_topology(path: &Path, text: &str, file: &mut ScenarioFile) -> Result<(
 }
 
 /// Names and preconditions of a parsed, counted file.
-struct Checker<'a> {
+struct Checker<'a, S> {
     path: &'a Path,
     text: &'a str,
-    file: &'a ScenarioFile,
+    file: &'a ScenarioFile<S>,
 }
 
-impl Checker<'_> {
+impl<S: StepFormat> Checker<'_, S> {
     fn err(&self, offset: usize, message: String) -> HarnessError {
         invalid(self.path, self.text, offset, message)
     }
@@ -222,7 +200,7 @@ impl Checker<'_> {
         list(&self.file.nodes.keys().collect::<Vec<_>>())
     }
 
-    fn check(&self) -> Result<(), HarnessError> {
+    fn check(&self) -> Result<Vec<Opening>, HarnessError> {
         if self.file.nodes.is_empty() {
             return Err(self.err(
                 0,
@@ -291,172 +269,51 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// Every step: known names, bounds, and what earlier steps must have done.
-    fn check_steps(&self, mut channels: Channels) -> Result<(), HarnessError> {
-        let mut backups = BTreeSet::new();
-        let mut held = BTreeSet::new();
-        let mut payments = BTreeSet::new();
-        let mut liveness = Liveness::new(self.file.nodes.keys());
-        let mut inspections = Inspections::default();
-        let nodes = self.file.nodes.len();
-        for step in &self.file.steps {
+    /// Every step: its names are known, the nodes it needs can answer, its verb's own check,
+    /// then what it does to a node's life.
+    fn check_steps(&self, channels: Channels) -> Result<Vec<Opening>, HarnessError> {
+        let mut cx = Check::new(&self.file.nodes, self.file.allow_penalties, channels);
+        for (index, step) in self.file.steps.iter().enumerate() {
             let at = step_offset(self.text, step.span().start);
             let err = |message: String| self.err(at, message);
             let s = step.get_ref();
+            let verb = s.verb();
             for n in s.nodes() {
                 if !self.known(n) {
                     return Err(err(format!(
-                        "{}: unknown node {n:?} (nodes: {})",
-                        s.verb(),
+                        "{verb}: unknown node {n:?} (nodes: {})",
                         self.node_list()
                     )));
                 }
             }
             if let Some(c) = s.channel()
-                && !channels.names.contains(c)
+                && !cx.channels().names.contains(c)
             {
                 return Err(err(format!(
-                    "{}: unknown channel {c:?} (channels: {})",
-                    s.verb(),
-                    list(&channels.names.iter().collect::<Vec<_>>())
+                    "{verb}: unknown channel {c:?} (channels: {})",
+                    list(&cx.channels().names.iter().collect::<Vec<_>>())
                 )));
             }
-            match s {
-                Step::OpenChannel {
-                    name,
-                    from,
-                    to,
-                    amount,
-                } => channels
-                    .add(name, from, to, *amount)
-                    .map_err(|message| err(format!("open_channel: channel {message}")))?,
-                Step::SendPayment { name, .. } if !payments.insert(name.clone()) => {
-                    return Err(err(format!("payment name {name:?} used twice")));
-                }
-                Step::ExpectPayment { name, .. } if !payments.contains(name) => {
-                    return Err(err(format!(
-                        "expect_payment: no earlier send_payment named {name:?}"
-                    )));
-                }
-                Step::Backup { name, .. } | Step::BackupAt { name, .. }
-                    if !backups.insert(name.clone()) =>
-                {
-                    return Err(err(format!("backup name {name:?} used twice")));
-                }
-                Step::BackupAt { step, nth, .. } => {
-                    check_step_control(s.verb(), step, *nth).map_err(err)?
-                }
-                Step::ExpectPenalty { .. } if !self.file.allow_penalties => {
-                    return Err(err(
-                        "expect_penalty: the scenario must set allow_penalties = true".into(),
-                    ));
-                }
-                Step::Restore { backup, .. } if !backups.contains(backup) => {
-                    return Err(err(format!(
-                        "restore: no earlier backup step named {backup:?}"
-                    )));
-                }
-                Step::Hold {
-                    node, step, nth, ..
-                } => {
-                    check_step_control(s.verb(), step, *nth).map_err(err)?;
-                    held.insert(node.clone());
-                }
-                Step::WaitHeld { node } | Step::Release { node } if !held.contains(node) => {
-                    return Err(err(format!(
-                        "{}: {node} has no hold armed before this step",
-                        s.verb()
-                    )));
-                }
-                Step::Pay { amount, .. } | Step::SendPayment { amount, .. }
-                    if *amount == 0 || *amount > MAX_AMOUNT =>
-                {
-                    return Err(err(format!(
-                        "{}: amount {amount} must be 1 to {MAX_AMOUNT} shannons (a node's wallet)",
-                        s.verb()
-                    )));
-                }
-                Step::Mine { blocks } if *blocks == 0 || *blocks > MAX_MINE_BLOCKS => {
-                    return Err(err(format!(
-                        "mine: blocks {blocks} must be 1 to {MAX_MINE_BLOCKS} (the ledger's \
-                         limit per call; add more mine steps for more)"
-                    )));
-                }
-                Step::ExpectBalance { local, .. } if *local > MAX_AMOUNT => {
-                    return Err(err(format!(
-                        "expect_balance: local {local} is more than any channel holds \
-                         ({MAX_AMOUNT} shannons at most)"
-                    )));
-                }
-                Step::ExpectWalletChange { amount, .. }
-                    if amount.unsigned_abs() > wallet_change_bound(nodes) =>
-                {
-                    return Err(err(format!(
-                        "expect_wallet_change: amount {amount} is more than the faucet gave \
-                         all {nodes} nodes (at most {} shannons either way)",
-                        wallet_change_bound(nodes)
-                    )));
-                }
-                Step::Pay { from, to, .. } if from == to => {
-                    return Err(err(format!("pay: {from} cannot pay itself")));
-                }
-                Step::Pay {
-                    expect: PayExpect::Success,
-                    reason_contains: Some(_),
-                    ..
-                } => {
-                    return Err(err("pay: reason_contains needs expect = \"failed\"".into()));
-                }
-                _ => {}
+            cx.at_step(index, line_col(self.text, at).0);
+            let lifecycle = s.lifecycle();
+            cx.liveness()
+                .check_answers(
+                    verb,
+                    &s.answers(&cx),
+                    lifecycle.map(|(_, l)| l),
+                    s.paused_hint(),
+                )
+                .map_err(err)?;
+            s.check(&mut cx).map_err(err)?;
+            if let Some((node, lifecycle)) = lifecycle {
+                let line = cx.line();
+                cx.liveness_mut()
+                    .apply(verb, node, lifecycle, line)
+                    .map_err(err)?;
             }
-            super::routes::check(s).map_err(err)?;
-            inspections.step(self.file, s, &mut backups).map_err(err)?;
-            liveness.step(s, line_col(self.text, at).0).map_err(err)?;
         }
-        Ok(())
+        Ok(cx.into_openings())
     }
-}
-
-/// A protocol step for step control (`hold`, `backup_at`): `sent:<Message>` or
-/// `received:<Message>` naming a message the node sends or receives
-/// ([`PeerMessage::TYPE_NAMES`]), at most [`MAX_STEP_LEN`] bytes (what the node's `dev_hold`
-/// accepts), and its `nth` 1 to [`MAX_NTH`]. A misspelt message would never fire: the step
-/// would wait out its deadline (or the backup never be written), so it is refused here.
-fn check_step_control(verb: &str, step: &str, nth: u64) -> Result<(), String> {
-    let messages = || PeerMessage::TYPE_NAMES.join(", ");
-    if step.len() > MAX_STEP_LEN {
-        return Err(format!(
-            "{verb}: step {} is longer than {MAX_STEP_LEN} bytes",
-            clip(step)
-        ));
-    }
-    match step.split_once(':') {
-        Some(("sent" | "received", message)) if PeerMessage::TYPE_NAMES.contains(&message) => {}
-        Some(("sent" | "received", message)) => {
-            return Err(format!(
-                "{verb}: step {}: no message named {}; messages: {}",
-                clip(step),
-                clip(message),
-                messages()
-            ));
-        }
-        _ => {
-            return Err(format!(
-                "{verb}: step {} must be sent:<Message> or received:<Message>; messages: {}",
-                clip(step),
-                messages()
-            ));
-        }
-    }
-    if !(1..=MAX_NTH).contains(&nth) {
-        return Err(format!("{verb}: nth {nth} must be 1 to {MAX_NTH}"));
-    }
-    Ok(())
-}
-
-/// Most a wallet can change by: everything the faucet gave the scenario's nodes.
-fn wallet_change_bound(nodes: usize) -> u64 {
-    MAX_AMOUNT.saturating_mul(nodes as u64)
 }
 
 /// A node name: 1 to [`MAX_NAME_CHARS`] ASCII letters, digits, `_` or `-`.

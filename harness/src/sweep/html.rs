@@ -13,7 +13,7 @@ use super::report::{combos, row, summary_lines};
 use super::workload::point_scenario;
 use super::{PointResult, SweepReport, Workload};
 use crate::report::{REPORT_FILE, esc, page};
-use crate::scenario::Scenario;
+use crate::steps::Scenario;
 
 /// The page.
 pub fn render_html(report: &SweepReport, workload: &Workload) -> String {

@@ -42,7 +42,7 @@ use dlp_node::store::Backend;
 use crate::capability::DriverKind;
 use crate::cluster::Network;
 use crate::error::HarnessError;
-use crate::scenario::{RunFailure, Session};
+use crate::run::{RunFailure, Session};
 
 pub use html::render_html;
 pub use ledger::{Penalty, Settlement, settle};
@@ -207,7 +207,7 @@ fn reports(point_dir: &Path) {
         if run.join(crate::report::RUN_FILE).is_file()
             && !run.join(crate::report::REPORT_FILE).is_file()
         {
-            crate::scenario::write_report(&run);
+            crate::run::write_report(&run);
         }
     }
 }
@@ -297,7 +297,7 @@ mod tests {
 
     use super::*;
     use crate::capability::Capability;
-    use crate::scenario::Scenario;
+    use crate::steps::Scenario;
 
     #[test]
     fn a_workload_needs_step_control_for_its_points_named_at_the_sweep_table() {

@@ -16,7 +16,8 @@ use dlp_node::store::Backend;
 use crate::capability::DriverKind;
 use crate::cluster::{Idle, Network};
 use crate::error::HarnessError;
-use crate::scenario::{RunFailure, Scenario, Session, Step};
+use crate::run::{RunFailure, Session};
+use crate::steps::{Scenario, Step};
 
 use super::{
     BackupPoint, Behaviour, ChannelResult, Expected, LedgerFacts, POINT_BACKUP, PointResult,
@@ -159,7 +160,7 @@ async fn judge_on(
         .file
         .steps
         .iter()
-        .position(|s| matches!(s.get_ref(), Step::Restore { .. }))
+        .position(|s| matches!(s.get_ref(), Step::Restore(_)))
         .ok_or_else(|| HarnessError::Setup("generated point scenario has no restore".into()))?;
     session.run_steps(0..restore_at).await?;
     let net = session.network_mut();

@@ -11,7 +11,8 @@ use dlp_node::config::AuditPolicy;
 
 use super::{ChannelResult, PointResult, SweepReport, Verdict, Workload, point_scenario};
 use crate::error::HarnessError;
-use crate::scenario::{AuditExpect, Scenario, ShutdownExpect, Step, render};
+use crate::scenario::render;
+use crate::steps::{self, AuditExpect, Scenario, ShutdownExpect, Step};
 
 /// `sent:RevokeAndAck` -> `sent_revoke_and_ack`.
 fn snake(step: &str) -> String {
@@ -128,43 +129,51 @@ fn regression_text(
     match policy {
         AuditPolicy::Fiber => {
             file.allow_penalties = revoked;
-            file.steps.push(spanned(Step::ExpectAudit {
-                node: node.clone(),
-                channel: channel.clone(),
-                outcome: AuditExpect::Passed,
-                peer: None,
-            }));
-            if revoked {
-                file.steps.push(spanned(Step::Shutdown {
+            file.steps
+                .push(spanned(Step::ExpectAudit(steps::audit::ExpectAudit {
                     node: node.clone(),
                     channel: channel.clone(),
-                    force: true,
-                    expect: ShutdownExpect::Ok,
-                }));
-                file.steps.push(spanned(Step::ExpectPenalty {
-                    channel: channel.clone(),
-                }));
+                    outcome: AuditExpect::Passed,
+                    peer: None,
+                })));
+            if revoked {
+                file.steps
+                    .push(spanned(Step::Shutdown(steps::channels::Shutdown {
+                        node: node.clone(),
+                        channel: channel.clone(),
+                        force: true,
+                        expect: ShutdownExpect::Ok,
+                    })));
+                file.steps
+                    .push(spanned(Step::ExpectPenalty(steps::ledger::ExpectPenalty {
+                        channel: channel.clone(),
+                    })));
             }
         }
         AuditPolicy::Strict => {
-            file.steps.push(spanned(Step::ExpectAudit {
-                node: node.clone(),
-                channel: channel.clone(),
-                outcome: AuditExpect::Failed,
-                peer: None,
-            }));
-            file.steps.push(spanned(Step::ExpectState {
-                node: node.clone(),
-                channel: channel.clone(),
-                state: "Stale".into(),
-            }));
-            file.steps.push(spanned(Step::Shutdown {
-                node: node.clone(),
-                channel: channel.clone(),
-                force: true,
-                expect: ShutdownExpect::Refused,
-            }));
-            file.steps.push(spanned(Step::CheckInvariants {}));
+            file.steps
+                .push(spanned(Step::ExpectAudit(steps::audit::ExpectAudit {
+                    node: node.clone(),
+                    channel: channel.clone(),
+                    outcome: AuditExpect::Failed,
+                    peer: None,
+                })));
+            file.steps
+                .push(spanned(Step::ExpectState(steps::channels::ExpectState {
+                    node: node.clone(),
+                    channel: channel.clone(),
+                    state: "Stale".into(),
+                })));
+            file.steps
+                .push(spanned(Step::Shutdown(steps::channels::Shutdown {
+                    node: node.clone(),
+                    channel: channel.clone(),
+                    force: true,
+                    expect: ShutdownExpect::Refused,
+                })));
+            file.steps.push(spanned(Step::CheckInvariants(
+                steps::network::CheckInvariants {},
+            )));
         }
     }
     let comment = format!(

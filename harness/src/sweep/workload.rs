@@ -11,7 +11,8 @@ use dlp_node::config::AuditPolicy;
 
 use crate::capability::Capability;
 use crate::error::HarnessError;
-use crate::scenario::{Scenario, ScenarioFile, Step};
+use crate::scenario::{StepFormat, VerbFacts};
+use crate::steps::{self, Scenario, ScenarioFile, Step};
 
 use super::BackupPoint;
 
@@ -44,14 +45,10 @@ impl Workload {
         // Points are counted in the node's first run; a workload that restarts it would
         // shift them (and armed steps do not survive a restart).
         for (index, step) in scenario.file.steps.iter().enumerate() {
-            let restarts = match step.get_ref() {
-                Step::Start { node: n }
-                | Step::Stop { node: n }
-                | Step::Restart { node: n }
-                | Step::Crash { node: n }
-                | Step::Restore { node: n, .. } => *n == node,
-                _ => false,
-            };
+            let restarts = step
+                .get_ref()
+                .lifecycle()
+                .is_some_and(|(n, l)| n == node && l.changes_run());
             if restarts {
                 return Err(scenario.invalid_at_step(
                     index,
@@ -75,18 +72,14 @@ impl Workload {
     /// (`backup_at`: step control), named at the `[sweep]` table.
     pub fn check_capabilities(&self, offered: &[Capability]) -> Result<(), HarnessError> {
         self.scenario.check_capabilities(offered)?;
-        let armed = Step::BackupAt {
+        let armed = Step::BackupAt(steps::backups::BackupAt {
             node: self.node.clone(),
             step: String::new(),
             channel: None,
             nth: 1,
             name: POINT_BACKUP.into(),
-        };
-        match armed
-            .required_capabilities()
-            .iter()
-            .find(|c| !offered.contains(c))
-        {
+        });
+        match armed.capabilities().iter().find(|c| !offered.contains(c)) {
             None => Ok(()),
             Some(missing) => Err(self.scenario.invalid_at(
                 self.scenario
@@ -112,10 +105,11 @@ impl Workload {
             .iter()
             .map(|c| c.get_ref())
             .map(|c| (&c.name, &c.from, &c.to));
-        let opened = file.steps.iter().filter_map(|s| match s.get_ref() {
-            Step::OpenChannel { name, from, to, .. } => Some((name, from, to)),
-            _ => None,
-        });
+        let opened = self
+            .scenario
+            .openings()
+            .iter()
+            .map(|o| (&o.name, &o.from, &o.to));
         listed
             .chain(opened)
             .filter_map(|(name, from, to)| {
@@ -134,10 +128,10 @@ impl Workload {
     /// steps).
     pub fn opened_at(&self, channel: &str) -> Option<usize> {
         self.scenario
-            .file
-            .steps
+            .openings()
             .iter()
-            .position(|s| matches!(s.get_ref(), Step::OpenChannel { name, .. } if name == channel))
+            .find(|o| o.name == channel)
+            .map(|o| o.step)
     }
 
     /// Whether the node's peers are restored too (`[sweep] restore_peers = true`).
@@ -194,61 +188,75 @@ pub(super) fn point_scenario(
         point.label()
     );
     let spanned = |s: Step| toml::Spanned::new(0..0, s);
-    let arm = spanned(Step::BackupAt {
+    let arm = spanned(Step::BackupAt(steps::backups::BackupAt {
         node: node.clone(),
         step: point.step.clone(),
         channel: Some(point.channel.clone()),
         nth: point.nth,
         name: POINT_BACKUP.into(),
-    });
+    }));
     // Armed before the steps, or right after the step that opens the point's channel, where
     // the discovery counts that channel's steps from; quiet after every opening of one of the
     // node's channels, as in the discovery.
     let node_channels = workload.channels();
     let mut steps = Vec::new();
     if workload.opened_at(&point.channel).is_none() {
-        steps.extend([spanned(Step::WaitQuiescent {}), arm.clone()]);
+        steps.extend([
+            spanned(Step::WaitQuiescent(steps::network::WaitQuiescent {})),
+            arm.clone(),
+        ]);
     }
-    for step in &file.steps {
+    for (index, step) in file.steps.iter().enumerate() {
         steps.push(step.clone());
-        if let Step::OpenChannel { name, .. } = step.get_ref()
+        if let Some(name) = workload
+            .scenario
+            .openings()
+            .iter()
+            .find(|o| o.step == index)
+            .map(|o| &o.name)
             && node_channels.contains_key(name)
         {
-            steps.push(spanned(Step::WaitQuiescent {}));
+            steps.push(spanned(Step::WaitQuiescent(
+                steps::network::WaitQuiescent {},
+            )));
             if *name == point.channel {
                 steps.push(arm.clone());
             }
         }
     }
-    steps.push(spanned(Step::WaitQuiescent {}));
+    steps.push(spanned(Step::WaitQuiescent(
+        steps::network::WaitQuiescent {},
+    )));
     let peers = workload.peers();
     if workload.restores_peers() {
         for peer in &peers {
-            steps.push(spanned(Step::Backup {
+            steps.push(spanned(Step::Backup(steps::backups::Backup {
                 node: peer.clone(),
                 name: peer_backup(peer),
-            }));
+            })));
         }
     }
-    steps.push(spanned(Step::Restore {
+    steps.push(spanned(Step::Restore(steps::backups::Restore {
         node: node.clone(),
         backup: POINT_BACKUP.into(),
-    }));
+    })));
     if workload.restores_peers() {
         for peer in &peers {
-            steps.push(spanned(Step::Restore {
+            steps.push(spanned(Step::Restore(steps::backups::Restore {
                 node: peer.clone(),
                 backup: peer_backup(peer),
-            }));
+            })));
         }
     }
     for peer in peers {
-        steps.push(spanned(Step::Connect {
+        steps.push(spanned(Step::Connect(steps::links::Connect {
             from: peer,
             to: node.clone(),
-        }));
+        })));
     }
-    steps.push(spanned(Step::WaitQuiescent {}));
+    steps.push(spanned(Step::WaitQuiescent(
+        steps::network::WaitQuiescent {},
+    )));
     file.steps = steps;
     file
 }

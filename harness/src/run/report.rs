@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 
 use dlp_node::store::Backend;
 
-use super::Scenario;
 use crate::capability::DriverKind;
 use crate::cluster::Network;
 use crate::error::HarnessError;
+use crate::steps::Scenario;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +109,7 @@ pub(crate) fn render(info: &RunInfo<'_>, net: Option<&Network>, failure: &RunFai
     let path = scenario.path.display();
     let mut out = format!(
         "scenario {path} failed ({}, seed {seed})\n{failure}\n\n",
-        scenario.test_name(*backend, *driver),
+        scenario.test_name(*backend, driver.name()),
     );
     // A run refused before it started (a capability, the harness) made no directory.
     if run_dir.exists() {

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dlp_node::store::Backend;
 
+use super::{Failure, Outcome, RunFailure};
 use crate::capability::DriverKind;
 use crate::error::HarnessError;
-use crate::scenario::{Failure, Outcome, RunFailure, Scenario};
+use crate::steps::Scenario;
 
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -32,7 +33,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// The test name of a scenario on a backend and driver: `audit_failure@rocksdb[in-process]`
 /// (see [`Scenario::test_name`]).
 pub fn test_name(scenario: &Scenario, backend: Backend, driver: DriverKind) -> String {
-    scenario.test_name(backend, driver)
+    scenario.test_name(backend, driver.name())
 }
 
 /// `DLP_HARNESS_SEED` is set but is not a seed.
@@ -90,14 +91,12 @@ pub fn run_blocking(
             };
         }
     };
-    let outcome = runtime.block_on(crate::scenario::run(
-        scenario, driver, backend, &run_dir, seed,
-    ));
+    let outcome = runtime.block_on(super::run(scenario, driver, backend, &run_dir, seed));
     drop(runtime);
     if outcome.failure.is_none() {
         if keep {
             // A kept directory is a report, passed or not (a failed run wrote its own).
-            crate::scenario::write_report(&run_dir);
+            super::write_report(&run_dir);
         } else {
             let _ = std::fs::remove_dir_all(&run_dir);
         }

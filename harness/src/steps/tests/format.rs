@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use dlp_node::store::Backend;
 
-use super::*;
+use crate::error::HarnessError;
+use crate::scenario::{Found, Shape, discover, shape_pairs};
+use crate::steps::{Scenario, Step};
 
 fn parse(text: &str) -> Result<Scenario, HarnessError> {
     Scenario::parse(Path::new("t.toml"), text)
@@ -395,8 +397,11 @@ fn names_and_amounts_are_bounded() {
 fn a_generated_scenario_knows_the_lines_of_its_steps() {
     let mut file = parse(BASE).expect("valid").file;
     file.steps = vec![
-        toml::Spanned::new(0..0, Step::MarkWallets {}),
-        toml::Spanned::new(0..0, Step::Mine { blocks: 1 }),
+        toml::Spanned::new(
+            0..0,
+            Step::MarkWallets(crate::steps::ledger::MarkWallets {}),
+        ),
+        toml::Spanned::new(0..0, Step::Mine(crate::steps::ledger::Mine { blocks: 1 })),
     ];
     let s = Scenario::generated(Path::new("gen.toml"), &file, "one\ntwo").expect("valid");
     for (i, written) in ["mark_wallets = {}", "mine = { blocks = 1 }"]

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use dlp_node::store::Backend;
 
-use super::Scenario;
-use super::interpret::Interpreter;
 use super::record::RunLog;
 use super::report::{Failure, RunFailure, RunInfo, render};
 use crate::capability::DriverKind;
 use crate::cluster::Network;
 use crate::driver::{AuditSettings, BackupSettings, Driver, ForwardingSettings};
+use crate::scenario::StepFormat;
+use crate::steps::{RunState, Scenario};
 
 /// How a run ended.
 #[derive(Debug)]
@@ -56,7 +56,8 @@ pub struct Session<'a> {
     scenario: &'a Scenario,
     driver: DriverKind,
     net: Network,
-    interpreter: Interpreter,
+    /// What earlier steps left for later ones, and the invariant policy.
+    state: RunState,
     /// The step [`run_to_end`](Self::run_to_end) starts from.
     next_step: usize,
     /// 1-based index of the last step run, for invariant failures.
@@ -111,7 +112,7 @@ impl<'a> Session<'a> {
             scenario,
             driver,
             net,
-            interpreter: Interpreter::new(&scenario.file),
+            state: RunState::new(&scenario.file),
             next_step: 0,
             last_step: None,
             started,
@@ -230,7 +231,7 @@ impl<'a> Session<'a> {
             let step = spanned.get_ref();
             self.net.note_step(format!("#{} {step:?}", index + 1));
             self.log.step_started(index);
-            let ran = self.interpreter.run(&mut self.net, step).await;
+            let ran = step.run(&mut self.net, &mut self.state).await;
             self.log.step_ended(index, ran.as_ref().map(|_| ()));
             self.last_step = Some(index + 1);
             self.next_step = index + 1;
@@ -248,11 +249,9 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Check the invariants now, under the scenario's policy (see [`invariant_policy`]).
-    ///
-    /// [`invariant_policy`]: super::interpret::invariant_policy
+    /// Check the invariants now, under the scenario's policy (see [`RunState`]).
     pub async fn check_invariants(&mut self) -> Result<(), RunFailure> {
-        let checked = crate::checks::check_each(&mut self.net, self.interpreter.invariants())
+        let checked = crate::checks::check_each(&mut self.net, self.state.invariants())
             .await
             .and_then(|results| {
                 self.log.checked(&results);

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use dlp_chain::TxRecord;
 use dlp_node::store::Backend;
 
-use super::Scenario;
 use super::report::{RunFailure, RunInfo, reproduce};
 use crate::capability::DriverKind;
 use crate::checks::{Checked, INVARIANTS};
@@ -19,6 +18,8 @@ use crate::report::{
     BackupMeta, ChannelMeta, FORMAT, FailureRecord, InvariantRecord, LEDGER_FILE, LedgerRecord,
     NodeMeta, NoteRecord, RUN_FILE, RunRecord, ScenarioRecord, StepOutcome, StepRecord, write_json,
 };
+use crate::scenario::StepFormat;
+use crate::steps::Scenario;
 
 /// The record of one run, as it goes.
 #[derive(Debug)]
@@ -75,7 +76,7 @@ impl RunLog {
         RunLog {
             record: RunRecord {
                 format: FORMAT,
-                test_name: scenario.test_name(backend, driver),
+                test_name: scenario.test_name(backend, driver.name()),
                 scenario: ScenarioRecord {
                     name: scenario.name.clone(),
                     path: scenario.path.clone(),

@@ -1,0 +1,252 @@
+//! What the format asks of a step type: the facts of each verb (the nodes and channel it names,
+//! what it needs of a driver, which nodes must answer, what it does to a node's life) and its
+//! own checks, made against [`Check`], what the steps before it established.
+//!
+//! The format is generic over its step type ([`StepFormat`]): the verbs themselves live one
+//! family per file in `steps/`, next to how each runs on the cluster, so adding a verb touches
+//! that file and one line of the step enum, and the format never learns what a cluster is.
+//! Every fact is a required method: a new verb cannot slip past a rule by a wildcard.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::channels::Channels;
+use super::file::NodeDecl;
+use super::liveness::Liveness;
+use crate::capability::Capability;
+
+/// What a step does to one node's life. The liveness check follows every node through the
+/// steps with it (a paused node answers nothing; a stopped one cannot be paused), and the sweep
+/// refuses a workload that ends a run of its node under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Starts a stopped node.
+    Start,
+    /// Stops it cleanly (it must answer: a paused node cannot be stopped cleanly).
+    Stop,
+    /// Stops and starts it: a new run.
+    Restart,
+    /// Kills it (a paused node too, frozen).
+    Crash,
+    /// Stops it if running, restores a backup, starts it: a new run.
+    Restore,
+    /// Freezes it where it stands.
+    Pause,
+    /// Thaws a paused node: the same run goes on.
+    Resume,
+}
+
+impl Lifecycle {
+    /// Whether the node's run changes here: it ends (stop, crash) or a new one begins (start,
+    /// restart, restore; its events start again). A pause and a resume keep the same run.
+    pub fn changes_run(self) -> bool {
+        match self {
+            Lifecycle::Start
+            | Lifecycle::Stop
+            | Lifecycle::Restart
+            | Lifecycle::Crash
+            | Lifecycle::Restore => true,
+            Lifecycle::Pause | Lifecycle::Resume => false,
+        }
+    }
+
+    /// Whether the step begins with a clean stop of a running node (it needs the node to
+    /// answer, so a paused node must be resumed first).
+    pub fn stops_cleanly(self) -> bool {
+        match self {
+            Lifecycle::Stop | Lifecycle::Restart | Lifecycle::Restore => true,
+            Lifecycle::Start | Lifecycle::Crash | Lifecycle::Pause | Lifecycle::Resume => false,
+        }
+    }
+}
+
+/// The facts and checks of one verb, as the format needs them. Implemented by each verb's
+/// struct in `steps/` (next to how it runs) and by the step enum, which dispatches.
+pub trait VerbFacts {
+    /// The nodes the step names: each must be a node of the scenario.
+    fn nodes(&self) -> Vec<&str>;
+    /// The channel the step is about, if any: it must be known at this step.
+    fn channel(&self) -> Option<&str>;
+    /// What the step needs of a driver beyond the nodes' plain RPC.
+    fn capabilities(&self) -> &'static [Capability];
+    /// The nodes whose RPC or events the step needs: none of them may be paused here.
+    fn answers(&self, cx: &Check<'_>) -> Vec<String>;
+    /// What the step does to a node's life, if anything.
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)>;
+    /// What to say instead of "resume it first" when a node the step needs is paused.
+    fn paused_hint(&self) -> Option<&'static str> {
+        None
+    }
+    /// Everything else a file must get right about the step (bounds, what earlier steps must
+    /// have done), checked after its names are known and its nodes can answer; it records what
+    /// later steps may rely on (a backup's name, an armed hold, a channel it opens). `Err` is
+    /// the message, located at the step by the caller.
+    fn check(&self, cx: &mut Check<'_>) -> Result<(), String>;
+}
+
+/// A scenario's step type: a table with exactly one verb, with the facts of that verb.
+pub trait StepFormat:
+    VerbFacts + Debug + Clone + Serialize + DeserializeOwned + JsonSchema
+{
+    /// The verb, as written in the file.
+    fn verb(&self) -> &'static str;
+    /// Every verb, as written in a file (listed in the error about an unknown one).
+    fn verbs() -> &'static [&'static str];
+}
+
+/// A channel a step opens (`open_channel`): the step's index and the channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    /// 0-based index of the step that opens it.
+    pub step: usize,
+    pub name: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// What the steps before the one being checked established: the file's nodes, the channels
+/// known so far, the named backups and their owners, armed holds, started payments, and each
+/// node's liveness.
+#[derive(Debug)]
+pub struct Check<'a> {
+    nodes: &'a BTreeMap<String, NodeDecl>,
+    allow_penalties: bool,
+    channels: Channels,
+    /// Backup name -> the node it is of.
+    backups: BTreeMap<String, String>,
+    /// Nodes with a hold armed.
+    holds: BTreeSet<String>,
+    /// Payment name -> its payer.
+    payments: BTreeMap<String, String>,
+    liveness: Liveness,
+    /// Channels opened by steps so far.
+    openings: Vec<Opening>,
+    /// The index and line of the step being checked.
+    step: usize,
+    line: usize,
+}
+
+impl<'a> Check<'a> {
+    pub(super) fn new(
+        nodes: &'a BTreeMap<String, NodeDecl>,
+        allow_penalties: bool,
+        channels: Channels,
+    ) -> Self {
+        Self {
+            nodes,
+            allow_penalties,
+            channels,
+            backups: BTreeMap::new(),
+            holds: BTreeSet::new(),
+            payments: BTreeMap::new(),
+            liveness: Liveness::new(nodes.keys()),
+            openings: Vec::new(),
+            step: 0,
+            line: 0,
+        }
+    }
+
+    /// The line of the step being checked.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    pub(super) fn at_step(&mut self, step: usize, line: usize) {
+        self.step = step;
+        self.line = line;
+    }
+
+    /// The channels steps opened, in step order.
+    pub(super) fn into_openings(self) -> Vec<Opening> {
+        self.openings
+    }
+
+    /// The declaration of `node` (known: names are checked before a step's own check).
+    pub fn node(&self, node: &str) -> Option<&NodeDecl> {
+        self.nodes.get(node)
+    }
+
+    /// How many nodes the scenario has.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the scenario expects penalties (`allow_penalties`).
+    pub fn allows_penalties(&self) -> bool {
+        self.allow_penalties
+    }
+
+    /// The channels known so far.
+    pub fn channels(&self) -> &Channels {
+        &self.channels
+    }
+
+    /// A channel the step being checked opens (`Err` is the message after "channel ").
+    pub fn open_channel(
+        &mut self,
+        name: &str,
+        from: &str,
+        to: &str,
+        amount: u64,
+    ) -> Result<(), String> {
+        self.channels.add(name, from, to, amount)?;
+        self.openings.push(Opening {
+            step: self.step,
+            name: name.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+        });
+        Ok(())
+    }
+
+    /// A backup of `node` named `name`; names are unique across every verb that names one.
+    pub fn name_backup(&mut self, name: &str, node: &str) -> Result<(), String> {
+        if self.backups.contains_key(name) {
+            return Err(format!("backup name {name:?} used twice"));
+        }
+        self.backups.insert(name.to_string(), node.to_string());
+        Ok(())
+    }
+
+    /// The node a backup named so far is of.
+    pub fn backup_owner(&self, name: &str) -> Option<&str> {
+        self.backups.get(name).map(String::as_str)
+    }
+
+    /// A hold armed on `node`.
+    pub fn arm_hold(&mut self, node: &str) {
+        self.holds.insert(node.to_string());
+    }
+
+    /// Whether some hold was armed on `node` before.
+    pub fn has_hold(&self, node: &str) -> bool {
+        self.holds.contains(node)
+    }
+
+    /// A payment started by `payer`, named `name` (unique).
+    pub fn name_payment(&mut self, name: &str, payer: &str) -> Result<(), String> {
+        if self.payments.contains_key(name) {
+            return Err(format!("payment name {name:?} used twice"));
+        }
+        self.payments.insert(name.to_string(), payer.to_string());
+        Ok(())
+    }
+
+    /// The payer of a payment started so far.
+    pub fn payer(&self, name: &str) -> Option<&str> {
+        self.payments.get(name).map(String::as_str)
+    }
+
+    /// Each node's liveness here.
+    pub fn liveness(&self) -> &Liveness {
+        &self.liveness
+    }
+
+    pub fn liveness_mut(&mut self) -> &mut Liveness {
+        &mut self.liveness
+    }
+}

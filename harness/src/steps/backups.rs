@@ -1,0 +1,347 @@
+//! Backups and restores: `backup` (asked for now), `backup_at` (taken by the node itself right
+//! after a protocol step), `wait_auto_backup` (one the node took on its own schedule),
+//! `restore`, and `expect_backup_files` (what a backup directory holds).
+
+use std::time::Duration;
+
+use dlp_node::store::{Backend, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, Verb, one};
+use crate::capability::Capability::{self, StepControl, TypedEvents};
+use crate::error::HarnessError;
+use crate::limits::{DEADLINE, MAX_BACKUP_FILES, MAX_BACKUP_PATH};
+use crate::scenario::{Check, Lifecycle, VerbFacts, clip, protocol_step};
+
+/// Hot backup of `node`, remembered as `name`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backup {
+    pub node: String,
+    pub name: String,
+}
+
+impl VerbFacts for Backup {
+    fn nodes(&self) -> Vec<&str> {
+        vec![&self.node]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    /// It waits for the node's `BackupWritten`.
+    fn capabilities(&self) -> &'static [Capability] {
+        &[TypedEvents]
+    }
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![self.node.clone()]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
+        cx.name_backup(&self.name, &self.node)
+    }
+}
+
+impl Verb for Backup {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        cx.net.backup(&self.node, &self.name).await.map(|_| ())
+    }
+}
+
+/// Arm a backup of `node` taken by the node itself right after a protocol step
+/// (`sent:X` / `received:X`, optionally on `channel`, the `nth` time), remembered as `name`;
+/// the node does not stop there. A later `restore` waits until it is written.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupAt {
+    pub node: String,
+    pub step: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default = "one")]
+    pub nth: u64,
+    pub name: String,
+}
+
+impl VerbFacts for BackupAt {
+    fn nodes(&self) -> Vec<&str> {
+        vec![&self.node]
+    }
+    fn channel(&self) -> Option<&str> {
+        self.channel.as_deref()
+    }
+    /// Step control's backup action, marked on the node's events.
+    fn capabilities(&self) -> &'static [Capability] {
+        &[StepControl, TypedEvents]
+    }
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![self.node.clone()]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
+        cx.name_backup(&self.name, &self.node)?;
+        protocol_step::check("backup_at", &self.step, self.nth)
+    }
+}
+
+impl Verb for BackupAt {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        let channel_id = self
+            .channel
+            .as_ref()
+            .map(|c| cx.net.channel(c).map(|c| c.id))
+            .transpose()?;
+        let spec = dlp_node::steps::StepSpec {
+            step: self.step.clone(),
+            channel_id,
+            nth: self.nth,
+            action: dlp_node::steps::StepAction::Backup,
+        };
+        cx.net.backup_at(&self.node, spec, &self.name).await
+    }
+}
+
+/// Stop `node` if running, restore the named backup, start it again.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Restore {
+    pub node: String,
+    pub backup: String,
+}
+
+impl VerbFacts for Restore {
+    fn nodes(&self) -> Vec<&str> {
+        vec![&self.node]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    /// A restore of a `backup_at` backup waits for it, but that `backup_at` already needs step
+    /// control and events.
+    fn capabilities(&self) -> &'static [Capability] {
+        &[]
+    }
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![self.node.clone()]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        Some((&self.node, Lifecycle::Restore))
+    }
+    fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
+        if cx.backup_owner(&self.backup).is_none() {
+            return Err(format!(
+                "restore: no earlier backup step named {:?}",
+                self.backup
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Verb for Restore {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        cx.net.restore(&self.node, &self.backup).await
+    }
+}
+
+/// Wait until `node` has written an automatic backup (one it took on its own schedule: it
+/// needs `auto_backup = true`) in its current run, newer than any named before; remembered
+/// as `name`. With `within_ms`, it must come that soon after the step starts.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitAutoBackup {
+    pub node: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_ms: Option<u64>,
+}
+
+impl VerbFacts for WaitAutoBackup {
+    fn nodes(&self) -> Vec<&str> {
+        vec![&self.node]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    fn capabilities(&self) -> &'static [Capability] {
+        &[TypedEvents]
+    }
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![self.node.clone()]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
+        let node = &self.node;
+        if !cx.node(node).is_some_and(|n| n.auto_backup) {
+            return Err(format!(
+                "wait_auto_backup: {node} takes no automatic backups (set auto_backup = true \
+                 under [nodes.{node}])"
+            ));
+        }
+        let deadline = DEADLINE.as_millis() as u64;
+        if let Some(ms) = self.within_ms
+            && !(1..=deadline).contains(&ms)
+        {
+            return Err(format!(
+                "wait_auto_backup: within_ms {ms} must be 1 to {deadline} (every wait ends at \
+                 the {} s deadline)",
+                DEADLINE.as_secs()
+            ));
+        }
+        cx.name_backup(&self.name, node)
+    }
+}
+
+impl Verb for WaitAutoBackup {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        cx.net
+            .wait_auto_backup(
+                &self.node,
+                &self.name,
+                self.within_ms.map(Duration::from_millis),
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The named backup of `node` holds `files` (paths relative to the backup's directory; one
+/// ending in `/` is a directory), and with `store = true` the store of the run's backend
+/// (`db/CURRENT` on RocksDB, `data.sqlite` on SQLite).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectBackupFiles {
+    pub node: String,
+    pub backup: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub store: bool,
+}
+
+impl VerbFacts for ExpectBackupFiles {
+    fn nodes(&self) -> Vec<&str> {
+        vec![&self.node]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    /// It reads the backup through the host path every driver maps.
+    fn capabilities(&self) -> &'static [Capability] {
+        &[]
+    }
+    /// A backup's files are read on the host: the node need not answer.
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
+        let (node, backup) = (&self.node, &self.backup);
+        let Some(owner) = cx.backup_owner(backup) else {
+            return Err(format!(
+                "expect_backup_files: no earlier backup step named {backup:?}"
+            ));
+        };
+        if owner != node {
+            return Err(format!(
+                "expect_backup_files: backup {backup:?} is {owner}'s, not {node}'s"
+            ));
+        }
+        if self.files.is_empty() && !self.store {
+            return Err(
+                "expect_backup_files: nothing to check: list files or set store = true".into(),
+            );
+        }
+        if self.files.len() > MAX_BACKUP_FILES {
+            return Err(format!(
+                "expect_backup_files: {} files; at most {MAX_BACKUP_FILES}",
+                self.files.len()
+            ));
+        }
+        for path in &self.files {
+            check_backup_path(path)?;
+        }
+        Ok(())
+    }
+}
+
+impl Verb for ExpectBackupFiles {
+    /// Every listed path is there (a path ending in `/` as a directory, any other as a file);
+    /// the failure names what is missing and lists what is there.
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        let (node, backup) = (&self.node, &self.backup);
+        let (owner, dir, entries) = cx.net.backup_listing(backup).await?;
+        if owner != *node {
+            return Err(HarnessError::Expectation(format!(
+                "backup {backup:?} is {owner}'s, not {node}'s"
+            )));
+        }
+        let store_file = self.store.then(|| backup_store_file(cx.net.backend()));
+        let missing: Vec<&str> = self
+            .files
+            .iter()
+            .chain(&store_file)
+            .map(String::as_str)
+            .filter(|want| !entries.iter().any(|e| e == want))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(HarnessError::Expectation(format!(
+            "backup {backup:?} of {node} ({}) lacks {}; it holds: {}",
+            dir.display(),
+            missing.join(", "),
+            if entries.is_empty() {
+                "nothing".to_string()
+            } else {
+                entries.join(", ")
+            }
+        )))
+    }
+}
+
+/// The store a backup of the run's backend holds: `db/CURRENT` (a RocksDB checkpoint names
+/// its manifest there) or `data.sqlite`.
+pub fn backup_store_file(backend: Backend) -> String {
+    match backend {
+        Backend::Rocksdb => format!("{ROCKSDB_BACKUP_DIR_NAME}/CURRENT"),
+        Backend::Sqlite => SQLITE_FILE_NAME.to_string(),
+    }
+}
+
+/// A path inside a backup directory: relative, no `.` or `..` or empty parts (a trailing `/`
+/// marks a directory), at most [`MAX_BACKUP_PATH`] bytes.
+fn check_backup_path(path: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "expect_backup_files: path {} {why} (paths are relative to the backup directory, \
+             like \"sk\" or \"db/CURRENT\"; a trailing / marks a directory)",
+            clip(path)
+        ))
+    };
+    if path.len() > MAX_BACKUP_PATH {
+        return bad(&format!("is longer than {MAX_BACKUP_PATH} bytes"));
+    }
+    if path.is_empty() || path == "/" {
+        return bad("is empty");
+    }
+    if path.starts_with('/') {
+        return bad("is absolute");
+    }
+    let inner = path.strip_suffix('/').unwrap_or(path);
+    if inner
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return bad("has an empty, . or .. part");
+    }
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! Connections between nodes: `connect`, `disconnect`, `partition`, `heal` and
+//! `expect_unreachable` (the proof that a partition holds against a node that redials).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, Verb};
+use crate::capability::Capability::{self, PartitionBelowNodes, TypedEvents};
+use crate::error::HarnessError;
+use crate::limits::UNREACHABLE_WITHIN;
+use crate::scenario::{Check, Lifecycle, NodeState, VerbFacts};
+
+/// `from` dials `to`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connect {
+    pub from: String,
+    pub to: String,
+}
+
+impl VerbFacts for Connect {
+    fn nodes(&self) -> Vec<&str> {
+        vec![&self.from, &self.to]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    fn capabilities(&self) -> &'static [Capability] {
+        &[TypedEvents]
+    }
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![self.from.clone(), self.to.clone()]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Verb for Connect {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        cx.net.connect(&self.from, &self.to).await
+    }
+}
+
+/// Cut `a` and `b` apart: drop their connection and refuse `connect` between them until
+/// `heal`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    pub a: String,
+    pub b: String,
+}
+
+impl VerbFacts for Partition {
+    fn nodes(&self) -> Vec<&str> {
+        vec![&self.a, &self.b]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    fn capabilities(&self) -> &'static [Capability] {
+        &[]
+    }
+    /// Either side may drop the connection: one of them answering is enough (checked below).
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
+        let (a, b) = (&self.a, &self.b);
+        if cx.liveness().paused(a) && cx.liveness().paused(b) {
+            return Err(format!(
+                "partition: {a} and {b} are both paused; the connection is dropped by a side \
+                 that answers: resume one of them first"
+            ));
+        }
+        cx.liveness_mut().partition(a, b);
+        Ok(())
+    }
+}
+
+impl Verb for Partition {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        cx.net.partition(&self.a, &self.b).await
+    }
+}
+
+/// Undo a partition and reconnect (`a` dials).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Heal {
+    pub a: String,
+    pub b: String,
+}
+
+impl VerbFacts for Heal {
+    fn nodes(&self) -> Vec<&str> {
+        vec![&self.a, &self.b]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    fn capabilities(&self) -> &'static [Capability] {
+        &[TypedEvents]
+    }
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![self.a.clone(), self.b.clone()]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
+        cx.liveness_mut().heal(&self.a, &self.b);
+        Ok(())
+    }
+}
+
+impl Verb for Heal {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        cx.net.heal(&self.a, &self.b).await
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Disconnect {
+    pub from: String,
+    pub to: String,
+}
+
+impl VerbFacts for Disconnect {
+    fn nodes(&self) -> Vec<&str> {
+        vec![&self.from, &self.to]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    fn capabilities(&self) -> &'static [Capability] {
+        &[]
+    }
+    /// Only `from` acts: a paused `to` just sees its silent connection dropped.
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![self.from.clone()]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Verb for Disconnect {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        cx.net.disconnect(&self.from, &self.to).await
+    }
+}
+
+/// `from` dials `to` itself (its own `connect_peer`, past the cluster's partition
+/// bookkeeping); passes only if no connection between them is made within 3 s. The proof
+/// that a partition cut below the nodes holds against a node that redials: needs an earlier
+/// `partition` of the pair (not healed) and a driver that cuts partitions below the nodes.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectUnreachable {
+    pub from: String,
+    pub to: String,
+}
+
+impl VerbFacts for ExpectUnreachable {
+    fn nodes(&self) -> Vec<&str> {
+        vec![&self.from, &self.to]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    /// A connection-level cut does not stop a node that dials by itself, so without a cut
+    /// below the nodes the step could only fail; it watches both nodes' events.
+    fn capabilities(&self) -> &'static [Capability] {
+        &[PartitionBelowNodes, TypedEvents]
+    }
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![self.from.clone(), self.to.clone()]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn paused_hint(&self) -> Option<&'static str> {
+        Some(
+            "a frozen node never finishes a handshake, so it would look unreachable without any partition",
+        )
+    }
+    fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
+        let (from, to) = (&self.from, &self.to);
+        for node in [from, to] {
+            if let NodeState::Stopped { line: since } = cx.liveness().state(node) {
+                return Err(format!(
+                    "expect_unreachable: {node} is not running here (stopped at line {since}); \
+                     the step dials from a running node to a running node"
+                ));
+            }
+        }
+        if !cx.liveness().partitioned(from, to) {
+            return Err(format!(
+                "expect_unreachable: {from} and {to} are not partitioned here (it needs an \
+                 earlier partition of the pair, not healed; otherwise the dial succeeds)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Verb for ExpectUnreachable {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        let (from, to) = (&self.from, &self.to);
+        if cx.net.try_dial(from, to, UNREACHABLE_WITHIN).await? {
+            Err(HarnessError::Expectation(format!(
+                "{from} reached {to} across their partition (it dialled and a connection was \
+                 made within {} s): the partition does not hold against a node that redials",
+                UNREACHABLE_WITHIN.as_secs()
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The whole network at once: `wait_quiescent` (no message in flight) and `check_invariants`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, Verb};
+use crate::capability::Capability::{self, TypedEvents};
+use crate::capability::INVARIANT_CAPABILITIES;
+use crate::checks;
+use crate::error::HarnessError;
+use crate::scenario::{Check, Lifecycle, VerbFacts};
+
+/// Check the invariants now (they are always checked at the end).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInvariants {}
+
+impl VerbFacts for CheckInvariants {
+    fn nodes(&self) -> Vec<&str> {
+        vec![]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    fn capabilities(&self) -> &'static [Capability] {
+        INVARIANT_CAPABILITIES
+    }
+    /// The invariants judge a paused node by the events fetched before it froze.
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Verb for CheckInvariants {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        checks::check_all(cx.net, cx.state.invariants).await
+    }
+}
+
+/// Wait until every message sent between connected running nodes has been handled by
+/// its receiver (no message in flight).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuiescent {}
+
+impl VerbFacts for WaitQuiescent {
+    fn nodes(&self) -> Vec<&str> {
+        vec![]
+    }
+    fn channel(&self) -> Option<&str> {
+        None
+    }
+    fn capabilities(&self) -> &'static [Capability] {
+        &[TypedEvents]
+    }
+    /// A paused node's directions count as frozen, not in flight.
+    fn answers(&self, _: &Check<'_>) -> Vec<String> {
+        vec![]
+    }
+    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
+        None
+    }
+    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Verb for WaitQuiescent {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        cx.net.wait_quiescent().await
+    }
+}
