@@ -1,7 +1,7 @@
 //! The ledger, the harness's source of truth about money: mining, penalty transactions of a
 //! channel, wallet balances.
 
-use dlp_chain::Hash32;
+use dlp_chain::{Hash32, TxRecord};
 
 use super::{Idle, Network};
 use crate::error::HarnessError;
@@ -38,6 +38,22 @@ impl Network {
             }
             self.not_yet(&wait, None, Idle::Ledger).await?;
         }
+    }
+
+    /// Every transaction on the ledger, in order.
+    pub async fn transactions(&self) -> Result<Vec<TxRecord>, HarnessError> {
+        self.chain
+            .transactions(None)
+            .await
+            .map_err(|e| HarnessError::Chain(e.to_string()))
+    }
+
+    /// The ledger's height (its tip).
+    pub async fn height(&self) -> Result<u64, HarnessError> {
+        self.chain
+            .height()
+            .await
+            .map_err(|e| HarnessError::Chain(e.to_string()))
     }
 
     /// Wallet balance of a node on the ledger (spendable).

@@ -81,7 +81,7 @@ pub async fn run_schedule(
                 if let Err(failure) = &result {
                     session.record_failure(failure);
                 }
-                let event_log = session.network().event_log();
+                let event_log = session.event_log();
                 let report = session.teardown().await;
                 (result, event_log, report)
             }
@@ -110,21 +110,23 @@ async fn run_one_by_one(session: &mut Session<'_>) -> Result<(), RunFailure> {
         if let Step::Restore(steps::backups::Restore { node, backup }) =
             session.scenario().file.steps[i].get_ref()
         {
-            let net = session.network_mut();
             let instead = async {
-                net.poll_all().await?;
-                if net.backup_written_now(backup)? {
+                session.fetch_events(None).await?;
+                if session.backup_written_now(backup)? {
                     return Ok(false);
                 }
-                net.note_step(format!(
+                let why = format!(
                     "#{} restore of {node} from {backup}: its backup_at step was never reached; \
                      restarting {node} instead",
                     i + 1
-                ));
-                if net.is_running(node) {
-                    net.stop(node).await?;
-                }
-                net.start(node).await?;
+                );
+                let node = node.clone();
+                let restart = if session.is_running(&node) {
+                    Step::Restart(steps::lifecycle::Restart { node })
+                } else {
+                    Step::Start(steps::lifecycle::Start { node })
+                };
+                session.act(restart, &why).await?;
                 Ok(true)
             };
             let restarted = instead.await.map_err(|error| RunFailure::Step {

@@ -11,10 +11,12 @@
 //! - `runner.rs`: scenario x backend combinations in fresh run directories (the CLI's `run`
 //!   and the `scenarios` test target).
 
+mod judge;
 mod record;
 mod report;
 pub mod runner;
 mod session;
 
+pub use judge::LedgerLook;
 pub use report::{Failure, RunFailure};
 pub use session::{Outcome, Session, run, write_report};

@@ -55,9 +55,9 @@ pub async fn run(
 pub struct Session<'a> {
     scenario: &'a Scenario,
     driver: DriverKind,
-    net: Network,
+    pub(super) net: Network,
     /// What earlier steps left for later ones, and the invariant policy.
-    state: RunState,
+    pub(super) state: RunState,
     /// The step [`run_to_end`](Self::run_to_end) starts from.
     next_step: usize,
     /// 1-based index of the last step run, for invariant failures.
@@ -191,16 +191,6 @@ impl<'a> Session<'a> {
 
     pub fn scenario(&self) -> &'a Scenario {
         self.scenario
-    }
-
-    pub fn network(&self) -> &Network {
-        &self.net
-    }
-
-    /// The network, for a caller that acts or looks between steps (the sweep's judge). What
-    /// it does there is its own; a failure of it is the caller's to report.
-    pub fn network_mut(&mut self) -> &mut Network {
-        &mut self.net
     }
 
     /// Wait until no message is in flight; a timeout is a [`RunFailure::Network`] `during`

@@ -40,7 +40,6 @@ use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
 use crate::capability::DriverKind;
-use crate::cluster::Network;
 use crate::error::HarnessError;
 use crate::run::{RunFailure, Session};
 
@@ -212,15 +211,15 @@ fn reports(point_dir: &Path) {
     }
 }
 
-/// Names of the node's channels by id, those opened in `net` so far.
+/// Names of the node's channels by id, those opened in the session so far.
 pub(super) fn channel_names(
-    net: &Network,
+    session: &Session<'_>,
     workload: &Workload,
 ) -> Result<BTreeMap<Hash32, String>, HarnessError> {
     Ok(workload
         .channels()
         .into_keys()
-        .filter_map(|name| net.channel(&name).ok().map(|c| (c.id, name)))
+        .filter_map(|name| session.channel_id(&name).ok().map(|id| (id, name)))
         .collect())
 }
 
@@ -245,10 +244,13 @@ async fn discover(
         session
             .wait_quiescent("waiting until no message is in flight after setup")
             .await?;
-        let net = session.network();
-        let from = net.last_seq(node).map_err(listing)?;
-        let names = channel_names(net, workload).map_err(listing)?;
-        let start = steps::numbers_in(net.events(node).map_err(listing)?, &names, &BTreeMap::new());
+        let from = session.last_seq(node).map_err(listing)?;
+        let names = channel_names(&session, workload).map_err(listing)?;
+        let start = steps::numbers_in(
+            session.events(node).map_err(listing)?,
+            &names,
+            &BTreeMap::new(),
+        );
         // A channel opened by a step is counted from right after that step, where its points'
         // backups are armed (see `point_scenario`): quiet first, as there.
         let mut counted_from = BTreeMap::new();
@@ -267,17 +269,15 @@ async fn discover(
                     "waiting until no message is in flight after opening {name}"
                 ))
                 .await?;
-            let net = session.network();
-            let id = net.channel(&name).map_err(listing)?.id;
-            counted_from.insert(id, net.last_seq(node).map_err(listing)?);
+            let id = session.channel_id(&name).map_err(listing)?;
+            counted_from.insert(id, session.last_seq(node).map_err(listing)?);
         }
         session.run_steps(done..scenario.file.steps.len()).await?;
         session
             .wait_quiescent("waiting until no message is in flight after the workload")
             .await?;
-        let net = session.network();
-        let names = channel_names(net, workload).map_err(listing)?;
-        let events: Vec<_> = net
+        let names = channel_names(&session, workload).map_err(listing)?;
+        let events: Vec<_> = session
             .events(node)
             .map_err(listing)?
             .iter()

@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use dlp_chain::OutPoint;
 use dlp_node::channel_record::ChannelState;
@@ -14,10 +13,10 @@ use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
 
 use crate::capability::DriverKind;
-use crate::cluster::{Idle, Network};
 use crate::error::HarnessError;
-use crate::run::{RunFailure, Session};
-use crate::steps::{Scenario, Step};
+use crate::run::{LedgerLook, RunFailure, Session};
+use crate::steps::channels::{ExpectState, Shutdown};
+use crate::steps::{Scenario, ShutdownExpect, Step};
 
 use super::{
     BackupPoint, Behaviour, ChannelResult, Expected, LedgerFacts, POINT_BACKUP, PointResult,
@@ -163,15 +162,14 @@ async fn judge_on(
         .position(|s| matches!(s.get_ref(), Step::Restore(_)))
         .ok_or_else(|| HarnessError::Setup("generated point scenario has no restore".into()))?;
     session.run_steps(0..restore_at).await?;
-    let net = session.network_mut();
-    let actual = check_fired_point(net, workload, point).await?;
+    let actual = check_fired_point(session, workload, point).await?;
     if actual != point.numbers && !last_attempt {
         return Ok(None);
     }
     let channels = workload.channels();
     let mut before = BTreeMap::new();
     for (channel, peer) in &channels {
-        let info = net.channel_info(peer, channel).await?;
+        let info = session.channel_info(peer, channel).await?;
         let live = !matches!(info.state, ChannelState::Closed(_));
         before.insert(
             channel.clone(),
@@ -191,16 +189,15 @@ async fn judge_on(
     let configured = scenario.file.nodes.get(node).and_then(|d| d.mutual_stale);
     let reveal = effective_mode(Some(policy), configured) == MutualStale::Reveal;
     if workload.restores_peers() && reveal {
-        await_reveals(session.network_mut(), node, &channels).await?;
+        await_reveals(session, node, &channels).await?;
         session
             .wait_quiescent("waiting until no message is in flight after the reveals")
             .await?;
     }
-    let net = session.network_mut();
     // Observe every channel before closing any (closing one mines blocks).
     let mut observed = BTreeMap::new();
     for (channel, peer) in &channels {
-        observed.insert(channel.clone(), observe(net, node, peer, channel).await?);
+        observed.insert(channel.clone(), observe(session, node, peer, channel).await?);
     }
     let mut out = Vec::new();
     for (channel, peer) in &channels {
@@ -221,8 +218,7 @@ async fn judge_on(
             _ => predict(policy, backup, view.numbers),
         };
         let observed = observed[channel];
-        let facts =
-            close_and_settle(session.network_mut(), node, peer, channel, observed, view).await?;
+        let facts = close_and_settle(session, node, peer, channel, observed, view).await?;
         let (mut verdict, mut detail) = classify(expected, observed, &facts);
         if let Err(e) = session.check_invariants().await
             && !verdict.is_failure()
@@ -250,13 +246,13 @@ async fn judge_on(
 /// rerun went differently (a nondeterministic workload) and the verdict would be meaningless.
 /// Returns the numbers the backup holds on each of the node's channels.
 async fn check_fired_point(
-    net: &mut Network,
+    session: &mut Session<'_>,
     workload: &Workload,
     point: &BackupPoint,
 ) -> Result<BTreeMap<String, (u64, u64)>, HarnessError> {
     let node = workload.node.as_str();
-    net.poll(node, Duration::ZERO).await?;
-    if !net.events(node)?.iter().any(
+    session.fetch_events(Some(node)).await?;
+    if !session.events(node)?.iter().any(
         |e| matches!(&e.kind, EventKind::BackupWritten { step: Some(s), .. } if *s == point.step),
     ) {
         return Err(HarnessError::Expectation(format!(
@@ -265,8 +261,8 @@ async fn check_fired_point(
             point.label()
         )));
     }
-    let (_, dir) = net.backup_dir(POINT_BACKUP).await?;
-    let events = net.events(node)?;
+    let (_, dir) = session.backup_dir(POINT_BACKUP).await?;
+    let events = session.events(node)?;
     let at = events
         .iter()
         .position(
@@ -279,7 +275,7 @@ async fn check_fired_point(
         .iter()
         .rev()
         .find_map(|e| steps::message_step(&e.kind));
-    let channel_id = net.channel(&point.channel)?.id;
+    let channel_id = session.channel_id(&point.channel)?;
     let want = (
         point.step.clone(),
         channel_id,
@@ -289,7 +285,7 @@ async fn check_fired_point(
             .copied()
             .unwrap_or_default(),
     );
-    let names = channel_names(net, workload)?;
+    let names = channel_names(session, workload)?;
     match fired {
         Some(got) if got == want => Ok(steps::numbers_in(&events[..at], &names, &BTreeMap::new())),
         other => Err(HarnessError::Expectation(format!(
@@ -306,21 +302,21 @@ async fn check_fired_point(
 /// either audited the channel or sent its StaleNotice; what follows (numbers, audits) is
 /// messages, which the caller's quiescence covers.
 async fn await_reveals(
-    net: &mut Network,
+    session: &mut Session<'_>,
     node: &str,
     channels: &BTreeMap<String, String>,
 ) -> Result<(), HarnessError> {
     for (channel, peer) in channels {
-        let id = net.channel(channel)?.id;
+        let id = session.channel_id(channel)?;
         for who in [node, peer.as_str()] {
-            let listed = net.client(who)?.list_channels().await?;
+            let listed = session.list_channels(who).await?;
             if !listed
                 .iter()
                 .any(|c| c.channel_id == id && c.state == ChannelState::Stale)
             {
                 continue;
             }
-            net.wait_event(who, 0, &format!("{channel} audited or revealed"), |k| {
+            session.wait_event(who, &format!("{channel} audited or revealed"), |k| {
                 matches!(k, EventKind::AuditPassed { channel_id, .. }
                     | EventKind::AuditFailed { channel_id, .. } if *channel_id == id)
                     || matches!(k, EventKind::MessageSent { msg_type, channel_id: Some(c), .. }
@@ -335,19 +331,19 @@ async fn await_reveals(
 /// What the restored node did with a channel in its current run: a channel it does not list
 /// is forgotten (its backup predates it); one held while the peer is Stale too is frozen.
 async fn observe(
-    net: &mut Network,
+    session: &mut Session<'_>,
     node: &str,
     peer: &str,
     channel: &str,
 ) -> Result<Behaviour, HarnessError> {
-    let id = net.channel(channel)?.id;
-    net.poll(node, Duration::ZERO).await?;
-    let audited = net.events(node)?.iter().find_map(|e| match &e.kind {
+    let id = session.channel_id(channel)?;
+    session.fetch_events(Some(node)).await?;
+    let audited = session.events(node)?.iter().find_map(|e| match &e.kind {
         EventKind::AuditPassed { channel_id, .. } if *channel_id == id => Some(Behaviour::Resumed),
         EventKind::AuditFailed { channel_id, .. } if *channel_id == id => Some(Behaviour::Held),
         _ => None,
     });
-    let listed = net.client(node)?.list_channels().await?;
+    let listed = session.list_channels(node).await?;
     let Some(info) = listed.into_iter().find(|c| c.channel_id == id) else {
         return Ok(Behaviour::Forgotten);
     };
@@ -357,7 +353,7 @@ async fn observe(
         _ => Behaviour::Held,
     });
     if behaviour == Behaviour::Held
-        && net.channel_info(peer, channel).await?.state == ChannelState::Stale
+        && session.channel_info(peer, channel).await?.state == ChannelState::Stale
     {
         return Ok(Behaviour::Frozen);
     }
@@ -368,7 +364,7 @@ async fn observe(
 /// follow the ledger until every output is in a wallet, and compare the takes with what the
 /// peer's records promised.
 async fn close_and_settle(
-    net: &mut Network,
+    session: &mut Session<'_>,
     node: &str,
     peer: &str,
     channel: &str,
@@ -378,20 +374,19 @@ async fn close_and_settle(
     let funding = before.funding.ok_or_else(|| {
         HarnessError::node(peer, format!("lists no funding outpoint for {channel}"))
     })?;
-    let chain = net.chain().clone();
-    let ledger = |chain: Arc<dyn dlp_chain::ChainClient>| async move {
-        let txs = chain
-            .transactions(None)
-            .await
-            .map_err(|e| HarnessError::Chain(e.to_string()))?;
-        Ok::<_, HarnessError>(settle(&txs, funding))
-    };
     let (owed_node, owed_peer, pending) = (before.owed_node, before.owed_peer, before.pending_tlcs);
+    let closed = |node: &str| {
+        Step::ExpectState(ExpectState {
+            node: node.to_string(),
+            channel: channel.to_string(),
+            state: "Closed".into(),
+        })
+    };
     match observed {
         // Both ends Stale: nobody may close it. The ledger must not have moved either.
         Behaviour::Frozen => {
             let mut facts = LedgerFacts::default();
-            if let Some((txid, kind)) = ledger(chain.clone()).await?.closing {
+            if let Some((txid, kind)) = settle(&session.transactions().await?, funding).closing {
                 facts.shortfalls.push(format!(
                     "{channel} is Stale on both ends, yet a {kind} ({txid}) closed it on the ledger"
                 ));
@@ -399,50 +394,62 @@ async fn close_and_settle(
             return Ok(facts);
         }
         // The peer force-closes on the restored node's request, on its own.
-        Behaviour::Forgotten => net.wait_state(peer, channel, "Closed").await?,
+        Behaviour::Forgotten => {
+            session
+                .act(closed(peer), "the peer closes a channel the node forgot")
+                .await?
+        }
         _ => {}
     }
-    if ledger(chain.clone()).await?.closing.is_none() {
+    if settle(&session.transactions().await?, funding)
+        .closing
+        .is_none()
+    {
         let who = if observed == Behaviour::Resumed {
             node
         } else {
             peer
         };
-        if let Err(refusal) = net.shutdown(who, channel, true).await? {
-            return Err(HarnessError::node(
-                who,
-                format!("refused to force-close {channel}: {refusal}"),
-            ));
-        }
+        let close = Step::Shutdown(Shutdown {
+            node: who.to_string(),
+            channel: channel.to_string(),
+            force: true,
+            expect: ShutdownExpect::Ok,
+        });
+        session
+            .act(close, "the judge closes the channel to follow it on the ledger")
+            .await?;
         let other = if who == node { peer } else { node };
         // The other side saw the commitment (and, if it was revoked, submitted the penalty in
         // the same step: list_channels answers only after that step).
-        net.wait_state(other, channel, "Closed").await?;
+        session
+            .act(closed(other), "the other side sees the commitment")
+            .await?;
     }
-    let wait = net.wait_until(format!("channel {channel} settled on the ledger"));
-    let settlement = loop {
-        let s = ledger(chain.clone()).await?;
-        if s.is_final() {
-            break s;
-        }
-        let tip = net
-            .chain()
-            .height()
-            .await
-            .map_err(|e| HarnessError::Chain(e.to_string()))?;
-        if s.closing.is_some() && (s.spendable_at == u64::MAX || s.spendable_at >= tip) {
-            let blocks = if s.spendable_at == u64::MAX {
-                1
+    let settlement = session
+        .follow_ledger(format!("channel {channel} settled on the ledger"), |txs, tip| {
+            let s = settle(txs, funding);
+            if s.is_final() {
+                return LedgerLook::Done(s);
+            }
+            let seen = format!("unspent channel outputs {:?}", s.unsettled);
+            if s.closing.is_some() && (s.spendable_at == u64::MAX || s.spendable_at >= tip) {
+                let blocks = if s.spendable_at == u64::MAX {
+                    1
+                } else {
+                    s.spendable_at - tip + 1
+                };
+                LedgerLook::Mine {
+                    blocks: blocks.min(1_000),
+                    seen,
+                }
             } else {
-                s.spendable_at - tip + 1
-            };
-            net.mine(blocks.min(1_000)).await?;
-        }
-        let seen = format!("unspent channel outputs {:?}", s.unsettled);
-        net.not_yet(&wait, Some(seen), Idle::Ledger).await?;
-    };
+                LedgerLook::Wait { seen }
+            }
+        })
+        .await?;
     let mut facts = LedgerFacts::default();
-    let node_key = net.pubkey(node)?;
+    let node_key = session.pubkey(node)?;
     for penalty in &settlement.penalties {
         // The punished commitment's holder broadcast a revoked state.
         if penalty.cheater == node_key {
@@ -451,7 +458,7 @@ async fn close_and_settle(
             facts.peer_punished = Some(penalty.txid.to_string());
         }
     }
-    let (node_wallet, peer_wallet) = (net.wallet_key(node)?, net.wallet_key(peer)?);
+    let (node_wallet, peer_wallet) = (session.wallet_key(node)?, session.wallet_key(peer)?);
     let (got_node, got_peer) = (settlement.take(&node_wallet), settlement.take(&peer_wallet));
     let short = |who: &str, got: u64, owed: u64| {
         let lacking = if pending == 0 {
