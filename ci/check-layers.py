@@ -308,7 +308,7 @@ class FileParser:
             self.define(self.tokens[i + 2])
             return i + 3
         elif tok.kind == "ident" and tok.text in ITEM_KEYWORDS:
-            self.define(nxt)
+            self.define(self.tokens[i + 2] if is_word(nxt, "mut") else nxt)
         elif self.starts_path(i):
             segments, end = read_path(self.tokens, i)
             if len(segments) >= 2 and segments[0] not in NOT_A_PATH_START:
@@ -325,7 +325,8 @@ class FileParser:
         return is_name(tok) or (tok.text == "::" and is_name(self.tokens[i + 1]))
 
     def define(self, name_tok: Token) -> None:
-        if is_name(name_tok) and self.at_module_level():
+        keyword = name_tok.kind == "ident" and name_tok.text in ITEM_KEYWORDS
+        if is_name(name_tok) and not keyword and self.at_module_level():
             self.scope.items.add(name_tok.text)
 
     def use_declaration(self, i: int) -> int:
@@ -405,7 +406,6 @@ class Package:
     """The library, binary and test crates of one Cargo package, with every file parsed."""
 
     def __init__(self, package_dir: pathlib.Path):
-        self.dir = package_dir
         self.problems: list[Problem] = []
         self.parsed: dict[pathlib.Path, list[Scope]] = {}
         self.lib_name, roots = crate_roots(package_dir)
@@ -642,7 +642,12 @@ class Rules:
     @classmethod
     def load(cls, file: pathlib.Path) -> "Rules":
         data = tomllib.loads(file.read_text())
+        refuse_unknown("the file", data, {"settings", "network", "library", "binary", "tests"})
         settings = data.get("settings", {})
+        refuse_unknown("[settings]", settings,
+                       {"package_dir", "max_lines", "parent_edges", "ruled_crates"})
+        refuse_unknown("[network]", data.get("network", {}),
+                       {"item", "constructors", "allowed_in"})
         ruled = set(settings.get("ruled_crates", []))
         library = {}
         for key, fields in data.get("library", {}).items():
@@ -689,10 +694,15 @@ class Rules:
         return self.library.get(()) if module == () else None  # lib.rs's rule is its own
 
 
-def make_rule(key: str, subtree: ModPath | None, fields: dict) -> Rule:
-    unknown = set(fields) - {"uses", "crates"}
+def refuse_unknown(where: str, table: dict, known: set[str]) -> None:
+    """A misspelt key would silently fall back to a default."""
+    unknown = set(table) - known
     if unknown:
-        raise RulesError(f"{key}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise RulesError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+
+
+def make_rule(key: str, subtree: ModPath | None, fields: dict) -> Rule:
+    refuse_unknown(key, fields, {"uses", "crates"})
     uses = tuple(split(u) for u in fields.get("uses", []))
     crates = tuple(tuple(c.split("::")) for c in fields.get("crates", []))
     return Rule(key, subtree, uses, crates)
@@ -778,7 +788,7 @@ def check_imports(rules: Rules, imports: list[Import]) -> list[Problem]:
         rule = rules.rule_for(imp.crate, imp.module)
         if not imp.declared or rule is None:  # no rule: reported once per file by check_coverage
             continue
-        who = rule_name(rule)
+        who = rule.key
         for target in forbidden_modules(rules, rule, imp):
             why = f"{who} may use: {rule.listed('uses')}; {rules.file.name}"
             how = imp.written + (f" -> {module_name(imp.place.module)}" if imp.place.via else "")
@@ -806,10 +816,6 @@ def forbidden_modules(rules: Rules, rule: Rule, imp: Import) -> list[str]:
             target_rule = rules.rule_for(crate, module)
             targets.append(target_rule.key if target_rule else module_name(module))
     return list(dict.fromkeys(targets))
-
-
-def rule_name(rule: Rule) -> str:
-    return {"[binary]": "the binary", "[tests]": "the tests"}.get(rule.key, rule.key)
 
 
 def check_coverage(rules: Rules, package: Package, all_files: set[pathlib.Path]) -> list[Problem]:
@@ -995,7 +1001,7 @@ def print_graph(root: pathlib.Path, rules: Rules, report: Report, kind: str) -> 
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for imp in report.imports:
         rule = rules.rule_for(imp.crate, imp.module)
-        source = rule_name(rule) if rule else module_name(imp.module) + " (no rule)"
+        source = rule.key if rule else module_name(imp.module) + " (no rule)"
         if imp.place.crate is None:
             counts[(source, imp.place.outside[0])] += 1
         for crate, module in modules_touched(imp):
