@@ -770,11 +770,16 @@ def is_below(module: ModPath, ancestor: ModPath) -> bool:
 
 
 def modules_touched(imp: Import) -> list[tuple[Crate, ModPath]]:
-    """The modules an import depends on: the re-exporting modules it passes through (not the
-    crate root, the importer itself or its ancestors) and the module it ends in."""
+    """The modules an import depends on: the module it ends in, and the modules whose re-exports
+    it passes through, except the importer itself and its ancestors (the crate root among them),
+    and except a facade: a module re-exporting from its own subtree (`driver::DriverKind` from
+    `driver::kind` touches the leaf only, so a finer rule for the leaf can allow it)."""
     touched = []
-    for crate, module in imp.place.via + ((imp.place.crate, imp.place.module),):
+    end = (imp.place.crate, imp.place.module)
+    for crate, module in imp.place.via + (end,):
         if crate is None or (crate is imp.crate and imp.module[: len(module)] == module):
+            continue
+        if crate is end[0] and is_below(end[1], module):
             continue
         if (crate, module) not in touched:
             touched.append((crate, module))

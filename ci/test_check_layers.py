@@ -416,6 +416,21 @@ class Coverage(LayersTest):
         tree = self.tree(rules_text=text, **files)
         self.assertProblems(tree, "harness/src/driver/launch.rs:1: driver::launch uses dlp_node")
 
+    def test_a_leaf_behind_its_parents_facade(self):
+        # driver::kind gets a finer rule that the format may use; driver/mod.rs re-exports it.
+        text = RULES.read_text().replace(
+            "\ncluster ", '\n"driver::kind" = { uses = [], crates = [] }\ncluster ').replace(
+            'scenario   = { uses = ["limits",', 'scenario   = { uses = ["driver::kind", "limits",')
+        files = {"src/driver/mod.rs": BASE["src/driver/mod.rs"] + "mod kind;\npub use kind::Kind;\n",
+                 "src/driver/kind.rs": "pub enum Kind { InProcess }\n"}
+        scenario = BASE["src/scenario/file.rs"]
+        self.assertClean(self.tree(rules_text=text, **files, **{
+            "src/scenario/file.rs": scenario + "use crate::driver::Kind;\n"}))
+        tree = self.tree(rules_text=text, **files, **{
+            "src/scenario/file.rs": scenario + "use crate::driver::{Driver, Kind};\n"})
+        self.assertProblems(tree, "harness/src/scenario/file.rs:3: scenario imports driver: "
+                                  "crate::driver::Driver")
+
     def test_a_misspelt_module_in_the_rules_is_refused(self):
         text = RULES.read_text().replace('uses = ["limits", "capability", "error"]',
                                          'uses = ["limits", "capabilty", "error"]')
