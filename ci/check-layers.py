@@ -23,7 +23,8 @@ So this script reads Rust the way the compiler does, just enough for imports:
 4. Name resolution: `crate::`, `self::`, `super::` at any depth, the library's name from the
    binary and the tests, names brought in by `use`, and re-exports followed to where an item is
    defined (chains and glob re-exports included). A path that passes through another module's
-   re-export depends on that module as well as on the one defining the item.
+   re-export depends on that module as well as on the one defining the item (unless that
+   module re-exports from its own subtree: a facade, like a `pub use` in mod.rs).
 
 It then checks, with the rules of `ci/layers.toml` (an allow-list, one line per module):
 - every import of a harness module is allowed by the importer's rule (its own subtree is free);
