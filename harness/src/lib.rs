@@ -1,18 +1,27 @@
 //! dlp-harness: end-to-end tests of payment-channel backup and restore, in one-way layers
-//! (each imports only those below it; `ci/check-layers.py` enforces it):
+//! (each imports only those below it; `ci/check-layers.py` checks it against the allow-list
+//! `ci/layers.toml`):
 //!
 //! ```text
-//! scenario/ (file, validate, interpret, session)  ->  cluster/ (the Network)  ->  driver/
-//! checks/ (one invariant per file)  ->  cluster/, model/
-//! sweep/, explore/  ->  scenario::Session          model/ (the audit and silence rules)
+//! sweep/, explore/   judge through the run's Session (steps and typed views)
+//! run/               session, run record, failure report, runner
+//! steps/             one file per verb family: fields, facts, check and run together
+//! checks/  model/    invariants (on the cluster) / protocol rules    report/ run dir -> HTML
+//! cluster/           the Network of named nodes, its waits and its verbs
+//! scenario/          the file format, generic over its steps: knows no cluster
+//! driver/            how nodes run (the only layer that uses dlp-node's library)
+//! client.rs          the nodes' JSON-RPC      capability.rs, limits.rs, error.rs: leaves
 //! ```
 //!
 //! - [`scenario`]: declarative scenario files, validated before anything starts (including
-//!   against the driver's capabilities), their interpreter, and the [`scenario::Session`] that
-//!   every run goes through (setup, steps, invariants, teardown, report).
+//!   against the driver's capabilities), generic over the step type.
+//! - [`steps`]: the verbs, one family per file, and the [`steps::Step`] enum (one line each).
+//! - [`run`]: the [`run::Session`] every run goes through (setup, steps, invariants, teardown,
+//!   report), and the runner of scenario x backend combinations.
 //! - [`cluster`]: the [`cluster::Network`] of named nodes, their channels and the chain, with
-//!   the verbs scenarios use and waits on typed node events with deadlines.
-//! - [`driver`]: how nodes run (in-process tasks, `dlp-node` processes), behind one trait.
+//!   the verbs steps use and waits on typed node events with deadlines.
+//! - [`driver`]: how nodes run (in-process tasks, `dlp-node` processes, containers), behind one
+//!   trait; [`capability`] names the drivers and what each offers.
 //! - [`checks`]: the invariants, one per file. [`model`]: the protocol rules judges apply.
 //! - [`sweep`]: the backup-point sweep (every persisted step of a node as a backup point,
 //!   judged by an oracle and the ledger).
@@ -20,8 +29,7 @@
 //!   regression scenario when one fails.
 //! - [`report`]: a run directory as `report.html` (message sequence chart, steps, ledger,
 //!   invariants, logs), and `run --junit`/`--json`.
-//! - [`runner`]: run scenario x backend combinations in fresh run directories (used by the
-//!   CLI and by the `scenarios` test target). [`client`]: the nodes' JSON-RPC.
+//! - [`limits`]: every bound and deadline. [`client`]: the nodes' JSON-RPC.
 
 pub mod capability;
 pub mod checks;

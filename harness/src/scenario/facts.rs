@@ -16,53 +16,8 @@ use serde::de::DeserializeOwned;
 
 use super::channels::Channels;
 use super::file::NodeDecl;
-use super::liveness::Liveness;
+use super::liveness::{Lifecycle, Liveness};
 use crate::capability::Capability;
-
-/// What a step does to one node's life. The liveness check follows every node through the
-/// steps with it (a paused node answers nothing; a stopped one cannot be paused), and the sweep
-/// refuses a workload that ends a run of its node under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifecycle {
-    /// Starts a stopped node.
-    Start,
-    /// Stops it cleanly (it must answer: a paused node cannot be stopped cleanly).
-    Stop,
-    /// Stops and starts it: a new run.
-    Restart,
-    /// Kills it (a paused node too, frozen).
-    Crash,
-    /// Stops it if running, restores a backup, starts it: a new run.
-    Restore,
-    /// Freezes it where it stands.
-    Pause,
-    /// Thaws a paused node: the same run goes on.
-    Resume,
-}
-
-impl Lifecycle {
-    /// Whether the node's run changes here: it ends (stop, crash) or a new one begins (start,
-    /// restart, restore; its events start again). A pause and a resume keep the same run.
-    pub fn changes_run(self) -> bool {
-        match self {
-            Lifecycle::Start
-            | Lifecycle::Stop
-            | Lifecycle::Restart
-            | Lifecycle::Crash
-            | Lifecycle::Restore => true,
-            Lifecycle::Pause | Lifecycle::Resume => false,
-        }
-    }
-
-    /// Whether the step begins with a clean stop of a running node (it needs the node to
-    /// answer, so a paused node must be resumed first).
-    pub fn stops_cleanly(self) -> bool {
-        match self {
-            Lifecycle::Stop | Lifecycle::Restart | Lifecycle::Restore => true,
-            Lifecycle::Start | Lifecycle::Crash | Lifecycle::Pause | Lifecycle::Resume => false,
-        }
-    }
-}
 
 /// The facts and checks of one verb, as the format needs them. Implemented by each verb's
 /// struct in `steps/` (next to how it runs) and by the step enum, which dispatches.

@@ -41,9 +41,9 @@ use dlp_node::store::Backend;
 use crate::error::HarnessError;
 
 pub use channels::Channels;
-pub use facts::{Check, Lifecycle, Opening, StepFormat, VerbFacts};
+pub use facts::{Check, Opening, StepFormat, VerbFacts};
 pub use file::{ChannelDecl, NodeDecl, ScenarioFile, SweepDecl};
-pub use liveness::{Liveness, NodeState};
+pub use liveness::{Lifecycle, Liveness, NodeState};
 pub use render::render;
 pub use schema::json_schema;
 pub use source::clip;
