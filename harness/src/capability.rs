@@ -72,13 +72,6 @@ pub enum DriverKind {
 }
 
 impl DriverKind {
-    /// Every driver, in order.
-    pub const ALL: [DriverKind; 3] = [
-        DriverKind::InProcess,
-        DriverKind::Process,
-        DriverKind::Container,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             DriverKind::InProcess => "in-process",
