@@ -40,6 +40,10 @@ pub use container::{ContainerDriver, keep_containers};
 pub use in_process::InProcessDriver;
 pub use process::ProcessDriver;
 
+/// The line `dlp-chain serve` prints on stdout once it answers, followed by its address: what
+/// the process and container launchers wait for.
+const CHAIN_READY_LINE: &str = "dlp-chain listening on ";
+
 /// Which driver: the one list of drivers (the CLI's `--driver` values come from it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum DriverKind {
