@@ -6,26 +6,22 @@
 //! time (test group `docker-daemon` in .config/nextest.toml). They need the `dlp-node` and
 //! `dlp-chain` binaries (`cargo build --workspace --all-targets`).
 
+mod testkit;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use dlp_harness::driver::{
     AuditSettings, BackupSettings, ContainerDriver, Driver, ForwardingSettings, NodeSpec,
 };
 use dlp_node::store::Backend;
+use testkit::{OutputWithin, harness, write};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-fn harness() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dlp-harness"))
-}
-
 fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker CLI runs")
+    Command::new("docker").args(args).output_within(TIMEOUT)
 }
 
 fn docker_text(args: &[&str]) -> String {
@@ -36,38 +32,24 @@ fn docker_text(args: &[&str]) -> String {
 
 /// Run the harness CLI with a deadline, returning its output and how long it took.
 fn run_harness(args: &[&str], env: &[(&str, &str)], runs: &Path) -> (Output, Duration) {
-    let mut cmd = Command::new(harness());
-    cmd.args(args)
-        .env("DLP_HARNESS_RUN_DIR", runs)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let started = Instant::now();
-    let child = cmd.spawn().expect("spawn dlp-harness");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = rx
-        .recv_timeout(TIMEOUT)
-        .unwrap_or_else(|_| panic!("dlp-harness {args:?} did not finish within {TIMEOUT:?}"))
-        .expect("wait");
+    let out = harness()
+        .args(args)
+        .env("DLP_HARNESS_RUN_DIR", runs)
+        .envs(env.iter().copied())
+        .output_within(TIMEOUT);
     (out, started.elapsed())
 }
 
 fn scenario(dir: &Path) -> PathBuf {
-    let path = dir.join("two_nodes.toml");
-    std::fs::write(
-        &path,
+    write(
+        dir,
+        "two_nodes.toml",
         "description = \"two nodes and a channel\"\nbackends = [\"sqlite\"]\n\
          [nodes.alice]\n[nodes.bob]\n\
          [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 1000000\n\
          [[steps]]\npay = { from = \"alice\", to = \"bob\", amount = 1000 }\n",
     )
-    .expect("write scenario");
-    path
 }
 
 /// A pid that belonged to a process that has ended.
