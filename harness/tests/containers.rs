@@ -2,9 +2,14 @@
 //! (no daemon, a node that dies at start), and what it leaves behind (leftovers of dead runs
 //! removed, kept containers kept, one image per binary content).
 //!
-//! These tests change what the daemon holds for every process, so nextest runs them one at a
-//! time (test group `docker-daemon` in .config/nextest.toml). They need the `dlp-node` and
-//! `dlp-chain` binaries (`cargo build --workspace --all-targets`).
+//! The tests that use the daemon change what it holds for every process (they plant and remove
+//! the leftovers of a dead harness, build and reuse the image of the current binaries), so they
+//! run one at a time: nextest puts this binary in the test group `docker-daemon`
+//! (.config/nextest.toml: one test at a time across its processes), and under `cargo test`,
+//! whose tests are threads of one process, each takes the file lock `docker_daemon`
+//! (`#[file_serial]`, a lock file in the temp directory, so other processes wait too). The test
+//! without a daemon takes no lock: it never reaches one. They need the `dlp-node` and `dlp-chain`
+//! binaries (`cargo build --workspace --all-targets`).
 
 mod testkit;
 
@@ -16,6 +21,7 @@ use dlp_harness::driver::{
     AuditSettings, BackupSettings, ContainerDriver, Driver, ForwardingSettings, NodeSpec,
 };
 use dlp_node::store::Backend;
+use serial_test::file_serial;
 use testkit::{OutputWithin, harness, write};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -92,6 +98,7 @@ fn without_a_daemon_the_run_cannot_start_and_says_how_to_fix_it() {
 }
 
 #[test]
+#[file_serial(docker_daemon)]
 fn leftovers_of_dead_runs_are_removed_kept_containers_stay_and_the_image_is_reused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = scenario(dir.path());
@@ -189,6 +196,7 @@ fn leftovers_of_dead_runs_are_removed_kept_containers_stay_and_the_image_is_reus
 }
 
 #[test]
+#[file_serial(docker_daemon)]
 fn a_node_that_dies_at_start_shows_the_end_of_its_log() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
