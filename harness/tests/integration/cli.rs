@@ -72,6 +72,13 @@ fn a_failing_scenario_exits_1_with_a_timeline_and_keeps_its_run_directory() {
     assert!(stderr.contains("audit PASSED"), "{stderr}");
     assert!(stderr.contains("timeline:"), "{stderr}");
     assert!(stderr.contains("run directory (kept)"), "{stderr}");
+    // stderr is no terminal here: the progress is plain lines, one per finished run, without
+    // a bar's escape codes or carriage returns.
+    assert!(
+        stderr.contains("\n[1/1] wrong@sqlite[in-process] ... FAILED\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(['\u{1b}', '\r']), "{stderr:?}");
     let kept: Vec<_> = std::fs::read_dir(&runs).expect("runs dir").collect();
     assert_eq!(kept.len(), 1, "the failed run's directory is kept");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -129,6 +136,17 @@ fn sweep_of_one_point_prints_its_table_and_writes_json() {
         stdout.contains("two_node_direct sqlite/strict: 1 points: 1 resumed"),
         "{stdout}"
     );
+    // The point's progress line, plain (stderr is no terminal here).
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let points: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("[   1/1] sqlite/strict #16 "))
+        .collect();
+    assert!(
+        points.len() == 1 && points[0].contains(" resumed ("),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(['\u{1b}', '\r']), "{stderr:?}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
     assert_eq!(report["results"][0]["channels"][0]["verdict"], "resumed");
