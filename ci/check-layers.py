@@ -40,12 +40,13 @@ Output: one line per problem, `path:line: what (the rule)`; exit 1 when there is
 `--graph layers` / `--graph files` prints the edges found instead of checking.
 
 Known blind spots: paths inside string attributes (`#[serde(with = "dlp_chain::x")]`),
-macro-generated code, `#[path]` attributes (reported as a missing module file).
+macro-generated code, and `#[path]` on modules declared inside inline `mod` blocks.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import pathlib
 import re
 import sys
@@ -437,17 +438,30 @@ class Package:
                 module.children[name] = mod_path + (name,)
             for name, line in scope.mod_decls:
                 module.children[name] = mod_path + (name,)
-                child = find_module_file(directory, name)
-                if child is None:
+                attributed = path_attribute(file, name) if not scope.inline else None
+                child = (pathlib.Path(os.path.normpath(file.parent / attributed)) if attributed
+                         else find_module_file(directory, name))
+                if child is None or not child.is_file():
                     self.problems.append(Problem(file, line, (
-                        f"no file for `mod {name};` (neither {name}.rs nor {name}/mod.rs; "
-                        "#[path] is not supported)")))
+                        f"no file for `mod {name};` (neither {name}.rs nor {name}/mod.rs, nor a "
+                        "#[path] naming a file)")))
                     continue
                 child_dir_ = child.parent if child.name == "mod.rs" else child.with_suffix("")
                 self.add_file(crate, mod_path + (name,), child, child_dir_)
 
     def files(self) -> set[pathlib.Path]:
         return {m.file for c in self.crates for m in c.modules.values()}
+
+
+def path_attribute(file: pathlib.Path, name: str) -> str | None:
+    """The file a `#[path = "..."] mod name;` of `file` names (relative to `file`'s directory,
+    as rustc reads it for a module declared at the top of a file), if it has one."""
+    found = re.search(
+        r'#\[\s*path\s*=\s*"([^"]+)"\s*\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+'
+        + re.escape(name) + r'\s*;',
+        file.read_text(),
+    )
+    return found.group(1) if found else None
 
 
 def find_module_file(directory: pathlib.Path, name: str) -> pathlib.Path | None:

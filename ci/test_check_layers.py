@@ -402,6 +402,19 @@ class Coverage(LayersTest):
         tree = self.tree(**{"src/cluster/mod.rs": "mod missing;\n" + BASE["src/cluster/mod.rs"]})
         self.assertProblems(tree, "harness/src/cluster/mod.rs:1: no file for `mod missing;`")
 
+    def test_a_path_attribute_names_the_module_file(self):
+        # A test crate sharing a kit: `#[path = "../kit/mod.rs"] mod kit;` is read as that file,
+        # and what the kit imports is judged by the test crate's rule.
+        tree = self.tree(**{
+            "tests/both/main.rs": '#[path = "../kit/mod.rs"]\nmod kit;\n#[test]\nfn t() { kit::k(); }\n',
+            "tests/kit/mod.rs": "pub fn k() { let _ = dlp_harness::HarnessError; }\n",
+        })
+        self.assertClean(tree)
+        tree = self.tree(**{
+            "tests/both/main.rs": '#[path = "../kit/gone.rs"]\nmod kit;\n',
+        })
+        self.assertProblems(tree, "harness/tests/both/main.rs:2: no file for `mod kit;`")
+
     def test_rules_without_files_are_fine(self):
         # The base tree has no steps/, run/, sweep/, explore/, model/...: their rules wait.
         rules = cl.Rules.load(RULES)

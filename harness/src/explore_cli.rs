@@ -16,6 +16,7 @@ use dlp_harness::steps::Scenario;
 use dlp_node::config::AuditPolicy;
 use dlp_node::store::Backend;
 
+use crate::progress_cli::Progress;
 use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, usage_error};
 
 #[derive(Debug, clap::Args)]
@@ -153,6 +154,7 @@ pub fn main(args: Args) -> Exit {
             });
             tasks.insert(handle.id(), (spec, backend, task_dir));
         }
+        let progress = Progress::new(total);
         let mut failures = Vec::new();
         let mut done = 0;
         let mut times = Vec::new();
@@ -166,7 +168,8 @@ pub fn main(args: Args) -> Exit {
                 }
                 Err(e) => {
                     let Some((spec, backend, dir)) = tasks.remove(&e.id()) else {
-                        eprintln!("a schedule panicked and cannot be named: {e}");
+                        progress.line(&format!("a schedule panicked and cannot be named: {e}"));
+                        progress.advance();
                         continue;
                     };
                     let failure = format!("the harness panicked: {e}");
@@ -180,16 +183,17 @@ pub fn main(args: Args) -> Exit {
             match failure {
                 None => {
                     let _ = std::fs::remove_dir_all(&dir);
-                    if done % 50 == 0 || done == total {
-                        eprintln!(
+                    // A terminal has the bar; a log a line now and then.
+                    if !progress.on_terminal() && (done % 50 == 0 || done == total) {
+                        progress.line(&format!(
                             "[{done:>5}/{total}] {} failed so far, {:.0} s",
                             failures.len(),
                             started.elapsed().as_secs_f64()
-                        );
+                        ));
                     }
                 }
                 Some((failure, exit)) => {
-                    eprintln!(
+                    progress.line(&format!(
                         "[{done:>5}/{total}] seed {} on {backend} FAILED:\n  {}\n  reproduce: dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend} --policy {}\n  schedule: {}\n  report: {}",
                         spec.seed,
                         failure.lines().take(8).collect::<Vec<_>>().join("\n  "),
@@ -199,7 +203,7 @@ pub fn main(args: Args) -> Exit {
                         spec.policy,
                         dir.join("schedule.toml").display(),
                         dir.join("run").join(REPORT_FILE).display()
-                    );
+                    ));
                     failures.push(Failure {
                         spec,
                         backend,
@@ -210,7 +214,10 @@ pub fn main(args: Args) -> Exit {
                     });
                 }
             }
+            progress.advance();
+            progress.running(format!("{} failed", failures.len()));
         }
+        drop(progress);
         eprintln!(
             "audits seen: {} passed, {} failed; penalty broadcasts: {}",
             totals[0], totals[1], totals[2]

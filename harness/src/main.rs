@@ -18,6 +18,7 @@
 //! pause a node). A file named on the command line is asked for, so it is refused instead.
 
 mod explore_cli;
+mod progress_cli;
 mod report_cli;
 mod run_cli;
 mod sweep_cli;

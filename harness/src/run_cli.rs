@@ -1,6 +1,7 @@
-//! `dlp-harness run`: every scenario x backend on one driver, a progress line each, a failure's
-//! report (and its kept run directory's report.html) as it happens, the summary table at the
-//! end; with `--junit FILE` / `--json FILE` the same results for CI pages and scripts.
+//! `dlp-harness run`: every scenario x backend on one driver, a line each as it ends (under a
+//! progress bar on a terminal: [`Progress`]), a failure's report (and its kept run directory's
+//! report.html) as it happens, the summary table at the end; with `--junit FILE` / `--json FILE`
+//! the same results for CI pages and scripts.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,6 +11,7 @@ use dlp_harness::run::runner::{run_blocking, runs_root, test_name};
 use dlp_harness::steps::Scenario;
 use dlp_node::store::Backend;
 
+use crate::progress_cli::Progress;
 use crate::{BackendArg, DriverArg, Exit, load_all, seed};
 
 #[derive(Debug, clap::Args)]
@@ -37,19 +39,6 @@ pub struct Args {
     /// directory and report.html of each).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-}
-
-/// `[#####-----] 5/10`: how far the run is, before each scenario starts.
-fn progress_bar(done: usize, total: usize) -> String {
-    const WIDTH: usize = 20;
-    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
-    format!(
-        "[{}{}] {}/{}",
-        "#".repeat(filled),
-        "-".repeat(WIDTH - filled),
-        done + 1,
-        total
-    )
 }
 
 fn ms(d: std::time::Duration) -> u64 {
@@ -109,24 +98,31 @@ pub fn main(args: Args) -> Exit {
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut exit = Exit::Passed;
+    let progress = Progress::new(jobs.len());
+    let width = jobs.len().to_string().len();
     for (i, (scenario, backend)) in jobs.iter().enumerate() {
         let name = test_name(scenario, *backend, driver);
-        eprint!("{} {name} ... ", progress_bar(i, jobs.len()));
+        progress.running(name.clone());
         let outcome = run_blocking(scenario, *backend, driver, args.keep, seed);
+        let done = format!("[{:>width$}/{}] {name} ...", i + 1, jobs.len());
         let (result, kept) = match &outcome.failure {
             None => {
-                eprintln!("ok ({:.2} s)", outcome.elapsed.as_secs_f64());
+                progress.line(&format!(
+                    "{done} ok ({:.2} s)",
+                    outcome.elapsed.as_secs_f64()
+                ));
                 ("ok", args.keep)
             }
             Some(failure) => {
                 exit = exit.max(Exit::of(&failure.error));
-                eprintln!("FAILED\n{}", failure.report);
+                progress.line(&format!("{done} FAILED\n{}", failure.report));
                 if let Some(html) = &failure.html {
-                    eprintln!("report: {}", html.display());
+                    progress.line(&format!("report: {}", html.display()));
                 }
                 ("FAILED", outcome.run_dir.exists())
             }
         };
+        progress.advance();
         let report = outcome.run_dir.join(dlp_harness::report::REPORT_FILE);
         results.push(RunResult {
             name: name.clone(),
@@ -146,6 +142,7 @@ pub fn main(args: Args) -> Exit {
         });
         rows.push((name, result, outcome.elapsed));
     }
+    drop(progress);
     println!("\n| scenario | result | time |\n|---|---|---:|");
     for (name, result, elapsed) in &rows {
         println!("| {name} | {result} | {:.2} s |", elapsed.as_secs_f64());

@@ -1,5 +1,6 @@
-//! `dlp-harness sweep`: parse the options, run the sweep with a progress line per point, print
-//! the tables and summary, write the JSON report, the HTML page and regression files.
+//! `dlp-harness sweep`: parse the options, run the sweep with a line per point (under a progress
+//! bar on a terminal), print the tables and summary, write the JSON report, the HTML page and
+//! regression files.
 
 use std::path::PathBuf;
 
@@ -97,16 +98,20 @@ pub fn main(args: Args) -> Exit {
             return Exit::CannotStart;
         }
     };
+    let bar = crate::progress_cli::Progress::new(0);
+    bar.running(format!("{}: finding the backup points", workload.name()));
     let progress = |p: Progress| match p {
         Progress::Discovered { backend, points } => {
-            eprintln!("{backend}: {points} backup points");
+            bar.line(&format!("{backend}: {points} backup points"));
         }
         Progress::PointDone {
             done,
             total,
             result,
         } => {
-            eprintln!(
+            bar.set_total(total);
+            bar.running(workload.name());
+            bar.line(&format!(
                 "[{done:>4}/{total}] {}/{} #{:<3} {:<40} {} ({:.2} s)",
                 result.backend,
                 result.policy,
@@ -114,13 +119,16 @@ pub fn main(args: Args) -> Exit {
                 result.point.label(),
                 result.verdict(),
                 result.elapsed_ms as f64 / 1000.0
-            );
+            ));
             if let Some(error) = &result.error {
-                eprintln!("         {}", error.replace('\n', "\n         "));
+                bar.line(&format!("         {}", error.replace('\n', "\n         ")));
             }
+            bar.advance();
         }
     };
-    let report = match runtime.block_on(sweep(&workload, &config, &progress)) {
+    let swept = runtime.block_on(sweep(&workload, &config, &progress));
+    drop(bar);
+    let report = match swept {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -2,30 +2,32 @@
 //! (no daemon, a node that dies at start), and what it leaves behind (leftovers of dead runs
 //! removed, kept containers kept, one image per binary content).
 //!
-//! These tests change what the daemon holds for every process, so nextest runs them one at a
-//! time (test group `docker-daemon` in .config/nextest.toml). They need the `dlp-node` and
-//! `dlp-chain` binaries (`cargo build --workspace --all-targets`).
+//! The tests that use the daemon change what it holds for every process (they plant and remove
+//! the leftovers of a dead harness, build and reuse the image of the current binaries), so they
+//! run one at a time: nextest puts this binary in the test group `docker-daemon`
+//! (.config/nextest.toml: one test at a time across its processes), and under `cargo test`,
+//! whose tests are threads of one process, each takes the file lock `docker_daemon`
+//! (`#[file_serial]`, a lock file in the temp directory, so other processes wait too). The test
+//! without a daemon takes no lock: it never reaches one. They need the `dlp-node` and `dlp-chain`
+//! binaries (`cargo build --workspace --all-targets`).
+
+mod testkit;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use dlp_harness::driver::{
     AuditSettings, BackupSettings, ContainerDriver, Driver, ForwardingSettings, NodeSpec,
 };
 use dlp_node::store::Backend;
+use serial_test::file_serial;
+use testkit::{OutputWithin, harness, write};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-fn harness() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dlp-harness"))
-}
-
 fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker CLI runs")
+    Command::new("docker").args(args).output_within(TIMEOUT)
 }
 
 fn docker_text(args: &[&str]) -> String {
@@ -36,38 +38,24 @@ fn docker_text(args: &[&str]) -> String {
 
 /// Run the harness CLI with a deadline, returning its output and how long it took.
 fn run_harness(args: &[&str], env: &[(&str, &str)], runs: &Path) -> (Output, Duration) {
-    let mut cmd = Command::new(harness());
-    cmd.args(args)
-        .env("DLP_HARNESS_RUN_DIR", runs)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let started = Instant::now();
-    let child = cmd.spawn().expect("spawn dlp-harness");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = rx
-        .recv_timeout(TIMEOUT)
-        .unwrap_or_else(|_| panic!("dlp-harness {args:?} did not finish within {TIMEOUT:?}"))
-        .expect("wait");
+    let out = harness()
+        .args(args)
+        .env("DLP_HARNESS_RUN_DIR", runs)
+        .envs(env.iter().copied())
+        .output_within(TIMEOUT);
     (out, started.elapsed())
 }
 
 fn scenario(dir: &Path) -> PathBuf {
-    let path = dir.join("two_nodes.toml");
-    std::fs::write(
-        &path,
+    write(
+        dir,
+        "two_nodes.toml",
         "description = \"two nodes and a channel\"\nbackends = [\"sqlite\"]\n\
          [nodes.alice]\n[nodes.bob]\n\
          [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 1000000\n\
          [[steps]]\npay = { from = \"alice\", to = \"bob\", amount = 1000 }\n",
     )
-    .expect("write scenario");
-    path
 }
 
 /// A pid that belonged to a process that has ended.
@@ -110,6 +98,7 @@ fn without_a_daemon_the_run_cannot_start_and_says_how_to_fix_it() {
 }
 
 #[test]
+#[file_serial(docker_daemon)]
 fn leftovers_of_dead_runs_are_removed_kept_containers_stay_and_the_image_is_reused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = scenario(dir.path());
@@ -207,6 +196,7 @@ fn leftovers_of_dead_runs_are_removed_kept_containers_stay_and_the_image_is_reus
 }
 
 #[test]
+#[file_serial(docker_daemon)]
 fn a_node_that_dies_at_start_shows_the_end_of_its_log() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -22,6 +22,12 @@ use dlp_node::layout::BaseDir;
 use super::NodeSpec;
 use crate::error::HarnessError;
 
+/// The line a `dlp-node` process prints on stdout once its RPC answers, followed by the RPC
+/// address (`rpc listening on 127.0.0.1:40123`): what the process and container launchers wait
+/// for, and where the process launcher reads the OS-chosen port. (The node's API crate will own
+/// this const; until then, the harness's one copy.)
+pub(crate) const READY_LINE: &str = "rpc listening on ";
+
 /// `backup.coalesce_secs` of a node with automatic backups: at most one change-triggered
 /// backup per this many seconds.
 pub const AUTO_BACKUP_COALESCE_SECS: u64 = 1;

@@ -42,6 +42,10 @@ pub use process::ProcessDriver;
 
 use crate::capability::{Capability, DriverKind};
 
+/// The line `dlp-chain serve` prints on stdout once it answers, followed by its address: what
+/// the process and container launchers wait for.
+const CHAIN_READY_LINE: &str = "dlp-chain listening on ";
+
 /// A fresh driver of this kind.
 pub fn create(kind: DriverKind) -> Result<Box<dyn Driver>, HarnessError> {
     Ok(match kind {

@@ -155,7 +155,7 @@ impl Driver for ProcessDriver {
         cmd.args(["serve", "--listen", "127.0.0.1:0"]);
         let (guard, addr) = spawn_ready(
             cmd,
-            "dlp-chain listening on ",
+            super::CHAIN_READY_LINE,
             &run_dir.join("chain.log"),
             "dlp-chain serve",
         )?;
@@ -178,8 +178,12 @@ impl Driver for ProcessDriver {
         let mut cmd = Command::new(&self.node_bin);
         cmd.arg("-d").arg(&spec.home);
         let log = super::dlp_node::log_path(&spec.home);
-        let (guard, rpc) =
-            spawn_ready(cmd, "rpc listening on ", &log, &format!("dlp-node {name}"))?;
+        let (guard, rpc) = spawn_ready(
+            cmd,
+            super::dlp_node::READY_LINE,
+            &log,
+            &format!("dlp-node {name}"),
+        )?;
         let rpc: SocketAddr = rpc
             .parse()
             .map_err(|e| HarnessError::node(name, format!("rpc address {rpc:?}: {e}")))?;

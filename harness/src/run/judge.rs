@@ -65,7 +65,11 @@ impl Session<'_> {
     /// fetch, without waiting.
     pub async fn fetch_events(&mut self, node: Option<&str>) -> Result<(), HarnessError> {
         match node {
-            Some(node) => self.net.poll(node, std::time::Duration::ZERO).await.map(drop),
+            Some(node) => self
+                .net
+                .poll(node, std::time::Duration::ZERO)
+                .await
+                .map(drop),
             None => self.net.poll_all().await,
         }
     }

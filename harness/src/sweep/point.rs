@@ -197,7 +197,10 @@ async fn judge_on(
     // Observe every channel before closing any (closing one mines blocks).
     let mut observed = BTreeMap::new();
     for (channel, peer) in &channels {
-        observed.insert(channel.clone(), observe(session, node, peer, channel).await?);
+        observed.insert(
+            channel.clone(),
+            observe(session, node, peer, channel).await?,
+        );
     }
     let mut out = Vec::new();
     for (channel, peer) in &channels {
@@ -316,13 +319,14 @@ async fn await_reveals(
             {
                 continue;
             }
-            session.wait_event(who, &format!("{channel} audited or revealed"), |k| {
-                matches!(k, EventKind::AuditPassed { channel_id, .. }
+            session
+                .wait_event(who, &format!("{channel} audited or revealed"), |k| {
+                    matches!(k, EventKind::AuditPassed { channel_id, .. }
                     | EventKind::AuditFailed { channel_id, .. } if *channel_id == id)
-                    || matches!(k, EventKind::MessageSent { msg_type, channel_id: Some(c), .. }
+                        || matches!(k, EventKind::MessageSent { msg_type, channel_id: Some(c), .. }
                         if *c == id && msg_type == "StaleNotice")
-            })
-            .await?;
+                })
+                .await?;
         }
     }
     Ok(())
@@ -417,7 +421,10 @@ async fn close_and_settle(
             expect: ShutdownExpect::Ok,
         });
         session
-            .act(close, "the judge closes the channel to follow it on the ledger")
+            .act(
+                close,
+                "the judge closes the channel to follow it on the ledger",
+            )
             .await?;
         let other = if who == node { peer } else { node };
         // The other side saw the commitment (and, if it was revoked, submitted the penalty in
@@ -427,26 +434,29 @@ async fn close_and_settle(
             .await?;
     }
     let settlement = session
-        .follow_ledger(format!("channel {channel} settled on the ledger"), |txs, tip| {
-            let s = settle(txs, funding);
-            if s.is_final() {
-                return LedgerLook::Done(s);
-            }
-            let seen = format!("unspent channel outputs {:?}", s.unsettled);
-            if s.closing.is_some() && (s.spendable_at == u64::MAX || s.spendable_at >= tip) {
-                let blocks = if s.spendable_at == u64::MAX {
-                    1
-                } else {
-                    s.spendable_at - tip + 1
-                };
-                LedgerLook::Mine {
-                    blocks: blocks.min(1_000),
-                    seen,
+        .follow_ledger(
+            format!("channel {channel} settled on the ledger"),
+            |txs, tip| {
+                let s = settle(txs, funding);
+                if s.is_final() {
+                    return LedgerLook::Done(s);
                 }
-            } else {
-                LedgerLook::Wait { seen }
-            }
-        })
+                let seen = format!("unspent channel outputs {:?}", s.unsettled);
+                if s.closing.is_some() && (s.spendable_at == u64::MAX || s.spendable_at >= tip) {
+                    let blocks = if s.spendable_at == u64::MAX {
+                        1
+                    } else {
+                        s.spendable_at - tip + 1
+                    };
+                    LedgerLook::Mine {
+                        blocks: blocks.min(1_000),
+                        seen,
+                    }
+                } else {
+                    LedgerLook::Wait { seen }
+                }
+            },
+        )
         .await?;
     let mut facts = LedgerFacts::default();
     let node_key = session.pubkey(node)?;

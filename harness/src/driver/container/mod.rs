@@ -264,7 +264,7 @@ impl Driver for ContainerDriver {
         let request = self
             .image()?
             .with_exposed_port(CHAIN_PORT.tcp())
-            .with_wait_for(WaitFor::message_on_stdout("dlp-chain listening on"))
+            .with_wait_for(WaitFor::message_on_stdout(super::CHAIN_READY_LINE))
             .with_cmd([
                 image::CHAIN_BIN.to_string(),
                 "serve".into(),
@@ -320,7 +320,7 @@ impl Driver for ContainerDriver {
         let request = self
             .image()?
             .with_exposed_port(RPC_PORT.tcp())
-            .with_wait_for(WaitFor::message_on_stdout("rpc listening on"))
+            .with_wait_for(WaitFor::message_on_stdout(super::dlp_node::READY_LINE))
             .with_cmd([image::NODE_BIN.to_string(), "-d".into(), HOME.into()])
             .with_mount(Mount::bind_mount(home, HOME))
             .with_network(self.run.clone())

@@ -5,11 +5,8 @@
 //! point's scenario.
 
 use std::path::Path;
-use std::process::Command;
 
-fn harness() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_dlp-harness"))
-}
+use crate::testkit::{DEADLINE, OutputWithin, harness};
 
 /// Wrong on purpose: a restore from the latest backup passes the audit, not fails it.
 const WRONG: &str = "description = \"d\"\nbackends = [\"sqlite\"]\n[nodes.alice]\n[nodes.bob]\n\
@@ -35,8 +32,7 @@ fn a_failing_run_leaves_a_report_that_junit_json_and_the_report_command_agree_on
         .arg("--json")
         .arg(&json)
         .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     // The terminal table as before.
@@ -118,8 +114,7 @@ fn a_failing_run_leaves_a_report_that_junit_json_and_the_report_command_agree_on
     let out = harness()
         .arg("report")
         .arg(&run_dir)
-        .output()
-        .expect("report");
+        .output_within(DEADLINE);
     assert!(
         out.status.success(),
         "{}",
@@ -143,8 +138,7 @@ fn a_failing_run_leaves_a_report_that_junit_json_and_the_report_command_agree_on
     let out = harness()
         .arg("report")
         .arg(dir.path())
-        .output()
-        .expect("report");
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is not a run directory"), "{stderr}");
@@ -173,8 +167,7 @@ fn sweep_html_marks_unsafe_points_and_links_each_to_its_scenario_and_report() {
         .arg("--html")
         .arg(&html)
         .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
-        .output()
-        .expect("sweep");
+        .output_within(DEADLINE);
     assert_eq!(
         out.status.code(),
         Some(1),

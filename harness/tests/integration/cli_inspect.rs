@@ -2,18 +2,7 @@
 //! its line (exit 2), and a failing `expect_backup_files` names what is missing and lists what
 //! the backup holds (exit 1).
 
-use std::path::Path;
-use std::process::Command;
-
-fn harness() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_dlp-harness"))
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write scenario");
-    path
-}
+use crate::testkit::{DEADLINE, OutputWithin, harness, write};
 
 /// Steps start at line 12.
 const FIBER: &str = "description = \"d\"\nbackends = [\"sqlite\"]\n[nodes.fiber1]\n\
@@ -28,7 +17,7 @@ fn check_refuses_an_automatic_backup_of_a_node_without_them_and_a_backup_of_anot
         "no_auto.toml",
         &format!("{FIBER}[[steps]]\nwait_auto_backup = {{ node = \"fiber2\", name = \"a\" }}\n"),
     );
-    let out = harness().arg("check").arg(&path).output().expect("run");
+    let out = harness().arg("check").arg(&path).output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -46,7 +35,7 @@ fn check_refuses_an_automatic_backup_of_a_node_without_them_and_a_backup_of_anot
              [[steps]]\nexpect_backup_files = {{ node = \"fiber1\", backup = \"b\", store = true }}\n"
         ),
     );
-    let out = harness().arg("check").arg(&path).output().expect("run");
+    let out = harness().arg("check").arg(&path).output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -74,8 +63,7 @@ fn a_missing_backup_file_fails_naming_it_and_listing_what_is_there() {
         .arg("run")
         .arg(&path)
         .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     // A SQLite backup: its store is data.sqlite, and it has no db/.

@@ -5,16 +5,9 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-fn harness() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_dlp-harness"))
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write scenario");
-    path
-}
+use crate::testkit::{DEADLINE, OutputWithin, harness, write};
 
 const TWO_NODES: &str = "description = \"d\"\nbackends = [\"sqlite\"]\n[nodes.alice]\n[nodes.bob]\n\
     [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 100_000\n";
@@ -22,7 +15,7 @@ const TWO_NODES: &str = "description = \"d\"\nbackends = [\"sqlite\"]\n[nodes.al
 #[test]
 fn check_accepts_the_shipped_scenarios() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let out = harness().arg("check").arg(&dir).output().expect("run");
+    let out = harness().arg("check").arg(&dir).output_within(DEADLINE);
     assert!(
         out.status.success(),
         "{}",
@@ -40,7 +33,7 @@ fn check_names_file_line_and_column_of_an_invalid_step_and_exits_2() {
         "bad.toml",
         &format!("{TWO_NODES}[[steps]]\npay = {{ from = \"alice\", to = \"dave\", amount = 5 }}\n"),
     );
-    let out = harness().arg("check").arg(&path).output().expect("run");
+    let out = harness().arg("check").arg(&path).output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -69,8 +62,7 @@ fn a_failing_scenario_exits_1_with_a_timeline_and_keeps_its_run_directory() {
         .args(["run", "--backend", "sqlite"])
         .arg(&path)
         .env("DLP_HARNESS_RUN_DIR", &runs)
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -80,6 +72,13 @@ fn a_failing_scenario_exits_1_with_a_timeline_and_keeps_its_run_directory() {
     assert!(stderr.contains("audit PASSED"), "{stderr}");
     assert!(stderr.contains("timeline:"), "{stderr}");
     assert!(stderr.contains("run directory (kept)"), "{stderr}");
+    // stderr is no terminal here: the progress is plain lines, one per finished run, without
+    // a bar's escape codes or carriage returns.
+    assert!(
+        stderr.contains("\n[1/1] wrong@sqlite[in-process] ... FAILED\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(['\u{1b}', '\r']), "{stderr:?}");
     let kept: Vec<_> = std::fs::read_dir(&runs).expect("runs dir").collect();
     assert_eq!(kept.len(), 1, "the failed run's directory is kept");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -97,7 +96,7 @@ fn a_failing_scenario_exits_1_with_a_timeline_and_keeps_its_run_directory() {
 fn sweep_refuses_a_file_without_a_sweep_table_and_exits_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(dir.path(), "plain.toml", TWO_NODES);
-    let out = harness().arg("sweep").arg(&path).output().expect("run");
+    let out = harness().arg("sweep").arg(&path).output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -126,8 +125,7 @@ fn sweep_of_one_point_prints_its_table_and_writes_json() {
         .arg(&json)
         .arg(&workload)
         .env("DLP_HARNESS_RUN_DIR", dir.path())
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -138,6 +136,17 @@ fn sweep_of_one_point_prints_its_table_and_writes_json() {
         stdout.contains("two_node_direct sqlite/strict: 1 points: 1 resumed"),
         "{stdout}"
     );
+    // The point's progress line, plain (stderr is no terminal here).
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let points: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("[   1/1] sqlite/strict #16 "))
+        .collect();
+    assert!(
+        points.len() == 1 && points[0].contains(" resumed ("),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(['\u{1b}', '\r']), "{stderr:?}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
     assert_eq!(report["results"][0]["channels"][0]["verdict"], "resumed");
@@ -148,8 +157,7 @@ fn sweep_of_one_point_prints_its_table_and_writes_json() {
 fn explore_rejects_bad_options_with_exit_2() {
     let out = harness()
         .args(["explore", "--nodes", "5"])
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -158,8 +166,7 @@ fn explore_rejects_bad_options_with_exit_2() {
     );
     let out = harness()
         .args(["explore", "--policy", "all"])
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("explore: --policy all"), "{stderr}");
@@ -190,7 +197,7 @@ fn usage_errors_exit_2_listing_the_valid_values() {
         ),
         (&["frobnicate"][..], "unrecognized subcommand"),
     ] {
-        let out = harness().args(args).output().expect("run");
+        let out = harness().args(args).output_within(DEADLINE);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(valid), "{args:?}: {stderr}");
@@ -202,8 +209,7 @@ fn an_invalid_seed_in_the_environment_exits_2() {
     let out = harness()
         .args(["run", "--backend", "sqlite"])
         .env("DLP_HARNESS_SEED", "forty-two")
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -223,8 +229,7 @@ fn a_harness_that_cannot_start_its_chain_exits_3() {
         .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
         .env("DLP_CHAIN_BIN", &missing)
         .env("DLP_NODE_BIN", &missing)
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -243,7 +248,7 @@ fn check_refuses_a_misspelt_step_message_at_its_line() {
             "{TWO_NODES}[[steps]]\nhold = {{ node = \"bob\", step = \"sent:CommitmentSinged\" }}\n"
         ),
     );
-    let out = harness().arg("check").arg(&path).output().expect("run");
+    let out = harness().arg("check").arg(&path).output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -264,37 +269,13 @@ fn sweep_refuses_a_workload_that_restarts_its_node_and_names_the_line() {
         "restarts.toml",
         &format!("{TWO_NODES}[sweep]\nnode = \"bob\"\n[[steps]]\nrestart = {{ node = \"bob\" }}\n"),
     );
-    let out = harness().arg("sweep").arg(&path).output().expect("run");
+    let out = harness().arg("sweep").arg(&path).output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("restarts.toml:13:") && stderr.contains("may not stop, start or restore"),
         "{stderr}"
     );
-}
-
-/// Runs `dlp-harness` with a deadline, so a `check` that blocks fails the test instead of
-/// hanging it.
-fn output_within(mut command: Command, deadline: std::time::Duration) -> std::process::Output {
-    let child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(deadline) {
-        Ok(output) => output.expect("wait"),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("dlp-harness did not finish within {deadline:?}");
-        }
-    }
 }
 
 #[test]
@@ -306,8 +287,7 @@ fn check_and_run_of_a_directory_without_scenarios_exit_2_naming_it() {
             .arg(verb)
             .arg(dir.path())
             .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
-            .output()
-            .expect("run");
+            .output_within(DEADLINE);
         assert_eq!(out.status.code(), Some(2), "{verb}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -327,14 +307,11 @@ fn check_refuses_a_fifo_named_toml_without_opening_it() {
     let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
     assert!(made.success());
     write(dir.path(), "ok.toml", TWO_NODES);
-    let out = output_within(
-        {
-            let mut c = harness();
-            c.arg("check").arg(dir.path());
-            c
-        },
-        std::time::Duration::from_secs(30),
-    );
+    // A check that opened the FIFO would block on it for ever.
+    let out = harness()
+        .arg("check")
+        .arg(dir.path())
+        .output_within(Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -362,8 +339,7 @@ fn check_locates_bytes_that_are_not_utf8_and_steps_with_two_verbs() {
     let out = harness()
         .arg("check")
         .arg(dir.path())
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -418,14 +394,10 @@ fn check_refuses_deep_nesting_huge_values_and_unbounded_counts_with_short_locate
     ];
     for (name, text, expected) in cases {
         let path = write(dir.path(), name, &text);
-        let out = output_within(
-            {
-                let mut c = harness();
-                c.arg("check").arg(&path);
-                c
-            },
-            std::time::Duration::from_secs(30),
-        );
+        let out = harness()
+            .arg("check")
+            .arg(&path)
+            .output_within(Duration::from_secs(30));
         assert_eq!(out.status.code(), Some(2), "{name}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -464,8 +436,7 @@ fn explore_that_cannot_start_exits_3_and_writes_nothing_where_it_runs() {
         .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
         .env("DLP_CHAIN_BIN", &missing)
         .env("DLP_NODE_BIN", &missing)
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(3));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -497,7 +468,7 @@ fn a_scenario_the_driver_cannot_run_is_refused_when_named_and_skipped_in_a_direc
         pausing.display()
     );
     // Named: asked for, so refused (exit 2) at the step's line.
-    let out = harness().arg("check").arg(&pausing).output().expect("run");
+    let out = harness().arg("check").arg(&pausing).output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("invalid: {refusal}")), "{stderr}");
@@ -505,8 +476,7 @@ fn a_scenario_the_driver_cannot_run_is_refused_when_named_and_skipped_in_a_direc
     let out = harness()
         .args(["check", "--driver", "process"])
         .arg(&pausing)
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     assert!(
         out.status.success(),
         "{}",
@@ -516,8 +486,7 @@ fn a_scenario_the_driver_cannot_run_is_refused_when_named_and_skipped_in_a_direc
     let out = harness()
         .arg("check")
         .arg(dir.path())
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -529,8 +498,7 @@ fn a_scenario_the_driver_cannot_run_is_refused_when_named_and_skipped_in_a_direc
     let out = harness()
         .arg("check")
         .arg(dir.path())
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("plain.toml (0 steps)"), "{stdout}");
@@ -539,8 +507,7 @@ fn a_scenario_the_driver_cannot_run_is_refused_when_named_and_skipped_in_a_direc
         .args(["run", "--backend", "sqlite"])
         .arg(dir.path())
         .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
-        .output()
-        .expect("run");
+        .output_within(DEADLINE);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");

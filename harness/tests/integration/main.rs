@@ -1,0 +1,13 @@
+//! The harness's tests other than the scenario matrix (`tests/scenarios.rs`, libtest-mimic)
+//! and the Docker daemon's (`tests/containers.rs`), as modules of one binary: every test binary
+//! of this package links the node and RocksDB (~250 MB each), so concerns are modules, not
+//! binaries. Tests are named by their module (`cli::...`, `sweep::...`).
+
+#[path = "../testkit/mod.rs"]
+mod testkit;
+
+mod cli;
+mod cli_inspect;
+mod explore;
+mod report;
+mod sweep;
