@@ -24,7 +24,8 @@ use dlp_chain::{
     sign_digest,
 };
 
-use super::{Core, peer_secret_key};
+use super::Core;
+use super::flush::peer_secret_key;
 use crate::channel::OnChainClose;
 use crate::channel_record::{ChannelState, flags};
 use crate::wire::RemoveReason;
