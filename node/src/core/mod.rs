@@ -8,6 +8,7 @@
 mod api;
 mod channels;
 mod close;
+mod commands;
 mod flush;
 mod gossip;
 mod onchain;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dlp_chain::{ChainClient, ChainEvent, Hash32, OutPoint, Pubkey};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::channel_record::{ChannelId, ChannelRecord, ChannelState};
 use crate::config::Config;
@@ -287,7 +288,7 @@ impl Core {
 
     async fn handle(&mut self, input: CoreInput) -> std::ops::ControlFlow<()> {
         let mut received = None;
-        let mut replies: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+        let mut replies = commands::Replies::new();
         let input = match input {
             CoreInput::Transport(event) => Either::Transport(*event),
             CoreInput::Chain(events) => Either::Chain(events),
@@ -440,108 +441,6 @@ impl Core {
         }
         // Proposals from a peer that left are dropped.
         self.proposals.retain(|_, (p, _)| *p != peer);
-    }
-
-    async fn on_command(&mut self, command: Command, replies: &mut Vec<Box<dyn FnOnce() + Send>>) {
-        fn later<T: Send + 'static>(
-            replies: &mut Vec<Box<dyn FnOnce() + Send>>,
-            reply: oneshot::Sender<T>,
-            value: T,
-        ) {
-            replies.push(Box::new(move || {
-                let _ = reply.send(value);
-            }));
-        }
-        match command {
-            Command::DisconnectPeer { pubkey, reply } => {
-                let result = match self.peers.remove(&pubkey) {
-                    Some(conn) => {
-                        conn.close();
-                        self.on_disconnected(pubkey, "disconnect_peer".into());
-                        Ok(())
-                    }
-                    None => Err(format!("peer {pubkey} is not connected")),
-                };
-                later(replies, reply, result);
-            }
-            Command::ListPeers { reply } => {
-                let peers = self
-                    .peers
-                    .values()
-                    .map(|c| PeerInfo {
-                        pubkey: c.pubkey,
-                        address: c.addr.to_string(),
-                        inbound: c.inbound,
-                    })
-                    .collect();
-                later(replies, reply, peers);
-            }
-            Command::OpenChannel {
-                pubkey,
-                funding_amount,
-                reply,
-            } => {
-                let result = self.open_channel(pubkey, funding_amount).await;
-                later(replies, reply, result);
-            }
-            Command::AcceptChannel {
-                temporary_channel_id,
-                reply,
-            } => {
-                let result = self.accept_proposal(temporary_channel_id);
-                later(replies, reply, result);
-            }
-            Command::ListChannels {
-                pubkey,
-                include_closed,
-                reply,
-            } => {
-                let list = self.list_channels(pubkey, include_closed);
-                later(replies, reply, list);
-            }
-            Command::NewInvoice {
-                amount,
-                description,
-                reply,
-            } => {
-                let result = self.new_invoice(amount, description);
-                later(replies, reply, result);
-            }
-            Command::SendPayment { request, reply } => {
-                let result = self.send_payment(request);
-                later(replies, reply, result);
-            }
-            Command::GetPayment {
-                payment_hash,
-                reply,
-            } => {
-                let payment = self.payments.get(&payment_hash).cloned();
-                later(replies, reply, payment);
-            }
-            Command::ShutdownChannel {
-                channel_id,
-                force,
-                reply,
-            } => {
-                let result = self.shutdown_channel(channel_id, force);
-                later(replies, reply, result);
-            }
-            Command::AddConnection { conn, reply } => {
-                self.on_connected(*conn);
-                later(replies, reply, ());
-            }
-            Command::GraphChannels { reply } => {
-                let channels = self.graph.channels().cloned().collect();
-                later(replies, reply, channels);
-            }
-            Command::DevSignedCommitment { channel_id, reply } => {
-                let result = self
-                    .our_signed_commitment(channel_id)
-                    .map(|(tx, _)| tx)
-                    .map_err(|e| e.to_string());
-                later(replies, reply, result);
-            }
-        }
     }
 }
 
