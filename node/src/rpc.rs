@@ -3,9 +3,9 @@
 //! Fiber's modules; a method of a module that is not enabled is simply not registered, so it
 //! answers JSON-RPC's "method not found" (-32601), exactly like an unknown method.
 //!
-//! Every free-text or list input has a length limit (`limits.rs`, `core::payments`), checked
-//! before anything changes, and a state-changing method checks everything before it asks the
-//! core: an error reply means nothing was persisted. The server's own limits (batch size, body
+//! Every free-text or list input has a length limit (`limits.rs`, `core::payments::invoice`),
+//! checked before anything changes, and a state-changing method checks everything before it asks
+//! the core: an error reply means nothing was persisted. The server's own limits (batch size, body
 //! sizes, 413 for an oversize chunked body) are in `limits.rs`.
 
 pub mod client;
