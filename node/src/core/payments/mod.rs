@@ -7,6 +7,7 @@
 //! Here: the peer's committed TLCs, peeled and handed to the payee or the forwarding hop, and
 //! our resolved TLCs, handed to the payer or the forwarding hop they belong to.
 
+mod attempts;
 mod forwarding;
 mod invoice;
 mod payee;

@@ -7,16 +7,20 @@
 //! an encrypted onion layer (`crate::onion`). When a hop fails the TLC naming a channel, the
 //! payment routes again avoiding that channel, at most [`MAX_PAYMENT_ATTEMPTS`] times; a
 //! failure from the payee itself (unknown or paid invoice) ends the payment.
+//!
+//! Those decisions are made on the payment's record alone, in `attempts.rs`; this file carries
+//! them out (route search, onion, offer) and announces each change of status.
 
 use dlp_chain::{Hash32, Pubkey, hex_u64};
 use serde::{Deserialize, Serialize};
 
 use super::Invoice;
+use super::attempts::{Attempts, Fact, Intent};
 use crate::channel::{Tlc, TlcOrigin};
 use crate::channel_record::ChannelState;
 use crate::core::Core;
 use crate::events::EventKind;
-use crate::graph::pathfind::{Edge, RouteHop, RouteRequest, find_route};
+use crate::graph::pathfind::{Edge, Route, RouteHop, RouteRequest, find_route};
 use crate::onion::{HopPayload, OnionPacket};
 use crate::wire::RemoveReason;
 
@@ -185,134 +189,112 @@ impl Core {
         };
         self.payments.insert(payment_hash, payment);
         self.fx.dirty_payments.insert(payment_hash);
-        self.try_next_route(payment_hash);
+        self.drive_payment(payment_hash, Fact::Created);
         self.payments
             .get(&payment_hash)
             .cloned()
             .ok_or_else(|| "payment vanished".into())
     }
 
-    fn set_payment_status(&mut self, hash: Hash32, status: PaymentStatus, reason: Option<String>) {
-        if let Some(p) = self.payments.get_mut(&hash) {
-            p.status = status;
-            if status == PaymentStatus::Failed {
-                p.failed_error = reason.clone();
-            }
+    /// Carry out the payer's decisions ([`Attempts`]) for payment `hash`, starting from `fact`,
+    /// until it waits for a TLC's outcome or ends: search routes, build onions, offer TLCs, and
+    /// announce each change of status.
+    fn drive_payment(&mut self, hash: Hash32, fact: Fact) {
+        let mut fact = fact;
+        loop {
+            let Some(payment) = self.payments.get_mut(&hash) else {
+                return;
+            };
+            fact = match Attempts::of(payment).on(fact) {
+                Intent::FindRoute { avoid } => {
+                    let payment = payment.clone();
+                    self.find_payment_route(&payment, &avoid)
+                }
+                Intent::Offer { first, route } => {
+                    let payment = payment.clone();
+                    self.offer_attempt(&payment, first, route)
+                }
+                Intent::AwaitOutcome | Intent::Succeed => return self.announce_payment(hash, None),
+                Intent::Fail { reason } => return self.announce_payment(hash, Some(reason)),
+                Intent::Ignore => return,
+            };
+        }
+    }
+
+    /// The payment's record changed to its current status (`reason`: why it failed).
+    fn announce_payment(&mut self, hash: Hash32, reason: Option<String>) {
+        if let Some(p) = self.payments.get(&hash) {
             self.fx.dirty_payments.insert(hash);
             self.fx.events.push(EventKind::PaymentUpdated {
                 payment_hash: hash,
-                status: format!("{status:?}"),
+                status: format!("{:?}", p.status),
                 reason,
             });
         }
     }
 
-    /// Route the payment again (avoiding every channel that failed it) and offer its first
-    /// TLC; fail the payment when there is no route or the attempts are used up.
-    fn try_next_route(&mut self, hash: Hash32) {
-        loop {
-            let Some(payment) = self.payments.get(&hash).cloned() else {
-                return;
-            };
-            if payment.attempts >= MAX_PAYMENT_ATTEMPTS {
-                let reason = format!(
-                    "gave up after {} routes: {}",
-                    payment.attempts,
-                    payment.failures.join("; ")
-                );
-                self.end_attempts(hash, reason);
-                return;
-            }
-            let request = RouteRequest {
-                source: self.me,
-                target: payment.target,
-                amount: payment.amount,
-                final_expiry_delta: self.config.channel.tlc_expiry_delta,
-                max_fee: payment.max_fee_amount,
-                max_expiry_delta: payment.tlc_expiry_limit,
-            };
-            let (edges, unusable) = self.route_edges(&payment);
-            let route = match find_route(&edges, &request) {
-                Ok(route) => route,
-                Err(e) => {
-                    // Everything that explains it: earlier attempts, the search, and why our
-                    // own channels could not be used (a Stale one says so).
-                    let reason = payment
-                        .failures
-                        .iter()
-                        .cloned()
-                        .chain([e.to_string()])
-                        .chain(unusable)
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    self.end_attempts(hash, reason);
-                    return;
-                }
-            };
-            let Some(first) = route.hops.first().cloned() else {
-                self.end_attempts(hash, "empty route".into());
-                return;
-            };
-            let onion = match self.build_onion(&payment, &route.hops) {
-                // Tests corrupt an onion here to see a hop fail it back (failpoint
-                // `payment.corrupt_onion`: the payer flips the onion's last byte).
-                Ok(mut onion) if self.failpoints.check("payment.corrupt_onion").is_err() => {
-                    if let Some(last) = onion.0.last_mut() {
-                        *last ^= 1;
-                    }
-                    onion
-                }
-                Ok(onion) => onion,
-                Err(e) => {
-                    self.end_attempts(hash, format!("cannot build the onion: {e}"));
-                    return;
-                }
-            };
-            if let Some(p) = self.payments.get_mut(&hash) {
-                p.attempts += 1;
-                p.route = route.hops.clone();
-                p.fee = route.fee;
-            }
-            self.fx.dirty_payments.insert(hash);
-            let offered = self.offer_tlc(
-                first.channel_id,
-                first.amount,
-                hash,
-                self.height + first.expiry_delta,
-                onion,
-                TlcOrigin::Payment,
-            );
-            match offered {
-                Ok(tlc_id) => {
-                    if let Some(p) = self.payments.get_mut(&hash) {
-                        p.attempt = Some((first.channel_id, tlc_id));
-                    }
-                    self.set_payment_status(hash, PaymentStatus::Inflight, None);
-                    return;
-                }
-                Err(e) => {
-                    self.record_failure(hash, e);
-                    if let Some(p) = self.payments.get_mut(&hash) {
-                        p.avoid.push(first.channel_id);
-                    }
-                }
-            }
+    /// Search a route for `payment` that avoids `avoid`.
+    fn find_payment_route(&self, payment: &Payment, avoid: &[Hash32]) -> Fact {
+        let request = RouteRequest {
+            source: self.me,
+            target: payment.target,
+            amount: payment.amount,
+            final_expiry_delta: self.config.channel.tlc_expiry_delta,
+            max_fee: payment.max_fee_amount,
+            max_expiry_delta: payment.tlc_expiry_limit,
+        };
+        let (edges, unusable) = self.route_edges(payment, avoid);
+        match find_route(&edges, &request) {
+            Ok(route) => Fact::RouteFound(route),
+            Err(e) => Fact::NoRoute {
+                search: e.to_string(),
+                unusable,
+            },
         }
     }
 
-    fn end_attempts(&mut self, hash: Hash32, reason: String) {
-        if let Some(p) = self.payments.get_mut(&hash) {
-            p.attempt = None;
+    /// Build the onion for `route` and offer its first TLC (`first`) on our channel.
+    fn offer_attempt(&mut self, payment: &Payment, first: RouteHop, route: Route) -> Fact {
+        let onion = match self.build_onion(payment, &route.hops) {
+            // Tests corrupt an onion here to see a hop fail it back (failpoint
+            // `payment.corrupt_onion`: the payer flips the onion's last byte).
+            Ok(mut onion) if self.failpoints.check("payment.corrupt_onion").is_err() => {
+                if let Some(last) = onion.0.last_mut() {
+                    *last ^= 1;
+                }
+                onion
+            }
+            Ok(onion) => onion,
+            Err(e) => return Fact::OnionFailed(e.to_string()),
+        };
+        let offered = self.offer_tlc(
+            first.channel_id,
+            first.amount,
+            payment.payment_hash,
+            self.height + first.expiry_delta,
+            onion,
+            TlcOrigin::Payment,
+        );
+        match offered {
+            Ok(tlc_id) => Fact::Offered {
+                route,
+                channel_id: first.channel_id,
+                tlc_id,
+            },
+            Err(reason) => Fact::OfferRefused {
+                route,
+                channel_id: first.channel_id,
+                reason,
+            },
         }
-        self.set_payment_status(hash, PaymentStatus::Failed, Some(reason));
     }
 
     /// Every channel direction the payment may use: our own usable channels (with what we can
     /// send now), the graph's enabled directions between other nodes, and the invoice's hints
-    /// for payee channels the graph does not have; never a channel in `payment.avoid`. Also
-    /// why each of our open channels that is left out cannot be used (for the failure reason).
-    fn route_edges(&self, payment: &Payment) -> (Vec<Edge>, Vec<String>) {
-        let avoid = |id: &Hash32| payment.avoid.contains(id);
+    /// for payee channels the graph does not have; never a channel in `avoid`. Also why each
+    /// of our open channels that is left out cannot be used (for the failure reason).
+    fn route_edges(&self, payment: &Payment, avoid: &[Hash32]) -> (Vec<Edge>, Vec<String>) {
+        let avoid = |id: &Hash32| avoid.contains(id);
         let mut edges = Vec::new();
         let mut unusable = Vec::new();
         for (id, record) in &self.channels {
@@ -417,14 +399,6 @@ impl Core {
         crate::onion::build(&layers, |i| secrets[i])
     }
 
-    fn record_failure(&mut self, hash: Hash32, reason: String) {
-        if let Some(p) = self.payments.get_mut(&hash)
-            && !p.failures.contains(&reason)
-        {
-            p.failures.push(reason);
-        }
-    }
-
     /// Our TLC of a payment attempt was removed by the peer: the payment succeeds, routes
     /// again around the channel a hop named, or fails.
     pub(super) fn on_payment_tlc_resolved(
@@ -433,44 +407,21 @@ impl Core {
         tlc: &Tlc,
         reason: &RemoveReason,
     ) {
-        match reason {
-            RemoveReason::Fulfill { preimage } => {
-                let Some(p) = self.payments.get_mut(&tlc.payment_hash) else {
-                    return;
-                };
-                if p.status == PaymentStatus::Success {
-                    return;
-                }
-                p.preimage = Some(*preimage);
-                p.attempt = None;
-                self.set_payment_status(tlc.payment_hash, PaymentStatus::Success, None);
-            }
+        let fact = match reason {
+            RemoveReason::Fulfill { preimage } => Fact::TlcFulfilled {
+                preimage: *preimage,
+            },
             RemoveReason::Fail {
                 message,
                 failed_channel,
-            } => {
-                // Only the live attempt's failure moves the payment on (a stale or repeated
-                // failure must not start a second attempt next to a live one).
-                let Some(p) = self.payments.get_mut(&tlc.payment_hash) else {
-                    return;
-                };
-                if p.status != PaymentStatus::Inflight || p.attempt != Some((channel_id, tlc.id)) {
-                    return;
-                }
-                p.attempt = None;
-                let failed_channel = *failed_channel;
-                if let Some(channel) = failed_channel {
-                    p.avoid.push(channel);
-                }
-                self.record_failure(tlc.payment_hash, message.clone());
-                match failed_channel {
-                    // A hop could not use a channel: route around it.
-                    Some(_) => self.try_next_route(tlc.payment_hash),
-                    // The payee refused: another route would be refused too.
-                    None => self.end_attempts(tlc.payment_hash, message.clone()),
-                }
-            }
-        }
+            } => Fact::TlcFailed {
+                channel_id,
+                tlc_id: tlc.id,
+                failed_channel: *failed_channel,
+                message: message.clone(),
+            },
+        };
+        self.drive_payment(tlc.payment_hash, fact);
     }
 }
 
