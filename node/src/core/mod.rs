@@ -152,11 +152,11 @@ impl Core {
     pub fn spawn(
         ctx: Arc<NodeContext>,
         chain: Arc<dyn ChainClient>,
-        events: Arc<EventBus>,
         steps: Arc<StepControl>,
         failpoints: Arc<crate::failpoint::Failpoints>,
     ) -> Result<(CoreHandle, tokio::task::JoinHandle<()>), CoreError> {
         let store = ctx.store().clone();
+        let events = ctx.events().clone();
         let mut channels = BTreeMap::new();
         for mut record in ChannelRecord::load_all(store.as_ref())? {
             // Every connection is new after a start: the peer will resend whatever updates of
