@@ -82,7 +82,7 @@ impl Core {
                 payment_hash,
                 reply,
             } => {
-                let payment = self.payments.get(&payment_hash).cloned();
+                let payment = self.payments.outgoing.get(&payment_hash).cloned();
                 later(replies, reply, payment);
             }
             Command::ShutdownChannel {

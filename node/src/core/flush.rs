@@ -111,12 +111,12 @@ impl Core {
             batch.put(peer_secret_key(channel, *number), secret.0.to_vec());
         }
         for hash in &fx.dirty_payments {
-            if let Some(p) = self.payments.get(hash) {
+            if let Some(p) = self.payments.outgoing.get(hash) {
                 batch.put(prefixed(PAYMENT_PREFIX, hash), json_bytes(p));
             }
         }
         for hash in &fx.dirty_invoices {
-            if let Some(i) = self.invoices.get(hash) {
+            if let Some(i) = self.payments.invoices.get(hash) {
                 batch.put(prefixed(INVOICE_PREFIX, hash), json_bytes(i));
             }
         }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dlp_chain::{ChainClient, ChainEvent, Hash32, OutPoint, Pubkey};
+use dlp_chain::{ChainClient, ChainEvent, Hash32, Pubkey};
 use tokio::sync::{mpsc, watch};
 
 use crate::channel_record::{ChannelId, ChannelRecord, ChannelState};
@@ -66,7 +66,10 @@ enum Either {
     },
 }
 
-/// The core's state.
+/// The core's state: its surroundings (context, config, chain, keys, events, step control),
+/// then by concern: channels and their connections, reestablish and audits, channels being
+/// opened, payments, the gossip graph, what it did on chain, and the effects of the input being
+/// handled. Each concern's file works mostly on its own part.
 pub struct Core {
     ctx: Arc<NodeContext>,
     config: Config,
@@ -75,29 +78,26 @@ pub struct Core {
     wallet: Pubkey,
     events: Arc<EventBus>,
     steps: Arc<StepControl>,
+    /// Every channel, persisted (the records `flush` writes).
     channels: BTreeMap<Hash32, ChannelRecord>,
+    /// The live connection to each peer.
     peers: HashMap<Pubkey, Connection>,
-    /// Channels whose peer has not yet sent ReestablishChannel on this connection.
-    awaiting_reestablish: HashSet<Hash32>,
-    /// Stale channels whose audit failed (blocked until restart or a new reestablish).
-    audit_failed: HashSet<Hash32>,
-    /// Per Stale channel, what the mutual-Stale resolution said and heard on the current
-    /// connection (see `reestablish`); forgotten when the connection ends or is replaced.
-    stale_talk: HashMap<Hash32, reestablish::StaleTalk>,
+    /// Reestablish and audit state of the channels on the current connections (`reestablish`).
+    reestablish: reestablish::ReestablishState,
     /// The core's own input queue, for its timers (weak: the core never keeps itself alive).
     inputs: mpsc::WeakUnboundedSender<CoreInput>,
-    /// Incoming channel proposals waiting for `accept_channel`.
-    proposals: HashMap<Hash32, (Pubkey, PeerMessage)>,
-    invoices: HashMap<Hash32, Invoice>,
-    payments: HashMap<Hash32, Payment>,
-    preimages: HashMap<Hash32, Hash32>,
+    /// Channels being opened: proposals and the wallet outputs their fundings spend (`open`).
+    opening: open::OpenState,
+    /// Invoices, outgoing payments and learned preimages (`payments`), persisted.
+    payments: payments::PaymentState,
     /// The channel graph learned from gossip (`gossip`), persisted.
     graph: Graph,
-    reserved_outpoints: HashSet<OutPoint>,
     /// Transactions submitted by this run (claims are retried on every chain event; each is
     /// submitted once per run, and again after a restart).
     submitted: HashSet<Hash32>,
+    /// The chain's height, as of the last block the chain watcher reported.
     height: u64,
+    /// What handling the current input queued (see `flush`).
     fx: Effects,
     failpoints: Arc<crate::failpoint::Failpoints>,
     rng: Option<SeededRng>,
@@ -239,16 +239,15 @@ impl Core {
             steps,
             channels,
             peers: HashMap::new(),
-            awaiting_reestablish: HashSet::new(),
-            audit_failed: HashSet::new(),
-            stale_talk: HashMap::new(),
+            reestablish: reestablish::ReestablishState::default(),
             inputs: own_inputs,
-            proposals: HashMap::new(),
-            invoices,
-            payments,
-            preimages,
+            opening: open::OpenState::default(),
+            payments: payments::PaymentState {
+                invoices,
+                outgoing: payments,
+                preimages,
+            },
             graph,
-            reserved_outpoints: HashSet::new(),
             submitted: HashSet::new(),
             height: 0,
             fx: Effects::default(),
@@ -426,7 +425,7 @@ impl Core {
             .collect();
         self.forget_stale_talk(peer);
         for id in ids {
-            self.awaiting_reestablish.remove(&id);
+            self.reestablish.awaiting.remove(&id);
             if let Some(data) = self
                 .channels
                 .get_mut(&id)
@@ -440,7 +439,7 @@ impl Core {
             }
         }
         // Proposals from a peer that left are dropped.
-        self.proposals.retain(|_, (p, _)| *p != peer);
+        self.opening.proposals.retain(|_, (p, _)| *p != peer);
     }
 }
 

@@ -109,7 +109,7 @@ impl Core {
         reason: &RemoveReason,
     ) {
         if let RemoveReason::Fulfill { preimage } = reason {
-            self.preimages.insert(payment_hash, *preimage);
+            self.payments.preimages.insert(payment_hash, *preimage);
             self.fx.preimages.push((payment_hash, *preimage));
         }
         self.remove_their_tlc(in_channel, in_tlc, reason.clone());

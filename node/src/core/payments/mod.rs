@@ -13,6 +13,8 @@ mod invoice;
 mod payee;
 mod payer;
 
+use std::collections::HashMap;
+
 use dlp_chain::Hash32;
 
 use super::Core;
@@ -27,6 +29,17 @@ pub use invoice::{
 pub use payer::{
     DEFAULT_TLC_EXPIRY_LIMIT, MAX_PAYMENT_ATTEMPTS, Payment, PaymentStatus, SendPaymentRequest,
 };
+
+/// What the payment roles keep, persisted (loaded at start, written by `flush`).
+#[derive(Debug, Default)]
+pub(in crate::core) struct PaymentState {
+    /// Invoices we issued (the payee), by payment hash.
+    pub(in crate::core) invoices: HashMap<Hash32, Invoice>,
+    /// Our outgoing payments (the payer), by payment hash.
+    pub(in crate::core) outgoing: HashMap<Hash32, Payment>,
+    /// Preimages of TLCs we were paid or forwarded, kept for on-chain claims.
+    pub(in crate::core) preimages: HashMap<Hash32, Hash32>,
+}
 
 /// A TLC failed back with `message`; `failed_channel` names the channel the payer should route
 /// around, `None` when the payee itself refuses (another route would be refused too).

@@ -41,7 +41,7 @@ impl Core {
             preimage: Some(preimage),
             paid: false,
         };
-        self.invoices.insert(payment_hash, invoice.clone());
+        self.payments.invoices.insert(payment_hash, invoice.clone());
         self.fx.dirty_invoices.insert(payment_hash);
         Ok(invoice)
     }
@@ -78,7 +78,7 @@ impl Core {
                 Some(fail("keysend preimage does not match".into(), None))
             }
         } else {
-            match self.invoices.get_mut(&tlc.payment_hash) {
+            match self.payments.invoices.get_mut(&tlc.payment_hash) {
                 // A second payment of a paid invoice would pay twice: refuse it.
                 Some(invoice) if invoice.paid => Some(fail("invoice already paid".into(), None)),
                 Some(invoice) if invoice.amount <= tlc.amount => {

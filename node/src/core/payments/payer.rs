@@ -158,7 +158,7 @@ impl Core {
         if amount == 0 {
             return Err("amount must be positive".into());
         }
-        if let Some(existing) = self.payments.get(&payment_hash)
+        if let Some(existing) = self.payments.outgoing.get(&payment_hash)
             && existing.status != PaymentStatus::Failed
         {
             return Err(format!(
@@ -187,10 +187,11 @@ impl Core {
             failed_error: None,
             attempt: None,
         };
-        self.payments.insert(payment_hash, payment);
+        self.payments.outgoing.insert(payment_hash, payment);
         self.fx.dirty_payments.insert(payment_hash);
         self.drive_payment(payment_hash, Fact::Created);
         self.payments
+            .outgoing
             .get(&payment_hash)
             .cloned()
             .ok_or_else(|| "payment vanished".into())
@@ -202,7 +203,7 @@ impl Core {
     fn drive_payment(&mut self, hash: Hash32, fact: Fact) {
         let mut fact = fact;
         loop {
-            let Some(payment) = self.payments.get_mut(&hash) else {
+            let Some(payment) = self.payments.outgoing.get_mut(&hash) else {
                 return;
             };
             fact = match Attempts::of(payment).on(fact) {
@@ -223,7 +224,7 @@ impl Core {
 
     /// The payment's record changed to its current status (`reason`: why it failed).
     fn announce_payment(&mut self, hash: Hash32, reason: Option<String>) {
-        if let Some(p) = self.payments.get(&hash) {
+        if let Some(p) = self.payments.outgoing.get(&hash) {
             self.fx.dirty_payments.insert(hash);
             self.fx.events.push(EventKind::PaymentUpdated {
                 payment_hash: hash,
