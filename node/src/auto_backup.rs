@@ -40,7 +40,7 @@ pub fn spawn(ctx: Arc<NodeContext>) -> AutoBackup {
         let interval = config
             .interval_hours
             .map(|h| Duration::from_secs(h.saturating_mul(3600)));
-        let mut events = ctx.protocol().events.subscribe();
+        let mut events = ctx.events().subscribe();
         let mut last: Option<Instant> = None;
         // A change waiting for its window; the first backup is "due" shortly after start.
         let mut due: Option<Instant> = Some(Instant::now() + STARTUP_DELAY);

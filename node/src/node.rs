@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use dlp_chain::{ChainClient, InProcessChain, Pubkey, RemoteChain};
 use jsonrpsee::server::ServerHandle;
@@ -170,17 +170,19 @@ pub fn parse_peer_address(
     Ok((SocketAddr::new(ip, port), pubkey))
 }
 
-/// Everything the RPC handlers need.
+/// The node's storage side: base directory, config, keys, store, backups and the event bus they
+/// announce on. Built first, before the core (which needs it) and the [`Protocol`] side (which
+/// needs the core), so it never points back at either: nothing in it is ever half-initialised.
 #[derive(Debug)]
 pub struct NodeContext {
     base: BaseDir,
     config: Config,
     keys: NodeKeys,
     store: Arc<dyn Store>,
+    events: Arc<EventBus>,
     namer: BackupNamer,
     backup_lock: std::sync::Mutex<()>,
     digests: DigestCache,
-    protocol: OnceLock<Protocol>,
 }
 
 impl NodeContext {
@@ -202,6 +204,11 @@ impl NodeContext {
     /// The node's base directory.
     pub fn base(&self) -> &BaseDir {
         &self.base
+    }
+
+    /// The node's events (the same bus as [`Protocol::events`]).
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.events
     }
 
     /// Take a hot backup into `<base>/fiber/backups/<unix_ms>/`.
@@ -239,20 +246,12 @@ impl NodeContext {
         if let Err(e) = crate::backup::prune_backups(&self.base, self.config.backup.keep) {
             tracing::error!(error = %e, "could not remove old backups (backup.keep)");
         }
-        if let Some(p) = self.protocol.get() {
-            p.events.publish(EventKind::BackupWritten {
-                dir: info.dir.display().to_string(),
-                step,
-                automatic,
-            });
-        }
+        self.events.publish(EventKind::BackupWritten {
+            dir: info.dir.display().to_string(),
+            step,
+            automatic,
+        });
         Ok(info)
-    }
-
-    /// The protocol side (set once the node has started).
-    pub fn protocol(&self) -> &Protocol {
-        // Set in `RunningNode::start` before the context is shared with anything.
-        self.protocol.get().expect("protocol initialised at start")
     }
 
     /// Number of channel records in the store.
@@ -272,6 +271,7 @@ impl NodeContext {
 #[derive(Debug)]
 pub struct RunningNode {
     ctx: Arc<NodeContext>,
+    protocol: Arc<Protocol>,
     rpc: ServerHandle,
     rpc_addr: SocketAddr,
     keys_created: bool,
@@ -357,17 +357,7 @@ impl RunningNode {
         let (keys, keys_created) = NodeKeys::load_or_create(&base)?;
         let store: Arc<dyn Store> = Arc::from(open_store(config.store.backend, &base.store_dir())?);
         let addr = config.rpc.listening_addr;
-        let ctx = Arc::new(NodeContext {
-            base,
-            config,
-            keys,
-            store,
-            namer: BackupNamer::default(),
-            backup_lock: std::sync::Mutex::new(()),
-            digests: DigestCache::default(),
-            protocol: OnceLock::new(),
-        });
-        let chain: Arc<dyn ChainClient> = match (chain, &ctx.config.chain.rpc_url) {
+        let chain: Arc<dyn ChainClient> = match (chain, &config.chain.rpc_url) {
             (Some(chain), _) => chain,
             (None, Some(url)) => Arc::new(RemoteChain::from_url(url)?),
             (None, None) => {
@@ -379,8 +369,19 @@ impl RunningNode {
             }
         };
         let events = Arc::new(
-            EventBus::new(Some(ctx.base.root().join("events.jsonl"))).map_err(NodeError::Events)?,
+            EventBus::new(Some(base.root().join("events.jsonl"))).map_err(NodeError::Events)?,
         );
+        // In dependency order: the storage side, the core on it, then the protocol side.
+        let ctx = Arc::new(NodeContext {
+            base,
+            config,
+            keys,
+            store,
+            events: events.clone(),
+            namer: BackupNamer::default(),
+            backup_lock: std::sync::Mutex::new(()),
+            digests: DigestCache::default(),
+        });
         let steps = Arc::new(StepControl::default());
         let identity = Identity {
             secret: *ctx.keys.node_secret(),
@@ -402,13 +403,12 @@ impl RunningNode {
         let (core, core_task) = Core::spawn(
             ctx.clone(),
             chain.clone(),
-            events.clone(),
             steps.clone(),
             Arc::new(failpoints),
         )?;
         let listener_task =
             crate::transport::spawn_listener(listener, identity.clone(), core.transport_sender());
-        let _ = ctx.protocol.set(Protocol {
+        let protocol = Arc::new(Protocol {
             core,
             events,
             steps,
@@ -417,7 +417,7 @@ impl RunningNode {
             chain,
         });
         let (rpc_addr, rpc) =
-            crate::rpc::limits::start_server(addr, crate::rpc::build_module(&ctx))
+            crate::rpc::limits::start_server(addr, crate::rpc::build_module(&ctx, &protocol))
                 .await
                 .map_err(|source| NodeError::Rpc { addr, source })?;
         if let Some(warning) = rpc_exposure_warning(&ctx.config, rpc_addr) {
@@ -437,6 +437,7 @@ impl RunningNode {
         );
         Ok(Self {
             ctx,
+            protocol,
             rpc,
             rpc_addr,
             keys_created,
@@ -471,7 +472,7 @@ impl RunningNode {
         if self.rpc.stop().is_ok() {
             self.rpc.stopped().await;
         }
-        let protocol = self.ctx.protocol();
+        let protocol = &self.protocol;
         // A held core must not block the stop.
         protocol.steps.disarm_all();
         protocol.steps.release();
@@ -498,7 +499,7 @@ impl RunningNode {
 
     /// The protocol side: core handle, events, step control, peer address.
     pub fn protocol(&self) -> &Protocol {
-        self.ctx.protocol()
+        &self.protocol
     }
 
     /// Resolves when the core stops on its own: `Some` after a fail-stop (a store write

@@ -3,9 +3,9 @@
 //! Fiber's modules; a method of a module that is not enabled is simply not registered, so it
 //! answers JSON-RPC's "method not found" (-32601), exactly like an unknown method.
 //!
-//! Every free-text or list input has a length limit (`limits.rs`, `core::payments`), checked
-//! before anything changes, and a state-changing method checks everything before it asks the
-//! core: an error reply means nothing was persisted. The server's own limits (batch size, body
+//! Every free-text or list input has a length limit (`limits.rs`, `core::payments::invoice`),
+//! checked before anything changes, and a state-changing method checks everything before it asks
+//! the core: an error reply means nothing was persisted. The server's own limits (batch size, body
 //! sizes, 413 for an oversize chunked body) are in `limits.rs`.
 
 pub mod client;
@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::config::RpcModule as Module;
 use crate::core::{Command, CoreGone, SendPaymentRequest};
-use crate::node::{NodeContext, parse_peer_address};
+use crate::node::{NodeContext, Protocol, parse_peer_address};
 use crate::steps::StepSpec;
 
 pub use dlp_chain::jsonrpc::{INVALID_PARAMS, OPERATION_FAILED};
@@ -188,36 +188,58 @@ fn payment_json(p: &crate::core::Payment) -> serde_json::Value {
     })
 }
 
-/// What the RPC server holds: a weak reference, so the server (whose tasks may outlive
+/// What the RPC server holds: weak references, so the server (whose tasks may outlive
 /// `RunningNode::stop` by a moment) never keeps the store open after the node stopped.
 #[derive(Debug)]
-pub struct RpcContext(std::sync::Weak<NodeContext>);
+pub struct RpcContext {
+    node: std::sync::Weak<NodeContext>,
+    protocol: std::sync::Weak<Protocol>,
+}
+
+/// The node, alive for the length of one call.
+struct LiveNode {
+    node: Arc<NodeContext>,
+    protocol: Arc<Protocol>,
+}
+
+impl LiveNode {
+    fn protocol(&self) -> &Protocol {
+        &self.protocol
+    }
+}
 
 impl RpcContext {
-    fn get(&self) -> Result<Arc<NodeContext>, ErrorObjectOwned> {
-        self.0
-            .upgrade()
-            .ok_or_else(|| failed("the node is shutting down".into()))
+    fn get(&self) -> Result<LiveNode, ErrorObjectOwned> {
+        match (self.node.upgrade(), self.protocol.upgrade()) {
+            (Some(node), Some(protocol)) => Ok(LiveNode { node, protocol }),
+            _ => Err(failed("the node is shutting down".into())),
+        }
     }
 }
 
 /// Build the RPC module for a node, registering only the enabled modules' methods.
-pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
-    let config = ctx.config().clone();
-    let mut module = RpcModule::new(RpcContext(Arc::downgrade(ctx)));
+pub fn build_module(node: &Arc<NodeContext>, protocol: &Arc<Protocol>) -> RpcModule<RpcContext> {
+    let config = node.config().clone();
+    let mut module = RpcModule::new(RpcContext {
+        node: Arc::downgrade(node),
+        protocol: Arc::downgrade(protocol),
+    });
     // Registration can only fail on a duplicate name; the names below are distinct constants.
     if config.module_enabled(Module::Info) {
         let _ = module.register_method("node_info", |params, ctx, _| {
             let ctx = ctx.get()?;
             expect_no_params(&params)?;
-            let channel_count = ctx.channel_count().map_err(|e| failed(e.to_string()))?;
+            let channel_count = ctx
+                .node
+                .channel_count()
+                .map_err(|e| failed(e.to_string()))?;
             Ok::<_, ErrorObjectOwned>(NodeInfo {
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                pubkey: ctx.keys().node_pubkey_hex(),
-                store_backend: ctx.store().backend().to_string(),
+                pubkey: ctx.node.keys().node_pubkey_hex(),
+                store_backend: ctx.node.store().backend().to_string(),
                 channel_count: hex_u64(channel_count),
                 addresses: vec![ctx.protocol().address()],
-                wallet_pubkey: ctx.keys().wallet_pubkey_hex(),
+                wallet_pubkey: ctx.node.keys().wallet_pubkey_hex(),
             })
         });
     }
@@ -226,7 +248,7 @@ pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
             let ctx = ctx.get()?;
             let p: ConnectParams = params_object(&params)?;
             check_len("address", &p.address, limits::MAX_PEER_ADDRESS_LEN)?;
-            let allow_non_loopback = ctx.config().fiber.allow_non_loopback;
+            let allow_non_loopback = ctx.node.config().fiber.allow_non_loopback;
             let (addr, pubkey) = parse_peer_address(&p.address, allow_non_loopback)
                 .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e, None::<()>))?;
             let protocol = ctx.protocol();
@@ -437,7 +459,7 @@ pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
         let _ = module.register_blocking_method("backup", |params, ctx, _| {
             let ctx = ctx.get()?;
             expect_no_params(&params)?;
-            match ctx.backup() {
+            match ctx.node.backup() {
                 Ok(info) => {
                     tracing::info!(dir = %info.dir.display(), bytes = info.total_bytes(), "backup written");
                     Ok::<_, ErrorObjectOwned>(())

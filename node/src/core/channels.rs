@@ -173,7 +173,7 @@ impl Core {
         {
             let reason = if self.state_of(&id) == Some(ChannelState::Stale) {
                 Some("channel is Stale: waiting for the peer's ReestablishChannel".to_string())
-            } else if self.awaiting_reestablish.contains(&id) {
+            } else if self.reestablish.awaiting.contains(&id) {
                 Some(
                     "channel is reestablishing: waiting for the peer's ReestablishChannel"
                         .to_string(),

@@ -19,7 +19,7 @@ impl Core {
             .state_of(&channel_id)
             .ok_or_else(|| format!("unknown channel {channel_id}"))?;
         if state == ChannelState::Stale {
-            return Err(if self.audit_failed.contains(&channel_id) {
+            return Err(if self.reestablish.audit_failed.contains(&channel_id) {
                 format!(
                     "channel {channel_id} is Stale and its audit failed: our state is older than \
                      the peer's, so closing it could broadcast a revoked commitment; refused"

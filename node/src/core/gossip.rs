@@ -257,7 +257,7 @@ impl Core {
             return;
         };
         let enabled = self.state_of(&id) == Some(ChannelState::ChannelReady)
-            && !self.audit_failed.contains(&id);
+            && !self.reestablish.audit_failed.contains(&id);
         let held = channel.updates[side].as_ref();
         let fee_rate = self.config.channel.fee_rate;
         let delta = self.config.channel.tlc_expiry_delta;

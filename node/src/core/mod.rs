@@ -1,19 +1,15 @@
 //! The node core: one task that owns every channel and processes one input at a time (a peer
 //! message, a chain event, an RPC command).
 //!
-//! Handling an input only changes memory and queues effects. [`Core::flush`] then applies them
-//! in a fixed order that is the durability rule of the node:
-//! 1. persist every changed record in one atomic batch (`Persisted` events);
-//! 2. announce the handled message (`MessageReceived`), which may hold the node;
-//! 3. broadcast transactions;
-//! 4. send queued messages, one `MessageSent` event each, each of which may hold the node.
-//!
-//! So no message ever leaves before the state that produced it is on disk, and while the node is
-//! held at a step nothing else runs: the store is exactly that step's state.
+//! Handling an input only changes memory and queues effects; `flush.rs` applies them in the
+//! fixed order that is the durability rule of the node (persist, then announce, then broadcast,
+//! then send), so no message ever leaves before the state that produced it is on disk.
 
 mod api;
 mod channels;
 mod close;
+mod commands;
+mod flush;
 mod gossip;
 mod onchain;
 mod open;
@@ -22,13 +18,12 @@ pub mod records;
 mod reestablish;
 mod updates;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dlp_chain::{ChainClient, ChainEvent, Hash32, OutPoint, Pubkey, Transaction};
-use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, watch};
+use dlp_chain::{ChainClient, ChainEvent, Hash32, Pubkey};
+use tokio::sync::{mpsc, watch};
 
 use crate::channel_record::{ChannelId, ChannelRecord, ChannelState};
 use crate::config::Config;
@@ -36,9 +31,9 @@ use crate::events::{EventBus, EventKind};
 use crate::graph::{GRAPH_CHANNEL_PREFIX, Graph, GraphChannel};
 use crate::node::NodeContext;
 use crate::steps::StepControl;
-use crate::store::WriteBatch;
 use crate::transport::{Connection, TransportEvent};
 use crate::wire::PeerMessage;
+use flush::Effects;
 
 pub use api::{ChannelInfo, Command, CoreGone, CoreHandle, CoreInput, FailStop, PeerInfo, TlcInfo};
 pub use payments::{
@@ -71,26 +66,10 @@ enum Either {
     },
 }
 
-/// Effects queued while handling one input.
-#[derive(Debug, Default)]
-struct Effects {
-    dirty_channels: BTreeSet<Hash32>,
-    deleted_channels: BTreeSet<Hash32>,
-    dirty_payments: BTreeSet<Hash32>,
-    dirty_invoices: BTreeSet<Hash32>,
-    peer_secrets: Vec<(Hash32, u64, Hash32)>,
-    preimages: Vec<(Hash32, Hash32)>,
-    dirty_graph: BTreeSet<Hash32>,
-    deleted_graph: BTreeSet<Hash32>,
-    /// Channels whose state changed (their gossip policy may have to follow).
-    state_changed: BTreeSet<Hash32>,
-    rng_counter: Option<u64>,
-    events: Vec<EventKind>,
-    txs: Vec<(Transaction, Option<u64>)>,
-    messages: Vec<(Pubkey, PeerMessage)>,
-}
-
-/// The core's state.
+/// The core's state: its surroundings (context, config, chain, keys, events, step control),
+/// then by concern: channels and their connections, reestablish and audits, channels being
+/// opened, payments, the gossip graph, what it did on chain, and the effects of the input being
+/// handled. Each concern's file works mostly on its own part.
 pub struct Core {
     ctx: Arc<NodeContext>,
     config: Config,
@@ -99,29 +78,26 @@ pub struct Core {
     wallet: Pubkey,
     events: Arc<EventBus>,
     steps: Arc<StepControl>,
+    /// Every channel, persisted (the records `flush` writes).
     channels: BTreeMap<Hash32, ChannelRecord>,
+    /// The live connection to each peer.
     peers: HashMap<Pubkey, Connection>,
-    /// Channels whose peer has not yet sent ReestablishChannel on this connection.
-    awaiting_reestablish: HashSet<Hash32>,
-    /// Stale channels whose audit failed (blocked until restart or a new reestablish).
-    audit_failed: HashSet<Hash32>,
-    /// Per Stale channel, what the mutual-Stale resolution said and heard on the current
-    /// connection (see `reestablish`); forgotten when the connection ends or is replaced.
-    stale_talk: HashMap<Hash32, reestablish::StaleTalk>,
+    /// Reestablish and audit state of the channels on the current connections (`reestablish`).
+    reestablish: reestablish::ReestablishState,
     /// The core's own input queue, for its timers (weak: the core never keeps itself alive).
     inputs: mpsc::WeakUnboundedSender<CoreInput>,
-    /// Incoming channel proposals waiting for `accept_channel`.
-    proposals: HashMap<Hash32, (Pubkey, PeerMessage)>,
-    invoices: HashMap<Hash32, Invoice>,
-    payments: HashMap<Hash32, Payment>,
-    preimages: HashMap<Hash32, Hash32>,
+    /// Channels being opened: proposals and the wallet outputs their fundings spend (`open`).
+    opening: open::OpenState,
+    /// Invoices, outgoing payments and learned preimages (`payments`), persisted.
+    payments: payments::PaymentState,
     /// The channel graph learned from gossip (`gossip`), persisted.
     graph: Graph,
-    reserved_outpoints: HashSet<OutPoint>,
     /// Transactions submitted by this run (claims are retried on every chain event; each is
     /// submitted once per run, and again after a restart).
     submitted: HashSet<Hash32>,
+    /// The chain's height, as of the last block the chain watcher reported.
     height: u64,
+    /// What handling the current input queued (see `flush`).
     fx: Effects,
     failpoints: Arc<crate::failpoint::Failpoints>,
     rng: Option<SeededRng>,
@@ -176,11 +152,11 @@ impl Core {
     pub fn spawn(
         ctx: Arc<NodeContext>,
         chain: Arc<dyn ChainClient>,
-        events: Arc<EventBus>,
         steps: Arc<StepControl>,
         failpoints: Arc<crate::failpoint::Failpoints>,
     ) -> Result<(CoreHandle, tokio::task::JoinHandle<()>), CoreError> {
         let store = ctx.store().clone();
+        let events = ctx.events().clone();
         let mut channels = BTreeMap::new();
         for mut record in ChannelRecord::load_all(store.as_ref())? {
             // Every connection is new after a start: the peer will resend whatever updates of
@@ -263,16 +239,15 @@ impl Core {
             steps,
             channels,
             peers: HashMap::new(),
-            awaiting_reestablish: HashSet::new(),
-            audit_failed: HashSet::new(),
-            stale_talk: HashMap::new(),
+            reestablish: reestablish::ReestablishState::default(),
             inputs: own_inputs,
-            proposals: HashMap::new(),
-            invoices,
-            payments,
-            preimages,
+            opening: open::OpenState::default(),
+            payments: payments::PaymentState {
+                invoices,
+                outgoing: payments,
+                preimages,
+            },
             graph,
-            reserved_outpoints: HashSet::new(),
             submitted: HashSet::new(),
             height: 0,
             fx: Effects::default(),
@@ -312,7 +287,7 @@ impl Core {
 
     async fn handle(&mut self, input: CoreInput) -> std::ops::ControlFlow<()> {
         let mut received = None;
-        let mut replies: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+        let mut replies = commands::Replies::new();
         let input = match input {
             CoreInput::Transport(event) => Either::Transport(*event),
             CoreInput::Chain(events) => Either::Chain(events),
@@ -370,199 +345,8 @@ impl Core {
         flow
     }
 
-    fn numbers(&self, channel: Option<Hash32>) -> (u64, u64) {
-        channel
-            .and_then(|id| self.channels.get(&id))
-            .map_or((0, 0), |r| {
-                (r.local_commitment_number, r.remote_commitment_number)
-            })
-    }
-
     fn publish(&self, kind: EventKind) {
         self.events.publish(kind);
-    }
-
-    async fn publish_step(&self, kind: EventKind) {
-        let fired = self.steps.check(&kind);
-        self.events.publish(kind);
-        // Backups first: a hold on the same step then holds with them written.
-        for (step, action) in &fired {
-            if *action == crate::steps::StepAction::Backup {
-                // The core is the store's only writer and it is here: the backup is exactly
-                // this step's state. It publishes BackupWritten naming the step.
-                if let Err(e) = self.ctx.backup_at_step(step) {
-                    self.events.publish(EventKind::Error {
-                        channel_id: None,
-                        message: format!("backup at step {step} failed: {e}"),
-                    });
-                }
-            }
-        }
-        if let Some((step, _)) = fired
-            .into_iter()
-            .find(|(_, a)| *a == crate::steps::StepAction::Hold)
-        {
-            tracing::info!(%step, "held at step");
-            self.events.publish(EventKind::Held { step: step.clone() });
-            self.steps.wait_release().await;
-            self.events.publish(EventKind::Released { step });
-        }
-    }
-
-    /// Apply the queued effects. `Break` when the store refused a write: the core stops
-    /// (fail-stop), because memory is now ahead of disk and no message may depend on it; a
-    /// restart reloads the last durable state and reestablish resyncs the peers.
-    async fn flush(
-        &mut self,
-        received: Option<(Pubkey, &'static str, Option<Hash32>)>,
-    ) -> std::ops::ControlFlow<()> {
-        let fx = std::mem::take(&mut self.fx);
-        // 1. Persist.
-        let mut batch = WriteBatch::new();
-        for id in &fx.deleted_channels {
-            batch.delete(ChannelRecord::key(&ChannelId(id.0)));
-        }
-        for id in &fx.dirty_channels {
-            if let Some(record) = self.channels.get_mut(id) {
-                if let Some(data) = record.data.as_deref() {
-                    record.local_commitment_number = data.local_commitment_number();
-                    record.remote_commitment_number = data.remote_commitment_number();
-                }
-                batch.put(ChannelRecord::key(&record.channel_id), record.encode());
-            }
-        }
-        for (channel, number, secret) in &fx.peer_secrets {
-            batch.put(peer_secret_key(channel, *number), secret.0.to_vec());
-        }
-        for hash in &fx.dirty_payments {
-            if let Some(p) = self.payments.get(hash) {
-                batch.put(prefixed(PAYMENT_PREFIX, hash), json_bytes(p));
-            }
-        }
-        for hash in &fx.dirty_invoices {
-            if let Some(i) = self.invoices.get(hash) {
-                batch.put(prefixed(INVOICE_PREFIX, hash), json_bytes(i));
-            }
-        }
-        for id in &fx.deleted_graph {
-            batch.delete(prefixed(GRAPH_CHANNEL_PREFIX, id));
-        }
-        for id in &fx.dirty_graph {
-            if let Some(channel) = self.graph.get(id) {
-                batch.put(prefixed(GRAPH_CHANNEL_PREFIX, id), json_bytes(channel));
-            }
-        }
-        if let Some(counter) = fx.rng_counter {
-            batch.put(RNG_COUNTER_KEY.to_vec(), counter.to_be_bytes().to_vec());
-        }
-        for (hash, preimage) in &fx.preimages {
-            batch.put(prefixed(PREIMAGE_PREFIX, hash), json_bytes(preimage));
-        }
-        if !batch.is_empty() {
-            let written = self
-                .failpoints
-                .check("core.persist")
-                .map_err(|e| e.to_string())
-                .and_then(|()| self.ctx.store().write(&batch).map_err(|e| e.to_string()));
-            if let Err(e) = written {
-                // Nothing that depends on this state may leave the node: drop the effects.
-                tracing::error!(error = %e, "persisting state failed; stopping the node core");
-                self.fail_stop.send_replace(Some(FailStop {
-                    reason: format!("store write failed: {e}"),
-                }));
-                self.publish(EventKind::Error {
-                    channel_id: None,
-                    message: format!(
-                        "store write failed: {e}; the node stopped processing (restart it once \
-                         the store is writable again)"
-                    ),
-                });
-                return std::ops::ControlFlow::Break(());
-            }
-            for id in &fx.dirty_channels {
-                let (local, remote) = self.numbers(Some(*id));
-                self.publish(EventKind::Persisted {
-                    channel_id: *id,
-                    local,
-                    remote,
-                });
-            }
-        }
-        for event in fx.events {
-            self.publish(event);
-        }
-        // 2. The handled message.
-        if let Some((peer, msg_type, channel_id)) = received {
-            let (local, remote) = self.numbers(channel_id);
-            self.publish_step(EventKind::MessageReceived {
-                peer,
-                msg_type: msg_type.to_string(),
-                channel_id,
-                local,
-                remote,
-            })
-            .await;
-        }
-        // 3. Transactions.
-        for (tx, number) in fx.txs {
-            let txid = tx.txid();
-            let kind = tx.kind.name().to_string();
-            let channel_id = tx.kind.channel_id();
-            let result = self.chain.submit(tx).await;
-            if let Err(e) = &result {
-                tracing::warn!(%txid, %kind, error = %e, "transaction not accepted");
-            }
-            self.publish(EventKind::TxBroadcast {
-                txid,
-                kind,
-                channel_id,
-                commitment_number: number,
-                accepted: result.is_ok(),
-                reject_reason: result.err().map(|e| e.to_string()),
-            });
-        }
-        // 4. Messages.
-        for (peer, message) in fx.messages {
-            let channel_id = message.channel_id();
-            // Safety net for passive silence: a Stale channel says nothing but its answer to
-            // the peer's ReestablishChannel (and a request to close, after a failed audit), and
-            // in `mutual_stale = "reveal"` mode its StaleNotice and its numbers (`reestablish`).
-            if let Some(id) = channel_id
-                && self.state_of(&id) == Some(ChannelState::Stale)
-                && !matches!(
-                    message,
-                    PeerMessage::ReestablishChannel { .. }
-                        | PeerMessage::RequestForceClose { .. }
-                        | PeerMessage::StaleNotice { .. }
-                )
-            {
-                self.publish(EventKind::Error {
-                    channel_id: Some(id),
-                    message: format!(
-                        "bug: {} queued on a Stale channel; not sent",
-                        message.type_name()
-                    ),
-                });
-                continue;
-            }
-            let Some(conn) = self.peers.get(&peer) else {
-                tracing::debug!(%peer, msg = message.type_name(), "peer offline; not sent");
-                continue;
-            };
-            if !conn.send(&message) {
-                continue;
-            }
-            let (local, remote) = self.numbers(channel_id);
-            self.publish_step(EventKind::MessageSent {
-                peer,
-                msg_type: message.type_name().to_string(),
-                channel_id,
-                local,
-                remote,
-            })
-            .await;
-        }
-        std::ops::ControlFlow::Continue(())
     }
 
     /// A fresh 32-byte value for `purpose`: seeded when `dev.seed` is set, else from the OS.
@@ -641,7 +425,7 @@ impl Core {
             .collect();
         self.forget_stale_talk(peer);
         for id in ids {
-            self.awaiting_reestablish.remove(&id);
+            self.reestablish.awaiting.remove(&id);
             if let Some(data) = self
                 .channels
                 .get_mut(&id)
@@ -655,126 +439,8 @@ impl Core {
             }
         }
         // Proposals from a peer that left are dropped.
-        self.proposals.retain(|_, (p, _)| *p != peer);
+        self.opening.proposals.retain(|_, (p, _)| *p != peer);
     }
-
-    async fn on_command(&mut self, command: Command, replies: &mut Vec<Box<dyn FnOnce() + Send>>) {
-        fn later<T: Send + 'static>(
-            replies: &mut Vec<Box<dyn FnOnce() + Send>>,
-            reply: oneshot::Sender<T>,
-            value: T,
-        ) {
-            replies.push(Box::new(move || {
-                let _ = reply.send(value);
-            }));
-        }
-        match command {
-            Command::DisconnectPeer { pubkey, reply } => {
-                let result = match self.peers.remove(&pubkey) {
-                    Some(conn) => {
-                        conn.close();
-                        self.on_disconnected(pubkey, "disconnect_peer".into());
-                        Ok(())
-                    }
-                    None => Err(format!("peer {pubkey} is not connected")),
-                };
-                later(replies, reply, result);
-            }
-            Command::ListPeers { reply } => {
-                let peers = self
-                    .peers
-                    .values()
-                    .map(|c| PeerInfo {
-                        pubkey: c.pubkey,
-                        address: c.addr.to_string(),
-                        inbound: c.inbound,
-                    })
-                    .collect();
-                later(replies, reply, peers);
-            }
-            Command::OpenChannel {
-                pubkey,
-                funding_amount,
-                reply,
-            } => {
-                let result = self.open_channel(pubkey, funding_amount).await;
-                later(replies, reply, result);
-            }
-            Command::AcceptChannel {
-                temporary_channel_id,
-                reply,
-            } => {
-                let result = self.accept_proposal(temporary_channel_id);
-                later(replies, reply, result);
-            }
-            Command::ListChannels {
-                pubkey,
-                include_closed,
-                reply,
-            } => {
-                let list = self.list_channels(pubkey, include_closed);
-                later(replies, reply, list);
-            }
-            Command::NewInvoice {
-                amount,
-                description,
-                reply,
-            } => {
-                let result = self.new_invoice(amount, description);
-                later(replies, reply, result);
-            }
-            Command::SendPayment { request, reply } => {
-                let result = self.send_payment(request);
-                later(replies, reply, result);
-            }
-            Command::GetPayment {
-                payment_hash,
-                reply,
-            } => {
-                let payment = self.payments.get(&payment_hash).cloned();
-                later(replies, reply, payment);
-            }
-            Command::ShutdownChannel {
-                channel_id,
-                force,
-                reply,
-            } => {
-                let result = self.shutdown_channel(channel_id, force);
-                later(replies, reply, result);
-            }
-            Command::AddConnection { conn, reply } => {
-                self.on_connected(*conn);
-                later(replies, reply, ());
-            }
-            Command::GraphChannels { reply } => {
-                let channels = self.graph.channels().cloned().collect();
-                later(replies, reply, channels);
-            }
-            Command::DevSignedCommitment { channel_id, reply } => {
-                let result = self
-                    .our_signed_commitment(channel_id)
-                    .map(|(tx, _)| tx)
-                    .map_err(|e| e.to_string());
-                later(replies, reply, result);
-            }
-        }
-    }
-}
-
-fn prefixed(prefix: u8, hash: &Hash32) -> Vec<u8> {
-    let mut key = vec![prefix];
-    key.extend_from_slice(&hash.0);
-    key
-}
-
-fn peer_secret_key(channel: &Hash32, number: u64) -> Vec<u8> {
-    let mut key = prefixed(PEER_SECRET_PREFIX, channel);
-    key.extend_from_slice(&number.to_be_bytes());
-    key
-}
-
-fn json_bytes<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
 }
 
 fn load_json_prefix<T: serde::de::DeserializeOwned>(

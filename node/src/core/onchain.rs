@@ -24,7 +24,8 @@ use dlp_chain::{
     sign_digest,
 };
 
-use super::{Core, peer_secret_key};
+use super::Core;
+use super::flush::peer_secret_key;
 use crate::channel::OnChainClose;
 use crate::channel_record::{ChannelState, flags};
 use crate::wire::RemoveReason;
@@ -203,7 +204,7 @@ impl Core {
                 })
                 .collect();
             for (channel_id, tlc) in offered {
-                self.preimages.insert(hash, *preimage);
+                self.payments.preimages.insert(hash, *preimage);
                 self.fx.preimages.push((hash, *preimage));
                 self.on_outgoing_tlc_resolved(
                     channel_id,
@@ -371,13 +372,25 @@ impl Core {
                 ..
             } => {
                 let preimage = self
+                    .payments
                     .preimages
                     .get(payment_hash)
                     .copied()
-                    .or_else(|| self.invoices.get(payment_hash).and_then(|i| i.preimage))
-                    .or_else(|| self.payments.get(payment_hash).and_then(|p| p.preimage))
                     .or_else(|| {
                         self.payments
+                            .invoices
+                            .get(payment_hash)
+                            .and_then(|i| i.preimage)
+                    })
+                    .or_else(|| {
+                        self.payments
+                            .outgoing
+                            .get(payment_hash)
+                            .and_then(|p| p.preimage)
+                    })
+                    .or_else(|| {
+                        self.payments
+                            .outgoing
                             .get(payment_hash)
                             .and_then(|p| p.keysend_preimage)
                     });

@@ -1,15 +1,27 @@
 //! Opening a channel: proposal and acceptance, the funding transaction, the first
 //! commitments, ChannelReady after confirmation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use dlp_chain::{Hash32, Lock, Output, Pubkey, Transaction, TxKind, Witness, sign_digest};
+use dlp_chain::{
+    Hash32, Lock, OutPoint, Output, Pubkey, Transaction, TxKind, Witness, sign_digest,
+};
 
 use super::Core;
 use super::channels::derive_channel_id;
 use crate::channel::{ChannelData, PartyKeys};
 use crate::channel_record::{ChannelId, ChannelRecord, ChannelState, flags};
 use crate::wire::PeerMessage;
+
+/// Channels being opened, as far as this run knows (not persisted: a proposal ends with its
+/// connection, a reservation with the run).
+#[derive(Debug, Default)]
+pub(super) struct OpenState {
+    /// Incoming channel proposals waiting for `accept_channel`.
+    pub(super) proposals: HashMap<Hash32, (Pubkey, PeerMessage)>,
+    /// Wallet outputs a funding transaction of this run spends: never offered to another.
+    pub(super) reserved_outpoints: HashSet<OutPoint>,
+}
 
 impl Core {
     pub(super) async fn open_channel(
@@ -29,7 +41,7 @@ impl Core {
             .await
             .map_err(|e| e.to_string())?
             .iter()
-            .filter(|u| !self.reserved_outpoints.contains(&u.outpoint))
+            .filter(|u| !self.opening.reserved_outpoints.contains(&u.outpoint))
             .map(|u| u.output.amount)
             .sum();
         if spendable < funding_amount {
@@ -129,18 +141,19 @@ impl Core {
         }
         let id = *temporary_channel_id;
         if *funding_amount >= self.config.channel.auto_accept_min_funding_amount {
-            self.proposals.insert(id, (peer, message));
+            self.opening.proposals.insert(id, (peer, message));
             if let Err(e) = self.accept_proposal(id) {
                 self.send_error(peer, Some(id), e);
             }
         } else {
             tracing::info!(%peer, temporary_channel_id = %id, "channel proposal waits for accept_channel");
-            self.proposals.insert(id, (peer, message));
+            self.opening.proposals.insert(id, (peer, message));
         }
     }
 
     pub(super) fn accept_proposal(&mut self, temporary_id: Hash32) -> Result<Hash32, String> {
         let (peer, message) = self
+            .opening
             .proposals
             .remove(&temporary_id)
             .ok_or_else(|| format!("no pending channel proposal {temporary_id}"))?;
@@ -227,7 +240,7 @@ impl Core {
             if total >= data.funding_amount {
                 break;
             }
-            if self.reserved_outpoints.contains(&u.outpoint) {
+            if self.opening.reserved_outpoints.contains(&u.outpoint) {
                 continue;
             }
             total += u.output.amount;
@@ -272,7 +285,7 @@ impl Core {
             }
         };
         for input in &inputs {
-            self.reserved_outpoints.insert(*input);
+            self.opening.reserved_outpoints.insert(*input);
         }
         if let Some(slot) = self.data_mut(&temp) {
             *slot = data;

@@ -89,6 +89,8 @@
 //! `fiber` (Fiber's behaviour, unchanged) and on under `strict`, whose audit refuses every peer
 //! ahead of the backup.
 
+use std::collections::{HashMap, HashSet};
+
 use dlp_chain::{Hash32, Pubkey};
 
 use super::{Core, CoreInput};
@@ -97,6 +99,18 @@ use crate::channel_record::ChannelState;
 use crate::config::{AuditPolicy, MutualStale, OnAuditFailure};
 use crate::events::EventKind;
 use crate::wire::PeerMessage;
+
+/// Reestablish and audit state of the channels on the current connections.
+#[derive(Debug, Default)]
+pub(super) struct ReestablishState {
+    /// Channels whose peer has not yet sent ReestablishChannel on this connection.
+    pub(super) awaiting: HashSet<Hash32>,
+    /// Stale channels whose audit failed (blocked until restart or a new reestablish).
+    pub(super) audit_failed: HashSet<Hash32>,
+    /// Per Stale channel, what the mutual-Stale resolution said and heard on the current
+    /// connection; forgotten when the connection ends or is replaced.
+    pub(super) stale_talk: HashMap<Hash32, StaleTalk>,
+}
 
 /// What the mutual-Stale resolution of one Stale channel said and heard on the current
 /// connection. Forgotten when the connection ends or is replaced.
@@ -176,7 +190,7 @@ impl Core {
                 Some(ChannelState::Stale) => {
                     // Passive silence: the peer must speak first (in `reveal` mode, unless it
                     // stays silent too: see the module docs).
-                    self.awaiting_reestablish.remove(&id);
+                    self.reestablish.awaiting.remove(&id);
                     if self.config.audit.effective_mutual_stale() == MutualStale::Reveal {
                         self.arm_stale_reveal(peer, id);
                     }
@@ -199,7 +213,7 @@ impl Core {
         let Some(message) = self.reestablish_message(id) else {
             return;
         };
-        self.awaiting_reestablish.insert(id);
+        self.reestablish.awaiting.insert(id);
         self.send(peer, message);
     }
 
@@ -207,13 +221,14 @@ impl Core {
     /// (it ended, or a new one replaced it); its timers are aborted.
     pub(super) fn forget_stale_talk(&mut self, peer: Pubkey) {
         let ids: Vec<Hash32> = self
+            .reestablish
             .stale_talk
             .keys()
             .filter(|id| self.peer_of(id) == Some(peer))
             .copied()
             .collect();
         for id in ids {
-            self.stale_talk.remove(&id);
+            self.reestablish.stale_talk.remove(&id);
         }
     }
 
@@ -234,7 +249,7 @@ impl Core {
                 });
             }
         }));
-        let talk = self.stale_talk.entry(id).or_default();
+        let talk = self.reestablish.stale_talk.entry(id).or_default();
         if let Some(old) = talk.timer.replace(timer.abort_handle()) {
             old.abort();
         }
@@ -249,7 +264,7 @@ impl Core {
         {
             return;
         }
-        let talk = self.stale_talk.entry(id).or_default();
+        let talk = self.reestablish.stale_talk.entry(id).or_default();
         talk.timer = None;
         if talk.peer_reestablished || talk.notice_sent {
             return;
@@ -294,7 +309,11 @@ impl Core {
             return;
         }
         tracing::info!(channel = %id, %peer, "the peer's end of Stale channel {id} is Stale too");
-        self.stale_talk.entry(id).or_default().notice_received = true;
+        self.reestablish
+            .stale_talk
+            .entry(id)
+            .or_default()
+            .notice_received = true;
         self.maybe_send_stale_numbers(peer, id);
     }
 
@@ -302,7 +321,7 @@ impl Core {
     /// first, once; the other end waits for them.
     fn maybe_send_stale_numbers(&mut self, peer: Pubkey, id: Hash32) {
         let me = self.me;
-        let Some(talk) = self.stale_talk.get_mut(&id) else {
+        let Some(talk) = self.reestablish.stale_talk.get_mut(&id) else {
             return;
         };
         if !(talk.notice_sent && talk.notice_received)
@@ -356,14 +375,14 @@ impl Core {
         );
         match state {
             ChannelState::Stale => {
-                let talk = self.stale_talk.entry(id).or_default();
+                let talk = self.reestablish.stale_talk.entry(id).or_default();
                 talk.peer_reestablished = true;
                 let numbers_sent = talk.numbers_sent;
                 let policy = self.config.audit.policy;
                 match audit(policy, local, remote, peer_local, peer_remote) {
                     Ok(()) => {
                         tracing::info!(channel = %id, "Passive audit passed for channel {id}. Resuming to Ready.");
-                        self.audit_failed.remove(&id);
+                        self.reestablish.audit_failed.remove(&id);
                         self.fx.events.push(EventKind::AuditPassed {
                             channel_id: id,
                             policy: policy.to_string(),
@@ -376,7 +395,7 @@ impl Core {
                             record.state_before_stale = None;
                         }
                         self.set_state(id, ChannelState::ChannelReady);
-                        self.stale_talk.remove(&id);
+                        self.reestablish.stale_talk.remove(&id);
                         // Both ends were Stale and we sent our numbers first: the peer has
                         // them already (sending them again would start a ping-pong).
                         if !numbers_sent {
@@ -389,7 +408,7 @@ impl Core {
                             channel = %id,
                             "Audit Failed for Stale channel: Local(L:{local}, R:{remote}), Peer(L:{peer_local}, R:{peer_remote}): {reason}"
                         );
-                        self.audit_failed.insert(id);
+                        self.reestablish.audit_failed.insert(id);
                         self.fx.events.push(EventKind::AuditFailed {
                             channel_id: id,
                             policy: policy.to_string(),
@@ -404,11 +423,12 @@ impl Core {
                         // the newer one; then it resumes and can close). We stay Stale; the
                         // peer already knows we are, and it told us its numbers first.
                         let answer = self
+                            .reestablish
                             .stale_talk
                             .get(&id)
                             .is_some_and(|talk| talk.notice_received && !talk.numbers_sent);
                         if answer && let Some(message) = self.reestablish_message(id) {
-                            if let Some(talk) = self.stale_talk.get_mut(&id) {
+                            if let Some(talk) = self.reestablish.stale_talk.get_mut(&id) {
                                 talk.numbers_sent = true;
                             }
                             self.send(peer, message);
@@ -420,7 +440,7 @@ impl Core {
                 }
             }
             ChannelState::ChannelReady | ChannelState::ShuttingDown(_) => {
-                if !self.awaiting_reestablish.contains(&id) {
+                if !self.reestablish.awaiting.contains(&id) {
                     // The peer reestablished without us having sent ours (it reconnected to
                     // us and spoke first): answer, then resync.
                     self.send_reestablish(peer, id);
@@ -440,7 +460,7 @@ impl Core {
 
     /// Fiber's resync for a live channel, given the peer's numbers.
     fn resync(&mut self, peer: Pubkey, id: Hash32, peer_local: u64, peer_remote: u64) {
-        self.awaiting_reestablish.remove(&id);
+        self.reestablish.awaiting.remove(&id);
         let Some(data) = self.data(&id).cloned() else {
             return;
         };

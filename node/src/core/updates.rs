@@ -74,7 +74,7 @@ impl Core {
         match self.state_of(id) {
             Some(ChannelState::ChannelReady) => {}
             Some(ChannelState::Stale) => {
-                return Err(if self.audit_failed.contains(id) {
+                return Err(if self.reestablish.audit_failed.contains(id) {
                     format!(
                         "channel {id} is Stale and blocked: its audit failed (restored from an \
                          old backup); it will not carry payments"
@@ -93,7 +93,7 @@ impl Core {
         if !self.peers.contains_key(&peer) {
             return Err(format!("peer {peer} of channel {id} is not connected"));
         }
-        if self.awaiting_reestablish.contains(id) {
+        if self.reestablish.awaiting.contains(id) {
             return Err(format!("channel {id} is reestablishing"));
         }
         Ok(())
@@ -179,7 +179,7 @@ impl Core {
                 .data(&channel_id)
                 .and_then(|d| d.find_tlc(false, tlc_id))
             {
-                self.preimages.insert(tlc.payment_hash, *preimage);
+                self.payments.preimages.insert(tlc.payment_hash, *preimage);
                 self.fx.preimages.push((tlc.payment_hash, *preimage));
             }
         }
@@ -205,7 +205,7 @@ impl Core {
         matches!(
             self.state_of(channel_id),
             Some(ChannelState::ChannelReady | ChannelState::ShuttingDown(_))
-        ) && !self.awaiting_reestablish.contains(channel_id)
+        ) && !self.reestablish.awaiting.contains(channel_id)
             && self.data(channel_id).is_some_and(|d| d.on_chain.is_none())
             && self.peers.contains_key(peer)
     }
@@ -215,7 +215,7 @@ impl Core {
         if !matches!(
             self.state_of(&channel_id),
             Some(ChannelState::ChannelReady | ChannelState::ShuttingDown(_))
-        ) || self.awaiting_reestablish.contains(&channel_id)
+        ) || self.reestablish.awaiting.contains(&channel_id)
         {
             return;
         }

@@ -11,7 +11,7 @@
 //!   of the methods that change state are bounded (see `rpc.rs`), so their answers stay far
 //!   below it: an answer that is refused as too big must never be one whose change persisted.
 //! - **Field lengths** ([`MAX_PEER_ADDRESS_LEN`], [`MAX_STEP_LEN`], and the invoice limits in
-//!   `core::payments`): free text is stored, echoed in errors and carried by every backup.
+//!   `core::payments::invoice`): free text is stored, echoed in errors and carried by every backup.
 //!
 //! jsonrpsee answers 413 when `Content-Length` is over the limit, but a chunked body has no
 //! length: it counts the bytes while reading and reports the overflow as a stream error, which
