@@ -24,8 +24,8 @@ A description longer than the line drops its parentheses, then is clipped at a c
 with `…`; the description column is aligned and a line is at most `width` columns (100).
 
 Which files: `git ls-files --cached --others --exclude-standard` in a git work tree (so a new
-file counts as soon as it exists, and what .gitignore ignores never does), else a walk of the
-directory; in both, the `ignore` patterns of ci/tree.toml are skipped.
+file counts as soon as it exists, and what .gitignore ignores never does), else (or when git
+fails) a walk of the directory; in both, the `ignore` patterns of ci/tree.toml are skipped.
 
 It fails (exit 1, one line per problem) when a Rust file has no `//!` doc, a directory has no hub
 and no description, any other entry has no description, or ci/tree.toml describes a path that
@@ -194,7 +194,8 @@ def fit(text: str, width: int) -> str:
 def rust_description(path: pathlib.Path) -> str:
     """The first sentence of a Rust file's module doc, lower-cased as the tree writes ("" without
     one)."""
-    return lower_first(first_sentence(module_doc(path.read_text(encoding="utf-8", errors="replace"))))
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return lower_first(first_sentence(module_doc(text)))
 
 
 def lower_first(text: str) -> str:
@@ -248,15 +249,20 @@ def ignored(rel: str, patterns: list[str]) -> bool:
 
 def list_files(root: pathlib.Path, patterns: list[str]) -> list[str]:
     """Every file of the repository (relative, `/`-separated), without ignored ones."""
-    files: list[str] = []
+    files: list[str] | None = None
     if (root / ".git").exists():
-        out = subprocess.run(
-            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            check=True,
-            capture_output=True,
-        ).stdout.decode("utf-8", errors="replace")
-        files = [f for f in out.split("\0") if f and (root / f).is_file()]
-    else:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others"]
+                + ["--exclude-standard"],
+                check=True,
+                capture_output=True,
+            ).stdout.decode("utf-8", errors="replace")
+            files = [f for f in out.split("\0") if f and (root / f).is_file()]
+        except (OSError, subprocess.CalledProcessError):
+            files = None  # no git, or it refuses this checkout: walk it instead
+    if files is None:
+        files = []
         for dirpath, dirnames, filenames in os.walk(root):
             rel_dir = os.path.relpath(dirpath, root)
             rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
@@ -455,8 +461,8 @@ class Tree:
         for key_ in self.config.describe:
             if key_ not in self.used:
                 self.problems.append(
-                    f"ci/tree.toml: [describe] \"{key_}\" is not listed (stale: remove it, or it is "
-                    "ignored, collapsed or described by its own doc)"
+                    f'ci/tree.toml: [describe] "{key_}" is not listed (stale: remove it, or it '
+                    "is ignored, collapsed or described by its own doc)"
                 )
         return self.render()
 
