@@ -3,7 +3,7 @@
 #   - libclang (bindgen, used by librocksdb-sys, needs it at build time; the libclang1 runtime
 #     alone fails with "stdbool.h not found")
 #   - cargo-nextest (the test runner)
-#   - jq and curl (examples/two-nodes.sh, the README's walkthrough, which CI also runs)
+#   - jq and curl (examples/two-nodes.sh, the walkthrough of docs/walkthrough.md, which CI also runs)
 #   - strace (tests/storage/crash.rs kills a real restore at each rename/fsync through it)
 #   - nft (nftables) and nsenter (util-linux): the container driver cuts partitions with drop
 #     rules inside a container's network namespace. Docker itself is part of the machine: the

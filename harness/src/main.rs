@@ -1,4 +1,4 @@
-//! `dlp-harness run | check | sweep | explore`.
+//! `dlp-harness run | check | sweep | explore | report | schema`: the command line.
 //!
 //! The options every subcommand shares are defined and parsed once, here: `--driver`
 //! ([`DriverArg`], every subcommand), `--backend` ([`BackendArg`]: run, sweep, explore) and
