@@ -2,7 +2,7 @@
 //! refuses it before anything starts when the driver offers less: a `hold` on a driver without
 //! step control would otherwise wait out its deadline, and a penalty check without the
 //! dlp-chain ledger would have nothing to read. Each verb says what it needs
-//! ([`VerbFacts::capabilities`](super::VerbFacts::capabilities), next to how it runs); the
+//! ([`Facts::needs`](super::Facts::needs), next to how it runs); the
 //! invariants, checked at the end of every scenario, need
 //! [`INVARIANT_CAPABILITIES`]. `scenarios/README.md` lists the mapping.
 
@@ -19,7 +19,7 @@ impl<S: StepFormat> Scenario<S> {
         self.file
             .steps
             .iter()
-            .flat_map(|s| s.get_ref().capabilities())
+            .flat_map(|s| s.get_ref().facts().needs)
             .chain(INVARIANT_CAPABILITIES)
             .copied()
             .collect()
@@ -50,7 +50,7 @@ impl<S: StepFormat> Scenario<S> {
         }
         for (index, step) in self.file.steps.iter().enumerate() {
             let step = step.get_ref();
-            if let Some(missing) = lacking(step.capabilities()) {
+            if let Some(missing) = lacking(step.facts().needs) {
                 return Err(self.invalid_at_step(
                     index,
                     format!(

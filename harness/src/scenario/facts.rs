@@ -19,28 +19,92 @@ use super::file::NodeDecl;
 use super::liveness::{Lifecycle, Liveness};
 use crate::capability::Capability;
 
+/// A node that must answer (its RPC or its events) for a step to run: none of them may be
+/// paused there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answerer<'a> {
+    /// This node.
+    Node(&'a str),
+    /// The payer of the payment started under this name (`expect_payment`).
+    PayerOf(&'a str),
+}
+
+/// Everything the format knows of one step, declared by its verb in one place: the nodes and
+/// channel it names, what it needs of a driver, which nodes must answer, and what it does to a
+/// node's life. The nodes and the capabilities are always given ([`Facts::new`]); the rest is
+/// said where it applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts<'a> {
+    /// The nodes the step names: each must be a node of the scenario.
+    pub nodes: Vec<&'a str>,
+    /// What the step needs of a driver beyond the nodes' plain RPC.
+    pub needs: &'static [Capability],
+    /// The channel the step is about: it must be known at this step.
+    pub channel: Option<&'a str>,
+    /// The nodes whose RPC or events the step needs.
+    pub answers: Vec<Answerer<'a>>,
+    /// What the step does to a node's life.
+    pub lifecycle: Option<(&'a str, Lifecycle)>,
+    /// What to say instead of "resume it first" when a node it needs is paused.
+    pub paused_hint: Option<&'static str>,
+}
+
+impl<'a> Facts<'a> {
+    /// A step naming `nodes` and needing `needs` of its driver.
+    pub fn new(nodes: impl IntoIterator<Item = &'a str>, needs: &'static [Capability]) -> Self {
+        Self {
+            nodes: nodes.into_iter().collect(),
+            needs,
+            channel: None,
+            answers: Vec::new(),
+            lifecycle: None,
+            paused_hint: None,
+        }
+    }
+
+    /// About `channel`, if any.
+    pub fn channel(mut self, channel: Option<&'a str>) -> Self {
+        self.channel = channel;
+        self
+    }
+
+    /// `nodes` must answer.
+    pub fn answering(mut self, nodes: impl IntoIterator<Item = &'a str>) -> Self {
+        self.answers.extend(nodes.into_iter().map(Answerer::Node));
+        self
+    }
+
+    /// The payer of the payment named `payment` must answer.
+    pub fn answering_payer_of(mut self, payment: &'a str) -> Self {
+        self.answers.push(Answerer::PayerOf(payment));
+        self
+    }
+
+    /// It does `what` to `node`'s life.
+    pub fn lifecycle(mut self, node: &'a str, what: Lifecycle) -> Self {
+        self.lifecycle = Some((node, what));
+        self
+    }
+
+    /// What to say when a node it needs is paused.
+    pub fn paused_hint(mut self, hint: &'static str) -> Self {
+        self.paused_hint = Some(hint);
+        self
+    }
+}
+
 /// The facts and checks of one verb, as the format needs them. Implemented by each verb's
 /// struct in `steps/` (next to how it runs) and by the step enum, which dispatches.
 pub trait VerbFacts {
-    /// The nodes the step names: each must be a node of the scenario.
-    fn nodes(&self) -> Vec<&str>;
-    /// The channel the step is about, if any: it must be known at this step.
-    fn channel(&self) -> Option<&str>;
-    /// What the step needs of a driver beyond the nodes' plain RPC.
-    fn capabilities(&self) -> &'static [Capability];
-    /// The nodes whose RPC or events the step needs: none of them may be paused here.
-    fn answers(&self, cx: &Check<'_>) -> Vec<String>;
-    /// What the step does to a node's life, if anything.
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)>;
-    /// What to say instead of "resume it first" when a node the step needs is paused.
-    fn paused_hint(&self) -> Option<&'static str> {
-        None
-    }
+    /// What the step names, needs and does ([`Facts`]).
+    fn facts(&self) -> Facts<'_>;
     /// Everything else a file must get right about the step (bounds, what earlier steps must
     /// have done), checked after its names are known and its nodes can answer; it records what
     /// later steps may rely on (a backup's name, an armed hold, a channel it opens). `Err` is
-    /// the message, located at the step by the caller.
-    fn check(&self, cx: &mut Check<'_>) -> Result<(), String>;
+    /// the message, located at the step by the caller. Most verbs have nothing more to check.
+    fn check(&self, _cx: &mut Check<'_>) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A scenario's step type: a table with exactly one verb, with the facts of that verb.

@@ -8,7 +8,7 @@
 //! The rules, for every verb alike:
 //!
 //! - no step may need the RPC or the events of a paused node (each verb says which nodes must
-//!   answer: [`VerbFacts::answers`](super::VerbFacts::answers));
+//!   answer: [`Facts::answers`](super::Facts::answers));
 //! - `pause` only a running node that is not paused; `resume` only a paused one;
 //! - a verb's own rules about liveness (a partition of two paused nodes, `expect_unreachable`
 //!   of a stopped node or without a partition, `open_channel` between stopped or partitioned

@@ -41,7 +41,7 @@ use dlp_node::store::Backend;
 use crate::error::HarnessError;
 
 pub use channels::Channels;
-pub use facts::{Check, Opening, StepFormat, VerbFacts};
+pub use facts::{Answerer, Check, Facts, Opening, StepFormat, VerbFacts};
 pub use file::{ChannelDecl, NodeDecl, ScenarioFile, SweepDecl};
 pub use liveness::{Lifecycle, Liveness, NodeState};
 pub use render::render;

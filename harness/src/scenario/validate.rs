@@ -21,7 +21,7 @@ use toml::Spanned;
 
 use super::Scenario;
 use super::channels::Channels;
-use super::facts::{Check, Opening, StepFormat};
+use super::facts::{Answerer, Check, Opening, StepFormat};
 use super::file::{ChannelDecl, ScenarioFile};
 use super::locate::{invalid, key_offset, line_col, nth_key_offset, step_offset, toml_error};
 use super::source::{self, clip, list};
@@ -278,7 +278,8 @@ impl<S: StepFormat> Checker<'_, S> {
             let err = |message: String| self.err(at, message);
             let s = step.get_ref();
             let verb = s.verb();
-            for n in s.nodes() {
+            let facts = s.facts();
+            for n in &facts.nodes {
                 if !self.known(n) {
                     return Err(err(format!(
                         "{verb}: unknown node {n:?} (nodes: {})",
@@ -286,7 +287,7 @@ impl<S: StepFormat> Checker<'_, S> {
                     )));
                 }
             }
-            if let Some(c) = s.channel()
+            if let Some(c) = facts.channel
                 && !cx.channels().names.contains(c)
             {
                 return Err(err(format!(
@@ -295,17 +296,24 @@ impl<S: StepFormat> Checker<'_, S> {
                 )));
             }
             cx.at_step(index, line_col(self.text, at).0);
-            let lifecycle = s.lifecycle();
+            let answering: Vec<String> = facts
+                .answers
+                .iter()
+                .filter_map(|a| match a {
+                    Answerer::Node(node) => Some(node.to_string()),
+                    Answerer::PayerOf(payment) => cx.payer(payment).map(str::to_string),
+                })
+                .collect();
             cx.liveness()
                 .check_answers(
                     verb,
-                    &s.answers(&cx),
-                    lifecycle.map(|(_, l)| l),
-                    s.paused_hint(),
+                    &answering,
+                    facts.lifecycle.map(|(_, l)| l),
+                    facts.paused_hint,
                 )
                 .map_err(err)?;
             s.check(&mut cx).map_err(err)?;
-            if let Some((node, lifecycle)) = lifecycle {
+            if let Some((node, lifecycle)) = facts.lifecycle {
                 let line = cx.line();
                 cx.liveness_mut()
                     .apply(verb, node, lifecycle, line)

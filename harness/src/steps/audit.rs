@@ -9,11 +9,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb};
-use crate::capability::Capability::{self, TypedEvents};
+use crate::capability::Capability::TypedEvents;
 use crate::cluster::describe;
 use crate::error::HarnessError;
 use crate::model::silence::{Speaker, breaches, effective_mode};
-use crate::scenario::{Check, Lifecycle, VerbFacts};
+use crate::scenario::{Facts, VerbFacts};
 
 /// Expected audit outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -62,23 +62,10 @@ pub struct ExpectAudit {
 }
 
 impl VerbFacts for ExpectAudit {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        Some(&self.channel)
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[TypedEvents])
+            .channel(Some(&self.channel))
+            .answering([self.node.as_str()])
     }
 }
 
@@ -139,24 +126,9 @@ pub struct ExpectSilence {
 }
 
 impl VerbFacts for ExpectSilence {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        Some(&self.channel)
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    /// A paused node has said nothing since its events were last fetched, before it froze.
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        // A paused node has said nothing since its events were last fetched, before it froze.
+        Facts::new([self.node.as_str()], &[TypedEvents]).channel(Some(&self.channel))
     }
 }
 
@@ -191,23 +163,10 @@ pub struct WaitReestablished {
 }
 
 impl VerbFacts for WaitReestablished {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        Some(&self.channel)
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[TypedEvents])
+            .channel(Some(&self.channel))
+            .answering([self.node.as_str()])
     }
 }
 

@@ -9,10 +9,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb, one};
-use crate::capability::Capability::{self, StepControl, TypedEvents};
+use crate::capability::Capability::{StepControl, TypedEvents};
 use crate::error::HarnessError;
 use crate::limits::{DEADLINE, MAX_BACKUP_FILES, MAX_BACKUP_PATH};
-use crate::scenario::{Check, Lifecycle, VerbFacts, clip, protocol_step};
+use crate::scenario::{Check, Facts, Lifecycle, VerbFacts, clip, protocol_step};
 
 /// Hot backup of `node`, remembered as `name`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -23,21 +23,9 @@ pub struct Backup {
 }
 
 impl VerbFacts for Backup {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    /// It waits for the node's `BackupWritten`.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        // It waits for the node's `BackupWritten`.
+        Facts::new([self.node.as_str()], &[TypedEvents]).answering([self.node.as_str()])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         cx.name_backup(&self.name, &self.node)
@@ -66,21 +54,11 @@ pub struct BackupAt {
 }
 
 impl VerbFacts for BackupAt {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        self.channel.as_deref()
-    }
-    /// Step control's backup action, marked on the node's events.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[StepControl, TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        // Step control's backup action, marked on the node's events.
+        Facts::new([self.node.as_str()], &[StepControl, TypedEvents])
+            .channel(self.channel.as_deref())
+            .answering([self.node.as_str()])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         cx.name_backup(&self.name, &self.node)?;
@@ -114,22 +92,12 @@ pub struct Restore {
 }
 
 impl VerbFacts for Restore {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    /// A restore of a `backup_at` backup waits for it, but that `backup_at` already needs step
-    /// control and events.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        Some((&self.node, Lifecycle::Restore))
+    fn facts(&self) -> Facts<'_> {
+        // A restore of a `backup_at` backup waits for it, but that `backup_at` already needs step
+        // control and events.
+        Facts::new([self.node.as_str()], &[])
+            .answering([self.node.as_str()])
+            .lifecycle(&self.node, Lifecycle::Restore)
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         if cx.backup_owner(&self.backup).is_none() {
@@ -161,20 +129,8 @@ pub struct WaitAutoBackup {
 }
 
 impl VerbFacts for WaitAutoBackup {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[TypedEvents]).answering([self.node.as_str()])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         let node = &self.node;
@@ -226,22 +182,10 @@ pub struct ExpectBackupFiles {
 }
 
 impl VerbFacts for ExpectBackupFiles {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    /// It reads the backup through the host path every driver maps.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    /// A backup's files are read on the host: the node need not answer.
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        // It reads the backup on the host, through the path every driver maps: the node need not
+        // answer.
+        Facts::new([self.node.as_str()], &[])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         let (node, backup) = (&self.node, &self.backup);

@@ -6,10 +6,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb};
-use crate::capability::Capability::{self, DlpChainLedger, TypedEvents};
+use crate::capability::Capability::{DlpChainLedger, TypedEvents};
 use crate::error::HarnessError;
 use crate::limits::{MAX_AMOUNT, MAX_CHANNELS};
-use crate::scenario::{Check, Lifecycle, NodeState, VerbFacts, clip};
+use crate::scenario::{Check, Facts, NodeState, VerbFacts, clip};
 
 /// Open a channel `from` -> `to` funded with `amount` by `from` (connecting them first if
 /// they are not), mine its funding and wait until both ends are ChannelReady; later steps
@@ -24,22 +24,11 @@ pub struct OpenChannel {
 }
 
 impl VerbFacts for OpenChannel {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.from, &self.to]
-    }
-    /// It names a new channel, not a known one.
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    /// It mines the funding and waits for both ends (and gossip) on their events.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents, DlpChainLedger]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.from.clone(), self.to.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        // It names a new channel, not a known one; it mines the funding and waits for both ends
+        // (and gossip) on their events.
+        let (from, to) = (self.from.as_str(), self.to.as_str());
+        Facts::new([from, to], &[TypedEvents, DlpChainLedger]).answering([from, to])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         let (from, to) = (&self.from, &self.to);
@@ -101,23 +90,10 @@ pub struct Shutdown {
 }
 
 impl VerbFacts for Shutdown {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        Some(&self.channel)
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[])
+            .channel(Some(&self.channel))
+            .answering([self.node.as_str()])
     }
 }
 
@@ -147,23 +123,10 @@ pub struct ExpectState {
 }
 
 impl VerbFacts for ExpectState {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        Some(&self.channel)
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[TypedEvents])
+            .channel(Some(&self.channel))
+            .answering([self.node.as_str()])
     }
 }
 
@@ -185,20 +148,10 @@ pub struct ExpectBalance {
 }
 
 impl VerbFacts for ExpectBalance {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        Some(&self.channel)
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[TypedEvents])
+            .channel(Some(&self.channel))
+            .answering([self.node.as_str()])
     }
     fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
         let local = self.local;
@@ -234,24 +187,12 @@ pub struct ExpectChannels {
 }
 
 impl VerbFacts for ExpectChannels {
-    fn nodes(&self) -> Vec<&str> {
-        std::iter::once(&self.node)
+    fn facts(&self) -> Facts<'_> {
+        // The peer is named by the key it had at start: it need not answer.
+        let nodes = std::iter::once(&self.node)
             .chain(&self.peer)
-            .map(String::as_str)
-            .collect()
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    /// The peer is named by the key it had at start: it need not answer.
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+            .map(String::as_str);
+        Facts::new(nodes, &[TypedEvents]).answering([self.node.as_str()])
     }
     fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
         let (node, count) = (&self.node, self.count);

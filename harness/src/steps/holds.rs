@@ -5,9 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb, one};
-use crate::capability::Capability::{self, StepControl, TypedEvents};
+use crate::capability::Capability::{StepControl, TypedEvents};
 use crate::error::HarnessError;
-use crate::scenario::{Check, Lifecycle, VerbFacts, protocol_step};
+use crate::scenario::{Check, Facts, VerbFacts, protocol_step};
 
 /// Arm a hold after a protocol step (`sent:X` / `received:X`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -22,21 +22,11 @@ pub struct Hold {
 }
 
 impl VerbFacts for Hold {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        self.channel.as_deref()
-    }
-    /// Typed events too: the hold is marked on the node's events.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[StepControl, TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        // Typed events too: the hold is marked on the node's events.
+        Facts::new([self.node.as_str()], &[StepControl, TypedEvents])
+            .channel(self.channel.as_deref())
+            .answering([self.node.as_str()])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         protocol_step::check("hold", &self.step, self.nth)?;
@@ -61,21 +51,10 @@ pub struct WaitHeld {
 }
 
 impl VerbFacts for WaitHeld {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    /// It awaits the node's `Held` event.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[StepControl, TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        // It awaits the node's `Held` event.
+        Facts::new([self.node.as_str()], &[StepControl, TypedEvents])
+            .answering([self.node.as_str()])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         armed("wait_held", &self.node, cx)
@@ -95,20 +74,8 @@ pub struct Release {
 }
 
 impl VerbFacts for Release {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[StepControl]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[StepControl]).answering([self.node.as_str()])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         armed("release", &self.node, cx)

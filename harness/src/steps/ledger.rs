@@ -5,10 +5,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb};
-use crate::capability::Capability::{self, DlpChainLedger, TypedEvents};
+use crate::capability::Capability::{DlpChainLedger, TypedEvents};
 use crate::error::HarnessError;
 use crate::limits::{MAX_AMOUNT, MAX_MINE_BLOCKS};
-use crate::scenario::{Check, Lifecycle, VerbFacts};
+use crate::scenario::{Check, Facts, VerbFacts};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -17,20 +17,8 @@ pub struct Mine {
 }
 
 impl VerbFacts for Mine {
-    fn nodes(&self) -> Vec<&str> {
-        vec![]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([], &[])
     }
     fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
         let blocks = self.blocks;
@@ -56,23 +44,8 @@ impl Verb for Mine {
 pub struct MarkWallets {}
 
 impl VerbFacts for MarkWallets {
-    fn nodes(&self) -> Vec<&str> {
-        vec![]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[DlpChainLedger]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([], &[DlpChainLedger])
     }
 }
 
@@ -97,22 +70,9 @@ pub struct ExpectWalletChange {
 }
 
 impl VerbFacts for ExpectWalletChange {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    /// It waits on the ledger's events.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[DlpChainLedger, TypedEvents]
-    }
-    /// The ledger answers, not the node.
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        // It waits on the ledger's events; the ledger answers, not the node.
+        Facts::new([self.node.as_str()], &[DlpChainLedger, TypedEvents])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         // Most a wallet can change by: everything the faucet gave the scenario's nodes.
@@ -148,20 +108,8 @@ pub struct ExpectPenalty {
 }
 
 impl VerbFacts for ExpectPenalty {
-    fn nodes(&self) -> Vec<&str> {
-        vec![]
-    }
-    fn channel(&self) -> Option<&str> {
-        Some(&self.channel)
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[DlpChainLedger]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([], &[DlpChainLedger]).channel(Some(&self.channel))
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         if !cx.allows_penalties() {

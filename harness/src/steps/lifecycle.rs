@@ -5,9 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb};
-use crate::capability::Capability::{self, Pause as CanPause, TypedEvents};
+use crate::capability::Capability::{Pause as CanPause, TypedEvents};
 use crate::error::HarnessError;
-use crate::scenario::{Check, Lifecycle, VerbFacts};
+use crate::scenario::{Facts, Lifecycle, VerbFacts};
 
 /// Start a stopped node.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -17,23 +17,10 @@ pub struct Start {
 }
 
 impl VerbFacts for Start {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        Some((&self.node, Lifecycle::Start))
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[])
+            .answering([self.node.as_str()])
+            .lifecycle(&self.node, Lifecycle::Start)
     }
 }
 
@@ -51,23 +38,10 @@ pub struct Stop {
 }
 
 impl VerbFacts for Stop {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        Some((&self.node, Lifecycle::Stop))
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[])
+            .answering([self.node.as_str()])
+            .lifecycle(&self.node, Lifecycle::Stop)
     }
 }
 
@@ -85,23 +59,10 @@ pub struct Restart {
 }
 
 impl VerbFacts for Restart {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        Some((&self.node, Lifecycle::Restart))
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[])
+            .answering([self.node.as_str()])
+            .lifecycle(&self.node, Lifecycle::Restart)
     }
 }
 
@@ -120,24 +81,9 @@ pub struct Crash {
 }
 
 impl VerbFacts for Crash {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    /// A paused node can be crashed: it dies frozen.
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        Some((&self.node, Lifecycle::Crash))
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        // A paused node can be crashed: it dies frozen.
+        Facts::new([self.node.as_str()], &[]).lifecycle(&self.node, Lifecycle::Crash)
     }
 }
 
@@ -158,25 +104,11 @@ pub struct Pause {
 }
 
 impl VerbFacts for Pause {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    /// Typed events too: the node's last events are fetched before it freezes.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[CanPause, TypedEvents]
-    }
-    /// Whether it can be paused is its lifecycle's rule (running, not paused already).
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        Some((&self.node, Lifecycle::Pause))
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        // Typed events: the node's last events are fetched before it freezes. Whether it can be
+        // paused (running, not paused already) is its lifecycle's rule.
+        Facts::new([self.node.as_str()], &[CanPause, TypedEvents])
+            .lifecycle(&self.node, Lifecycle::Pause)
     }
 }
 
@@ -195,23 +127,8 @@ pub struct Resume {
 }
 
 impl VerbFacts for Resume {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[CanPause]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        Some((&self.node, Lifecycle::Resume))
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[CanPause]).lifecycle(&self.node, Lifecycle::Resume)
     }
 }
 
@@ -229,24 +146,9 @@ pub struct ExpectNodeInfo {
 }
 
 impl VerbFacts for ExpectNodeInfo {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.node]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    /// One RPC call.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.node.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        // One RPC call.
+        Facts::new([self.node.as_str()], &[]).answering([self.node.as_str()])
     }
 }
 

@@ -5,10 +5,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb};
-use crate::capability::Capability::{self, PartitionBelowNodes, TypedEvents};
+use crate::capability::Capability::{PartitionBelowNodes, TypedEvents};
 use crate::error::HarnessError;
 use crate::limits::UNREACHABLE_WITHIN;
-use crate::scenario::{Check, Lifecycle, NodeState, VerbFacts};
+use crate::scenario::{Check, Facts, NodeState, VerbFacts};
 
 /// `from` dials `to`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -19,23 +19,9 @@ pub struct Connect {
 }
 
 impl VerbFacts for Connect {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.from, &self.to]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.from.clone(), self.to.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        let (from, to) = (self.from.as_str(), self.to.as_str());
+        Facts::new([from, to], &[TypedEvents]).answering([from, to])
     }
 }
 
@@ -55,21 +41,9 @@ pub struct Partition {
 }
 
 impl VerbFacts for Partition {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.a, &self.b]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    /// Either side may drop the connection: one of them answering is enough (checked below).
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        // Either side may drop the connection: one of them answering is enough (checked below).
+        Facts::new([self.a.as_str(), self.b.as_str()], &[])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         let (a, b) = (&self.a, &self.b);
@@ -99,20 +73,9 @@ pub struct Heal {
 }
 
 impl VerbFacts for Heal {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.a, &self.b]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.a.clone(), self.b.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        let (a, b) = (self.a.as_str(), self.b.as_str());
+        Facts::new([a, b], &[TypedEvents]).answering([a, b])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         cx.liveness_mut().heal(&self.a, &self.b);
@@ -134,24 +97,9 @@ pub struct Disconnect {
 }
 
 impl VerbFacts for Disconnect {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.from, &self.to]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    /// Only `from` acts: a paused `to` just sees its silent connection dropped.
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.from.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        // Only `from` acts: a paused `to` just sees its silent connection dropped.
+        Facts::new([self.from.as_str(), self.to.as_str()], &[]).answering([self.from.as_str()])
     }
 }
 
@@ -173,27 +121,16 @@ pub struct ExpectUnreachable {
 }
 
 impl VerbFacts for ExpectUnreachable {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.from, &self.to]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    /// A connection-level cut does not stop a node that dials by itself, so without a cut
-    /// below the nodes the step could only fail; it watches both nodes' events.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[PartitionBelowNodes, TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.from.clone(), self.to.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn paused_hint(&self) -> Option<&'static str> {
-        Some(
-            "a frozen node never finishes a handshake, so it would look unreachable without any partition",
-        )
+    fn facts(&self) -> Facts<'_> {
+        // A connection-level cut does not stop a node that dials by itself, so without a cut below
+        // the nodes the step could only fail; it watches both nodes' events.
+        let (from, to) = (self.from.as_str(), self.to.as_str());
+        Facts::new([from, to], &[PartitionBelowNodes, TypedEvents])
+            .answering([from, to])
+            .paused_hint(
+                "a frozen node never finishes a handshake, so it would look unreachable without \
+                 any partition",
+            )
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         let (from, to) = (&self.from, &self.to);

@@ -34,11 +34,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::capability::Capability;
 use crate::checks;
 use crate::cluster::Network;
 use crate::error::HarnessError;
-use crate::scenario::{self, Check, Lifecycle, StepFormat, VerbFacts};
+use crate::scenario::{self, Check, Facts, StepFormat, VerbFacts};
 
 pub use audit::{AuditExpect, AuditPeer};
 pub use backups::backup_store_file;
@@ -113,23 +112,8 @@ macro_rules! steps {
         const VERBS: &[&str] = &[$($name),*];
 
         impl VerbFacts for Step {
-            fn nodes(&self) -> Vec<&str> {
-                match self { $(Step::$variant(v) => v.nodes(),)* }
-            }
-            fn channel(&self) -> Option<&str> {
-                match self { $(Step::$variant(v) => v.channel(),)* }
-            }
-            fn capabilities(&self) -> &'static [Capability] {
-                match self { $(Step::$variant(v) => v.capabilities(),)* }
-            }
-            fn answers(&self, cx: &Check<'_>) -> Vec<String> {
-                match self { $(Step::$variant(v) => v.answers(cx),)* }
-            }
-            fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-                match self { $(Step::$variant(v) => v.lifecycle(),)* }
-            }
-            fn paused_hint(&self) -> Option<&'static str> {
-                match self { $(Step::$variant(v) => v.paused_hint(),)* }
+            fn facts(&self) -> Facts<'_> {
+                match self { $(Step::$variant(v) => v.facts(),)* }
             }
             fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
                 match self { $(Step::$variant(v) => v.check(cx),)* }

@@ -4,11 +4,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb};
-use crate::capability::Capability::{self, TypedEvents};
+use crate::capability::Capability::TypedEvents;
 use crate::capability::INVARIANT_CAPABILITIES;
 use crate::checks;
 use crate::error::HarnessError;
-use crate::scenario::{Check, Lifecycle, VerbFacts};
+use crate::scenario::{Facts, VerbFacts};
 
 /// Check the invariants now (they are always checked at the end).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -16,24 +16,9 @@ use crate::scenario::{Check, Lifecycle, VerbFacts};
 pub struct CheckInvariants {}
 
 impl VerbFacts for CheckInvariants {
-    fn nodes(&self) -> Vec<&str> {
-        vec![]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        INVARIANT_CAPABILITIES
-    }
-    /// The invariants judge a paused node by the events fetched before it froze.
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        // The invariants judge a paused node by the events fetched before it froze.
+        Facts::new([], INVARIANT_CAPABILITIES)
     }
 }
 
@@ -50,24 +35,9 @@ impl Verb for CheckInvariants {
 pub struct WaitQuiescent {}
 
 impl VerbFacts for WaitQuiescent {
-    fn nodes(&self) -> Vec<&str> {
-        vec![]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    /// A paused node's directions count as frozen, not in flight.
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
-    }
-    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
-        Ok(())
+    fn facts(&self) -> Facts<'_> {
+        // A paused node's directions count as frozen, not in flight.
+        Facts::new([], &[TypedEvents])
     }
 }
 

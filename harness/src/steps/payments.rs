@@ -12,11 +12,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb};
-use crate::capability::Capability::{self, TypedEvents};
+use crate::capability::Capability::TypedEvents;
 use crate::cluster::PaymentOutcome;
 use crate::error::HarnessError;
 use crate::limits::MAX_AMOUNT;
-use crate::scenario::{Check, Lifecycle, VerbFacts};
+use crate::scenario::{Check, Facts, VerbFacts};
 
 /// Expected payment outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
@@ -51,24 +51,10 @@ pub struct Pay {
 }
 
 impl VerbFacts for Pay {
-    fn nodes(&self) -> Vec<&str> {
-        [&self.from, &self.to]
-            .into_iter()
-            .chain(self.route.iter().flatten())
-            .map(String::as_str)
-            .collect()
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.from.clone(), self.to.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        let (from, to) = (self.from.as_str(), self.to.as_str());
+        let route = self.route.iter().flatten().map(String::as_str);
+        Facts::new([from, to].into_iter().chain(route), &[TypedEvents]).answering([from, to])
     }
     fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
         check_amount("pay", self.amount)?;
@@ -141,21 +127,10 @@ pub struct SendPayment {
 }
 
 impl VerbFacts for SendPayment {
-    fn nodes(&self) -> Vec<&str> {
-        vec![&self.from, &self.to]
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    /// One RPC call to start it; `expect_payment` waits.
-    fn capabilities(&self) -> &'static [Capability] {
-        &[]
-    }
-    fn answers(&self, _: &Check<'_>) -> Vec<String> {
-        vec![self.from.clone(), self.to.clone()]
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        // One RPC call to start it; `expect_payment` waits.
+        let (from, to) = (self.from.as_str(), self.to.as_str());
+        Facts::new([from, to], &[]).answering([from, to])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         cx.name_payment(&self.name, &self.from)?;
@@ -192,24 +167,10 @@ pub struct ExpectPayment {
 }
 
 impl VerbFacts for ExpectPayment {
-    fn nodes(&self) -> Vec<&str> {
-        self.route.iter().flatten().map(String::as_str).collect()
-    }
-    fn channel(&self) -> Option<&str> {
-        None
-    }
-    fn capabilities(&self) -> &'static [Capability] {
-        &[TypedEvents]
-    }
-    /// The payer of the named payment is asked for its outcome.
-    fn answers(&self, cx: &Check<'_>) -> Vec<String> {
-        cx.payer(&self.name)
-            .map(str::to_string)
-            .into_iter()
-            .collect()
-    }
-    fn lifecycle(&self) -> Option<(&str, Lifecycle)> {
-        None
+    fn facts(&self) -> Facts<'_> {
+        // The payer of the named payment is asked for its outcome.
+        let route = self.route.iter().flatten().map(String::as_str);
+        Facts::new(route, &[TypedEvents]).answering_payer_of(&self.name)
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
         if cx.payer(&self.name).is_none() {

@@ -47,7 +47,8 @@ impl Workload {
         for (index, step) in scenario.file.steps.iter().enumerate() {
             let restarts = step
                 .get_ref()
-                .lifecycle()
+                .facts()
+                .lifecycle
                 .is_some_and(|(n, l)| n == node && l.changes_run());
             if restarts {
                 return Err(scenario.invalid_at_step(
@@ -79,7 +80,7 @@ impl Workload {
             nth: 1,
             name: POINT_BACKUP.into(),
         });
-        match armed.capabilities().iter().find(|c| !offered.contains(c)) {
+        match armed.facts().needs.iter().find(|c| !offered.contains(c)) {
             None => Ok(()),
             Some(missing) => Err(self.scenario.invalid_at(
                 self.scenario

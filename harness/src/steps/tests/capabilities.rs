@@ -114,13 +114,13 @@ fn the_requirements_are_the_invariants_plus_what_the_steps_use() {
             channel: "ab".into(),
         }),
     ] {
-        assert!(waits.capabilities().contains(&TypedEvents), "{waits:?}");
+        assert!(waits.facts().needs.contains(&TypedEvents), "{waits:?}");
     }
     for plain in [
         Step::Crash(crate::steps::lifecycle::Crash { node: a }),
         Step::Mine(crate::steps::ledger::Mine { blocks: 1 }),
     ] {
-        assert!(plain.capabilities().is_empty(), "{plain:?}");
+        assert!(plain.facts().needs.is_empty(), "{plain:?}");
     }
 }
 
@@ -147,7 +147,9 @@ resume = { node = \"bob\" }
     s.check_capabilities(DriverKind::Process.capabilities())
         .expect("a process can be paused");
     assert_eq!(
-        Step::Resume(crate::steps::lifecycle::Resume { node: "bob".into() }).capabilities(),
+        Step::Resume(crate::steps::lifecycle::Resume { node: "bob".into() })
+            .facts()
+            .needs,
         &[Pause]
     );
 
