@@ -12,8 +12,7 @@ use dlp_harness::explore::{ScheduleSpec, generate, run_schedule, shrink, write_r
 use dlp_harness::report::REPORT_FILE;
 use dlp_harness::runner::runs_root;
 use dlp_harness::scenario::{Scenario, render};
-use dlp_node::config::AuditPolicy;
-use dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend};
 
 use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, usage_error};
 

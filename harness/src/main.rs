@@ -31,8 +31,7 @@ use dlp_harness::driver::DriverKind;
 use dlp_harness::runner::seed_from_env;
 use dlp_harness::scenario::{RunFailure, Scenario, discover};
 use dlp_harness::sweep::SweepError;
-use dlp_node::config::AuditPolicy;
-use dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend};
 
 #[derive(Debug, Parser)]
 #[command(

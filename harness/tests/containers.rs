@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use dlp_harness::driver::{
     AuditSettings, BackupSettings, ContainerDriver, Driver, ForwardingSettings, NodeSpec,
 };
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -6,8 +6,7 @@ use dlp_harness::driver::DriverKind;
 use dlp_harness::explore::{ScheduleSpec, canonical_log, generate, run_schedule};
 use dlp_harness::runner::runs_root;
 use dlp_harness::scenario::{RunFailure, Scenario, ShutdownExpect, Step, render};
-use dlp_node::config::AuditPolicy;
-use dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend};
 
 fn spec(seed: u64, nodes: usize) -> ScheduleSpec {
     ScheduleSpec {

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use dlp_chain::{ChainClient, Hash32, InProcessChain, Pubkey};
 
+use dlp_node_api::TxKindName;
+
 use crate::bench::{human_bytes, human_duration};
 use crate::channel_record::ChannelState;
 use crate::config::Config;
@@ -115,11 +117,11 @@ async fn wait_payments(
             reason,
         } = event.kind
         {
-            match status.as_str() {
-                "Success" => {
+            match status {
+                PaymentStatus::Success => {
                     pending.remove(&payment_hash);
                 }
-                "Failed" => {
+                PaymentStatus::Failed => {
                     return Err(err(format!("payment {payment_hash} failed: {reason:?}")));
                 }
                 _ => {}
@@ -225,7 +227,10 @@ async fn open_channel(
             .map_err(|_| err("channel never became ready"))?
             .map_err(err)?;
         match event.kind {
-            EventKind::TxBroadcast { kind, .. } if kind == "funding" => {
+            EventKind::TxBroadcast {
+                kind: TxKindName::Funding,
+                ..
+            } => {
                 chain.mine(1).await.map_err(err)?;
             }
             EventKind::StateChanged {

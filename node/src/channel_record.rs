@@ -6,13 +6,15 @@
 //! layer adds fields to [`ChannelRecord`]; new fields must be `#[serde(default)]` or come with a
 //! version bump and a migration.
 //!
-//! [`ChannelState`] mirrors Fiber's names and flag bits. Its serde form is Fiber's RPC shape,
-//! `{"state_name": "...", "state_flags": N}` (flags omitted for flagless states).
+//! [`ChannelState`] (Fiber's names and flag bits, serialised in Fiber's RPC shape) is the API
+//! crate's: the record stores the same state `list_channels` shows.
 
 use std::fmt;
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
+
+pub use dlp_node_api::channel::{ChannelState, flags};
 
 use crate::store::{Store, StoreError, WriteBatch};
 
@@ -53,88 +55,6 @@ impl<'de> Deserialize<'de> for ChannelId {
             serde::de::Error::custom(format!("{} bytes, expected 32", v.len()))
         })?;
         Ok(ChannelId(id))
-    }
-}
-
-/// Flag bits of the flagged states, with Fiber's values.
-pub mod flags {
-    /// `NegotiatingFunding` / `CollaboratingFundingTx` / `SigningCommitment` /
-    /// `AwaitingTxSignatures`: who has sent their part.
-    pub const OUR_INIT_SENT: u32 = 1;
-    pub const THEIR_INIT_SENT: u32 = 2;
-    /// `AwaitingChannelReady`.
-    pub const OUR_CHANNEL_READY: u32 = 1;
-    pub const THEIR_CHANNEL_READY: u32 = 2;
-    /// `ShuttingDown`.
-    pub const OUR_SHUTDOWN_SENT: u32 = 1;
-    pub const THEIR_SHUTDOWN_SENT: u32 = 2;
-    pub const AWAITING_PENDING_TLCS: u32 = 3;
-    pub const DROPPING_PENDING: u32 = 4;
-    pub const WAITING_COMMITMENT_CONFIRMATION: u32 = 8;
-    /// `Closed`.
-    pub const COOPERATIVE: u32 = 1;
-    pub const UNCOOPERATIVE_LOCAL: u32 = 2;
-    pub const ABANDONED: u32 = 4;
-    pub const FUNDING_ABORTED: u32 = 8;
-    pub const UNCOOPERATIVE_REMOTE: u32 = 16;
-    pub const WAITING_ONCHAIN_SETTLEMENT: u32 = 32;
-}
-
-/// Fiber's `ChannelState`, with `Stale` appended last as in Fiber.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "state_name", content = "state_flags")]
-pub enum ChannelState {
-    NegotiatingFunding(u32),
-    CollaboratingFundingTx(u32),
-    SigningCommitment(u32),
-    AwaitingTxSignatures(u32),
-    AwaitingChannelReady(u32),
-    ChannelReady,
-    ShuttingDown(u32),
-    Closed(u32),
-    /// Set by restore: "our copy of this channel may be old". See DESIGN.md.
-    Stale,
-}
-
-impl ChannelState {
-    /// Fiber's state name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ChannelState::NegotiatingFunding(_) => "NegotiatingFunding",
-            ChannelState::CollaboratingFundingTx(_) => "CollaboratingFundingTx",
-            ChannelState::SigningCommitment(_) => "SigningCommitment",
-            ChannelState::AwaitingTxSignatures(_) => "AwaitingTxSignatures",
-            ChannelState::AwaitingChannelReady(_) => "AwaitingChannelReady",
-            ChannelState::ChannelReady => "ChannelReady",
-            ChannelState::ShuttingDown(_) => "ShuttingDown",
-            ChannelState::Closed(_) => "Closed",
-            ChannelState::Stale => "Stale",
-        }
-    }
-
-    /// True for the states restore must mark `Stale`: `ChannelReady` and any `ShuttingDown`.
-    /// Funding-phase and `Closed` channels keep their state (nothing revocable exists yet, or
-    /// nothing is left to protect).
-    pub fn becomes_stale_on_restore(&self) -> bool {
-        matches!(
-            self,
-            ChannelState::ChannelReady | ChannelState::ShuttingDown(_)
-        )
-    }
-}
-
-impl fmt::Display for ChannelState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChannelState::NegotiatingFunding(b)
-            | ChannelState::CollaboratingFundingTx(b)
-            | ChannelState::SigningCommitment(b)
-            | ChannelState::AwaitingTxSignatures(b)
-            | ChannelState::AwaitingChannelReady(b)
-            | ChannelState::ShuttingDown(b)
-            | ChannelState::Closed(b) => write!(f, "{}({b:#x})", self.name()),
-            ChannelState::ChannelReady | ChannelState::Stale => f.write_str(self.name()),
-        }
     }
 }
 
@@ -324,18 +244,6 @@ mod tests {
     }
 
     #[test]
-    fn state_serialises_in_fibers_shape() {
-        let json = serde_json::to_value(ChannelState::ShuttingDown(flags::AWAITING_PENDING_TLCS))
-            .expect("json");
-        assert_eq!(
-            json,
-            serde_json::json!({"state_name": "ShuttingDown", "state_flags": 3})
-        );
-        let json = serde_json::to_value(ChannelState::Stale).expect("json");
-        assert_eq!(json, serde_json::json!({"state_name": "Stale"}));
-    }
-
-    #[test]
     fn record_round_trips_and_carries_its_version() {
         let rec = record(ChannelState::ChannelReady);
         let bytes = rec.encode();
@@ -358,26 +266,5 @@ mod tests {
         );
         let err = ChannelRecord::decode(&[0, 1, 2], &rec.encode()).expect_err("must fail");
         assert!(matches!(err, RecordError::BadKey { .. }), "{err}");
-    }
-
-    #[test]
-    fn only_ready_and_shutting_down_become_stale() {
-        use ChannelState::*;
-        let stale: Vec<_> = [
-            NegotiatingFunding(1),
-            CollaboratingFundingTx(1),
-            SigningCommitment(3),
-            AwaitingTxSignatures(1),
-            AwaitingChannelReady(3),
-            ChannelReady,
-            ShuttingDown(1),
-            ShuttingDown(8),
-            Closed(1),
-            Stale,
-        ]
-        .into_iter()
-        .filter(ChannelState::becomes_stale_on_restore)
-        .collect();
-        assert_eq!(stale, [ChannelReady, ShuttingDown(1), ShuttingDown(8)]);
     }
 }

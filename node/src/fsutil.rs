@@ -182,10 +182,4 @@ pub fn sha256_file(path: &Path) -> io::Result<(u64, String)> {
     Ok((total, hex::encode(hasher.finalize())))
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use dlp_node_api::unix_ms;

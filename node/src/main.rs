@@ -320,7 +320,7 @@ fn run_node(base: BaseDir, config: Config) -> Result<()> {
             eprintln!("WARNING: {warning}");
         }
         println!("peer listening on {}", node.protocol().address());
-        println!("rpc listening on {}", node.rpc_addr());
+        println!("{}{}", dlp_node_api::READY_LINE_PREFIX, node.rpc_addr());
         // The core may stop on its own (fail-stop); serving on would then only answer
         // `node_info` and refuse everything else forever, so the process exits instead.
         let core_ended = tokio::select! {

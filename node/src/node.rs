@@ -134,41 +134,7 @@ pub fn rpc_exposure_warning(config: &Config, bound: SocketAddr) -> Option<String
     Some(text)
 }
 
-/// Format a peer address.
-pub fn format_peer_address(addr: SocketAddr, pubkey: &Pubkey) -> String {
-    let ip = match addr.ip() {
-        std::net::IpAddr::V4(ip) => format!("/ip4/{ip}"),
-        std::net::IpAddr::V6(ip) => format!("/ip6/{ip}"),
-    };
-    format!("{ip}/tcp/{}/p2p/{}", addr.port(), hex::encode(pubkey.0))
-}
-
-/// Parse a peer address into socket address and expected key. Only loopback addresses unless
-/// `allow_non_loopback` (`fiber.allow_non_loopback`: a node on a private network of its own).
-pub fn parse_peer_address(
-    text: &str,
-    allow_non_loopback: bool,
-) -> Result<(SocketAddr, Pubkey), String> {
-    let bad =
-        || format!("bad peer address {text:?}: expected /ip4/<ip>/tcp/<port>/p2p/<pubkey hex>");
-    let parts: Vec<&str> = text.split('/').collect();
-    let [empty, family, ip, tcp, port, p2p, key] = parts.as_slice() else {
-        return Err(bad());
-    };
-    if !empty.is_empty() || *tcp != "tcp" || *p2p != "p2p" || !matches!(*family, "ip4" | "ip6") {
-        return Err(bad());
-    }
-    let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
-    if !ip.is_loopback() && !allow_non_loopback {
-        return Err(format!(
-            "peer address {text:?} is not a loopback address; dlp-node dials loopback only \
-             unless fiber.allow_non_loopback = true"
-        ));
-    }
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let pubkey: Pubkey = key.parse().map_err(|_| bad())?;
-    Ok((SocketAddr::new(ip, port), pubkey))
-}
+pub use dlp_node_api::address::{format_peer_address, parse_peer_address};
 
 /// Everything the RPC handlers need.
 #[derive(Debug)]
@@ -379,7 +345,8 @@ impl RunningNode {
             }
         };
         let events = Arc::new(
-            EventBus::new(Some(ctx.base.root().join("events.jsonl"))).map_err(NodeError::Events)?,
+            EventBus::new(Some(ctx.base.root().join(dlp_node_api::EVENTS_FILE_NAME)))
+                .map_err(NodeError::Events)?,
         );
         let steps = Arc::new(StepControl::default());
         let identity = Identity {

@@ -29,8 +29,7 @@ use sha2::{Digest, Sha256};
 
 /// Layer format version (the first byte of every layer).
 pub const ONION_VERSION: u8 = 1;
-/// Most hops a route may have (the payee included).
-pub const MAX_HOPS: usize = 20;
+pub use dlp_node_api::limits::MAX_HOPS;
 /// Largest packet accepted, in bytes: 20 layers of a forward payload are about 5 KiB.
 pub const MAX_PACKET_BYTES: usize = 16 * 1024;
 /// Bytes a layer adds around its plaintext: version, ephemeral key and AEAD tag.

@@ -228,7 +228,7 @@ pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
             check_len("address", &p.address, limits::MAX_PEER_ADDRESS_LEN)?;
             let allow_non_loopback = ctx.config().fiber.allow_non_loopback;
             let (addr, pubkey) = parse_peer_address(&p.address, allow_non_loopback)
-                .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e, None::<()>))?;
+                .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e.to_string(), None::<()>))?;
             let protocol = ctx.protocol();
             if pubkey == protocol.identity.pubkey {
                 return Err(failed("cannot connect to ourselves".into()));

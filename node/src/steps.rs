@@ -8,87 +8,25 @@
 
 use std::sync::Mutex;
 
-use dlp_chain::Hash32;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::events::EventKind;
 
-/// Which messages a hold matches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StepSpec {
-    /// `sent:CommitmentSigned`, `received:RevokeAndAck`, ...
-    pub step: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel_id: Option<Hash32>,
-    /// Which occurrence (1 = the next one).
-    #[serde(default = "one")]
-    pub nth: u64,
-    /// What to do there (default: hold until released).
-    #[serde(default)]
-    pub action: StepAction,
-}
+pub use dlp_node_api::steps::{BadStep, StepAction, StepSpec};
 
-/// What happens when an armed step is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepAction {
-    /// Stop processing until released.
-    #[default]
-    Hold,
-    /// Take a hot backup right there (the store is exactly that step's state) and go on:
-    /// a backup at a precise protocol step without a round trip through the harness.
-    Backup,
-}
-
-fn one() -> u64 {
-    1
-}
-
-/// Why a step spec is invalid.
-#[derive(Debug, thiserror::Error)]
-#[error("bad step {0:?}: expected sent:<MessageType> or received:<MessageType>, nth >= 1")]
-pub struct BadStep(pub String);
-
-impl StepSpec {
-    fn parts(&self) -> Result<(bool, &str), BadStep> {
-        let (dir, msg) = self
-            .step
-            .split_once(':')
-            .ok_or_else(|| BadStep(self.step.clone()))?;
-        let sent = match dir {
-            "sent" => true,
-            "received" => false,
-            _ => return Err(BadStep(self.step.clone())),
-        };
-        if msg.is_empty() || self.nth == 0 {
-            return Err(BadStep(self.step.clone()));
-        }
-        Ok((sent, msg))
-    }
-
-    fn matches(&self, event: &EventKind) -> bool {
-        let Ok((want_sent, want_type)) = self.parts() else {
-            return false;
-        };
-        let (sent, msg_type, channel_id) = match event {
-            EventKind::MessageSent {
-                msg_type,
-                channel_id,
-                ..
-            } => (true, msg_type, channel_id),
-            EventKind::MessageReceived {
-                msg_type,
-                channel_id,
-                ..
-            } => (false, msg_type, channel_id),
-            _ => return false,
-        };
-        sent == want_sent
-            && msg_type == want_type
-            && (self.channel_id.is_none() || self.channel_id == *channel_id)
-    }
+/// Whether `event` is the step `spec` names (its channel too, if it names one). A spec that
+/// does not parse matches nothing (`arm` refuses those).
+fn matches(spec: &StepSpec, event: &EventKind) -> bool {
+    let Ok(want) = spec.parse() else {
+        return false;
+    };
+    event
+        .message()
+        .is_some_and(|(direction, message, channel_id)| {
+            direction == want.direction
+                && *message == want.message
+                && (spec.channel_id.is_none() || spec.channel_id == channel_id)
+        })
 }
 
 #[derive(Debug, Default)]
@@ -113,7 +51,7 @@ impl StepControl {
 
     /// Arm a hold.
     pub fn arm(&self, spec: StepSpec) -> Result<(), BadStep> {
-        spec.parts()?;
+        spec.parse()?;
         self.lock().armed.push((spec, 0));
         Ok(())
     }
@@ -163,7 +101,7 @@ impl StepControl {
         let mut state = self.lock();
         let mut fired = Vec::new();
         state.armed.retain_mut(|(spec, seen)| {
-            if !spec.matches(event) {
+            if !matches(spec, event) {
                 return true;
             }
             *seen += 1;
@@ -213,7 +151,7 @@ mod tests {
     fn sent(msg: &str) -> EventKind {
         EventKind::MessageSent {
             peer: Pubkey([2; 33]),
-            msg_type: msg.into(),
+            msg_type: msg.parse().expect("infallible"),
             channel_id: None,
             local: 0,
             remote: 0,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dlp_chain::Hash32;
-use dlp_node::channel_record::ChannelState;
+use dlp_node_api::ChannelState;
 
 use super::{Network, NodeEntry, WALLET_FUNDS};
 use crate::client::NodeClient;

@@ -43,8 +43,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dlp_chain::{ChainClient, Hash32, Pubkey};
-use dlp_node::events::NodeEvent;
-use dlp_node::store::Backend;
+use dlp_node_api::{Backend, NodeEvent};
 
 use crate::client::{NodeClient, NodeInfo};
 use crate::driver::{Driver, DriverKind, NodeHandle, NodeSpec};
@@ -54,7 +53,7 @@ pub use channels::state_matches;
 pub use event_log::NodeRecord;
 pub use links::UNREACHABLE_WITHIN;
 pub use payments::PaymentOutcome;
-pub use timeline::{TimelineEntry, describe};
+pub use timeline::TimelineEntry;
 pub use wait::{Idle, Wait};
 
 /// How long any single wait may take.

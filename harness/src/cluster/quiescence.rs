@@ -10,7 +10,7 @@
 //! The frozen directions are named when a wait times out.
 
 use dlp_chain::Pubkey;
-use dlp_node::events::EventKind;
+use dlp_node_api::EventKind;
 
 use super::{Idle, Network, NodeEntry};
 use crate::error::HarnessError;

@@ -178,8 +178,12 @@ impl Driver for ProcessDriver {
         let mut cmd = Command::new(&self.node_bin);
         cmd.arg("-d").arg(&spec.home);
         let log = super::dlp_node::log_path(&spec.home);
-        let (guard, rpc) =
-            spawn_ready(cmd, "rpc listening on ", &log, &format!("dlp-node {name}"))?;
+        let (guard, rpc) = spawn_ready(
+            cmd,
+            dlp_node_api::READY_LINE_PREFIX,
+            &log,
+            &format!("dlp-node {name}"),
+        )?;
         let rpc: SocketAddr = rpc
             .parse()
             .map_err(|e| HarnessError::node(name, format!("rpc address {rpc:?}: {e}")))?;

@@ -8,10 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dlp_chain::OutPoint;
-use dlp_node::channel_record::ChannelState;
-use dlp_node::config::{AuditPolicy, MutualStale};
-use dlp_node::events::EventKind;
-use dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend, ChannelState, EventKind, MessageName, MutualStale};
 
 use crate::cluster::{Idle, Network};
 use crate::driver::DriverKind;
@@ -320,10 +317,12 @@ async fn await_reveals(
                 continue;
             }
             net.wait_event(who, 0, &format!("{channel} audited or revealed"), |k| {
-                matches!(k, EventKind::AuditPassed { channel_id, .. }
-                    | EventKind::AuditFailed { channel_id, .. } if *channel_id == id)
-                    || matches!(k, EventKind::MessageSent { msg_type, channel_id: Some(c), .. }
-                        if *c == id && msg_type == "StaleNotice")
+                matches!(k, EventKind::Audit(audit) if audit.channel_id == id)
+                    || matches!(k, EventKind::MessageSent {
+                        msg_type: MessageName::StaleNotice,
+                        channel_id: Some(c),
+                        ..
+                    } if *c == id)
             })
             .await?;
         }
@@ -342,8 +341,10 @@ async fn observe(
     let id = net.channel(channel)?.id;
     net.poll(node, Duration::ZERO).await?;
     let audited = net.events(node)?.iter().find_map(|e| match &e.kind {
-        EventKind::AuditPassed { channel_id, .. } if *channel_id == id => Some(Behaviour::Resumed),
-        EventKind::AuditFailed { channel_id, .. } if *channel_id == id => Some(Behaviour::Held),
+        EventKind::Audit(audit) if audit.channel_id == id && audit.passed() => {
+            Some(Behaviour::Resumed)
+        }
+        EventKind::Audit(audit) if audit.channel_id == id => Some(Behaviour::Held),
         _ => None,
     });
     let listed = net.client(node)?.list_channels().await?;

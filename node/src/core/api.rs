@@ -1,14 +1,13 @@
 //! The core's public face: commands (what the RPC layer and embeddings ask), their answers,
 //! and the handle that sends them.
 
-use dlp_chain::{Hash32, OutPoint, Pubkey, Transaction};
-use serde::{Deserialize, Serialize};
+use dlp_chain::{Hash32, Pubkey, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::payments::{Invoice, Payment, SendPaymentRequest};
-use crate::channel_record::ChannelState;
 use crate::transport::{Connection, TransportEvent};
 use dlp_chain::ChainEvent;
+pub use dlp_node_api::channel::{ChannelInfo, PeerInfo, TlcInfo};
 
 /// A command from the RPC layer or an embedding.
 #[derive(Debug)]
@@ -67,48 +66,6 @@ pub enum Command {
         channel_id: Hash32,
         reply: oneshot::Sender<Result<Transaction, String>>,
     },
-}
-
-/// A connected peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerInfo {
-    pub pubkey: Pubkey,
-    pub address: String,
-    pub inbound: bool,
-}
-
-/// A pending TLC as shown by `list_channels`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TlcInfo {
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub id: u64,
-    /// `offered` (by us) or `received`.
-    pub direction: String,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub amount: u64,
-    pub payment_hash: Hash32,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub expiry: u64,
-}
-
-/// One channel as shown by `list_channels`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelInfo {
-    pub channel_id: Hash32,
-    pub pubkey: Pubkey,
-    pub state: ChannelState,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub local_balance: u64,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub remote_balance: u64,
-    pub pending_tlcs: Vec<TlcInfo>,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub local_commitment_number: u64,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub remote_commitment_number: u64,
-    pub is_opener: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub funding_outpoint: Option<OutPoint>,
 }
 
 /// Inputs of the core.

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dlp_chain::{ChainClient, ChainEvent, Hash32, OutPoint, Pubkey, Transaction};
+use dlp_node_api::{MessageName, TxKindName};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -336,7 +337,7 @@ impl Core {
                 message,
             }) => {
                 if self.peers.get(&pubkey).map(|c| c.conn_id) == Some(conn_id) {
-                    received = Some((pubkey, message.type_name(), message.channel_id()));
+                    received = Some((pubkey, message.name(), message.channel_id()));
                     self.on_message(pubkey, *message).await;
                 }
             }
@@ -414,7 +415,7 @@ impl Core {
     /// restart reloads the last durable state and reestablish resyncs the peers.
     async fn flush(
         &mut self,
-        received: Option<(Pubkey, &'static str, Option<Hash32>)>,
+        received: Option<(Pubkey, MessageName, Option<Hash32>)>,
     ) -> std::ops::ControlFlow<()> {
         let fx = std::mem::take(&mut self.fx);
         // 1. Persist.
@@ -496,7 +497,7 @@ impl Core {
             let (local, remote) = self.numbers(channel_id);
             self.publish_step(EventKind::MessageReceived {
                 peer,
-                msg_type: msg_type.to_string(),
+                msg_type,
                 channel_id,
                 local,
                 remote,
@@ -506,7 +507,7 @@ impl Core {
         // 3. Transactions.
         for (tx, number) in fx.txs {
             let txid = tx.txid();
-            let kind = tx.kind.name().to_string();
+            let kind = TxKindName::from(&tx.kind);
             let channel_id = tx.kind.channel_id();
             let result = self.chain.submit(tx).await;
             if let Err(e) = &result {
@@ -540,13 +541,13 @@ impl Core {
                     channel_id: Some(id),
                     message: format!(
                         "bug: {} queued on a Stale channel; not sent",
-                        message.type_name()
+                        message.name()
                     ),
                 });
                 continue;
             }
             let Some(conn) = self.peers.get(&peer) else {
-                tracing::debug!(%peer, msg = message.type_name(), "peer offline; not sent");
+                tracing::debug!(%peer, msg = %message.name(), "peer offline; not sent");
                 continue;
             };
             if !conn.send(&message) {
@@ -555,7 +556,7 @@ impl Core {
             let (local, remote) = self.numbers(channel_id);
             self.publish_step(EventKind::MessageSent {
                 peer,
-                msg_type: message.type_name().to_string(),
+                msg_type: message.name(),
                 channel_id,
                 local,
                 remote,

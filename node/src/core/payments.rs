@@ -20,8 +20,8 @@ use crate::graph::pathfind::{Edge, RouteHop, RouteRequest, find_route};
 use crate::onion::{HopPayload, OnionPacket, peel};
 use crate::wire::RemoveReason;
 
-/// Most routes one payment tries.
-pub const MAX_PAYMENT_ATTEMPTS: u32 = 8;
+pub use dlp_node_api::limits::MAX_PAYMENT_ATTEMPTS;
+pub use dlp_node_api::payments::PaymentStatus;
 /// Blocks from now the first TLC of a route may expire at most, unless the payer says
 /// (`tlc_expiry_limit`): 20 hops of the default 20-block delta fit four times over.
 pub const DEFAULT_TLC_EXPIRY_LIMIT: u64 = 2_016;
@@ -111,15 +111,6 @@ impl Invoice {
         }
         Ok(invoice)
     }
-}
-
-/// Fiber's payment statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PaymentStatus {
-    Created,
-    Inflight,
-    Success,
-    Failed,
 }
 
 /// An outgoing payment.
@@ -354,7 +345,7 @@ impl Core {
             self.fx.dirty_payments.insert(hash);
             self.fx.events.push(EventKind::PaymentUpdated {
                 payment_hash: hash,
-                status: format!("{status:?}"),
+                status,
                 reason,
             });
         }

@@ -42,7 +42,7 @@ pub const MAX_RESPONSE_BODY_BYTES: u32 = 10 * 1024 * 1024;
 /// Longest `connect_peer` address, in bytes (a real one is at most about 130).
 pub const MAX_PEER_ADDRESS_LEN: usize = 256;
 /// Longest `dev_hold` step name, in bytes (`received:ReestablishChannel` is 27).
-pub const MAX_STEP_LEN: usize = 128;
+pub use dlp_node_api::limits::MAX_STEP_LEN;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -13,58 +13,13 @@ mod sqlite;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
+pub use dlp_node_api::files::SQLITE_FILE_NAME;
 pub use rocks::RocksStore;
-pub use sqlite::{SQLITE_FILE_NAME, SqliteStore};
+pub use sqlite::SqliteStore;
 
-/// Directory name, inside a backup, of a RocksDB checkpoint.
-pub const ROCKSDB_BACKUP_DIR_NAME: &str = "db";
-
-/// Which storage engine a store uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// RocksDB via the `rocksdb` crate; the store directory is the database directory.
-    Rocksdb,
-    /// SQLite (bundled) in WAL mode; the store directory holds `data.sqlite`.
-    Sqlite,
-}
-
-impl Backend {
-    /// Every backend, in a stable order (used by tests and the benchmark).
-    pub const ALL: [Backend; 2] = [Backend::Rocksdb, Backend::Sqlite];
-
-    /// The config-file spelling of this backend.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Rocksdb => "rocksdb",
-            Backend::Sqlite => "sqlite",
-        }
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Backend {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "rocksdb" => Ok(Backend::Rocksdb),
-            "sqlite" => Ok(Backend::Sqlite),
-            other => Err(format!(
-                "unknown store backend {other:?}: expected \"rocksdb\" or \"sqlite\""
-            )),
-        }
-    }
-}
+pub use dlp_node_api::config::Backend;
+pub use dlp_node_api::files::ROCKSDB_BACKUP_DIR_NAME;
 
 /// The visitor of [`Store::scan_prefix`]: called with each key and value in order; return
 /// [`ControlFlow::Break`] to stop early.

@@ -15,11 +15,8 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Backend, BatchOp, ScanVisitor, Store, StoreError, WriteBatch};
+use super::{Backend, BatchOp, SQLITE_FILE_NAME, ScanVisitor, Store, StoreError, WriteBatch};
 use crate::fsutil;
-
-/// File name of the SQLite database inside a store directory and inside a backup.
-pub const SQLITE_FILE_NAME: &str = "data.sqlite";
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound on backup steps that report Busy/Locked before giving up.

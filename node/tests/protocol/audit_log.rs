@@ -6,6 +6,7 @@
 use dlp_node::core::PaymentStatus;
 use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
+use dlp_node_api::AuditEvent;
 
 use crate::support::Net;
 
@@ -50,9 +51,12 @@ async fn a_passed_audit_logs_fibers_resume_line(backend: Backend, logged: Logged
         "no audit before the peer speaks"
     );
     net.connect(0, 1).await;
-    net.wait(1, 0, "audit passed", |k| {
-        matches!(k, EventKind::AuditPassed { .. })
-    })
+    net.wait(
+        1,
+        0,
+        "audit passed",
+        |k| matches!(k, EventKind::Audit(audit) if audit.passed()),
+    )
     .await;
     assert!(logged(&format!(
         "Passive audit passed for channel {channel}. Resuming to Ready."
@@ -75,17 +79,20 @@ async fn a_failed_audit_logs_fibers_line_with_both_sides_numbers(
     net.restore(1, &backup).await;
     net.connect(0, 1).await;
     let failed = net
-        .wait(1, 0, "audit failed", |k| {
-            matches!(k, EventKind::AuditFailed { .. })
-        })
+        .wait(
+            1,
+            0,
+            "audit failed",
+            |k| matches!(k, EventKind::Audit(audit) if !audit.passed()),
+        )
         .await;
-    let EventKind::AuditFailed {
+    let EventKind::Audit(AuditEvent {
         local,
         remote,
         peer_local,
         peer_remote,
         ..
-    } = failed.kind
+    }) = failed.kind
     else {
         unreachable!("matched above")
     };

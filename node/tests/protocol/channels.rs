@@ -5,6 +5,7 @@ use dlp_node::channel_record::{ChannelState, flags};
 use dlp_node::core::{Command, PaymentStatus};
 use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
+use dlp_node_api::{MessageName, TxKindName};
 
 use crate::support::Net;
 
@@ -120,7 +121,7 @@ async fn force_close_sweeps_the_delayed_balance_after_the_delay(backend: Backend
         .await
         .expect("force close accepted");
     net.wait(0, after, "commitment broadcast", |k| {
-        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "commitment")
+        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Commitment)
     })
     .await;
     // Bob's share is immediate; alice's waits for to_self_delay blocks.
@@ -134,7 +135,7 @@ async fn force_close_sweeps_the_delayed_balance_after_the_delay(backend: Backend
         0,
         after,
         "sweep",
-        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "sweep"),
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Sweep),
     )
     .await;
     assert_eq!(net.wallet_balance(0).await, alice_before + 600_000);
@@ -167,7 +168,7 @@ async fn a_revoked_commitment_on_chain_is_punished_by_the_victims_watcher(backen
         0,
         after,
         "penalty",
-        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "penalty"),
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Penalty),
     )
     .await;
     net.chain
@@ -227,7 +228,7 @@ async fn small_channels_wait_for_accept_channel(backend: Backend) {
         bob,
         after_bob,
         "the proposal",
-        |k| matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "OpenChannel"),
+        |k| matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::OpenChannel),
     )
     .await;
     assert!(
@@ -247,7 +248,7 @@ async fn small_channels_wait_for_accept_channel(backend: Backend) {
         0,
         after_alice,
         "funding",
-        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "funding"),
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Funding),
     )
     .await;
     net.shutdown().await;
@@ -430,11 +431,11 @@ async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Back
     net.start(1).await;
     net.connect(0, 1).await;
     net.wait(1, 0, "alice's ReestablishChannel", |k| {
-        matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "ReestablishChannel")
+        matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::ReestablishChannel)
     })
     .await;
     net.wait(0, 0, "bob's ReestablishChannel", |k| {
-        matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "ReestablishChannel")
+        matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::ReestablishChannel)
     })
     .await;
     assert_eq!(net.pay(1, 0, 300).await.status, PaymentStatus::Success);
@@ -463,11 +464,11 @@ async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(back
     // Bob, released, sends his fulfil and a CommitmentSigned for alice's next commitment; alice
     // has broadcast her commitment and must never revoke it.
     net.wait(0, closed_at, "alice ignoring bob's CommitmentSigned", |k| {
-        matches!(k, EventKind::MessageIgnored { msg_type, .. } if msg_type == "CommitmentSigned")
+        matches!(k, EventKind::MessageIgnored { msg_type, .. } if *msg_type == MessageName::CommitmentSigned)
     })
     .await;
     let revoked_after_close = net.events(0, closed_at).into_iter().any(|e| {
-        matches!(&e.kind, EventKind::MessageSent { msg_type, .. } if msg_type == "RevokeAndAck")
+        matches!(&e.kind, EventKind::MessageSent { msg_type, .. } if *msg_type == MessageName::RevokeAndAck)
     });
     assert!(
         !revoked_after_close,
@@ -478,7 +479,7 @@ async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(back
         1,
         after,
         "bob's TLC claim",
-        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "sweep"),
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Sweep),
     )
     .await;
     assert_eq!(net.wallet_balance(1).await, bob_before + 123_000);
@@ -489,7 +490,7 @@ async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(back
         0,
         after,
         "alice's delayed sweep",
-        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "sweep"),
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Sweep),
     )
     .await;
     assert_eq!(
@@ -533,7 +534,7 @@ async fn a_preimage_revealed_on_chain_settles_the_upstream_payment(backend: Back
     let hash = payment.payment_hash;
     net.wait(0, after_alice, "alice's payment succeeds", |k| {
         matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
-            if *payment_hash == hash && status == "Success")
+            if *payment_hash == hash && *status == PaymentStatus::Success)
     })
     .await;
     assert_eq!(net.wallet_balance(2).await, carol_before + 40_000);
@@ -634,7 +635,7 @@ async fn a_backup_step_captures_exactly_that_protocol_step(backend: Backend) {
     let events = net.events(1, after);
     let sent = events
         .iter()
-        .position(|e| matches!(&e.kind, EventKind::MessageSent { msg_type, .. } if msg_type == "RevokeAndAck"))
+        .position(|e| matches!(&e.kind, EventKind::MessageSent { msg_type, .. } if *msg_type == MessageName::RevokeAndAck))
         .expect("bob revoked");
     let EventKind::BackupWritten { dir, .. } = &events[sent + 1].kind else {
         panic!(

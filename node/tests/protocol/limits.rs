@@ -400,10 +400,10 @@ impl Spawned {
 
     fn rpc_addr(&mut self) -> SocketAddr {
         let line = self.wait_line(false, "its RPC address", |l| {
-            l.starts_with("rpc listening on ")
+            dlp_node_api::ready_line_addr(l).is_some()
         });
-        line["rpc listening on ".len()..]
-            .trim()
+        dlp_node_api::ready_line_addr(&line)
+            .expect("the ready line")
             .parse()
             .expect("rpc address")
     }

@@ -11,6 +11,7 @@ use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
 use dlp_node::transport::{Identity, TransportEvent};
 use dlp_node::wire::PeerMessage;
+use dlp_node_api::{MessageName, TxKindName};
 
 use crate::support::{DEADLINE, Net};
 
@@ -24,8 +25,8 @@ fn unknown_reestablish(k: &EventKind) -> bool {
     matches!(k, EventKind::UnknownChannelReestablish { .. })
 }
 
-fn received(k: &EventKind, msg: &str) -> bool {
-    matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == msg)
+fn received(k: &EventKind, msg: MessageName) -> bool {
+    matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == msg)
 }
 
 /// Alice opens a channel to bob and pays him `paid`; bob is then restored from a backup taken
@@ -61,12 +62,12 @@ async fn a_node_that_lost_the_channel_gets_its_balance_through_the_peers_force_c
     );
     net.wait(1, 0, "bob answers RequestForceClose", |k| {
         matches!(k, EventKind::MessageSent { msg_type, channel_id, .. }
-            if msg_type == "RequestForceClose" && *channel_id == Some(channel))
+            if *msg_type == MessageName::RequestForceClose && *channel_id == Some(channel))
     })
     .await;
     let broadcast = net
         .wait(0, 0, "alice broadcasts her commitment", |k| {
-            matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "commitment")
+            matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Commitment)
         })
         .await;
     let EventKind::TxBroadcast { txid, .. } = broadcast.kind else {
@@ -97,7 +98,7 @@ async fn a_node_that_lost_the_channel_gets_its_balance_through_the_peers_force_c
         0,
         after,
         "alice sweeps her balance",
-        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "sweep"),
+        |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Sweep),
     )
     .await;
     net.chain.mine(1).await.expect("mine");
@@ -123,7 +124,7 @@ async fn a_force_close_request_is_ignored_when_configured(backend: Backend) {
         .await;
     let ignored = net
         .wait(0, 0, "alice ignores the request", |k| {
-            matches!(k, EventKind::MessageIgnored { msg_type, .. } if msg_type == "RequestForceClose")
+            matches!(k, EventKind::MessageIgnored { msg_type, .. } if *msg_type == MessageName::RequestForceClose)
         })
         .await;
     let EventKind::MessageIgnored { reason, .. } = &ignored.kind else {
@@ -131,7 +132,7 @@ async fn a_force_close_request_is_ignored_when_configured(backend: Backend) {
     };
     assert!(reason.contains("on_force_close_request"), "{reason}");
     net.wait(0, 0, "alice handled the request", |k| {
-        received(k, "RequestForceClose")
+        received(k, MessageName::RequestForceClose)
     })
     .await;
     // The list answers after the request's input was handled completely (one core, in order).
@@ -212,7 +213,7 @@ async fn a_reestablish_for_an_unknown_channel_touches_no_other_channel(backend: 
         }
     );
     net.wait(1, after, "bob handled it", |k| {
-        received(k, "ReestablishChannel")
+        received(k, MessageName::ReestablishChannel)
     })
     .await;
     // Nothing of bob's real channel changed: not its listing, not its record, no event on it.

@@ -9,6 +9,7 @@ use dlp_node::config::MutualStale;
 use dlp_node::core::PaymentStatus;
 use dlp_node::events::{EventKind, NodeEvent};
 use dlp_node::store::Backend;
+use dlp_node_api::MessageName;
 
 use crate::support::Net;
 
@@ -27,10 +28,10 @@ fn set_mode(net: &mut Net, i: usize, mode: MutualStale) {
 }
 
 fn audit_passed_on(channel: Hash32) -> impl Fn(&EventKind) -> bool {
-    move |k| matches!(k, EventKind::AuditPassed { channel_id, .. } if *channel_id == channel)
+    move |k| matches!(k, EventKind::Audit(audit) if audit.passed() && audit.channel_id == channel)
 }
 
-fn sent_on(events: &[NodeEvent], channel: Hash32) -> Vec<String> {
+fn sent_on(events: &[NodeEvent], channel: Hash32) -> Vec<MessageName> {
     events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -44,8 +45,8 @@ fn sent_on(events: &[NodeEvent], channel: Hash32) -> Vec<String> {
         .collect()
 }
 
-fn count(messages: &[String], name: &str) -> usize {
-    messages.iter().filter(|m| *m == name).count()
+fn count(messages: &[MessageName], name: MessageName) -> usize {
+    messages.iter().filter(|m| **m == name).count()
 }
 
 /// Position of the first event matching `pred`.
@@ -99,43 +100,38 @@ async fn both_ends_restored_resume_under_reveal(backend: Backend) {
         let events = net.events(i, 0);
         let sent = sent_on(&events, channel);
         assert_eq!(
-            count(&sent, "StaleNotice"),
+            count(&sent, MessageName::StaleNotice),
             1,
             "{}: {sent:?}",
             net.nodes[i].name
         );
         assert_eq!(
-            count(&sent, "ReestablishChannel"),
+            count(&sent, MessageName::ReestablishChannel),
             1,
             "{}: {sent:?}",
             net.nodes[i].name
         );
         let audits = events
             .iter()
-            .filter(|e| {
-                matches!(
-                    e.kind,
-                    EventKind::AuditPassed { .. } | EventKind::AuditFailed { .. }
-                )
-            })
+            .filter(|e| matches!(e.kind, EventKind::Audit(_)))
             .count();
         assert_eq!(audits, 1, "{}", net.nodes[i].name);
         // The lower key sent its numbers before it heard the peer's; the other after.
         let sent_numbers = position(
             &events,
-            |k| matches!(k, EventKind::MessageSent { msg_type, .. } if msg_type == "ReestablishChannel"),
+            |k| matches!(k, EventKind::MessageSent { msg_type, .. } if *msg_type == MessageName::ReestablishChannel),
         );
         let heard_numbers = position(
             &events,
-            |k| matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "ReestablishChannel"),
+            |k| matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::ReestablishChannel),
         );
         let heard_notice = position(
             &events,
-            |k| matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "StaleNotice"),
+            |k| matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::StaleNotice),
         );
         let sent_notice = position(
             &events,
-            |k| matches!(k, EventKind::MessageSent { msg_type, .. } if msg_type == "StaleNotice"),
+            |k| matches!(k, EventKind::MessageSent { msg_type, .. } if *msg_type == MessageName::StaleNotice),
         );
         if i == lower {
             assert!(
@@ -161,7 +157,7 @@ async fn reveal_meets_wait_and_nothing_resumes(backend: Backend) {
         net.connect(0, 1).await;
         let ignored = net
             .wait(waiting, 0, "the wait side ignores the StaleNotice", |k| {
-                matches!(k, EventKind::MessageIgnored { msg_type, .. } if msg_type == "StaleNotice")
+                matches!(k, EventKind::MessageIgnored { msg_type, .. } if *msg_type == MessageName::StaleNotice)
             })
             .await;
         let EventKind::MessageIgnored { reason, .. } = &ignored.kind else {
@@ -173,13 +169,14 @@ async fn reveal_meets_wait_and_nothing_resumes(backend: Backend) {
         for i in [0, 1] {
             assert_eq!(net.channel(i, channel).await.state, ChannelState::Stale);
             let events = net.events(i, 0);
-            let expected: &[&str] = if i == reveal { &["StaleNotice"] } else { &[] };
+            let expected = if i == reveal {
+                vec![MessageName::StaleNotice]
+            } else {
+                vec![]
+            };
             assert_eq!(sent_on(&events, channel), expected, "{}", net.nodes[i].name);
             assert!(
-                !events.iter().any(|e| matches!(
-                    e.kind,
-                    EventKind::AuditPassed { .. } | EventKind::AuditFailed { .. }
-                )),
+                !events.iter().any(|e| matches!(e.kind, EventKind::Audit(_))),
                 "{}: an audit ran",
                 net.nodes[i].name
             );
@@ -212,17 +209,17 @@ async fn one_sided_restore_under_reveal_sends_no_stale_notice(backend: Backend) 
     net.connect(2, 1).await;
     net.wait(1, 0, "bob's StaleNotice on cb", |k| {
         matches!(k, EventKind::MessageSent { msg_type, channel_id, .. }
-            if msg_type == "StaleNotice" && *channel_id == Some(cb))
+            if *msg_type == MessageName::StaleNotice && *channel_id == Some(cb))
     })
     .await;
     let events = net.events(1, 0);
     let heard = position(&events, |k| {
         matches!(k, EventKind::MessageReceived { msg_type, channel_id, .. }
-            if msg_type == "ReestablishChannel" && *channel_id == Some(ab))
+            if *msg_type == MessageName::ReestablishChannel && *channel_id == Some(ab))
     });
     let sent = sent_on(&events, ab);
-    assert_eq!(count(&sent, "StaleNotice"), 0, "{sent:?}");
-    assert_eq!(count(&sent, "ReestablishChannel"), 1, "{sent:?}");
+    assert_eq!(count(&sent, MessageName::StaleNotice), 0, "{sent:?}");
+    assert_eq!(count(&sent, MessageName::ReestablishChannel), 1, "{sent:?}");
     assert!(
         sent_on(&events[..heard], ab).is_empty(),
         "bob spoke on ab before alice"
@@ -231,7 +228,7 @@ async fn one_sided_restore_under_reveal_sends_no_stale_notice(backend: Backend) 
     assert!(
         !net.events(0, 0)
             .iter()
-            .any(|e| matches!(&e.kind, EventKind::MessageReceived { msg_type, .. } if msg_type == "StaleNotice"))
+            .any(|e| matches!(&e.kind, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::StaleNotice))
     );
     net.settle(0, 1, ab).await;
     assert_eq!(net.pay(1, 0, 4_000).await.status, PaymentStatus::Success);

@@ -3,6 +3,7 @@
 use dlp_node::core::{Command, PaymentStatus};
 use dlp_node::events::EventKind;
 use dlp_node::store::Backend;
+use dlp_node_api::MessageName;
 
 use crate::support::Net;
 
@@ -13,11 +14,11 @@ for_each_backend!(
 );
 
 fn received_reestablish(k: &EventKind) -> bool {
-    matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "ReestablishChannel")
+    matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::ReestablishChannel)
 }
 
-fn sent(k: &EventKind, msg: &str) -> bool {
-    matches!(k, EventKind::MessageSent { msg_type, .. } if msg_type == msg)
+fn sent(k: &EventKind, msg: MessageName) -> bool {
+    matches!(k, EventKind::MessageSent { msg_type, .. } if *msg_type == msg)
 }
 
 async fn equal_numbers_reconnect_and_keep_paying(backend: Backend) {
@@ -30,11 +31,11 @@ async fn equal_numbers_reconnect_and_keep_paying(backend: Backend) {
     let after = net.last_seq(1);
     net.connect(1, 0).await;
     net.wait(1, after, "bob sends ReestablishChannel", |k| {
-        sent(k, "ReestablishChannel")
+        sent(k, MessageName::ReestablishChannel)
     })
     .await;
     net.wait(1, after, "bob hears alice's ReestablishChannel", |k| {
-        matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "ReestablishChannel")
+        matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::ReestablishChannel)
     })
     .await;
     assert_eq!(net.pay(1, 0, 4_000).await.status, PaymentStatus::Success);
@@ -51,7 +52,7 @@ async fn wait_payment(
 ) -> PaymentStatus {
     net.wait(payer, after, "payment final", |k| {
         matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
-            if *payment_hash == hash && (status == "Success" || status == "Failed"))
+            if *payment_hash == hash && (*status == PaymentStatus::Success || *status == PaymentStatus::Failed))
     })
     .await;
     net.request(payer, |reply| Command::GetPayment {
@@ -93,7 +94,7 @@ async fn peer_missed_our_revoke_and_ack_gets_it_resent(backend: Backend) {
         )
         .await;
     net.wait(1, heard.seq, "bob resends RevokeAndAck", |k| {
-        sent(k, "RevokeAndAck")
+        sent(k, MessageName::RevokeAndAck)
     })
     .await;
     assert_eq!(
@@ -139,10 +140,12 @@ async fn lost_tlc_update_and_commitment_are_resent_after_reconnect(backend: Back
         .wait(0, after, "bob's ReestablishChannel", received_reestablish)
         .await;
     let add = net
-        .wait(0, heard.seq, "alice resends AddTlc", |k| sent(k, "AddTlc"))
+        .wait(0, heard.seq, "alice resends AddTlc", |k| {
+            sent(k, MessageName::AddTlc)
+        })
         .await;
     net.wait(0, add.seq, "then CommitmentSigned", |k| {
-        sent(k, "CommitmentSigned")
+        sent(k, MessageName::CommitmentSigned)
     })
     .await;
     assert_eq!(

@@ -7,6 +7,7 @@ use dlp_node::config::{AuditPolicy, OnAuditFailure};
 use dlp_node::core::{PaymentStatus, SendPaymentRequest};
 use dlp_node::events::{EventKind, NodeEvent};
 use dlp_node::store::Backend;
+use dlp_node_api::{AuditEvent, AuditOutcome, MessageName, TxKindName};
 
 use crate::support::Net;
 
@@ -22,15 +23,15 @@ for_each_backend!(
 );
 
 fn audit_passed(k: &EventKind) -> bool {
-    matches!(k, EventKind::AuditPassed { .. })
+    matches!(k, EventKind::Audit(audit) if audit.passed())
 }
 
 fn heard_reestablish(k: &EventKind) -> bool {
-    matches!(k, EventKind::MessageReceived { msg_type, .. } if msg_type == "ReestablishChannel")
+    matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::ReestablishChannel)
 }
 
 fn audit_failed(k: &EventKind) -> bool {
-    matches!(k, EventKind::AuditFailed { .. })
+    matches!(k, EventKind::Audit(audit) if !audit.passed())
 }
 
 /// Assert node `i` sent nothing on `channel` before it received the peer's ReestablishChannel.
@@ -39,7 +40,7 @@ fn assert_silent_until_peer_spoke(events: &[NodeEvent], channel: Hash32) {
         .iter()
         .position(|e| {
             matches!(&e.kind, EventKind::MessageReceived { msg_type, channel_id, .. }
-                if msg_type == "ReestablishChannel" && *channel_id == Some(channel))
+                if *msg_type == MessageName::ReestablishChannel && *channel_id == Some(channel))
         })
         .expect("the peer's ReestablishChannel was received");
     let early: Vec<_> = events[..heard]
@@ -126,7 +127,9 @@ async fn audit_fails_after_two_payments_and_the_channel_stays_blocked(backend: B
     net.restore(1, &backup).await;
     net.connect(0, 1).await;
     let failed = net.wait(1, 0, "audit failed", audit_failed).await;
-    assert!(matches!(failed.kind, EventKind::AuditFailed { ref policy, .. } if policy == "fiber"));
+    assert!(
+        matches!(failed.kind, EventKind::Audit(ref audit) if audit.policy == AuditPolicy::Fiber && !audit.passed())
+    );
     assert_eq!(state(&net, 1, channel).await, ChannelState::Stale);
     net.wait(1, 0, "the peer's ReestablishChannel", heard_reestablish)
         .await;
@@ -182,7 +185,7 @@ async fn backup_one_step_behind(net: &mut Net, channel: Hash32) -> std::path::Pa
     net.release(1);
     let hash = payment.payment_hash;
     net.wait(0, after, "payment done", |k| {
-        matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. } if *payment_hash == hash && status == "Success")
+        matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. } if *payment_hash == hash && *status == PaymentStatus::Success)
     })
     .await;
     net.settle(0, 1, channel).await;
@@ -206,17 +209,24 @@ async fn peer_one_step_ahead_passes_fiber_and_fails_strict(backend: Backend) {
         match (policy, &outcome.kind) {
             (
                 AuditPolicy::Fiber,
-                EventKind::AuditPassed {
+                EventKind::Audit(AuditEvent {
                     local,
                     remote,
                     peer_local,
                     peer_remote,
+                    outcome: AuditOutcome::Passed,
                     ..
-                },
+                }),
             ) => {
                 assert_eq!((peer_local - remote, peer_remote - local), (1, 1));
             }
-            (AuditPolicy::Strict, EventKind::AuditFailed { reason, .. }) => {
+            (
+                AuditPolicy::Strict,
+                EventKind::Audit(AuditEvent {
+                    outcome: AuditOutcome::Failed { reason },
+                    ..
+                }),
+            ) => {
                 assert!(reason.contains("revoked"), "{reason}");
                 assert_eq!(state(&net, 1, channel).await, ChannelState::Stale);
             }
@@ -261,14 +271,14 @@ async fn two_channels_of_one_node_are_audited_independently(backend: Backend) {
         0,
         0,
         "bob channel fails",
-        |k| matches!(k, EventKind::AuditFailed { channel_id, .. } if *channel_id == with_bob),
+        |k| matches!(k, EventKind::Audit(audit) if !audit.passed() && audit.channel_id == with_bob),
     )
     .await;
     net.wait(
         0,
         0,
         "carol channel passes",
-        |k| matches!(k, EventKind::AuditPassed { channel_id, .. } if *channel_id == with_carol),
+        |k| matches!(k, EventKind::Audit(audit) if audit.passed() && audit.channel_id == with_carol),
     )
     .await;
     net.settle(0, 2, with_carol).await;
@@ -333,7 +343,7 @@ async fn request_close_gets_the_funds_back_on_the_ledger(backend: Backend) {
     net.wait(1, 0, "audit failed", audit_failed).await;
     // Alice force-closes on request; her commitment pays bob's current 300_000 at once.
     net.wait(0, 0, "alice broadcasts her commitment", |k| {
-        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "commitment")
+        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Commitment)
     })
     .await;
     net.chain.mine(1).await.expect("mine");

@@ -14,6 +14,7 @@ use dlp_node::node::RunningNode;
 use dlp_node::restore::{RestoreOptions, restore};
 use dlp_node::steps::StepSpec;
 use dlp_node::store::Backend;
+use dlp_node_api::TxKindName;
 
 /// How long any single wait may take before the test fails with what it saw.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -277,7 +278,7 @@ impl Net {
         .await
         .expect("open_channel");
         let funded = self
-            .wait(a, after_a, "funding broadcast", |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "funding"))
+            .wait(a, after_a, "funding broadcast", |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Funding))
             .await;
         let _ = funded;
         self.chain.mine(1).await.expect("mine");
@@ -371,7 +372,7 @@ impl Net {
         }
         self.wait(payer, after, "payment final", |k| {
             matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
-                if *payment_hash == hash && (status == "Success" || status == "Failed"))
+                if *payment_hash == hash && (*status == PaymentStatus::Success || *status == PaymentStatus::Failed))
         })
         .await;
         self.request(payer, |reply| Command::GetPayment {

@@ -257,9 +257,9 @@ impl NodeProcess {
             stdout_seen: Vec::new(),
             stderr,
         };
-        let line = node.wait_for_line("rpc listening on ");
-        node.rpc = line["rpc listening on ".len()..]
-            .trim()
+        let line = node.wait_for_line(dlp_node_api::READY_LINE_PREFIX);
+        node.rpc = dlp_node_api::ready_line_addr(&line)
+            .expect("the ready line")
             .parse()
             .expect("rpc address");
         node

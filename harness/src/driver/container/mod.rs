@@ -320,7 +320,9 @@ impl Driver for ContainerDriver {
         let request = self
             .image()?
             .with_exposed_port(RPC_PORT.tcp())
-            .with_wait_for(WaitFor::message_on_stdout("rpc listening on"))
+            .with_wait_for(WaitFor::message_on_stdout(
+                dlp_node_api::READY_LINE_PREFIX.trim_end(),
+            ))
             .with_cmd([image::NODE_BIN.to_string(), "-d".into(), HOME.into()])
             .with_mount(Mount::bind_mount(home, HOME))
             .with_network(self.run.clone())
