@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dlp_node::channel_record::ChannelState;
+use dlp_node_api::ChannelState;
 
 use super::file::{ScenarioFile, Step};
 use super::source::clip;

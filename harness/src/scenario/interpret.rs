@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use dlp_node::events::EventKind;
-
-use dlp_node::store::{Backend, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME};
+use dlp_node_api::{
+    Backend, EventKind, MessageName, PaymentStatus, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME,
+};
 
 use super::file::{AuditExpect, AuditPeer, PayExpect, ScenarioFile, ShutdownExpect, Step};
 use super::routes;
 use crate::checks;
-use crate::cluster::{Network, UNREACHABLE_WITHIN, describe};
+use crate::cluster::{Network, UNREACHABLE_WITHIN};
 use crate::error::HarnessError;
 use crate::model::silence::{Speaker, breaches, effective_mode};
 
@@ -85,13 +85,18 @@ async fn run_step(
                 .cloned()
                 .ok_or_else(|| HarnessError::Expectation(format!("no payment named {name}")))?;
             let outcome = net.payment_outcome(&payer, hash).await?;
-            let (got, reason) = (outcome.status.clone(), outcome.reason.clone());
+            let (got, reason) = (outcome.status, outcome.reason.clone());
             let want = match status {
                 PayExpect::Success => "Success",
                 PayExpect::Failed => "Failed",
                 PayExpect::Any => "Success or Failed",
             };
-            if got == want || *status == PayExpect::Any {
+            let matched = match status {
+                PayExpect::Success => got == PaymentStatus::Success,
+                PayExpect::Failed => got == PaymentStatus::Failed,
+                PayExpect::Any => true,
+            };
+            if matched {
                 routes::judge(
                     &format!("payment {name}"),
                     &outcome,
@@ -160,12 +165,12 @@ async fn run_step(
                 return net.wait_quiescent().await;
             }
             let outcome = net.pay(from, to, *amount).await?;
-            let (status, reason) = (outcome.status.clone(), outcome.reason.clone());
+            let (status, reason) = (outcome.status, outcome.reason.clone());
             let ok = match expect {
-                PayExpect::Success => status == "Success",
+                PayExpect::Success => status == PaymentStatus::Success,
                 PayExpect::Any => true,
                 PayExpect::Failed => {
-                    status == "Failed"
+                    status == PaymentStatus::Failed
                         && reason_contains.as_ref().is_none_or(|want| {
                             reason
                                 .as_deref()
@@ -201,11 +206,11 @@ async fn run_step(
                 .as_ref()
                 .map(|c| net.channel(c).map(|c| c.id))
                 .transpose()?;
-            let spec = dlp_node::steps::StepSpec {
+            let spec = dlp_node_api::StepSpec {
                 step: step.clone(),
                 channel_id,
                 nth: *nth,
-                action: dlp_node::steps::StepAction::Backup,
+                action: dlp_node_api::StepAction::Backup,
             };
             net.backup_at(node, spec, name).await
         }
@@ -249,34 +254,28 @@ async fn run_step(
         } => {
             let id = net.channel(channel)?.id;
             let event = net
-                .wait_event(node, 0, &format!("the audit of {channel}"), |k| {
-                    matches!(k, EventKind::AuditPassed { channel_id, .. } | EventKind::AuditFailed { channel_id, .. } if *channel_id == id)
-                })
+                .wait_event(
+                    node,
+                    0,
+                    &format!("the audit of {channel}"),
+                    |k| matches!(k, EventKind::Audit(audit) if audit.channel_id == id),
+                )
                 .await?;
-            let passed = matches!(event.kind, EventKind::AuditPassed { .. });
-            if passed != (*outcome == AuditExpect::Passed) {
-                return Err(HarnessError::Expectation(format!(
-                    "{node}: expected the audit of {channel} to be {outcome:?}, got: {}",
-                    describe(&event.kind)
-                )));
-            }
-            let (EventKind::AuditPassed {
-                local,
-                remote,
-                peer_local,
-                peer_remote,
-                ..
-            }
-            | EventKind::AuditFailed {
-                local,
-                remote,
-                peer_local,
-                peer_remote,
-                ..
-            }) = event.kind
-            else {
+            let EventKind::Audit(audit) = &event.kind else {
                 unreachable!("matched an audit event above")
             };
+            if audit.passed() != (*outcome == AuditExpect::Passed) {
+                return Err(HarnessError::Expectation(format!(
+                    "{node}: expected the audit of {channel} to be {outcome:?}, got: {}",
+                    event.kind
+                )));
+            }
+            let (local, remote, peer_local, peer_remote) = (
+                audit.local,
+                audit.remote,
+                audit.peer_local,
+                audit.peer_remote,
+            );
             match peer {
                 Some(want)
                     if AuditPeer::of(local, remote, peer_local, peer_remote) != Some(*want) =>
@@ -284,7 +283,7 @@ async fn run_step(
                     Err(HarnessError::Expectation(format!(
                         "{node}: expected the peer {want:?} of the backup in the audit of \
                          {channel}, got: {}",
-                        describe(&event.kind)
+                        event.kind
                     )))
                 }
                 _ => Ok(()),
@@ -314,8 +313,11 @@ async fn run_step(
                 0,
                 &format!("the peer's ReestablishChannel on {channel}"),
                 |k| {
-                    matches!(k, EventKind::MessageReceived { msg_type, channel_id, .. }
-                    if msg_type == "ReestablishChannel" && *channel_id == Some(id))
+                    matches!(k, EventKind::MessageReceived {
+                        msg_type: MessageName::ReestablishChannel,
+                        channel_id,
+                        ..
+                    } if *channel_id == Some(id))
                 },
             )
             .await

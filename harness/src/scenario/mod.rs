@@ -40,7 +40,7 @@ mod verbs;
 
 use std::path::{Path, PathBuf};
 
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 use crate::driver::DriverKind;
 use crate::error::HarnessError;

@@ -5,8 +5,7 @@
 //! arrived: a payment that reached Dave through a Stale channel's neighbour on its second try
 //! looks the same as one routed around it at once if only the outcome is checked.
 
-use dlp_node::core::MAX_PAYMENT_ATTEMPTS;
-use dlp_node::onion::MAX_HOPS;
+use dlp_node_api::{MAX_HOPS, MAX_PAYMENT_ATTEMPTS};
 
 use super::file::{PayExpect, Step};
 use crate::cluster::PaymentOutcome;
@@ -106,7 +105,7 @@ mod tests {
 
     fn outcome(route: &[&str], attempts: u64) -> PaymentOutcome {
         PaymentOutcome {
-            status: "Success".into(),
+            status: dlp_node_api::PaymentStatus::Success,
             reason: None,
             route: route.iter().map(|s| s.to_string()).collect(),
             attempts,

@@ -9,7 +9,7 @@
 //! (the conversions below are exhaustive matches, so a new variant there fails to compile
 //! here until it is mirrored).
 
-use dlp_node::config::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
+use dlp_node_api::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
 use schemars::JsonSchema;
 use serde::Serialize;
 

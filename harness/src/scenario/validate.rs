@@ -19,9 +19,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use dlp_chain::MAX_MINE_BLOCKS;
-use dlp_node::rpc::limits::MAX_STEP_LEN;
-use dlp_node::store::Backend;
-use dlp_node::wire::PeerMessage;
+use dlp_node_api::{Backend, MAX_STEP_LEN, MessageName};
 use toml::Spanned;
 
 use super::Scenario;
@@ -442,11 +440,11 @@ impl Checker<'_> {
 
 /// A protocol step for step control (`hold`, `backup_at`): `sent:<Message>` or
 /// `received:<Message>` naming a message the node sends or receives
-/// ([`PeerMessage::TYPE_NAMES`]), at most [`MAX_STEP_LEN`] bytes (what the node's `dev_hold`
+/// ([`MessageName::ALL`]), at most [`MAX_STEP_LEN`] bytes (what the node's `dev_hold`
 /// accepts), and its `nth` 1 to [`MAX_NTH`]. A misspelt message would never fire: the step
 /// would wait out its deadline (or the backup never be written), so it is refused here.
 fn check_step_control(verb: &str, step: &str, nth: u64) -> Result<(), String> {
-    let messages = || PeerMessage::TYPE_NAMES.join(", ");
+    let messages = MessageName::list;
     if step.len() > MAX_STEP_LEN {
         return Err(format!(
             "{verb}: step {} is longer than {MAX_STEP_LEN} bytes",
@@ -454,7 +452,7 @@ fn check_step_control(verb: &str, step: &str, nth: u64) -> Result<(), String> {
         ));
     }
     match step.split_once(':') {
-        Some(("sent" | "received", message)) if PeerMessage::TYPE_NAMES.contains(&message) => {}
+        Some(("sent" | "received", message)) if MessageName::from(message).is_known() => {}
         Some(("sent" | "received", message)) => {
             return Err(format!(
                 "{verb}: step {}: no message named {}; messages: {}",
