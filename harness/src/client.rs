@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dlp_chain::jsonrpc::RpcClient;
 use dlp_chain::{Hash32, Pubkey};
-use dlp_node_api::{ChannelInfo, NodeEvent, PaymentStatus};
+use dlp_node_api::{ChannelInfo, NodeEvent, NodeInfo, PaymentStatus};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -18,28 +18,6 @@ use crate::error::HarnessError;
 pub struct NodeClient {
     name: String,
     rpc: RpcClient,
-}
-
-/// What `node_info` tells the harness.
-#[derive(Debug, Clone, Deserialize)]
-pub struct NodeInfo {
-    pub pubkey: String,
-    pub wallet_pubkey: String,
-    pub addresses: Vec<String>,
-}
-
-impl NodeInfo {
-    pub fn pubkey(&self) -> Result<Pubkey, HarnessError> {
-        self.pubkey
-            .parse()
-            .map_err(|e| HarnessError::Setup(format!("bad pubkey {}: {e}", self.pubkey)))
-    }
-
-    pub fn wallet(&self) -> Result<Pubkey, HarnessError> {
-        self.wallet_pubkey
-            .parse()
-            .map_err(|e| HarnessError::Setup(format!("bad wallet key {}: {e}", self.wallet_pubkey)))
-    }
 }
 
 /// A payment as `get_payment` reports it.

@@ -13,6 +13,7 @@ pub mod config;
 pub mod describe;
 pub mod events;
 pub mod files;
+pub mod info;
 pub mod limits;
 pub mod messages;
 pub mod payments;
@@ -28,6 +29,7 @@ pub use events::{AuditEvent, AuditOutcome, EventKind, NodeEvent, TxKindName};
 pub use files::{
     EVENTS_FILE_NAME, READY_LINE_PREFIX, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME, ready_line_addr,
 };
+pub use info::NodeInfo;
 pub use limits::{MAX_HOPS, MAX_PAYMENT_ATTEMPTS, MAX_STEP_LEN};
 pub use messages::{BadProtocolStep, Direction, MessageName, ProtocolStep};
 pub use payments::PaymentStatus;

@@ -8,7 +8,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::layout::BaseDir;
 
@@ -40,7 +40,6 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct BaseDirLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl BaseDirLock {
@@ -76,11 +75,6 @@ impl BaseDirLock {
         file.set_len(0).map_err(io_err)?;
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         write!(file, "{}", std::process::id()).map_err(io_err)?;
-        Ok(Self { _file: file, path })
-    }
-
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Self { _file: file })
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use dlp_node::bench::{self, BenchOptions};
+mod bench;
+
 use dlp_node::config::Config;
 use dlp_node::failpoint::{FAILPOINTS_ENV, Failpoints};
 use dlp_node::layout::BaseDir;
@@ -385,7 +386,7 @@ impl ShutdownSignals {
 }
 
 fn bench_payments(args: PaymentBenchArgs) -> Result<()> {
-    let options = dlp_node::bench_payments::PaymentBenchOptions {
+    let options = bench::payments::PaymentBenchOptions {
         backends: args.backends,
         payments: args.payments,
         starts: args.starts,
@@ -401,10 +402,10 @@ fn bench_payments(args: PaymentBenchArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let rows = runtime.block_on(dlp_node::bench_payments::run(&options, &mut |msg| {
+    let rows = runtime.block_on(bench::payments::run(&options, &mut |msg| {
         eprintln!("bench-payments: {msg}")
     }))?;
-    let table = dlp_node::bench_payments::render_table(&rows);
+    let table = bench::payments::render_table(&rows);
     println!("{table}");
     if let Some(out) = args.out {
         std::fs::write(&out, &table).with_context(|| format!("cannot write {}", out.display()))?;
@@ -422,10 +423,10 @@ fn bench_store(args: BenchArgs) -> Result<()> {
     if args.value_size == 0 {
         bail!("--value-size must be at least 1");
     }
-    let options = BenchOptions {
+    let options = bench::store::BenchOptions {
         sizes,
         backends: args.backends,
-        work_dir: args.work_dir.unwrap_or_else(bench::default_work_dir),
+        work_dir: args.work_dir.unwrap_or_else(bench::store::default_work_dir),
         value_size: args.value_size,
         seed: args.seed,
         repeat: args.repeat,
@@ -434,8 +435,8 @@ fn bench_store(args: BenchArgs) -> Result<()> {
         "bench-store: scratch in {} (removed afterwards)",
         options.work_dir.display()
     );
-    let rows = bench::run(&options, &mut |msg| eprintln!("bench-store: {msg}"))?;
-    let table = bench::render_table(&rows);
+    let rows = bench::store::run(&options, &mut |msg| eprintln!("bench-store: {msg}"))?;
+    let table = bench::store::render_table(&rows);
     println!("{table}");
     if let Some(out) = args.out {
         std::fs::write(&out, &table).with_context(|| format!("cannot write {}", out.display()))?;

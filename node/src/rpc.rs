@@ -18,7 +18,7 @@ use dlp_chain::jsonrpc::params_object;
 use dlp_chain::{Hash32, Pubkey};
 use jsonrpsee::RpcModule;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::RpcModule as Module;
@@ -28,24 +28,7 @@ use crate::steps::StepSpec;
 
 pub use dlp_chain::jsonrpc::{INVALID_PARAMS, OPERATION_FAILED};
 
-/// Result of `node_info`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeInfo {
-    /// dlp-node version.
-    pub version: String,
-    /// Node public key, compressed, hex (Fiber's node id).
-    pub pubkey: String,
-    /// `"rocksdb"` or `"sqlite"`.
-    pub store_backend: String,
-    /// Number of persisted channels, as a hex string.
-    pub channel_count: String,
-    /// Addresses `connect_peer` accepts for this node.
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    /// The wallet key (`ckb/key`), where closed-channel funds go.
-    #[serde(default)]
-    pub wallet_pubkey: String,
-}
+pub use dlp_node_api::NodeInfo;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -131,7 +131,7 @@ impl Network {
             .iter()
             .map(|(name, e)| NodeRecord {
                 name: name.clone(),
-                pubkey: e.info.as_ref().and_then(|i| i.pubkey().ok()),
+                pubkey: e.info.as_ref().and_then(|i| i.node_key().ok()),
                 audit: e.spec.audit,
                 history: e.history.clone(),
                 stale_at_start: e.stale_at_start.clone(),

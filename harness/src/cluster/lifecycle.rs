@@ -52,7 +52,7 @@ impl Network {
             },
         );
         self.start(name).await?;
-        let wallet = self.info(name)?.wallet()?;
+        let wallet = self.info(name)?.wallet_key().map_err(HarnessError::Setup)?;
         self.chain
             .fund(wallet, WALLET_FUNDS)
             .await
@@ -94,7 +94,7 @@ impl Network {
     pub async fn check_node_info(&mut self, name: &str) -> Result<(), HarnessError> {
         let answer = self.client(name)?.node_info().await?;
         let known = self.pubkey(name)?;
-        if answer.pubkey()? != known {
+        if answer.node_key().map_err(HarnessError::Setup)? != known {
             return Err(HarnessError::Expectation(format!(
                 "{name}: node_info answered with key {}, but it started as {known}",
                 answer.pubkey

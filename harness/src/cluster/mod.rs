@@ -43,9 +43,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dlp_chain::{ChainClient, Hash32, Pubkey};
-use dlp_node_api::{Backend, NodeEvent};
+use dlp_node_api::{Backend, NodeEvent, NodeInfo};
 
-use crate::client::{NodeClient, NodeInfo};
+use crate::client::NodeClient;
 use crate::driver::{Driver, DriverKind, NodeHandle, NodeSpec};
 use crate::error::HarnessError;
 
@@ -204,11 +204,11 @@ impl Network {
 
     /// A node's wallet key (where its channel payouts go on the ledger).
     pub fn wallet_key(&self, name: &str) -> Result<Pubkey, HarnessError> {
-        self.info(name)?.wallet()
+        self.info(name)?.wallet_key().map_err(HarnessError::Setup)
     }
 
     pub fn pubkey(&self, name: &str) -> Result<Pubkey, HarnessError> {
-        self.info(name)?.pubkey()
+        self.info(name)?.node_key().map_err(HarnessError::Setup)
     }
 
     pub fn node_names(&self) -> Vec<String> {

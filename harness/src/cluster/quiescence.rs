@@ -46,7 +46,7 @@ impl Network {
             .nodes
             .iter()
             .filter(|(_, e)| e.handle.is_some() && !e.paused)
-            .filter_map(|(n, e)| Some((n, e, e.info.as_ref()?.pubkey().ok()?)))
+            .filter_map(|(n, e)| Some((n, e, e.info.as_ref()?.node_key().ok()?)))
             .collect();
         let mut out = Vec::new();
         for (a, ea, ka) in &running {

@@ -20,6 +20,8 @@
 //! trivially for the expensive part (the copy).
 
 pub mod intent;
+
+pub use intent::INTENT_FILE;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::channel;
 
-use dlp_node::backup::{
+use crate::backup::{
     BackupError, DigestCache, MANIFEST_FILE, create_backup, create_backup_with, read_manifest,
 };
-use dlp_node::store::{Backend, Store, WriteBatch};
+use crate::store::{Backend, Store, WriteBatch};
 
-use crate::support::{DEADLINE, ScratchNode, dir_names, restore_into_fresh_base};
+use super::scratch::{DEADLINE, ScratchNode, dir_names, restore_into_fresh_base};
 
 for_each_backend!(
     hot_backup_during_concurrent_batches_holds_whole_batches_only,
@@ -214,7 +214,7 @@ fn every_listed_file_carries_the_digest_of_its_content_with_or_without_the_cache
         );
         for file in &manifest.files {
             let (size, digest) =
-                dlp_node::fsutil::sha256_file(&info.dir.join(&file.path)).expect("digest");
+                crate::fsutil::sha256_file(&info.dir.join(&file.path)).expect("digest");
             assert_eq!(size, file.size, "{}", file.path);
             assert_eq!(
                 file.sha256.as_deref(),

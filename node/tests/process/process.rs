@@ -5,12 +5,12 @@
 
 use std::time::{Duration, Instant};
 
+use dlp_chain::jsonrpc::RpcClient;
 use dlp_node::layout::BaseDir;
-use dlp_node::rpc::client::RpcClient;
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 use serde_json::{Value, json};
 
-use crate::process_support::{NodeProcess, run_restore_cli};
+use crate::support::{NodeProcess, run_restore_cli};
 
 #[test]
 fn rocksdb_two_processes_pay_back_up_restore_and_reestablish_over_rpc() {

@@ -3,15 +3,15 @@
 //! keeps passive silence (a StaleNotice is ignored, nothing resumes), and a one-sided restore
 //! under `reveal` behaves exactly as before (the honest peer speaks first; no StaleNotice).
 
+use crate::channel_record::ChannelState;
+use crate::config::MutualStale;
+use crate::core::PaymentStatus;
+use crate::events::{EventKind, NodeEvent};
+use crate::store::Backend;
 use dlp_chain::Hash32;
-use dlp_node::channel_record::ChannelState;
-use dlp_node::config::MutualStale;
-use dlp_node::core::PaymentStatus;
-use dlp_node::events::{EventKind, NodeEvent};
-use dlp_node::store::Backend;
 use dlp_node_api::MessageName;
 
-use crate::support::Net;
+use super::support::Net;
 
 for_each_backend!(
     both_ends_restored_resume_under_reveal,

@@ -1,13 +1,13 @@
 //! Open, pay, forward, close: the money paths.
 
+use crate::channel_record::{ChannelState, flags};
+use crate::core::{Command, PaymentStatus};
+use crate::events::EventKind;
+use crate::store::Backend;
 use dlp_chain::ChainClient;
-use dlp_node::channel_record::{ChannelState, flags};
-use dlp_node::core::{Command, PaymentStatus};
-use dlp_node::events::EventKind;
-use dlp_node::store::Backend;
 use dlp_node_api::{MessageName, TxKindName};
 
-use crate::support::Net;
+use super::support::Net;
 
 for_each_backend!(
     open_and_pay_both_ways,
@@ -62,7 +62,7 @@ async fn multi_hop_payment_through_an_intermediate_node(backend: Backend) {
     assert_eq!(net.channel(2, bc).await.local_balance, 50_000);
     // A payee nobody can reach fails with a reason.
     let mut lonely = net;
-    let dave = lonely.add("dave", crate::support::config(backend)).await;
+    let dave = lonely.add("dave", super::support::config(backend)).await;
     let failed = lonely.pay(0, dave, 10).await;
     assert_eq!(failed.status, PaymentStatus::Failed);
     assert!(failed.failed_error.is_some(), "{failed:?}");
@@ -191,7 +191,7 @@ async fn a_peer_that_cannot_prove_the_dialled_key_is_refused(backend: Backend) {
     let alice = net.running(0).protocol();
     let bob = net.running(1).protocol();
     // Dial bob's socket but expect carol's key: bob proves his own key, so alice refuses.
-    let result = dlp_node::transport::dial(
+    let result = crate::transport::dial(
         bob.peer_addr,
         net.nodes[2].pubkey,
         &alice.identity,
@@ -210,7 +210,7 @@ async fn a_peer_that_cannot_prove_the_dialled_key_is_refused(backend: Backend) {
 
 async fn small_channels_wait_for_accept_channel(backend: Backend) {
     let mut net = Net::new(backend, &["alice"]).await;
-    let mut config = crate::support::config(backend);
+    let mut config = super::support::config(backend);
     config.channel.auto_accept_min_funding_amount = 5_000_000;
     let bob = net.add("bob", config).await;
     net.connect(0, bob).await;
@@ -297,7 +297,7 @@ async fn every_message_follows_the_persisted_state_it_depends_on(backend: Backen
 
 async fn automatic_backups_follow_start_up_and_channel_changes(backend: Backend) {
     let mut net = Net::new(backend, &["alice"]).await;
-    let mut config = crate::support::config(backend);
+    let mut config = super::support::config(backend);
     config.backup.auto = true;
     config.backup.coalesce_secs = 0;
     let bob = net.add("bob", config).await;
@@ -326,7 +326,7 @@ async fn automatic_backups_follow_start_up_and_channel_changes(backend: Backend)
         unreachable!()
     };
     // The automatic backup is a real, restorable backup holding the channel.
-    let manifest = dlp_node::backup::read_manifest(std::path::Path::new(&dir)).expect("manifest");
+    let manifest = crate::backup::read_manifest(std::path::Path::new(&dir)).expect("manifest");
     assert_eq!(manifest.backend, backend);
     net.shutdown().await;
 }
@@ -337,9 +337,9 @@ async fn settled_updates_are_folded_so_records_stay_small(backend: Backend) {
     let channel = net.open_channel(0, 1, 1_000_000).await;
     let record_size = |i: usize| {
         let store = net.running(i).context().store().clone();
-        let record = dlp_node::channel_record::ChannelRecord::load(
+        let record = crate::channel_record::ChannelRecord::load(
             store.as_ref(),
-            &dlp_node::channel_record::ChannelId(channel.0),
+            &crate::channel_record::ChannelId(channel.0),
         )
         .expect("readable")
         .expect("present");
@@ -376,12 +376,12 @@ async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Back
     // Restart bob with his 2nd store write failing (a full disk, say).
     net.stop(1).await;
     let base = net.nodes[1].base.clone();
-    let running = dlp_node::node::RunningNode::start_with(
+    let running = crate::node::RunningNode::start_with(
         base,
         net.nodes[1].config.clone(),
-        dlp_node::node::StartOptions {
+        crate::node::StartOptions {
             chain: Some(net.chain_arc()),
-            failpoints: dlp_node::failpoint::Failpoints::none().arm("core.persist", 2),
+            failpoints: crate::failpoint::Failpoints::none().arm("core.persist", 2),
             name: None,
         },
     )
@@ -391,7 +391,7 @@ async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Back
     net.connect(0, 1).await;
     let invoice = net.invoice(0, 500).await;
     let after = net.last_seq(1);
-    let request = crate::support::invoice_request(invoice.address());
+    let request = super::support::invoice_request(invoice.address());
     let failed = net.wait(
         1,
         after,
@@ -406,7 +406,7 @@ async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Back
         .await;
     let failure = failed.await;
     // Whoever runs the node can see that it stopped, and why.
-    let fail = tokio::time::timeout(crate::support::DEADLINE, net.running(1).fail_stopped())
+    let fail = tokio::time::timeout(super::support::DEADLINE, net.running(1).fail_stopped())
         .await
         .expect("fail_stopped resolves")
         .expect("a fail-stop, not a plain stop");
@@ -548,11 +548,11 @@ async fn a_preimage_revealed_on_chain_settles_the_upstream_payment(backend: Back
 }
 
 async fn seeded_randomness_repeats_across_runs_and_never_after_a_restore(backend: Backend) {
-    use dlp_node::layout::BaseDir;
-    use dlp_node::node::RunningNode;
+    use crate::layout::BaseDir;
+    use crate::node::RunningNode;
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = dlp_chain::InProcessChain::new();
-    let mut config = crate::support::config(backend);
+    let mut config = super::support::config(backend);
     config.dev.seed = Some(7);
     let node_key = secp256k1::SecretKey::from_secret_bytes([5; 32]).expect("key");
     let wallet_key = secp256k1::SecretKey::from_secret_bytes([6; 32]).expect("key");
@@ -562,7 +562,7 @@ async fn seeded_randomness_repeats_across_runs_and_never_after_a_restore(backend
         let chain: std::sync::Arc<dyn dlp_chain::ChainClient> = std::sync::Arc::new(chain.clone());
         async move {
             if !base.node_key().exists() {
-                dlp_node::keys::install_keys(&base, &node_key, &wallet_key).expect("keys");
+                crate::keys::install_keys(&base, &node_key, &wallet_key).expect("keys");
             }
             (
                 base.clone(),
@@ -598,7 +598,7 @@ async fn seeded_randomness_repeats_across_runs_and_never_after_a_restore(backend
     let backup = second.context().backup().expect("backup").dir;
     let after_backup = invoice(&second).await;
     second.stop().await;
-    dlp_node::restore::restore(&base, backend, &backup, &Default::default()).expect("restore");
+    crate::restore::restore(&base, backend, &backup, &Default::default()).expect("restore");
     let restored = RunningNode::start_with_chain(
         base.clone(),
         config.clone(),
@@ -621,11 +621,11 @@ async fn a_backup_step_captures_exactly_that_protocol_step(backend: Backend) {
     net.running(1)
         .protocol()
         .steps
-        .arm(dlp_node::steps::StepSpec {
+        .arm(crate::steps::StepSpec {
             step: "sent:RevokeAndAck".into(),
             channel_id: Some(channel),
             nth: 1,
-            action: dlp_node::steps::StepAction::Backup,
+            action: crate::steps::StepAction::Backup,
         })
         .expect("valid step");
     let after = net.last_seq(1);
@@ -653,19 +653,19 @@ async fn a_backup_step_captures_exactly_that_protocol_step(backend: Backend) {
     );
     // Its store holds exactly that step's numbers.
     let restored = tempfile::tempdir().expect("tempdir");
-    let base = dlp_node::layout::BaseDir::new(restored.path());
+    let base = crate::layout::BaseDir::new(restored.path());
     let record_numbers = {
-        dlp_node::restore::restore(
+        crate::restore::restore(
             &base,
             backend,
             std::path::Path::new(dir),
             &Default::default(),
         )
         .expect("restore into a fresh base");
-        let store = dlp_node::store::open_store(backend, &base.store_dir()).expect("open");
-        let record = dlp_node::channel_record::ChannelRecord::load(
+        let store = crate::store::open_store(backend, &base.store_dir()).expect("open");
+        let record = crate::channel_record::ChannelRecord::load(
             store.as_ref(),
-            &dlp_node::channel_record::ChannelId(channel.0),
+            &crate::channel_record::ChannelId(channel.0),
         )
         .expect("readable")
         .expect("present");

@@ -4,16 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::channel_record::ChannelState;
+use crate::config::{AuditPolicy, Config, OnAuditFailure};
+use crate::core::{ChannelInfo, Command, Invoice, Payment, PaymentStatus, SendPaymentRequest};
+use crate::events::{EventKind, NodeEvent};
+use crate::layout::BaseDir;
+use crate::node::RunningNode;
+use crate::restore::{RestoreOptions, restore};
+use crate::steps::StepSpec;
+use crate::store::Backend;
 use dlp_chain::{ChainClient, Hash32, InProcessChain, Pubkey, Transaction};
-use dlp_node::channel_record::ChannelState;
-use dlp_node::config::{AuditPolicy, Config, OnAuditFailure};
-use dlp_node::core::{ChannelInfo, Command, Invoice, Payment, PaymentStatus, SendPaymentRequest};
-use dlp_node::events::{EventKind, NodeEvent};
-use dlp_node::layout::BaseDir;
-use dlp_node::node::RunningNode;
-use dlp_node::restore::{RestoreOptions, restore};
-use dlp_node::steps::StepSpec;
-use dlp_node::store::Backend;
 use dlp_node_api::TxKindName;
 
 /// How long any single wait may take before the test fails with what it saw.
@@ -45,11 +45,11 @@ pub fn config(backend: Backend) -> Config {
     config
         .rpc
         .enabled_modules
-        .push(dlp_node::config::RpcModule::Admin);
+        .push(crate::config::RpcModule::Admin);
     config
         .rpc
         .enabled_modules
-        .push(dlp_node::config::RpcModule::Dev);
+        .push(crate::config::RpcModule::Dev);
     config
 }
 
@@ -81,7 +81,7 @@ impl Net {
     }
 
     pub async fn add(&mut self, name: &'static str, config: Config) -> usize {
-        self.add_with(name, config, dlp_node::failpoint::Failpoints::none())
+        self.add_with(name, config, crate::failpoint::Failpoints::none())
             .await
     }
 
@@ -90,13 +90,13 @@ impl Net {
         &mut self,
         name: &'static str,
         config: Config,
-        failpoints: dlp_node::failpoint::Failpoints,
+        failpoints: crate::failpoint::Failpoints,
     ) -> usize {
         let base = BaseDir::new(self._dir.path().join(name));
         let running = RunningNode::start_with(
             base.clone(),
             config.clone(),
-            dlp_node::node::StartOptions {
+            crate::node::StartOptions {
                 chain: Some(self.chain_arc()),
                 failpoints,
                 name: None,
@@ -218,7 +218,7 @@ impl Net {
         let after_b = self.last_seq(b);
         let target = self.running(b).protocol();
         let me = self.running(a).protocol();
-        let conn = dlp_node::transport::dial(
+        let conn = crate::transport::dial(
             target.peer_addr,
             target.identity.pubkey,
             &me.identity,

@@ -1,15 +1,15 @@
 //! Offline restore: exact contents, refusals before anything moves, rollback on failure, and
 //! Stale marking that survives a reopen.
 
-use dlp_node::backup::{BackupInfo, MANIFEST_FILE};
-use dlp_node::channel_record::{ChannelRecord, ChannelState, flags};
-use dlp_node::failpoint::Failpoints;
-use dlp_node::layout::BaseDir;
-use dlp_node::lock::BaseDirLock;
-use dlp_node::restore::{RestoreError, RestoreOptions, restore};
-use dlp_node::store::{Backend, WriteBatch};
+use crate::backup::{BackupInfo, MANIFEST_FILE};
+use crate::channel_record::{ChannelRecord, ChannelState, flags};
+use crate::failpoint::Failpoints;
+use crate::layout::BaseDir;
+use crate::lock::BaseDirLock;
+use crate::restore::{RestoreError, RestoreOptions, restore};
+use crate::store::{Backend, WriteBatch};
 
-use crate::support::{
+use super::scratch::{
     ScratchNode, channel, dir_names, fingerprint, overwrite, redigest_manifest,
     restore_into_fresh_base, unshare,
 };
@@ -158,7 +158,7 @@ fn corrupt_backup_is_refused_before_anything_moves(backend: Backend) {
     let before = snapshot(&node.base);
     // Overwrite bytes in the middle of the data (same size, so only content checks catch it).
     let victim = match backend {
-        Backend::Rocksdb => dlp_node::fsutil::list_files(&backup.dir.join("db"))
+        Backend::Rocksdb => crate::fsutil::list_files(&backup.dir.join("db"))
             .expect("list")
             .into_iter()
             .find(|f| f.relative.ends_with(".sst"))
@@ -194,7 +194,7 @@ fn corrupt_backup_is_refused_before_anything_moves(backend: Backend) {
 fn truncated_backup_is_refused_before_anything_moves(backend: Backend) {
     let (node, backup) = node_with_backup(backend);
     let before = snapshot(&node.base);
-    let manifest = dlp_node::backup::read_manifest(&backup.dir).expect("manifest");
+    let manifest = crate::backup::read_manifest(&backup.dir).expect("manifest");
     let biggest = manifest.files.iter().max_by_key(|f| f.size).expect("files");
     let path = backup.dir.join(&biggest.path);
     let bytes = std::fs::read(&path).expect("read");
@@ -272,8 +272,8 @@ fn incomplete_or_mismatched_backups_are_refused(backend: Backend) {
 
     let copy = |name: &str| {
         let dir = node.dir.path().join(name);
-        let files = dlp_node::fsutil::list_files(&backup.dir).expect("list");
-        dlp_node::fsutil::copy_files(&backup.dir, &dir, &files, &mut |_| Ok(())).expect("copy");
+        let files = crate::fsutil::list_files(&backup.dir).expect("list");
+        crate::fsutil::copy_files(&backup.dir, &dir, &files, &mut |_| Ok(())).expect("copy");
         dir
     };
 
@@ -485,7 +485,7 @@ fn a_changed_byte_the_engine_does_not_check_is_refused_by_its_digest(backend: Ba
             (file, (at + needle.len() - 1) as u64, b'9')
         }
         Backend::Rocksdb => {
-            let file = dlp_node::fsutil::list_files(&backup.dir.join("db"))
+            let file = crate::fsutil::list_files(&backup.dir.join("db"))
                 .expect("list")
                 .into_iter()
                 .find(|f| f.relative.starts_with("OPTIONS-"))
@@ -528,7 +528,7 @@ fn a_changed_byte_the_engine_does_not_check_is_refused_by_its_digest(backend: Ba
 /// A record the node reads at start that does not decode: before, restore accepted it and the
 /// node then refused to start (with the old store already replaced).
 fn a_record_the_node_cannot_decode_is_refused_before_anything_moves(backend: Backend) {
-    use dlp_node::core::INVOICE_PREFIX;
+    use crate::core::INVOICE_PREFIX;
     let mut node = ScratchNode::new(backend);
     channel(1, ChannelState::ChannelReady)
         .save(node.store())
@@ -559,7 +559,7 @@ fn a_record_the_node_cannot_decode_is_refused_before_anything_moves(backend: Bac
 fn backups_without_digests_are_refused_unless_accepted_explicitly(backend: Backend) {
     let (mut node, backup) = node_with_backup(backend);
     let path = backup.dir.join(MANIFEST_FILE);
-    let mut manifest = dlp_node::backup::read_manifest(&backup.dir).expect("manifest");
+    let mut manifest = crate::backup::read_manifest(&backup.dir).expect("manifest");
     manifest.format_version = 1;
     for file in &mut manifest.files {
         file.sha256 = None;
@@ -595,7 +595,7 @@ fn backups_without_digests_are_refused_unless_accepted_explicitly(backend: Backe
 fn every_single_byte_change_in_any_backup_file_is_refused(backend: Backend) {
     let (node, backup) = node_with_backup(backend);
     let before = snapshot(&node.base);
-    let manifest = dlp_node::backup::read_manifest(&backup.dir).expect("manifest");
+    let manifest = crate::backup::read_manifest(&backup.dir).expect("manifest");
     const POSITIONS_PER_FILE: u64 = 16;
     let mut attempts = 0;
     for file in &manifest.files {

@@ -3,16 +3,16 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use dlp_node::channel_record::{ChannelRecord, ChannelState};
+use dlp_chain::hex_u64::parse as parse_hex_u64;
+use dlp_chain::jsonrpc::RpcClient;
+use dlp_node::channel_record::ChannelRecord;
 use dlp_node::keys::NodeKeys;
 use dlp_node::layout::BaseDir;
-use dlp_node::rpc::client::RpcClient;
-use dlp_node::rpc::{NodeInfo, parse_hex_u64};
-use dlp_node::store::{Backend, open_store};
+use dlp_node::store::open_store;
+use dlp_node_api::{Backend, ChannelState, NodeInfo};
 
-use crate::support::{
-    NodeProcess, channel, dir_names, fingerprint, run_cli, run_restore_cli, write_config,
-};
+use crate::scratch::{channel, dir_names, fingerprint};
+use crate::support::{NodeProcess, run_cli, run_restore_cli, write_config};
 
 for_each_backend!(
     node_creates_fiber_layout_serves_rpc_and_stops_on_sigterm,

@@ -1,11 +1,11 @@
 //! Reconnection: the three resync cases of Fiber's ReestablishChannel handling.
 
-use dlp_node::core::{Command, PaymentStatus};
-use dlp_node::events::EventKind;
-use dlp_node::store::Backend;
+use crate::core::{Command, PaymentStatus};
+use crate::events::EventKind;
+use crate::store::Backend;
 use dlp_node_api::MessageName;
 
-use crate::support::Net;
+use super::support::Net;
 
 for_each_backend!(
     equal_numbers_reconnect_and_keep_paying,
@@ -120,7 +120,7 @@ async fn lost_tlc_update_and_commitment_are_resent_after_reconnect(backend: Back
     // The command's reply comes after alice's flush, which the hold pauses: run both.
     let (payment, ()) = tokio::join!(
         net.request(0, |reply| Command::SendPayment {
-            request: crate::support::invoice_request(invoice.address()),
+            request: super::support::invoice_request(invoice.address()),
             reply
         }),
         async {

@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dlp_node::store::{Backend, Store, StoreError, WriteBatch, open_store};
+use crate::store::{Backend, Store, StoreError, WriteBatch, open_store};
 
 fn scratch(backend: Backend) -> (tempfile::TempDir, Box<dyn Store>) {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use dlp_node::channel_record::ChannelState;
 use dlp_node::layout::BaseDir;
-use dlp_node::restore::intent::INTENT_FILE;
-use dlp_node::store::{Backend, open_store};
+use dlp_node::restore::INTENT_FILE;
+use dlp_node::store::open_store;
+use dlp_node_api::{Backend, ChannelState};
 
-use crate::support::{NodeProcess, ScratchNode, channel, run_restore_cli, write_config};
+use crate::scratch::{ScratchNode, channel};
+use crate::support::{NodeProcess, run_restore_cli, write_config};
 
 for_each_backend!(
     a_restore_killed_at_any_rename_fsync_or_unlink_leaves_one_whole_store,

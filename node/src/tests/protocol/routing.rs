@@ -3,17 +3,17 @@
 //! forged announcement or update is refused and not relayed, and an onion that does not decode
 //! fails its TLC back without closing the channel.
 
+use crate::channel_record::ChannelState;
+use crate::core::{Command, PaymentStatus};
+use crate::events::EventKind;
+use crate::graph::{ChannelAnnouncement, ChannelUpdate, GraphChannel};
+use crate::store::Backend;
+use crate::transport::{Connection, Identity, TransportEvent};
+use crate::wire::PeerMessage;
 use dlp_chain::{Hash32, OutPoint, Pubkey, sign_digest};
-use dlp_node::channel_record::ChannelState;
-use dlp_node::core::{Command, PaymentStatus};
-use dlp_node::events::EventKind;
-use dlp_node::graph::{ChannelAnnouncement, ChannelUpdate, GraphChannel};
-use dlp_node::store::Backend;
-use dlp_node::transport::{Connection, Identity, TransportEvent};
-use dlp_node::wire::PeerMessage;
 use secp256k1::SecretKey;
 
-use crate::support::{Net, config};
+use super::support::{Net, config};
 
 for_each_backend!(
     a_line_of_four_learns_its_graph_and_pays_over_three_hops_with_fees,
@@ -98,7 +98,7 @@ async fn a_line_of_four_learns_its_graph_and_pays_over_three_hops_with_fees(back
     assert_eq!(local(&net, 3, channels[2]).await, 100_000);
     // A budget below the fees finds no route, and says so.
     let invoice = net.invoice(3, 100_000).await;
-    let mut request = crate::support::invoice_request(invoice.address());
+    let mut request = super::support::invoice_request(invoice.address());
     request.max_fee_amount = Some(2_009);
     let refused = net.pay_request(0, request).await;
     assert_eq!(refused.status, PaymentStatus::Failed);
@@ -126,10 +126,9 @@ async fn mallory(
     };
     let (events, heard) = tokio::sync::mpsc::unbounded_channel();
     let target = net.running(i).protocol();
-    let mut conn =
-        dlp_node::transport::dial(target.peer_addr, net.nodes[i].pubkey, &identity, events)
-            .await
-            .expect("dial");
+    let mut conn = crate::transport::dial(target.peer_addr, net.nodes[i].pubkey, &identity, events)
+        .await
+        .expect("dial");
     conn.start_reading();
     (conn, heard, secret)
 }
@@ -268,7 +267,7 @@ async fn an_onion_that_does_not_decode_fails_the_tlc_back_and_the_channel_stays_
         .add_with(
             "alice",
             config(backend),
-            dlp_node::failpoint::Failpoints::none().arm("payment.corrupt_onion", 1),
+            crate::failpoint::Failpoints::none().arm("payment.corrupt_onion", 1),
         )
         .await;
     net.connect(alice, 0).await;

@@ -10,14 +10,17 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::backup::{DigestCache, create_backup_with};
-use crate::channel_record::{ChannelId, ChannelRecord, ChannelState};
-use crate::failpoint::Failpoints;
-use crate::fsutil;
-use crate::keys::NodeKeys;
-use crate::layout::BaseDir;
-use crate::restore::{RestoreOptions, restore};
-use crate::store::{Backend, WriteBatch, open_store};
+use dlp_node::backup::{DigestCache, create_backup_with};
+use dlp_node::channel_record::{ChannelId, ChannelRecord};
+use dlp_node::failpoint::Failpoints;
+use dlp_node::fsutil;
+use dlp_node::keys::NodeKeys;
+use dlp_node::layout::BaseDir;
+use dlp_node::restore::{RestoreOptions, restore};
+use dlp_node::store::{WriteBatch, open_store};
+use dlp_node_api::{Backend, ChannelState};
+
+use super::{human_bytes, human_duration};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -39,7 +42,6 @@ pub struct BenchOptions {
 #[derive(Debug, Clone)]
 pub struct BenchRow {
     pub backend: Backend,
-    pub target_bytes: u64,
     pub store_bytes: u64,
     pub entries: u64,
     pub fill: Duration,
@@ -57,7 +59,6 @@ pub struct BenchRow {
     pub restore_copy: Duration,
     pub restore_mark_swap: Duration,
     pub plain_copy: Duration,
-    pub stale_marked: usize,
 }
 
 /// Why the benchmark failed.
@@ -216,7 +217,6 @@ fn run_one(
 
     Ok(BenchRow {
         backend,
-        target_bytes: size,
         store_bytes,
         entries: entries + u64::from(BENCH_CHANNELS),
         fill,
@@ -230,7 +230,6 @@ fn run_one(
         restore_copy: report.copy_time,
         restore_mark_swap: report.mark_and_swap_time,
         plain_copy: median(plain_times),
-        stale_marked: report.stale_marked.len(),
     })
 }
 
@@ -273,54 +272,6 @@ pub fn render_table(rows: &[BenchRow]) -> String {
     out
 }
 
-/// Parse a size like `10M`, `100MB`, `1G`, `1GiB`, `4096` (binary units).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits_end);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("size {text:?}: expected a number and a unit like 10M or 1G"))?;
-    let mult = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        other => {
-            return Err(format!(
-                "size {text:?}: unknown unit {other:?} (use K, M or G)"
-            ));
-        }
-    };
-    Ok(n * mult)
-}
-
-/// `12.3 MiB` style.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// `1.23 ms` / `4.56 s` style.
-pub fn human_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 1.0 {
-        format!("{:.2} ms", secs * 1000.0)
-    } else {
-        format!("{secs:.2} s")
-    }
-}
-
 /// Small deterministic generator for incompressible values (not for cryptography).
 struct XorShift(u64);
 
@@ -338,41 +289,4 @@ impl XorShift {
 /// Default scratch location for the benchmark.
 pub fn default_work_dir() -> PathBuf {
     std::env::temp_dir().join("dlp-bench")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse_with_binary_units() {
-        assert_eq!(parse_size("10M"), Ok(10 << 20));
-        assert_eq!(parse_size("1GB"), Ok(1 << 30));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("1T").is_err());
-    }
-
-    #[test]
-    fn tiny_bench_runs_end_to_end_on_both_backends() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let rows = run(
-            &BenchOptions {
-                sizes: vec![64 << 10],
-                backends: Backend::ALL.to_vec(),
-                work_dir: dir.path().to_path_buf(),
-                value_size: 1024,
-                seed: 7,
-                repeat: 2,
-            },
-            &mut |_| {},
-        )
-        .expect("bench");
-        assert_eq!(rows.len(), 2);
-        for row in &rows {
-            assert_eq!(row.stale_marked, usize::from(BENCH_CHANNELS));
-            assert!(row.store_bytes >= 64 << 10, "{row:?}");
-        }
-        assert!(render_table(&rows).contains("| sqlite |"));
-    }
 }

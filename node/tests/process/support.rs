@@ -1,136 +1,18 @@
-//! Shared helpers: scratch nodes, directory fingerprints, and a spawned `dlp-node` process
-//! whose readiness is awaited on its own stdout (never a sleep).
+//! Running the `dlp-node` binary: to completion with a deadline (`run_cli`), or as a node
+//! process whose readiness is awaited on its own stdout (never a sleep).
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use dlp_node::backup::{BackupInfo, create_backup};
-use dlp_node::channel_record::{ChannelId, ChannelRecord, ChannelState};
-use dlp_node::keys::NodeKeys;
 use dlp_node::layout::BaseDir;
-use dlp_node::store::{Backend, Store, open_store};
+use dlp_node_api::Backend;
 
-/// Deadline for anything a test waits on.
-pub const DEADLINE: Duration = Duration::from_secs(60);
-
-/// A node base directory with keys and an open store, in a temp dir that lives as long as it.
-pub struct ScratchNode {
-    pub dir: tempfile::TempDir,
-    pub base: BaseDir,
-    pub keys: NodeKeys,
-    pub backend: Backend,
-    pub store: Option<Arc<dyn Store>>,
-}
-
-impl ScratchNode {
-    pub fn new(backend: Backend) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let base = BaseDir::new(dir.path().join("node"));
-        let (keys, created) = NodeKeys::load_or_create(&base).expect("keys");
-        assert!(created);
-        let store = Arc::from(open_store(backend, &base.store_dir()).expect("open store"));
-        Self {
-            dir,
-            base,
-            keys,
-            backend,
-            store: Some(store),
-        }
-    }
-
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_deref().expect("store is open")
-    }
-
-    /// A shared handle to the open store (for writer threads).
-    pub fn shared_store(&self) -> Arc<dyn Store> {
-        self.store.clone().expect("store is open")
-    }
-
-    pub fn close(&mut self) {
-        self.store = None;
-    }
-
-    pub fn reopen(&mut self) {
-        self.store = Some(Arc::from(
-            open_store(self.backend, &self.base.store_dir()).expect("reopen"),
-        ));
-    }
-
-    /// Hot backup into `<tmp>/<name>`.
-    pub fn backup(&self, name: &str) -> BackupInfo {
-        create_backup(
-            self.store(),
-            &self.base,
-            &self.keys,
-            &self.dir.path().join(name),
-        )
-        .expect("backup")
-    }
-
-    pub fn all_entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.store().prefix_entries(&[]).expect("scan")
-    }
-}
-
-/// Restore `backup` into a brand-new base directory (no keys, no store: a fresh machine) and
-/// return it as an open scratch node.
-pub fn restore_into_fresh_base(backend: Backend, backup: &Path) -> ScratchNode {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let base = BaseDir::new(dir.path().join("node"));
-    dlp_node::restore::restore(&base, backend, backup, &Default::default())
-        .unwrap_or_else(|e| panic!("restore of {} failed: {e}", backup.display()));
-    let keys = NodeKeys::load(&base).expect("restored keys");
-    let store = Arc::from(open_store(backend, &base.store_dir()).expect("open restored store"));
-    ScratchNode {
-        dir,
-        base,
-        keys,
-        backend,
-        store: Some(store),
-    }
-}
-
-/// One channel record.
-pub fn channel(id: u8, state: ChannelState) -> ChannelRecord {
-    ChannelRecord {
-        channel_id: ChannelId([id; 32]),
-        peer_pubkey: format!("02{}", hex::encode([id; 32])),
-        state,
-        local_commitment_number: u64::from(id) + 10,
-        remote_commitment_number: u64::from(id) + 9,
-        state_before_stale: None,
-        data: None,
-    }
-}
-
-/// Every regular file under `root` with its full contents, for byte-identity checks.
-pub fn fingerprint(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    dlp_node::fsutil::list_files(root)
-        .expect("list")
-        .into_iter()
-        .map(|f| {
-            let bytes = std::fs::read(root.join(&f.relative)).expect("read");
-            (f.relative, bytes)
-        })
-        .collect()
-}
-
-/// Names directly inside a directory, sorted.
-pub fn dir_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+use crate::scratch::DEADLINE;
 
 /// Path of the built `dlp-node` binary.
 pub fn node_binary() -> PathBuf {
@@ -324,39 +206,4 @@ impl Drop for NodeProcess {
             let _ = child.wait();
         }
     }
-}
-
-/// Rewrite a backup's manifest so that its sizes and digests describe the files as they are
-/// now: damage that happened *before* the backup was written (a damaged source store), which
-/// digests cannot see and the deeper checks must.
-pub fn redigest_manifest(backup: &Path) {
-    let path = backup.join(dlp_node::backup::MANIFEST_FILE);
-    let mut manifest = dlp_node::backup::read_manifest(backup).expect("manifest");
-    for file in &mut manifest.files {
-        let (size, digest) =
-            dlp_node::fsutil::sha256_file(&backup.join(&file.path)).expect("digest");
-        file.size = size;
-        file.sha256 = Some(digest);
-    }
-    let json = serde_json::to_vec_pretty(&manifest).expect("json");
-    std::fs::write(path, json).expect("write manifest");
-}
-
-/// Replace `path` (perhaps a hard link shared with a live store) by a private copy of itself,
-/// so that damaging it damages only the backup.
-pub fn unshare(path: &Path) {
-    let bytes = std::fs::read(path).expect("read");
-    std::fs::remove_file(path).expect("unlink");
-    std::fs::write(path, &bytes).expect("rewrite");
-}
-
-/// Overwrite bytes of `path` at `offset`.
-pub fn overwrite(path: &Path, offset: u64, bytes: &[u8]) {
-    use std::io::{Seek, SeekFrom, Write};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .expect("open for damage");
-    file.seek(SeekFrom::Start(offset)).expect("seek");
-    file.write_all(bytes).expect("damage");
 }

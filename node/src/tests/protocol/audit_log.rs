@@ -3,12 +3,12 @@
 //! Local(L:.., R:..), Peer(L:.., R:..)"), with both sides' numbers, so tools and habits built
 //! on fnn's logs work on dlp-node's. Asserted on the captured log (tracing-test), per backend.
 
-use dlp_node::core::PaymentStatus;
-use dlp_node::events::EventKind;
-use dlp_node::store::Backend;
+use crate::core::PaymentStatus;
+use crate::events::EventKind;
+use crate::store::Backend;
 use dlp_node_api::AuditEvent;
 
-use crate::support::Net;
+use super::support::Net;
 
 macro_rules! traced_per_backend {
     ($($name:ident),* $(,)?) => {
@@ -17,7 +17,7 @@ macro_rules! traced_per_backend {
             $(
                 #[traced_test]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(dlp_node::store::Backend::Rocksdb, &|s| logs_contain(s)).await }
+                async fn $name() { super::$name(crate::store::Backend::Rocksdb, &|s| logs_contain(s)).await }
             )*
         }
         mod sqlite {
@@ -25,7 +25,7 @@ macro_rules! traced_per_backend {
             $(
                 #[traced_test]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(dlp_node::store::Backend::Sqlite, &|s| logs_contain(s)).await }
+                async fn $name() { super::$name(crate::store::Backend::Sqlite, &|s| logs_contain(s)).await }
             )*
         }
     };

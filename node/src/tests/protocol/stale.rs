@@ -1,15 +1,15 @@
 //! Stale channels after a restore: passive silence, the audit under both policies, blocking,
 //! isolation between channels, ShuttingDown recovery, request_close.
 
+use crate::channel_record::{ChannelState, flags};
+use crate::config::{AuditPolicy, OnAuditFailure};
+use crate::core::{PaymentStatus, SendPaymentRequest};
+use crate::events::{EventKind, NodeEvent};
+use crate::store::Backend;
 use dlp_chain::{ChainClient, Hash32};
-use dlp_node::channel_record::{ChannelState, flags};
-use dlp_node::config::{AuditPolicy, OnAuditFailure};
-use dlp_node::core::{PaymentStatus, SendPaymentRequest};
-use dlp_node::events::{EventKind, NodeEvent};
-use dlp_node::store::Backend;
 use dlp_node_api::{AuditEvent, AuditOutcome, MessageName, TxKindName};
 
-use crate::support::Net;
+use super::support::Net;
 
 for_each_backend!(
     restored_node_is_silent_at_start_up_and_resumes_after_a_passed_audit,
@@ -101,7 +101,7 @@ async fn restored_node_stays_silent_when_it_reconnects_first(backend: Backend) {
     net.shutdown().await;
 }
 
-async fn keysend(net: &Net, payer: usize, payee: usize, amount: u64) -> dlp_node::core::Payment {
+async fn keysend(net: &Net, payer: usize, payee: usize, amount: u64) -> crate::core::Payment {
     net.pay_request(
         payer,
         SendPaymentRequest {
@@ -171,7 +171,7 @@ async fn backup_one_step_behind(net: &mut Net, channel: Hash32) -> std::path::Pa
     net.running(1)
         .protocol()
         .steps
-        .arm(dlp_node::steps::StepSpec {
+        .arm(crate::steps::StepSpec {
             step: "sent:CommitmentSigned".into(),
             channel_id: Some(channel),
             nth: 2,

@@ -3,17 +3,17 @@
 //! commitment (or ignores the request, `audit.on_force_close_request = "ignore"`), and the
 //! restored node recognises the payment to its wallet on chain.
 
+use crate::channel_record::ChannelState;
+use crate::config::OnForceCloseRequest;
+use crate::core::PaymentStatus;
+use crate::events::EventKind;
+use crate::store::Backend;
+use crate::transport::{Identity, TransportEvent};
+use crate::wire::PeerMessage;
 use dlp_chain::{ChainClient, Hash32, Pubkey};
-use dlp_node::channel_record::ChannelState;
-use dlp_node::config::OnForceCloseRequest;
-use dlp_node::core::PaymentStatus;
-use dlp_node::events::EventKind;
-use dlp_node::store::Backend;
-use dlp_node::transport::{Identity, TransportEvent};
-use dlp_node::wire::PeerMessage;
 use dlp_node_api::{MessageName, TxKindName};
 
-use crate::support::{DEADLINE, Net};
+use super::support::{DEADLINE, Net};
 
 for_each_backend!(
     a_node_that_lost_the_channel_gets_its_balance_through_the_peers_force_close,
@@ -169,7 +169,7 @@ async fn a_reestablish_for_an_unknown_channel_touches_no_other_channel(backend: 
     let (events, mut heard) = tokio::sync::mpsc::unbounded_channel();
     let bob = net.running(1).protocol();
     let after = net.last_seq(1);
-    let mut conn = dlp_node::transport::dial(bob.peer_addr, net.nodes[1].pubkey, &mallory, events)
+    let mut conn = crate::transport::dial(bob.peer_addr, net.nodes[1].pubkey, &mallory, events)
         .await
         .expect("dial");
     conn.start_reading();
@@ -237,9 +237,8 @@ async fn a_reestablish_for_an_unknown_channel_touches_no_other_channel(backend: 
 
 /// The channel's record as stored (bytes).
 fn stored_record(net: &Net, i: usize, channel: Hash32) -> Option<Vec<u8>> {
-    let key = dlp_node::channel_record::ChannelRecord::key(&dlp_node::channel_record::ChannelId(
-        channel.0,
-    ));
+    let key =
+        crate::channel_record::ChannelRecord::key(&crate::channel_record::ChannelId(channel.0));
     net.running(i)
         .context()
         .store()
