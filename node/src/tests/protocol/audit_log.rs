@@ -40,19 +40,22 @@ type Logged<'a> = &'a (dyn Fn(&str) -> bool + Sync);
 
 async fn a_passed_audit_logs_fibers_resume_line(backend: Backend, logged: Logged<'_>) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 100_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    let backup = net.backup(1).await;
-    net.restore(1, &backup).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 100_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    let backup = net.backup("bob").await;
+    net.restore("bob", &backup).await;
     assert!(
         !logged("Passive audit passed"),
         "no audit before the peer speaks"
     );
-    net.connect(0, 1).await;
+    net.connect("alice", "bob").await;
     net.wait(
-        1,
+        "bob",
         0,
         "audit passed",
         |k| matches!(k, EventKind::Audit(audit) if audit.passed()),
@@ -70,17 +73,23 @@ async fn a_failed_audit_logs_fibers_line_with_both_sides_numbers(
     logged: Logged<'_>,
 ) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    let backup = net.backup(1).await;
-    assert_eq!(net.pay(0, 1, 100_000).await.status, PaymentStatus::Success);
-    assert_eq!(net.pay(0, 1, 100_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    net.restore(1, &backup).await;
-    net.connect(0, 1).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    let backup = net.backup("bob").await;
+    assert_eq!(
+        net.pay("alice", "bob", 100_000).await.status,
+        PaymentStatus::Success
+    );
+    assert_eq!(
+        net.pay("alice", "bob", 100_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    net.restore("bob", &backup).await;
+    net.connect("alice", "bob").await;
     let failed = net
         .wait(
-            1,
+            "bob",
             0,
             "audit failed",
             |k| matches!(k, EventKind::Audit(audit) if !audit.passed()),

@@ -29,16 +29,16 @@ for_each_backend!(
 
 async fn open_and_pay_both_ways(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    let paid = net.pay(0, 1, 100_000).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    let paid = net.pay("alice", "bob", 100_000).await;
     assert_eq!(paid.status, PaymentStatus::Success, "{paid:?}");
-    net.settle(0, 1, channel).await;
-    let back = net.pay(1, 0, 30_000).await;
+    net.settle("alice", "bob", channel).await;
+    let back = net.pay("bob", "alice", 30_000).await;
     assert_eq!(back.status, PaymentStatus::Success, "{back:?}");
-    net.settle(0, 1, channel).await;
-    let a = net.channel(0, channel).await;
-    let b = net.channel(1, channel).await;
+    net.settle("alice", "bob", channel).await;
+    let a = net.channel("alice", channel).await;
+    let b = net.channel("bob", channel).await;
     assert_eq!((a.local_balance, a.remote_balance), (930_000, 70_000));
     assert_eq!((b.local_balance, b.remote_balance), (70_000, 930_000));
     assert_eq!(a.local_commitment_number, b.remote_commitment_number);
@@ -48,22 +48,22 @@ async fn open_and_pay_both_ways(backend: Backend) {
 
 async fn multi_hop_payment_through_an_intermediate_node(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob", "carol"]).await;
-    net.connect(0, 1).await;
-    net.connect(1, 2).await;
-    let ab = net.open_channel(0, 1, 1_000_000).await;
-    let bc = net.open_channel(1, 2, 1_000_000).await;
-    let paid = net.pay(0, 2, 50_000).await;
+    net.connect("alice", "bob").await;
+    net.connect("bob", "carol").await;
+    let ab = net.open_channel("alice", "bob", 1_000_000).await;
+    let bc = net.open_channel("bob", "carol", 1_000_000).await;
+    let paid = net.pay("alice", "carol", 50_000).await;
     assert_eq!(paid.status, PaymentStatus::Success, "{paid:?}");
-    net.settle(0, 1, ab).await;
-    net.settle(1, 2, bc).await;
-    assert_eq!(net.channel(0, ab).await.local_balance, 950_000);
-    assert_eq!(net.channel(1, ab).await.local_balance, 50_000);
-    assert_eq!(net.channel(1, bc).await.local_balance, 950_000);
-    assert_eq!(net.channel(2, bc).await.local_balance, 50_000);
+    net.settle("alice", "bob", ab).await;
+    net.settle("bob", "carol", bc).await;
+    assert_eq!(net.channel("alice", ab).await.local_balance, 950_000);
+    assert_eq!(net.channel("bob", ab).await.local_balance, 50_000);
+    assert_eq!(net.channel("bob", bc).await.local_balance, 950_000);
+    assert_eq!(net.channel("carol", bc).await.local_balance, 50_000);
     // A payee nobody can reach fails with a reason.
     let mut lonely = net;
-    let dave = lonely.add("dave", super::support::config(backend)).await;
-    let failed = lonely.pay(0, dave, 10).await;
+    lonely.add("dave", super::support::config(backend)).await;
+    let failed = lonely.pay("alice", "dave", 10).await;
     assert_eq!(failed.status, PaymentStatus::Failed);
     assert!(failed.failed_error.is_some(), "{failed:?}");
     lonely.shutdown().await;
@@ -71,16 +71,22 @@ async fn multi_hop_payment_through_an_intermediate_node(backend: Backend) {
 
 async fn cooperative_close_pays_each_side_on_the_ledger(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 250_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
-    let after = net.last_seq(1);
-    net.shutdown_channel(0, channel, false)
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 250_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    let (alice_before, bob_before) = (
+        net.wallet_balance("alice").await,
+        net.wallet_balance("bob").await,
+    );
+    let after = net.last_seq("bob");
+    net.shutdown_channel("alice", channel, false)
         .await
         .expect("shutdown accepted");
-    net.wait(1, after, "Closed(COOPERATIVE)", |k| {
+    net.wait("bob", after, "Closed(COOPERATIVE)", |k| {
         matches!(
             k,
             EventKind::StateChanged {
@@ -91,8 +97,8 @@ async fn cooperative_close_pays_each_side_on_the_ledger(backend: Backend) {
     })
     .await;
     net.chain.mine(1).await.expect("mine");
-    assert_eq!(net.wallet_balance(0).await, alice_before + 750_000);
-    assert_eq!(net.wallet_balance(1).await, bob_before + 250_000);
+    assert_eq!(net.wallet_balance("alice").await, alice_before + 750_000);
+    assert_eq!(net.wallet_balance("bob").await, bob_before + 250_000);
     let kinds: Vec<&'static str> = net
         .chain
         .transactions(Some(channel))
@@ -111,36 +117,42 @@ async fn cooperative_close_pays_each_side_on_the_ledger(backend: Backend) {
 
 async fn force_close_sweeps_the_delayed_balance_after_the_delay(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 400_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
-    let after = net.last_seq(0);
-    net.shutdown_channel(0, channel, true)
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 400_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    let (alice_before, bob_before) = (
+        net.wallet_balance("alice").await,
+        net.wallet_balance("bob").await,
+    );
+    let after = net.last_seq("alice");
+    net.shutdown_channel("alice", channel, true)
         .await
         .expect("force close accepted");
-    net.wait(0, after, "commitment broadcast", |k| {
+    net.wait("alice", after, "commitment broadcast", |k| {
         matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Commitment)
     })
     .await;
     // Bob's share is immediate; alice's waits for to_self_delay blocks.
-    assert_eq!(net.wallet_balance(1).await, bob_before + 400_000);
+    assert_eq!(net.wallet_balance("bob").await, bob_before + 400_000);
     net.chain.mine(1).await.expect("mine");
-    assert_eq!(net.wallet_balance(0).await, alice_before);
-    let delay = net.nodes[0].config.channel.to_self_delay;
-    let after = net.last_seq(0);
+    assert_eq!(net.wallet_balance("alice").await, alice_before);
+    let delay = net.node("alice").config.channel.to_self_delay;
+    let after = net.last_seq("alice");
     net.chain.mine(delay).await.expect("mine");
     net.wait(
-        0,
+        "alice",
         after,
         "sweep",
         |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Sweep),
     )
     .await;
-    assert_eq!(net.wallet_balance(0).await, alice_before + 600_000);
+    assert_eq!(net.wallet_balance("alice").await, alice_before + 600_000);
     // Settled once alice's watcher sees her sweep on chain.
-    net.wait(0, after, "settled", |k| {
+    net.wait("alice", after, "settled", |k| {
         matches!(k, EventKind::StateChanged { channel_id, to, .. }
             if *channel_id == channel && *to == ChannelState::Closed(flags::UNCOOPERATIVE_LOCAL))
     })
@@ -150,36 +162,45 @@ async fn force_close_sweeps_the_delayed_balance_after_the_delay(backend: Backend
 
 async fn a_revoked_commitment_on_chain_is_punished_by_the_victims_watcher(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 300_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 300_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
     // Bob keeps his commitment holding 300_000, then receives it back in another payment.
-    let old = net.signed_commitment(1, channel).await;
-    assert_eq!(net.pay(1, 0, 200_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
-    let after = net.last_seq(0);
+    let old = net.signed_commitment("bob", channel).await;
+    assert_eq!(
+        net.pay("bob", "alice", 200_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    let (alice_before, bob_before) = (
+        net.wallet_balance("alice").await,
+        net.wallet_balance("bob").await,
+    );
+    let after = net.last_seq("alice");
     net.chain
         .submit(old)
         .await
         .expect("the old commitment is valid on chain");
     net.wait(
-        0,
+        "alice",
         after,
         "penalty",
         |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Penalty),
     )
     .await;
     net.chain
-        .mine(net.nodes[0].config.channel.to_self_delay + 1)
+        .mine(net.node("alice").config.channel.to_self_delay + 1)
         .await
         .expect("mine");
     // The old commitment pays alice her old 700_000 at once, and the penalty takes bob's
     // delayed 300_000: the whole channel.
-    assert_eq!(net.wallet_balance(0).await, alice_before + 1_000_000);
+    assert_eq!(net.wallet_balance("alice").await, alice_before + 1_000_000);
     assert_eq!(
-        net.wallet_balance(1).await,
+        net.wallet_balance("bob").await,
         bob_before,
         "the cheater gets nothing"
     );
@@ -188,12 +209,12 @@ async fn a_revoked_commitment_on_chain_is_punished_by_the_victims_watcher(backen
 
 async fn a_peer_that_cannot_prove_the_dialled_key_is_refused(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob", "carol"]).await;
-    let alice = net.running(0).protocol();
-    let bob = net.running(1).protocol();
+    let alice = net.running("alice").protocol();
+    let bob = net.running("bob").protocol();
     // Dial bob's socket but expect carol's key: bob proves his own key, so alice refuses.
     let result = crate::transport::dial(
         bob.peer_addr,
-        net.nodes[2].pubkey,
+        net.node("carol").pubkey,
         &alice.identity,
         alice.core.transport_sender(),
     )
@@ -201,7 +222,7 @@ async fn a_peer_that_cannot_prove_the_dialled_key_is_refused(backend: Backend) {
     let err = result.expect_err("wrong key refused");
     assert!(err.to_string().contains("was dialled"), "{err}");
     assert!(
-        net.request(0, |reply| Command::ListPeers { reply })
+        net.request("alice", |reply| Command::ListPeers { reply })
             .await
             .is_empty()
     );
@@ -212,12 +233,12 @@ async fn small_channels_wait_for_accept_channel(backend: Backend) {
     let mut net = Net::new(backend, &["alice"]).await;
     let mut config = super::support::config(backend);
     config.channel.auto_accept_min_funding_amount = 5_000_000;
-    let bob = net.add("bob", config).await;
-    net.connect(0, bob).await;
-    let after_bob = net.last_seq(bob);
-    let pubkey = net.nodes[bob].pubkey;
+    net.add("bob", config).await;
+    net.connect("alice", "bob").await;
+    let after_bob = net.last_seq("bob");
+    let pubkey = net.node("bob").pubkey;
     let temporary = net
-        .request(0, |reply| Command::OpenChannel {
+        .request("alice", |reply| Command::OpenChannel {
             pubkey,
             funding_amount: 1_000_000,
             reply,
@@ -225,27 +246,27 @@ async fn small_channels_wait_for_accept_channel(backend: Backend) {
         .await
         .expect("open");
     net.wait(
-        bob,
+        "bob",
         after_bob,
         "the proposal",
         |k| matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::OpenChannel),
     )
     .await;
     assert!(
-        !net.events(bob, after_bob)
+        !net.events("bob", after_bob)
             .iter()
             .any(|e| matches!(&e.kind, EventKind::MessageSent { .. })),
         "bob answered a channel below his auto-accept amount"
     );
-    let after_alice = net.last_seq(0);
-    net.request(bob, |reply| Command::AcceptChannel {
+    let after_alice = net.last_seq("alice");
+    net.request("bob", |reply| Command::AcceptChannel {
         temporary_channel_id: temporary,
         reply,
     })
     .await
     .expect("accept");
     net.wait(
-        0,
+        "alice",
         after_alice,
         "funding",
         |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Funding),
@@ -256,14 +277,20 @@ async fn small_channels_wait_for_accept_channel(backend: Backend) {
 
 async fn every_message_follows_the_persisted_state_it_depends_on(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
     for _ in 0..3 {
-        assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
-        assert_eq!(net.pay(1, 0, 500).await.status, PaymentStatus::Success);
+        assert_eq!(
+            net.pay("alice", "bob", 1_000).await.status,
+            PaymentStatus::Success
+        );
+        assert_eq!(
+            net.pay("bob", "alice", 500).await.status,
+            PaymentStatus::Success
+        );
     }
-    net.settle(0, 1, channel).await;
-    for node in 0..2 {
+    net.settle("alice", "bob", channel).await;
+    for node in ["alice", "bob"] {
         let mut persisted: Option<(u64, u64)> = None;
         for event in net.events(node, 0) {
             match event.kind {
@@ -300,7 +327,7 @@ async fn automatic_backups_follow_start_up_and_channel_changes(backend: Backend)
     let mut config = super::support::config(backend);
     config.backup.auto = true;
     config.backup.coalesce_secs = 0;
-    let bob = net.add("bob", config).await;
+    net.add("bob", config).await;
     // Marked automatic: a harness tells them from the backups it asks for by RPC.
     let written = |k: &EventKind| {
         matches!(
@@ -312,14 +339,17 @@ async fn automatic_backups_follow_start_up_and_channel_changes(backend: Backend)
             }
         )
     };
-    let first = net.wait(bob, 0, "the start-up backup", written).await;
-    net.connect(0, bob).await;
-    let channel = net.open_channel(0, bob, 1_000_000).await;
-    net.settle(0, bob, channel).await;
-    let after = net.last_seq(bob);
-    assert_eq!(net.pay(0, bob, 1_000).await.status, PaymentStatus::Success);
+    let first = net.wait("bob", 0, "the start-up backup", written).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    net.settle("alice", "bob", channel).await;
+    let after = net.last_seq("bob");
+    assert_eq!(
+        net.pay("alice", "bob", 1_000).await.status,
+        PaymentStatus::Success
+    );
     let change = net
-        .wait(bob, after, "a backup after the payment", written)
+        .wait("bob", after, "a backup after the payment", written)
         .await;
     assert!(change.seq > first.seq);
     let EventKind::BackupWritten { dir, .. } = change.kind else {
@@ -333,10 +363,10 @@ async fn automatic_backups_follow_start_up_and_channel_changes(backend: Backend)
 
 async fn settled_updates_are_folded_so_records_stay_small(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    let record_size = |i: usize| {
-        let store = net.running(i).context().store().clone();
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    let record_size = |who: &str| {
+        let store = net.running(who).context().store().clone();
         let record = crate::channel_record::ChannelRecord::load(
             store.as_ref(),
             &crate::channel_record::ChannelId(channel.0),
@@ -349,13 +379,19 @@ async fn settled_updates_are_folded_so_records_stay_small(backend: Backend) {
             data.our_log.len() + data.their_log.len(),
         )
     };
-    let (before, _) = record_size(0);
+    let (before, _) = record_size("alice");
     for _ in 0..20 {
-        assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
-        assert_eq!(net.pay(1, 0, 10).await.status, PaymentStatus::Success);
+        assert_eq!(
+            net.pay("alice", "bob", 1_000).await.status,
+            PaymentStatus::Success
+        );
+        assert_eq!(
+            net.pay("bob", "alice", 10).await.status,
+            PaymentStatus::Success
+        );
     }
-    net.settle(0, 1, channel).await;
-    for node in 0..2 {
+    net.settle("alice", "bob", channel).await;
+    for node in ["alice", "bob"] {
         let (size, pending) = record_size(node);
         assert_eq!(pending, 0, "node {node}: settled updates left in the logs");
         assert!(
@@ -369,16 +405,19 @@ async fn settled_updates_are_folded_so_records_stay_small(backend: Backend) {
 
 async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 1_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
     // Restart bob with his 2nd store write failing (a full disk, say).
-    net.stop(1).await;
-    let base = net.nodes[1].base.clone();
+    net.stop("bob").await;
+    let base = net.node("bob").base.clone();
     let running = crate::node::RunningNode::start_with(
         base,
-        net.nodes[1].config.clone(),
+        net.node("bob").config.clone(),
         crate::node::StartOptions {
             chain: Some(net.chain_arc()),
             failpoints: crate::failpoint::Failpoints::none().arm("core.persist", 2),
@@ -387,39 +426,39 @@ async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Back
     )
     .await
     .expect("bob starts");
-    net.nodes[1].running = Some(running);
-    net.connect(0, 1).await;
-    let invoice = net.invoice(0, 500).await;
-    let after = net.last_seq(1);
+    net.node_mut("bob").running = Some(running);
+    net.connect("alice", "bob").await;
+    let invoice = net.invoice("alice", 500).await;
+    let after = net.last_seq("bob");
     let request = super::support::invoice_request(invoice.address());
     let failed = net.wait(
-        1,
+        "bob",
         after,
         "the injected write failure",
         |k| matches!(k, EventKind::Error { message, .. } if message.contains("store write failed")),
     );
     let _ = net
-        .running(1)
+        .running("bob")
         .protocol()
         .core
         .request(|reply| Command::SendPayment { request, reply })
         .await;
     let failure = failed.await;
     // Whoever runs the node can see that it stopped, and why.
-    let fail = tokio::time::timeout(super::support::DEADLINE, net.running(1).fail_stopped())
+    let fail = tokio::time::timeout(super::support::DEADLINE, net.running("bob").fail_stopped())
         .await
         .expect("fail_stopped resolves")
         .expect("a fail-stop, not a plain stop");
     assert!(fail.reason.contains("store write failed"), "{fail}");
     // Nothing left bob after the failed write, and the core refuses further work.
     assert!(
-        !net.events(1, failure.seq)
+        !net.events("bob", failure.seq)
             .iter()
             .any(|e| matches!(e.kind, EventKind::MessageSent { .. })),
         "a message left after its state failed to persist"
     );
     assert!(
-        net.running(1)
+        net.running("bob")
             .protocol()
             .core
             .request(|reply| Command::ListPeers { reply })
@@ -427,47 +466,53 @@ async fn a_failed_store_write_stops_the_node_and_a_restart_resyncs(backend: Back
             .is_err()
     );
     // A plain restart reloads the durable state; reestablish brings both sides back in sync.
-    net.stop(1).await;
-    net.start(1).await;
-    net.connect(0, 1).await;
-    net.wait(1, 0, "alice's ReestablishChannel", |k| {
+    net.stop("bob").await;
+    net.start("bob").await;
+    net.connect("alice", "bob").await;
+    net.wait("bob", 0, "alice's ReestablishChannel", |k| {
         matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::ReestablishChannel)
     })
     .await;
-    net.wait(0, 0, "bob's ReestablishChannel", |k| {
+    net.wait("alice", 0, "bob's ReestablishChannel", |k| {
         matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::ReestablishChannel)
     })
     .await;
-    assert_eq!(net.pay(1, 0, 300).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
+    assert_eq!(
+        net.pay("bob", "alice", 300).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
     net.shutdown().await;
 }
 
 async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
     // Bob holds right after the TLC became irrevocable (alice's RevokeAndAck), before he
     // fulfils it: alice's current commitment carries the TLC.
-    net.hold(1, "received:RevokeAndAck");
-    let payment = net.start_payment(0, 1, 123_000).await;
-    net.wait_held(1).await;
-    let pending = net.channel(0, channel).await.pending_tlcs;
+    net.hold("bob", "received:RevokeAndAck");
+    let payment = net.start_payment("alice", "bob", 123_000).await;
+    net.wait_held("bob").await;
+    let pending = net.channel("alice", channel).await.pending_tlcs;
     assert_eq!(pending.len(), 1, "the TLC is in alice's commitment");
-    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
-    let after = net.last_seq(1);
-    let closed_at = net.last_seq(0);
-    net.shutdown_channel(0, channel, true)
+    let (alice_before, bob_before) = (
+        net.wallet_balance("alice").await,
+        net.wallet_balance("bob").await,
+    );
+    let after = net.last_seq("bob");
+    let closed_at = net.last_seq("alice");
+    net.shutdown_channel("alice", channel, true)
         .await
         .expect("force close");
-    net.release(1);
+    net.release("bob");
     // Bob, released, sends his fulfil and a CommitmentSigned for alice's next commitment; alice
     // has broadcast her commitment and must never revoke it.
-    net.wait(0, closed_at, "alice ignoring bob's CommitmentSigned", |k| {
+    net.wait("alice", closed_at, "alice ignoring bob's CommitmentSigned", |k| {
         matches!(k, EventKind::MessageIgnored { msg_type, .. } if *msg_type == MessageName::CommitmentSigned)
     })
     .await;
-    let revoked_after_close = net.events(0, closed_at).into_iter().any(|e| {
+    let revoked_after_close = net.events("alice", closed_at).into_iter().any(|e| {
         matches!(&e.kind, EventKind::MessageSent { msg_type, .. } if *msg_type == MessageName::RevokeAndAck)
     });
     assert!(
@@ -476,25 +521,25 @@ async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(back
     );
     // Bob's watcher claims the TLC output with the preimage of his invoice.
     net.wait(
-        1,
+        "bob",
         after,
         "bob's TLC claim",
         |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Sweep),
     )
     .await;
-    assert_eq!(net.wallet_balance(1).await, bob_before + 123_000);
-    let delay = net.nodes[0].config.channel.to_self_delay;
-    let after = net.last_seq(0);
+    assert_eq!(net.wallet_balance("bob").await, bob_before + 123_000);
+    let delay = net.node("alice").config.channel.to_self_delay;
+    let after = net.last_seq("alice");
     net.chain.mine(delay + 1).await.expect("mine");
     net.wait(
-        0,
+        "alice",
         after,
         "alice's delayed sweep",
         |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Sweep),
     )
     .await;
     assert_eq!(
-        net.wallet_balance(0).await,
+        net.wallet_balance("alice").await,
         alice_before + 1_000_000 - 123_000
     );
     let kinds: Vec<&str> = net
@@ -515,32 +560,32 @@ async fn force_close_with_a_pending_tlc_lets_the_payee_claim_it_by_preimage(back
 
 async fn a_preimage_revealed_on_chain_settles_the_upstream_payment(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob", "carol"]).await;
-    net.connect(0, 1).await;
-    net.connect(1, 2).await;
-    let ab = net.open_channel(0, 1, 1_000_000).await;
-    let bc = net.open_channel(1, 2, 1_000_000).await;
+    net.connect("alice", "bob").await;
+    net.connect("bob", "carol").await;
+    let ab = net.open_channel("alice", "bob", 1_000_000).await;
+    let bc = net.open_channel("bob", "carol", 1_000_000).await;
     // Carol holds once the TLC from bob is irrevocable, before she fulfils off-chain.
-    net.hold(2, "received:RevokeAndAck");
-    let after_alice = net.last_seq(0);
-    let payment = net.start_payment(0, 2, 40_000).await;
-    net.wait_held(2).await;
+    net.hold("carol", "received:RevokeAndAck");
+    let after_alice = net.last_seq("alice");
+    let payment = net.start_payment("alice", "carol", 40_000).await;
+    net.wait_held("carol").await;
     // Bob force-closes towards carol: carol can only get paid on chain, by revealing the
     // preimage there; bob must learn it from the chain and claim upstream from alice.
-    let carol_before = net.wallet_balance(2).await;
-    net.shutdown_channel(1, bc, true)
+    let carol_before = net.wallet_balance("carol").await;
+    net.shutdown_channel("bob", bc, true)
         .await
         .expect("force close");
-    net.release(2);
+    net.release("carol");
     let hash = payment.payment_hash;
-    net.wait(0, after_alice, "alice's payment succeeds", |k| {
+    net.wait("alice", after_alice, "alice's payment succeeds", |k| {
         matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
             if *payment_hash == hash && *status == PaymentStatus::Success)
     })
     .await;
-    assert_eq!(net.wallet_balance(2).await, carol_before + 40_000);
-    net.settle(0, 1, ab).await;
+    assert_eq!(net.wallet_balance("carol").await, carol_before + 40_000);
+    net.settle("alice", "bob", ab).await;
     assert_eq!(
-        net.channel(1, ab).await.local_balance,
+        net.channel("bob", ab).await.local_balance,
         40_000,
         "bob was paid upstream"
     );
@@ -616,9 +661,9 @@ async fn seeded_randomness_repeats_across_runs_and_never_after_a_restore(backend
 
 async fn a_backup_step_captures_exactly_that_protocol_step(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    net.running(1)
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    net.running("bob")
         .protocol()
         .steps
         .arm(crate::steps::StepSpec {
@@ -628,11 +673,14 @@ async fn a_backup_step_captures_exactly_that_protocol_step(backend: Backend) {
             action: crate::steps::StepAction::Backup,
         })
         .expect("valid step");
-    let after = net.last_seq(1);
-    assert_eq!(net.pay(0, 1, 5_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
+    let after = net.last_seq("bob");
+    assert_eq!(
+        net.pay("alice", "bob", 5_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
     // The backup is announced right after bob's first RevokeAndAck, with no hold in between.
-    let events = net.events(1, after);
+    let events = net.events("bob", after);
     let sent = events
         .iter()
         .position(|e| matches!(&e.kind, EventKind::MessageSent { msg_type, .. } if *msg_type == MessageName::RevokeAndAck))

@@ -32,14 +32,23 @@ fn received(k: &EventKind, msg: MessageName) -> bool {
 /// Alice opens a channel to bob and pays him `paid`; bob is then restored from a backup taken
 /// before the channel existed. Returns the channel and both wallets before the channel.
 async fn bob_loses_the_channel(net: &mut Net, paid: u64) -> (Hash32, u64, u64) {
-    net.connect(0, 1).await;
-    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
-    let backup = net.backup(1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, paid).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    net.restore(1, &backup).await;
-    assert!(net.channels(1).await.is_empty(), "bob's backup predates it");
+    net.connect("alice", "bob").await;
+    let (alice_before, bob_before) = (
+        net.wallet_balance("alice").await,
+        net.wallet_balance("bob").await,
+    );
+    let backup = net.backup("bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", paid).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    net.restore("bob", &backup).await;
+    assert!(
+        net.channels("bob").await.is_empty(),
+        "bob's backup predates it"
+    );
     (channel, alice_before, bob_before)
 }
 
@@ -49,24 +58,29 @@ async fn a_node_that_lost_the_channel_gets_its_balance_through_the_peers_force_c
     let mut net = Net::new(backend, &["alice", "bob"]).await;
     let paid = 130_000;
     let (channel, alice_before, bob_before) = bob_loses_the_channel(&mut net, paid).await;
-    net.connect(0, 1).await;
+    net.connect("alice", "bob").await;
     let asked = net
-        .wait(1, 0, "bob meets the unknown channel", unknown_reestablish)
+        .wait(
+            "bob",
+            0,
+            "bob meets the unknown channel",
+            unknown_reestablish,
+        )
         .await;
     assert_eq!(
         asked.kind,
         EventKind::UnknownChannelReestablish {
-            peer: net.nodes[0].pubkey,
+            peer: net.node("alice").pubkey,
             channel_id: channel,
         }
     );
-    net.wait(1, 0, "bob answers RequestForceClose", |k| {
+    net.wait("bob", 0, "bob answers RequestForceClose", |k| {
         matches!(k, EventKind::MessageSent { msg_type, channel_id, .. }
             if *msg_type == MessageName::RequestForceClose && *channel_id == Some(channel))
     })
     .await;
     let broadcast = net
-        .wait(0, 0, "alice broadcasts her commitment", |k| {
+        .wait("alice", 0, "alice broadcasts her commitment", |k| {
             matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Commitment)
         })
         .await;
@@ -75,7 +89,7 @@ async fn a_node_that_lost_the_channel_gets_its_balance_through_the_peers_force_c
     };
     // Bob recognises the payment to his wallet key, though he knows no such channel.
     let recovered = net
-        .wait(1, 0, "bob recognises his payout", |k| {
+        .wait("bob", 0, "bob recognises his payout", |k| {
             matches!(k, EventKind::RecoveredFromUnknownChannel { .. })
         })
         .await;
@@ -88,22 +102,22 @@ async fn a_node_that_lost_the_channel_gets_its_balance_through_the_peers_force_c
         }
     );
     // Alice sweeps her delayed balance after to_self_delay blocks.
-    let after = net.last_seq(0);
+    let after = net.last_seq("alice");
     net.chain.mine(1).await.expect("mine");
     net.chain
-        .mine(net.nodes[0].config.channel.to_self_delay)
+        .mine(net.node("alice").config.channel.to_self_delay)
         .await
         .expect("mine");
     net.wait(
-        0,
+        "alice",
         after,
         "alice sweeps her balance",
         |k| matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Sweep),
     )
     .await;
     net.chain.mine(1).await.expect("mine");
-    assert_eq!(net.wallet_balance(0).await, alice_before - paid);
-    assert_eq!(net.wallet_balance(1).await, bob_before + paid);
+    assert_eq!(net.wallet_balance("alice").await, alice_before - paid);
+    assert_eq!(net.wallet_balance("bob").await, bob_before + paid);
     let txs = net.chain.transactions(Some(channel)).await.expect("txs");
     assert!(
         txs.iter().all(|t| t.tx.kind.name() != "penalty"),
@@ -114,16 +128,21 @@ async fn a_node_that_lost_the_channel_gets_its_balance_through_the_peers_force_c
 
 async fn a_force_close_request_is_ignored_when_configured(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
-    net.nodes[0].config.audit.on_force_close_request = OnForceCloseRequest::Ignore;
-    net.stop(0).await;
-    net.start(0).await;
+    net.node_mut("alice").config.audit.on_force_close_request = OnForceCloseRequest::Ignore;
+    net.stop("alice").await;
+    net.start("alice").await;
     let (channel, alice_before, _) = bob_loses_the_channel(&mut net, 50_000).await;
-    let after = net.last_seq(0);
-    net.connect(0, 1).await;
-    net.wait(1, 0, "bob meets the unknown channel", unknown_reestablish)
-        .await;
+    let after = net.last_seq("alice");
+    net.connect("alice", "bob").await;
+    net.wait(
+        "bob",
+        0,
+        "bob meets the unknown channel",
+        unknown_reestablish,
+    )
+    .await;
     let ignored = net
-        .wait(0, 0, "alice ignores the request", |k| {
+        .wait("alice", 0, "alice ignores the request", |k| {
             matches!(k, EventKind::MessageIgnored { msg_type, .. } if *msg_type == MessageName::RequestForceClose)
         })
         .await;
@@ -131,35 +150,38 @@ async fn a_force_close_request_is_ignored_when_configured(backend: Backend) {
         unreachable!()
     };
     assert!(reason.contains("on_force_close_request"), "{reason}");
-    net.wait(0, 0, "alice handled the request", |k| {
+    net.wait("alice", 0, "alice handled the request", |k| {
         received(k, MessageName::RequestForceClose)
     })
     .await;
     // The list answers after the request's input was handled completely (one core, in order).
     assert_eq!(
-        net.channel(0, channel).await.state,
+        net.channel("alice", channel).await.state,
         ChannelState::ChannelReady
     );
     assert!(
-        !net.events(0, after)
+        !net.events("alice", after)
             .iter()
             .any(|e| matches!(e.kind, EventKind::TxBroadcast { .. })),
         "alice broadcast something after the request"
     );
     let txs = net.chain.transactions(Some(channel)).await.expect("txs");
     assert!(txs.iter().all(|t| t.tx.kind.name() == "funding"), "{txs:?}");
-    assert_eq!(net.wallet_balance(0).await, alice_before - 1_000_000);
+    assert_eq!(net.wallet_balance("alice").await, alice_before - 1_000_000);
     net.shutdown().await;
 }
 
 async fn a_reestablish_for_an_unknown_channel_touches_no_other_channel(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 10_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    let before = net.channels(1).await;
-    let record_before = stored_record(&net, 1, channel);
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 10_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    let before = net.channels("bob").await;
+    let record_before = stored_record(&net, "bob", channel);
     // A peer with no channel at all reestablishes a random id.
     let secret = secp256k1::SecretKey::from_secret_bytes([7; 32]).expect("key");
     let mallory = Identity {
@@ -167,9 +189,9 @@ async fn a_reestablish_for_an_unknown_channel_touches_no_other_channel(backend: 
         pubkey: Pubkey::from(secret.public_key()),
     };
     let (events, mut heard) = tokio::sync::mpsc::unbounded_channel();
-    let bob = net.running(1).protocol();
-    let after = net.last_seq(1);
-    let mut conn = crate::transport::dial(bob.peer_addr, net.nodes[1].pubkey, &mallory, events)
+    let bob = net.running("bob").protocol();
+    let after = net.last_seq("bob");
+    let mut conn = crate::transport::dial(bob.peer_addr, net.node("bob").pubkey, &mallory, events)
         .await
         .expect("dial");
     conn.start_reading();
@@ -199,7 +221,7 @@ async fn a_reestablish_for_an_unknown_channel_touches_no_other_channel(backend: 
     );
     let asked = net
         .wait(
-            1,
+            "bob",
             after,
             "bob meets the unknown channel",
             unknown_reestablish,
@@ -212,15 +234,15 @@ async fn a_reestablish_for_an_unknown_channel_touches_no_other_channel(backend: 
             channel_id: random,
         }
     );
-    net.wait(1, after, "bob handled it", |k| {
+    net.wait("bob", after, "bob handled it", |k| {
         received(k, MessageName::ReestablishChannel)
     })
     .await;
     // Nothing of bob's real channel changed: not its listing, not its record, no event on it.
-    assert_eq!(net.channels(1).await, before);
-    assert_eq!(stored_record(&net, 1, channel), record_before);
+    assert_eq!(net.channels("bob").await, before);
+    assert_eq!(stored_record(&net, "bob", channel), record_before);
     let touched: Vec<_> = net
-        .events(1, after)
+        .events("bob", after)
         .into_iter()
         .filter(|e| {
             matches!(&e.kind,
@@ -230,16 +252,19 @@ async fn a_reestablish_for_an_unknown_channel_touches_no_other_channel(backend: 
         .collect();
     assert!(touched.is_empty(), "{touched:?}");
     // And it still works.
-    assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
+    assert_eq!(
+        net.pay("alice", "bob", 1_000).await.status,
+        PaymentStatus::Success
+    );
     drop(conn);
     net.shutdown().await;
 }
 
 /// The channel's record as stored (bytes).
-fn stored_record(net: &Net, i: usize, channel: Hash32) -> Option<Vec<u8>> {
+fn stored_record(net: &Net, who: &str, channel: Hash32) -> Option<Vec<u8>> {
     let key =
         crate::channel_record::ChannelRecord::key(&crate::channel_record::ChannelId(channel.0));
-    net.running(i)
+    net.running(who)
         .context()
         .store()
         .get(&key)

@@ -22,9 +22,10 @@ for_each_backend!(
 /// How long a Stale channel waits before its StaleNotice in these tests.
 const REVEAL_AFTER_MS: u64 = 200;
 
-fn set_mode(net: &mut Net, i: usize, mode: MutualStale) {
-    net.nodes[i].config.audit.mutual_stale = Some(mode);
-    net.nodes[i].config.audit.stale_reveal_after_ms = REVEAL_AFTER_MS;
+fn set_mode(net: &mut Net, who: &str, mode: MutualStale) {
+    let audit = &mut net.node_mut(who).config.audit;
+    audit.mutual_stale = Some(mode);
+    audit.stale_reveal_after_ms = REVEAL_AFTER_MS;
 }
 
 fn audit_passed_on(channel: Hash32) -> impl Fn(&EventKind) -> bool {
@@ -60,62 +61,65 @@ fn position(events: &[NodeEvent], pred: impl Fn(&EventKind) -> bool) -> usize {
 /// A channel alice -> bob with a payment, both backed up at the same latest state and both
 /// restored from those backups (not connected afterwards).
 async fn both_restored(net: &mut Net) -> Hash32 {
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 100_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    let backup_alice = net.backup(0).await;
-    let backup_bob = net.backup(1).await;
-    net.restore(0, &backup_alice).await;
-    net.restore(1, &backup_bob).await;
-    for i in [0, 1] {
-        assert_eq!(net.channel(i, channel).await.state, ChannelState::Stale);
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 100_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    let backup_alice = net.backup("alice").await;
+    let backup_bob = net.backup("bob").await;
+    net.restore("alice", &backup_alice).await;
+    net.restore("bob", &backup_bob).await;
+    for who in ["alice", "bob"] {
+        assert_eq!(net.channel(who, channel).await.state, ChannelState::Stale);
     }
     channel
 }
 
 async fn both_ends_restored_resume_under_reveal(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
-    set_mode(&mut net, 0, MutualStale::Reveal);
-    set_mode(&mut net, 1, MutualStale::Reveal);
+    set_mode(&mut net, "alice", MutualStale::Reveal);
+    set_mode(&mut net, "bob", MutualStale::Reveal);
     let channel = both_restored(&mut net).await;
-    net.connect(0, 1).await;
-    net.wait(0, 0, "alice's audit passes", audit_passed_on(channel))
+    net.connect("alice", "bob").await;
+    net.wait("alice", 0, "alice's audit passes", audit_passed_on(channel))
         .await;
-    net.wait(1, 0, "bob's audit passes", audit_passed_on(channel))
+    net.wait("bob", 0, "bob's audit passes", audit_passed_on(channel))
         .await;
-    net.settle(0, 1, channel).await;
-    assert_eq!(net.pay(0, 1, 30_000).await.status, PaymentStatus::Success);
-    assert_eq!(net.pay(1, 0, 70_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    assert_eq!(net.channel(0, channel).await.local_balance, 940_000);
-    assert_eq!(net.channel(1, channel).await.local_balance, 60_000);
+    net.settle("alice", "bob", channel).await;
+    assert_eq!(
+        net.pay("alice", "bob", 30_000).await.status,
+        PaymentStatus::Success
+    );
+    assert_eq!(
+        net.pay("bob", "alice", 70_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    assert_eq!(net.channel("alice", channel).await.local_balance, 940_000);
+    assert_eq!(net.channel("bob", channel).await.local_balance, 60_000);
     // Each side: one StaleNotice, one ReestablishChannel, one audit (no ping-pong).
-    let lower = if net.nodes[0].pubkey.0 < net.nodes[1].pubkey.0 {
-        0
+    let lower = if net.node("alice").pubkey.0 < net.node("bob").pubkey.0 {
+        "alice"
     } else {
-        1
+        "bob"
     };
-    for i in [0, 1] {
-        let events = net.events(i, 0);
+    for who in ["alice", "bob"] {
+        let events = net.events(who, 0);
         let sent = sent_on(&events, channel);
-        assert_eq!(
-            count(&sent, MessageName::StaleNotice),
-            1,
-            "{}: {sent:?}",
-            net.nodes[i].name
-        );
+        assert_eq!(count(&sent, MessageName::StaleNotice), 1, "{who}: {sent:?}");
         assert_eq!(
             count(&sent, MessageName::ReestablishChannel),
             1,
-            "{}: {sent:?}",
-            net.nodes[i].name
+            "{who}: {sent:?}"
         );
         let audits = events
             .iter()
             .filter(|e| matches!(e.kind, EventKind::Audit(_)))
             .count();
-        assert_eq!(audits, 1, "{}", net.nodes[i].name);
+        assert_eq!(audits, 1, "{who}");
         // The lower key sent its numbers before it heard the peer's; the other after.
         let sent_numbers = position(
             &events,
@@ -133,7 +137,7 @@ async fn both_ends_restored_resume_under_reveal(backend: Backend) {
             &events,
             |k| matches!(k, EventKind::MessageSent { msg_type, .. } if *msg_type == MessageName::StaleNotice),
         );
-        if i == lower {
+        if who == lower {
             assert!(
                 sent_notice < sent_numbers && heard_notice < sent_numbers,
                 "the lower key speaks after both notices"
@@ -148,13 +152,12 @@ async fn both_ends_restored_resume_under_reveal(backend: Backend) {
 
 async fn reveal_meets_wait_and_nothing_resumes(backend: Backend) {
     // Both tie-break positions: the revealing side once with the lower key, once the higher.
-    for reveal in [0, 1] {
-        let waiting = 1 - reveal;
+    for (reveal, waiting) in [("alice", "bob"), ("bob", "alice")] {
         let mut net = Net::new(backend, &["alice", "bob"]).await;
         set_mode(&mut net, reveal, MutualStale::Reveal);
         set_mode(&mut net, waiting, MutualStale::Wait);
         let channel = both_restored(&mut net).await;
-        net.connect(0, 1).await;
+        net.connect("alice", "bob").await;
         let ignored = net
             .wait(waiting, 0, "the wait side ignores the StaleNotice", |k| {
                 matches!(k, EventKind::MessageIgnored { msg_type, .. } if *msg_type == MessageName::StaleNotice)
@@ -166,19 +169,18 @@ async fn reveal_meets_wait_and_nothing_resumes(backend: Backend) {
         assert!(reason.contains("wait"), "{reason}");
         // The revealing side said its StaleNotice and waits for one that never comes; the
         // waiting side said nothing. Both stay Stale, no audit ran.
-        for i in [0, 1] {
-            assert_eq!(net.channel(i, channel).await.state, ChannelState::Stale);
-            let events = net.events(i, 0);
-            let expected = if i == reveal {
+        for who in ["alice", "bob"] {
+            assert_eq!(net.channel(who, channel).await.state, ChannelState::Stale);
+            let events = net.events(who, 0);
+            let expected = if who == reveal {
                 vec![MessageName::StaleNotice]
             } else {
                 vec![]
             };
-            assert_eq!(sent_on(&events, channel), expected, "{}", net.nodes[i].name);
+            assert_eq!(sent_on(&events, channel), expected, "{who}");
             assert!(
                 !events.iter().any(|e| matches!(e.kind, EventKind::Audit(_))),
-                "{}: an audit ran",
-                net.nodes[i].name
+                "{who}: an audit ran"
             );
         }
         net.shutdown().await;
@@ -190,29 +192,32 @@ async fn one_sided_restore_under_reveal_sends_no_stale_notice(backend: Backend) 
     // once) and cb (carol was restored too). cb's StaleNotice is the clock: bob's reveal timer
     // for ab was armed earlier, so by then it has run out too, and ab must have said nothing.
     let mut net = Net::new(backend, &["alice", "bob", "carol"]).await;
-    for i in [0, 1, 2] {
-        set_mode(&mut net, i, MutualStale::Reveal);
+    for who in ["alice", "bob", "carol"] {
+        set_mode(&mut net, who, MutualStale::Reveal);
     }
-    net.connect(0, 1).await;
-    net.connect(2, 1).await;
-    let ab = net.open_channel(0, 1, 1_000_000).await;
-    let cb = net.open_channel(2, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 10_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, ab).await;
-    let backup_bob = net.backup(1).await;
-    let backup_carol = net.backup(2).await;
-    net.restore(1, &backup_bob).await;
-    net.restore(2, &backup_carol).await;
-    net.connect(0, 1).await;
-    net.wait(1, 0, "ab passes its audit", audit_passed_on(ab))
+    net.connect("alice", "bob").await;
+    net.connect("carol", "bob").await;
+    let ab = net.open_channel("alice", "bob", 1_000_000).await;
+    let cb = net.open_channel("carol", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 10_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", ab).await;
+    let backup_bob = net.backup("bob").await;
+    let backup_carol = net.backup("carol").await;
+    net.restore("bob", &backup_bob).await;
+    net.restore("carol", &backup_carol).await;
+    net.connect("alice", "bob").await;
+    net.wait("bob", 0, "ab passes its audit", audit_passed_on(ab))
         .await;
-    net.connect(2, 1).await;
-    net.wait(1, 0, "bob's StaleNotice on cb", |k| {
+    net.connect("carol", "bob").await;
+    net.wait("bob", 0, "bob's StaleNotice on cb", |k| {
         matches!(k, EventKind::MessageSent { msg_type, channel_id, .. }
             if *msg_type == MessageName::StaleNotice && *channel_id == Some(cb))
     })
     .await;
-    let events = net.events(1, 0);
+    let events = net.events("bob", 0);
     let heard = position(&events, |k| {
         matches!(k, EventKind::MessageReceived { msg_type, channel_id, .. }
             if *msg_type == MessageName::ReestablishChannel && *channel_id == Some(ab))
@@ -226,16 +231,19 @@ async fn one_sided_restore_under_reveal_sends_no_stale_notice(backend: Backend) 
     );
     // Alice never saw a StaleNotice, and the channel works as before.
     assert!(
-        !net.events(0, 0)
+        !net.events("alice", 0)
             .iter()
             .any(|e| matches!(&e.kind, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::StaleNotice))
     );
-    net.settle(0, 1, ab).await;
-    assert_eq!(net.pay(1, 0, 4_000).await.status, PaymentStatus::Success);
+    net.settle("alice", "bob", ab).await;
+    assert_eq!(
+        net.pay("bob", "alice", 4_000).await.status,
+        PaymentStatus::Success
+    );
     // cb resolves as a mutual restore.
-    net.wait(1, 0, "cb passes its audit", audit_passed_on(cb))
+    net.wait("bob", 0, "cb passes its audit", audit_passed_on(cb))
         .await;
-    net.wait(2, 0, "carol's audit passes", audit_passed_on(cb))
+    net.wait("carol", 0, "carol's audit passes", audit_passed_on(cb))
         .await;
     net.shutdown().await;
 }

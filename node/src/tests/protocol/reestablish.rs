@@ -23,36 +23,42 @@ fn sent(k: &EventKind, msg: MessageName) -> bool {
 
 async fn equal_numbers_reconnect_and_keep_paying(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 10_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    net.disconnect(0, 1).await;
-    let after = net.last_seq(1);
-    net.connect(1, 0).await;
-    net.wait(1, after, "bob sends ReestablishChannel", |k| {
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 10_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    net.disconnect("alice", "bob").await;
+    let after = net.last_seq("bob");
+    net.connect("bob", "alice").await;
+    net.wait("bob", after, "bob sends ReestablishChannel", |k| {
         sent(k, MessageName::ReestablishChannel)
     })
     .await;
-    net.wait(1, after, "bob hears alice's ReestablishChannel", |k| {
+    net.wait("bob", after, "bob hears alice's ReestablishChannel", |k| {
         matches!(k, EventKind::MessageReceived { msg_type, .. } if *msg_type == MessageName::ReestablishChannel)
     })
     .await;
-    assert_eq!(net.pay(1, 0, 4_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    assert_eq!(net.channel(0, channel).await.local_balance, 994_000);
+    assert_eq!(
+        net.pay("bob", "alice", 4_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    assert_eq!(net.channel("alice", channel).await.local_balance, 994_000);
     net.shutdown().await;
 }
 
 async fn wait_payment(
     net: &Net,
-    payer: usize,
+    payer: &str,
     hash: dlp_chain::Hash32,
     after: u64,
 ) -> PaymentStatus {
     net.wait(payer, after, "payment final", |k| {
         matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
-            if *payment_hash == hash && (*status == PaymentStatus::Success || *status == PaymentStatus::Failed))
+            if *payment_hash == hash && status.is_final())
     })
     .await;
     net.request(payer, |reply| Command::GetPayment {
@@ -66,43 +72,43 @@ async fn wait_payment(
 
 async fn peer_missed_our_revoke_and_ack_gets_it_resent(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
     // Bob processes alice's CommitmentSigned and persists; his RevokeAndAck is lost.
-    net.hold(1, "received:CommitmentSigned");
-    let after_alice = net.last_seq(0);
-    let payment = net.start_payment(0, 1, 20_000).await;
-    net.wait_held(1).await;
-    let held = net.channel(0, channel).await;
-    net.disconnect(0, 1).await;
-    let before_release = net.last_seq(1);
-    net.release(1);
-    net.wait(1, before_release, "bob notices the disconnect", |k| {
+    net.hold("bob", "received:CommitmentSigned");
+    let after_alice = net.last_seq("alice");
+    let payment = net.start_payment("alice", "bob", 20_000).await;
+    net.wait_held("bob").await;
+    let held = net.channel("alice", channel).await;
+    net.disconnect("alice", "bob").await;
+    let before_release = net.last_seq("bob");
+    net.release("bob");
+    net.wait("bob", before_release, "bob notices the disconnect", |k| {
         matches!(k, EventKind::PeerDisconnected { .. })
     })
     .await;
     // Bob is one revocation ahead of what alice has seen: after alice's ReestablishChannel he
     // must send the RevokeAndAck again.
-    let after_bob = net.last_seq(1);
-    net.connect(0, 1).await;
+    let after_bob = net.last_seq("bob");
+    net.connect("alice", "bob").await;
     let heard = net
         .wait(
-            1,
+            "bob",
             after_bob,
             "alice's ReestablishChannel",
             received_reestablish,
         )
         .await;
-    net.wait(1, heard.seq, "bob resends RevokeAndAck", |k| {
+    net.wait("bob", heard.seq, "bob resends RevokeAndAck", |k| {
         sent(k, MessageName::RevokeAndAck)
     })
     .await;
     assert_eq!(
-        wait_payment(&net, 0, payment.payment_hash, after_alice).await,
+        wait_payment(&net, "alice", payment.payment_hash, after_alice).await,
         PaymentStatus::Success
     );
-    net.settle(0, 1, channel).await;
-    let now = net.channel(0, channel).await;
+    net.settle("alice", "bob", channel).await;
+    let now = net.channel("alice", channel).await;
     assert!(now.local_commitment_number > held.local_commitment_number);
     assert_eq!(now.local_balance, 980_000);
     net.shutdown().await;
@@ -110,49 +116,54 @@ async fn peer_missed_our_revoke_and_ack_gets_it_resent(backend: Backend) {
 
 async fn lost_tlc_update_and_commitment_are_resent_after_reconnect(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
     // Alice holds right after sending AddTlc: her CommitmentSigned is persisted as pending
     // but goes to a connection bob has closed.
-    net.hold(0, "sent:AddTlc");
-    let invoice = net.invoice(1, 30_000).await;
-    let after_alice = net.last_seq(0);
+    net.hold("alice", "sent:AddTlc");
+    let invoice = net.invoice("bob", 30_000).await;
+    let after_alice = net.last_seq("alice");
     // The command's reply comes after alice's flush, which the hold pauses: run both.
     let (payment, ()) = tokio::join!(
-        net.request(0, |reply| Command::SendPayment {
+        net.request("alice", |reply| Command::SendPayment {
             request: super::support::invoice_request(invoice.address()),
             reply
         }),
         async {
-            net.wait_held(0).await;
-            net.disconnect(1, 0).await;
-            net.release(0);
+            net.wait_held("alice").await;
+            net.disconnect("bob", "alice").await;
+            net.release("alice");
         }
     );
     let payment = payment.expect("payment started");
-    net.wait(0, after_alice, "alice notices the disconnect", |k| {
+    net.wait("alice", after_alice, "alice notices the disconnect", |k| {
         matches!(k, EventKind::PeerDisconnected { .. })
     })
     .await;
-    let after = net.last_seq(0);
-    net.connect(1, 0).await;
+    let after = net.last_seq("alice");
+    net.connect("bob", "alice").await;
     let heard = net
-        .wait(0, after, "bob's ReestablishChannel", received_reestablish)
+        .wait(
+            "alice",
+            after,
+            "bob's ReestablishChannel",
+            received_reestablish,
+        )
         .await;
     let add = net
-        .wait(0, heard.seq, "alice resends AddTlc", |k| {
+        .wait("alice", heard.seq, "alice resends AddTlc", |k| {
             sent(k, MessageName::AddTlc)
         })
         .await;
-    net.wait(0, add.seq, "then CommitmentSigned", |k| {
+    net.wait("alice", add.seq, "then CommitmentSigned", |k| {
         sent(k, MessageName::CommitmentSigned)
     })
     .await;
     assert_eq!(
-        wait_payment(&net, 0, payment.payment_hash, after_alice).await,
+        wait_payment(&net, "alice", payment.payment_hash, after_alice).await,
         PaymentStatus::Success
     );
-    net.settle(0, 1, channel).await;
-    assert_eq!(net.channel(1, channel).await.local_balance, 30_000);
+    net.settle("alice", "bob", channel).await;
+    assert_eq!(net.channel("bob", channel).await.local_balance, 30_000);
     net.shutdown().await;
 }

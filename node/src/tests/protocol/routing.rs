@@ -23,15 +23,15 @@ for_each_backend!(
     the_graph_survives_a_restart_and_a_restored_node_rebuilds_it_from_its_peers,
 );
 
-/// Wait until node `i` has `n` channels in its graph with both directions' policies (counting
+/// Wait until `who` has `n` channels in its graph with both directions' policies (counting
 /// its GraphChannelAdded and GraphChannelUpdated events).
-async fn wait_graph(net: &Net, i: usize, n: usize) {
+async fn wait_graph(net: &Net, who: &str, n: usize) {
     net.wait(
-        i,
+        who,
         0,
         &format!("{n} channels with their policies in the graph"),
         |_| {
-            let events = net.events(i, 0);
+            let events = net.events(who, 0);
             let count = |f: fn(&EventKind) -> bool| events.iter().filter(|e| f(&e.kind)).count();
             count(|k| matches!(k, EventKind::GraphChannelAdded { .. })) >= n
                 && count(|k| matches!(k, EventKind::GraphChannelUpdated { .. })) >= 2 * n
@@ -40,13 +40,13 @@ async fn wait_graph(net: &Net, i: usize, n: usize) {
     .await;
 }
 
-async fn graph(net: &Net, i: usize) -> Vec<GraphChannel> {
-    net.request(i, |reply| Command::GraphChannels { reply })
+async fn graph(net: &Net, who: &str) -> Vec<GraphChannel> {
+    net.request(who, |reply| Command::GraphChannels { reply })
         .await
 }
 
-async fn local(net: &Net, i: usize, channel: Hash32) -> u64 {
-    net.channel(i, channel).await.local_balance
+async fn local(net: &Net, who: &str, channel: Hash32) -> u64 {
+    net.channel(who, channel).await.local_balance
 }
 
 async fn a_line_of_four_learns_its_graph_and_pays_over_three_hops_with_fees(backend: Backend) {
@@ -58,49 +58,50 @@ async fn a_line_of_four_learns_its_graph_and_pays_over_three_hops_with_fees(back
         net.add(name, forwarding).await;
     }
     net.add("dave", config(backend)).await;
+    let line = ["alice", "bob", "carol", "dave"];
     let mut channels = Vec::new();
-    for i in 0..3 {
-        net.connect(i, i + 1).await;
-        channels.push(net.open_channel(i, i + 1, 1_000_000).await);
+    for pair in line.windows(2) {
+        net.connect(pair[0], pair[1]).await;
+        channels.push(net.open_channel(pair[0], pair[1], 1_000_000).await);
     }
-    for i in 0..4 {
-        wait_graph(&net, i, 3).await;
+    for who in line {
+        wait_graph(&net, who, 3).await;
     }
     // Everyone holds the same three announcements, each with both directions' updates.
-    for i in 0..4 {
-        let held = graph(&net, i).await;
-        assert_eq!(held.len(), 3, "node {i}");
+    for who in line {
+        let held = graph(&net, who).await;
+        assert_eq!(held.len(), 3, "{who}");
         assert!(
             held.iter().all(|c| c.updates.iter().all(Option::is_some)),
-            "node {i}: {held:?}"
+            "{who}: {held:?}"
         );
     }
-    let paid = net.pay(0, 3, 100_000).await;
+    let paid = net.pay("alice", "dave", 100_000).await;
     assert_eq!(paid.status, PaymentStatus::Success, "{paid:?}");
     let route: Vec<Pubkey> = paid.route.iter().map(|h| h.node).collect();
     assert_eq!(
         route,
         vec![
-            net.nodes[1].pubkey,
-            net.nodes[2].pubkey,
-            net.nodes[3].pubkey
+            net.node("bob").pubkey,
+            net.node("carol").pubkey,
+            net.node("dave").pubkey
         ]
     );
     assert_eq!(paid.attempts, 1);
     // Carol charges 1% of 100,000; Bob 1% of 101,000.
     assert_eq!(paid.fee, 1_000 + 1_010);
-    for (i, channel) in channels.iter().enumerate() {
-        net.settle(i, i + 1, *channel).await;
+    for (pair, channel) in line.windows(2).zip(&channels) {
+        net.settle(pair[0], pair[1], *channel).await;
     }
-    assert_eq!(local(&net, 0, channels[0]).await, 1_000_000 - 102_010);
-    assert_eq!(local(&net, 1, channels[1]).await, 1_000_000 - 101_000);
-    assert_eq!(local(&net, 2, channels[2]).await, 1_000_000 - 100_000);
-    assert_eq!(local(&net, 3, channels[2]).await, 100_000);
+    assert_eq!(local(&net, "alice", channels[0]).await, 1_000_000 - 102_010);
+    assert_eq!(local(&net, "bob", channels[1]).await, 1_000_000 - 101_000);
+    assert_eq!(local(&net, "carol", channels[2]).await, 1_000_000 - 100_000);
+    assert_eq!(local(&net, "dave", channels[2]).await, 100_000);
     // A budget below the fees finds no route, and says so.
-    let invoice = net.invoice(3, 100_000).await;
+    let invoice = net.invoice("dave", 100_000).await;
     let mut request = super::support::invoice_request(invoice.address());
     request.max_fee_amount = Some(2_009);
-    let refused = net.pay_request(0, request).await;
+    let refused = net.pay_request("alice", request).await;
     assert_eq!(refused.status, PaymentStatus::Failed);
     let reason = refused.failed_error.unwrap_or_default();
     assert!(
@@ -110,10 +111,10 @@ async fn a_line_of_four_learns_its_graph_and_pays_over_three_hops_with_fees(back
     net.shutdown().await;
 }
 
-/// Mallory: a node key and a live connection to node `i`.
+/// Mallory: a node key and a live connection to `who`.
 async fn mallory(
     net: &Net,
-    i: usize,
+    who: &str,
 ) -> (
     Connection,
     tokio::sync::mpsc::UnboundedReceiver<TransportEvent>,
@@ -125,10 +126,11 @@ async fn mallory(
         pubkey: Pubkey::from(secret.public_key()),
     };
     let (events, heard) = tokio::sync::mpsc::unbounded_channel();
-    let target = net.running(i).protocol();
-    let mut conn = crate::transport::dial(target.peer_addr, net.nodes[i].pubkey, &identity, events)
-        .await
-        .expect("dial");
+    let target = net.running(who).protocol();
+    let mut conn =
+        crate::transport::dial(target.peer_addr, net.node(who).pubkey, &identity, events)
+            .await
+            .expect("dial");
     conn.start_reading();
     (conn, heard, secret)
 }
@@ -160,14 +162,14 @@ fn signed_announcement(
 
 async fn forged_gossip_is_refused_logged_and_not_relayed(backend: Backend) {
     let net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    wait_graph(&net, 0, 1).await;
-    wait_graph(&net, 1, 1).await;
-    let real = graph(&net, 1).await.remove(0).announcement;
-    let (conn, _heard, mallory_key) = mallory(&net, 1).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    wait_graph(&net, "alice", 1).await;
+    wait_graph(&net, "bob", 1).await;
+    let real = graph(&net, "bob").await.remove(0).announcement;
+    let (conn, _heard, mallory_key) = mallory(&net, "bob").await;
     let accomplice = SecretKey::from_secret_bytes([8; 32]).expect("key");
-    let (alice_before, bob_before) = (net.last_seq(0), net.last_seq(1));
+    let (alice_before, bob_before) = (net.last_seq("alice"), net.last_seq("bob"));
     // 1. A real funding output claimed for a channel of Mallory's.
     let stolen = signed_announcement(
         Hash32([1; 32]),
@@ -215,15 +217,15 @@ async fn forged_gossip_is_refused_logged_and_not_relayed(backend: Backend) {
     }
     assert!(conn.send(&PeerMessage::ChannelUpdate { update: hijack }));
     let reasons: Vec<String> = {
-        net.wait(1, bob_before, "four refusals", |_| {
-            net.events(1, bob_before)
+        net.wait("bob", bob_before, "four refusals", |_| {
+            net.events("bob", bob_before)
                 .iter()
                 .filter(|e| matches!(e.kind, EventKind::GossipRefused { .. }))
                 .count()
                 >= 4
         })
         .await;
-        net.events(1, bob_before)
+        net.events("bob", bob_before)
             .iter()
             .filter_map(|e| match &e.kind {
                 EventKind::GossipRefused { reason, .. } => Some(reason.clone()),
@@ -236,22 +238,25 @@ async fn forged_gossip_is_refused_logged_and_not_relayed(backend: Backend) {
     assert!(reasons[2].contains("forged"), "{reasons:?}");
     assert!(reasons[3].contains("not an end"), "{reasons:?}");
     // Bob's graph is as it was.
-    assert_eq!(graph(&net, 1).await.len(), 1);
-    assert_eq!(graph(&net, 1).await[0].announcement, real);
+    assert_eq!(graph(&net, "bob").await.len(), 1);
+    assert_eq!(graph(&net, "bob").await[0].announcement, real);
     // Nothing was relayed: a payment's messages from Bob reach Alice after anything Bob sent
     // her while he handled the forgeries (one connection, in order), and Alice, who would
     // refuse a relayed forgery too, refused nothing.
-    assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
+    assert_eq!(
+        net.pay("alice", "bob", 1_000).await.status,
+        PaymentStatus::Success
+    );
     assert!(
-        !net.events(0, alice_before)
+        !net.events("alice", alice_before)
             .iter()
             .any(|e| matches!(e.kind, EventKind::GossipRefused { .. })),
         "bob relayed forged gossip to alice"
     );
-    assert_eq!(graph(&net, 0).await.len(), 1);
+    assert_eq!(graph(&net, "alice").await.len(), 1);
     // The channel is untouched.
     assert_eq!(
-        net.channel(1, channel).await.state,
+        net.channel("bob", channel).await.state,
         ChannelState::ChannelReady
     );
     drop(conn);
@@ -263,42 +268,44 @@ async fn an_onion_that_does_not_decode_fails_the_tlc_back_and_the_channel_stays_
 ) {
     let mut net = Net::new(backend, &["bob", "carol"]).await;
     // Alice corrupts the onion of her first payment attempt.
-    let alice = net
-        .add_with(
-            "alice",
-            config(backend),
-            crate::failpoint::Failpoints::none().arm("payment.corrupt_onion", 1),
-        )
-        .await;
-    net.connect(alice, 0).await;
-    let ab = net.open_channel(alice, 0, 1_000_000).await;
-    net.connect(0, 1).await;
-    let bc = net.open_channel(0, 1, 1_000_000).await;
-    wait_graph(&net, alice, 2).await;
-    let bob_before = net.last_seq(0);
-    let failed = net.pay(alice, 1, 10_000).await;
+    net.add_with(
+        "alice",
+        config(backend),
+        crate::failpoint::Failpoints::none().arm("payment.corrupt_onion", 1),
+    )
+    .await;
+    net.connect("alice", "bob").await;
+    let ab = net.open_channel("alice", "bob", 1_000_000).await;
+    net.connect("bob", "carol").await;
+    let bc = net.open_channel("bob", "carol", 1_000_000).await;
+    wait_graph(&net, "alice", 2).await;
+    let bob_before = net.last_seq("bob");
+    let failed = net.pay("alice", "carol", 10_000).await;
     assert_eq!(failed.status, PaymentStatus::Failed);
     let reason = failed.failed_error.clone().unwrap_or_default();
     assert!(reason.contains("invalid onion"), "{reason}");
     net.wait(
-        0,
+        "bob",
         bob_before,
         "bob reports the onion",
         |k| matches!(k, EventKind::Error { message, .. } if message.contains("does not decode")),
     )
     .await;
     // Nothing moved and both channels stay open: the next payment goes through.
-    net.settle(alice, 0, ab).await;
+    net.settle("alice", "bob", ab).await;
     assert_eq!(
-        net.channel(alice, ab).await.state,
+        net.channel("alice", ab).await.state,
         ChannelState::ChannelReady
     );
-    assert_eq!(net.channel(0, ab).await.state, ChannelState::ChannelReady);
-    assert_eq!(local(&net, alice, ab).await, 1_000_000);
-    let paid = net.pay(alice, 1, 10_000).await;
+    assert_eq!(
+        net.channel("bob", ab).await.state,
+        ChannelState::ChannelReady
+    );
+    assert_eq!(local(&net, "alice", ab).await, 1_000_000);
+    let paid = net.pay("alice", "carol", 10_000).await;
     assert_eq!(paid.status, PaymentStatus::Success, "{paid:?}");
-    net.settle(0, 1, bc).await;
-    assert_eq!(local(&net, 1, bc).await, 10_000);
+    net.settle("bob", "carol", bc).await;
+    assert_eq!(local(&net, "carol", bc).await, 10_000);
     net.shutdown().await;
 }
 
@@ -308,22 +315,25 @@ async fn a_hop_that_cannot_forward_is_routed_around_on_the_next_attempt(backend:
     let mut net = Net::new(backend, &["alice", "bob"]).await;
     let mut charging = config(backend);
     charging.channel.fee_rate = 10_000;
-    let carol = net.add("carol", charging).await;
-    let dave = net.add("dave", config(backend)).await;
-    net.connect(0, 1).await;
-    net.open_channel(0, 1, 1_000_000).await;
-    net.connect(dave, 1).await;
-    let db = net.open_channel(dave, 1, 1_000_000).await;
-    net.connect(0, carol).await;
-    net.open_channel(0, carol, 1_000_000).await;
-    net.connect(carol, dave).await;
-    let cd = net.open_channel(carol, dave, 1_000_000).await;
-    wait_graph(&net, 0, 4).await;
-    let paid = net.pay(0, dave, 50_000).await;
+    net.add("carol", charging).await;
+    net.add("dave", config(backend)).await;
+    net.connect("alice", "bob").await;
+    net.open_channel("alice", "bob", 1_000_000).await;
+    net.connect("dave", "bob").await;
+    let db = net.open_channel("dave", "bob", 1_000_000).await;
+    net.connect("alice", "carol").await;
+    net.open_channel("alice", "carol", 1_000_000).await;
+    net.connect("carol", "dave").await;
+    let cd = net.open_channel("carol", "dave", 1_000_000).await;
+    wait_graph(&net, "alice", 4).await;
+    let paid = net.pay("alice", "dave", 50_000).await;
     assert_eq!(paid.status, PaymentStatus::Success, "{paid:?}");
     assert_eq!(paid.attempts, 2, "{paid:?}");
     let route: Vec<Pubkey> = paid.route.iter().map(|h| h.node).collect();
-    assert_eq!(route, vec![net.nodes[carol].pubkey, net.nodes[dave].pubkey]);
+    assert_eq!(
+        route,
+        vec![net.node("carol").pubkey, net.node("dave").pubkey]
+    );
     assert_eq!(paid.fee, 500);
     assert!(
         paid.failures.iter().any(|f| f.contains("cannot forward")),
@@ -331,10 +341,10 @@ async fn a_hop_that_cannot_forward_is_routed_around_on_the_next_attempt(backend:
         paid.failures
     );
     // The failed attempt moved nothing on bob-dave; the second paid dave through carol.
-    net.settle(dave, 1, db).await;
-    assert_eq!(local(&net, dave, db).await, 1_000_000);
-    net.settle(carol, dave, cd).await;
-    assert_eq!(local(&net, dave, cd).await, 50_000);
+    net.settle("dave", "bob", db).await;
+    assert_eq!(local(&net, "dave", db).await, 1_000_000);
+    net.settle("carol", "dave", cd).await;
+    assert_eq!(local(&net, "dave", cd).await, 50_000);
     net.shutdown().await;
 }
 
@@ -342,25 +352,25 @@ async fn the_graph_survives_a_restart_and_a_restored_node_rebuilds_it_from_its_p
     backend: Backend,
 ) {
     let mut net = Net::new(backend, &["alice", "bob", "carol"]).await;
-    net.connect(0, 1).await;
-    net.open_channel(0, 1, 1_000_000).await;
-    net.connect(1, 2).await;
-    net.open_channel(1, 2, 1_000_000).await;
-    wait_graph(&net, 0, 2).await;
-    let backup = net.backup(0).await;
+    net.connect("alice", "bob").await;
+    net.open_channel("alice", "bob", 1_000_000).await;
+    net.connect("bob", "carol").await;
+    net.open_channel("bob", "carol", 1_000_000).await;
+    wait_graph(&net, "alice", 2).await;
+    let backup = net.backup("alice").await;
     // A restart keeps the graph: alice knows both channels before anyone connects.
-    net.stop(0).await;
-    net.start(0).await;
-    assert_eq!(graph(&net, 0).await.len(), 2);
+    net.stop("alice").await;
+    net.start("alice").await;
+    assert_eq!(graph(&net, "alice").await.len(), 2);
     // A restore drops it; bob's sync on the new connection brings it back.
-    net.restore(0, &backup).await;
+    net.restore("alice", &backup).await;
     assert!(
-        graph(&net, 0).await.is_empty(),
+        graph(&net, "alice").await.is_empty(),
         "a restored node starts without a graph"
     );
-    net.connect(1, 0).await;
-    wait_graph(&net, 0, 2).await;
-    let rebuilt = graph(&net, 0).await;
+    net.connect("bob", "alice").await;
+    wait_graph(&net, "alice", 2).await;
+    let rebuilt = graph(&net, "alice").await;
     assert_eq!(rebuilt.len(), 2);
     assert!(
         rebuilt
@@ -368,6 +378,6 @@ async fn the_graph_survives_a_restart_and_a_restored_node_rebuilds_it_from_its_p
             .all(|c| c.updates.iter().all(Option::is_some))
     );
     // Bob's channel with the restored alice is announced as it stands; carol's is unchanged.
-    assert_eq!(graph(&net, 2).await.len(), 2);
+    assert_eq!(graph(&net, "carol").await.len(), 2);
     net.shutdown().await;
 }

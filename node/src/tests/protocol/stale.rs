@@ -34,7 +34,7 @@ fn audit_failed(k: &EventKind) -> bool {
     matches!(k, EventKind::Audit(audit) if !audit.passed())
 }
 
-/// Assert node `i` sent nothing on `channel` before it received the peer's ReestablishChannel.
+/// Assert a node sent nothing on `channel` before it received the peer's ReestablishChannel.
 fn assert_silent_until_peer_spoke(events: &[NodeEvent], channel: Hash32) {
     let heard = events
         .iter()
@@ -50,63 +50,78 @@ fn assert_silent_until_peer_spoke(events: &[NodeEvent], channel: Hash32) {
     assert!(early.is_empty(), "Stale channel spoke first: {early:?}");
 }
 
-async fn state(net: &Net, i: usize, channel: Hash32) -> ChannelState {
-    net.channel(i, channel).await.state
+async fn state(net: &Net, who: &str, channel: Hash32) -> ChannelState {
+    net.channel(who, channel).await.state
 }
 
 async fn restored_node_is_silent_at_start_up_and_resumes_after_a_passed_audit(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 100_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    let backup = net.backup(1).await;
-    net.restore(1, &backup).await;
-    assert_eq!(state(&net, 1, channel).await, ChannelState::Stale);
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 100_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    let backup = net.backup("bob").await;
+    net.restore("bob", &backup).await;
+    assert_eq!(state(&net, "bob", channel).await, ChannelState::Stale);
     // Alice is online but not connected yet: bob says nothing. Then alice connects.
-    net.connect(0, 1).await;
-    net.wait(1, 0, "audit passed", audit_passed).await;
-    net.wait(1, 0, "the peer's ReestablishChannel", heard_reestablish)
+    net.connect("alice", "bob").await;
+    net.wait("bob", 0, "audit passed", audit_passed).await;
+    net.wait("bob", 0, "the peer's ReestablishChannel", heard_reestablish)
         .await;
-    assert_silent_until_peer_spoke(&net.events(1, 0), channel);
-    net.wait(0, 0, "bob's ReestablishChannel", heard_reestablish)
+    assert_silent_until_peer_spoke(&net.events("bob", 0), channel);
+    net.wait("alice", 0, "bob's ReestablishChannel", heard_reestablish)
         .await;
-    net.settle(0, 1, channel).await;
-    assert_eq!(state(&net, 1, channel).await, ChannelState::ChannelReady);
-    assert_eq!(net.pay(1, 0, 40_000).await.status, PaymentStatus::Success);
-    assert_eq!(net.pay(0, 1, 5_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    assert_eq!(net.channel(1, channel).await.local_balance, 65_000);
-    assert_eq!(net.channel(0, channel).await.local_balance, 935_000);
+    net.settle("alice", "bob", channel).await;
+    assert_eq!(
+        state(&net, "bob", channel).await,
+        ChannelState::ChannelReady
+    );
+    assert_eq!(
+        net.pay("bob", "alice", 40_000).await.status,
+        PaymentStatus::Success
+    );
+    assert_eq!(
+        net.pay("alice", "bob", 5_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    assert_eq!(net.channel("bob", channel).await.local_balance, 65_000);
+    assert_eq!(net.channel("alice", channel).await.local_balance, 935_000);
     net.shutdown().await;
 }
 
 async fn restored_node_stays_silent_when_it_reconnects_first(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    let backup = net.backup(1).await;
-    net.restore(1, &backup).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    let backup = net.backup("bob").await;
+    net.restore("bob", &backup).await;
     // Bob dials: Fiber would send its own ReestablishChannel here; we must not.
-    net.connect(1, 0).await;
-    net.wait(1, 0, "audit passed", audit_passed).await;
-    net.wait(1, 0, "the peer's ReestablishChannel", heard_reestablish)
+    net.connect("bob", "alice").await;
+    net.wait("bob", 0, "audit passed", audit_passed).await;
+    net.wait("bob", 0, "the peer's ReestablishChannel", heard_reestablish)
         .await;
-    assert_silent_until_peer_spoke(&net.events(1, 0), channel);
+    assert_silent_until_peer_spoke(&net.events("bob", 0), channel);
     // Alice resumes once she hears bob's ReestablishChannel, sent after his audit passed.
-    net.wait(0, 0, "bob's ReestablishChannel", heard_reestablish)
+    net.wait("alice", 0, "bob's ReestablishChannel", heard_reestablish)
         .await;
-    net.settle(0, 1, channel).await;
-    assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
+    net.settle("alice", "bob", channel).await;
+    assert_eq!(
+        net.pay("alice", "bob", 1_000).await.status,
+        PaymentStatus::Success
+    );
     net.shutdown().await;
 }
 
-async fn keysend(net: &Net, payer: usize, payee: usize, amount: u64) -> crate::core::Payment {
+async fn keysend(net: &Net, payer: &str, payee: &str, amount: u64) -> crate::core::Payment {
     net.pay_request(
         payer,
         SendPaymentRequest {
             invoice: None,
-            target_pubkey: Some(net.nodes[payee].pubkey),
+            target_pubkey: Some(net.node(payee).pubkey),
             amount: Some(amount),
             keysend: Some(true),
             max_fee_amount: None,
@@ -118,34 +133,40 @@ async fn keysend(net: &Net, payer: usize, payee: usize, amount: u64) -> crate::c
 
 async fn audit_fails_after_two_payments_and_the_channel_stays_blocked(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    let backup = net.backup(1).await;
-    assert_eq!(net.pay(0, 1, 100_000).await.status, PaymentStatus::Success);
-    assert_eq!(net.pay(0, 1, 100_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    net.restore(1, &backup).await;
-    net.connect(0, 1).await;
-    let failed = net.wait(1, 0, "audit failed", audit_failed).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    let backup = net.backup("bob").await;
+    assert_eq!(
+        net.pay("alice", "bob", 100_000).await.status,
+        PaymentStatus::Success
+    );
+    assert_eq!(
+        net.pay("alice", "bob", 100_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    net.restore("bob", &backup).await;
+    net.connect("alice", "bob").await;
+    let failed = net.wait("bob", 0, "audit failed", audit_failed).await;
     assert!(
         matches!(failed.kind, EventKind::Audit(ref audit) if audit.policy == AuditPolicy::Fiber && !audit.passed())
     );
-    assert_eq!(state(&net, 1, channel).await, ChannelState::Stale);
-    net.wait(1, 0, "the peer's ReestablishChannel", heard_reestablish)
+    assert_eq!(state(&net, "bob", channel).await, ChannelState::Stale);
+    net.wait("bob", 0, "the peer's ReestablishChannel", heard_reestablish)
         .await;
     for force in [false, true] {
         let refused = net
-            .shutdown_channel(1, channel, force)
+            .shutdown_channel("bob", channel, force)
             .await
             .expect_err("shutdown of a blocked Stale channel is refused");
         assert!(refused.contains("Stale"), "{refused}");
     }
-    let payment = keysend(&net, 1, 0, 1_000).await;
+    let payment = keysend(&net, "bob", "alice", 1_000).await;
     assert_eq!(payment.status, PaymentStatus::Failed);
     let reason = payment.failed_error.unwrap_or_default();
     assert!(reason.contains("Stale"), "{reason}");
     // Bob never spoke on the channel and never broadcast anything.
-    let events = net.events(1, 0);
+    let events = net.events("bob", 0);
     assert_silent_until_peer_spoke(&events, channel);
     assert!(
         !events
@@ -160,7 +181,7 @@ async fn audit_fails_after_two_payments_and_the_channel_stays_blocked(backend: B
     let commitments = net.chain.transactions(Some(channel)).await.expect("txs");
     assert!(commitments.iter().all(|t| t.tx.kind.name() != "commitment"));
     // The node itself stays healthy.
-    assert_eq!(net.invoice(1, 10).await.amount, 10);
+    assert_eq!(net.invoice("bob", 10).await.amount, 10);
     net.shutdown().await;
 }
 
@@ -168,7 +189,7 @@ async fn audit_fails_after_two_payments_and_the_channel_stays_blocked(backend: B
 async fn backup_one_step_behind(net: &mut Net, channel: Hash32) -> std::path::PathBuf {
     // Bob's second CommitmentSigned (after his fulfil) is the last step where both numbers
     // trail the final ones by exactly one.
-    net.running(1)
+    net.running("bob")
         .protocol()
         .steps
         .arm(crate::steps::StepSpec {
@@ -178,31 +199,31 @@ async fn backup_one_step_behind(net: &mut Net, channel: Hash32) -> std::path::Pa
             action: Default::default(),
         })
         .expect("valid step");
-    let after = net.last_seq(0);
-    let payment = net.start_payment(0, 1, 70_000).await;
-    net.wait_held(1).await;
-    let backup = net.backup(1).await;
-    net.release(1);
+    let after = net.last_seq("alice");
+    let payment = net.start_payment("alice", "bob", 70_000).await;
+    net.wait_held("bob").await;
+    let backup = net.backup("bob").await;
+    net.release("bob");
     let hash = payment.payment_hash;
-    net.wait(0, after, "payment done", |k| {
+    net.wait("alice", after, "payment done", |k| {
         matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. } if *payment_hash == hash && *status == PaymentStatus::Success)
     })
     .await;
-    net.settle(0, 1, channel).await;
+    net.settle("alice", "bob", channel).await;
     backup
 }
 
 async fn peer_one_step_ahead_passes_fiber_and_fails_strict(backend: Backend) {
     for policy in [AuditPolicy::Fiber, AuditPolicy::Strict] {
         let mut net = Net::new(backend, &["alice", "bob"]).await;
-        net.set_audit(1, policy, OnAuditFailure::Hold);
-        net.connect(0, 1).await;
-        let channel = net.open_channel(0, 1, 1_000_000).await;
+        net.set_audit("bob", policy, OnAuditFailure::Hold);
+        net.connect("alice", "bob").await;
+        let channel = net.open_channel("alice", "bob", 1_000_000).await;
         let backup = backup_one_step_behind(&mut net, channel).await;
-        net.restore(1, &backup).await;
-        net.connect(0, 1).await;
+        net.restore("bob", &backup).await;
+        net.connect("alice", "bob").await;
         let outcome = net
-            .wait(1, 0, "an audit outcome", |k| {
+            .wait("bob", 0, "an audit outcome", |k| {
                 audit_passed(k) || audit_failed(k)
             })
             .await;
@@ -228,7 +249,7 @@ async fn peer_one_step_ahead_passes_fiber_and_fails_strict(backend: Backend) {
                 }),
             ) => {
                 assert!(reason.contains("revoked"), "{reason}");
-                assert_eq!(state(&net, 1, channel).await, ChannelState::Stale);
+                assert_eq!(state(&net, "bob", channel).await, ChannelState::Stale);
             }
             (policy, other) => panic!("{policy:?}: unexpected outcome {other:?}"),
         }
@@ -239,76 +260,97 @@ async fn peer_one_step_ahead_passes_fiber_and_fails_strict(backend: Backend) {
 async fn peer_two_steps_ahead_fails_both_policies(backend: Backend) {
     for policy in [AuditPolicy::Fiber, AuditPolicy::Strict] {
         let mut net = Net::new(backend, &["alice", "bob"]).await;
-        net.set_audit(1, policy, OnAuditFailure::Hold);
-        net.connect(0, 1).await;
-        let channel = net.open_channel(0, 1, 1_000_000).await;
-        let backup = net.backup(1).await;
+        net.set_audit("bob", policy, OnAuditFailure::Hold);
+        net.connect("alice", "bob").await;
+        let channel = net.open_channel("alice", "bob", 1_000_000).await;
+        let backup = net.backup("bob").await;
         // One payment moves both numbers by two.
-        assert_eq!(net.pay(0, 1, 1_000).await.status, PaymentStatus::Success);
-        net.settle(0, 1, channel).await;
-        net.restore(1, &backup).await;
-        net.connect(0, 1).await;
-        net.wait(1, 0, "audit failed", audit_failed).await;
-        assert_eq!(state(&net, 1, channel).await, ChannelState::Stale);
+        assert_eq!(
+            net.pay("alice", "bob", 1_000).await.status,
+            PaymentStatus::Success
+        );
+        net.settle("alice", "bob", channel).await;
+        net.restore("bob", &backup).await;
+        net.connect("alice", "bob").await;
+        net.wait("bob", 0, "audit failed", audit_failed).await;
+        assert_eq!(state(&net, "bob", channel).await, ChannelState::Stale);
         net.shutdown().await;
     }
 }
 
 async fn two_channels_of_one_node_are_audited_independently(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob", "carol"]).await;
-    net.connect(0, 1).await;
-    net.connect(0, 2).await;
-    let with_bob = net.open_channel(0, 1, 1_000_000).await;
-    let with_carol = net.open_channel(0, 2, 1_000_000).await;
-    let backup = net.backup(0).await;
-    assert_eq!(net.pay(0, 1, 10_000).await.status, PaymentStatus::Success);
-    assert_eq!(net.pay(0, 1, 10_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, with_bob).await;
-    net.restore(0, &backup).await;
-    net.connect(1, 0).await;
-    net.connect(2, 0).await;
+    net.connect("alice", "bob").await;
+    net.connect("alice", "carol").await;
+    let with_bob = net.open_channel("alice", "bob", 1_000_000).await;
+    let with_carol = net.open_channel("alice", "carol", 1_000_000).await;
+    let backup = net.backup("alice").await;
+    assert_eq!(
+        net.pay("alice", "bob", 10_000).await.status,
+        PaymentStatus::Success
+    );
+    assert_eq!(
+        net.pay("alice", "bob", 10_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", with_bob).await;
+    net.restore("alice", &backup).await;
+    net.connect("bob", "alice").await;
+    net.connect("carol", "alice").await;
     net.wait(
-        0,
+        "alice",
         0,
         "bob channel fails",
         |k| matches!(k, EventKind::Audit(audit) if !audit.passed() && audit.channel_id == with_bob),
     )
     .await;
     net.wait(
-        0,
+        "alice",
         0,
         "carol channel passes",
         |k| matches!(k, EventKind::Audit(audit) if audit.passed() && audit.channel_id == with_carol),
     )
     .await;
-    net.settle(0, 2, with_carol).await;
-    assert_eq!(net.pay(0, 2, 25_000).await.status, PaymentStatus::Success);
-    assert_eq!(state(&net, 0, with_bob).await, ChannelState::Stale);
-    assert_eq!(state(&net, 0, with_carol).await, ChannelState::ChannelReady);
+    net.settle("alice", "carol", with_carol).await;
+    assert_eq!(
+        net.pay("alice", "carol", 25_000).await.status,
+        PaymentStatus::Success
+    );
+    assert_eq!(state(&net, "alice", with_bob).await, ChannelState::Stale);
+    assert_eq!(
+        state(&net, "alice", with_carol).await,
+        ChannelState::ChannelReady
+    );
     net.shutdown().await;
 }
 
 async fn shutting_down_channel_completes_its_close_after_restore(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 300_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 300_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
     // Bob starts a cooperative close while alice is away, and is backed up ShuttingDown.
-    net.disconnect(0, 1).await;
-    net.shutdown_channel(1, channel, false)
+    net.disconnect("alice", "bob").await;
+    net.shutdown_channel("bob", channel, false)
         .await
         .expect("shutdown accepted");
     assert_eq!(
-        state(&net, 1, channel).await,
+        state(&net, "bob", channel).await,
         ChannelState::ShuttingDown(flags::OUR_SHUTDOWN_SENT)
     );
-    let backup = net.backup(1).await;
-    net.restore(1, &backup).await;
-    assert_eq!(state(&net, 1, channel).await, ChannelState::Stale);
-    let (alice_before, bob_before) = (net.wallet_balance(0).await, net.wallet_balance(1).await);
-    net.connect(0, 1).await;
-    net.wait(1, 0, "audit passed", audit_passed).await;
+    let backup = net.backup("bob").await;
+    net.restore("bob", &backup).await;
+    assert_eq!(state(&net, "bob", channel).await, ChannelState::Stale);
+    let (alice_before, bob_before) = (
+        net.wallet_balance("alice").await,
+        net.wallet_balance("bob").await,
+    );
+    net.connect("alice", "bob").await;
+    net.wait("bob", 0, "audit passed", audit_passed).await;
     let closed = |k: &EventKind| {
         matches!(
             k,
@@ -318,35 +360,44 @@ async fn shutting_down_channel_completes_its_close_after_restore(backend: Backen
             }
         )
     };
-    net.wait(1, 0, "bob closed", closed).await;
-    net.wait(0, 0, "alice closed", closed).await;
+    net.wait("bob", 0, "bob closed", closed).await;
+    net.wait("alice", 0, "alice closed", closed).await;
     net.chain.mine(1).await.expect("mine");
-    assert_eq!(net.wallet_balance(0).await, alice_before + 700_000);
-    assert_eq!(net.wallet_balance(1).await, bob_before + 300_000);
+    assert_eq!(net.wallet_balance("alice").await, alice_before + 700_000);
+    assert_eq!(net.wallet_balance("bob").await, bob_before + 300_000);
     net.shutdown().await;
 }
 
 async fn request_close_gets_the_funds_back_on_the_ledger(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
-    net.set_audit(1, AuditPolicy::Fiber, OnAuditFailure::RequestClose);
-    net.connect(0, 1).await;
-    let channel = net.open_channel(0, 1, 1_000_000).await;
-    assert_eq!(net.pay(0, 1, 100_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    let backup = net.backup(1).await;
-    assert_eq!(net.pay(0, 1, 150_000).await.status, PaymentStatus::Success);
-    assert_eq!(net.pay(0, 1, 50_000).await.status, PaymentStatus::Success);
-    net.settle(0, 1, channel).await;
-    net.restore(1, &backup).await;
-    let bob_before = net.wallet_balance(1).await;
-    net.connect(0, 1).await;
-    net.wait(1, 0, "audit failed", audit_failed).await;
+    net.set_audit("bob", AuditPolicy::Fiber, OnAuditFailure::RequestClose);
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 100_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    let backup = net.backup("bob").await;
+    assert_eq!(
+        net.pay("alice", "bob", 150_000).await.status,
+        PaymentStatus::Success
+    );
+    assert_eq!(
+        net.pay("alice", "bob", 50_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    net.restore("bob", &backup).await;
+    let bob_before = net.wallet_balance("bob").await;
+    net.connect("alice", "bob").await;
+    net.wait("bob", 0, "audit failed", audit_failed).await;
     // Alice force-closes on request; her commitment pays bob's current 300_000 at once.
-    net.wait(0, 0, "alice broadcasts her commitment", |k| {
+    net.wait("alice", 0, "alice broadcasts her commitment", |k| {
         matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Commitment)
     })
     .await;
     net.chain.mine(1).await.expect("mine");
-    assert_eq!(net.wallet_balance(1).await, bob_before + 300_000);
+    assert_eq!(net.wallet_balance("bob").await, bob_before + 300_000);
     net.shutdown().await;
 }

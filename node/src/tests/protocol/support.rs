@@ -33,7 +33,8 @@ pub struct Node {
 pub struct Net {
     pub backend: Backend,
     pub chain: InProcessChain,
-    pub nodes: Vec<Node>,
+    /// In the order added; looked up by name ([`Net::node`]).
+    nodes: Vec<Node>,
     _dir: tempfile::TempDir,
 }
 
@@ -80,7 +81,7 @@ impl Net {
         net
     }
 
-    pub async fn add(&mut self, name: &'static str, config: Config) -> usize {
+    pub async fn add(&mut self, name: &'static str, config: Config) {
         self.add_with(name, config, crate::failpoint::Failpoints::none())
             .await
     }
@@ -91,7 +92,7 @@ impl Net {
         name: &'static str,
         config: Config,
         failpoints: crate::failpoint::Failpoints,
-    ) -> usize {
+    ) {
         let base = BaseDir::new(self._dir.path().join(name));
         let running = RunningNode::start_with(
             base.clone(),
@@ -108,6 +109,10 @@ impl Net {
         let pubkey = Pubkey::from(keys.node_pubkey());
         let wallet = Pubkey::from(keys.wallet_secret().public_key());
         self.chain.fund(wallet, WALLET).await.expect("fund");
+        assert!(
+            self.nodes.iter().all(|n| n.name != name),
+            "two nodes named {name}"
+        );
         self.nodes.push(Node {
             name,
             base,
@@ -116,37 +121,59 @@ impl Net {
             pubkey,
             wallet,
         });
-        self.nodes.len() - 1
+    }
+
+    /// The node named `who` (`alice`, `bob`, ...).
+    pub fn node(&self, who: &str) -> &Node {
+        let i = self.index(who);
+        &self.nodes[i]
+    }
+
+    pub fn node_mut(&mut self, who: &str) -> &mut Node {
+        let i = self.index(who);
+        &mut self.nodes[i]
+    }
+
+    fn index(&self, who: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.name == who)
+            .unwrap_or_else(|| panic!("no node named {who}; the network has {:?}", self.names()))
+    }
+
+    /// Every node's name, in the order added.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.nodes.iter().map(|n| n.name).collect()
     }
 
     pub fn chain_arc(&self) -> Arc<dyn ChainClient> {
         Arc::new(self.chain.clone())
     }
 
-    pub fn running(&self, i: usize) -> &RunningNode {
-        self.nodes[i].running.as_ref().expect("node is running")
+    pub fn running(&self, who: &str) -> &RunningNode {
+        self.node(who).running.as_ref().expect("node is running")
     }
 
     pub async fn request<T>(
         &self,
-        i: usize,
+        who: &str,
         build: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command,
     ) -> T {
-        let call = self.running(i).protocol().core.request(build);
+        let call = self.running(who).protocol().core.request(build);
         match tokio::time::timeout(DEADLINE, call).await {
             Ok(reply) => reply.expect("core alive"),
             Err(_) => {
                 self.dump();
                 panic!(
                     "{}: no reply to a command within {DEADLINE:?}",
-                    self.nodes[i].name
+                    self.node(who).name
                 );
             }
         }
     }
 
-    pub fn last_seq(&self, i: usize) -> u64 {
-        self.running(i)
+    pub fn last_seq(&self, who: &str) -> u64 {
+        self.running(who)
             .protocol()
             .events
             .since(0)
@@ -157,12 +184,12 @@ impl Net {
     /// Wait for an event of node `i` with `seq > after` matching `pred`.
     pub async fn wait(
         &self,
-        i: usize,
+        who: &str,
         after: u64,
         what: &str,
         pred: impl Fn(&EventKind) -> bool,
     ) -> NodeEvent {
-        let protocol = self.running(i).protocol();
+        let protocol = self.running(who).protocol();
         let mut rx = protocol.events.subscribe();
         if let Some(e) = protocol
             .events
@@ -191,7 +218,7 @@ impl Net {
                     self.dump();
                     panic!(
                         "{}: timed out after {DEADLINE:?} waiting for {what}",
-                        self.nodes[i].name
+                        self.node(who).name
                     );
                 }
             }
@@ -208,12 +235,12 @@ impl Net {
             let events = running.protocol().events.since(0);
             eprintln!("--- {} ({} events), last 40:", node.name, events.len());
             for e in events.iter().rev().take(40).rev() {
-                eprintln!("  #{} {:?}", e.seq, e.kind);
+                eprintln!("  {e}");
             }
         }
     }
 
-    pub async fn connect(&self, a: usize, b: usize) {
+    pub async fn connect(&self, a: &str, b: &str) {
         let after_a = self.last_seq(a);
         let after_b = self.last_seq(b);
         let target = self.running(b).protocol();
@@ -227,8 +254,8 @@ impl Net {
         .await
         .expect("dial");
         me.core.connected(conn).await.expect("core alive");
-        let pa = self.nodes[a].pubkey;
-        let pb = self.nodes[b].pubkey;
+        let pa = self.node(a).pubkey;
+        let pb = self.node(b).pubkey;
         self.wait(
             a,
             after_a,
@@ -245,10 +272,10 @@ impl Net {
         .await;
     }
 
-    pub async fn disconnect(&self, a: usize, b: usize) {
+    pub async fn disconnect(&self, a: &str, b: &str) {
         let after_b = self.last_seq(b);
-        let pb = self.nodes[b].pubkey;
-        let pa = self.nodes[a].pubkey;
+        let pb = self.node(b).pubkey;
+        let pa = self.node(a).pubkey;
         self.request(a, |reply| Command::DisconnectPeer { pubkey: pb, reply })
             .await
             .expect("disconnect");
@@ -266,10 +293,10 @@ impl Net {
     }
 
     /// Open a channel from `a` to `b` and wait until both see ChannelReady. Returns its id.
-    pub async fn open_channel(&self, a: usize, b: usize, amount: u64) -> Hash32 {
+    pub async fn open_channel(&self, a: &str, b: &str, amount: u64) -> Hash32 {
         let after_a = self.last_seq(a);
         let after_b = self.last_seq(b);
-        let pb = self.nodes[b].pubkey;
+        let pb = self.node(b).pubkey;
         self.request(a, |reply| Command::OpenChannel {
             pubkey: pb,
             funding_amount: amount,
@@ -299,8 +326,8 @@ impl Net {
         }
     }
 
-    pub async fn channels(&self, i: usize) -> Vec<ChannelInfo> {
-        self.request(i, |reply| Command::ListChannels {
+    pub async fn channels(&self, who: &str) -> Vec<ChannelInfo> {
+        self.request(who, |reply| Command::ListChannels {
             pubkey: None,
             include_closed: true,
             reply,
@@ -308,16 +335,16 @@ impl Net {
         .await
     }
 
-    pub async fn channel(&self, i: usize, id: Hash32) -> ChannelInfo {
-        self.channels(i)
+    pub async fn channel(&self, who: &str, id: Hash32) -> ChannelInfo {
+        self.channels(who)
             .await
             .into_iter()
             .find(|c| c.channel_id == id)
             .expect("channel listed")
     }
 
-    pub async fn invoice(&self, i: usize, amount: u64) -> Invoice {
-        self.request(i, |reply| Command::NewInvoice {
+    pub async fn invoice(&self, who: &str, amount: u64) -> Invoice {
+        self.request(who, |reply| Command::NewInvoice {
             amount,
             description: None,
             reply,
@@ -328,7 +355,7 @@ impl Net {
 
     /// Start paying a fresh invoice of `payee` from `payer`; returns at once (the payment may
     /// be held up by a step hold).
-    pub async fn start_payment(&self, payer: usize, payee: usize, amount: u64) -> Payment {
+    pub async fn start_payment(&self, payer: &str, payee: &str, amount: u64) -> Payment {
         let invoice = self.invoice(payee, amount).await;
         self.request(payer, |reply| Command::SendPayment {
             request: invoice_request(invoice.address()),
@@ -341,11 +368,11 @@ impl Net {
     /// `shutdown_channel` from node `i`.
     pub async fn shutdown_channel(
         &self,
-        i: usize,
+        who: &str,
         channel: Hash32,
         force: bool,
     ) -> Result<(), String> {
-        self.request(i, |reply| Command::ShutdownChannel {
+        self.request(who, |reply| Command::ShutdownChannel {
             channel_id: channel,
             force,
             reply,
@@ -354,13 +381,13 @@ impl Net {
     }
 
     /// Pay an invoice of `payee` from `payer` and wait for the final status.
-    pub async fn pay(&self, payer: usize, payee: usize, amount: u64) -> Payment {
+    pub async fn pay(&self, payer: &str, payee: &str, amount: u64) -> Payment {
         let invoice = self.invoice(payee, amount).await;
         self.pay_request(payer, invoice_request(invoice.address()))
             .await
     }
 
-    pub async fn pay_request(&self, payer: usize, request: SendPaymentRequest) -> Payment {
+    pub async fn pay_request(&self, payer: &str, request: SendPaymentRequest) -> Payment {
         let after = self.last_seq(payer);
         let payment = self
             .request(payer, |reply| Command::SendPayment { request, reply })
@@ -372,7 +399,7 @@ impl Net {
         }
         self.wait(payer, after, "payment final", |k| {
             matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
-                if *payment_hash == hash && (*status == PaymentStatus::Success || *status == PaymentStatus::Failed))
+                if *payment_hash == hash && status.is_final())
         })
         .await;
         self.request(payer, |reply| Command::GetPayment {
@@ -384,7 +411,7 @@ impl Net {
     }
 
     /// Wait until both ends of `channel` are at rest: numbers crossed, nothing pending.
-    pub async fn settle(&self, a: usize, b: usize, channel: Hash32) {
+    pub async fn settle(&self, a: &str, b: &str, channel: Hash32) {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         let mut rx_a = self.running(a).protocol().events.subscribe();
         let mut rx_b = self.running(b).protocol().events.subscribe();
@@ -413,18 +440,18 @@ impl Net {
         }
     }
 
-    pub async fn backup(&self, i: usize) -> std::path::PathBuf {
-        self.running(i).context().backup().expect("backup").dir
+    pub async fn backup(&self, who: &str) -> std::path::PathBuf {
+        self.running(who).context().backup().expect("backup").dir
     }
 
-    pub async fn stop(&mut self, i: usize) {
-        if let Some(running) = self.nodes[i].running.take() {
+    pub async fn stop(&mut self, who: &str) {
+        if let Some(running) = self.node_mut(who).running.take() {
             running.stop().await;
         }
     }
 
-    pub async fn start(&mut self, i: usize) {
-        let node = &self.nodes[i];
+    pub async fn start(&mut self, who: &str) {
+        let node = self.node(who);
         let running = RunningNode::start_with_chain(
             node.base.clone(),
             node.config.clone(),
@@ -432,29 +459,30 @@ impl Net {
         )
         .await
         .expect("node restarts");
-        self.nodes[i].running = Some(running);
+        self.node_mut(who).running = Some(running);
     }
 
     /// Stop node `i`, restore `backup`, start it again.
-    pub async fn restore(&mut self, i: usize, backup: &std::path::Path) {
-        self.stop(i).await;
+    pub async fn restore(&mut self, who: &str, backup: &std::path::Path) {
+        self.stop(who).await;
         restore(
-            &self.nodes[i].base,
+            &self.node(who).base,
             self.backend,
             backup,
             &RestoreOptions::default(),
         )
         .expect("restore");
-        self.start(i).await;
+        self.start(who).await;
     }
 
-    pub fn set_audit(&mut self, i: usize, policy: AuditPolicy, on_failure: OnAuditFailure) {
-        self.nodes[i].config.audit.policy = policy;
-        self.nodes[i].config.audit.on_audit_failure = on_failure;
+    pub fn set_audit(&mut self, who: &str, policy: AuditPolicy, on_failure: OnAuditFailure) {
+        let audit = &mut self.node_mut(who).config.audit;
+        audit.policy = policy;
+        audit.on_audit_failure = on_failure;
     }
 
-    pub fn hold(&self, i: usize, step: &str) {
-        self.running(i)
+    pub fn hold(&self, who: &str, step: &str) {
+        self.running(who)
             .protocol()
             .steps
             .arm(StepSpec {
@@ -466,22 +494,22 @@ impl Net {
             .expect("valid step");
     }
 
-    pub async fn wait_held(&self, i: usize) -> String {
-        match self.running(i).protocol().steps.wait_held(DEADLINE).await {
+    pub async fn wait_held(&self, who: &str) -> String {
+        match self.running(who).protocol().steps.wait_held(DEADLINE).await {
             Some(step) => step,
             None => {
                 self.dump();
-                panic!("{} never reached its hold", self.nodes[i].name);
+                panic!("{} never reached its hold", self.node(who).name);
             }
         }
     }
 
-    pub fn release(&self, i: usize) {
-        self.running(i).protocol().steps.release();
+    pub fn release(&self, who: &str) {
+        self.running(who).protocol().steps.release();
     }
 
-    pub async fn signed_commitment(&self, i: usize, channel: Hash32) -> Transaction {
-        self.request(i, |reply| Command::DevSignedCommitment {
+    pub async fn signed_commitment(&self, who: &str, channel: Hash32) -> Transaction {
+        self.request(who, |reply| Command::DevSignedCommitment {
             channel_id: channel,
             reply,
         })
@@ -489,17 +517,17 @@ impl Net {
         .expect("signed commitment")
     }
 
-    pub async fn wallet_balance(&self, i: usize) -> u64 {
+    pub async fn wallet_balance(&self, who: &str) -> u64 {
         self.chain
-            .balance(self.nodes[i].wallet)
+            .balance(self.node(who).wallet)
             .await
             .expect("balance")
             .spendable
     }
 
     /// Events of node `i` after `after`.
-    pub fn events(&self, i: usize, after: u64) -> Vec<NodeEvent> {
-        self.running(i).protocol().events.since(after)
+    pub fn events(&self, who: &str, after: u64) -> Vec<NodeEvent> {
+        self.running(who).protocol().events.since(after)
     }
 
     pub async fn shutdown(self) {
