@@ -19,10 +19,10 @@ pub use dlp_node_api::channel::{ChannelState, flags};
 use crate::store::{Store, StoreError, WriteBatch};
 
 /// First byte of every channel record key.
-pub const CHANNEL_RECORD_PREFIX: u8 = 0x00;
+pub(crate) const CHANNEL_RECORD_PREFIX: u8 = 0x00;
 /// Current encoding version (first byte of every channel record value). 2: a TLC's onion is
 /// an encrypted packet (`crate::onion`) and a pending failure keeps its whole reason.
-pub const CHANNEL_RECORD_VERSION: u8 = 2;
+pub(crate) const CHANNEL_RECORD_VERSION: u8 = 2;
 
 /// A 32-byte channel id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,7 +105,7 @@ pub enum RecordError {
 
 impl ChannelRecord {
     /// The store key of a channel: `0x00 ++ channel_id`.
-    pub fn key(id: &ChannelId) -> Vec<u8> {
+    pub(crate) fn key(id: &ChannelId) -> Vec<u8> {
         let mut key = Vec::with_capacity(33);
         key.push(CHANNEL_RECORD_PREFIX);
         key.extend_from_slice(&id.0);
@@ -113,7 +113,7 @@ impl ChannelRecord {
     }
 
     /// Encode as `version ++ json`.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = vec![CHANNEL_RECORD_VERSION];
         // Serialising plain data with string map keys cannot fail.
         out.extend(serde_json::to_vec(self).unwrap_or_default());
@@ -121,7 +121,7 @@ impl ChannelRecord {
     }
 
     /// Decode a value stored under `key`.
-    pub fn decode(key: &[u8], value: &[u8]) -> Result<Self, RecordError> {
+    pub(crate) fn decode(key: &[u8], value: &[u8]) -> Result<Self, RecordError> {
         let channel = match key {
             [CHANNEL_RECORD_PREFIX, id @ ..] if id.len() == 32 => format!("0x{}", hex::encode(id)),
             _ => {
@@ -200,7 +200,7 @@ pub struct StaleMark {
 /// Mark every `ChannelReady` / `ShuttingDown(_)` channel `Stale` in one atomic batch, and
 /// persist it (Fiber's #1333 was forgetting the persist), dropping the gossip graph in the same
 /// batch. Returns what changed.
-pub fn mark_channels_stale(store: &dyn Store) -> Result<Vec<StaleMark>, RecordError> {
+pub(crate) fn mark_channels_stale(store: &dyn Store) -> Result<Vec<StaleMark>, RecordError> {
     let mut batch = WriteBatch::new();
     let mut marks = Vec::new();
     for mut record in ChannelRecord::load_all(store)? {

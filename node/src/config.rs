@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use dlp_node_api::config::{
+pub(crate) use dlp_node_api::config::{
     AuditPolicy, Backend, MutualStale, OnAuditFailure, OnForceCloseRequest, RpcModule,
 };
 
@@ -102,9 +102,9 @@ impl Default for ChannelConfig {
 }
 
 /// Default of `audit.stale_reveal_after_ms`.
-pub const DEFAULT_STALE_REVEAL_AFTER_MS: u64 = 5_000;
+pub(crate) const DEFAULT_STALE_REVEAL_AFTER_MS: u64 = 5_000;
 /// The bounds of `audit.stale_reveal_after_ms` (1 ms to one hour).
-pub const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
+pub(crate) const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
 
 /// `[audit]`: how a restored (Stale) channel is judged and resolved, and how we answer a peer
 /// that lost its data.
@@ -152,7 +152,7 @@ impl AuditConfig {
     /// The effective `mutual_stale`: the configured value, else `wait` under the `fiber` policy
     /// (Fiber's passive silence, unchanged) and `reveal` under `strict` (whose audit refuses
     /// every peer ahead of the backup, so the numbers it reveals buy a lying peer the least).
-    pub fn effective_mutual_stale(&self) -> MutualStale {
+    pub(crate) fn effective_mutual_stale(&self) -> MutualStale {
         self.mutual_stale.unwrap_or(match self.policy {
             AuditPolicy::Fiber => MutualStale::Wait,
             AuditPolicy::Strict => MutualStale::Reveal,
@@ -163,7 +163,7 @@ impl AuditConfig {
 /// Default of `backup.keep`: with change-triggered backups at most one a minute, 16 backups
 /// span at least a quarter of an hour of channel changes, so one damaged or unlucky backup
 /// always has several older ones behind it, while the directory stays bounded.
-pub const DEFAULT_BACKUPS_KEPT: u32 = 16;
+pub(crate) const DEFAULT_BACKUPS_KEPT: u32 = 16;
 
 /// `[backup]`: automatic backups (off unless `auto = true`) and retention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,7 +325,7 @@ impl Config {
     }
 
     /// True when `module` is enabled.
-    pub fn module_enabled(&self, module: RpcModule) -> bool {
+    pub(crate) fn module_enabled(&self, module: RpcModule) -> bool {
         self.rpc.enabled_modules.contains(&module)
     }
 }

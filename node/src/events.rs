@@ -7,11 +7,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-pub use dlp_node_api::events::{EventKind, NodeEvent};
+pub(crate) use dlp_node_api::events::{EventKind, NodeEvent};
 use tokio::sync::broadcast;
 
 /// How many events the in-memory history keeps.
-pub const HISTORY: usize = 100_000;
+pub(crate) const HISTORY: usize = 100_000;
 
 /// Publishes events.
 #[derive(Debug)]
@@ -30,7 +30,7 @@ struct BusState {
 
 impl EventBus {
     /// A bus that also appends to `file` (JSON lines) when given.
-    pub fn new(file: Option<PathBuf>) -> std::io::Result<Self> {
+    pub(crate) fn new(file: Option<PathBuf>) -> std::io::Result<Self> {
         let handle = match &file {
             Some(path) => Some(
                 std::fs::OpenOptions::new()
@@ -53,7 +53,7 @@ impl EventBus {
     }
 
     /// Publish an event; returns it with its sequence number.
-    pub fn publish(&self, kind: EventKind) -> NodeEvent {
+    pub(crate) fn publish(&self, kind: EventKind) -> NodeEvent {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let event = NodeEvent {
             seq: state.next_seq,
@@ -79,12 +79,12 @@ impl EventBus {
     }
 
     /// Subscribe to future events.
-    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         self.sender.subscribe()
     }
 
     /// Events with `seq > after` still in the history.
-    pub fn since(&self, after: u64) -> Vec<NodeEvent> {
+    pub(crate) fn since(&self, after: u64) -> Vec<NodeEvent> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state
             .history

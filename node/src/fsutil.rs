@@ -8,17 +8,17 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// fsync a file's data and metadata.
-pub fn sync_file(path: &Path) -> io::Result<()> {
+pub(crate) fn sync_file(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
 /// fsync a directory, making renames and new entries in it durable.
-pub fn sync_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
 /// Read at most `len` bytes from the start of a file.
-pub fn read_prefix(path: &Path, len: usize) -> io::Result<Vec<u8>> {
+pub(crate) fn read_prefix(path: &Path, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(len);
     File::open(path)?.take(len as u64).read_to_end(&mut buf)?;
     Ok(buf)
@@ -55,7 +55,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 }
 
 /// Create `path` with `bytes` and `mode`, failing if it exists; fsynced.
-pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -182,4 +182,4 @@ pub fn sha256_file(path: &Path) -> io::Result<(u64, String)> {
     Ok((total, hex::encode(hasher.finalize())))
 }
 
-pub use dlp_node_api::unix_ms;
+pub(crate) use dlp_node_api::unix_ms;

@@ -38,13 +38,13 @@ pub enum LockError {
 
 /// A held base-directory lock; released when dropped.
 #[derive(Debug)]
-pub struct BaseDirLock {
+pub(crate) struct BaseDirLock {
     _file: File,
 }
 
 impl BaseDirLock {
     /// Take the lock on `base`, creating the base directory and lock file if needed.
-    pub fn acquire(base: &BaseDir) -> Result<Self, LockError> {
+    pub(crate) fn acquire(base: &BaseDir) -> Result<Self, LockError> {
         let path = base.lock_file();
         let io_err = |source| LockError::Io {
             path: path.clone(),

@@ -241,7 +241,7 @@ fn print_report(r: &RestoreReport) {
     if let Some(done) = &r.completed_first {
         println!(
             "completed an interrupted restore of {} first",
-            done.intent.backup_dir.display()
+            done.backup_dir().display()
         );
     }
     println!("restored backup {}", r.backup_dir.display());

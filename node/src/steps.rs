@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use crate::events::EventKind;
 
-pub use dlp_node_api::steps::{BadStep, StepAction, StepSpec};
+pub(crate) use dlp_node_api::steps::{BadStep, StepAction, StepSpec};
 
 /// Whether `event` is the step `spec` names (its channel too, if it names one). A spec that
 /// does not parse matches nothing (`arm` refuses those).
@@ -50,24 +50,24 @@ impl StepControl {
     }
 
     /// Arm a hold.
-    pub fn arm(&self, spec: StepSpec) -> Result<(), BadStep> {
+    pub(crate) fn arm(&self, spec: StepSpec) -> Result<(), BadStep> {
         spec.parse()?;
         self.lock().armed.push((spec, 0));
         Ok(())
     }
 
     /// Disarm every hold that has not fired.
-    pub fn disarm_all(&self) {
+    pub(crate) fn disarm_all(&self) {
         self.lock().armed.clear();
     }
 
     /// The step the node is held at, if any.
-    pub fn held(&self) -> Option<String> {
+    pub(crate) fn held(&self) -> Option<String> {
         self.lock().held.clone()
     }
 
     /// Release the node if held (and remember the release if it is about to hold).
-    pub fn release(&self) -> bool {
+    pub(crate) fn release(&self) -> bool {
         let mut state = self.lock();
         let was_held = state.held.is_some();
         if was_held {
@@ -78,8 +78,10 @@ impl StepControl {
         was_held
     }
 
+    /// (Tests wait on it; the harness waits on `Held` events.)
     /// Wait until the node is held (or `timeout` passes); returns the step.
-    pub async fn wait_held(&self, timeout: std::time::Duration) -> Option<String> {
+    #[cfg(test)]
+    pub(crate) async fn wait_held(&self, timeout: std::time::Duration) -> Option<String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let changed = self.held_changed.notified();

@@ -24,7 +24,7 @@ use crate::onion::OnionPacket;
 /// 2: TLCs carry encrypted per-hop onions (`crate::onion`), a failed TLC may name the channel
 /// that failed, and channels are gossiped (`AnnouncementSignatures`, `ChannelAnnouncement`,
 /// `ChannelUpdate`).
-pub const WIRE_VERSION: u8 = 2;
+pub(crate) const WIRE_VERSION: u8 = 2;
 
 /// How a TLC is removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,7 +155,7 @@ pub enum PeerMessage {
 
 impl PeerMessage {
     /// The message's name, as events and step names spell it (the serde tag of its variant).
-    pub fn name(&self) -> MessageName {
+    pub(crate) fn name(&self) -> MessageName {
         match self {
             PeerMessage::OpenChannel { .. } => MessageName::OpenChannel,
             PeerMessage::AcceptChannel { .. } => MessageName::AcceptChannel,
@@ -178,15 +178,10 @@ impl PeerMessage {
         }
     }
 
-    /// Whether the message is gossip (about the graph, not a channel's state).
-    pub fn is_gossip(&self) -> bool {
-        self.name().is_gossip()
-    }
-
     /// The channel (or temporary channel) id the message is about. Gossip has none: it carries
     /// no channel state, so it is never a channel's protocol step, never counted against a
     /// Stale channel's silence, and flows whatever state the channel is in.
-    pub fn channel_id(&self) -> Option<Hash32> {
+    pub(crate) fn channel_id(&self) -> Option<Hash32> {
         match self {
             PeerMessage::OpenChannel {
                 temporary_channel_id,
@@ -218,7 +213,7 @@ impl PeerMessage {
 
 /// Why a frame could not be decoded.
 #[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     #[error("empty frame")]
     Empty,
     #[error("wire version {0}, this node speaks {WIRE_VERSION}")]
@@ -228,7 +223,7 @@ pub enum DecodeError {
 }
 
 /// Encode a message into a frame.
-pub fn encode(message: &PeerMessage) -> Vec<u8> {
+pub(crate) fn encode(message: &PeerMessage) -> Vec<u8> {
     let mut frame = vec![WIRE_VERSION];
     // Serialising these plain data types cannot fail.
     frame.extend(serde_json::to_vec(message).unwrap_or_default());
@@ -236,7 +231,7 @@ pub fn encode(message: &PeerMessage) -> Vec<u8> {
 }
 
 /// Decode a frame.
-pub fn decode(frame: &[u8]) -> Result<PeerMessage, DecodeError> {
+pub(crate) fn decode(frame: &[u8]) -> Result<PeerMessage, DecodeError> {
     let (&version, body) = frame.split_first().ok_or(DecodeError::Empty)?;
     if version != WIRE_VERSION {
         return Err(DecodeError::Version(version));

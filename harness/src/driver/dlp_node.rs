@@ -16,8 +16,8 @@
 use std::path::Path;
 
 use dlp_chain::Hash32;
-use dlp_node::config::OnAuditFailure;
 use dlp_node::layout::BaseDir;
+use dlp_node_api::OnAuditFailure;
 
 use super::NodeSpec;
 use crate::error::HarnessError;
@@ -138,8 +138,8 @@ pub fn log_path(home: &Path) -> std::path::PathBuf {
 mod tests {
     use super::*;
     use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings};
-    use dlp_node::config::{AuditPolicy, Config, MutualStale, OnForceCloseRequest};
-    use dlp_node::store::Backend;
+    use dlp_node::config::Config;
+    use dlp_node_api::{AuditPolicy, Backend, MutualStale, OnForceCloseRequest};
 
     #[test]
     fn the_config_parses_and_carries_the_spec() {

@@ -19,10 +19,11 @@
 //! Until step 5 the original store is never touched, so "put the original back untouched" holds
 //! trivially for the expensive part (the copy).
 
-pub mod intent;
+pub(crate) mod intent;
+pub(crate) mod validate;
 
-pub use intent::INTENT_FILE;
-pub mod validate;
+pub use self::intent::{INTENT_FILE, RecoveryError, RecoveryReport};
+pub use crate::lock::LockError;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -32,12 +33,12 @@ use crate::core::records::BadRecord;
 use crate::failpoint::Failpoints;
 use crate::fsutil;
 use crate::layout::BaseDir;
-use crate::lock::{BaseDirLock, LockError};
+use crate::lock::BaseDirLock;
 use crate::store::{Backend, StoreError, open_store};
 
-use self::intent::{RecoveryError, RecoveryReport, RestoreIntent};
-pub use self::intent::{check_store_present, complete_interrupted};
-pub use self::validate::{ValidateOptions, ValidatedBackup, validate_backup};
+use self::intent::RestoreIntent;
+pub(crate) use self::intent::{check_store_present, complete_interrupted};
+pub(crate) use self::validate::{ValidateOptions, validate_backup};
 use crate::backup::{BACKUP_NODE_KEY, BACKUP_WALLET_KEY, ManifestError};
 
 /// Why a restore was refused or failed. Unless the variant says otherwise, nothing in the base

@@ -14,12 +14,12 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-pub use dlp_node_api::files::SQLITE_FILE_NAME;
-pub use rocks::RocksStore;
-pub use sqlite::SqliteStore;
+pub(crate) use dlp_node_api::files::SQLITE_FILE_NAME;
+pub(crate) use rocks::RocksStore;
+pub(crate) use sqlite::SqliteStore;
 
 pub use dlp_node_api::config::Backend;
-pub use dlp_node_api::files::ROCKSDB_BACKUP_DIR_NAME;
+pub(crate) use dlp_node_api::files::ROCKSDB_BACKUP_DIR_NAME;
 
 /// The visitor of [`Store::scan_prefix`]: called with each key and value in order; return
 /// [`ControlFlow::Break`] to stop early.
@@ -30,7 +30,7 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One operation of a [`WriteBatch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BatchOp {
+pub(crate) enum BatchOp {
     /// Set `key` to `value`.
     Put { key: Vec<u8>, value: Vec<u8> },
     /// Remove `key` (no error if it is absent).
@@ -67,7 +67,7 @@ impl WriteBatch {
     }
 
     /// The queued operations, in order.
-    pub fn ops(&self) -> &[BatchOp] {
+    pub(crate) fn ops(&self) -> &[BatchOp] {
         &self.ops
     }
 
@@ -188,7 +188,7 @@ pub fn open_store(backend: Backend, dir: &Path) -> Result<Box<dyn Store>, StoreE
 
 /// The smallest key greater than every key starting with `prefix`, or `None` when no such key
 /// exists (empty prefix, or all bytes `0xff`). Used as an exclusive upper bound for scans.
-pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut bound = prefix.to_vec();
     while let Some(last) = bound.pop() {
         if last != u8::MAX {

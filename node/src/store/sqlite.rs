@@ -24,7 +24,7 @@ const MAX_BACKUP_RETRIES: u32 = 1000;
 
 /// A SQLite-backed [`Store`].
 #[derive(Debug)]
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     dir: PathBuf,
     file: PathBuf,
     conn: Mutex<Connection>,
@@ -41,7 +41,7 @@ fn engine_err(path: &Path, op: &'static str, source: rusqlite::Error) -> StoreEr
 
 impl SqliteStore {
     /// Open or create `dir/data.sqlite`.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             backend: Backend::Sqlite,
             op: "create store directory",
@@ -80,7 +80,10 @@ impl SqliteStore {
     /// see a changed byte inside a record, which is why backups also carry content digests.
     ///
     /// This is how restore decides that a backup's `data.sqlite` is whole before anything moves.
-    pub fn verify_readonly(file: &Path, visit: &mut ScanVisitor<'_>) -> Result<u64, StoreError> {
+    pub(crate) fn verify_readonly(
+        file: &Path,
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<u64, StoreError> {
         let invalid = |detail: String| StoreError::Invalid {
             backend: Backend::Sqlite,
             path: file.to_path_buf(),

@@ -114,7 +114,7 @@ impl ContainerDriver {
             "dlp-harness-{}-{}-{}",
             std::process::id(),
             RUNS.fetch_add(1, Ordering::Relaxed),
-            dlp_node::fsutil::unix_ms() % 1_000_000
+            dlp_node_api::unix_ms() % 1_000_000
         );
         Self {
             docker: None,

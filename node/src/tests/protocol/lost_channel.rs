@@ -205,7 +205,7 @@ async fn a_reestablish_for_an_unknown_channel_touches_no_other_channel(backend: 
         loop {
             match heard.recv().await {
                 // Bob's gossip (his graph, sent to every new connection) is not the answer.
-                Some(TransportEvent::Message { message, .. }) if !message.is_gossip() => {
+                Some(TransportEvent::Message { message, .. }) if !message.name().is_gossip() => {
                     return *message;
                 }
                 Some(_) => {}
