@@ -10,7 +10,7 @@
 //! eight messages and four fsynced writes per side per channel per payment). "Pipelined" sends
 //! them all, then waits; the protocol batches updates into fewer commitment rounds.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,8 +94,10 @@ struct Node {
     node: RunningNode,
     rpc: RpcClient,
     info: NodeInfo,
-    /// The last event sequence number read.
-    seen: u64,
+    /// The last event sequence number fetched.
+    fetched: u64,
+    /// Fetched events not yet looked at, in order.
+    pending: VecDeque<NodeEvent>,
 }
 
 impl Node {
@@ -117,7 +119,8 @@ impl Node {
             node,
             rpc,
             info,
-            seen: 0,
+            fetched: 0,
+            pending: VecDeque::new(),
         })
     }
 
@@ -132,26 +135,34 @@ impl Node {
             .map_err(|e| err(format!("{method}: {e}")))
     }
 
-    /// The events published since the last call, waiting for the first up to [`EVENT_POLL`].
-    async fn next_events(&mut self) -> Result<Vec<NodeEvent>, PaymentBenchError> {
+    /// Fetch the events published since the last fetch, waiting up to `wait` for the first.
+    async fn fetch(&mut self, wait: Duration) -> Result<(), PaymentBenchError> {
         #[derive(Deserialize)]
         struct Events {
             events: Vec<NodeEvent>,
         }
-        let wait_ms = u64::try_from(EVENT_POLL.as_millis()).unwrap_or(u64::MAX);
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         let answer: Events = self
             .call(
                 "dev_events",
-                json!({ "after": hex(self.seen), "wait_ms": hex(wait_ms) }),
+                json!({ "after": hex(self.fetched), "wait_ms": hex(wait_ms) }),
             )
             .await?;
         if let Some(last) = answer.events.last() {
-            self.seen = last.seq;
+            self.fetched = last.seq;
         }
-        Ok(answer.events)
+        self.pending.extend(answer.events);
+        Ok(())
     }
 
-    /// Read events until `done` says so (it sees each event once), at most [`DEADLINE`].
+    /// Forget every event published so far: what follows only looks at what happens next.
+    async fn skip_past(&mut self) -> Result<(), PaymentBenchError> {
+        self.fetch(Duration::ZERO).await?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Look at events one at a time until `done` says so, at most [`DEADLINE`].
     async fn until(
         &mut self,
         what: &str,
@@ -159,7 +170,7 @@ impl Node {
     ) -> Result<(), PaymentBenchError> {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
-            for event in self.next_events().await? {
+            while let Some(event) = self.pending.pop_front() {
                 if done(&event.kind)? {
                     return Ok(());
                 }
@@ -167,6 +178,7 @@ impl Node {
             if tokio::time::Instant::now() >= deadline {
                 return Err(err(format!("{what}: not within {DEADLINE:?}")));
             }
+            self.fetch(EVENT_POLL).await?;
         }
     }
 
@@ -281,6 +293,8 @@ async fn open_channel(
         .addresses
         .first()
         .ok_or_else(|| err("the peer lists no address"))?;
+    // Only what this channel does from here on (the opener may have opened one before).
+    opener.skip_past().await?;
     let _: Value = opener
         .call("connect_peer", json!({ "address": address }))
         .await?;
@@ -291,31 +305,37 @@ async fn open_channel(
         )
         .await?;
     // Funding is broadcast once the peer signed our first commitment; mine when it is there.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        for event in opener.next_events().await? {
-            match event.kind {
-                EventKind::TxBroadcast {
-                    kind: TxKindName::Funding,
-                    ..
-                } => {
-                    chain.mine(1).await.map_err(err)?;
-                }
-                EventKind::StateChanged {
-                    to: ChannelState::ChannelReady,
-                    ..
-                } => return Ok(()),
-                _ => {}
+    let mut funded = None;
+    opener
+        .until("the funding broadcast", |kind| {
+            if let EventKind::TxBroadcast {
+                kind: TxKindName::Funding,
+                channel_id,
+                ..
+            } = kind
+            {
+                funded = *channel_id;
             }
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(err("channel never became ready"));
-        }
-    }
+            Ok(funded.is_some())
+        })
+        .await?;
+    chain.mine(1).await.map_err(err)?;
+    opener
+        .until("the channel's ChannelReady", |kind| {
+            Ok(matches!(kind, EventKind::StateChanged {
+                channel_id,
+                to: ChannelState::ChannelReady,
+                ..
+            } if Some(*channel_id) == funded))
+        })
+        .await
 }
 
-/// Wait until the payer showed `channels` channels entering its graph.
+/// Wait until the payer showed `channels` channels entering its graph (counted over all of its
+/// events: its own channel entered the graph while it was opening it).
 async fn wait_graph(payer: &mut Node, channels: usize) -> Result<(), PaymentBenchError> {
+    payer.fetched = 0;
+    payer.pending.clear();
     let mut seen = 0;
     payer
         .until(
