@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
-pub use dlp_node_api::channel::{ChannelState, flags};
+pub(crate) use dlp_node_api::channel::{ChannelState, flags};
 
 use crate::store::{Store, StoreError, WriteBatch};
 
@@ -189,7 +189,7 @@ impl ChannelRecord {
     }
 }
 
-/// A channel that [`mark_channels_stale`] changed.
+/// A channel that `mark_channels_stale` (restore) changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleMark {
     pub channel_id: ChannelId,

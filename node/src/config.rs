@@ -115,7 +115,7 @@ pub(crate) const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_60
 ///   failed does.
 /// - `mutual_stale` (`"wait"` or `"reveal"`): what a Stale channel does when the peer says
 ///   nothing either. When not set, the effective value is `"wait"` under `policy = "fiber"` and
-///   `"reveal"` under `policy = "strict"` (see [`AuditConfig::effective_mutual_stale`]).
+///   `"reveal"` under `policy = "strict"` (see `AuditConfig::effective_mutual_stale`).
 /// - `stale_reveal_after_ms` (default 5000, 1 to 3,600,000): how long a Stale channel in
 ///   `reveal` mode waits on a connection for the peer's ReestablishChannel before it sends its
 ///   `StaleNotice`. An honest peer that was not restored reestablishes at once, so the wait
@@ -129,7 +129,7 @@ pub(crate) const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_60
 pub struct AuditConfig {
     pub policy: AuditPolicy,
     pub on_audit_failure: OnAuditFailure,
-    /// Unset: follows `policy` (see [`AuditConfig::effective_mutual_stale`]).
+    /// Unset: follows `policy` (see `effective_mutual_stale`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mutual_stale: Option<MutualStale>,
     pub stale_reveal_after_ms: u64,

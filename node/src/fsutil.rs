@@ -115,7 +115,7 @@ pub fn tree_size(root: &Path) -> io::Result<u64> {
     Ok(list_files(root)?.iter().map(|f| f.size).sum())
 }
 
-/// Error of [`copy_tree`], naming the file that failed.
+/// Error of [`copy_files`], naming the file that failed.
 #[derive(Debug, thiserror::Error)]
 #[error("copying {} to {}: {source}", from.display(), to.display())]
 pub struct CopyError {

@@ -14,7 +14,7 @@ use dlp_node::failpoint::{FAILPOINTS_ENV, Failpoints};
 use dlp_node::layout::BaseDir;
 use dlp_node::node::RunningNode;
 use dlp_node::restore::{RestoreOptions, RestoreReport, restore};
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 const LONG_ABOUT: &str = "\
 Reference payment-channel node of dlp-harness, following Fiber's Data Loss Protection design.

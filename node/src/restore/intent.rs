@@ -95,7 +95,7 @@ pub enum RecoveryError {
     },
 }
 
-/// What [`complete_interrupted`] did: the restore it finished.
+/// What `complete_interrupted` (every start and restore) did: the restore it finished.
 #[derive(Debug, Clone)]
 pub struct RecoveryReport {
     pub(crate) intent: RestoreIntent,

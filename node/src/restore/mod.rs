@@ -4,8 +4,8 @@
 //! any instruction leaves either the old store or the complete new one:
 //!
 //! 1. Take the base-directory lock (a running node holds it: refuse, nothing changed), then
-//!    finish any earlier restore that a crash interrupted after it was decided ([`intent`]).
-//! 2. Validate the backup without modifying it ([`validate`]): manifest, backend, sizes,
+//!    finish any earlier restore that a crash interrupted after it was decided (`intent.rs`).
+//! 2. Validate the backup without modifying it (`validate.rs`): manifest, backend, sizes,
 //!    SHA-256 digests of every file, keys, owner, and the database read back whole with every
 //!    record decoded as the node will decode it at start.
 //! 3. Copy the database into a staging directory next to the store, fsync it, open it, and mark
@@ -153,7 +153,7 @@ pub struct RestoreOptions {
     /// each database file copy), `restore.mark_stale`, `restore.intent`, `restore.move_aside`,
     /// `restore.swap`, `restore.keys`.
     pub failpoints: Failpoints,
-    /// Accept a manifest without content digests (format 1). See [`ValidateOptions`].
+    /// Accept a manifest without content digests (format 1). See `validate.rs`.
     pub accept_undigested: bool,
 }
 

@@ -18,7 +18,7 @@ pub(crate) use dlp_node_api::files::SQLITE_FILE_NAME;
 pub(crate) use rocks::RocksStore;
 pub(crate) use sqlite::SqliteStore;
 
-pub use dlp_node_api::config::Backend;
+pub(crate) use dlp_node_api::config::Backend;
 pub(crate) use dlp_node_api::files::ROCKSDB_BACKUP_DIR_NAME;
 
 /// The visitor of [`Store::scan_prefix`]: called with each key and value in order; return

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dlp_node::backup::{BackupInfo, create_backup};
-use dlp_node::channel_record::{ChannelId, ChannelRecord, ChannelState};
+use dlp_node::channel_record::{ChannelId, ChannelRecord};
 use dlp_node::keys::NodeKeys;
 use dlp_node::layout::BaseDir;
-use dlp_node::store::{Backend, Store, open_store};
+use dlp_node::store::{Store, open_store};
+use dlp_node_api::{Backend, ChannelState};
 
 /// Deadline for anything a test waits on.
 pub const DEADLINE: Duration = Duration::from_secs(60);
