@@ -147,7 +147,7 @@ pub(crate) struct OnChainClose {
 
 /// Everything the protocol keeps about a channel (persisted inside the channel record).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelData {
+pub(crate) struct ChannelData {
     pub(crate) opener: bool,
     pub(crate) temporary_id: Hash32,
     #[serde(with = "hex_u64")]
@@ -205,7 +205,7 @@ pub struct ChannelData {
 /// An invalid update, commitment or count.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub(crate) struct ProtocolViolation(pub String);
+pub(crate) struct ProtocolViolation(pub(crate) String);
 
 fn violation(text: impl Into<String>) -> ProtocolViolation {
     ProtocolViolation(text.into())

@@ -77,7 +77,7 @@ pub struct ChannelRecord {
     /// The protocol state (keys, funding, balances, TLCs, commitments). Absent only in records
     /// written by the storage layer's own tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Box<crate::channel::ChannelData>>,
+    pub(crate) data: Option<Box<crate::channel::ChannelData>>,
 }
 
 /// Why a channel record could not be read.
@@ -104,6 +104,26 @@ pub enum RecordError {
 }
 
 impl ChannelRecord {
+    /// A record without protocol data: what the storage layer's tests and the store
+    /// benchmark write (enough for a restore to validate it and mark it Stale).
+    pub fn new(
+        channel_id: ChannelId,
+        peer_pubkey: String,
+        state: ChannelState,
+        local_commitment_number: u64,
+        remote_commitment_number: u64,
+    ) -> Self {
+        Self {
+            channel_id,
+            peer_pubkey,
+            state,
+            local_commitment_number,
+            remote_commitment_number,
+            state_before_stale: None,
+            data: None,
+        }
+    }
+
     /// The store key of a channel: `0x00 ++ channel_id`.
     pub(crate) fn key(id: &ChannelId) -> Vec<u8> {
         let mut key = Vec::with_capacity(33);

@@ -15,7 +15,7 @@ pub(crate) const HISTORY: usize = 100_000;
 
 /// Publishes events.
 #[derive(Debug)]
-pub struct EventBus {
+pub(crate) struct EventBus {
     sender: broadcast::Sender<NodeEvent>,
     state: Mutex<BusState>,
 }

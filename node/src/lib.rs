@@ -12,26 +12,26 @@
 
 pub use dlp_node_api as api;
 
-pub mod auto_backup;
 pub mod backup;
 pub mod channel_record;
 pub mod config;
-pub mod core;
 pub mod failpoint;
 pub mod fsutil;
 pub mod keys;
 pub mod layout;
 pub mod node;
 pub mod restore;
-pub mod rpc;
 pub mod store;
 
+pub(crate) mod auto_backup;
 pub(crate) mod channel;
+pub(crate) mod core;
 pub(crate) mod crypto;
 pub(crate) mod events;
 pub(crate) mod graph;
 pub(crate) mod lock;
 pub(crate) mod onion;
+pub(crate) mod rpc;
 pub(crate) mod steps;
 pub(crate) mod transport;
 pub(crate) mod wire;

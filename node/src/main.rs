@@ -302,12 +302,11 @@ fn run_node(base: BaseDir, config: Config) -> Result<()> {
             name: None,
         };
         let node = RunningNode::start_with(base.clone(), config, options).await?;
-        let ctx = node.context();
         println!(
             "dlp-node {} node {} backend {} base {}",
             env!("CARGO_PKG_VERSION"),
-            ctx.keys().node_pubkey_hex(),
-            ctx.store().backend(),
+            node.node_pubkey_hex(),
+            node.config().store.backend,
             base.root().display()
         );
         if node.keys_created() {
@@ -317,10 +316,11 @@ fn run_node(base: BaseDir, config: Config) -> Result<()> {
                 base.wallet_key().display()
             );
         }
-        if let Some(warning) = dlp_node::node::rpc_exposure_warning(ctx.config(), node.rpc_addr()) {
+        if let Some(warning) = dlp_node::node::rpc_exposure_warning(node.config(), node.rpc_addr())
+        {
             eprintln!("WARNING: {warning}");
         }
-        println!("peer listening on {}", node.protocol().address());
+        println!("peer listening on {}", node.peer_address());
         println!("{}{}", dlp_node_api::READY_LINE_PREFIX, node.rpc_addr());
         // The core may stop on its own (fail-stop); serving on would then only answer
         // `node_info` and refuse everything else forever, so the process exits instead.

@@ -78,18 +78,17 @@ pub struct StartOptions {
 
 /// The protocol side of a running node: the core, its events and step control, the peer socket.
 #[derive(Debug, Clone)]
-pub struct Protocol {
-    pub core: CoreHandle,
-    pub events: Arc<EventBus>,
-    pub steps: Arc<StepControl>,
-    pub peer_addr: SocketAddr,
-    pub identity: Identity,
-    pub chain: Arc<dyn ChainClient>,
+pub(crate) struct Protocol {
+    pub(crate) core: CoreHandle,
+    pub(crate) events: Arc<EventBus>,
+    pub(crate) steps: Arc<StepControl>,
+    pub(crate) peer_addr: SocketAddr,
+    pub(crate) identity: Identity,
 }
 
 impl Protocol {
     /// The address peers dial: `/ip4/<ip>/tcp/<port>/p2p/<pubkey hex>`.
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         format_peer_address(self.peer_addr, &self.identity.pubkey)
     }
 }
@@ -134,11 +133,13 @@ pub fn rpc_exposure_warning(config: &Config, bound: SocketAddr) -> Option<String
     Some(text)
 }
 
-pub use dlp_node_api::address::{format_peer_address, parse_peer_address};
+pub(crate) use dlp_node_api::address::{format_peer_address, parse_peer_address};
+
+pub use crate::core::{CoreError, FailStop};
 
 /// Everything the RPC handlers need.
 #[derive(Debug)]
-pub struct NodeContext {
+pub(crate) struct NodeContext {
     base: BaseDir,
     config: Config,
     keys: NodeKeys,
@@ -151,27 +152,27 @@ pub struct NodeContext {
 
 impl NodeContext {
     /// The node's config.
-    pub fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         &self.config
     }
 
     /// The node's keys.
-    pub fn keys(&self) -> &NodeKeys {
+    pub(crate) fn keys(&self) -> &NodeKeys {
         &self.keys
     }
 
     /// The node's store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
     /// The node's base directory.
-    pub fn base(&self) -> &BaseDir {
+    pub(crate) fn base(&self) -> &BaseDir {
         &self.base
     }
 
     /// Take a hot backup into `<base>/fiber/backups/<unix_ms>/`.
-    pub fn backup(&self) -> Result<BackupInfo, BackupError> {
+    pub(crate) fn backup(&self) -> Result<BackupInfo, BackupError> {
         self.backup_tagged(None, false)
     }
 
@@ -216,13 +217,13 @@ impl NodeContext {
     }
 
     /// The protocol side (set once the node has started).
-    pub fn protocol(&self) -> &Protocol {
+    pub(crate) fn protocol(&self) -> &Protocol {
         // Set in `RunningNode::start` before the context is shared with anything.
         self.protocol.get().expect("protocol initialised at start")
     }
 
     /// Number of channel records in the store.
-    pub fn channel_count(&self) -> Result<u64, StoreError> {
+    pub(crate) fn channel_count(&self) -> Result<u64, StoreError> {
         let mut count = 0;
         self.store
             .scan_prefix(&[CHANNEL_RECORD_PREFIX], &mut |_, _| {
@@ -381,7 +382,6 @@ impl RunningNode {
             steps,
             peer_addr,
             identity,
-            chain,
         });
         let (rpc_addr, rpc) =
             crate::rpc::limits::start_server(addr, crate::rpc::build_module(&ctx))
@@ -420,13 +420,29 @@ impl RunningNode {
     }
 
     /// The node's shared context (store, keys, config).
-    pub fn context(&self) -> &Arc<NodeContext> {
+    #[cfg(test)]
+    pub(crate) fn context(&self) -> &Arc<NodeContext> {
         &self.ctx
     }
 
     /// True when this start created the key files.
     pub fn keys_created(&self) -> bool {
         self.keys_created
+    }
+
+    /// The node's public key, compressed, hex (what `node_info` says).
+    pub fn node_pubkey_hex(&self) -> String {
+        self.ctx.keys().node_pubkey_hex()
+    }
+
+    /// The config it runs with.
+    pub fn config(&self) -> &Config {
+        self.ctx.config()
+    }
+
+    /// The address peers dial: `/ip4/<ip>/tcp/<port>/p2p/<pubkey hex>`.
+    pub fn peer_address(&self) -> String {
+        self.protocol().address()
     }
 
     /// Stop serving RPC, wait for in-flight calls, close the store, release the lock.
@@ -464,7 +480,7 @@ impl RunningNode {
     }
 
     /// The protocol side: core handle, events, step control, peer address.
-    pub fn protocol(&self) -> &Protocol {
+    pub(crate) fn protocol(&self) -> &Protocol {
         self.ctx.protocol()
     }
 
@@ -473,7 +489,7 @@ impl RunningNode {
     /// when the core ended any other way. Whoever runs the node should then stop it and
     /// restart it once the store is writable; the `dlp-node` binary exits with
     /// [`FAIL_STOP_EXIT_CODE`].
-    pub async fn fail_stopped(&self) -> Option<crate::core::FailStop> {
+    pub async fn fail_stopped(&self) -> Option<FailStop> {
         self.protocol().core.fail_stopped().await
     }
 }

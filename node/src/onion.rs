@@ -59,7 +59,7 @@ pub(crate) enum HopPayload {
 
 /// An encrypted onion: the layers still to be peeled, outermost first. Hex in JSON.
 #[derive(Clone, PartialEq, Eq)]
-pub struct OnionPacket(pub Vec<u8>);
+pub(crate) struct OnionPacket(pub Vec<u8>);
 
 impl std::fmt::Debug for OnionPacket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -8,9 +8,8 @@
 //! core: an error reply means nothing was persisted. The server's own limits (batch size, body
 //! sizes, 413 for an oversize chunked body) are in `limits.rs`.
 
-pub mod client;
 mod graph;
-pub mod limits;
+pub(crate) mod limits;
 
 use std::sync::Arc;
 
@@ -26,9 +25,9 @@ use crate::core::{Command, CoreGone, SendPaymentRequest};
 use crate::node::{NodeContext, parse_peer_address};
 use crate::steps::StepSpec;
 
-pub use dlp_chain::jsonrpc::{INVALID_PARAMS, OPERATION_FAILED};
+pub(crate) use dlp_chain::jsonrpc::{INVALID_PARAMS, OPERATION_FAILED};
 
-pub use dlp_node_api::NodeInfo;
+pub(crate) use dlp_node_api::NodeInfo;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,13 +114,8 @@ fn check_len(field: &str, value: &str, max: usize) -> Result<(), ErrorObjectOwne
 }
 
 /// Format an integer the Fiber way.
-pub fn hex_u64(n: u64) -> String {
+pub(crate) fn hex_u64(n: u64) -> String {
     format!("{n:#x}")
-}
-
-/// Parse a Fiber hex integer.
-pub fn parse_hex_u64(s: &str) -> Option<u64> {
-    u64::from_str_radix(s.strip_prefix("0x")?, 16).ok()
 }
 
 /// Accept the shapes a parameterless Fiber method may receive: no params, `[]`, `{}`, `[{}]`.
@@ -174,7 +168,7 @@ fn payment_json(p: &crate::core::Payment) -> serde_json::Value {
 /// What the RPC server holds: a weak reference, so the server (whose tasks may outlive
 /// `RunningNode::stop` by a moment) never keeps the store open after the node stopped.
 #[derive(Debug)]
-pub struct RpcContext(std::sync::Weak<NodeContext>);
+pub(crate) struct RpcContext(std::sync::Weak<NodeContext>);
 
 impl RpcContext {
     fn get(&self) -> Result<Arc<NodeContext>, ErrorObjectOwned> {
@@ -185,7 +179,7 @@ impl RpcContext {
 }
 
 /// Build the RPC module for a node, registering only the enabled modules' methods.
-pub fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
+pub(crate) fn build_module(ctx: &Arc<NodeContext>) -> RpcModule<RpcContext> {
     let config = ctx.config().clone();
     let mut module = RpcModule::new(RpcContext(Arc::downgrade(ctx)));
     // Registration can only fail on a duplicate name; the names below are distinct constants.
@@ -443,8 +437,6 @@ mod tests {
     fn hex_integers_round_trip() {
         assert_eq!(hex_u64(0), "0x0");
         assert_eq!(hex_u64(255), "0xff");
-        assert_eq!(parse_hex_u64("0xff"), Some(255));
-        assert_eq!(parse_hex_u64("ff"), None);
     }
 
     #[test]

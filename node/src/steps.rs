@@ -38,7 +38,7 @@ struct State {
 
 /// Armed holds and the current hold, shared by the core and the RPC / harness.
 #[derive(Debug, Default)]
-pub struct StepControl {
+pub(crate) struct StepControl {
     state: Mutex<State>,
     released: Notify,
     held_changed: Notify,

@@ -63,7 +63,7 @@ pub(crate) enum TransportError {
 
 /// What the transport reports to the node.
 #[derive(Debug)]
-pub enum TransportEvent {
+pub(crate) enum TransportEvent {
     /// An authenticated connection is up.
     Connected(Box<Connection>),
     /// A decoded message from a peer.
@@ -82,7 +82,7 @@ pub enum TransportEvent {
 
 /// One live, authenticated connection.
 #[derive(Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     pub(crate) conn_id: u64,
     pub(crate) pubkey: Pubkey,
     pub(crate) addr: SocketAddr,
@@ -122,7 +122,7 @@ impl Drop for Connection {
 
 /// The node identity used for handshakes.
 #[derive(Debug, Clone)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub(crate) secret: SecretKey,
     pub(crate) pubkey: Pubkey,
 }

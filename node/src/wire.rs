@@ -29,7 +29,7 @@ pub(crate) const WIRE_VERSION: u8 = 2;
 /// How a TLC is removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RemoveReason {
+pub(crate) enum RemoveReason {
     /// Paid: the preimage of the payment hash.
     Fulfill { preimage: Hash32 },
     /// Not paid; the amount goes back to the offerer. `failed_channel` names the channel a hop
@@ -45,7 +45,7 @@ pub enum RemoveReason {
 /// Every message two nodes exchange after the handshake.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub enum PeerMessage {
+pub(crate) enum PeerMessage {
     /// Opener proposes a channel it funds alone.
     OpenChannel {
         temporary_channel_id: Hash32,

@@ -2,13 +2,13 @@
 //! binary, built on what the library exports (storage, backup, restore, a running node) and
 //! the node's RPC, like any other user of it. `tests/process/bench.rs` runs both end to end.
 
-pub mod payments;
-pub mod store;
+pub(crate) mod payments;
+pub(crate) mod store;
 
 use std::time::Duration;
 
 /// Parse a size like `10M`, `100MB`, `1G`, `1GiB`, `4096` (binary units).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(digits_end);
@@ -30,7 +30,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// `12.3 MiB` style.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut value = n as f64;
     let mut unit = 0;
@@ -46,7 +46,7 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// `1.23 ms` / `4.56 s` style.
-pub fn human_duration(d: Duration) -> String {
+pub(crate) fn human_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 1.0 {
         format!("{:.2} ms", secs * 1000.0)

@@ -32,39 +32,39 @@ use super::{human_bytes, human_duration};
 
 /// What to measure.
 #[derive(Debug, Clone)]
-pub struct PaymentBenchOptions {
-    pub backends: Vec<Backend>,
+pub(crate) struct PaymentBenchOptions {
+    pub(crate) backends: Vec<Backend>,
     /// Payments per mode.
-    pub payments: usize,
+    pub(crate) payments: usize,
     /// Restarts measured for the start time (median reported).
-    pub starts: usize,
+    pub(crate) starts: usize,
     /// Scratch directory (removed afterwards).
-    pub work_dir: PathBuf,
+    pub(crate) work_dir: PathBuf,
 }
 
 /// One backend's results.
 #[derive(Debug, Clone)]
-pub struct PaymentBenchRow {
-    pub backend: Backend,
-    pub first_start: Duration,
-    pub restart_median: Duration,
-    pub payments: usize,
-    pub sequential: Duration,
-    pub pipelined: Duration,
+pub(crate) struct PaymentBenchRow {
+    pub(crate) backend: Backend,
+    pub(crate) first_start: Duration,
+    pub(crate) restart_median: Duration,
+    pub(crate) payments: usize,
+    pub(crate) sequential: Duration,
+    pub(crate) pipelined: Duration,
     /// The same payments alice -> dave over three channels.
-    pub routed_sequential: Duration,
-    pub routed_pipelined: Duration,
-    pub payer_store_bytes: u64,
-    pub payee_store_bytes: u64,
+    pub(crate) routed_sequential: Duration,
+    pub(crate) routed_pipelined: Duration,
+    pub(crate) payer_store_bytes: u64,
+    pub(crate) payee_store_bytes: u64,
     /// Sum of key and value sizes in the payer's store (what the engine holds live).
-    pub payer_live_bytes: u64,
-    pub payer_entries: u64,
+    pub(crate) payer_live_bytes: u64,
+    pub(crate) payer_entries: u64,
 }
 
 /// Why the benchmark failed.
 #[derive(Debug, thiserror::Error)]
 #[error("bench-payments: {0}")]
-pub struct PaymentBenchError(String);
+pub(crate) struct PaymentBenchError(String);
 
 fn err(e: impl std::fmt::Display) -> PaymentBenchError {
     PaymentBenchError(e.to_string())
@@ -468,7 +468,7 @@ async fn run_backend(
 }
 
 /// Run the benchmark for every backend.
-pub async fn run(
+pub(crate) async fn run(
     options: &PaymentBenchOptions,
     progress: &mut dyn FnMut(String),
 ) -> Result<Vec<PaymentBenchRow>, PaymentBenchError> {
@@ -487,7 +487,7 @@ fn rate(n: usize, d: Duration) -> String {
 }
 
 /// Render rows as a Markdown table.
-pub fn render_table(rows: &[PaymentBenchRow]) -> String {
+pub(crate) fn render_table(rows: &[PaymentBenchRow]) -> String {
     let mut out = String::from(
         "| backend | node start (median restart) | first start | payments | direct sequential | direct pipelined | 3-hop sequential | 3-hop pipelined | payer store on disk | payer live data | payee store on disk |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",

@@ -24,46 +24,46 @@ use super::{human_bytes, human_duration};
 
 /// What to measure.
 #[derive(Debug, Clone)]
-pub struct BenchOptions {
+pub(crate) struct BenchOptions {
     /// Approximate store sizes, in bytes of values.
-    pub sizes: Vec<u64>,
-    pub backends: Vec<Backend>,
+    pub(crate) sizes: Vec<u64>,
+    pub(crate) backends: Vec<Backend>,
     /// Where scratch stores are created (removed afterwards).
-    pub work_dir: PathBuf,
+    pub(crate) work_dir: PathBuf,
     /// Bytes per value.
-    pub value_size: usize,
+    pub(crate) value_size: usize,
     /// Seed of the value generator.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Times each measurement is repeated; the table shows the median.
-    pub repeat: usize,
+    pub(crate) repeat: usize,
 }
 
 /// One measured row.
 #[derive(Debug, Clone)]
-pub struct BenchRow {
-    pub backend: Backend,
-    pub store_bytes: u64,
-    pub entries: u64,
-    pub fill: Duration,
+pub(crate) struct BenchRow {
+    pub(crate) backend: Backend,
+    pub(crate) store_bytes: u64,
+    pub(crate) entries: u64,
+    pub(crate) fill: Duration,
     /// The first backup of the store: every file digested.
-    pub first_backup: Duration,
-    pub first_backup_digest: Duration,
+    pub(crate) first_backup: Duration,
+    pub(crate) first_backup_digest: Duration,
     /// Later backups (median): digests of unchanged SSTs come from the cache.
-    pub backup: Duration,
+    pub(crate) backup: Duration,
     /// Part of `backup` spent computing the manifest's SHA-256 digests.
-    pub backup_digest: Duration,
-    pub restore_total: Duration,
-    pub restore_validate: Duration,
+    pub(crate) backup_digest: Duration,
+    pub(crate) restore_total: Duration,
+    pub(crate) restore_validate: Duration,
     /// Part of `restore_validate` spent verifying the digests.
-    pub restore_digest: Duration,
-    pub restore_copy: Duration,
-    pub restore_mark_swap: Duration,
-    pub plain_copy: Duration,
+    pub(crate) restore_digest: Duration,
+    pub(crate) restore_copy: Duration,
+    pub(crate) restore_mark_swap: Duration,
+    pub(crate) plain_copy: Duration,
 }
 
 /// Why the benchmark failed.
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub(crate) enum BenchError {
     #[error("bench: {0}")]
     Step(String),
 }
@@ -79,7 +79,7 @@ const BENCH_CHANNELS: u8 = 16;
 const BATCH_ENTRIES: u64 = 256;
 
 /// Run the benchmark, reporting progress through `progress`.
-pub fn run(
+pub(crate) fn run(
     options: &BenchOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<BenchRow>, BenchError> {
@@ -110,15 +110,13 @@ fn run_one(
 
     let fill_started = Instant::now();
     for i in 0..BENCH_CHANNELS {
-        ChannelRecord {
-            channel_id: ChannelId([i; 32]),
-            peer_pubkey: keys.node_pubkey_hex(),
-            state: ChannelState::ChannelReady,
-            local_commitment_number: 10,
-            remote_commitment_number: 10,
-            state_before_stale: None,
-            data: None,
-        }
+        ChannelRecord::new(
+            ChannelId([i; 32]),
+            keys.node_pubkey_hex(),
+            ChannelState::ChannelReady,
+            10,
+            10,
+        )
         .save(store.as_ref())
         .map_err(step("write channel record"))?;
     }
@@ -245,7 +243,7 @@ fn flush_dirty_pages() {
 }
 
 /// Render rows as a Markdown table.
-pub fn render_table(rows: &[BenchRow]) -> String {
+pub(crate) fn render_table(rows: &[BenchRow]) -> String {
     let mut out = String::from(
         "| backend | store on disk | entries | fill | first backup (of it: digests) | hot backup (of it: digests) | restore total | restore: validate | restore: verify digests | restore: copy+fsync | restore: mark Stale+swap | plain copy+fsync |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
@@ -287,6 +285,6 @@ impl XorShift {
 }
 
 /// Default scratch location for the benchmark.
-pub fn default_work_dir() -> PathBuf {
+pub(crate) fn default_work_dir() -> PathBuf {
     std::env::temp_dir().join("dlp-bench")
 }

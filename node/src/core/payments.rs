@@ -20,29 +20,29 @@ use crate::graph::pathfind::{Edge, RouteHop, RouteRequest, find_route};
 use crate::onion::{HopPayload, OnionPacket, peel};
 use crate::wire::RemoveReason;
 
-pub use dlp_node_api::limits::MAX_PAYMENT_ATTEMPTS;
-pub use dlp_node_api::payments::PaymentStatus;
+pub(crate) use dlp_node_api::limits::MAX_PAYMENT_ATTEMPTS;
+pub(crate) use dlp_node_api::payments::PaymentStatus;
 /// Blocks from now the first TLC of a route may expire at most, unless the payer says
 /// (`tlc_expiry_limit`): 20 hops of the default 20-block delta fit four times over.
-pub const DEFAULT_TLC_EXPIRY_LIMIT: u64 = 2_016;
+pub(crate) const DEFAULT_TLC_EXPIRY_LIMIT: u64 = 2_016;
 
 /// Prefix of invoice addresses.
-pub const INVOICE_ADDRESS_PREFIX: &str = "dlpinv1";
+pub(crate) const INVOICE_ADDRESS_PREFIX: &str = "dlpinv1";
 
 /// Longest invoice description, in bytes of UTF-8: BOLT 11's limit (its `d` field's 10-bit
 /// length counts 5-bit groups: 1023 * 5 / 8 = 639 bytes). Every invoice is stored and every
 /// backup carries it, so free text must be small.
-pub const MAX_DESCRIPTION_BYTES: usize = 639;
+pub(crate) const MAX_DESCRIPTION_BYTES: usize = 639;
 /// Most route hints an invoice carries (the payee's channel peers, first in key order). A
 /// payment keeps them as route candidates in its record.
-pub const MAX_ROUTE_HINTS: usize = 16;
+pub(crate) const MAX_ROUTE_HINTS: usize = 16;
 /// Longest invoice address `send_payment` accepts, in bytes. The largest invoice this node can
 /// issue (a description of 639 control characters, each escaped to six bytes of JSON, and
 /// [`MAX_ROUTE_HINTS`] hints) is about 10.7 KiB; a unit test keeps it under this limit.
-pub const MAX_INVOICE_ADDRESS_LEN: usize = 16 * 1024;
+pub(crate) const MAX_INVOICE_ADDRESS_LEN: usize = 16 * 1024;
 
 /// Refuse a description over [`MAX_DESCRIPTION_BYTES`] (without echoing it).
-pub fn check_description(description: Option<&str>) -> Result<(), String> {
+pub(crate) fn check_description(description: Option<&str>) -> Result<(), String> {
     match description {
         Some(text) if text.len() > MAX_DESCRIPTION_BYTES => Err(format!(
             "description is {} bytes; the limit is {MAX_DESCRIPTION_BYTES}",
@@ -54,26 +54,26 @@ pub fn check_description(description: Option<&str>) -> Result<(), String> {
 
 /// An invoice we issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Invoice {
-    pub payee: Pubkey,
+pub(crate) struct Invoice {
+    pub(crate) payee: Pubkey,
     #[serde(with = "hex_u64")]
-    pub amount: u64,
-    pub payment_hash: Hash32,
+    pub(crate) amount: u64,
+    pub(crate) payment_hash: Hash32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Peers the payee has channels with (single-hop route hints).
     #[serde(default)]
-    pub route_hints: Vec<Pubkey>,
+    pub(crate) route_hints: Vec<Pubkey>,
     /// Only in our own records, never in the address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preimage: Option<Hash32>,
+    pub(crate) preimage: Option<Hash32>,
     #[serde(default)]
-    pub paid: bool,
+    pub(crate) paid: bool,
 }
 
 impl Invoice {
     /// The shareable address: prefix + hex of the public fields.
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         let public = Invoice {
             preimage: None,
             paid: false,
@@ -86,7 +86,7 @@ impl Invoice {
     }
 
     /// Parse an address.
-    pub fn parse_address(address: &str) -> Result<Self, String> {
+    pub(crate) fn parse_address(address: &str) -> Result<Self, String> {
         if address.len() > MAX_INVOICE_ADDRESS_LEN {
             return Err(format!(
                 "invoice address is {} bytes; the limit is {MAX_INVOICE_ADDRESS_LEN}",
@@ -115,73 +115,73 @@ impl Invoice {
 
 /// An outgoing payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Payment {
-    pub payment_hash: Hash32,
-    pub status: PaymentStatus,
-    pub target: Pubkey,
+pub(crate) struct Payment {
+    pub(crate) payment_hash: Hash32,
+    pub(crate) status: PaymentStatus,
+    pub(crate) target: Pubkey,
     #[serde(with = "hex_u64")]
-    pub amount: u64,
+    pub(crate) amount: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preimage: Option<Hash32>,
+    pub(crate) preimage: Option<Hash32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keysend_preimage: Option<Hash32>,
+    pub(crate) keysend_preimage: Option<Hash32>,
     /// The payee's channel peers from the invoice (used as route hints on every attempt).
     #[serde(default)]
-    pub route_hints: Vec<Pubkey>,
+    pub(crate) route_hints: Vec<Pubkey>,
     /// Channels a hop failed this payment on: later attempts route around them.
     #[serde(default)]
-    pub avoid: Vec<Hash32>,
+    pub(crate) avoid: Vec<Hash32>,
     /// Routes tried so far.
     #[serde(default)]
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Most fees the payer pays in all.
     #[serde(with = "hex_u64", default)]
-    pub max_fee_amount: u64,
+    pub(crate) max_fee_amount: u64,
     /// Most blocks from the attempt until its first TLC expires.
     #[serde(with = "hex_u64", default)]
-    pub tlc_expiry_limit: u64,
+    pub(crate) tlc_expiry_limit: u64,
     /// The route of the attempt in flight (or the last one), hop 0 our peer.
     #[serde(default)]
-    pub route: Vec<RouteHop>,
+    pub(crate) route: Vec<RouteHop>,
     /// Fees of that route.
     #[serde(with = "hex_u64", default)]
-    pub fee: u64,
+    pub(crate) fee: u64,
     /// Why attempts failed.
     #[serde(default)]
-    pub failures: Vec<String>,
+    pub(crate) failures: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_error: Option<String>,
+    pub(crate) failed_error: Option<String>,
     /// Channel and TLC of the attempt in flight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempt: Option<(Hash32, u64)>,
+    pub(crate) attempt: Option<(Hash32, u64)>,
 }
 
 /// `send_payment` parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SendPaymentRequest {
+pub(crate) struct SendPaymentRequest {
     #[serde(default)]
-    pub invoice: Option<String>,
+    pub(crate) invoice: Option<String>,
     #[serde(default)]
-    pub target_pubkey: Option<Pubkey>,
+    pub(crate) target_pubkey: Option<Pubkey>,
     #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
-    pub amount: Option<u64>,
+    pub(crate) amount: Option<u64>,
     #[serde(default)]
-    pub keysend: Option<bool>,
+    pub(crate) keysend: Option<bool>,
     /// Most fees to pay in all (Fiber's name); default: the amount itself.
     #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
-    pub max_fee_amount: Option<u64>,
+    pub(crate) max_fee_amount: Option<u64>,
     /// Most blocks until the first TLC expires (Fiber's name); default
     /// [`DEFAULT_TLC_EXPIRY_LIMIT`].
     #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
-    pub tlc_expiry_limit: Option<u64>,
+    pub(crate) tlc_expiry_limit: Option<u64>,
 }
 
 /// A hop forwards only what it receives, less its fee, and only with time to claim upstream:
 /// the outgoing amount plus `fee_rate`'s fee on it may not exceed the incoming one, and the
 /// outgoing expiry must be in the future and at least `delta` blocks before the incoming one,
 /// so that a preimage revealed downstream at the last moment can still be used upstream.
-pub fn check_forward(
+pub(crate) fn check_forward(
     incoming: &Tlc,
     amount: u64,
     expiry: u64,

@@ -124,7 +124,7 @@ impl Drop for StaleTalk {
 }
 
 /// The audit rule: `Err(reason)` when the channel must stay Stale.
-pub fn audit(
+pub(crate) fn audit(
     policy: AuditPolicy,
     local: u64,
     remote: u64,

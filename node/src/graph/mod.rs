@@ -32,7 +32,7 @@ pub(crate) const MAX_GRAPH_CHANNELS: usize = 100_000;
 /// A public channel, signed by both ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChannelAnnouncement {
+pub(crate) struct ChannelAnnouncement {
     pub(crate) channel_id: Hash32,
     pub(crate) funding_outpoint: OutPoint,
     #[serde(with = "hex_u64")]
@@ -110,7 +110,7 @@ impl ChannelAnnouncement {
 /// One direction's forwarding policy, signed by the node that forwards in that direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChannelUpdate {
+pub(crate) struct ChannelUpdate {
     pub(crate) channel_id: Hash32,
     /// The node whose outgoing direction this is.
     pub(crate) node: Pubkey,
@@ -177,7 +177,7 @@ pub(crate) fn fee_for(fee_rate: u64, amount: u64) -> u64 {
 
 /// A channel in the graph: its announcement and the latest update of each direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GraphChannel {
+pub(crate) struct GraphChannel {
     pub(crate) announcement: ChannelAnnouncement,
     /// `[node_1's, node_2's]`.
     #[serde(default)]

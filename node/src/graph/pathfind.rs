@@ -51,7 +51,7 @@ pub(crate) struct RouteRequest {
 
 /// One hop of a route: the TLC that `node` receives over `channel_id`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RouteHop {
+pub(crate) struct RouteHop {
     pub(crate) node: Pubkey,
     pub(crate) channel_id: Hash32,
     #[serde(with = "dlp_chain::hex_u64")]

@@ -23,13 +23,13 @@ pub(crate) mod intent;
 pub(crate) mod validate;
 
 pub use self::intent::{INTENT_FILE, RecoveryError, RecoveryReport};
+pub use crate::core::records::BadRecord;
 pub use crate::lock::LockError;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::channel_record::{RecordError, StaleMark, mark_channels_stale};
-use crate::core::records::BadRecord;
 use crate::failpoint::Failpoints;
 use crate::fsutil;
 use crate::layout::BaseDir;

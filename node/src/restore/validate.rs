@@ -162,6 +162,8 @@ pub(crate) fn validate_backup(
             record: bad,
         });
     }
+    let records = check.finish();
+    tracing::debug!(backup = %backup_dir.display(), ?records, "every record of the backup decodes");
 
     Ok(ValidatedBackup {
         digests_verified: manifest.has_digests(),

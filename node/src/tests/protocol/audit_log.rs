@@ -3,10 +3,9 @@
 //! Local(L:.., R:..), Peer(L:.., R:..)"), with both sides' numbers, so tools and habits built
 //! on fnn's logs work on dlp-node's. Asserted on the captured log (tracing-test), per backend.
 
-use crate::core::PaymentStatus;
 use crate::events::EventKind;
 use crate::store::Backend;
-use dlp_node_api::AuditEvent;
+use dlp_node_api::{AuditEvent, PaymentStatus};
 
 use super::support::Net;
 

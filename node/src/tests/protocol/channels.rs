@@ -1,11 +1,11 @@
 //! Open, pay, forward, close: the money paths.
 
 use crate::channel_record::{ChannelState, flags};
-use crate::core::{Command, PaymentStatus};
+use crate::core::Command;
 use crate::events::EventKind;
 use crate::store::Backend;
 use dlp_chain::ChainClient;
-use dlp_node_api::{MessageName, TxKindName};
+use dlp_node_api::{MessageName, PaymentStatus, TxKindName};
 
 use super::support::Net;
 

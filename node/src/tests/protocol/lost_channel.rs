@@ -5,13 +5,12 @@
 
 use crate::channel_record::ChannelState;
 use crate::config::OnForceCloseRequest;
-use crate::core::PaymentStatus;
 use crate::events::EventKind;
 use crate::store::Backend;
 use crate::transport::{Identity, TransportEvent};
 use crate::wire::PeerMessage;
 use dlp_chain::{ChainClient, Hash32, Pubkey};
-use dlp_node_api::{MessageName, TxKindName};
+use dlp_node_api::{MessageName, PaymentStatus, TxKindName};
 
 use super::support::{DEADLINE, Net};
 

@@ -5,11 +5,10 @@
 
 use crate::channel_record::ChannelState;
 use crate::config::MutualStale;
-use crate::core::PaymentStatus;
 use crate::events::{EventKind, NodeEvent};
 use crate::store::Backend;
 use dlp_chain::Hash32;
-use dlp_node_api::MessageName;
+use dlp_node_api::{MessageName, PaymentStatus};
 
 use super::support::Net;
 

@@ -1,9 +1,9 @@
 //! Reconnection: the three resync cases of Fiber's ReestablishChannel handling.
 
-use crate::core::{Command, PaymentStatus};
+use crate::core::Command;
 use crate::events::EventKind;
 use crate::store::Backend;
-use dlp_node_api::MessageName;
+use dlp_node_api::{MessageName, PaymentStatus};
 
 use super::support::Net;
 

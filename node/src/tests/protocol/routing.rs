@@ -3,8 +3,10 @@
 //! forged announcement or update is refused and not relayed, and an onion that does not decode
 //! fails its TLC back without closing the channel.
 
+use dlp_node_api::PaymentStatus;
+
 use crate::channel_record::ChannelState;
-use crate::core::{Command, PaymentStatus};
+use crate::core::Command;
 use crate::events::EventKind;
 use crate::graph::{ChannelAnnouncement, ChannelUpdate, GraphChannel};
 use crate::store::Backend;

@@ -3,11 +3,11 @@
 
 use crate::channel_record::{ChannelState, flags};
 use crate::config::{AuditPolicy, OnAuditFailure};
-use crate::core::{PaymentStatus, SendPaymentRequest};
+use crate::core::SendPaymentRequest;
 use crate::events::{EventKind, NodeEvent};
 use crate::store::Backend;
 use dlp_chain::{ChainClient, Hash32};
-use dlp_node_api::{AuditEvent, AuditOutcome, MessageName, TxKindName};
+use dlp_node_api::{AuditEvent, AuditOutcome, MessageName, PaymentStatus, TxKindName};
 
 use super::support::Net;
 

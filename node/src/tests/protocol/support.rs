@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::channel_record::ChannelState;
 use crate::config::{AuditPolicy, Config, OnAuditFailure};
-use crate::core::{ChannelInfo, Command, Invoice, Payment, PaymentStatus, SendPaymentRequest};
+use crate::core::{ChannelInfo, Command, Invoice, Payment, SendPaymentRequest};
 use crate::events::{EventKind, NodeEvent};
 use crate::layout::BaseDir;
 use crate::node::RunningNode;
@@ -14,31 +14,31 @@ use crate::restore::{RestoreOptions, restore};
 use crate::steps::StepSpec;
 use crate::store::Backend;
 use dlp_chain::{ChainClient, Hash32, InProcessChain, Pubkey, Transaction};
-use dlp_node_api::TxKindName;
+use dlp_node_api::{PaymentStatus, TxKindName};
 
 /// How long any single wait may take before the test fails with what it saw.
-pub const DEADLINE: Duration = Duration::from_secs(20);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
 /// Wallet funds every node starts with.
-pub const WALLET: u64 = 10_000_000_000;
+pub(crate) const WALLET: u64 = 10_000_000_000;
 
-pub struct Node {
-    pub name: &'static str,
-    pub base: BaseDir,
-    pub config: Config,
-    pub running: Option<RunningNode>,
-    pub pubkey: Pubkey,
-    pub wallet: Pubkey,
+pub(crate) struct Node {
+    pub(crate) name: &'static str,
+    pub(crate) base: BaseDir,
+    pub(crate) config: Config,
+    pub(crate) running: Option<RunningNode>,
+    pub(crate) pubkey: Pubkey,
+    pub(crate) wallet: Pubkey,
 }
 
-pub struct Net {
-    pub backend: Backend,
-    pub chain: InProcessChain,
+pub(crate) struct Net {
+    pub(crate) backend: Backend,
+    pub(crate) chain: InProcessChain,
     /// In the order added; looked up by name ([`Net::node`]).
     nodes: Vec<Node>,
     _dir: tempfile::TempDir,
 }
 
-pub fn config(backend: Backend) -> Config {
+pub(crate) fn config(backend: Backend) -> Config {
     let mut config: Config = "".parse().expect("empty config");
     config.store.backend = backend;
     config.rpc.listening_addr = "127.0.0.1:0".parse().expect("addr");
@@ -55,7 +55,7 @@ pub fn config(backend: Backend) -> Config {
 }
 
 /// A `send_payment` request for an invoice address.
-pub fn invoice_request(address: String) -> SendPaymentRequest {
+pub(crate) fn invoice_request(address: String) -> SendPaymentRequest {
     SendPaymentRequest {
         invoice: Some(address),
         target_pubkey: None,
@@ -67,7 +67,7 @@ pub fn invoice_request(address: String) -> SendPaymentRequest {
 }
 
 impl Net {
-    pub async fn new(backend: Backend, names: &[&'static str]) -> Self {
+    pub(crate) async fn new(backend: Backend, names: &[&'static str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut net = Net {
             backend,
@@ -81,13 +81,13 @@ impl Net {
         net
     }
 
-    pub async fn add(&mut self, name: &'static str, config: Config) {
+    pub(crate) async fn add(&mut self, name: &'static str, config: Config) {
         self.add_with(name, config, crate::failpoint::Failpoints::none())
             .await
     }
 
     /// Add a node with failpoints armed.
-    pub async fn add_with(
+    pub(crate) async fn add_with(
         &mut self,
         name: &'static str,
         config: Config,
@@ -124,12 +124,12 @@ impl Net {
     }
 
     /// The node named `who` (`alice`, `bob`, ...).
-    pub fn node(&self, who: &str) -> &Node {
+    pub(crate) fn node(&self, who: &str) -> &Node {
         let i = self.index(who);
         &self.nodes[i]
     }
 
-    pub fn node_mut(&mut self, who: &str) -> &mut Node {
+    pub(crate) fn node_mut(&mut self, who: &str) -> &mut Node {
         let i = self.index(who);
         &mut self.nodes[i]
     }
@@ -142,19 +142,19 @@ impl Net {
     }
 
     /// Every node's name, in the order added.
-    pub fn names(&self) -> Vec<&'static str> {
+    pub(crate) fn names(&self) -> Vec<&'static str> {
         self.nodes.iter().map(|n| n.name).collect()
     }
 
-    pub fn chain_arc(&self) -> Arc<dyn ChainClient> {
+    pub(crate) fn chain_arc(&self) -> Arc<dyn ChainClient> {
         Arc::new(self.chain.clone())
     }
 
-    pub fn running(&self, who: &str) -> &RunningNode {
+    pub(crate) fn running(&self, who: &str) -> &RunningNode {
         self.node(who).running.as_ref().expect("node is running")
     }
 
-    pub async fn request<T>(
+    pub(crate) async fn request<T>(
         &self,
         who: &str,
         build: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Command,
@@ -172,7 +172,7 @@ impl Net {
         }
     }
 
-    pub fn last_seq(&self, who: &str) -> u64 {
+    pub(crate) fn last_seq(&self, who: &str) -> u64 {
         self.running(who)
             .protocol()
             .events
@@ -182,7 +182,7 @@ impl Net {
     }
 
     /// Wait for an event of node `i` with `seq > after` matching `pred`.
-    pub async fn wait(
+    pub(crate) async fn wait(
         &self,
         who: &str,
         after: u64,
@@ -226,7 +226,7 @@ impl Net {
     }
 
     /// Print the last events of every node (on failure).
-    pub fn dump(&self) {
+    pub(crate) fn dump(&self) {
         for node in &self.nodes {
             let Some(running) = &node.running else {
                 eprintln!("--- {}: stopped", node.name);
@@ -240,7 +240,7 @@ impl Net {
         }
     }
 
-    pub async fn connect(&self, a: &str, b: &str) {
+    pub(crate) async fn connect(&self, a: &str, b: &str) {
         let after_a = self.last_seq(a);
         let after_b = self.last_seq(b);
         let target = self.running(b).protocol();
@@ -272,7 +272,7 @@ impl Net {
         .await;
     }
 
-    pub async fn disconnect(&self, a: &str, b: &str) {
+    pub(crate) async fn disconnect(&self, a: &str, b: &str) {
         let after_b = self.last_seq(b);
         let pb = self.node(b).pubkey;
         let pa = self.node(a).pubkey;
@@ -293,7 +293,7 @@ impl Net {
     }
 
     /// Open a channel from `a` to `b` and wait until both see ChannelReady. Returns its id.
-    pub async fn open_channel(&self, a: &str, b: &str, amount: u64) -> Hash32 {
+    pub(crate) async fn open_channel(&self, a: &str, b: &str, amount: u64) -> Hash32 {
         let after_a = self.last_seq(a);
         let after_b = self.last_seq(b);
         let pb = self.node(b).pubkey;
@@ -326,7 +326,7 @@ impl Net {
         }
     }
 
-    pub async fn channels(&self, who: &str) -> Vec<ChannelInfo> {
+    pub(crate) async fn channels(&self, who: &str) -> Vec<ChannelInfo> {
         self.request(who, |reply| Command::ListChannels {
             pubkey: None,
             include_closed: true,
@@ -335,7 +335,7 @@ impl Net {
         .await
     }
 
-    pub async fn channel(&self, who: &str, id: Hash32) -> ChannelInfo {
+    pub(crate) async fn channel(&self, who: &str, id: Hash32) -> ChannelInfo {
         self.channels(who)
             .await
             .into_iter()
@@ -343,7 +343,7 @@ impl Net {
             .expect("channel listed")
     }
 
-    pub async fn invoice(&self, who: &str, amount: u64) -> Invoice {
+    pub(crate) async fn invoice(&self, who: &str, amount: u64) -> Invoice {
         self.request(who, |reply| Command::NewInvoice {
             amount,
             description: None,
@@ -355,7 +355,7 @@ impl Net {
 
     /// Start paying a fresh invoice of `payee` from `payer`; returns at once (the payment may
     /// be held up by a step hold).
-    pub async fn start_payment(&self, payer: &str, payee: &str, amount: u64) -> Payment {
+    pub(crate) async fn start_payment(&self, payer: &str, payee: &str, amount: u64) -> Payment {
         let invoice = self.invoice(payee, amount).await;
         self.request(payer, |reply| Command::SendPayment {
             request: invoice_request(invoice.address()),
@@ -366,7 +366,7 @@ impl Net {
     }
 
     /// `shutdown_channel` from node `i`.
-    pub async fn shutdown_channel(
+    pub(crate) async fn shutdown_channel(
         &self,
         who: &str,
         channel: Hash32,
@@ -381,13 +381,13 @@ impl Net {
     }
 
     /// Pay an invoice of `payee` from `payer` and wait for the final status.
-    pub async fn pay(&self, payer: &str, payee: &str, amount: u64) -> Payment {
+    pub(crate) async fn pay(&self, payer: &str, payee: &str, amount: u64) -> Payment {
         let invoice = self.invoice(payee, amount).await;
         self.pay_request(payer, invoice_request(invoice.address()))
             .await
     }
 
-    pub async fn pay_request(&self, payer: &str, request: SendPaymentRequest) -> Payment {
+    pub(crate) async fn pay_request(&self, payer: &str, request: SendPaymentRequest) -> Payment {
         let after = self.last_seq(payer);
         let payment = self
             .request(payer, |reply| Command::SendPayment { request, reply })
@@ -411,7 +411,7 @@ impl Net {
     }
 
     /// Wait until both ends of `channel` are at rest: numbers crossed, nothing pending.
-    pub async fn settle(&self, a: &str, b: &str, channel: Hash32) {
+    pub(crate) async fn settle(&self, a: &str, b: &str, channel: Hash32) {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         let mut rx_a = self.running(a).protocol().events.subscribe();
         let mut rx_b = self.running(b).protocol().events.subscribe();
@@ -440,17 +440,17 @@ impl Net {
         }
     }
 
-    pub async fn backup(&self, who: &str) -> std::path::PathBuf {
+    pub(crate) async fn backup(&self, who: &str) -> std::path::PathBuf {
         self.running(who).context().backup().expect("backup").dir
     }
 
-    pub async fn stop(&mut self, who: &str) {
+    pub(crate) async fn stop(&mut self, who: &str) {
         if let Some(running) = self.node_mut(who).running.take() {
             running.stop().await;
         }
     }
 
-    pub async fn start(&mut self, who: &str) {
+    pub(crate) async fn start(&mut self, who: &str) {
         let node = self.node(who);
         let running = RunningNode::start_with_chain(
             node.base.clone(),
@@ -463,7 +463,7 @@ impl Net {
     }
 
     /// Stop node `i`, restore `backup`, start it again.
-    pub async fn restore(&mut self, who: &str, backup: &std::path::Path) {
+    pub(crate) async fn restore(&mut self, who: &str, backup: &std::path::Path) {
         self.stop(who).await;
         restore(
             &self.node(who).base,
@@ -475,13 +475,13 @@ impl Net {
         self.start(who).await;
     }
 
-    pub fn set_audit(&mut self, who: &str, policy: AuditPolicy, on_failure: OnAuditFailure) {
+    pub(crate) fn set_audit(&mut self, who: &str, policy: AuditPolicy, on_failure: OnAuditFailure) {
         let audit = &mut self.node_mut(who).config.audit;
         audit.policy = policy;
         audit.on_audit_failure = on_failure;
     }
 
-    pub fn hold(&self, who: &str, step: &str) {
+    pub(crate) fn hold(&self, who: &str, step: &str) {
         self.running(who)
             .protocol()
             .steps
@@ -494,7 +494,7 @@ impl Net {
             .expect("valid step");
     }
 
-    pub async fn wait_held(&self, who: &str) -> String {
+    pub(crate) async fn wait_held(&self, who: &str) -> String {
         match self.running(who).protocol().steps.wait_held(DEADLINE).await {
             Some(step) => step,
             None => {
@@ -504,11 +504,11 @@ impl Net {
         }
     }
 
-    pub fn release(&self, who: &str) {
+    pub(crate) fn release(&self, who: &str) {
         self.running(who).protocol().steps.release();
     }
 
-    pub async fn signed_commitment(&self, who: &str, channel: Hash32) -> Transaction {
+    pub(crate) async fn signed_commitment(&self, who: &str, channel: Hash32) -> Transaction {
         self.request(who, |reply| Command::DevSignedCommitment {
             channel_id: channel,
             reply,
@@ -517,7 +517,7 @@ impl Net {
         .expect("signed commitment")
     }
 
-    pub async fn wallet_balance(&self, who: &str) -> u64 {
+    pub(crate) async fn wallet_balance(&self, who: &str) -> u64 {
         self.chain
             .balance(self.node(who).wallet)
             .await
@@ -526,11 +526,11 @@ impl Net {
     }
 
     /// Events of node `i` after `after`.
-    pub fn events(&self, who: &str, after: u64) -> Vec<NodeEvent> {
+    pub(crate) fn events(&self, who: &str, after: u64) -> Vec<NodeEvent> {
         self.running(who).protocol().events.since(after)
     }
 
-    pub async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         for node in self.nodes {
             if let Some(running) = node.running {
                 running.stop().await;

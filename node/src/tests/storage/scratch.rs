@@ -16,19 +16,19 @@ use dlp_node::store::{Store, open_store};
 use dlp_node_api::{Backend, ChannelState};
 
 /// Deadline for anything a test waits on.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A node base directory with keys and an open store, in a temp dir that lives as long as it.
-pub struct ScratchNode {
-    pub dir: tempfile::TempDir,
-    pub base: BaseDir,
-    pub keys: NodeKeys,
-    pub backend: Backend,
-    pub store: Option<Arc<dyn Store>>,
+pub(crate) struct ScratchNode {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) base: BaseDir,
+    pub(crate) keys: NodeKeys,
+    pub(crate) backend: Backend,
+    pub(crate) store: Option<Arc<dyn Store>>,
 }
 
 impl ScratchNode {
-    pub fn new(backend: Backend) -> Self {
+    pub(crate) fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = BaseDir::new(dir.path().join("node"));
         let (keys, created) = NodeKeys::load_or_create(&base).expect("keys");
@@ -43,27 +43,27 @@ impl ScratchNode {
         }
     }
 
-    pub fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_deref().expect("store is open")
     }
 
     /// A shared handle to the open store (for writer threads).
-    pub fn shared_store(&self) -> Arc<dyn Store> {
+    pub(crate) fn shared_store(&self) -> Arc<dyn Store> {
         self.store.clone().expect("store is open")
     }
 
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.store = None;
     }
 
-    pub fn reopen(&mut self) {
+    pub(crate) fn reopen(&mut self) {
         self.store = Some(Arc::from(
             open_store(self.backend, &self.base.store_dir()).expect("reopen"),
         ));
     }
 
     /// Hot backup into `<tmp>/<name>`.
-    pub fn backup(&self, name: &str) -> BackupInfo {
+    pub(crate) fn backup(&self, name: &str) -> BackupInfo {
         create_backup(
             self.store(),
             &self.base,
@@ -73,14 +73,14 @@ impl ScratchNode {
         .expect("backup")
     }
 
-    pub fn all_entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub(crate) fn all_entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.store().prefix_entries(&[]).expect("scan")
     }
 }
 
 /// Restore `backup` into a brand-new base directory (no keys, no store: a fresh machine) and
 /// return it as an open scratch node.
-pub fn restore_into_fresh_base(backend: Backend, backup: &Path) -> ScratchNode {
+pub(crate) fn restore_into_fresh_base(backend: Backend, backup: &Path) -> ScratchNode {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = BaseDir::new(dir.path().join("node"));
     dlp_node::restore::restore(&base, backend, backup, &Default::default())
@@ -97,20 +97,18 @@ pub fn restore_into_fresh_base(backend: Backend, backup: &Path) -> ScratchNode {
 }
 
 /// One channel record.
-pub fn channel(id: u8, state: ChannelState) -> ChannelRecord {
-    ChannelRecord {
-        channel_id: ChannelId([id; 32]),
-        peer_pubkey: format!("02{}", hex::encode([id; 32])),
+pub(crate) fn channel(id: u8, state: ChannelState) -> ChannelRecord {
+    ChannelRecord::new(
+        ChannelId([id; 32]),
+        format!("02{}", hex::encode([id; 32])),
         state,
-        local_commitment_number: u64::from(id) + 10,
-        remote_commitment_number: u64::from(id) + 9,
-        state_before_stale: None,
-        data: None,
-    }
+        u64::from(id) + 10,
+        u64::from(id) + 9,
+    )
 }
 
 /// Every regular file under `root` with its full contents, for byte-identity checks.
-pub fn fingerprint(root: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn fingerprint(root: &Path) -> BTreeMap<String, Vec<u8>> {
     dlp_node::fsutil::list_files(root)
         .expect("list")
         .into_iter()
@@ -122,7 +120,7 @@ pub fn fingerprint(root: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Names directly inside a directory, sorted.
-pub fn dir_names(dir: &Path) -> Vec<String> {
+pub(crate) fn dir_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("read_dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -134,7 +132,7 @@ pub fn dir_names(dir: &Path) -> Vec<String> {
 /// Rewrite a backup's manifest so that its sizes and digests describe the files as they are
 /// now: damage that happened *before* the backup was written (a damaged source store), which
 /// digests cannot see and the deeper checks must.
-pub fn redigest_manifest(backup: &Path) {
+pub(crate) fn redigest_manifest(backup: &Path) {
     let path = backup.join(dlp_node::backup::MANIFEST_FILE);
     let mut manifest = dlp_node::backup::read_manifest(backup).expect("manifest");
     for file in &mut manifest.files {
@@ -149,14 +147,14 @@ pub fn redigest_manifest(backup: &Path) {
 
 /// Replace `path` (perhaps a hard link shared with a live store) by a private copy of itself,
 /// so that damaging it damages only the backup.
-pub fn unshare(path: &Path) {
+pub(crate) fn unshare(path: &Path) {
     let bytes = std::fs::read(path).expect("read");
     std::fs::remove_file(path).expect("unlink");
     std::fs::write(path, &bytes).expect("rewrite");
 }
 
 /// Overwrite bytes of `path` at `offset`.
-pub fn overwrite(path: &Path, offset: u64, bytes: &[u8]) {
+pub(crate) fn overwrite(path: &Path, offset: u64, bytes: &[u8]) {
     use std::io::{Seek, SeekFrom, Write};
     let mut file = std::fs::OpenOptions::new()
         .write(true)
