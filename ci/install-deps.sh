@@ -4,7 +4,7 @@
 #     alone fails with "stdbool.h not found")
 #   - cargo-nextest (the test runner)
 #   - jq and curl (examples/two-nodes.sh, the walkthrough of docs/walkthrough.md, which CI also runs)
-#   - strace (tests/storage/crash.rs kills a real restore at each rename/fsync through it)
+#   - strace (node/tests/process/crash.rs kills a real restore at each rename/fsync through it)
 #   - nft (nftables) and nsenter (util-linux): the container driver cuts partitions with drop
 #     rules inside a container's network namespace. Docker itself is part of the machine: the
 #     engine must be running (the container tests say so clearly when it is not).

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use dlp_chain::jsonrpc::RpcClient;
 use dlp_chain::{Hash32, Pubkey};
-use dlp_node::core::ChannelInfo;
-use dlp_node::events::NodeEvent;
+use dlp_node_api::{ChannelInfo, NodeEvent, NodeInfo, PaymentStatus};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -21,33 +20,11 @@ pub struct NodeClient {
     rpc: RpcClient,
 }
 
-/// What `node_info` tells the harness.
-#[derive(Debug, Clone, Deserialize)]
-pub struct NodeInfo {
-    pub pubkey: String,
-    pub wallet_pubkey: String,
-    pub addresses: Vec<String>,
-}
-
-impl NodeInfo {
-    pub fn pubkey(&self) -> Result<Pubkey, HarnessError> {
-        self.pubkey
-            .parse()
-            .map_err(|e| HarnessError::Setup(format!("bad pubkey {}: {e}", self.pubkey)))
-    }
-
-    pub fn wallet(&self) -> Result<Pubkey, HarnessError> {
-        self.wallet_pubkey
-            .parse()
-            .map_err(|e| HarnessError::Setup(format!("bad wallet key {}: {e}", self.wallet_pubkey)))
-    }
-}
-
 /// A payment as `get_payment` reports it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PaymentView {
     pub payment_hash: Hash32,
-    pub status: String,
+    pub status: PaymentStatus,
     #[serde(default)]
     pub failed_error: Option<String>,
     /// The hops of the payment's last route, the payee last.
@@ -119,10 +96,10 @@ impl NodeClient {
     }
 
     /// The node's connected peers.
-    pub async fn list_peers(&self) -> Result<Vec<dlp_node::core::PeerInfo>, HarnessError> {
+    pub async fn list_peers(&self) -> Result<Vec<dlp_node_api::PeerInfo>, HarnessError> {
         #[derive(Deserialize)]
         struct List {
-            peers: Vec<dlp_node::core::PeerInfo>,
+            peers: Vec<dlp_node_api::PeerInfo>,
         }
         let list: List = self.call("list_peers", json!({})).await?;
         Ok(list.peers)
@@ -239,7 +216,7 @@ impl NodeClient {
     }
 
     /// Arm a step action (hold or backup) exactly as given.
-    pub async fn arm_step(&self, spec: &dlp_node::steps::StepSpec) -> Result<(), HarnessError> {
+    pub async fn arm_step(&self, spec: &dlp_node_api::StepSpec) -> Result<(), HarnessError> {
         let params = serde_json::to_value(spec)
             .map_err(|e| HarnessError::Setup(format!("cannot encode step {spec:?}: {e}")))?;
         let _: Value = self.call("dev_hold", params).await?;

@@ -13,8 +13,7 @@ use dlp_harness::report::REPORT_FILE;
 use dlp_harness::run::runner::runs_root;
 use dlp_harness::scenario::render;
 use dlp_harness::steps::Scenario;
-use dlp_node::config::AuditPolicy;
-use dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend};
 
 use crate::progress_cli::Progress;
 use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, usage_error};

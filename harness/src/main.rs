@@ -34,8 +34,7 @@ use dlp_harness::run::runner::seed_from_env;
 use dlp_harness::scenario::discover;
 use dlp_harness::steps::Scenario;
 use dlp_harness::sweep::SweepError;
-use dlp_node::config::AuditPolicy;
-use dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend};
 
 #[derive(Debug, Parser)]
 #[command(

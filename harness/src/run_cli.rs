@@ -9,7 +9,7 @@ use std::time::Instant;
 use dlp_harness::report::{ResultOutcome, RunResult, RunSummary};
 use dlp_harness::run::runner::{run_blocking, runs_root, test_name};
 use dlp_harness::steps::Scenario;
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 use crate::progress_cli::Progress;
 use crate::{BackendArg, DriverArg, Exit, load_all, seed};

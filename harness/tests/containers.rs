@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use dlp_harness::driver::{
     AuditSettings, BackupSettings, ContainerDriver, Driver, ForwardingSettings, NodeSpec,
 };
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 use serial_test::file_serial;
 use testkit::{OutputWithin, harness, write};
 

@@ -13,11 +13,11 @@ use crate::events::EventKind;
 use crate::node::NodeContext;
 
 /// Delay of the first backup after start (Fiber: about one second).
-pub const STARTUP_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const STARTUP_DELAY: Duration = Duration::from_secs(1);
 
 /// The running scheduler.
 #[derive(Debug)]
-pub struct AutoBackup {
+pub(crate) struct AutoBackup {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -25,14 +25,14 @@ pub struct AutoBackup {
 impl AutoBackup {
     /// Stop scheduling and wait for a backup in progress to finish (so the node never releases
     /// its lock while a backup is still being written).
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
     }
 }
 
 /// Spawn the backup scheduler for a started node.
-pub fn spawn(ctx: Arc<NodeContext>) -> AutoBackup {
+pub(crate) fn spawn(ctx: Arc<NodeContext>) -> AutoBackup {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
         let config = ctx.config().backup.clone();

@@ -28,13 +28,13 @@ use crate::store::{Backend, Store, StoreError};
 /// File name of the manifest inside a backup directory.
 pub const MANIFEST_FILE: &str = "dlp-backup.json";
 /// Manifest format this build writes: 2 = every file with its SHA-256 digest.
-pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+pub(crate) const MANIFEST_FORMAT_VERSION: u32 = 2;
 /// The older format this build still reads: sizes only, no digests.
-pub const MANIFEST_FORMAT_WITHOUT_DIGESTS: u32 = 1;
+pub(crate) const MANIFEST_FORMAT_WITHOUT_DIGESTS: u32 = 1;
 /// Name of the node key copy inside a backup (Fiber's).
-pub const BACKUP_NODE_KEY: &str = "sk";
+pub(crate) const BACKUP_NODE_KEY: &str = "sk";
 /// Name of the wallet key copy inside a backup (Fiber's).
-pub const BACKUP_WALLET_KEY: &str = "key";
+pub(crate) const BACKUP_WALLET_KEY: &str = "key";
 
 /// The manifest of a backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ pub struct BackupManifest {
 
 impl BackupManifest {
     /// True when every file carries a content digest (format 2 and later).
-    pub fn has_digests(&self) -> bool {
+    pub(crate) fn has_digests(&self) -> bool {
         self.format_version >= MANIFEST_FORMAT_VERSION
     }
 }
@@ -83,7 +83,7 @@ pub struct BackupInfo {
 
 impl BackupInfo {
     /// Total bytes of the backup's files (hard-linked RocksDB files included).
-    pub fn total_bytes(&self) -> u64 {
+    pub(crate) fn total_bytes(&self) -> u64 {
         self.manifest.files.iter().map(|f| f.size).sum()
     }
 }
@@ -309,13 +309,13 @@ fn fill_backup(
 /// backups are asked for within one millisecond (the second gets the next free millisecond
 /// rather than failing on an existing directory).
 #[derive(Debug, Default)]
-pub struct BackupNamer {
+pub(crate) struct BackupNamer {
     last_ms: Mutex<u64>,
 }
 
 impl BackupNamer {
     /// The next backup directory under `base`.
-    pub fn next_dir(&self, base: &BaseDir) -> PathBuf {
+    pub(crate) fn next_dir(&self, base: &BaseDir) -> PathBuf {
         let mut last = self.last_ms.lock().unwrap_or_else(|p| p.into_inner());
         let ms = fsutil::unix_ms().max(*last + 1);
         *last = ms;
@@ -328,7 +328,7 @@ impl BackupNamer {
 /// directory named by its unix-ms stamp with a manifest; anything else there (an interrupted
 /// backup without a manifest, a directory an operator put there) is never touched. Returns the
 /// directories removed, oldest first.
-pub fn prune_backups(base: &BaseDir, keep: u32) -> Result<Vec<PathBuf>, BackupError> {
+pub(crate) fn prune_backups(base: &BaseDir, keep: u32) -> Result<Vec<PathBuf>, BackupError> {
     let dir = base.backups_dir();
     let io = |op: &'static str, path: &Path| {
         let path = path.to_path_buf();

@@ -32,17 +32,17 @@ use crate::wire::RemoveReason;
 
 /// One side's keys in a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartyKeys {
+pub(crate) struct PartyKeys {
     /// Signs commitments and the funding 2-of-2 (the node key).
-    pub funding: Pubkey,
+    pub(crate) funding: Pubkey,
     /// Where closed-channel funds go (the wallet key).
-    pub payout: Pubkey,
+    pub(crate) payout: Pubkey,
 }
 
 /// Where one of our TLCs came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum TlcOrigin {
+pub(crate) enum TlcOrigin {
     /// Our own payment.
     Payment,
     /// Forwarded from an incoming TLC.
@@ -51,24 +51,24 @@ pub enum TlcOrigin {
 
 /// A pending TLC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tlc {
-    pub offered_by_us: bool,
+pub(crate) struct Tlc {
+    pub(crate) offered_by_us: bool,
     #[serde(with = "hex_u64")]
-    pub id: u64,
+    pub(crate) id: u64,
     #[serde(with = "hex_u64")]
-    pub amount: u64,
-    pub payment_hash: Hash32,
+    pub(crate) amount: u64,
+    pub(crate) payment_hash: Hash32,
     #[serde(with = "hex_u64")]
-    pub expiry: u64,
-    pub onion: OnionPacket,
+    pub(crate) expiry: u64,
+    pub(crate) onion: OnionPacket,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin: Option<TlcOrigin>,
+    pub(crate) origin: Option<TlcOrigin>,
 }
 
 /// One proposed change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Update {
+pub(crate) enum Update {
     /// A TLC offered by the proposer.
     Add(Tlc),
     /// The proposer removes a TLC the other side offered.
@@ -81,131 +81,131 @@ pub enum Update {
 
 /// Balances and TLCs at some point.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelBalances {
+pub(crate) struct ChannelBalances {
     #[serde(with = "hex_u64")]
-    pub local: u64,
+    pub(crate) local: u64,
     #[serde(with = "hex_u64")]
-    pub remote: u64,
-    pub tlcs: Vec<Tlc>,
+    pub(crate) remote: u64,
+    pub(crate) tlcs: Vec<Tlc>,
 }
 
 /// A commitment: its number, the update counts it includes, and for ours the peer's signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Commitment {
+pub(crate) struct Commitment {
     #[serde(with = "hex_u64")]
-    pub number: u64,
+    pub(crate) number: u64,
     /// Updates proposed by us that it includes.
     #[serde(with = "hex_u64")]
-    pub ours: u64,
+    pub(crate) ours: u64,
     /// Updates proposed by the peer that it includes.
     #[serde(with = "hex_u64")]
-    pub theirs: u64,
+    pub(crate) theirs: u64,
     /// On our commitments: the peer's signature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer_signature: Option<Sig>,
+    pub(crate) peer_signature: Option<Sig>,
 }
 
 /// Funding transaction details.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Funding {
-    pub tx: Transaction,
-    pub outpoint: OutPoint,
+pub(crate) struct Funding {
+    pub(crate) tx: Transaction,
+    pub(crate) outpoint: OutPoint,
     /// Block height of confirmation, once seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confirmed_at: Option<u64>,
+    pub(crate) confirmed_at: Option<u64>,
 }
 
 /// Cooperative close progress.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShutdownProgress {
-    pub our_shutdown_sent: bool,
-    pub their_shutdown_received: bool,
+pub(crate) struct ShutdownProgress {
+    pub(crate) our_shutdown_sent: bool,
+    pub(crate) their_shutdown_received: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub their_closing_signature: Option<Sig>,
-    pub closing_signed_sent: bool,
+    pub(crate) their_closing_signature: Option<Sig>,
+    pub(crate) closing_signed_sent: bool,
 }
 
 /// What happened on chain to a closed channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OnChainClose {
+pub(crate) struct OnChainClose {
     /// The transaction that spent the funding output.
-    pub txid: Hash32,
-    pub kind: String,
+    pub(crate) txid: Hash32,
+    pub(crate) kind: String,
     /// Block height of that transaction, once confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confirmed_at: Option<u64>,
+    pub(crate) confirmed_at: Option<u64>,
     /// Outputs of it that we still have to claim.
     #[serde(default)]
-    pub to_claim: Vec<OutPoint>,
+    pub(crate) to_claim: Vec<OutPoint>,
     /// The transaction itself (to build claims from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tx: Option<Transaction>,
+    pub(crate) tx: Option<Transaction>,
     /// For a revoked commitment of the peer: its number (whose secret we hold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_number: Option<u64>,
+    pub(crate) revoked_number: Option<u64>,
 }
 
 /// Everything the protocol keeps about a channel (persisted inside the channel record).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelData {
-    pub opener: bool,
-    pub temporary_id: Hash32,
+pub(crate) struct ChannelData {
+    pub(crate) opener: bool,
+    pub(crate) temporary_id: Hash32,
     #[serde(with = "hex_u64")]
-    pub funding_amount: u64,
+    pub(crate) funding_amount: u64,
     /// Blocks a commitment holder waits before sweeping its own balance.
     #[serde(with = "hex_u64")]
-    pub to_self_delay: u64,
-    pub local_keys: PartyKeys,
-    pub remote_keys: PartyKeys,
+    pub(crate) to_self_delay: u64,
+    pub(crate) local_keys: PartyKeys,
+    pub(crate) remote_keys: PartyKeys,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub funding: Option<Funding>,
+    pub(crate) funding: Option<Funding>,
     /// Folded state and how many updates of each log it holds.
-    pub base: ChannelBalances,
+    pub(crate) base: ChannelBalances,
     #[serde(with = "hex_u64")]
-    pub base_ours: u64,
+    pub(crate) base_ours: u64,
     #[serde(with = "hex_u64")]
-    pub base_theirs: u64,
+    pub(crate) base_theirs: u64,
     /// Our updates after the base.
-    pub our_log: Vec<Update>,
+    pub(crate) our_log: Vec<Update>,
     /// The peer's updates after the base.
-    pub their_log: Vec<Update>,
+    pub(crate) their_log: Vec<Update>,
     /// Our current commitment (the peer signed it).
-    pub our_commitment: Commitment,
+    pub(crate) our_commitment: Commitment,
     /// The peer's current commitment as far as we know (the peer revoked its predecessor).
-    pub their_commitment: Commitment,
+    pub(crate) their_commitment: Commitment,
     /// The peer's next commitment, signed by us, before its RevokeAndAck.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub their_pending: Option<Commitment>,
+    pub(crate) their_pending: Option<Commitment>,
     /// Revocation hashes the peer gave for its commitments (current and next).
-    pub their_revocation_hashes: BTreeMap<u64, Hash32>,
+    pub(crate) their_revocation_hashes: BTreeMap<u64, Hash32>,
     /// When our last CommitmentSigned and RevokeAndAck were both unacknowledged: true if the
     /// CommitmentSigned went first (resend order on reestablish).
     #[serde(default)]
-    pub commitment_sent_first: bool,
+    pub(crate) commitment_sent_first: bool,
     #[serde(with = "hex_u64")]
-    pub next_tlc_id: u64,
+    pub(crate) next_tlc_id: u64,
     #[serde(default)]
-    pub our_channel_ready_sent: bool,
+    pub(crate) our_channel_ready_sent: bool,
     #[serde(default)]
-    pub their_channel_ready_received: bool,
+    pub(crate) their_channel_ready_received: bool,
     #[serde(default)]
-    pub shutdown: ShutdownProgress,
+    pub(crate) shutdown: ShutdownProgress,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub on_chain: Option<OnChainClose>,
+    pub(crate) on_chain: Option<OnChainClose>,
     /// Ids of the peer's TLCs we already acted on (fulfilled, failed or forwarded).
     #[serde(default)]
-    pub handled_incoming: std::collections::BTreeSet<u64>,
+    pub(crate) handled_incoming: std::collections::BTreeSet<u64>,
     /// Our TLCs the peer failed, waiting until that removal is in both current commitments
     /// before we act on it (fail upstream or retry): until then the peer could still broadcast
     /// a commitment holding the TLC and claim it.
     #[serde(default)]
-    pub pending_fails: BTreeMap<u64, (Tlc, RemoveReason)>,
+    pub(crate) pending_fails: BTreeMap<u64, (Tlc, RemoveReason)>,
 }
 
 /// An invalid update, commitment or count.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct ProtocolViolation(pub String);
+pub(crate) struct ProtocolViolation(pub(crate) String);
 
 fn violation(text: impl Into<String>) -> ProtocolViolation {
     ProtocolViolation(text.into())
@@ -214,7 +214,7 @@ fn violation(text: impl Into<String>) -> ProtocolViolation {
 impl ChannelData {
     /// A new single-funded channel: the opener holds the whole `funding_amount`, no updates,
     /// both commitments at number 0.
-    pub fn new(
+    pub(crate) fn new(
         opener: bool,
         temporary_id: Hash32,
         funding_amount: u64,
@@ -267,27 +267,27 @@ impl ChannelData {
     }
 
     /// Total updates we ever proposed.
-    pub fn our_total(&self) -> u64 {
+    pub(crate) fn our_total(&self) -> u64 {
         self.base_ours + self.our_log.len() as u64
     }
 
     /// Total updates the peer ever proposed (that we still know).
-    pub fn their_total(&self) -> u64 {
+    pub(crate) fn their_total(&self) -> u64 {
         self.base_theirs + self.their_log.len() as u64
     }
 
     /// Fiber's local commitment number.
-    pub fn local_commitment_number(&self) -> u64 {
+    pub(crate) fn local_commitment_number(&self) -> u64 {
         self.their_commitment.number
     }
 
     /// Fiber's remote commitment number.
-    pub fn remote_commitment_number(&self) -> u64 {
+    pub(crate) fn remote_commitment_number(&self) -> u64 {
         self.our_commitment.number
     }
 
     /// Balances and TLCs with `ours` of our updates and `theirs` of the peer's applied.
-    pub fn balances_at(
+    pub(crate) fn balances_at(
         &self,
         ours: u64,
         theirs: u64,
@@ -311,12 +311,12 @@ impl ChannelData {
     }
 
     /// Balances after every known update (what the next commitments will hold at most).
-    pub fn latest_balances(&self) -> Result<ChannelBalances, ProtocolViolation> {
+    pub(crate) fn latest_balances(&self) -> Result<ChannelBalances, ProtocolViolation> {
         self.balances_at(self.our_total(), self.their_total())
     }
 
     /// The funding outpoint (set once the funding transaction exists).
-    pub fn funding_outpoint(&self) -> Option<OutPoint> {
+    pub(crate) fn funding_outpoint(&self) -> Option<OutPoint> {
         self.funding.as_ref().map(|f| f.outpoint)
     }
 
@@ -329,7 +329,7 @@ impl ChannelData {
     }
 
     /// The funding output's lock.
-    pub fn funding_lock(&self) -> Lock {
+    pub(crate) fn funding_lock(&self) -> Lock {
         let (a, b) = self.opener_keys();
         Lock::MultiSig {
             a: a.funding,
@@ -339,7 +339,7 @@ impl ChannelData {
 
     /// The commitment transaction of `holder_is_us ? us : peer` with the given content.
     /// `revocation_hash` is the holder's hash for `number`.
-    pub fn commitment_tx(
+    pub(crate) fn commitment_tx(
         &self,
         channel_id: Hash32,
         holder_is_us: bool,
@@ -424,7 +424,7 @@ impl ChannelData {
     }
 
     /// The cooperative close transaction for the latest settled balances.
-    pub fn closing_tx(
+    pub(crate) fn closing_tx(
         &self,
         channel_id: Hash32,
         balances: &ChannelBalances,
@@ -460,7 +460,12 @@ impl ChannelData {
     }
 
     /// Put both signatures on a transaction spending the funding output.
-    pub fn with_funding_witness(&self, mut tx: Transaction, ours: Sig, theirs: Sig) -> Transaction {
+    pub(crate) fn with_funding_witness(
+        &self,
+        mut tx: Transaction,
+        ours: Sig,
+        theirs: Sig,
+    ) -> Transaction {
         let (sig_a, sig_b) = if self.opener {
             (ours, theirs)
         } else {
@@ -473,7 +478,7 @@ impl ChannelData {
     }
 
     /// Fold updates that both current commitments include into the base.
-    pub fn compact(&mut self) {
+    pub(crate) fn compact(&mut self) {
         if self.their_pending.is_some() {
             return;
         }
@@ -498,7 +503,7 @@ impl ChannelData {
     /// onion is the biggest part of a TLC (about 0.5 KiB a hop, hex in the record), and a
     /// record is rewritten at every step of the channel, so a channel with many TLCs in flight
     /// would otherwise carry every route's onion through every write.
-    pub fn drop_spent_onions(&mut self) {
+    pub(crate) fn drop_spent_onions(&mut self) {
         for tlc in &mut self.base.tlcs {
             if (tlc.offered_by_us || self.handled_incoming.contains(&tlc.id))
                 && !tlc.onion.0.is_empty()
@@ -510,7 +515,7 @@ impl ChannelData {
 
     /// Drop the peer's updates that no commitment we hold includes (on disconnect: the peer
     /// will resend them).
-    pub fn forget_uncommitted_peer_updates(&mut self) {
+    pub(crate) fn forget_uncommitted_peer_updates(&mut self) {
         let keep = self
             .our_commitment
             .theirs
@@ -527,7 +532,7 @@ impl ChannelData {
     }
 
     /// Whether the peer's removal of our TLC `tlc_id` is in both current commitments.
-    pub fn removal_committed(&self, tlc_id: u64) -> bool {
+    pub(crate) fn removal_committed(&self, tlc_id: u64) -> bool {
         let committed = self.our_commitment.theirs.min(self.their_commitment.theirs);
         match self
             .their_log
@@ -545,7 +550,7 @@ impl ChannelData {
     }
 
     /// A TLC pending in the latest state, by who offered it and its id.
-    pub fn find_tlc(&self, offered_by_us: bool, id: u64) -> Option<Tlc> {
+    pub(crate) fn find_tlc(&self, offered_by_us: bool, id: u64) -> Option<Tlc> {
         self.latest_balances().ok().and_then(|b| {
             b.tlcs
                 .into_iter()
@@ -555,7 +560,7 @@ impl ChannelData {
 }
 
 /// Apply updates (all adds first, then all removes) to a base state.
-pub fn apply_updates(
+pub(crate) fn apply_updates(
     base: &ChannelBalances,
     ours: &[Update],
     theirs: &[Update],

@@ -6,21 +6,23 @@
 //! layer adds fields to [`ChannelRecord`]; new fields must be `#[serde(default)]` or come with a
 //! version bump and a migration.
 //!
-//! [`ChannelState`] mirrors Fiber's names and flag bits. Its serde form is Fiber's RPC shape,
-//! `{"state_name": "...", "state_flags": N}` (flags omitted for flagless states).
+//! [`ChannelState`] (Fiber's names and flag bits, serialised in Fiber's RPC shape) is the API
+//! crate's: the record stores the same state `list_channels` shows.
 
 use std::fmt;
 use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use dlp_node_api::channel::{ChannelState, flags};
+
 use crate::store::{Store, StoreError, WriteBatch};
 
 /// First byte of every channel record key.
-pub const CHANNEL_RECORD_PREFIX: u8 = 0x00;
+pub(crate) const CHANNEL_RECORD_PREFIX: u8 = 0x00;
 /// Current encoding version (first byte of every channel record value). 2: a TLC's onion is
 /// an encrypted packet (`crate::onion`) and a pending failure keeps its whole reason.
-pub const CHANNEL_RECORD_VERSION: u8 = 2;
+pub(crate) const CHANNEL_RECORD_VERSION: u8 = 2;
 
 /// A 32-byte channel id.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,88 +58,6 @@ impl<'de> Deserialize<'de> for ChannelId {
     }
 }
 
-/// Flag bits of the flagged states, with Fiber's values.
-pub mod flags {
-    /// `NegotiatingFunding` / `CollaboratingFundingTx` / `SigningCommitment` /
-    /// `AwaitingTxSignatures`: who has sent their part.
-    pub const OUR_INIT_SENT: u32 = 1;
-    pub const THEIR_INIT_SENT: u32 = 2;
-    /// `AwaitingChannelReady`.
-    pub const OUR_CHANNEL_READY: u32 = 1;
-    pub const THEIR_CHANNEL_READY: u32 = 2;
-    /// `ShuttingDown`.
-    pub const OUR_SHUTDOWN_SENT: u32 = 1;
-    pub const THEIR_SHUTDOWN_SENT: u32 = 2;
-    pub const AWAITING_PENDING_TLCS: u32 = 3;
-    pub const DROPPING_PENDING: u32 = 4;
-    pub const WAITING_COMMITMENT_CONFIRMATION: u32 = 8;
-    /// `Closed`.
-    pub const COOPERATIVE: u32 = 1;
-    pub const UNCOOPERATIVE_LOCAL: u32 = 2;
-    pub const ABANDONED: u32 = 4;
-    pub const FUNDING_ABORTED: u32 = 8;
-    pub const UNCOOPERATIVE_REMOTE: u32 = 16;
-    pub const WAITING_ONCHAIN_SETTLEMENT: u32 = 32;
-}
-
-/// Fiber's `ChannelState`, with `Stale` appended last as in Fiber.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "state_name", content = "state_flags")]
-pub enum ChannelState {
-    NegotiatingFunding(u32),
-    CollaboratingFundingTx(u32),
-    SigningCommitment(u32),
-    AwaitingTxSignatures(u32),
-    AwaitingChannelReady(u32),
-    ChannelReady,
-    ShuttingDown(u32),
-    Closed(u32),
-    /// Set by restore: "our copy of this channel may be old". See DESIGN.md.
-    Stale,
-}
-
-impl ChannelState {
-    /// Fiber's state name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ChannelState::NegotiatingFunding(_) => "NegotiatingFunding",
-            ChannelState::CollaboratingFundingTx(_) => "CollaboratingFundingTx",
-            ChannelState::SigningCommitment(_) => "SigningCommitment",
-            ChannelState::AwaitingTxSignatures(_) => "AwaitingTxSignatures",
-            ChannelState::AwaitingChannelReady(_) => "AwaitingChannelReady",
-            ChannelState::ChannelReady => "ChannelReady",
-            ChannelState::ShuttingDown(_) => "ShuttingDown",
-            ChannelState::Closed(_) => "Closed",
-            ChannelState::Stale => "Stale",
-        }
-    }
-
-    /// True for the states restore must mark `Stale`: `ChannelReady` and any `ShuttingDown`.
-    /// Funding-phase and `Closed` channels keep their state (nothing revocable exists yet, or
-    /// nothing is left to protect).
-    pub fn becomes_stale_on_restore(&self) -> bool {
-        matches!(
-            self,
-            ChannelState::ChannelReady | ChannelState::ShuttingDown(_)
-        )
-    }
-}
-
-impl fmt::Display for ChannelState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChannelState::NegotiatingFunding(b)
-            | ChannelState::CollaboratingFundingTx(b)
-            | ChannelState::SigningCommitment(b)
-            | ChannelState::AwaitingTxSignatures(b)
-            | ChannelState::AwaitingChannelReady(b)
-            | ChannelState::ShuttingDown(b)
-            | ChannelState::Closed(b) => write!(f, "{}({b:#x})", self.name()),
-            ChannelState::ChannelReady | ChannelState::Stale => f.write_str(self.name()),
-        }
-    }
-}
-
 /// One channel as persisted. The protocol layer fills in the rest (balances, TLCs, keys,
 /// commitment signatures...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,7 +77,7 @@ pub struct ChannelRecord {
     /// The protocol state (keys, funding, balances, TLCs, commitments). Absent only in records
     /// written by the storage layer's own tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Box<crate::channel::ChannelData>>,
+    pub(crate) data: Option<Box<crate::channel::ChannelData>>,
 }
 
 /// Why a channel record could not be read.
@@ -184,8 +104,28 @@ pub enum RecordError {
 }
 
 impl ChannelRecord {
+    /// A record without protocol data: what the storage layer's tests and the store
+    /// benchmark write (enough for a restore to validate it and mark it Stale).
+    pub fn new(
+        channel_id: ChannelId,
+        peer_pubkey: String,
+        state: ChannelState,
+        local_commitment_number: u64,
+        remote_commitment_number: u64,
+    ) -> Self {
+        Self {
+            channel_id,
+            peer_pubkey,
+            state,
+            local_commitment_number,
+            remote_commitment_number,
+            state_before_stale: None,
+            data: None,
+        }
+    }
+
     /// The store key of a channel: `0x00 ++ channel_id`.
-    pub fn key(id: &ChannelId) -> Vec<u8> {
+    pub(crate) fn key(id: &ChannelId) -> Vec<u8> {
         let mut key = Vec::with_capacity(33);
         key.push(CHANNEL_RECORD_PREFIX);
         key.extend_from_slice(&id.0);
@@ -193,7 +133,7 @@ impl ChannelRecord {
     }
 
     /// Encode as `version ++ json`.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = vec![CHANNEL_RECORD_VERSION];
         // Serialising plain data with string map keys cannot fail.
         out.extend(serde_json::to_vec(self).unwrap_or_default());
@@ -201,7 +141,7 @@ impl ChannelRecord {
     }
 
     /// Decode a value stored under `key`.
-    pub fn decode(key: &[u8], value: &[u8]) -> Result<Self, RecordError> {
+    pub(crate) fn decode(key: &[u8], value: &[u8]) -> Result<Self, RecordError> {
         let channel = match key {
             [CHANNEL_RECORD_PREFIX, id @ ..] if id.len() == 32 => format!("0x{}", hex::encode(id)),
             _ => {
@@ -269,7 +209,7 @@ impl ChannelRecord {
     }
 }
 
-/// A channel that [`mark_channels_stale`] changed.
+/// A channel that `mark_channels_stale` (restore) changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleMark {
     pub channel_id: ChannelId,
@@ -280,7 +220,7 @@ pub struct StaleMark {
 /// Mark every `ChannelReady` / `ShuttingDown(_)` channel `Stale` in one atomic batch, and
 /// persist it (Fiber's #1333 was forgetting the persist), dropping the gossip graph in the same
 /// batch. Returns what changed.
-pub fn mark_channels_stale(store: &dyn Store) -> Result<Vec<StaleMark>, RecordError> {
+pub(crate) fn mark_channels_stale(store: &dyn Store) -> Result<Vec<StaleMark>, RecordError> {
     let mut batch = WriteBatch::new();
     let mut marks = Vec::new();
     for mut record in ChannelRecord::load_all(store)? {
@@ -324,18 +264,6 @@ mod tests {
     }
 
     #[test]
-    fn state_serialises_in_fibers_shape() {
-        let json = serde_json::to_value(ChannelState::ShuttingDown(flags::AWAITING_PENDING_TLCS))
-            .expect("json");
-        assert_eq!(
-            json,
-            serde_json::json!({"state_name": "ShuttingDown", "state_flags": 3})
-        );
-        let json = serde_json::to_value(ChannelState::Stale).expect("json");
-        assert_eq!(json, serde_json::json!({"state_name": "Stale"}));
-    }
-
-    #[test]
     fn record_round_trips_and_carries_its_version() {
         let rec = record(ChannelState::ChannelReady);
         let bytes = rec.encode();
@@ -358,26 +286,5 @@ mod tests {
         );
         let err = ChannelRecord::decode(&[0, 1, 2], &rec.encode()).expect_err("must fail");
         assert!(matches!(err, RecordError::BadKey { .. }), "{err}");
-    }
-
-    #[test]
-    fn only_ready_and_shutting_down_become_stale() {
-        use ChannelState::*;
-        let stale: Vec<_> = [
-            NegotiatingFunding(1),
-            CollaboratingFundingTx(1),
-            SigningCommitment(3),
-            AwaitingTxSignatures(1),
-            AwaitingChannelReady(3),
-            ChannelReady,
-            ShuttingDown(1),
-            ShuttingDown(8),
-            Closed(1),
-            Stale,
-        ]
-        .into_iter()
-        .filter(ChannelState::becomes_stale_on_restore)
-        .collect();
-        assert_eq!(stale, [ChannelReady, ShuttingDown(1), ShuttingDown(8)]);
     }
 }

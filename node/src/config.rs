@@ -5,15 +5,17 @@
 //! a default. A missing file at the default path means "all defaults"; a missing file named with
 //! `-c` is an error.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use dlp_node_api::config::{
+    AuditPolicy, Backend, MutualStale, OnAuditFailure, OnForceCloseRequest, RpcModule,
+};
+
 use crate::layout::BaseDir;
-use crate::store::Backend;
 
 /// The whole config.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,87 +101,10 @@ impl Default for ChannelConfig {
     }
 }
 
-/// How a Stale channel judges the peer's ReestablishChannel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditPolicy {
-    /// Fiber's merged rule: fail if either number differs by more than one.
-    #[default]
-    Fiber,
-    /// Also fail whenever the peer is ahead of the backup in either number.
-    Strict,
-}
-
-impl fmt::Display for AuditPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AuditPolicy::Fiber => "fiber",
-            AuditPolicy::Strict => "strict",
-        })
-    }
-}
-
-/// What a channel that failed its audit does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnAuditFailure {
-    /// Stay Stale and silent.
-    #[default]
-    Hold,
-    /// Ask the peer to force-close, so our funds come back from its commitment.
-    RequestClose,
-}
-
-/// What a Stale channel does when its peer is silent too (both ends restored from backups):
-/// see `core::reestablish` for the protocol and its safety argument.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MutualStale {
-    /// Passive silence, always: never say anything before the peer's ReestablishChannel. When
-    /// both ends are Stale, both wait forever (Fiber's behaviour: the channel is frozen).
-    Wait,
-    /// After `stale_reveal_after_ms` of silence on a connection, say `StaleNotice` (only that we
-    /// are Stale, no numbers); when both ends did, the node with the lower node key sends its
-    /// numbers first and the other audits them.
-    Reveal,
-}
-
-impl fmt::Display for MutualStale {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            MutualStale::Wait => "wait",
-            MutualStale::Reveal => "reveal",
-        })
-    }
-}
-
-/// What a live channel does when its peer sends `RequestForceClose` (the peer says it lost its
-/// data and asks us to close with our commitment, which pays its balance straight to its
-/// wallet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnForceCloseRequest {
-    /// Broadcast our latest commitment (Lightning's answer to a peer that lost the channel).
-    #[default]
-    ForceClose,
-    /// Do nothing but report it (`MessageIgnored`): the channel stays open, the peer's funds
-    /// stay in it until we close it some other way.
-    Ignore,
-}
-
-impl fmt::Display for OnForceCloseRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OnForceCloseRequest::ForceClose => "force_close",
-            OnForceCloseRequest::Ignore => "ignore",
-        })
-    }
-}
-
 /// Default of `audit.stale_reveal_after_ms`.
-pub const DEFAULT_STALE_REVEAL_AFTER_MS: u64 = 5_000;
+pub(crate) const DEFAULT_STALE_REVEAL_AFTER_MS: u64 = 5_000;
 /// The bounds of `audit.stale_reveal_after_ms` (1 ms to one hour).
-pub const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
+pub(crate) const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
 
 /// `[audit]`: how a restored (Stale) channel is judged and resolved, and how we answer a peer
 /// that lost its data.
@@ -190,7 +115,7 @@ pub const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
 ///   failed does.
 /// - `mutual_stale` (`"wait"` or `"reveal"`): what a Stale channel does when the peer says
 ///   nothing either. When not set, the effective value is `"wait"` under `policy = "fiber"` and
-///   `"reveal"` under `policy = "strict"` (see [`AuditConfig::effective_mutual_stale`]).
+///   `"reveal"` under `policy = "strict"` (see `AuditConfig::effective_mutual_stale`).
 /// - `stale_reveal_after_ms` (default 5000, 1 to 3,600,000): how long a Stale channel in
 ///   `reveal` mode waits on a connection for the peer's ReestablishChannel before it sends its
 ///   `StaleNotice`. An honest peer that was not restored reestablishes at once, so the wait
@@ -204,7 +129,7 @@ pub const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
 pub struct AuditConfig {
     pub policy: AuditPolicy,
     pub on_audit_failure: OnAuditFailure,
-    /// Unset: follows `policy` (see [`AuditConfig::effective_mutual_stale`]).
+    /// Unset: follows `policy` (see `effective_mutual_stale`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mutual_stale: Option<MutualStale>,
     pub stale_reveal_after_ms: u64,
@@ -227,7 +152,7 @@ impl AuditConfig {
     /// The effective `mutual_stale`: the configured value, else `wait` under the `fiber` policy
     /// (Fiber's passive silence, unchanged) and `reveal` under `strict` (whose audit refuses
     /// every peer ahead of the backup, so the numbers it reveals buy a lying peer the least).
-    pub fn effective_mutual_stale(&self) -> MutualStale {
+    pub(crate) fn effective_mutual_stale(&self) -> MutualStale {
         self.mutual_stale.unwrap_or(match self.policy {
             AuditPolicy::Fiber => MutualStale::Wait,
             AuditPolicy::Strict => MutualStale::Reveal,
@@ -238,7 +163,7 @@ impl AuditConfig {
 /// Default of `backup.keep`: with change-triggered backups at most one a minute, 16 backups
 /// span at least a quarter of an hour of channel changes, so one damaged or unlucky backup
 /// always has several older ones behind it, while the directory stays bounded.
-pub const DEFAULT_BACKUPS_KEPT: u32 = 16;
+pub(crate) const DEFAULT_BACKUPS_KEPT: u32 = 16;
 
 /// `[backup]`: automatic backups (off unless `auto = true`) and retention.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,48 +204,6 @@ impl Default for StoreConfig {
         Self {
             backend: Backend::Rocksdb,
         }
-    }
-}
-
-/// Fiber's RPC module names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RpcModule {
-    Info,
-    Peer,
-    Channel,
-    Payment,
-    Invoice,
-    Graph,
-    Admin,
-    Dev,
-}
-
-impl RpcModule {
-    /// Modules enabled when the config does not say: all but `admin` and `dev` (as in fnn).
-    pub const DEFAULT: [RpcModule; 6] = [
-        RpcModule::Info,
-        RpcModule::Peer,
-        RpcModule::Channel,
-        RpcModule::Payment,
-        RpcModule::Invoice,
-        RpcModule::Graph,
-    ];
-}
-
-impl fmt::Display for RpcModule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            RpcModule::Info => "info",
-            RpcModule::Peer => "peer",
-            RpcModule::Channel => "channel",
-            RpcModule::Payment => "payment",
-            RpcModule::Invoice => "invoice",
-            RpcModule::Graph => "graph",
-            RpcModule::Admin => "admin",
-            RpcModule::Dev => "dev",
-        };
-        f.write_str(name)
     }
 }
 
@@ -442,7 +325,7 @@ impl Config {
     }
 
     /// True when `module` is enabled.
-    pub fn module_enabled(&self, module: RpcModule) -> bool {
+    pub(crate) fn module_enabled(&self, module: RpcModule) -> bool {
         self.rpc.enabled_modules.contains(&module)
     }
 }
@@ -577,10 +460,13 @@ mod tests {
         let key = format!("02{}", "11".repeat(32));
         let far = format!("/ip4/172.18.0.2/tcp/8228/p2p/{key}");
         let near = format!("/ip4/127.0.0.1/tcp/8228/p2p/{key}");
-        let err = crate::node::parse_peer_address(&far, false).expect_err("refused");
-        assert!(err.contains("fiber.allow_non_loopback"), "{err}");
-        let (addr, _) = crate::node::parse_peer_address(&far, true).expect("allowed");
+        let err = dlp_node_api::parse_peer_address(&far, false).expect_err("refused");
+        assert!(
+            err.to_string().contains("fiber.allow_non_loopback"),
+            "{err}"
+        );
+        let (addr, _) = dlp_node_api::parse_peer_address(&far, true).expect("allowed");
         assert_eq!(addr.to_string(), "172.18.0.2:8228");
-        assert!(crate::node::parse_peer_address(&near, false).is_ok());
+        assert!(dlp_node_api::parse_peer_address(&near, false).is_ok());
     }
 }

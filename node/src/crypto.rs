@@ -11,7 +11,7 @@ use secp256k1::SecretKey;
 use sha2::{Digest, Sha256};
 
 /// The revocation secret of our commitment number `number` on `channel`.
-pub fn commitment_secret(node_secret: &SecretKey, channel: &Hash32, number: u64) -> Hash32 {
+pub(crate) fn commitment_secret(node_secret: &SecretKey, channel: &Hash32, number: u64) -> Hash32 {
     let mut h = Sha256::new();
     h.update(b"dlp/commitment-secret/v1");
     h.update(node_secret.to_secret_bytes());
@@ -21,13 +21,13 @@ pub fn commitment_secret(node_secret: &SecretKey, channel: &Hash32, number: u64)
 }
 
 /// The revocation hash of our commitment `number` (what the peer puts in our commitment).
-pub fn revocation_hash(node_secret: &SecretKey, channel: &Hash32, number: u64) -> Hash32 {
+pub(crate) fn revocation_hash(node_secret: &SecretKey, channel: &Hash32, number: u64) -> Hash32 {
     Hash32::digest(&commitment_secret(node_secret, channel, number).0)
 }
 
 /// The X25519 static private key for Noise, derived from the node key. The node key itself
 /// authenticates the session by signing the handshake hash (see `transport`).
-pub fn noise_static_key(node_secret: &SecretKey) -> [u8; 32] {
+pub(crate) fn noise_static_key(node_secret: &SecretKey) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"dlp/noise-static/v1");
     h.update(node_secret.to_secret_bytes());
@@ -35,7 +35,7 @@ pub fn noise_static_key(node_secret: &SecretKey) -> [u8; 32] {
 }
 
 /// A fresh random 32-byte value (payment preimages, temporary channel ids).
-pub fn random_hash32() -> Hash32 {
+pub(crate) fn random_hash32() -> Hash32 {
     let mut bytes = [0u8; 32];
     // getrandom only fails when the OS has no entropy source at all; nothing can run then.
     getrandom::fill(&mut bytes).expect("operating system entropy source");

@@ -8,17 +8,17 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// fsync a file's data and metadata.
-pub fn sync_file(path: &Path) -> io::Result<()> {
+pub(crate) fn sync_file(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
 /// fsync a directory, making renames and new entries in it durable.
-pub fn sync_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
 /// Read at most `len` bytes from the start of a file.
-pub fn read_prefix(path: &Path, len: usize) -> io::Result<Vec<u8>> {
+pub(crate) fn read_prefix(path: &Path, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(len);
     File::open(path)?.take(len as u64).read_to_end(&mut buf)?;
     Ok(buf)
@@ -55,7 +55,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 }
 
 /// Create `path` with `bytes` and `mode`, failing if it exists; fsynced.
-pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -115,7 +115,7 @@ pub fn tree_size(root: &Path) -> io::Result<u64> {
     Ok(list_files(root)?.iter().map(|f| f.size).sum())
 }
 
-/// Error of [`copy_tree`], naming the file that failed.
+/// Error of [`copy_files`], naming the file that failed.
 #[derive(Debug, thiserror::Error)]
 #[error("copying {} to {}: {source}", from.display(), to.display())]
 pub struct CopyError {
@@ -182,10 +182,4 @@ pub fn sha256_file(path: &Path) -> io::Result<(u64, String)> {
     Ok((total, hex::encode(hasher.finalize())))
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub(crate) use dlp_node_api::unix_ms;

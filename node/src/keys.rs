@@ -10,7 +10,7 @@ use crate::fsutil;
 use crate::layout::BaseDir;
 
 /// Permission bits of key files.
-pub const KEY_FILE_MODE: u32 = 0o600;
+pub(crate) const KEY_FILE_MODE: u32 = 0o600;
 
 /// Why a key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -68,17 +68,17 @@ impl NodeKeys {
     }
 
     /// The node's secret key.
-    pub fn node_secret(&self) -> &SecretKey {
+    pub(crate) fn node_secret(&self) -> &SecretKey {
         &self.node
     }
 
     /// The wallet's secret key (`ckb/key`): signs wallet spends on the chain.
-    pub fn wallet_secret(&self) -> &SecretKey {
+    pub(crate) fn wallet_secret(&self) -> &SecretKey {
         &self.wallet
     }
 
     /// The node's public key (its identity, Fiber's node id).
-    pub fn node_pubkey(&self) -> PublicKey {
+    pub(crate) fn node_pubkey(&self) -> PublicKey {
         self.node.public_key()
     }
 
@@ -88,7 +88,7 @@ impl NodeKeys {
     }
 
     /// The wallet's public key, compressed, as hex.
-    pub fn wallet_pubkey_hex(&self) -> String {
+    pub(crate) fn wallet_pubkey_hex(&self) -> String {
         hex::encode(self.wallet.public_key().serialize())
     }
 }
@@ -151,7 +151,7 @@ fn load_or_create_key(
 
 /// Parse a secret key file: 32 raw bytes, or 64 hex digits (optional `0x`, surrounding
 /// whitespace allowed).
-pub fn parse_secret_key(path: &Path, bytes: &[u8]) -> Result<SecretKey, KeyError> {
+pub(crate) fn parse_secret_key(path: &Path, bytes: &[u8]) -> Result<SecretKey, KeyError> {
     let invalid = |detail: String| KeyError::Invalid {
         path: path.to_path_buf(),
         detail,
@@ -176,7 +176,7 @@ pub fn parse_secret_key(path: &Path, bytes: &[u8]) -> Result<SecretKey, KeyError
 }
 
 /// Read and parse one secret key file.
-pub fn read_secret_key(path: &Path) -> Result<SecretKey, KeyError> {
+pub(crate) fn read_secret_key(path: &Path) -> Result<SecretKey, KeyError> {
     let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
         path: path.to_path_buf(),
         source,

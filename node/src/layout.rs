@@ -45,19 +45,19 @@ impl BaseDir {
     }
 
     /// `<base>/ckb`.
-    pub fn ckb_dir(&self) -> PathBuf {
+    pub(crate) fn ckb_dir(&self) -> PathBuf {
         self.root.join("ckb")
     }
 
     /// `<base>/fiber/sk`: the node's secret key.
     /// `fiber/restore_epoch`: how many restores this base directory has seen. Never part of a
     /// backup, so it only grows; seeded randomness mixes it in (see `core`).
-    pub fn restore_epoch(&self) -> PathBuf {
+    pub(crate) fn restore_epoch(&self) -> PathBuf {
         self.fiber_dir().join("restore_epoch")
     }
 
     /// Read the restore epoch (0 when absent or unreadable).
-    pub fn read_restore_epoch(&self) -> u64 {
+    pub(crate) fn read_restore_epoch(&self) -> u64 {
         std::fs::read_to_string(self.restore_epoch())
             .ok()
             .and_then(|t| t.trim().parse().ok())
@@ -84,7 +84,7 @@ impl BaseDir {
     }
 
     /// `<base>/fiber/store.restoring.<ms>`: restore's staging copy before the swap.
-    pub fn store_staging(&self, unix_ms: u64) -> PathBuf {
+    pub(crate) fn store_staging(&self, unix_ms: u64) -> PathBuf {
         self.fiber_dir().join(format!("store.restoring.{unix_ms}"))
     }
 

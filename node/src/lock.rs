@@ -8,7 +8,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::layout::BaseDir;
 
@@ -38,14 +38,13 @@ pub enum LockError {
 
 /// A held base-directory lock; released when dropped.
 #[derive(Debug)]
-pub struct BaseDirLock {
+pub(crate) struct BaseDirLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl BaseDirLock {
     /// Take the lock on `base`, creating the base directory and lock file if needed.
-    pub fn acquire(base: &BaseDir) -> Result<Self, LockError> {
+    pub(crate) fn acquire(base: &BaseDir) -> Result<Self, LockError> {
         let path = base.lock_file();
         let io_err = |source| LockError::Io {
             path: path.clone(),
@@ -76,11 +75,6 @@ impl BaseDirLock {
         file.set_len(0).map_err(io_err)?;
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         write!(file, "{}", std::process::id()).map_err(io_err)?;
-        Ok(Self { _file: file, path })
-    }
-
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Self { _file: file })
     }
 }

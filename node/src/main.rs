@@ -7,13 +7,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use dlp_node::bench::{self, BenchOptions};
+mod bench;
+
 use dlp_node::config::Config;
 use dlp_node::failpoint::{FAILPOINTS_ENV, Failpoints};
 use dlp_node::layout::BaseDir;
 use dlp_node::node::RunningNode;
 use dlp_node::restore::{RestoreOptions, RestoreReport, restore};
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 const LONG_ABOUT: &str = "\
 Reference payment-channel node of dlp-harness, following Fiber's Data Loss Protection design.
@@ -240,7 +241,7 @@ fn print_report(r: &RestoreReport) {
     if let Some(done) = &r.completed_first {
         println!(
             "completed an interrupted restore of {} first",
-            done.intent.backup_dir.display()
+            done.backup_dir().display()
         );
     }
     println!("restored backup {}", r.backup_dir.display());
@@ -301,12 +302,11 @@ fn run_node(base: BaseDir, config: Config) -> Result<()> {
             name: None,
         };
         let node = RunningNode::start_with(base.clone(), config, options).await?;
-        let ctx = node.context();
         println!(
             "dlp-node {} node {} backend {} base {}",
             env!("CARGO_PKG_VERSION"),
-            ctx.keys().node_pubkey_hex(),
-            ctx.store().backend(),
+            node.node_pubkey_hex(),
+            node.config().store.backend,
             base.root().display()
         );
         if node.keys_created() {
@@ -316,11 +316,12 @@ fn run_node(base: BaseDir, config: Config) -> Result<()> {
                 base.wallet_key().display()
             );
         }
-        if let Some(warning) = dlp_node::node::rpc_exposure_warning(ctx.config(), node.rpc_addr()) {
+        if let Some(warning) = dlp_node::node::rpc_exposure_warning(node.config(), node.rpc_addr())
+        {
             eprintln!("WARNING: {warning}");
         }
-        println!("peer listening on {}", node.protocol().address());
-        println!("rpc listening on {}", node.rpc_addr());
+        println!("peer listening on {}", node.peer_address());
+        println!("{}{}", dlp_node_api::READY_LINE_PREFIX, node.rpc_addr());
         // The core may stop on its own (fail-stop); serving on would then only answer
         // `node_info` and refuse everything else forever, so the process exits instead.
         let core_ended = tokio::select! {
@@ -385,7 +386,7 @@ impl ShutdownSignals {
 }
 
 fn bench_payments(args: PaymentBenchArgs) -> Result<()> {
-    let options = dlp_node::bench_payments::PaymentBenchOptions {
+    let options = bench::payments::PaymentBenchOptions {
         backends: args.backends,
         payments: args.payments,
         starts: args.starts,
@@ -401,10 +402,10 @@ fn bench_payments(args: PaymentBenchArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let rows = runtime.block_on(dlp_node::bench_payments::run(&options, &mut |msg| {
+    let rows = runtime.block_on(bench::payments::run(&options, &mut |msg| {
         eprintln!("bench-payments: {msg}")
     }))?;
-    let table = dlp_node::bench_payments::render_table(&rows);
+    let table = bench::payments::render_table(&rows);
     println!("{table}");
     if let Some(out) = args.out {
         std::fs::write(&out, &table).with_context(|| format!("cannot write {}", out.display()))?;
@@ -422,10 +423,10 @@ fn bench_store(args: BenchArgs) -> Result<()> {
     if args.value_size == 0 {
         bail!("--value-size must be at least 1");
     }
-    let options = BenchOptions {
+    let options = bench::store::BenchOptions {
         sizes,
         backends: args.backends,
-        work_dir: args.work_dir.unwrap_or_else(bench::default_work_dir),
+        work_dir: args.work_dir.unwrap_or_else(bench::store::default_work_dir),
         value_size: args.value_size,
         seed: args.seed,
         repeat: args.repeat,
@@ -434,8 +435,8 @@ fn bench_store(args: BenchArgs) -> Result<()> {
         "bench-store: scratch in {} (removed afterwards)",
         options.work_dir.display()
     );
-    let rows = bench::run(&options, &mut |msg| eprintln!("bench-store: {msg}"))?;
-    let table = bench::render_table(&rows);
+    let rows = bench::store::run(&options, &mut |msg| eprintln!("bench-store: {msg}"))?;
+    let table = bench::store::render_table(&rows);
     println!("{table}");
     if let Some(out) = args.out {
         std::fs::write(&out, &table).with_context(|| format!("cannot write {}", out.display()))?;

@@ -78,18 +78,17 @@ pub struct StartOptions {
 
 /// The protocol side of a running node: the core, its events and step control, the peer socket.
 #[derive(Debug, Clone)]
-pub struct Protocol {
-    pub core: CoreHandle,
-    pub events: Arc<EventBus>,
-    pub steps: Arc<StepControl>,
-    pub peer_addr: SocketAddr,
-    pub identity: Identity,
-    pub chain: Arc<dyn ChainClient>,
+pub(crate) struct Protocol {
+    pub(crate) core: CoreHandle,
+    pub(crate) events: Arc<EventBus>,
+    pub(crate) steps: Arc<StepControl>,
+    pub(crate) peer_addr: SocketAddr,
+    pub(crate) identity: Identity,
 }
 
 impl Protocol {
     /// The address peers dial: `/ip4/<ip>/tcp/<port>/p2p/<pubkey hex>`.
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         format_peer_address(self.peer_addr, &self.identity.pubkey)
     }
 }
@@ -134,47 +133,15 @@ pub fn rpc_exposure_warning(config: &Config, bound: SocketAddr) -> Option<String
     Some(text)
 }
 
-/// Format a peer address.
-pub fn format_peer_address(addr: SocketAddr, pubkey: &Pubkey) -> String {
-    let ip = match addr.ip() {
-        std::net::IpAddr::V4(ip) => format!("/ip4/{ip}"),
-        std::net::IpAddr::V6(ip) => format!("/ip6/{ip}"),
-    };
-    format!("{ip}/tcp/{}/p2p/{}", addr.port(), hex::encode(pubkey.0))
-}
+pub(crate) use dlp_node_api::address::{format_peer_address, parse_peer_address};
 
-/// Parse a peer address into socket address and expected key. Only loopback addresses unless
-/// `allow_non_loopback` (`fiber.allow_non_loopback`: a node on a private network of its own).
-pub fn parse_peer_address(
-    text: &str,
-    allow_non_loopback: bool,
-) -> Result<(SocketAddr, Pubkey), String> {
-    let bad =
-        || format!("bad peer address {text:?}: expected /ip4/<ip>/tcp/<port>/p2p/<pubkey hex>");
-    let parts: Vec<&str> = text.split('/').collect();
-    let [empty, family, ip, tcp, port, p2p, key] = parts.as_slice() else {
-        return Err(bad());
-    };
-    if !empty.is_empty() || *tcp != "tcp" || *p2p != "p2p" || !matches!(*family, "ip4" | "ip6") {
-        return Err(bad());
-    }
-    let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
-    if !ip.is_loopback() && !allow_non_loopback {
-        return Err(format!(
-            "peer address {text:?} is not a loopback address; dlp-node dials loopback only \
-             unless fiber.allow_non_loopback = true"
-        ));
-    }
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let pubkey: Pubkey = key.parse().map_err(|_| bad())?;
-    Ok((SocketAddr::new(ip, port), pubkey))
-}
+pub use crate::core::{CoreError, FailStop};
 
 /// The node's storage side: base directory, config, keys, store, backups and the event bus they
 /// announce on. Built first, before the core (which needs it) and the [`Protocol`] side (which
 /// needs the core), so it never points back at either: nothing in it is ever half-initialised.
 #[derive(Debug)]
-pub struct NodeContext {
+pub(crate) struct NodeContext {
     base: BaseDir,
     config: Config,
     keys: NodeKeys,
@@ -187,22 +154,22 @@ pub struct NodeContext {
 
 impl NodeContext {
     /// The node's config.
-    pub fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         &self.config
     }
 
     /// The node's keys.
-    pub fn keys(&self) -> &NodeKeys {
+    pub(crate) fn keys(&self) -> &NodeKeys {
         &self.keys
     }
 
     /// The node's store.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
     /// The node's base directory.
-    pub fn base(&self) -> &BaseDir {
+    pub(crate) fn base(&self) -> &BaseDir {
         &self.base
     }
 
@@ -212,7 +179,7 @@ impl NodeContext {
     }
 
     /// Take a hot backup into `<base>/fiber/backups/<unix_ms>/`.
-    pub fn backup(&self) -> Result<BackupInfo, BackupError> {
+    pub(crate) fn backup(&self) -> Result<BackupInfo, BackupError> {
         self.backup_tagged(None, false)
     }
 
@@ -255,7 +222,7 @@ impl NodeContext {
     }
 
     /// Number of channel records in the store.
-    pub fn channel_count(&self) -> Result<u64, StoreError> {
+    pub(crate) fn channel_count(&self) -> Result<u64, StoreError> {
         let mut count = 0;
         self.store
             .scan_prefix(&[CHANNEL_RECORD_PREFIX], &mut |_, _| {
@@ -369,7 +336,8 @@ impl RunningNode {
             }
         };
         let events = Arc::new(
-            EventBus::new(Some(base.root().join("events.jsonl"))).map_err(NodeError::Events)?,
+            EventBus::new(Some(base.root().join(dlp_node_api::EVENTS_FILE_NAME)))
+                .map_err(NodeError::Events)?,
         );
         // In dependency order: the storage side, the core on it, then the protocol side.
         let ctx = Arc::new(NodeContext {
@@ -414,7 +382,6 @@ impl RunningNode {
             steps,
             peer_addr,
             identity,
-            chain,
         });
         let (rpc_addr, rpc) =
             crate::rpc::limits::start_server(addr, crate::rpc::build_module(&ctx, &protocol))
@@ -454,13 +421,29 @@ impl RunningNode {
     }
 
     /// The node's shared context (store, keys, config).
-    pub fn context(&self) -> &Arc<NodeContext> {
+    #[cfg(test)]
+    pub(crate) fn context(&self) -> &Arc<NodeContext> {
         &self.ctx
     }
 
     /// True when this start created the key files.
     pub fn keys_created(&self) -> bool {
         self.keys_created
+    }
+
+    /// The node's public key, compressed, hex (what `node_info` says).
+    pub fn node_pubkey_hex(&self) -> String {
+        self.ctx.keys().node_pubkey_hex()
+    }
+
+    /// The config it runs with.
+    pub fn config(&self) -> &Config {
+        self.ctx.config()
+    }
+
+    /// The address peers dial: `/ip4/<ip>/tcp/<port>/p2p/<pubkey hex>`.
+    pub fn peer_address(&self) -> String {
+        self.protocol().address()
     }
 
     /// Stop serving RPC, wait for in-flight calls, close the store, release the lock.
@@ -498,7 +481,7 @@ impl RunningNode {
     }
 
     /// The protocol side: core handle, events, step control, peer address.
-    pub fn protocol(&self) -> &Protocol {
+    pub(crate) fn protocol(&self) -> &Protocol {
         &self.protocol
     }
 
@@ -507,7 +490,7 @@ impl RunningNode {
     /// when the core ended any other way. Whoever runs the node should then stop it and
     /// restart it once the store is writable; the `dlp-node` binary exits with
     /// [`FAIL_STOP_EXIT_CODE`].
-    pub async fn fail_stopped(&self) -> Option<crate::core::FailStop> {
+    pub async fn fail_stopped(&self) -> Option<FailStop> {
         self.protocol().core.fail_stopped().await
     }
 }

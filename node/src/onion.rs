@@ -28,18 +28,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Layer format version (the first byte of every layer).
-pub const ONION_VERSION: u8 = 1;
-/// Most hops a route may have (the payee included).
-pub const MAX_HOPS: usize = 20;
+pub(crate) const ONION_VERSION: u8 = 1;
+pub(crate) use dlp_node_api::limits::MAX_HOPS;
 /// Largest packet accepted, in bytes: 20 layers of a forward payload are about 5 KiB.
-pub const MAX_PACKET_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_PACKET_BYTES: usize = 16 * 1024;
 /// Bytes a layer adds around its plaintext: version, ephemeral key and AEAD tag.
 const LAYER_OVERHEAD: usize = 1 + 33 + 16;
 
 /// What one hop is told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum HopPayload {
+pub(crate) enum HopPayload {
     /// The receiver is the payee. `keysend_preimage` is set for spontaneous payments.
     Final {
         #[serde(with = "hex_u64")]
@@ -60,7 +59,7 @@ pub enum HopPayload {
 
 /// An encrypted onion: the layers still to be peeled, outermost first. Hex in JSON.
 #[derive(Clone, PartialEq, Eq)]
-pub struct OnionPacket(pub Vec<u8>);
+pub(crate) struct OnionPacket(pub Vec<u8>);
 
 impl std::fmt::Debug for OnionPacket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,7 +90,7 @@ impl<'de> Deserialize<'de> for OnionPacket {
 
 /// Why an onion could not be built or peeled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OnionError {
+pub(crate) enum OnionError {
     #[error("a route needs 1 to {MAX_HOPS} hops, got {0}")]
     HopCount(usize),
     #[error("hop key {0} is not a valid public key")]
@@ -109,15 +108,15 @@ pub enum OnionError {
 /// A decrypted layer: this hop's instructions and the packet for the next hop (none at the
 /// payee).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Peeled {
-    pub payload: HopPayload,
-    pub next: Option<OnionPacket>,
+pub(crate) struct Peeled {
+    pub(crate) payload: HopPayload,
+    pub(crate) next: Option<OnionPacket>,
 }
 
 /// Build the onion for `hops` (node key and payload, in route order; the payee last, with a
 /// [`HopPayload::Final`]). `ephemeral` gives the secret of layer `i` (callers draw it from the
 /// node's randomness, so a seeded run builds the same onion).
-pub fn build(
+pub(crate) fn build(
     hops: &[(Pubkey, HopPayload)],
     mut ephemeral: impl FnMut(usize) -> Hash32,
 ) -> Result<OnionPacket, OnionError> {
@@ -152,7 +151,7 @@ pub fn build(
 }
 
 /// Peel our layer of `packet` with our node secret.
-pub fn peel(packet: &OnionPacket, node_secret: &SecretKey) -> Result<Peeled, OnionError> {
+pub(crate) fn peel(packet: &OnionPacket, node_secret: &SecretKey) -> Result<Peeled, OnionError> {
     let bytes = &packet.0;
     if bytes.len() < LAYER_OVERHEAD + 4 || bytes.len() > MAX_PACKET_BYTES {
         return Err(OnionError::Size(bytes.len()));

@@ -8,9 +8,8 @@
 //! the core: an error reply means nothing was persisted. The server's own limits (batch size, body
 //! sizes, 413 for an oversize chunked body) are in `limits.rs`.
 
-pub mod client;
 mod graph;
-pub mod limits;
+pub(crate) mod limits;
 
 use std::sync::Arc;
 
@@ -18,7 +17,7 @@ use dlp_chain::jsonrpc::params_object;
 use dlp_chain::{Hash32, Pubkey};
 use jsonrpsee::RpcModule;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::RpcModule as Module;
@@ -26,26 +25,9 @@ use crate::core::{Command, CoreGone, SendPaymentRequest};
 use crate::node::{NodeContext, Protocol, parse_peer_address};
 use crate::steps::StepSpec;
 
-pub use dlp_chain::jsonrpc::{INVALID_PARAMS, OPERATION_FAILED};
+pub(crate) use dlp_chain::jsonrpc::{INVALID_PARAMS, OPERATION_FAILED};
 
-/// Result of `node_info`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeInfo {
-    /// dlp-node version.
-    pub version: String,
-    /// Node public key, compressed, hex (Fiber's node id).
-    pub pubkey: String,
-    /// `"rocksdb"` or `"sqlite"`.
-    pub store_backend: String,
-    /// Number of persisted channels, as a hex string.
-    pub channel_count: String,
-    /// Addresses `connect_peer` accepts for this node.
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    /// The wallet key (`ckb/key`), where closed-channel funds go.
-    #[serde(default)]
-    pub wallet_pubkey: String,
-}
+pub(crate) use dlp_node_api::NodeInfo;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,13 +114,8 @@ fn check_len(field: &str, value: &str, max: usize) -> Result<(), ErrorObjectOwne
 }
 
 /// Format an integer the Fiber way.
-pub fn hex_u64(n: u64) -> String {
+pub(crate) fn hex_u64(n: u64) -> String {
     format!("{n:#x}")
-}
-
-/// Parse a Fiber hex integer.
-pub fn parse_hex_u64(s: &str) -> Option<u64> {
-    u64::from_str_radix(s.strip_prefix("0x")?, 16).ok()
 }
 
 /// Accept the shapes a parameterless Fiber method may receive: no params, `[]`, `{}`, `[{}]`.
@@ -191,7 +168,7 @@ fn payment_json(p: &crate::core::Payment) -> serde_json::Value {
 /// What the RPC server holds: weak references, so the server (whose tasks may outlive
 /// `RunningNode::stop` by a moment) never keeps the store open after the node stopped.
 #[derive(Debug)]
-pub struct RpcContext {
+pub(crate) struct RpcContext {
     node: std::sync::Weak<NodeContext>,
     protocol: std::sync::Weak<Protocol>,
 }
@@ -218,7 +195,10 @@ impl RpcContext {
 }
 
 /// Build the RPC module for a node, registering only the enabled modules' methods.
-pub fn build_module(node: &Arc<NodeContext>, protocol: &Arc<Protocol>) -> RpcModule<RpcContext> {
+pub(crate) fn build_module(
+    node: &Arc<NodeContext>,
+    protocol: &Arc<Protocol>,
+) -> RpcModule<RpcContext> {
     let config = node.config().clone();
     let mut module = RpcModule::new(RpcContext {
         node: Arc::downgrade(node),
@@ -250,7 +230,7 @@ pub fn build_module(node: &Arc<NodeContext>, protocol: &Arc<Protocol>) -> RpcMod
             check_len("address", &p.address, limits::MAX_PEER_ADDRESS_LEN)?;
             let allow_non_loopback = ctx.node.config().fiber.allow_non_loopback;
             let (addr, pubkey) = parse_peer_address(&p.address, allow_non_loopback)
-                .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e, None::<()>))?;
+                .map_err(|e| ErrorObjectOwned::owned(INVALID_PARAMS, e.to_string(), None::<()>))?;
             let protocol = ctx.protocol();
             if pubkey == protocol.identity.pubkey {
                 return Err(failed("cannot connect to ourselves".into()));
@@ -482,8 +462,6 @@ mod tests {
     fn hex_integers_round_trip() {
         assert_eq!(hex_u64(0), "0x0");
         assert_eq!(hex_u64(255), "0xff");
-        assert_eq!(parse_hex_u64("0xff"), Some(255));
-        assert_eq!(parse_hex_u64("ff"), None);
     }
 
     #[test]

@@ -8,87 +8,25 @@
 
 use std::sync::Mutex;
 
-use dlp_chain::Hash32;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::events::EventKind;
 
-/// Which messages a hold matches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StepSpec {
-    /// `sent:CommitmentSigned`, `received:RevokeAndAck`, ...
-    pub step: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel_id: Option<Hash32>,
-    /// Which occurrence (1 = the next one).
-    #[serde(default = "one")]
-    pub nth: u64,
-    /// What to do there (default: hold until released).
-    #[serde(default)]
-    pub action: StepAction,
-}
+pub(crate) use dlp_node_api::steps::{BadStep, StepAction, StepSpec};
 
-/// What happens when an armed step is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepAction {
-    /// Stop processing until released.
-    #[default]
-    Hold,
-    /// Take a hot backup right there (the store is exactly that step's state) and go on:
-    /// a backup at a precise protocol step without a round trip through the harness.
-    Backup,
-}
-
-fn one() -> u64 {
-    1
-}
-
-/// Why a step spec is invalid.
-#[derive(Debug, thiserror::Error)]
-#[error("bad step {0:?}: expected sent:<MessageType> or received:<MessageType>, nth >= 1")]
-pub struct BadStep(pub String);
-
-impl StepSpec {
-    fn parts(&self) -> Result<(bool, &str), BadStep> {
-        let (dir, msg) = self
-            .step
-            .split_once(':')
-            .ok_or_else(|| BadStep(self.step.clone()))?;
-        let sent = match dir {
-            "sent" => true,
-            "received" => false,
-            _ => return Err(BadStep(self.step.clone())),
-        };
-        if msg.is_empty() || self.nth == 0 {
-            return Err(BadStep(self.step.clone()));
-        }
-        Ok((sent, msg))
-    }
-
-    fn matches(&self, event: &EventKind) -> bool {
-        let Ok((want_sent, want_type)) = self.parts() else {
-            return false;
-        };
-        let (sent, msg_type, channel_id) = match event {
-            EventKind::MessageSent {
-                msg_type,
-                channel_id,
-                ..
-            } => (true, msg_type, channel_id),
-            EventKind::MessageReceived {
-                msg_type,
-                channel_id,
-                ..
-            } => (false, msg_type, channel_id),
-            _ => return false,
-        };
-        sent == want_sent
-            && msg_type == want_type
-            && (self.channel_id.is_none() || self.channel_id == *channel_id)
-    }
+/// Whether `event` is the step `spec` names (its channel too, if it names one). A spec that
+/// does not parse matches nothing (`arm` refuses those).
+fn matches(spec: &StepSpec, event: &EventKind) -> bool {
+    let Ok(want) = spec.parse() else {
+        return false;
+    };
+    event
+        .message()
+        .is_some_and(|(direction, message, channel_id)| {
+            direction == want.direction
+                && *message == want.message
+                && (spec.channel_id.is_none() || spec.channel_id == channel_id)
+        })
 }
 
 #[derive(Debug, Default)]
@@ -100,7 +38,7 @@ struct State {
 
 /// Armed holds and the current hold, shared by the core and the RPC / harness.
 #[derive(Debug, Default)]
-pub struct StepControl {
+pub(crate) struct StepControl {
     state: Mutex<State>,
     released: Notify,
     held_changed: Notify,
@@ -112,24 +50,24 @@ impl StepControl {
     }
 
     /// Arm a hold.
-    pub fn arm(&self, spec: StepSpec) -> Result<(), BadStep> {
-        spec.parts()?;
+    pub(crate) fn arm(&self, spec: StepSpec) -> Result<(), BadStep> {
+        spec.parse()?;
         self.lock().armed.push((spec, 0));
         Ok(())
     }
 
     /// Disarm every hold that has not fired.
-    pub fn disarm_all(&self) {
+    pub(crate) fn disarm_all(&self) {
         self.lock().armed.clear();
     }
 
     /// The step the node is held at, if any.
-    pub fn held(&self) -> Option<String> {
+    pub(crate) fn held(&self) -> Option<String> {
         self.lock().held.clone()
     }
 
     /// Release the node if held (and remember the release if it is about to hold).
-    pub fn release(&self) -> bool {
+    pub(crate) fn release(&self) -> bool {
         let mut state = self.lock();
         let was_held = state.held.is_some();
         if was_held {
@@ -140,8 +78,10 @@ impl StepControl {
         was_held
     }
 
+    /// (Tests wait on it; the harness waits on `Held` events.)
     /// Wait until the node is held (or `timeout` passes); returns the step.
-    pub async fn wait_held(&self, timeout: std::time::Duration) -> Option<String> {
+    #[cfg(test)]
+    pub(crate) async fn wait_held(&self, timeout: std::time::Duration) -> Option<String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let changed = self.held_changed.notified();
@@ -163,7 +103,7 @@ impl StepControl {
         let mut state = self.lock();
         let mut fired = Vec::new();
         state.armed.retain_mut(|(spec, seen)| {
-            if !spec.matches(event) {
+            if !matches(spec, event) {
                 return true;
             }
             *seen += 1;
@@ -213,7 +153,7 @@ mod tests {
     fn sent(msg: &str) -> EventKind {
         EventKind::MessageSent {
             peer: Pubkey([2; 33]),
-            msg_type: msg.into(),
+            msg_type: msg.parse().expect("infallible"),
             channel_id: None,
             local: 0,
             remote: 0,

@@ -30,15 +30,15 @@ use crate::wire::{self, PeerMessage};
 
 const NOISE_PARAMS: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
 /// Largest plaintext chunk inside one Noise message (65535 minus tag and flag, rounded down).
-pub const CHUNK: usize = 60_000;
+pub(crate) const CHUNK: usize = 60_000;
 /// Largest application frame accepted (protects against a peer announcing gigabytes).
-pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_FRAME: usize = 16 * 1024 * 1024;
 /// A handshake that takes longer than this is abandoned.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a connection could not be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum TransportError {
+pub(crate) enum TransportError {
     #[error("connecting to {addr}: {source}")]
     Connect {
         addr: SocketAddr,
@@ -63,7 +63,7 @@ pub enum TransportError {
 
 /// What the transport reports to the node.
 #[derive(Debug)]
-pub enum TransportEvent {
+pub(crate) enum TransportEvent {
     /// An authenticated connection is up.
     Connected(Box<Connection>),
     /// A decoded message from a peer.
@@ -82,11 +82,11 @@ pub enum TransportEvent {
 
 /// One live, authenticated connection.
 #[derive(Debug)]
-pub struct Connection {
-    pub conn_id: u64,
-    pub pubkey: Pubkey,
-    pub addr: SocketAddr,
-    pub inbound: bool,
+pub(crate) struct Connection {
+    pub(crate) conn_id: u64,
+    pub(crate) pubkey: Pubkey,
+    pub(crate) addr: SocketAddr,
+    pub(crate) inbound: bool,
     outgoing: mpsc::UnboundedSender<Vec<u8>>,
     start_reading: Option<tokio::sync::oneshot::Sender<()>>,
     reader: JoinHandle<()>,
@@ -96,19 +96,19 @@ pub struct Connection {
 impl Connection {
     /// Let the reader deliver messages. The node calls this once it has registered the
     /// connection, so no message can arrive before the node knows the connection exists.
-    pub fn start_reading(&mut self) {
+    pub(crate) fn start_reading(&mut self) {
         if let Some(start) = self.start_reading.take() {
             let _ = start.send(());
         }
     }
 
     /// Queue a message. Returns false when the connection is already gone.
-    pub fn send(&self, message: &PeerMessage) -> bool {
+    pub(crate) fn send(&self, message: &PeerMessage) -> bool {
         self.outgoing.send(wire::encode(message)).is_ok()
     }
 
     /// Close the connection now; the peer sees EOF.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.reader.abort();
         self.writer.abort();
     }
@@ -122,9 +122,9 @@ impl Drop for Connection {
 
 /// The node identity used for handshakes.
 #[derive(Debug, Clone)]
-pub struct Identity {
-    pub secret: SecretKey,
-    pub pubkey: Pubkey,
+pub(crate) struct Identity {
+    pub(crate) secret: SecretKey,
+    pub(crate) pubkey: Pubkey,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -346,7 +346,7 @@ async fn write_loop(
 }
 
 /// Dial `addr`, expecting the peer to prove `expected`.
-pub async fn dial(
+pub(crate) async fn dial(
     addr: SocketAddr,
     expected: Pubkey,
     identity: &Identity,
@@ -377,7 +377,7 @@ pub async fn dial(
 
 /// Accept connections on `listener` until the task is aborted; every authenticated connection
 /// is reported as [`TransportEvent::Connected`]. Failed handshakes are logged and dropped.
-pub fn spawn_listener(
+pub(crate) fn spawn_listener(
     listener: tokio::net::TcpListener,
     identity: Identity,
     events: mpsc::UnboundedSender<TransportEvent>,

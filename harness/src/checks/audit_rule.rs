@@ -4,8 +4,7 @@
 //! the rule passes does not fail. This is what lets the explorer see a wrong audit without the
 //! force close that would prove it on the ledger.
 
-use dlp_node::config::AuditPolicy;
-use dlp_node::events::EventKind;
+use dlp_node_api::{AuditEvent, EventKind};
 
 use crate::cluster::NodeRecord;
 use crate::model::audit::{Behaviour, predict};
@@ -23,54 +22,25 @@ pub(super) fn check(records: &[NodeRecord]) -> Vec<String> {
 
 /// An audit decision the rule does not allow, described.
 fn audit_problem(node: &str, run: u32, kind: &EventKind) -> Option<String> {
-    let (passed, channel_id, policy, local, remote, peer_local, peer_remote) = match kind {
-        EventKind::AuditPassed {
-            channel_id,
-            policy,
-            local,
-            remote,
-            peer_local,
-            peer_remote,
-        } => (
-            true,
-            channel_id,
-            policy,
-            local,
-            remote,
-            peer_local,
-            peer_remote,
-        ),
-        EventKind::AuditFailed {
-            channel_id,
-            policy,
-            local,
-            remote,
-            peer_local,
-            peer_remote,
-            ..
-        } => (
-            false,
-            channel_id,
-            policy,
-            local,
-            remote,
-            peer_local,
-            peer_remote,
-        ),
-        _ => return None,
+    let EventKind::Audit(audit) = kind else {
+        return None;
     };
-    let rule = match policy.as_str() {
-        "fiber" => AuditPolicy::Fiber,
-        "strict" => AuditPolicy::Strict,
-        other => {
-            return Some(format!(
-                "{node}#{run} audited channel {channel_id} under an unknown \
-                 policy {other:?}: the harness cannot check it"
-            ));
-        }
-    };
-    let expected = predict(rule, (*local, *remote), Some((*peer_local, *peer_remote)));
+    let AuditEvent {
+        channel_id,
+        policy,
+        local,
+        remote,
+        peer_local,
+        peer_remote,
+        ..
+    } = audit;
+    let expected = predict(
+        *policy,
+        (*local, *remote),
+        Some((*peer_local, *peer_remote)),
+    );
     let should_pass = expected.behaviour == Behaviour::Resumed;
+    let passed = audit.passed();
     (passed != should_pass).then(|| {
         format!(
             "{node}#{run} {} the {policy} audit of channel {channel_id} with ours L{local} R{remote}, peer L{peer_local} R{peer_remote}: the rule says it must {}",

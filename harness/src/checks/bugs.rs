@@ -1,7 +1,7 @@
 //! No node reported a bug: dlp-node publishes an error event starting with `bug:` when one of
 //! its own safety nets fires (a message queued on a Stale channel and stopped at the door).
 
-use dlp_node::events::EventKind;
+use dlp_node_api::EventKind;
 
 use crate::cluster::NodeRecord;
 

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dlp_node::events::{EventKind, NodeEvent};
-use dlp_node::steps::{StepAction, StepSpec};
+use dlp_node_api::{EventKind, NodeEvent, StepAction, StepSpec};
 
 use super::{Idle, Network};
 use crate::error::HarnessError;

@@ -3,9 +3,7 @@
 //! for a state, shut it down.
 
 use dlp_chain::Hash32;
-use dlp_node::channel_record::ChannelState;
-use dlp_node::core::ChannelInfo;
-use dlp_node::events::EventKind;
+use dlp_node_api::{ChannelInfo, ChannelState, EventKind, TxKindName};
 
 use super::{ChannelEntry, Idle, Network};
 use crate::error::HarnessError;
@@ -31,7 +29,14 @@ impl Network {
         let peer = self.pubkey(to)?;
         self.client(from)?.open_channel(&peer, amount).await?;
         self.wait_event(from, after_a, "the funding broadcast", |k| {
-            matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if kind == "funding")
+            matches!(
+                k,
+                EventKind::TxBroadcast {
+                    kind: TxKindName::Funding,
+                    accepted: true,
+                    ..
+                }
+            )
         })
         .await?;
         self.mine(1).await?;

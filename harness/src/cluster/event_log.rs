@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use dlp_chain::{Hash32, Pubkey};
-use dlp_node::events::{EventKind, NodeEvent};
+use dlp_node_api::{EventKind, NodeEvent};
 
-use super::{Idle, Network, describe};
+use super::{Idle, Network};
 use crate::driver::AuditSettings;
 use crate::error::HarnessError;
 
@@ -131,7 +131,7 @@ impl Network {
             .iter()
             .map(|(name, e)| NodeRecord {
                 name: name.clone(),
-                pubkey: e.info.as_ref().and_then(|i| i.pubkey().ok()),
+                pubkey: e.info.as_ref().and_then(|i| i.node_key().ok()),
                 audit: e.spec.audit,
                 history: e.history.clone(),
                 stale_at_start: e.stale_at_start.clone(),
@@ -177,7 +177,7 @@ impl Network {
                     ),
                     // How a connection ended (closed, reset) depends on timing, not on the run.
                     EventKind::PeerDisconnected { peer, .. } => format!("disconnected {peer}"),
-                    other => serde_json::to_string(other).unwrap_or_else(|_| describe(other)),
+                    other => serde_json::to_string(other).unwrap_or_else(|_| other.to_string()),
                 };
                 out.push(format!("{name}#{run} {} {kind}", e.seq));
             }

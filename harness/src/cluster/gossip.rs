@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use dlp_chain::{Hash32, Pubkey};
-use dlp_node::events::EventKind;
+use dlp_node_api::EventKind;
 
 use super::{Idle, Network};
 use crate::error::HarnessError;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dlp_node::events::{EventKind, NodeEvent};
+use dlp_node_api::{EventKind, NodeEvent};
 
 use super::Network;
 use crate::error::HarnessError;

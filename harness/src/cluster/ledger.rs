@@ -58,7 +58,7 @@ impl Network {
 
     /// Wallet balance of a node on the ledger (spendable).
     pub async fn wallet_balance(&self, node: &str) -> Result<u64, HarnessError> {
-        let wallet = self.info(node)?.wallet()?;
+        let wallet = self.info(node)?.wallet_key().map_err(HarnessError::Setup)?;
         self.chain
             .balance(wallet)
             .await

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dlp_chain::Hash32;
-use dlp_node::channel_record::ChannelState;
+use dlp_node_api::ChannelState;
 
 use super::{Network, NodeEntry};
 use crate::client::NodeClient;
@@ -53,7 +53,7 @@ impl Network {
             },
         );
         self.start(name).await?;
-        let wallet = self.info(name)?.wallet()?;
+        let wallet = self.info(name)?.wallet_key().map_err(HarnessError::Setup)?;
         self.chain
             .fund(wallet, WALLET_FUNDS)
             .await
@@ -95,7 +95,7 @@ impl Network {
     pub async fn check_node_info(&mut self, name: &str) -> Result<(), HarnessError> {
         let answer = self.client(name)?.node_info().await?;
         let known = self.pubkey(name)?;
-        if answer.pubkey()? != known {
+        if answer.node_key().map_err(HarnessError::Setup)? != known {
             return Err(HarnessError::Expectation(format!(
                 "{name}: node_info answered with key {}, but it started as {known}",
                 answer.pubkey

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use dlp_node::events::EventKind;
+use dlp_node_api::EventKind;
 
 use super::{Idle, Network};
 use crate::error::HarnessError;

@@ -42,18 +42,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dlp_chain::{ChainClient, Hash32, Pubkey};
-use dlp_node::events::NodeEvent;
-use dlp_node::store::Backend;
+use dlp_node_api::{Backend, NodeEvent, NodeInfo};
 
 use crate::capability::DriverKind;
-use crate::client::{NodeClient, NodeInfo};
+use crate::client::NodeClient;
 use crate::driver::{Driver, NodeHandle, NodeSpec};
 use crate::error::HarnessError;
 
 pub use channels::state_matches;
 pub use event_log::NodeRecord;
 pub use payments::PaymentOutcome;
-pub use timeline::{TimelineEntry, describe};
+pub use timeline::TimelineEntry;
 pub use wait::{Idle, Wait};
 
 /// One node of the cluster, across its runs.
@@ -199,11 +198,11 @@ impl Network {
 
     /// A node's wallet key (where its channel payouts go on the ledger).
     pub fn wallet_key(&self, name: &str) -> Result<Pubkey, HarnessError> {
-        self.info(name)?.wallet()
+        self.info(name)?.wallet_key().map_err(HarnessError::Setup)
     }
 
     pub fn pubkey(&self, name: &str) -> Result<Pubkey, HarnessError> {
-        self.info(name)?.pubkey()
+        self.info(name)?.node_key().map_err(HarnessError::Setup)
     }
 
     pub fn node_names(&self) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! outcome (status, reason, the route by node names, attempts) as the payer reports it.
 
 use dlp_chain::Hash32;
-use dlp_node::events::EventKind;
+use dlp_node_api::{EventKind, PaymentStatus};
 use serde_json::json;
 
 use super::Network;
@@ -46,7 +46,7 @@ impl Network {
         Ok(())
     }
 
-    /// Wait for a payment's final status ("Success"/"Failed"), failure reason and route. Looks
+    /// Wait for a payment's final status (`Success` or `Failed`), failure reason and route. Looks
     /// at the payer's current run (a restarted payer reports through `get_payment`).
     pub async fn payment_outcome(
         &mut self,
@@ -54,12 +54,12 @@ impl Network {
         hash: Hash32,
     ) -> Result<PaymentOutcome, HarnessError> {
         let view = self.client(from)?.get_payment(&hash).await?;
-        if view.status == "Success" || view.status == "Failed" {
+        if view.status.is_final() {
             return Ok(self.outcome_of(view));
         }
         self.wait_event(from, 0, "the payment's outcome", |k| {
             matches!(k, EventKind::PaymentUpdated { payment_hash, status, .. }
-                if *payment_hash == hash && (status == "Success" || status == "Failed"))
+                if *payment_hash == hash && status.is_final())
         })
         .await?;
         let view = self.client(from)?.get_payment(&hash).await?;
@@ -83,14 +83,14 @@ impl Network {
             Ok(p) => p,
             Err(refusal) => {
                 return Ok(PaymentOutcome {
-                    status: "Failed".into(),
+                    status: PaymentStatus::Failed,
                     reason: Some(refusal),
                     route: vec![],
                     attempts: 0,
                 });
             }
         };
-        if payment.status == "Failed" {
+        if payment.status == PaymentStatus::Failed {
             return Ok(self.outcome_of(payment));
         }
         self.payment_outcome(from, payment.payment_hash).await
@@ -124,8 +124,8 @@ impl Network {
 /// How a payment ended, as its payer reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentOutcome {
-    /// "Success" or "Failed".
-    pub status: String,
+    /// `Success` or `Failed`.
+    pub status: PaymentStatus,
     pub reason: Option<String>,
     /// The nodes of its last route by name (a key for a node the network does not know), the
     /// payee last; empty when it was refused before any route.

@@ -10,7 +10,7 @@
 //! The frozen directions are named when a wait times out.
 
 use dlp_chain::Pubkey;
-use dlp_node::events::EventKind;
+use dlp_node_api::EventKind;
 
 use super::{Idle, Network, NodeEntry};
 use crate::error::HarnessError;
@@ -46,7 +46,7 @@ impl Network {
             .nodes
             .iter()
             .filter(|(_, e)| e.handle.is_some() && !e.paused)
-            .filter_map(|(n, e)| Some((n, e, e.info.as_ref()?.pubkey().ok()?)))
+            .filter_map(|(n, e)| Some((n, e, e.info.as_ref()?.node_key().ok()?)))
             .collect();
         let mut out = Vec::new();
         for (a, ea, ka) in &running {

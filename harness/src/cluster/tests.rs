@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use dlp_chain::ChainClient;
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 use super::{Idle, Network};
 use crate::capability::{Capability, DriverKind};
@@ -86,8 +86,8 @@ impl NodeHandle for RecordedNode {
         let own = self.inner.dial_address(advertised)?;
         match *self.redirect.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(to) => {
-                let (_, key) = dlp_node::node::parse_peer_address(&own, false).ok()?;
-                Some(dlp_node::node::format_peer_address(to, &key))
+                let (_, key) = dlp_node_api::parse_peer_address(&own, false).ok()?;
+                Some(dlp_node_api::format_peer_address(to, &key))
             }
             None => Some(own),
         }

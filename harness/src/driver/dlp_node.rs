@@ -16,17 +16,11 @@
 use std::path::Path;
 
 use dlp_chain::Hash32;
-use dlp_node::config::OnAuditFailure;
 use dlp_node::layout::BaseDir;
+use dlp_node_api::OnAuditFailure;
 
 use super::NodeSpec;
 use crate::error::HarnessError;
-
-/// The line a `dlp-node` process prints on stdout once its RPC answers, followed by the RPC
-/// address (`rpc listening on 127.0.0.1:40123`): what the process and container launchers wait
-/// for, and where the process launcher reads the OS-chosen port. (The node's API crate will own
-/// this const; until then, the harness's one copy.)
-pub(crate) const READY_LINE: &str = "rpc listening on ";
 
 /// `backup.coalesce_secs` of a node with automatic backups: at most one change-triggered
 /// backup per this many seconds.
@@ -144,8 +138,8 @@ pub fn log_path(home: &Path) -> std::path::PathBuf {
 mod tests {
     use super::*;
     use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings};
-    use dlp_node::config::{AuditPolicy, Config, MutualStale, OnForceCloseRequest};
-    use dlp_node::store::Backend;
+    use dlp_node::config::Config;
+    use dlp_node_api::{AuditPolicy, Backend, MutualStale, OnForceCloseRequest};
 
     #[test]
     fn the_config_parses_and_carries_the_spec() {

@@ -30,9 +30,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use dlp_chain::ChainClient;
-// `::dlp_node` is the crate; `self::dlp_node` the flavour module below.
-use ::dlp_node::config::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
-use ::dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend, MutualStale, OnAuditFailure, OnForceCloseRequest};
 
 use crate::error::HarnessError;
 

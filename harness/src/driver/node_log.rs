@@ -128,7 +128,7 @@ where
         let meta = event.metadata();
         let mut line = Line(format!(
             "{} {:>5} {}{}:",
-            clock(dlp_node::fsutil::unix_ms()),
+            clock(dlp_node_api::unix_ms()),
             meta.level(),
             spans
                 .iter()

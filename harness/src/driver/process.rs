@@ -180,7 +180,7 @@ impl Driver for ProcessDriver {
         let log = super::dlp_node::log_path(&spec.home);
         let (guard, rpc) = spawn_ready(
             cmd,
-            super::dlp_node::READY_LINE,
+            dlp_node_api::READY_LINE_PREFIX,
             &log,
             &format!("dlp-node {name}"),
         )?;

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use dlp_node::config::{AuditPolicy, MutualStale};
+use dlp_node_api::{AuditPolicy, MutualStale};
 use toml::Spanned;
 
 use crate::scenario::{ChannelDecl, NodeDecl, Shape, shape_pairs};

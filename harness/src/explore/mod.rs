@@ -14,7 +14,7 @@ mod generate;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dlp_node::store::Backend;
+use dlp_node_api::{Backend, MessageName};
 
 use crate::capability::DriverKind;
 use crate::error::HarnessError;
@@ -190,7 +190,7 @@ fn canonical_kind(kind: &str) -> Option<String> {
         && map
             .get("msg_type")
             .and_then(|m| m.as_str())
-            .is_some_and(|m| dlp_node::wire::PeerMessage::GOSSIP_TYPE_NAMES.contains(&m));
+            .is_some_and(|m| MessageName::from(m).is_gossip());
     if gossip_message || kind_type == "graph_channel_updated" {
         return None;
     }

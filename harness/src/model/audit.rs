@@ -16,7 +16,7 @@
 //! audit shows up as a disagreement instead of agreeing with itself. Used by the audit-rule
 //! invariant (`checks::audit_rule`), the sweep's oracle and, through both, the explorer.
 
-use dlp_node::config::AuditPolicy;
+use dlp_node_api::AuditPolicy;
 use serde::Serialize;
 
 /// What a restored channel does.

@@ -17,14 +17,13 @@
 //! node) and by the `expect_silence` step (over a node's current run).
 
 use dlp_chain::{Hash32, Pubkey};
-use dlp_node::config::{AuditPolicy, MutualStale};
-use dlp_node::events::{EventKind, NodeEvent};
+use dlp_node_api::{AuditPolicy, EventKind, MessageName, MutualStale, NodeEvent};
 
 /// A message a Stale channel sent before the peer's `ReestablishChannel`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Breach {
-    /// The message's type name (`ReestablishChannel`, `CommitmentSigned`, ...).
-    pub message: String,
+    /// The message (`ReestablishChannel`, `CommitmentSigned`, ...).
+    pub message: MessageName,
     /// The sequence number of its `MessageSent` event.
     pub seq: u64,
 }
@@ -84,9 +83,9 @@ pub fn breaches<'a>(
                 ..
             } if *channel_id == Some(channel) => {
                 peer = Some(*p);
-                match msg_type.as_str() {
-                    "ReestablishChannel" => heard = true,
-                    "StaleNotice" => conn.notice_received = true,
+                match msg_type {
+                    MessageName::ReestablishChannel => heard = true,
+                    MessageName::StaleNotice => conn.notice_received = true,
                     _ => {}
                 }
             }
@@ -98,9 +97,9 @@ pub fn breaches<'a>(
             } if *channel_id == Some(channel) => {
                 peer = Some(*p);
                 let allowed = reveal
-                    && match msg_type.as_str() {
-                        "StaleNotice" => !std::mem::replace(&mut conn.notice_sent, true),
-                        "ReestablishChannel" => {
+                    && match msg_type {
+                        MessageName::StaleNotice => !std::mem::replace(&mut conn.notice_sent, true),
+                        MessageName::ReestablishChannel => {
                             speaker.me.0 < p.0
                                 && conn.notice_sent
                                 && conn.notice_received
@@ -136,12 +135,12 @@ mod tests {
         }
     }
 
-    fn sent_to(seq: u64, peer: Pubkey, msg: &str, channel: Hash32) -> NodeEvent {
+    fn sent_to(seq: u64, peer: Pubkey, msg: MessageName, channel: Hash32) -> NodeEvent {
         event(
             seq,
             EventKind::MessageSent {
                 peer,
-                msg_type: msg.into(),
+                msg_type: msg,
                 channel_id: Some(channel),
                 local: 0,
                 remote: 0,
@@ -149,12 +148,12 @@ mod tests {
         )
     }
 
-    fn received_from(seq: u64, peer: Pubkey, msg: &str, channel: Hash32) -> NodeEvent {
+    fn received_from(seq: u64, peer: Pubkey, msg: MessageName, channel: Hash32) -> NodeEvent {
         event(
             seq,
             EventKind::MessageReceived {
                 peer,
-                msg_type: msg.into(),
+                msg_type: msg,
                 channel_id: Some(channel),
                 local: 0,
                 remote: 0,
@@ -172,11 +171,11 @@ mod tests {
         )
     }
 
-    fn sent(seq: u64, msg: &str, channel: Hash32) -> NodeEvent {
+    fn sent(seq: u64, msg: MessageName, channel: Hash32) -> NodeEvent {
         sent_to(seq, HIGH, msg, channel)
     }
 
-    fn received(seq: u64, msg: &str, channel: Hash32) -> NodeEvent {
+    fn received(seq: u64, msg: MessageName, channel: Hash32) -> NodeEvent {
         received_from(seq, HIGH, msg, channel)
     }
 
@@ -184,10 +183,10 @@ mod tests {
         Speaker { me, mode }
     }
 
-    fn names(breaches: &[Breach]) -> Vec<(&str, u64)> {
+    fn names(breaches: &[Breach]) -> Vec<(MessageName, u64)> {
         breaches
             .iter()
-            .map(|b| (b.message.as_str(), b.seq))
+            .map(|b| (b.message.clone(), b.seq))
             .collect()
     }
 
@@ -195,17 +194,17 @@ mod tests {
     fn only_messages_before_the_peers_reestablish_on_that_channel_break_silence() {
         let (a, b) = (Hash32([1; 32]), Hash32([2; 32]));
         let events = [
-            sent(1, "ReestablishChannel", b),
-            sent(2, "ReestablishChannel", a),
-            received(3, "ReestablishChannel", a),
-            sent(4, "ReestablishChannel", a),
+            sent(1, MessageName::ReestablishChannel, b),
+            sent(2, MessageName::ReestablishChannel, a),
+            received(3, MessageName::ReestablishChannel, a),
+            sent(4, MessageName::ReestablishChannel, a),
         ];
         for mode in [MutualStale::Wait, MutualStale::Reveal] {
             let who = speaker(LOW, mode);
             assert_eq!(
                 breaches(&events, a, who),
                 [Breach {
-                    message: "ReestablishChannel".into(),
+                    message: MessageName::ReestablishChannel,
                     seq: 2
                 }],
                 "{mode}"
@@ -219,11 +218,11 @@ mod tests {
     fn lower_key_resolution(channel: Hash32) -> Vec<NodeEvent> {
         vec![
             connected(1, HIGH),
-            sent(2, "StaleNotice", channel),
-            received(3, "StaleNotice", channel),
-            sent(4, "ReestablishChannel", channel),
-            received(5, "ReestablishChannel", channel),
-            sent(6, "RevokeAndAck", channel),
+            sent(2, MessageName::StaleNotice, channel),
+            received(3, MessageName::StaleNotice, channel),
+            sent(4, MessageName::ReestablishChannel, channel),
+            received(5, MessageName::ReestablishChannel, channel),
+            sent(6, MessageName::RevokeAndAck, channel),
         ]
     }
 
@@ -235,25 +234,28 @@ mod tests {
         // The same events are breaches under `wait`: no exception at all.
         assert_eq!(
             names(&breaches(&events, c, speaker(LOW, MutualStale::Wait))),
-            [("StaleNotice", 2), ("ReestablishChannel", 4)]
+            [
+                (MessageName::StaleNotice, 2),
+                (MessageName::ReestablishChannel, 4)
+            ]
         );
         // And by the higher key: it must wait for the peer's numbers.
         let higher = [
             connected(1, LOW),
-            sent_to(2, LOW, "StaleNotice", c),
-            received_from(3, LOW, "StaleNotice", c),
-            sent_to(4, LOW, "ReestablishChannel", c),
+            sent_to(2, LOW, MessageName::StaleNotice, c),
+            received_from(3, LOW, MessageName::StaleNotice, c),
+            sent_to(4, LOW, MessageName::ReestablishChannel, c),
         ];
         assert_eq!(
             names(&breaches(&higher, c, speaker(HIGH, MutualStale::Reveal))),
-            [("ReestablishChannel", 4)]
+            [(MessageName::ReestablishChannel, 4)]
         );
         // The higher key answering the lower key's numbers is no breach.
         let answer = [
-            sent_to(2, LOW, "StaleNotice", c),
-            received_from(3, LOW, "StaleNotice", c),
-            received_from(4, LOW, "ReestablishChannel", c),
-            sent_to(5, LOW, "ReestablishChannel", c),
+            sent_to(2, LOW, MessageName::StaleNotice, c),
+            received_from(3, LOW, MessageName::StaleNotice, c),
+            received_from(4, LOW, MessageName::ReestablishChannel, c),
+            sent_to(5, LOW, MessageName::ReestablishChannel, c),
         ];
         assert_eq!(breaches(&answer, c, speaker(HIGH, MutualStale::Reveal)), []);
     }
@@ -263,42 +265,51 @@ mod tests {
         let c = Hash32([1; 32]);
         let who = speaker(LOW, MutualStale::Reveal);
         // Numbers without the peer's notice, or before our own.
-        let no_peer_notice = [sent(1, "StaleNotice", c), sent(2, "ReestablishChannel", c)];
+        let no_peer_notice = [
+            sent(1, MessageName::StaleNotice, c),
+            sent(2, MessageName::ReestablishChannel, c),
+        ];
         assert_eq!(
             names(&breaches(&no_peer_notice, c, who)),
-            [("ReestablishChannel", 2)]
+            [(MessageName::ReestablishChannel, 2)]
         );
         let before_ours = [
-            received(1, "StaleNotice", c),
-            sent(2, "ReestablishChannel", c),
-            sent(3, "StaleNotice", c),
+            received(1, MessageName::StaleNotice, c),
+            sent(2, MessageName::ReestablishChannel, c),
+            sent(3, MessageName::StaleNotice, c),
         ];
         assert_eq!(
             names(&breaches(&before_ours, c, who)),
-            [("ReestablishChannel", 2)]
+            [(MessageName::ReestablishChannel, 2)]
         );
         // Twice on one connection.
         let twice = [
-            sent(1, "StaleNotice", c),
-            sent(2, "StaleNotice", c),
-            received(3, "StaleNotice", c),
-            sent(4, "ReestablishChannel", c),
-            sent(5, "ReestablishChannel", c),
+            sent(1, MessageName::StaleNotice, c),
+            sent(2, MessageName::StaleNotice, c),
+            received(3, MessageName::StaleNotice, c),
+            sent(4, MessageName::ReestablishChannel, c),
+            sent(5, MessageName::ReestablishChannel, c),
         ];
         assert_eq!(
             names(&breaches(&twice, c, who)),
-            [("StaleNotice", 2), ("ReestablishChannel", 5)]
+            [
+                (MessageName::StaleNotice, 2),
+                (MessageName::ReestablishChannel, 5)
+            ]
         );
         // Anything else, even after both notices.
         let other = [
-            sent(1, "StaleNotice", c),
-            received(2, "StaleNotice", c),
-            sent(3, "CommitmentSigned", c),
-            sent(4, "RequestForceClose", c),
+            sent(1, MessageName::StaleNotice, c),
+            received(2, MessageName::StaleNotice, c),
+            sent(3, MessageName::CommitmentSigned, c),
+            sent(4, MessageName::RequestForceClose, c),
         ];
         assert_eq!(
             names(&breaches(&other, c, who)),
-            [("CommitmentSigned", 3), ("RequestForceClose", 4)]
+            [
+                (MessageName::CommitmentSigned, 3),
+                (MessageName::RequestForceClose, 4)
+            ]
         );
     }
 
@@ -309,25 +320,28 @@ mod tests {
         // The peer's notice on the first connection does not count on the second.
         let events = [
             connected(1, HIGH),
-            sent(2, "StaleNotice", c),
-            received(3, "StaleNotice", c),
+            sent(2, MessageName::StaleNotice, c),
+            received(3, MessageName::StaleNotice, c),
             connected(4, HIGH),
-            sent(5, "ReestablishChannel", c),
-            sent(6, "StaleNotice", c),
-            received(7, "StaleNotice", c),
-            sent(8, "ReestablishChannel", c),
+            sent(5, MessageName::ReestablishChannel, c),
+            sent(6, MessageName::StaleNotice, c),
+            received(7, MessageName::StaleNotice, c),
+            sent(8, MessageName::ReestablishChannel, c),
         ];
         assert_eq!(
             names(&breaches(&events, c, who)),
-            [("ReestablishChannel", 5)]
+            [(MessageName::ReestablishChannel, 5)]
         );
         // Another peer's connection changes nothing.
         let other_peer = [
-            sent(1, "StaleNotice", c),
+            sent(1, MessageName::StaleNotice, c),
             connected(2, Pubkey([9; 33])),
-            sent(3, "StaleNotice", c),
+            sent(3, MessageName::StaleNotice, c),
         ];
-        assert_eq!(names(&breaches(&other_peer, c, who)), [("StaleNotice", 3)]);
+        assert_eq!(
+            names(&breaches(&other_peer, c, who)),
+            [(MessageName::StaleNotice, 3)]
+        );
     }
 
     #[test]

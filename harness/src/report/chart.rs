@@ -13,77 +13,19 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use dlp_chain::{Hash32, TxRecord};
-use dlp_node::events::EventKind;
+use dlp_node_api::EventKind;
 
+use super::lanes::{Item, Lane, Pending, Queue};
 use super::load::RunData;
-use super::marks::{is_gossip_message, lifecycle_marks, mark, message_label};
+use super::marks::{lifecycle_marks, mark, message_label};
 use super::matching::{latest_lane, match_messages};
 use super::names::{Names, tx_class, tx_label};
-
-/// One vertical lane.
-#[derive(Debug, Clone)]
-pub struct Lane {
-    /// `bob#2`, or `ledger`.
-    pub label: String,
-    pub node: String,
-    /// What started it (`restored from "old"`), or where its file was cut.
-    pub note: Option<String>,
-    pub first_row: usize,
-    pub last_row: usize,
-}
 
 /// One row of the chart.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub at_ms: u64,
     pub item: Item,
-}
-
-/// What a row shows.
-#[derive(Debug, Clone)]
-pub enum Item {
-    /// Step `record.steps[index]` starts here.
-    Step { index: usize },
-    /// Something the harness did outside the steps (add a node, open a channel).
-    Note { text: String },
-    /// A peer message leaves `lane`; `recv_row` is where it arrives (`None`: never received).
-    Send {
-        lane: usize,
-        to: Option<usize>,
-        recv_row: Option<usize>,
-        label: String,
-    },
-    /// A peer message handled in `lane`; `send_row` is where it left.
-    Recv {
-        lane: usize,
-        from: Option<usize>,
-        send_row: Option<usize>,
-        label: String,
-    },
-    /// A mark on a lane; `class` says what kind (CSS class).
-    Mark {
-        lane: usize,
-        class: &'static str,
-        text: String,
-    },
-    /// A transaction broadcast from `lane` to the ledger lane.
-    Tx {
-        lane: usize,
-        class: &'static str,
-        label: String,
-    },
-}
-
-impl Item {
-    fn lane(&self) -> Option<usize> {
-        match self {
-            Item::Step { .. } | Item::Note { .. } => None,
-            Item::Send { lane, .. }
-            | Item::Recv { lane, .. }
-            | Item::Mark { lane, .. }
-            | Item::Tx { lane, .. } => Some(*lane),
-        }
-    }
 }
 
 /// The chart.
@@ -93,17 +35,6 @@ pub struct Chart {
     pub rows: Vec<Row>,
     /// The ledger's lane, if there is a ledger.
     pub ledger_lane: Option<usize>,
-}
-
-/// One source of rows, in its own order.
-pub(super) type Queue = VecDeque<(u64, Pending)>;
-
-/// A row before the merge: sends and receives carry their match by id.
-#[derive(Debug)]
-pub(super) enum Pending {
-    Row(Item),
-    Send { id: usize, item: Item },
-    Recv { send: Option<usize>, item: Item },
 }
 
 /// Build the chart of a run.
@@ -149,7 +80,7 @@ pub fn build(data: &RunData, names: &Names) -> Chart {
             let queue = &mut queues[lane + 1];
             for (i, e) in run.events.iter().enumerate() {
                 let key = (lane, i);
-                if is_gossip_message(&e.kind) {
+                if e.kind.is_gossip_message() {
                     continue;
                 }
                 let pending =
@@ -174,13 +105,7 @@ pub fn build(data: &RunData, names: &Names) -> Chart {
                                 label: message_label(&e.kind, names, false),
                             },
                         },
-                        EventKind::TxBroadcast {
-                            txid,
-                            kind,
-                            accepted,
-                            reject_reason,
-                            ..
-                        } => {
+                        EventKind::TxBroadcast { txid, accepted, .. } => {
                             let first = *accepted && broadcast.insert(*txid);
                             let (class, label) = match (txs.get(txid), accepted) {
                                 (Some(t), true) => (
@@ -191,17 +116,11 @@ pub fn build(data: &RunData, names: &Names) -> Chart {
                                         if first { "" } else { " (again)" }
                                     ),
                                 ),
-                                _ => (
-                                    "tx rejected",
-                                    format!(
-                                        "{kind} REJECTED: {}",
-                                        reject_reason.clone().unwrap_or_default()
-                                    ),
-                                ),
+                                _ => ("tx rejected", e.kind.describe(names).to_string()),
                             };
                             Pending::Row(Item::Tx { lane, class, label })
                         }
-                        other => match mark(other, names, data) {
+                        other => match mark(other, names) {
                             Some((class, text)) => Pending::Row(Item::Mark { lane, class, text }),
                             None => continue,
                         },

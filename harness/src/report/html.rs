@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use super::chart;
 use super::load::{LogText, RunData};
 use super::names::{self, Names};
+use super::page::esc;
 use super::record::StepOutcome;
-use super::{esc, ledger, page, svg};
+use super::{ledger, page, svg};
 
 /// The whole report of a run directory, as one self-contained HTML page.
 pub fn render(data: &RunData) -> String {

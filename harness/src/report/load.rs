@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use dlp_node::events::NodeEvent;
+use dlp_node_api::NodeEvent;
 
-use super::ReportError;
+use super::error::ReportError;
 use super::record::{LEDGER_FILE, LedgerRecord, RUN_FILE, RunRecord};
 
 /// Most log lines shown per file (its last ones; the file in the run directory has them all).
@@ -121,7 +121,11 @@ pub fn load(dir: &Path) -> Result<RunData, ReportError> {
             .iter()
             .find(|n| n.name == name)
             .map_or_else(|| dir.join(&name), |n| dir.join(&n.home));
-        let (runs, cut) = read_events(&home.join("events.jsonl"), &name, &mut problems);
+        let (runs, cut) = read_events(
+            &home.join(dlp_node_api::EVENTS_FILE_NAME),
+            &name,
+            &mut problems,
+        );
         if let Some(cut) = &cut {
             problems.push(format!(
                 "{name}/events.jsonl is cut: line {} ({} bytes) is incomplete; the report shows \
@@ -154,7 +158,7 @@ fn node_dirs(dir: &Path) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(Result::ok)
-        .filter(|e| e.path().join("events.jsonl").is_file())
+        .filter(|e| e.path().join(dlp_node_api::EVENTS_FILE_NAME).is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     out.sort();

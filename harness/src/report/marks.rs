@@ -1,27 +1,15 @@
 //! What each event, and each lifecycle step of the scenario, puts on a lane: message labels
-//! with commitment numbers, marks for states, audits, backups, holds, payments and errors,
-//! and where a run ended (crash, stop, restore) or its file was cut.
+//! with commitment numbers, marks for states, audits, backups, holds, payments and errors (in
+//! the events' own words), and where a run ended (crash, stop, restore) or its file was cut.
 
 use std::collections::BTreeMap;
 
-use dlp_chain::Hash32;
-use dlp_node::events::EventKind;
+use dlp_node_api::EventKind;
 
-use super::chart::{Item, Lane, Pending, Queue};
+use super::lanes::{Item, Lane, Pending, Queue};
 use super::load::RunData;
 use super::names::Names;
 use super::record::StepRecord;
-
-/// Whether the event is a gossip message sent or received. The chart leaves them out: a
-/// channel's announcement and policies flood the whole network (hundreds of arrows on a line
-/// of ten), carry no channel state, and the graph marks say what they changed.
-pub(super) fn is_gossip_message(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::MessageSent { msg_type, .. } | EventKind::MessageReceived { msg_type, .. }
-            if dlp_node::wire::PeerMessage::GOSSIP_TYPE_NAMES.contains(&msg_type.as_str())
-    )
-}
 
 /// `RevokeAndAck ab  L2 R3` at the send; `L3 R2` at the receive.
 pub(super) fn message_label(kind: &EventKind, names: &Names, sent: bool) -> String {
@@ -53,169 +41,37 @@ pub(super) fn message_label(kind: &EventKind, names: &Names, sent: bool) -> Stri
     }
 }
 
-/// The mark an event makes, if any (`Persisted` makes none: every step persists).
-pub(super) fn mark(
-    kind: &EventKind,
-    names: &Names,
-    data: &RunData,
-) -> Option<(&'static str, String)> {
-    let ch = |c: &Hash32| names.channel(c);
-    Some(match kind {
-        EventKind::Started { .. } => ("start", "started".to_string()),
-        EventKind::PeerConnected { peer, inbound } => (
-            "conn",
-            format!(
-                "connected {} {}",
-                if *inbound { "from" } else { "to" },
-                names.key(&peer.to_string())
-            ),
-        ),
-        EventKind::PeerDisconnected { peer, reason } => (
-            "conn",
-            format!(
-                "disconnected from {} ({reason})",
-                names.key(&peer.to_string())
-            ),
-        ),
-        EventKind::StateChanged {
-            channel_id,
-            from,
-            to,
-        } => ("state", format!("{}: {from} → {to}", ch(channel_id))),
-        EventKind::AuditPassed {
-            channel_id,
-            policy,
-            local,
-            remote,
-            peer_local,
-            peer_remote,
-        } => (
-            "audit passed",
-            format!(
-                "audit PASSED ({policy}) {}: ours L{local} R{remote} · peer L{peer_local} R{peer_remote}",
-                ch(channel_id)
-            ),
-        ),
-        EventKind::AuditFailed {
-            channel_id,
-            policy,
-            local,
-            remote,
-            peer_local,
-            peer_remote,
-            reason,
-        } => (
-            "audit failed",
-            format!(
-                "audit FAILED ({policy}) {}: ours L{local} R{remote} · peer L{peer_local} R{peer_remote}: {reason}",
-                ch(channel_id)
-            ),
-        ),
-        EventKind::BackupWritten {
-            dir,
-            step,
-            automatic,
-        } => {
-            let named = data
-                .record
-                .backups
-                .iter()
-                // By the backup's own directory name: a container reports it under its path.
-                .find(|b| b.dir.file_name() == std::path::Path::new(dir).file_name())
-                .map(|b| format!(" \"{}\"", b.name))
-                .unwrap_or_default();
-            let how = match (step, automatic) {
-                (Some(step), _) => format!(" at {step}"),
-                (None, true) => " (automatic)".to_string(),
-                (None, false) => String::new(),
-            };
-            ("backup", format!("backup{named}{how}"))
+/// The mark an event makes, if any, in the events' own words (`dlp_node_api::describe`) with
+/// the scenario's names. `Persisted` makes none (every step persists), nor do messages (they
+/// are arrows) and transactions (they go to the ledger lane); every node learns every channel
+/// and its policies, so only a disabled direction, a removal or a refusal is worth a mark.
+pub(super) fn mark(kind: &EventKind, names: &Names) -> Option<(&'static str, String)> {
+    let class = match kind {
+        EventKind::Started { .. } => "start",
+        EventKind::PeerConnected { .. }
+        | EventKind::PeerDisconnected { .. }
+        | EventKind::GraphChannelRemoved { .. } => "conn",
+        EventKind::StateChanged { .. } => "state",
+        EventKind::Audit(audit) if audit.passed() => "audit passed",
+        EventKind::Audit(_) => "audit failed",
+        EventKind::BackupWritten { .. } => "backup",
+        EventKind::Held { .. } | EventKind::Released { .. } => "hold",
+        EventKind::PaymentUpdated { .. } | EventKind::RecoveredFromUnknownChannel { .. } => {
+            "payment"
         }
-        EventKind::Held { step } => ("hold", format!("HELD at {step}")),
-        EventKind::Released { step } => ("hold", format!("released from {step}")),
-        EventKind::PaymentUpdated {
-            payment_hash,
-            status,
-            reason,
-        } => (
-            "payment",
-            format!(
-                "payment {} {status}{}",
-                payment_hash
-                    .to_string()
-                    .chars()
-                    .take(10)
-                    .collect::<String>(),
-                reason
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            ),
-        ),
-        EventKind::MessageIgnored {
-            msg_type, reason, ..
-        } => ("warn", format!("ignored {msg_type}: {reason}")),
-        EventKind::UnknownChannelReestablish { peer, channel_id } => (
-            "warn",
-            format!(
-                "unknown channel {} reestablished by {}: asked it to force-close",
-                ch(channel_id),
-                names.key(&peer.to_string())
-            ),
-        ),
-        EventKind::RecoveredFromUnknownChannel {
-            channel_id, amount, ..
-        } => (
-            "payment",
-            format!("recovered {amount} from unknown channel {}", ch(channel_id)),
-        ),
-        EventKind::Error {
-            channel_id,
-            message,
-        } => (
-            "error",
-            format!(
-                "ERROR{}: {message}",
-                channel_id
-                    .map(|c| format!(" on {}", ch(&c)))
-                    .unwrap_or_default()
-            ),
-        ),
-        EventKind::GossipRefused {
-            peer,
-            msg_type,
-            reason,
-        } => (
-            "warn",
-            format!(
-                "refused {msg_type} from {}: {reason}",
-                names.key(&peer.to_string())
-            ),
-        ),
-        EventKind::GraphChannelUpdated {
-            channel_id,
-            node,
-            enabled: false,
-        } => (
-            "graph",
-            format!(
-                "graph: {} disabled by {}",
-                ch(channel_id),
-                names.key(&node.to_string())
-            ),
-        ),
-        EventKind::GraphChannelRemoved { channel_id } => {
-            ("conn", format!("graph − {} (closed)", ch(channel_id)))
-        }
-        // Every node learns every channel and its policies: a mark each would bury the
-        // protocol; a disabled direction, a removal or a refusal is worth one.
+        EventKind::MessageIgnored { .. }
+        | EventKind::UnknownChannelReestablish { .. }
+        | EventKind::GossipRefused { .. } => "warn",
+        EventKind::Error { .. } => "error",
+        EventKind::GraphChannelUpdated { enabled: false, .. } => "graph",
         EventKind::GraphChannelAdded { .. }
         | EventKind::GraphChannelUpdated { .. }
         | EventKind::Persisted { .. }
         | EventKind::MessageSent { .. }
         | EventKind::MessageReceived { .. }
         | EventKind::TxBroadcast { .. } => return None,
-    })
+    };
+    Some((class, kind.describe(names).to_string()))
 }
 
 /// Crashes, stops and restores from the steps: a mark where the lane ends, and what started

@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use dlp_node::events::{EventKind, NodeEvent};
+use dlp_node_api::{EventKind, NodeEvent};
 
-use super::chart::Lane;
+use super::lanes::Lane;
 use super::load::RunData;
 use super::names::Names;
 
@@ -39,7 +39,7 @@ pub(super) fn match_messages(
         for run in &node.runs {
             let lane = lane_of[&(node.name.clone(), run.run)];
             for (i, e) in run.events.iter().enumerate() {
-                if super::marks::is_gossip_message(&e.kind) {
+                if e.kind.is_gossip_message() {
                     continue;
                 }
                 let msg = |peer: String| Msg {

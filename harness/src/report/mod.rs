@@ -5,7 +5,9 @@
 //! - `record.rs`: what the harness writes next to the nodes' files (`run.json`, `ledger.json`).
 //! - `load.rs`: reading a run directory without trusting it (a cut `events.jsonl` still shows
 //!   what it holds, and the cut is marked).
-//! - `chart.rs`: the message sequence chart's lanes and rows; `svg.rs` draws it.
+//! - `chart.rs`: the message sequence chart's rows, merged from what `marks.rs` (events and
+//!   lifecycle steps in words) and `matching.rs` (which send each receive answers) put on the
+//!   lanes (`lanes.rs`); `svg.rs` draws it.
 //! - `ledger.rs`: who got what, from the ledger's transactions.
 //! - `html.rs`: the run report page; `page.rs`: the page shell and escaping every HTML report
 //!   shares (the sweep's too).
@@ -15,8 +17,10 @@
 //! records, this renders them.
 
 mod chart;
+mod error;
 mod html;
 mod junit;
+mod lanes;
 mod ledger;
 mod load;
 mod marks;
@@ -31,6 +35,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
+pub use error::ReportError;
 pub use junit::{Outcome as ResultOutcome, RunResult, RunSummary};
 pub use load::{RunData, load};
 pub use page::{esc, page};
@@ -39,32 +44,6 @@ pub use record::{
     NodeMeta, NoteRecord, REPORT_FILE, RUN_FILE, RunRecord, ScenarioRecord, StepOutcome,
     StepRecord, write_json,
 };
-
-/// Why a report could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// The path is not a run directory (not a directory, or no `run.json` in it).
-    #[error("{} is not a run directory: {reason}", path.display())]
-    NotARunDir { path: PathBuf, reason: String },
-    /// A record file is there but unreadable.
-    #[error("{}: {detail}", path.display())]
-    Record { path: PathBuf, detail: String },
-    #[error("I/O on {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl ReportError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        ReportError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
 
 /// The report page of a run directory.
 pub fn render(dir: &Path) -> Result<String, ReportError> {

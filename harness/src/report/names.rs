@@ -3,15 +3,17 @@
 
 use std::collections::HashMap;
 
-use dlp_chain::{Hash32, TxKind, TxRecord};
-use dlp_node::events::EventKind;
+use dlp_chain::{Hash32, Pubkey, TxKind, TxRecord};
+use dlp_node_api::{EventKind, Naming};
 
 use super::load::RunData;
 
-/// Names for what events and transactions carry: channels by id, nodes by key.
+/// Names for what events and transactions carry: channels by id, nodes by key, backups by
+/// their directory's name.
 pub struct Names {
     channels: HashMap<String, String>,
     keys: HashMap<String, String>,
+    backups: HashMap<std::ffi::OsString, String>,
 }
 
 impl Names {
@@ -38,7 +40,18 @@ impl Names {
                 }
             }
         }
-        Names { channels, keys }
+        // By the backup's own directory name: a container reports it under its path.
+        let backups = data
+            .record
+            .backups
+            .iter()
+            .filter_map(|b| Some((b.dir.file_name()?.to_os_string(), b.name.clone())))
+            .collect();
+        Names {
+            channels,
+            keys,
+            backups,
+        }
     }
 
     /// A channel's name, else its id's first bytes.
@@ -60,6 +73,26 @@ impl Names {
 
     pub(super) fn node_of(&self, key: &str) -> Option<&str> {
         self.keys.get(key).map(String::as_str)
+    }
+}
+
+/// How the report's marks name what events carry (the words are the events' own).
+impl Naming for Names {
+    fn channel(&self, id: &Hash32) -> String {
+        Names::channel(self, id)
+    }
+
+    fn node(&self, key: &Pubkey) -> String {
+        self.key(&key.to_string())
+    }
+
+    /// `"before-payment"` for a backup the scenario named, else the directory's name.
+    fn backup(&self, dir: &str) -> String {
+        let file_name = std::path::Path::new(dir).file_name();
+        match file_name.and_then(|f| self.backups.get(f)) {
+            Some(name) => format!("\"{name}\""),
+            None => file_name.map_or_else(|| dir.to_string(), |f| f.to_string_lossy().into_owned()),
+        }
     }
 }
 

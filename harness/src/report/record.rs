@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use dlp_chain::TxRecord;
 use serde::{Deserialize, Serialize};
 
-use super::ReportError;
+use super::error::ReportError;
 
 /// The run's record file, in the run directory.
 pub const RUN_FILE: &str = "run.json";

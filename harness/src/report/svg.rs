@@ -6,8 +6,9 @@
 
 use std::fmt::Write as _;
 
-use super::chart::{Chart, Item};
-use super::esc;
+use super::chart::Chart;
+use super::lanes::Item;
+use super::page::esc;
 use super::record::{RunRecord, StepOutcome};
 
 const GUTTER_W: usize = 360;

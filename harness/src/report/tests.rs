@@ -5,8 +5,10 @@
 use std::path::Path;
 
 use dlp_chain::{Hash32, Lock, Output, Pubkey, Transaction, TxKind, TxRecord};
-use dlp_node::channel_record::ChannelState;
-use dlp_node::events::{EventKind, NodeEvent};
+use dlp_node_api::{
+    AuditEvent, AuditOutcome, AuditPolicy, ChannelState, EventKind, MessageName, NodeEvent,
+    TxKindName,
+};
 
 use super::*;
 
@@ -18,13 +20,13 @@ fn key(b: u8) -> Pubkey {
 
 const CHANNEL: Hash32 = Hash32([7; 32]);
 
-fn sent(seq: u64, at: u64, to: u8, msg: &str, l: u64, r: u64) -> NodeEvent {
+fn sent(seq: u64, at: u64, to: u8, msg: MessageName, l: u64, r: u64) -> NodeEvent {
     NodeEvent {
         seq,
         at_ms: at,
         kind: EventKind::MessageSent {
             peer: key(to),
-            msg_type: msg.into(),
+            msg_type: msg,
             channel_id: Some(CHANNEL),
             local: l,
             remote: r,
@@ -32,13 +34,13 @@ fn sent(seq: u64, at: u64, to: u8, msg: &str, l: u64, r: u64) -> NodeEvent {
     }
 }
 
-fn received(seq: u64, at: u64, from: u8, msg: &str, l: u64, r: u64) -> NodeEvent {
+fn received(seq: u64, at: u64, from: u8, msg: MessageName, l: u64, r: u64) -> NodeEvent {
     NodeEvent {
         seq,
         at_ms: at,
         kind: EventKind::MessageReceived {
             peer: key(from),
-            msg_type: msg.into(),
+            msg_type: msg,
             channel_id: Some(CHANNEL),
             local: l,
             remote: r,
@@ -201,8 +203,8 @@ fn write_run(dir: &Path) {
     write_json(dir, LEDGER_FILE, &ledger).expect("ledger.json");
     let alice = [
         event(1, 1002, EventKind::Started { pubkey: key(1) }),
-        sent(2, 1020, 2, "AddTlc", 0, 0),
-        sent(3, 1030, 2, "RevokeAndAck", 1, 1),
+        sent(2, 1020, 2, MessageName::AddTlc, 0, 0),
+        sent(3, 1030, 2, MessageName::RevokeAndAck, 1, 1),
         event(
             4,
             1040,
@@ -211,13 +213,13 @@ fn write_run(dir: &Path) {
                 reason: "closed".into(),
             },
         ),
-        received(5, 1210, 2, "ReestablishChannel", 1, 1),
+        received(5, 1210, 2, MessageName::ReestablishChannel, 1, 1),
         event(
             6,
             1220,
             EventKind::TxBroadcast {
                 txid: Hash32([9; 32]),
-                kind: "penalty".into(),
+                kind: TxKindName::Penalty,
                 channel_id: Some(CHANNEL),
                 commitment_number: None,
                 accepted: true,
@@ -227,7 +229,7 @@ fn write_run(dir: &Path) {
     ];
     let bob = [
         event(1, 1003, EventKind::Started { pubkey: key(2) }),
-        received(2, 1021, 1, "AddTlc", 0, 0),
+        received(2, 1021, 1, MessageName::AddTlc, 0, 0),
         event(
             3,
             1025,
@@ -251,16 +253,17 @@ fn write_run(dir: &Path) {
         event(
             3,
             1200,
-            EventKind::AuditPassed {
+            EventKind::Audit(AuditEvent {
                 channel_id: CHANNEL,
-                policy: "fiber".into(),
+                policy: AuditPolicy::Fiber,
                 local: 0,
                 remote: 0,
                 peer_local: 1,
                 peer_remote: 1,
-            },
+                outcome: AuditOutcome::Passed,
+            }),
         ),
-        sent(4, 1205, 1, "ReestablishChannel", 0, 0),
+        sent(4, 1205, 1, MessageName::ReestablishChannel, 0, 0),
     ];
     for (name, events) in [("alice", &alice[..]), ("bob", &bob[..])] {
         std::fs::create_dir_all(dir.join(name)).expect("home");
@@ -302,7 +305,7 @@ fn the_report_shows_lanes_arrows_marks_the_failing_step_ledger_and_logs() {
     assert!(html.contains("RevokeAndAck ab  L1 R1 · lost"));
     // Marks: state, audit with both sides' numbers, backup by name, penalty on the ledger.
     assert!(html.contains("ab: Stale → ChannelReady"));
-    assert!(html.contains("audit PASSED (fiber) ab: ours L0 R0 · peer L1 R1"));
+    assert!(html.contains("audit PASSED (fiber) on ab: ours L0 R0, peer L1 R1"));
     assert!(html.contains("backup &quot;old&quot;"));
     assert!(html.contains("class=\"arrow tx penalty\""));
     assert!(
@@ -358,7 +361,7 @@ fn a_cut_events_file_still_renders_and_is_marked() {
         "and in the lane's header"
     );
     // What came before the cut is there; the cut event is not.
-    assert!(html.contains("audit PASSED (fiber) ab"));
+    assert!(html.contains("audit PASSED (fiber) on ab"));
     assert!(
         !html.contains("data-from=\"bob#2\""),
         "the cut send is gone"

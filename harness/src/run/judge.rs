@@ -6,8 +6,7 @@
 //! itself, so a judge sees exactly what a scenario could.
 
 use dlp_chain::{Hash32, Pubkey, TxRecord};
-use dlp_node::core::ChannelInfo;
-use dlp_node::events::{EventKind, NodeEvent};
+use dlp_node_api::{ChannelInfo, EventKind, NodeEvent};
 
 use super::Session;
 use crate::cluster::Idle;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use dlp_chain::TxRecord;
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 use super::report::{RunFailure, RunInfo, reproduce};
 use crate::capability::DriverKind;
@@ -29,7 +29,7 @@ pub(super) struct RunLog {
 }
 
 fn now() -> u64 {
-    dlp_node::fsutil::unix_ms()
+    dlp_node_api::unix_ms()
 }
 
 impl RunLog {

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 use crate::capability::DriverKind;
 use crate::cluster::Network;

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 use super::{Failure, Outcome, RunFailure};
 use crate::capability::DriverKind;
@@ -53,7 +53,7 @@ pub fn seed_from_env() -> Result<u64, InvalidSeed> {
 pub fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(dlp_node::fsutil::unix_ms());
+    hasher.write_u64(dlp_node_api::unix_ms());
     hasher.finish()
 }
 

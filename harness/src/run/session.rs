@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 use super::record::RunLog;
 use super::report::{Failure, RunFailure, RunInfo, render};

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use dlp_node::config::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
+use dlp_node_api::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;

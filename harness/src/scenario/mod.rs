@@ -36,7 +36,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 use crate::error::HarnessError;
 

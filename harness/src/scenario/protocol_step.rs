@@ -3,8 +3,7 @@
 //! wait out its deadline (or the backup never be written), so the format refuses it, listing
 //! the messages there are.
 
-use dlp_node::rpc::limits::MAX_STEP_LEN;
-use dlp_node::wire::PeerMessage;
+use dlp_node_api::{MAX_STEP_LEN, MessageName};
 
 use super::source::clip;
 use crate::limits::MAX_NTH;
@@ -13,7 +12,7 @@ use crate::limits::MAX_NTH;
 /// at most [`MAX_STEP_LEN`] bytes (what the node's `dev_hold` accepts), and `nth` is 1 to
 /// [`MAX_NTH`].
 pub fn check(verb: &str, step: &str, nth: u64) -> Result<(), String> {
-    let messages = || PeerMessage::TYPE_NAMES.join(", ");
+    let messages = MessageName::list;
     if step.len() > MAX_STEP_LEN {
         return Err(format!(
             "{verb}: step {} is longer than {MAX_STEP_LEN} bytes",
@@ -21,7 +20,7 @@ pub fn check(verb: &str, step: &str, nth: u64) -> Result<(), String> {
         ));
     }
     match step.split_once(':') {
-        Some(("sent" | "received", message)) if PeerMessage::TYPE_NAMES.contains(&message) => {}
+        Some(("sent" | "received", message)) if MessageName::from(message).is_known() => {}
         Some(("sent" | "received", message)) => {
             return Err(format!(
                 "{verb}: step {}: no message named {}; messages: {}",

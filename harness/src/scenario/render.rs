@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use dlp_node::config::OnAuditFailure;
+use dlp_node_api::OnAuditFailure;
 use serde_json::Value;
 
 use super::facts::StepFormat;

@@ -3,7 +3,7 @@
 //! against the node's serialisation (the conversions are exhaustive matches, so a new variant
 //! there fails to compile here until it is mirrored).
 
-use dlp_node::config::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
+use dlp_node_api::{AuditPolicy, MutualStale, OnAuditFailure, OnForceCloseRequest};
 use schemars::JsonSchema;
 use serde::Serialize;
 

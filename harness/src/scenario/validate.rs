@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 use toml::Spanned;
 
 use super::Scenario;

@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use dlp_node::events::EventKind;
+use dlp_node_api::{EventKind, MessageName};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb};
 use crate::capability::Capability::TypedEvents;
-use crate::cluster::describe;
 use crate::error::HarnessError;
 use crate::model::silence::{Speaker, breaches, effective_mode};
 use crate::scenario::{Facts, VerbFacts};
@@ -75,40 +74,34 @@ impl Verb for ExpectAudit {
         let id = cx.net.channel(channel)?.id;
         let event = cx
             .net
-            .wait_event(node, 0, &format!("the audit of {channel}"), |k| {
-                matches!(k, EventKind::AuditPassed { channel_id, .. } | EventKind::AuditFailed { channel_id, .. } if *channel_id == id)
-            })
+            .wait_event(
+                node,
+                0,
+                &format!("the audit of {channel}"),
+                |k| matches!(k, EventKind::Audit(audit) if audit.channel_id == id),
+            )
             .await?;
-        let passed = matches!(event.kind, EventKind::AuditPassed { .. });
-        if passed != (outcome == AuditExpect::Passed) {
-            return Err(HarnessError::Expectation(format!(
-                "{node}: expected the audit of {channel} to be {outcome:?}, got: {}",
-                describe(&event.kind)
-            )));
-        }
-        let (EventKind::AuditPassed {
-            local,
-            remote,
-            peer_local,
-            peer_remote,
-            ..
-        }
-        | EventKind::AuditFailed {
-            local,
-            remote,
-            peer_local,
-            peer_remote,
-            ..
-        }) = event.kind
-        else {
+        let EventKind::Audit(audit) = &event.kind else {
             unreachable!("matched an audit event above")
         };
+        if audit.passed() != (outcome == AuditExpect::Passed) {
+            return Err(HarnessError::Expectation(format!(
+                "{node}: expected the audit of {channel} to be {outcome:?}, got: {}",
+                event.kind
+            )));
+        }
+        let (local, remote, peer_local, peer_remote) = (
+            audit.local,
+            audit.remote,
+            audit.peer_local,
+            audit.peer_remote,
+        );
         match self.peer {
             Some(want) if AuditPeer::of(local, remote, peer_local, peer_remote) != Some(want) => {
                 Err(HarnessError::Expectation(format!(
                     "{node}: expected the peer {want:?} of the backup in the audit of \
                      {channel}, got: {}",
-                    describe(&event.kind)
+                    event.kind
                 )))
             }
             _ => Ok(()),
@@ -180,8 +173,11 @@ impl Verb for WaitReestablished {
                 0,
                 &format!("the peer's ReestablishChannel on {channel}"),
                 |k| {
-                    matches!(k, EventKind::MessageReceived { msg_type, channel_id, .. }
-                    if msg_type == "ReestablishChannel" && *channel_id == Some(id))
+                    matches!(k, EventKind::MessageReceived {
+                        msg_type: MessageName::ReestablishChannel,
+                        channel_id,
+                        ..
+                    } if *channel_id == Some(id))
                 },
             )
             .await

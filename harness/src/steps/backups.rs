@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dlp_node::store::{Backend, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME};
+use dlp_node_api::{Backend, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME, StepAction, StepSpec};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -73,11 +73,11 @@ impl Verb for BackupAt {
             .as_ref()
             .map(|c| cx.net.channel(c).map(|c| c.id))
             .transpose()?;
-        let spec = dlp_node::steps::StepSpec {
+        let spec = StepSpec {
             step: self.step.clone(),
             channel_id,
             nth: self.nth,
-            action: dlp_node::steps::StepAction::Backup,
+            action: StepAction::Backup,
         };
         cx.net.backup_at(&self.node, spec, &self.name).await
     }

@@ -1,7 +1,7 @@
 //! Channels: `open_channel`, `shutdown`, and what a node lists (`expect_state`,
 //! `expect_balance`, `expect_channels`).
 
-use dlp_node::channel_record::ChannelState;
+use dlp_node_api::ChannelState;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -6,8 +6,7 @@
 //! channel's neighbour on its second try looks the same as one routed around it at once if
 //! only the outcome is checked.
 
-use dlp_node::core::MAX_PAYMENT_ATTEMPTS;
-use dlp_node::onion::MAX_HOPS;
+use dlp_node_api::{MAX_HOPS, MAX_PAYMENT_ATTEMPTS, PaymentStatus};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -84,12 +83,12 @@ impl Verb for Pay {
             return cx.net.wait_quiescent().await;
         }
         let outcome = cx.net.pay(from, to, amount).await?;
-        let (status, reason) = (outcome.status.clone(), outcome.reason.clone());
+        let (status, reason) = (outcome.status, outcome.reason.clone());
         let ok = match self.expect {
-            PayExpect::Success => status == "Success",
+            PayExpect::Success => status == PaymentStatus::Success,
             PayExpect::Any => true,
             PayExpect::Failed => {
-                status == "Failed"
+                status == PaymentStatus::Failed
                     && self.reason_contains.as_ref().is_none_or(|want| {
                         reason
                             .as_deref()
@@ -199,13 +198,13 @@ impl Verb for ExpectPayment {
             .cloned()
             .ok_or_else(|| HarnessError::Expectation(format!("no payment named {name}")))?;
         let outcome = cx.net.payment_outcome(&payer, hash).await?;
-        let (got, reason) = (outcome.status.clone(), outcome.reason.clone());
-        let want = match self.status {
-            PayExpect::Success => "Success",
-            PayExpect::Failed => "Failed",
-            PayExpect::Any => "Success or Failed",
+        let (got, reason) = (outcome.status, outcome.reason.clone());
+        let (want, matched) = match self.status {
+            PayExpect::Success => ("Success", got == PaymentStatus::Success),
+            PayExpect::Failed => ("Failed", got == PaymentStatus::Failed),
+            PayExpect::Any => ("Success or Failed", true),
         };
-        if got == want || self.status == PayExpect::Any {
+        if matched {
             judge_route(
                 &format!("payment {name}"),
                 &outcome,

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use dlp_node::config::AuditPolicy;
+use dlp_node_api::AuditPolicy;
 
 use super::report::{combos, row, summary_lines};
 use super::workload::point_scenario;

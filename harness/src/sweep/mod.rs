@@ -36,8 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use dlp_chain::Hash32;
-use dlp_node::config::AuditPolicy;
-use dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend};
 
 use crate::capability::DriverKind;
 use crate::error::HarnessError;

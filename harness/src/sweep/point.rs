@@ -7,10 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use dlp_chain::OutPoint;
-use dlp_node::channel_record::ChannelState;
-use dlp_node::config::{AuditPolicy, MutualStale};
-use dlp_node::events::EventKind;
-use dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend, ChannelState, EventKind, MessageName, MutualStale};
 
 use crate::capability::DriverKind;
 use crate::error::HarnessError;
@@ -321,10 +318,12 @@ async fn await_reveals(
             }
             session
                 .wait_event(who, &format!("{channel} audited or revealed"), |k| {
-                    matches!(k, EventKind::AuditPassed { channel_id, .. }
-                    | EventKind::AuditFailed { channel_id, .. } if *channel_id == id)
-                        || matches!(k, EventKind::MessageSent { msg_type, channel_id: Some(c), .. }
-                        if *c == id && msg_type == "StaleNotice")
+                    matches!(k, EventKind::Audit(audit) if audit.channel_id == id)
+                        || matches!(k, EventKind::MessageSent {
+                            msg_type: MessageName::StaleNotice,
+                            channel_id: Some(c),
+                            ..
+                        } if *c == id)
                 })
                 .await?;
         }
@@ -343,8 +342,10 @@ async fn observe(
     let id = session.channel_id(channel)?;
     session.fetch_events(Some(node)).await?;
     let audited = session.events(node)?.iter().find_map(|e| match &e.kind {
-        EventKind::AuditPassed { channel_id, .. } if *channel_id == id => Some(Behaviour::Resumed),
-        EventKind::AuditFailed { channel_id, .. } if *channel_id == id => Some(Behaviour::Held),
+        EventKind::Audit(audit) if audit.channel_id == id && audit.passed() => {
+            Some(Behaviour::Resumed)
+        }
+        EventKind::Audit(audit) if audit.channel_id == id => Some(Behaviour::Held),
         _ => None,
     });
     let listed = session.list_channels(node).await?;

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use dlp_node::config::AuditPolicy;
+use dlp_node_api::AuditPolicy;
 
 use super::{ChannelResult, PointResult, SweepReport, Verdict, Workload, point_scenario};
 use crate::error::HarnessError;

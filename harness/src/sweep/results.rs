@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 use serde::Serialize;
 
 use super::{BackupPoint, Behaviour, Expected, LedgerFacts, Verdict};

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dlp_chain::Hash32;
-use dlp_node::events::{EventKind, NodeEvent};
+use dlp_node_api::{EventKind, NodeEvent, ProtocolStep};
 use serde::Serialize;
 
 /// One backup point.
@@ -44,23 +44,17 @@ impl BackupPoint {
 
 /// The message event's `(step, channel, numbers)` if it is a message on a channel.
 pub(crate) fn message_step(event: &EventKind) -> Option<(String, Hash32, (u64, u64))> {
-    match event {
-        EventKind::MessageSent {
-            msg_type,
-            channel_id: Some(id),
-            local,
-            remote,
-            ..
-        } => Some((format!("sent:{msg_type}"), *id, (*local, *remote))),
-        EventKind::MessageReceived {
-            msg_type,
-            channel_id: Some(id),
-            local,
-            remote,
-            ..
-        } => Some((format!("received:{msg_type}"), *id, (*local, *remote))),
-        _ => None,
-    }
+    let (direction, message, id) = event.message()?;
+    let (EventKind::MessageSent { local, remote, .. }
+    | EventKind::MessageReceived { local, remote, .. }) = event
+    else {
+        return None;
+    };
+    let step = ProtocolStep {
+        direction,
+        message: message.clone(),
+    };
+    Some((step.to_string(), id?, (*local, *remote)))
 }
 
 /// The node's numbers on each named channel as of the events given (latest wins).
@@ -139,6 +133,7 @@ pub fn backup_points(
 mod tests {
     use super::*;
     use dlp_chain::Pubkey;
+    use dlp_node_api::MessageName;
 
     fn ev(seq: u64, kind: EventKind) -> NodeEvent {
         NodeEvent {
@@ -162,24 +157,24 @@ mod tests {
                 },
             )
         };
-        let sent = |seq, msg: &str, local, remote| {
+        let sent = |seq, msg: MessageName, local, remote| {
             ev(
                 seq,
                 EventKind::MessageSent {
                     peer,
-                    msg_type: msg.into(),
+                    msg_type: msg,
                     channel_id: Some(ab),
                     local,
                     remote,
                 },
             )
         };
-        let received = |seq, msg: &str, local, remote| {
+        let received = |seq, msg: MessageName, local, remote| {
             ev(
                 seq,
                 EventKind::MessageReceived {
                     peer,
-                    msg_type: msg.into(),
+                    msg_type: msg,
                     channel_id: Some(ab),
                     local,
                     remote,
@@ -188,14 +183,14 @@ mod tests {
         };
         let events = vec![
             persisted(1, 1, 1),
-            sent(2, "AddTlc", 1, 1),
-            sent(3, "CommitmentSigned", 1, 1), // same flush: no new state
+            sent(2, MessageName::AddTlc, 1, 1),
+            sent(3, MessageName::CommitmentSigned, 1, 1), // same flush: no new state
             persisted(4, 2, 1),
-            received(5, "RevokeAndAck", 2, 1),
-            received(6, "CommitmentSigned", 2, 1), // nothing persisted: not a point
+            received(5, MessageName::RevokeAndAck, 2, 1),
+            received(6, MessageName::CommitmentSigned, 2, 1), // nothing persisted: not a point
             persisted(7, 2, 2),
-            received(8, "CommitmentSigned", 2, 2),
-            sent(9, "RevokeAndAck", 2, 2),
+            received(8, MessageName::CommitmentSigned, 2, 2),
+            sent(9, MessageName::RevokeAndAck, 2, 2),
         ];
         let channels = BTreeMap::from([(ab, "ab".to_string())]);
         let start = BTreeMap::from([("ab".to_string(), (1, 1))]);

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use dlp_node::config::AuditPolicy;
+use dlp_node_api::AuditPolicy;
 
 use crate::capability::Capability;
 use crate::error::HarnessError;

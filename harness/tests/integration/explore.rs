@@ -8,8 +8,7 @@ use dlp_harness::run::RunFailure;
 use dlp_harness::run::runner::runs_root;
 use dlp_harness::scenario::render;
 use dlp_harness::steps::{Scenario, ShutdownExpect, Step};
-use dlp_node::config::AuditPolicy;
-use dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend};
 
 fn spec(seed: u64, nodes: usize) -> ScheduleSpec {
     ScheduleSpec {

@@ -86,7 +86,7 @@ fn a_failing_run_leaves_a_report_that_junit_json_and_the_report_command_agree_on
     assert!(html.contains("<g class=\"arrow\""), "message arrows");
     assert!(html.contains("RevokeAndAck ab  L"), "labelled with numbers");
     assert!(
-        html.contains("audit PASSED (fiber) ab: ours L"),
+        html.contains("audit PASSED (fiber) on ab: ours L"),
         "the audit, both sides"
     );
     assert!(html.contains("<g class=\"step failed\" id=\"chart-step-5\">"));

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use dlp_harness::capability::DriverKind;
 use dlp_harness::run::runner::runs_root;
 use dlp_harness::sweep::{Behaviour, SweepConfig, SweepReport, Verdict, Workload, sweep};
-use dlp_node::config::AuditPolicy;
-use dlp_node::store::Backend;
+use dlp_node_api::{AuditPolicy, Backend};
 
 fn run(workload: &str) -> SweepReport {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

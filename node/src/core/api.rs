@@ -1,18 +1,17 @@
 //! The core's public face: commands (what the RPC layer and embeddings ask), their answers,
 //! and the handle that sends them.
 
-use dlp_chain::{Hash32, OutPoint, Pubkey, Transaction};
-use serde::{Deserialize, Serialize};
+use dlp_chain::{Hash32, Pubkey};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::payments::{Invoice, Payment, SendPaymentRequest};
-use crate::channel_record::ChannelState;
 use crate::transport::{Connection, TransportEvent};
 use dlp_chain::ChainEvent;
+pub(crate) use dlp_node_api::channel::{ChannelInfo, PeerInfo, TlcInfo};
 
 /// A command from the RPC layer or an embedding.
 #[derive(Debug)]
-pub enum Command {
+pub(crate) enum Command {
     DisconnectPeer {
         pubkey: Pubkey,
         reply: oneshot::Sender<Result<(), String>>,
@@ -57,63 +56,22 @@ pub enum Command {
         conn: Box<Connection>,
         reply: oneshot::Sender<()>,
     },
-    /// Dev: our current commitment, fully signed, without broadcasting it (tests keep an old
-    /// one to broadcast later and prove the peer's watcher punishes it).
     /// Every channel of the gossip graph, in channel id order.
     GraphChannels {
         reply: oneshot::Sender<Vec<crate::graph::GraphChannel>>,
     },
+    /// Our current commitment, fully signed, without broadcasting it (tests keep an old one to
+    /// broadcast later and prove the peer's watcher punishes it).
+    #[cfg(test)]
     DevSignedCommitment {
         channel_id: Hash32,
-        reply: oneshot::Sender<Result<Transaction, String>>,
+        reply: oneshot::Sender<Result<dlp_chain::Transaction, String>>,
     },
-}
-
-/// A connected peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerInfo {
-    pub pubkey: Pubkey,
-    pub address: String,
-    pub inbound: bool,
-}
-
-/// A pending TLC as shown by `list_channels`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TlcInfo {
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub id: u64,
-    /// `offered` (by us) or `received`.
-    pub direction: String,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub amount: u64,
-    pub payment_hash: Hash32,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub expiry: u64,
-}
-
-/// One channel as shown by `list_channels`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChannelInfo {
-    pub channel_id: Hash32,
-    pub pubkey: Pubkey,
-    pub state: ChannelState,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub local_balance: u64,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub remote_balance: u64,
-    pub pending_tlcs: Vec<TlcInfo>,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub local_commitment_number: u64,
-    #[serde(with = "dlp_chain::hex_u64")]
-    pub remote_commitment_number: u64,
-    pub is_opener: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub funding_outpoint: Option<OutPoint>,
 }
 
 /// Inputs of the core.
 #[derive(Debug)]
-pub enum CoreInput {
+pub(crate) enum CoreInput {
     Transport(Box<TransportEvent>),
     Chain(Vec<ChainEvent>),
     Command(Command),
@@ -130,7 +88,7 @@ pub enum CoreInput {
 
 /// How the RPC layer and embeddings talk to the core.
 #[derive(Debug, Clone)]
-pub struct CoreHandle {
+pub(crate) struct CoreHandle {
     pub(super) inputs: mpsc::UnboundedSender<CoreInput>,
     pub(super) transport: mpsc::UnboundedSender<TransportEvent>,
     /// Set once, when the core fail-stops; closed when the core task ends.
@@ -142,13 +100,13 @@ pub struct CoreHandle {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
 pub struct FailStop {
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// The core is gone: the node is stopping, or it fail-stopped (then the reason says why, and
 /// a command that was being handled did not take effect durably).
 #[derive(Debug, thiserror::Error)]
-pub enum CoreGone {
+pub(crate) enum CoreGone {
     #[error("the node is shutting down")]
     Stopped,
     #[error("the node fail-stopped and processes nothing more: {0}")]
@@ -157,7 +115,7 @@ pub enum CoreGone {
 
 impl CoreHandle {
     /// Send a command built around a reply channel and wait for the reply.
-    pub async fn request<T>(
+    pub(crate) async fn request<T>(
         &self,
         build: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, CoreGone> {
@@ -176,14 +134,14 @@ impl CoreHandle {
     }
 
     /// Why the core fail-stopped, if it did.
-    pub fn fail_stop(&self) -> Option<FailStop> {
+    pub(crate) fn fail_stop(&self) -> Option<FailStop> {
         self.fail_stop.borrow().clone()
     }
 
     /// Resolves when the core task ends: `Some` when it fail-stopped (a store write failed),
     /// `None` when it ended any other way (stopped, crashed, or a panic). A supervisor of the
     /// node (the `dlp-node` binary) waits on this to exit instead of serving a dead core.
-    pub async fn fail_stopped(&self) -> Option<FailStop> {
+    pub(crate) async fn fail_stopped(&self) -> Option<FailStop> {
         let mut rx = self.fail_stop.clone();
         if let Ok(value) = rx.wait_for(Option::is_some).await {
             return value.clone();
@@ -193,7 +151,7 @@ impl CoreHandle {
     }
 
     /// Hand an established connection to the core; returns once the core registered it.
-    pub async fn connected(&self, conn: Connection) -> Result<(), CoreGone> {
+    pub(crate) async fn connected(&self, conn: Connection) -> Result<(), CoreGone> {
         self.request(|reply| Command::AddConnection {
             conn: Box::new(conn),
             reply,
@@ -202,12 +160,12 @@ impl CoreHandle {
     }
 
     /// The sender transport tasks report to.
-    pub fn transport_sender(&self) -> mpsc::UnboundedSender<TransportEvent> {
+    pub(crate) fn transport_sender(&self) -> mpsc::UnboundedSender<TransportEvent> {
         self.transport.clone()
     }
 
     /// Ask the core to stop after the current input.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let _ = self.inputs.send(CoreInput::Stop);
     }
 }

@@ -146,7 +146,7 @@ impl Core {
             ),
             _ => true,
         };
-        (!allowed).then(|| format!("channel is {state}: {} not accepted", message.type_name()))
+        (!allowed).then(|| format!("channel is {state}: {} not accepted", message.name()))
     }
 
     pub(super) async fn on_message(&mut self, peer: Pubkey, message: PeerMessage) {
@@ -184,7 +184,7 @@ impl Core {
             if let Some(reason) = reason {
                 self.fx.events.push(EventKind::MessageIgnored {
                     peer,
-                    msg_type: message.type_name().into(),
+                    msg_type: message.name(),
                     channel_id: Some(id),
                     reason,
                 });

@@ -2,6 +2,7 @@
 //! force close a peer that lost data asks for.
 
 use dlp_chain::{Hash32, Pubkey, sign_digest, verify_digest};
+use dlp_node_api::MessageName;
 
 use super::Core;
 use crate::channel_record::{ChannelState, flags};
@@ -217,7 +218,7 @@ impl Core {
                 tracing::warn!(%peer, %channel_id, "RequestForceClose ignored: {reason}");
                 self.fx.events.push(EventKind::MessageIgnored {
                     peer,
-                    msg_type: "RequestForceClose".into(),
+                    msg_type: MessageName::RequestForceClose,
                     channel_id: Some(channel_id),
                     reason,
                 });

@@ -101,6 +101,7 @@ impl Core {
                 let channels = self.graph.channels().cloned().collect();
                 later(replies, reply, channels);
             }
+            #[cfg(test)]
             Command::DevSignedCommitment { channel_id, reply } => {
                 let result = self
                     .our_signed_commitment(channel_id)

@@ -15,6 +15,7 @@
 use std::collections::BTreeSet;
 
 use dlp_chain::{Hash32, Pubkey, Transaction};
+use dlp_node_api::{MessageName, TxKindName};
 use serde::Serialize;
 
 use super::{
@@ -90,7 +91,7 @@ impl Core {
     /// restart reloads the last durable state and reestablish resyncs the peers.
     pub(super) async fn flush(
         &mut self,
-        received: Option<(Pubkey, &'static str, Option<Hash32>)>,
+        received: Option<(Pubkey, MessageName, Option<Hash32>)>,
     ) -> std::ops::ControlFlow<()> {
         let fx = std::mem::take(&mut self.fx);
         // 1. Persist.
@@ -172,7 +173,7 @@ impl Core {
             let (local, remote) = self.numbers(channel_id);
             self.publish_step(EventKind::MessageReceived {
                 peer,
-                msg_type: msg_type.to_string(),
+                msg_type,
                 channel_id,
                 local,
                 remote,
@@ -182,7 +183,7 @@ impl Core {
         // 3. Transactions.
         for (tx, number) in fx.txs {
             let txid = tx.txid();
-            let kind = tx.kind.name().to_string();
+            let kind = TxKindName::from(&tx.kind);
             let channel_id = tx.kind.channel_id();
             let result = self.chain.submit(tx).await;
             if let Err(e) = &result {
@@ -216,13 +217,13 @@ impl Core {
                     channel_id: Some(id),
                     message: format!(
                         "bug: {} queued on a Stale channel; not sent",
-                        message.type_name()
+                        message.name()
                     ),
                 });
                 continue;
             }
             let Some(conn) = self.peers.get(&peer) else {
-                tracing::debug!(%peer, msg = message.type_name(), "peer offline; not sent");
+                tracing::debug!(%peer, msg = %message.name(), "peer offline; not sent");
                 continue;
             };
             if !conn.send(&message) {
@@ -231,7 +232,7 @@ impl Core {
             let (local, remote) = self.numbers(channel_id);
             self.publish_step(EventKind::MessageSent {
                 peer,
-                msg_type: message.type_name().to_string(),
+                msg_type: message.name(),
                 channel_id,
                 local,
                 remote,

@@ -21,6 +21,7 @@
 //! flow whatever state the channel is in, and are never a Stale channel's breach of silence.
 
 use dlp_chain::{Hash32, Pubkey, Transaction, sign_digest, verify_digest};
+use dlp_node_api::MessageName;
 
 use super::Core;
 use crate::channel_record::ChannelState;
@@ -136,7 +137,7 @@ impl Core {
         if self.peer_of(&id) != Some(from) {
             self.refuse_gossip(
                 from,
-                "AnnouncementSignatures",
+                MessageName::AnnouncementSignatures,
                 format!("channel {id} is not ours with this peer"),
             );
             return;
@@ -150,7 +151,7 @@ impl Core {
         if !verify_digest(&from, &digest, &theirs) {
             self.refuse_gossip(
                 from,
-                "AnnouncementSignatures",
+                MessageName::AnnouncementSignatures,
                 format!("signature for channel {id} does not verify"),
             );
             return;
@@ -180,14 +181,14 @@ impl Core {
             return;
         }
         if let Err(e) = self.check_announcement(&announcement).await {
-            self.refuse_gossip_from(from, "ChannelAnnouncement", e.to_string());
+            self.refuse_gossip_from(from, MessageName::ChannelAnnouncement, e.to_string());
             return;
         }
         match self.graph.add_announcement(announcement.clone()) {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
-                self.refuse_gossip_from(from, "ChannelAnnouncement", e.to_string());
+                self.refuse_gossip_from(from, MessageName::ChannelAnnouncement, e.to_string());
                 return;
             }
         }
@@ -243,7 +244,7 @@ impl Core {
             Err(GossipError::UnknownChannel(_)) => {
                 tracing::debug!(channel = %id, "update of a channel not in the graph; dropped");
             }
-            Err(e) => self.refuse_gossip_from(from, "ChannelUpdate", e.to_string()),
+            Err(e) => self.refuse_gossip_from(from, MessageName::ChannelUpdate, e.to_string()),
         }
     }
 
@@ -321,18 +322,18 @@ impl Core {
         }
     }
 
-    fn refuse_gossip_from(&mut self, from: Option<Pubkey>, msg_type: &'static str, reason: String) {
+    fn refuse_gossip_from(&mut self, from: Option<Pubkey>, msg_type: MessageName, reason: String) {
         match from {
             Some(peer) => self.refuse_gossip(peer, msg_type, reason),
             None => self.error_event(None, format!("our own {msg_type} was refused: {reason}")),
         }
     }
 
-    fn refuse_gossip(&mut self, peer: Pubkey, msg_type: &'static str, reason: String) {
-        tracing::warn!(%peer, msg = msg_type, %reason, "gossip refused");
+    fn refuse_gossip(&mut self, peer: Pubkey, msg_type: MessageName, reason: String) {
+        tracing::warn!(%peer, msg = %msg_type, %reason, "gossip refused");
         self.fx.events.push(EventKind::GossipRefused {
             peer,
-            msg_type: msg_type.to_string(),
+            msg_type,
             reason,
         });
     }

@@ -14,7 +14,7 @@ mod gossip;
 mod onchain;
 mod open;
 mod payments;
-pub mod records;
+pub(crate) mod records;
 mod reestablish;
 mod updates;
 
@@ -35,23 +35,24 @@ use crate::transport::{Connection, TransportEvent};
 use crate::wire::PeerMessage;
 use flush::Effects;
 
-pub use api::{ChannelInfo, Command, CoreGone, CoreHandle, CoreInput, FailStop, PeerInfo, TlcInfo};
-pub use payments::{
-    DEFAULT_TLC_EXPIRY_LIMIT, Invoice, MAX_DESCRIPTION_BYTES, MAX_INVOICE_ADDRESS_LEN,
-    MAX_PAYMENT_ATTEMPTS, MAX_ROUTE_HINTS, Payment, PaymentStatus, SendPaymentRequest,
-    check_description,
+pub use api::FailStop;
+pub(crate) use api::{ChannelInfo, Command, CoreGone, CoreHandle, CoreInput, PeerInfo, TlcInfo};
+#[cfg(test)]
+pub(crate) use payments::MAX_DESCRIPTION_BYTES;
+pub(crate) use payments::{
+    Invoice, MAX_INVOICE_ADDRESS_LEN, Payment, SendPaymentRequest, check_description,
 };
 
 /// Key prefix of the peer's revealed commitment secrets: `0x10 ++ channel ++ be64(number)`.
-pub const PEER_SECRET_PREFIX: u8 = 0x10;
+pub(crate) const PEER_SECRET_PREFIX: u8 = 0x10;
 /// Key prefix of invoices: `0x20 ++ payment_hash`.
-pub const INVOICE_PREFIX: u8 = 0x20;
+pub(crate) const INVOICE_PREFIX: u8 = 0x20;
 /// Key prefix of outgoing payments: `0x30 ++ payment_hash`.
-pub const PAYMENT_PREFIX: u8 = 0x30;
+pub(crate) const PAYMENT_PREFIX: u8 = 0x30;
 /// Key prefix of preimages learned while forwarding: `0x50 ++ payment_hash`.
-pub const PREIMAGE_PREFIX: u8 = 0x50;
+pub(crate) const PREIMAGE_PREFIX: u8 = 0x50;
 /// Key of the seeded-randomness counter (`dev.seed`): `0x60`, a big-endian u64.
-pub const RNG_COUNTER_KEY: [u8; 1] = [0x60];
+pub(crate) const RNG_COUNTER_KEY: [u8; 1] = [0x60];
 
 /// An input, unboxed (a short-lived local value, so its size does not matter).
 #[allow(clippy::large_enum_variant)]
@@ -70,7 +71,7 @@ enum Either {
 /// then by concern: channels and their connections, reestablish and audits, channels being
 /// opened, payments, the gossip graph, what it did on chain, and the effects of the input being
 /// handled. Each concern's file works mostly on its own part.
-pub struct Core {
+pub(crate) struct Core {
     ctx: Arc<NodeContext>,
     config: Config,
     chain: Arc<dyn ChainClient>,
@@ -149,7 +150,7 @@ fn pubkey_of(record: &ChannelRecord) -> Option<Pubkey> {
 impl Core {
     /// Load state from the store and spawn the core task, the chain watcher and the listener
     /// event pump. Returns the handle.
-    pub fn spawn(
+    pub(crate) fn spawn(
         ctx: Arc<NodeContext>,
         chain: Arc<dyn ChainClient>,
         steps: Arc<StepControl>,
@@ -311,7 +312,7 @@ impl Core {
                 message,
             }) => {
                 if self.peers.get(&pubkey).map(|c| c.conn_id) == Some(conn_id) {
-                    received = Some((pubkey, message.type_name(), message.channel_id()));
+                    received = Some((pubkey, message.name(), message.channel_id()));
                     self.on_message(pubkey, *message).await;
                 }
             }

@@ -25,37 +25,37 @@ use super::{
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} record under key 0x{key} does not decode: {detail}")]
 pub struct BadRecord {
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// The key, hex (at most its first 64 bytes).
-    pub key: String,
-    pub detail: String,
+    pub(crate) key: String,
+    pub(crate) detail: String,
 }
 
 /// What a full check counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecordSummary {
-    pub channels: u64,
-    pub peer_secrets: u64,
-    pub invoices: u64,
-    pub payments: u64,
-    pub preimages: u64,
+pub(crate) struct RecordSummary {
+    pub(crate) channels: u64,
+    pub(crate) peer_secrets: u64,
+    pub(crate) invoices: u64,
+    pub(crate) payments: u64,
+    pub(crate) preimages: u64,
     /// Channels of the gossip graph (a restore drops them; see `graph`).
-    pub graph_channels: u64,
-    pub rng_counter: bool,
+    pub(crate) graph_channels: u64,
+    pub(crate) rng_counter: bool,
     /// Entries under prefixes this node never reads (kept, not judged).
-    pub unknown: u64,
+    pub(crate) unknown: u64,
 }
 
 /// Checks entries one at a time (the stores hand them out in key order while they verify the
 /// database), counting what it saw.
 #[derive(Debug, Default)]
-pub struct RecordCheck {
+pub(crate) struct RecordCheck {
     summary: RecordSummary,
 }
 
 impl RecordCheck {
     /// Decode one entry as the core would.
-    pub fn check(&mut self, key: &[u8], value: &[u8]) -> Result<(), BadRecord> {
+    pub(crate) fn check(&mut self, key: &[u8], value: &[u8]) -> Result<(), BadRecord> {
         let bad = |what: &'static str, detail: String| BadRecord {
             what,
             key: hex::encode(&key[..key.len().min(64)]),
@@ -152,7 +152,7 @@ impl RecordCheck {
     }
 
     /// What was seen.
-    pub fn finish(self) -> RecordSummary {
+    pub(crate) fn finish(self) -> RecordSummary {
         self.summary
     }
 }

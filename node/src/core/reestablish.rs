@@ -23,10 +23,10 @@
 //!   sign on wrong numbers). A peer that is behind (`PL < R` or `PR < L`) is resynced by us, as
 //!   in the normal path, so it passes.
 //!
-//! On pass: `AuditPassed`, the channel becomes ChannelReady, we send our own
+//! On pass: an audit event that passed (`audit_passed`), the channel becomes ChannelReady, we send our own
 //! ReestablishChannel (unless we already sent it on this connection, below) and run the normal
 //! resync once; a channel that was shutting down goes back to ShuttingDown and finishes the
-//! cooperative close. On fail: `AuditFailed`, the channel stays Stale and blocked; with
+//! cooperative close. On fail: one that failed (`audit_failed`), the channel stays Stale and blocked; with
 //! `on_audit_failure = "request_close"` we ask the peer to force-close.
 //!
 //! ## A channel we do not know
@@ -92,6 +92,7 @@
 use std::collections::{HashMap, HashSet};
 
 use dlp_chain::{Hash32, Pubkey};
+use dlp_node_api::{AuditEvent, AuditOutcome, MessageName};
 
 use super::{Core, CoreInput};
 use crate::channel::Update;
@@ -137,7 +138,7 @@ impl Drop for StaleTalk {
 }
 
 /// The audit rule: `Err(reason)` when the channel must stay Stale.
-pub fn audit(
+pub(crate) fn audit(
     policy: AuditPolicy,
     local: u64,
     remote: u64,
@@ -302,7 +303,7 @@ impl Core {
             tracing::info!(channel = %id, %peer, "StaleNotice ignored: {reason}");
             self.fx.events.push(EventKind::MessageIgnored {
                 peer,
-                msg_type: "StaleNotice".into(),
+                msg_type: MessageName::StaleNotice,
                 channel_id: Some(id),
                 reason,
             });
@@ -383,14 +384,15 @@ impl Core {
                     Ok(()) => {
                         tracing::info!(channel = %id, "Passive audit passed for channel {id}. Resuming to Ready.");
                         self.reestablish.audit_failed.remove(&id);
-                        self.fx.events.push(EventKind::AuditPassed {
+                        self.fx.events.push(EventKind::Audit(AuditEvent {
                             channel_id: id,
-                            policy: policy.to_string(),
+                            policy,
                             local,
                             remote,
                             peer_local,
                             peer_remote,
-                        });
+                            outcome: AuditOutcome::Passed,
+                        }));
                         if let Some(record) = self.channels.get_mut(&id) {
                             record.state_before_stale = None;
                         }
@@ -409,15 +411,15 @@ impl Core {
                             "Audit Failed for Stale channel: Local(L:{local}, R:{remote}), Peer(L:{peer_local}, R:{peer_remote}): {reason}"
                         );
                         self.reestablish.audit_failed.insert(id);
-                        self.fx.events.push(EventKind::AuditFailed {
+                        self.fx.events.push(EventKind::Audit(AuditEvent {
                             channel_id: id,
-                            policy: policy.to_string(),
+                            policy,
                             local,
                             remote,
                             peer_local,
                             peer_remote,
-                            reason,
-                        });
+                            outcome: AuditOutcome::Failed { reason },
+                        }));
                         // Both ends Stale and the peer spoke first: answer with our numbers
                         // all the same, so the peer audits them on its own (its backup may be
                         // the newer one; then it resumes and can close). We stay Stale; the
@@ -450,7 +452,7 @@ impl Core {
             other => {
                 self.fx.events.push(EventKind::MessageIgnored {
                     peer,
-                    msg_type: "ReestablishChannel".into(),
+                    msg_type: MessageName::ReestablishChannel,
                     channel_id: Some(id),
                     reason: format!("channel is {other}"),
                 });

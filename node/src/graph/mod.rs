@@ -15,7 +15,7 @@
 //! node rebuilds it from what its peers send, so it never prefers the backup's old view to
 //! fresh updates.
 
-pub mod pathfind;
+pub(crate) mod pathfind;
 
 use std::collections::BTreeMap;
 
@@ -24,29 +24,29 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Key prefix of graph records: `0x70 ++ channel_id`, the JSON of a [`GraphChannel`].
-pub const GRAPH_CHANNEL_PREFIX: u8 = 0x70;
+pub(crate) const GRAPH_CHANNEL_PREFIX: u8 = 0x70;
 /// Most channels a graph holds; announcements beyond it are refused (bounds memory and disk
 /// against a peer that floods valid-looking announcements).
-pub const MAX_GRAPH_CHANNELS: usize = 100_000;
+pub(crate) const MAX_GRAPH_CHANNELS: usize = 100_000;
 
 /// A public channel, signed by both ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChannelAnnouncement {
-    pub channel_id: Hash32,
-    pub funding_outpoint: OutPoint,
+pub(crate) struct ChannelAnnouncement {
+    pub(crate) channel_id: Hash32,
+    pub(crate) funding_outpoint: OutPoint,
     #[serde(with = "hex_u64")]
-    pub capacity: u64,
+    pub(crate) capacity: u64,
     /// The bytewise-lower node key.
-    pub node_1: Pubkey,
-    pub node_2: Pubkey,
-    pub node_1_signature: Sig,
-    pub node_2_signature: Sig,
+    pub(crate) node_1: Pubkey,
+    pub(crate) node_2: Pubkey,
+    pub(crate) node_1_signature: Sig,
+    pub(crate) node_2_signature: Sig,
 }
 
 impl ChannelAnnouncement {
     /// What both nodes sign.
-    pub fn digest(
+    pub(crate) fn digest(
         channel_id: &Hash32,
         outpoint: &OutPoint,
         capacity: u64,
@@ -75,7 +75,7 @@ impl ChannelAnnouncement {
     }
 
     /// Both signatures, and the order of the keys.
-    pub fn check_signatures(&self) -> Result<(), GossipError> {
+    pub(crate) fn check_signatures(&self) -> Result<(), GossipError> {
         if self.node_1 >= self.node_2 {
             return Err(GossipError::Forged(
                 "node_1 must be the bytewise-lower key of two different keys".into(),
@@ -96,7 +96,7 @@ impl ChannelAnnouncement {
     }
 
     /// Whether `node` is one of the ends, and which (0 for node_1, 1 for node_2).
-    pub fn side_of(&self, node: &Pubkey) -> Option<usize> {
+    pub(crate) fn side_of(&self, node: &Pubkey) -> Option<usize> {
         if *node == self.node_1 {
             Some(0)
         } else if *node == self.node_2 {
@@ -105,40 +105,32 @@ impl ChannelAnnouncement {
             None
         }
     }
-
-    /// The end that is not `node`.
-    pub fn other(&self, node: &Pubkey) -> Option<Pubkey> {
-        match self.side_of(node)? {
-            0 => Some(self.node_2),
-            _ => Some(self.node_1),
-        }
-    }
 }
 
 /// One direction's forwarding policy, signed by the node that forwards in that direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChannelUpdate {
-    pub channel_id: Hash32,
+pub(crate) struct ChannelUpdate {
+    pub(crate) channel_id: Hash32,
     /// The node whose outgoing direction this is.
-    pub node: Pubkey,
+    pub(crate) node: Pubkey,
     /// Milliseconds since the Unix epoch; a newer update replaces an older one.
     #[serde(with = "hex_u64")]
-    pub timestamp: u64,
+    pub(crate) timestamp: u64,
     /// Whether `node` forwards over this channel now.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Fee in millionths of the forwarded amount (Fiber's `fee_rate`).
     #[serde(with = "hex_u64")]
-    pub fee_rate: u64,
+    pub(crate) fee_rate: u64,
     /// Blocks `node` needs between the incoming and the outgoing TLC's expiry.
     #[serde(with = "hex_u64")]
-    pub tlc_expiry_delta: u64,
-    pub signature: Sig,
+    pub(crate) tlc_expiry_delta: u64,
+    pub(crate) signature: Sig,
 }
 
 impl ChannelUpdate {
     /// What `node` signs.
-    pub fn digest(
+    pub(crate) fn digest(
         channel_id: &Hash32,
         node: &Pubkey,
         timestamp: u64,
@@ -157,7 +149,7 @@ impl ChannelUpdate {
         Hash32(h.finalize().into())
     }
 
-    pub fn check_signature(&self) -> Result<(), GossipError> {
+    pub(crate) fn check_signature(&self) -> Result<(), GossipError> {
         let digest = Self::digest(
             &self.channel_id,
             &self.node,
@@ -175,31 +167,26 @@ impl ChannelUpdate {
             )))
         }
     }
-
-    /// The fee `node` charges to forward `amount` (rounded up, saturating).
-    pub fn fee(&self, amount: u64) -> u64 {
-        fee_for(self.fee_rate, amount)
-    }
 }
 
 /// The fee at `fee_rate` millionths for forwarding `amount` (rounded up, saturating).
-pub fn fee_for(fee_rate: u64, amount: u64) -> u64 {
+pub(crate) fn fee_for(fee_rate: u64, amount: u64) -> u64 {
     let fee = (u128::from(amount) * u128::from(fee_rate)).div_ceil(1_000_000);
     u64::try_from(fee).unwrap_or(u64::MAX)
 }
 
 /// A channel in the graph: its announcement and the latest update of each direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GraphChannel {
-    pub announcement: ChannelAnnouncement,
+pub(crate) struct GraphChannel {
+    pub(crate) announcement: ChannelAnnouncement,
     /// `[node_1's, node_2's]`.
     #[serde(default)]
-    pub updates: [Option<ChannelUpdate>; 2],
+    pub(crate) updates: [Option<ChannelUpdate>; 2],
 }
 
 /// Why a gossip message was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GossipError {
+pub(crate) enum GossipError {
     #[error("forged: {0}")]
     Forged(String),
     #[error("funding output not on the ledger as announced: {0}")]
@@ -214,7 +201,7 @@ pub enum GossipError {
 
 /// Check an announcement against the ledger: `funding` is the ledger's record of the funding
 /// transaction (if any) and `spent` whether its output is spent.
-pub fn check_funding(
+pub(crate) fn check_funding(
     announcement: &ChannelAnnouncement,
     funding: Option<&TxRecord>,
     spent: bool,
@@ -270,12 +257,12 @@ pub fn check_funding(
 
 /// What a node knows of the public channels.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Graph {
+pub(crate) struct Graph {
     channels: BTreeMap<Hash32, GraphChannel>,
 }
 
 impl Graph {
-    pub fn from_channels(channels: impl IntoIterator<Item = GraphChannel>) -> Self {
+    pub(crate) fn from_channels(channels: impl IntoIterator<Item = GraphChannel>) -> Self {
         Self {
             channels: channels
                 .into_iter()
@@ -284,21 +271,21 @@ impl Graph {
         }
     }
 
-    pub fn get(&self, channel_id: &Hash32) -> Option<&GraphChannel> {
+    pub(crate) fn get(&self, channel_id: &Hash32) -> Option<&GraphChannel> {
         self.channels.get(channel_id)
     }
 
-    pub fn contains(&self, channel_id: &Hash32) -> bool {
+    pub(crate) fn contains(&self, channel_id: &Hash32) -> bool {
         self.channels.contains_key(channel_id)
     }
 
-    pub fn channels(&self) -> impl Iterator<Item = &GraphChannel> {
+    pub(crate) fn channels(&self) -> impl Iterator<Item = &GraphChannel> {
         self.channels.values()
     }
 
     /// Add a checked announcement (signatures and funding already verified). `Ok(false)` when
     /// it was known.
-    pub fn add_announcement(
+    pub(crate) fn add_announcement(
         &mut self,
         announcement: ChannelAnnouncement,
     ) -> Result<bool, GossipError> {
@@ -320,7 +307,7 @@ impl Graph {
 
     /// Apply an update (its signature is checked here). `Ok(false)` when it is not newer than
     /// the one held.
-    pub fn apply_update(&mut self, update: ChannelUpdate) -> Result<bool, GossipError> {
+    pub(crate) fn apply_update(&mut self, update: ChannelUpdate) -> Result<bool, GossipError> {
         let channel = self
             .channels
             .get_mut(&update.channel_id)
@@ -344,12 +331,12 @@ impl Graph {
     }
 
     /// Forget a channel (closed on the ledger). Returns it if it was known.
-    pub fn remove(&mut self, channel_id: &Hash32) -> Option<GraphChannel> {
+    pub(crate) fn remove(&mut self, channel_id: &Hash32) -> Option<GraphChannel> {
         self.channels.remove(channel_id)
     }
 
     /// The channel whose funding output is `outpoint`.
-    pub fn channel_funded_by(&self, outpoint: &OutPoint) -> Option<Hash32> {
+    pub(crate) fn channel_funded_by(&self, outpoint: &OutPoint) -> Option<Hash32> {
         self.channels
             .values()
             .find(|c| c.announcement.funding_outpoint == *outpoint)
@@ -363,16 +350,16 @@ pub(crate) mod tests {
     use dlp_chain::{Output, Transaction, sign_digest};
     use secp256k1::{PublicKey, SecretKey};
 
-    pub fn secret(n: u8) -> SecretKey {
+    pub(crate) fn secret(n: u8) -> SecretKey {
         SecretKey::from_secret_bytes([n; 32]).expect("key")
     }
 
-    pub fn public(secret: &SecretKey) -> Pubkey {
+    pub(crate) fn public(secret: &SecretKey) -> Pubkey {
         Pubkey(PublicKey::from_secret_key(secret).serialize())
     }
 
     /// A funding transaction, and the announcement of its channel signed by `a` and `b`.
-    pub fn announced(
+    pub(crate) fn announced(
         a: &SecretKey,
         b: &SecretKey,
         capacity: u64,
@@ -413,7 +400,7 @@ pub(crate) mod tests {
         (record, announcement)
     }
 
-    pub fn update(
+    pub(crate) fn update(
         by: &SecretKey,
         channel: Hash32,
         timestamp: u64,

@@ -23,55 +23,55 @@ use crate::onion::MAX_HOPS;
 
 /// One usable direction of a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Edge {
-    pub channel_id: Hash32,
-    pub from: Pubkey,
-    pub to: Pubkey,
+pub(crate) struct Edge {
+    pub(crate) channel_id: Hash32,
+    pub(crate) from: Pubkey,
+    pub(crate) to: Pubkey,
     /// The most this direction can carry.
-    pub capacity: u64,
+    pub(crate) capacity: u64,
     /// `from`'s fee, millionths of the forwarded amount.
-    pub fee_rate: u64,
+    pub(crate) fee_rate: u64,
     /// `from`'s expiry delta.
-    pub tlc_expiry_delta: u64,
+    pub(crate) tlc_expiry_delta: u64,
 }
 
 /// What to route.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteRequest {
-    pub source: Pubkey,
-    pub target: Pubkey,
-    pub amount: u64,
+pub(crate) struct RouteRequest {
+    pub(crate) source: Pubkey,
+    pub(crate) target: Pubkey,
+    pub(crate) amount: u64,
     /// Blocks from now until the payee's TLC expires.
-    pub final_expiry_delta: u64,
+    pub(crate) final_expiry_delta: u64,
     /// Most fees the payer will pay in all.
-    pub max_fee: u64,
+    pub(crate) max_fee: u64,
     /// Most blocks from now until the first TLC expires.
-    pub max_expiry_delta: u64,
+    pub(crate) max_expiry_delta: u64,
 }
 
 /// One hop of a route: the TLC that `node` receives over `channel_id`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RouteHop {
-    pub node: Pubkey,
-    pub channel_id: Hash32,
+pub(crate) struct RouteHop {
+    pub(crate) node: Pubkey,
+    pub(crate) channel_id: Hash32,
     #[serde(with = "dlp_chain::hex_u64")]
-    pub amount: u64,
+    pub(crate) amount: u64,
     /// Blocks from the payment's start until this TLC expires.
     #[serde(with = "dlp_chain::hex_u64")]
-    pub expiry_delta: u64,
+    pub(crate) expiry_delta: u64,
 }
 
 /// A route from the payer: hop 0 is its peer, the last hop the payee.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub hops: Vec<RouteHop>,
+pub(crate) struct Route {
+    pub(crate) hops: Vec<RouteHop>,
     /// What the payer pays on top of the amount.
-    pub fee: u64,
+    pub(crate) fee: u64,
 }
 
 /// Why there is no route.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NoRoute {
+pub(crate) enum NoRoute {
     #[error("cannot pay ourselves")]
     SelfPayment,
     #[error(
@@ -99,7 +99,7 @@ struct Label {
 }
 
 /// The cheapest route, by fee then hops.
-pub fn find_route(edges: &[Edge], request: &RouteRequest) -> Result<Route, NoRoute> {
+pub(crate) fn find_route(edges: &[Edge], request: &RouteRequest) -> Result<Route, NoRoute> {
     if request.source == request.target {
         return Err(NoRoute::SelfPayment);
     }

@@ -36,7 +36,7 @@ const ATOMIC_WRITE_NAMES: [&str; 4] = [INTENT_FILE, "sk", "key", "restore_epoch"
 /// What an interrupted restore still has to do, as written before its first rename.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RestoreIntent {
+pub(crate) struct RestoreIntent {
     pub format: u32,
     /// The complete, Stale-marked staging copy: a directory name inside `fiber/`.
     pub staging: String,
@@ -95,13 +95,17 @@ pub enum RecoveryError {
     },
 }
 
-/// What [`complete_interrupted`] did.
+/// What `complete_interrupted` (every start and restore) did: the restore it finished.
 #[derive(Debug, Clone)]
 pub struct RecoveryReport {
-    pub intent: RestoreIntent,
-    /// True when the two renames were still (partly) to be done; false when only the keys,
-    /// epoch or intent removal were left.
-    pub swapped_now: bool,
+    pub(crate) intent: RestoreIntent,
+}
+
+impl RecoveryReport {
+    /// The backup the interrupted restore was restoring.
+    pub fn backup_dir(&self) -> &Path {
+        &self.intent.backup_dir
+    }
 }
 
 impl RestoreIntent {
@@ -162,7 +166,7 @@ pub(crate) fn roll_forward(
     base: &BaseDir,
     intent: &RestoreIntent,
     failpoints: &Failpoints,
-) -> Result<bool, RecoveryError> {
+) -> Result<(), RecoveryError> {
     let path = RestoreIntent::path(base);
     let io = |step: &'static str| {
         let intent = path.clone();
@@ -176,9 +180,7 @@ pub(crate) fn roll_forward(
     let store = base.store_dir();
     let staging = intent.staging_dir(base);
     let previous = intent.previous_dir(base);
-    let mut swapped_now = false;
     if staging.exists() {
-        swapped_now = true;
         if store.exists() {
             match &previous {
                 Some(previous) if !previous.exists() => {
@@ -242,8 +244,7 @@ pub(crate) fn roll_forward(
         0o644,
     )
     .map_err(io("recording the restore epoch"))?;
-    remove_intent(base).map_err(io("removing the finished intent"))?;
-    Ok(swapped_now)
+    remove_intent(base).map_err(io("removing the finished intent"))
 }
 
 /// Undo a restore that failed (with an error, not a crash) after its intent was written: the
@@ -297,7 +298,9 @@ fn remove_intent(base: &BaseDir) -> std::io::Result<()> {
 
 /// Complete a restore that a crash interrupted after it was decided, if there is one. Called
 /// with the base directory locked, by every node start and every restore, before anything else.
-pub fn complete_interrupted(base: &BaseDir) -> Result<Option<RecoveryReport>, RecoveryError> {
+pub(crate) fn complete_interrupted(
+    base: &BaseDir,
+) -> Result<Option<RecoveryReport>, RecoveryError> {
     remove_dead_temporaries(base);
     let Some(intent) = RestoreIntent::read(base)? else {
         return Ok(None);
@@ -306,17 +309,14 @@ pub fn complete_interrupted(base: &BaseDir) -> Result<Option<RecoveryReport>, Re
         backup = %intent.backup_dir.display(),
         "completing a restore that was interrupted after it was decided"
     );
-    let swapped_now = roll_forward(base, &intent, &Failpoints::none())?;
-    Ok(Some(RecoveryReport {
-        intent,
-        swapped_now,
-    }))
+    roll_forward(base, &intent, &Failpoints::none())?;
+    Ok(Some(RecoveryReport { intent }))
 }
 
 /// What a node start must check after [`complete_interrupted`]: a missing store is a first
 /// start only when nothing suggests a store existed. Leftover `store.bak.*` or
 /// `store.restoring.*` directories mean it was lost, and starting would silently begin empty.
-pub fn check_store_present(base: &BaseDir) -> Result<(), RecoveryError> {
+pub(crate) fn check_store_present(base: &BaseDir) -> Result<(), RecoveryError> {
     let store = base.store_dir();
     if store.exists() {
         return Ok(());
@@ -330,7 +330,7 @@ pub fn check_store_present(base: &BaseDir) -> Result<(), RecoveryError> {
 }
 
 /// `store.bak.*` and `store.restoring.*` directories in `fiber/`, sorted.
-pub fn leftover_stores(base: &BaseDir) -> Vec<PathBuf> {
+pub(crate) fn leftover_stores(base: &BaseDir) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(base.fiber_dir()) else {
         return Vec::new();
     };

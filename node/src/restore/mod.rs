@@ -4,8 +4,8 @@
 //! any instruction leaves either the old store or the complete new one:
 //!
 //! 1. Take the base-directory lock (a running node holds it: refuse, nothing changed), then
-//!    finish any earlier restore that a crash interrupted after it was decided ([`intent`]).
-//! 2. Validate the backup without modifying it ([`validate`]): manifest, backend, sizes,
+//!    finish any earlier restore that a crash interrupted after it was decided (`intent.rs`).
+//! 2. Validate the backup without modifying it (`validate.rs`): manifest, backend, sizes,
 //!    SHA-256 digests of every file, keys, owner, and the database read back whole with every
 //!    record decoded as the node will decode it at start.
 //! 3. Copy the database into a staging directory next to the store, fsync it, open it, and mark
@@ -19,23 +19,26 @@
 //! Until step 5 the original store is never touched, so "put the original back untouched" holds
 //! trivially for the expensive part (the copy).
 
-pub mod intent;
-pub mod validate;
+pub(crate) mod intent;
+pub(crate) mod validate;
+
+pub use self::intent::{INTENT_FILE, RecoveryError, RecoveryReport};
+pub use crate::core::records::BadRecord;
+pub use crate::lock::LockError;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::channel_record::{RecordError, StaleMark, mark_channels_stale};
-use crate::core::records::BadRecord;
 use crate::failpoint::Failpoints;
 use crate::fsutil;
 use crate::layout::BaseDir;
-use crate::lock::{BaseDirLock, LockError};
+use crate::lock::BaseDirLock;
 use crate::store::{Backend, StoreError, open_store};
 
-use self::intent::{RecoveryError, RecoveryReport, RestoreIntent};
-pub use self::intent::{check_store_present, complete_interrupted};
-pub use self::validate::{ValidateOptions, ValidatedBackup, validate_backup};
+use self::intent::RestoreIntent;
+pub(crate) use self::intent::{check_store_present, complete_interrupted};
+pub(crate) use self::validate::{ValidateOptions, validate_backup};
 use crate::backup::{BACKUP_NODE_KEY, BACKUP_WALLET_KEY, ManifestError};
 
 /// Why a restore was refused or failed. Unless the variant says otherwise, nothing in the base
@@ -150,7 +153,7 @@ pub struct RestoreOptions {
     /// each database file copy), `restore.mark_stale`, `restore.intent`, `restore.move_aside`,
     /// `restore.swap`, `restore.keys`.
     pub failpoints: Failpoints,
-    /// Accept a manifest without content digests (format 1). See [`ValidateOptions`].
+    /// Accept a manifest without content digests (format 1). See `validate.rs`.
     pub accept_undigested: bool,
 }
 

@@ -16,10 +16,8 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use crate::backup::{
-    BACKUP_NODE_KEY, BACKUP_WALLET_KEY, BackupManifest, MANIFEST_FILE, read_manifest,
-};
-use crate::core::records::{RecordCheck, RecordSummary};
+use crate::backup::{BACKUP_NODE_KEY, BACKUP_WALLET_KEY, BackupManifest, read_manifest};
+use crate::core::records::RecordCheck;
 use crate::fsutil::{self, FileEntry};
 use crate::keys;
 use crate::store::{Backend, ROCKSDB_BACKUP_DIR_NAME, RocksStore, SQLITE_FILE_NAME, SqliteStore};
@@ -28,21 +26,15 @@ use super::RestoreError;
 
 /// A backup that passed validation.
 #[derive(Debug, Clone)]
-pub struct ValidatedBackup {
-    pub dir: PathBuf,
-    pub manifest: BackupManifest,
+pub(crate) struct ValidatedBackup {
     /// Entries in the database, as read during verification.
     pub entries: u64,
-    /// The node's records in it, by kind.
-    pub records: RecordSummary,
     /// Database files to copy, relative to [`db_root`](Self::db_root).
     pub db_files: Vec<FileEntry>,
     /// Directory the database files are relative to.
     pub db_root: PathBuf,
     /// True when both `sk` and `key` are present and match the manifest.
     pub has_key_pair: bool,
-    /// Files in the backup that its manifest does not list (ignored).
-    pub unlisted_files: Vec<String>,
     /// True when the files' content was checked against digests (false only for a format 1
     /// manifest accepted with [`ValidateOptions::accept_undigested`]).
     pub digests_verified: bool,
@@ -53,7 +45,7 @@ pub struct ValidatedBackup {
 
 /// Knobs of validation.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ValidateOptions {
+pub(crate) struct ValidateOptions {
     /// Accept a format 1 manifest (sizes only, no digests): its files' content cannot be
     /// checked, so damage that keeps a database readable goes unnoticed. Off by default; the
     /// CLI's `--accept-undigested-backup`.
@@ -62,7 +54,7 @@ pub struct ValidateOptions {
 
 /// Check a backup without modifying it. `this_node` is the current node's public key (hex),
 /// when the base directory has a readable one.
-pub fn validate_backup(
+pub(crate) fn validate_backup(
     backup_dir: &Path,
     configured: Backend,
     this_node: Option<&str>,
@@ -113,13 +105,6 @@ pub fn validate_backup(
             Some(_) => to_hash.push((path, listed)),
         }
     }
-    let unlisted_files: Vec<String> = present
-        .iter()
-        .filter(|f| f.relative != MANIFEST_FILE)
-        .filter(|f| !manifest.files.iter().any(|l| l.path == f.relative))
-        .map(|f| f.relative.clone())
-        .collect();
-
     let digest_started = std::time::Instant::now();
     let mut bytes_verified = 0;
     for (path, listed) in &to_hash {
@@ -177,17 +162,15 @@ pub fn validate_backup(
             record: bad,
         });
     }
+    let records = check.finish();
+    tracing::debug!(backup = %backup_dir.display(), ?records, "every record of the backup decodes");
 
     Ok(ValidatedBackup {
-        dir: backup_dir.to_path_buf(),
         digests_verified: manifest.has_digests(),
-        manifest,
         entries,
-        records: check.finish(),
         db_files,
         db_root,
         has_key_pair,
-        unlisted_files,
         bytes_verified,
         digest_time,
     })

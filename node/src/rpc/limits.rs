@@ -34,20 +34,20 @@ use jsonrpsee::server::{
 use super::RpcContext;
 
 /// Most calls in one JSON-RPC batch.
-pub const MAX_BATCH_CALLS: u32 = 100;
+pub(crate) const MAX_BATCH_CALLS: u32 = 100;
 /// Largest request body, in bytes (2 MiB), chunked or not; over it the answer is HTTP 413.
-pub const MAX_REQUEST_BODY_BYTES: u32 = 2 * 1024 * 1024;
+pub(crate) const MAX_REQUEST_BODY_BYTES: u32 = 2 * 1024 * 1024;
 /// Largest response body, in bytes (10 MiB).
-pub const MAX_RESPONSE_BODY_BYTES: u32 = 10 * 1024 * 1024;
+pub(crate) const MAX_RESPONSE_BODY_BYTES: u32 = 10 * 1024 * 1024;
 /// Longest `connect_peer` address, in bytes (a real one is at most about 130).
-pub const MAX_PEER_ADDRESS_LEN: usize = 256;
+pub(crate) const MAX_PEER_ADDRESS_LEN: usize = 256;
 /// Longest `dev_hold` step name, in bytes (`received:ReestablishChannel` is 27).
-pub const MAX_STEP_LEN: usize = 128;
+pub(crate) use dlp_node_api::limits::MAX_STEP_LEN;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serve `module` on `addr` with the limits above; returns the bound address and the handle.
-pub async fn start_server(
+pub(crate) async fn start_server(
     addr: SocketAddr,
     module: RpcModule<RpcContext>,
 ) -> Result<(SocketAddr, ServerHandle), std::io::Error> {
@@ -69,9 +69,9 @@ pub async fn start_server(
 
 /// Turns "body over the limit" into HTTP 413 for bodies without a `Content-Length`.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimitLayer {
+pub(crate) struct BodyLimitLayer {
     /// Bytes; must equal the server's `max_request_body_size`.
-    pub limit: u32,
+    pub(crate) limit: u32,
 }
 
 impl<S> tower::Layer<S> for BodyLimitLayer {
@@ -87,7 +87,7 @@ impl<S> tower::Layer<S> for BodyLimitLayer {
 
 /// The service of [`BodyLimitLayer`].
 #[derive(Debug, Clone)]
-pub struct BodyLimit<S> {
+pub(crate) struct BodyLimit<S> {
     inner: S,
     limit: u32,
 }
@@ -129,7 +129,7 @@ where
 
 /// A request body that fails once more than `limit` bytes arrived, and says so in `over`.
 #[derive(Debug)]
-pub struct CountedBody<B> {
+pub(crate) struct CountedBody<B> {
     inner: Pin<Box<B>>,
     seen: u64,
     limit: u64,
@@ -139,7 +139,7 @@ pub struct CountedBody<B> {
 /// The error a [`CountedBody`] ends with.
 #[derive(Debug, thiserror::Error)]
 #[error("request body is over the limit of {0} bytes")]
-pub struct BodyTooLarge(u64);
+pub(crate) struct BodyTooLarge(u64);
 
 impl<B> Body for CountedBody<B>
 where

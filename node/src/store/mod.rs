@@ -13,58 +13,13 @@ mod sqlite;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+pub(crate) use dlp_node_api::files::SQLITE_FILE_NAME;
+pub(crate) use rocks::RocksStore;
+pub(crate) use sqlite::SqliteStore;
 
-pub use rocks::RocksStore;
-pub use sqlite::{SQLITE_FILE_NAME, SqliteStore};
-
-/// Directory name, inside a backup, of a RocksDB checkpoint.
-pub const ROCKSDB_BACKUP_DIR_NAME: &str = "db";
-
-/// Which storage engine a store uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    /// RocksDB via the `rocksdb` crate; the store directory is the database directory.
-    Rocksdb,
-    /// SQLite (bundled) in WAL mode; the store directory holds `data.sqlite`.
-    Sqlite,
-}
-
-impl Backend {
-    /// Every backend, in a stable order (used by tests and the benchmark).
-    pub const ALL: [Backend; 2] = [Backend::Rocksdb, Backend::Sqlite];
-
-    /// The config-file spelling of this backend.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Backend::Rocksdb => "rocksdb",
-            Backend::Sqlite => "sqlite",
-        }
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Backend {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "rocksdb" => Ok(Backend::Rocksdb),
-            "sqlite" => Ok(Backend::Sqlite),
-            other => Err(format!(
-                "unknown store backend {other:?}: expected \"rocksdb\" or \"sqlite\""
-            )),
-        }
-    }
-}
+pub(crate) use dlp_node_api::config::Backend;
+pub(crate) use dlp_node_api::files::ROCKSDB_BACKUP_DIR_NAME;
 
 /// The visitor of [`Store::scan_prefix`]: called with each key and value in order; return
 /// [`ControlFlow::Break`] to stop early.
@@ -75,7 +30,7 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One operation of a [`WriteBatch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BatchOp {
+pub(crate) enum BatchOp {
     /// Set `key` to `value`.
     Put { key: Vec<u8>, value: Vec<u8> },
     /// Remove `key` (no error if it is absent).
@@ -112,7 +67,7 @@ impl WriteBatch {
     }
 
     /// The queued operations, in order.
-    pub fn ops(&self) -> &[BatchOp] {
+    pub(crate) fn ops(&self) -> &[BatchOp] {
         &self.ops
     }
 
@@ -233,7 +188,7 @@ pub fn open_store(backend: Backend, dir: &Path) -> Result<Box<dyn Store>, StoreE
 
 /// The smallest key greater than every key starting with `prefix`, or `None` when no such key
 /// exists (empty prefix, or all bytes `0xff`). Used as an exclusive upper bound for scans.
-pub fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut bound = prefix.to_vec();
     while let Some(last) = bound.pop() {
         if last != u8::MAX {

@@ -15,7 +15,7 @@ use super::{
 use crate::fsutil;
 
 /// A RocksDB-backed [`Store`].
-pub struct RocksStore {
+pub(crate) struct RocksStore {
     path: PathBuf,
     db: DB,
 }
@@ -47,7 +47,7 @@ fn base_options() -> Options {
 
 impl RocksStore {
     /// Open or create the database in `dir`.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
         let mut opts = base_options();
         opts.create_if_missing(true);
         let db = DB::open(&opts, dir).map_err(|e| engine_err(dir, "open", e))?;
@@ -62,7 +62,10 @@ impl RocksStore {
     ///
     /// This is how restore decides that a backup's `db/` is a whole, uncorrupted database
     /// before anything is moved. Returns the number of entries read.
-    pub fn verify_readonly(dir: &Path, visit: &mut ScanVisitor<'_>) -> Result<u64, StoreError> {
+    pub(crate) fn verify_readonly(
+        dir: &Path,
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<u64, StoreError> {
         if !dir.join("CURRENT").is_file() {
             return Err(StoreError::Invalid {
                 backend: Backend::Rocksdb,

@@ -15,11 +15,8 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{Backend, BatchOp, ScanVisitor, Store, StoreError, WriteBatch};
+use super::{Backend, BatchOp, SQLITE_FILE_NAME, ScanVisitor, Store, StoreError, WriteBatch};
 use crate::fsutil;
-
-/// File name of the SQLite database inside a store directory and inside a backup.
-pub const SQLITE_FILE_NAME: &str = "data.sqlite";
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upper bound on backup steps that report Busy/Locked before giving up.
@@ -27,7 +24,7 @@ const MAX_BACKUP_RETRIES: u32 = 1000;
 
 /// A SQLite-backed [`Store`].
 #[derive(Debug)]
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     dir: PathBuf,
     file: PathBuf,
     conn: Mutex<Connection>,
@@ -44,7 +41,7 @@ fn engine_err(path: &Path, op: &'static str, source: rusqlite::Error) -> StoreEr
 
 impl SqliteStore {
     /// Open or create `dir/data.sqlite`.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             backend: Backend::Sqlite,
             op: "create store directory",
@@ -83,7 +80,10 @@ impl SqliteStore {
     /// see a changed byte inside a record, which is why backups also carry content digests.
     ///
     /// This is how restore decides that a backup's `data.sqlite` is whole before anything moves.
-    pub fn verify_readonly(file: &Path, visit: &mut ScanVisitor<'_>) -> Result<u64, StoreError> {
+    pub(crate) fn verify_readonly(
+        file: &Path,
+        visit: &mut ScanVisitor<'_>,
+    ) -> Result<u64, StoreError> {
         let invalid = |detail: String| StoreError::Invalid {
             backend: Backend::Sqlite,
             path: file.to_path_buf(),

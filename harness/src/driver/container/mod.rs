@@ -114,7 +114,7 @@ impl ContainerDriver {
             "dlp-harness-{}-{}-{}",
             std::process::id(),
             RUNS.fetch_add(1, Ordering::Relaxed),
-            dlp_node::fsutil::unix_ms() % 1_000_000
+            dlp_node_api::unix_ms() % 1_000_000
         );
         Self {
             docker: None,
@@ -320,7 +320,9 @@ impl Driver for ContainerDriver {
         let request = self
             .image()?
             .with_exposed_port(RPC_PORT.tcp())
-            .with_wait_for(WaitFor::message_on_stdout(super::dlp_node::READY_LINE))
+            .with_wait_for(WaitFor::message_on_stdout(
+                dlp_node_api::READY_LINE_PREFIX.trim_end(),
+            ))
             .with_cmd([image::NODE_BIN.to_string(), "-d".into(), HOME.into()])
             .with_mount(Mount::bind_mount(home, HOME))
             .with_network(self.run.clone())

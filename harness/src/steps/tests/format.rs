@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dlp_node::store::Backend;
+use dlp_node_api::Backend;
 
 use crate::error::HarnessError;
 use crate::scenario::{Found, Shape, discover, shape_pairs};
@@ -432,8 +432,8 @@ fn a_misspelt_message_in_step_control_is_refused_at_its_line_with_the_names() {
             msg.starts_with(&format!("{verb}: step \"{misspelt}\": no message named")),
             "{msg}"
         );
-        for name in dlp_node::wire::PeerMessage::TYPE_NAMES {
-            assert!(msg.contains(name), "{name} missing from: {msg}");
+        for name in dlp_node_api::MessageName::ALL {
+            assert!(msg.contains(name.as_str()), "{name} missing from: {msg}");
         }
     }
     let (line, msg) = error_at(&format!(
@@ -448,7 +448,7 @@ fn a_misspelt_message_in_step_control_is_refused_at_its_line_with_the_names() {
         "{BASE}[[steps]]\nhold = {{ node = \"bob\", step = \"sent:AddTlc\", nth = 0 }}\n"
     ));
     assert_eq!(msg, "hold: nth 0 must be 1 to 1000000");
-    for name in dlp_node::wire::PeerMessage::TYPE_NAMES {
+    for name in dlp_node_api::MessageName::ALL {
         parse(&format!(
             "{BASE}[[steps]]\nhold = {{ node = \"bob\", step = \"received:{name}\" }}\n"
         ))

@@ -11,7 +11,7 @@ use crate::steps::Scenario;
 
 fn outcome(route: &[&str], attempts: u64) -> PaymentOutcome {
     PaymentOutcome {
-        status: "Success".into(),
+        status: dlp_node_api::PaymentStatus::Success,
         reason: None,
         route: route.iter().map(|s| s.to_string()).collect(),
         attempts,

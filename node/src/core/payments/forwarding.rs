@@ -27,7 +27,7 @@ pub(super) struct Onward {
 /// the outgoing amount plus `fee_rate`'s fee on it may not exceed the incoming one, and the
 /// outgoing expiry must be in the future and at least `delta` blocks before the incoming one,
 /// so that a preimage revealed downstream at the last moment can still be used upstream.
-pub fn check_forward(
+pub(crate) fn check_forward(
     incoming: &Tlc,
     amount: u64,
     expiry: u64,

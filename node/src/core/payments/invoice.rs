@@ -6,22 +6,22 @@ use dlp_chain::{Hash32, Pubkey, hex_u64};
 use serde::{Deserialize, Serialize};
 
 /// Prefix of invoice addresses.
-pub const INVOICE_ADDRESS_PREFIX: &str = "dlpinv1";
+pub(crate) const INVOICE_ADDRESS_PREFIX: &str = "dlpinv1";
 
 /// Longest invoice description, in bytes of UTF-8: BOLT 11's limit (its `d` field's 10-bit
 /// length counts 5-bit groups: 1023 * 5 / 8 = 639 bytes). Every invoice is stored and every
 /// backup carries it, so free text must be small.
-pub const MAX_DESCRIPTION_BYTES: usize = 639;
+pub(crate) const MAX_DESCRIPTION_BYTES: usize = 639;
 /// Most route hints an invoice carries (the payee's channel peers, first in key order). A
 /// payment keeps them as route candidates in its record.
-pub const MAX_ROUTE_HINTS: usize = 16;
+pub(crate) const MAX_ROUTE_HINTS: usize = 16;
 /// Longest invoice address `send_payment` accepts, in bytes. The largest invoice this node can
 /// issue (a description of 639 control characters, each escaped to six bytes of JSON, and
 /// [`MAX_ROUTE_HINTS`] hints) is about 10.7 KiB; a unit test keeps it under this limit.
-pub const MAX_INVOICE_ADDRESS_LEN: usize = 16 * 1024;
+pub(crate) const MAX_INVOICE_ADDRESS_LEN: usize = 16 * 1024;
 
 /// Refuse a description over [`MAX_DESCRIPTION_BYTES`] (without echoing it).
-pub fn check_description(description: Option<&str>) -> Result<(), String> {
+pub(crate) fn check_description(description: Option<&str>) -> Result<(), String> {
     match description {
         Some(text) if text.len() > MAX_DESCRIPTION_BYTES => Err(format!(
             "description is {} bytes; the limit is {MAX_DESCRIPTION_BYTES}",
@@ -33,26 +33,26 @@ pub fn check_description(description: Option<&str>) -> Result<(), String> {
 
 /// An invoice we issued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Invoice {
-    pub payee: Pubkey,
+pub(crate) struct Invoice {
+    pub(crate) payee: Pubkey,
     #[serde(with = "hex_u64")]
-    pub amount: u64,
-    pub payment_hash: Hash32,
+    pub(crate) amount: u64,
+    pub(crate) payment_hash: Hash32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Peers the payee has channels with (single-hop route hints).
     #[serde(default)]
-    pub route_hints: Vec<Pubkey>,
+    pub(crate) route_hints: Vec<Pubkey>,
     /// Only in our own records, never in the address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preimage: Option<Hash32>,
+    pub(crate) preimage: Option<Hash32>,
     #[serde(default)]
-    pub paid: bool,
+    pub(crate) paid: bool,
 }
 
 impl Invoice {
     /// The shareable address: prefix + hex of the public fields.
-    pub fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         let public = Invoice {
             preimage: None,
             paid: false,
@@ -65,7 +65,7 @@ impl Invoice {
     }
 
     /// Parse an address.
-    pub fn parse_address(address: &str) -> Result<Self, String> {
+    pub(crate) fn parse_address(address: &str) -> Result<Self, String> {
         if address.len() > MAX_INVOICE_ADDRESS_LEN {
             return Err(format!(
                 "invoice address is {} bytes; the limit is {MAX_INVOICE_ADDRESS_LEN}",

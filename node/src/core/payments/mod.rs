@@ -23,12 +23,10 @@ use crate::onion::{HopPayload, peel};
 use crate::wire::RemoveReason;
 use forwarding::Onward;
 
-pub use invoice::{
-    Invoice, MAX_DESCRIPTION_BYTES, MAX_INVOICE_ADDRESS_LEN, MAX_ROUTE_HINTS, check_description,
-};
-pub use payer::{
-    DEFAULT_TLC_EXPIRY_LIMIT, MAX_PAYMENT_ATTEMPTS, Payment, PaymentStatus, SendPaymentRequest,
-};
+#[cfg(test)]
+pub(crate) use invoice::MAX_DESCRIPTION_BYTES;
+pub(crate) use invoice::{Invoice, MAX_INVOICE_ADDRESS_LEN, MAX_ROUTE_HINTS, check_description};
+pub(crate) use payer::{Payment, SendPaymentRequest};
 
 /// What the payment roles keep, persisted (loaded at start, written by `flush`).
 #[derive(Debug, Default)]

@@ -24,83 +24,74 @@ use crate::graph::pathfind::{Edge, Route, RouteHop, RouteRequest, find_route};
 use crate::onion::{HopPayload, OnionPacket};
 use crate::wire::RemoveReason;
 
-/// Most routes one payment tries.
-pub const MAX_PAYMENT_ATTEMPTS: u32 = 8;
+pub(crate) use dlp_node_api::limits::MAX_PAYMENT_ATTEMPTS;
+pub(crate) use dlp_node_api::payments::PaymentStatus;
 /// Blocks from now the first TLC of a route may expire at most, unless the payer says
 /// (`tlc_expiry_limit`): 20 hops of the default 20-block delta fit four times over.
-pub const DEFAULT_TLC_EXPIRY_LIMIT: u64 = 2_016;
-
-/// Fiber's payment statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PaymentStatus {
-    Created,
-    Inflight,
-    Success,
-    Failed,
-}
+pub(crate) const DEFAULT_TLC_EXPIRY_LIMIT: u64 = 2_016;
 
 /// An outgoing payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Payment {
-    pub payment_hash: Hash32,
-    pub status: PaymentStatus,
-    pub target: Pubkey,
+pub(crate) struct Payment {
+    pub(crate) payment_hash: Hash32,
+    pub(crate) status: PaymentStatus,
+    pub(crate) target: Pubkey,
     #[serde(with = "hex_u64")]
-    pub amount: u64,
+    pub(crate) amount: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preimage: Option<Hash32>,
+    pub(crate) preimage: Option<Hash32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keysend_preimage: Option<Hash32>,
+    pub(crate) keysend_preimage: Option<Hash32>,
     /// The payee's channel peers from the invoice (used as route hints on every attempt).
     #[serde(default)]
-    pub route_hints: Vec<Pubkey>,
+    pub(crate) route_hints: Vec<Pubkey>,
     /// Channels a hop failed this payment on: later attempts route around them.
     #[serde(default)]
-    pub avoid: Vec<Hash32>,
+    pub(crate) avoid: Vec<Hash32>,
     /// Routes tried so far.
     #[serde(default)]
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Most fees the payer pays in all.
     #[serde(with = "hex_u64", default)]
-    pub max_fee_amount: u64,
+    pub(crate) max_fee_amount: u64,
     /// Most blocks from the attempt until its first TLC expires.
     #[serde(with = "hex_u64", default)]
-    pub tlc_expiry_limit: u64,
+    pub(crate) tlc_expiry_limit: u64,
     /// The route of the attempt in flight (or the last one), hop 0 our peer.
     #[serde(default)]
-    pub route: Vec<RouteHop>,
+    pub(crate) route: Vec<RouteHop>,
     /// Fees of that route.
     #[serde(with = "hex_u64", default)]
-    pub fee: u64,
+    pub(crate) fee: u64,
     /// Why attempts failed.
     #[serde(default)]
-    pub failures: Vec<String>,
+    pub(crate) failures: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_error: Option<String>,
+    pub(crate) failed_error: Option<String>,
     /// Channel and TLC of the attempt in flight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempt: Option<(Hash32, u64)>,
+    pub(crate) attempt: Option<(Hash32, u64)>,
 }
 
 /// `send_payment` parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SendPaymentRequest {
+pub(crate) struct SendPaymentRequest {
     #[serde(default)]
-    pub invoice: Option<String>,
+    pub(crate) invoice: Option<String>,
     #[serde(default)]
-    pub target_pubkey: Option<Pubkey>,
+    pub(crate) target_pubkey: Option<Pubkey>,
     #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
-    pub amount: Option<u64>,
+    pub(crate) amount: Option<u64>,
     #[serde(default)]
-    pub keysend: Option<bool>,
+    pub(crate) keysend: Option<bool>,
     /// Most fees to pay in all (Fiber's name); default: the amount itself.
     #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
-    pub max_fee_amount: Option<u64>,
+    pub(crate) max_fee_amount: Option<u64>,
     /// Most blocks until the first TLC expires (Fiber's name); default
     /// [`DEFAULT_TLC_EXPIRY_LIMIT`].
     #[serde(default, with = "dlp_chain::types::hex_u64_opt")]
-    pub tlc_expiry_limit: Option<u64>,
+    pub(crate) tlc_expiry_limit: Option<u64>,
 }
 
 impl Core {
@@ -228,7 +219,7 @@ impl Core {
             self.fx.dirty_payments.insert(hash);
             self.fx.events.push(EventKind::PaymentUpdated {
                 payment_hash: hash,
-                status: format!("{:?}", p.status),
+                status: p.status,
                 reason,
             });
         }
