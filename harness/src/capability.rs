@@ -22,16 +22,25 @@ pub enum Capability {
     /// peer itself cannot reach it. Without it a partition is the cluster's connection-level cut,
     /// which holds only as long as nobody redials.
     PartitionBelowNodes,
+    /// Killing a node's offline restore at the n-th call of a syscall, below the node (`strace
+    /// --inject ...:signal=KILL` on the restore process): `crash_restore`. A restore inside the
+    /// harness's own process cannot be killed alone.
+    KillRestore,
+    /// A size limit on a node's backup directory below the node (a size-limited tmpfs mounted
+    /// there), so a backup meets a real full disk: the node key `backup_space_kb`.
+    BackupSpaceLimit,
 }
 
 impl Capability {
     /// Every capability, in order.
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 7] = [
         Capability::TypedEvents,
         Capability::StepControl,
         Capability::DlpChainLedger,
         Capability::Pause,
         Capability::PartitionBelowNodes,
+        Capability::KillRestore,
+        Capability::BackupSpaceLimit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +50,8 @@ impl Capability {
             Capability::DlpChainLedger => "the dlp-chain ledger",
             Capability::Pause => "pausing a node",
             Capability::PartitionBelowNodes => "partitions below the nodes",
+            Capability::KillRestore => "killing a restore at a syscall",
+            Capability::BackupSpaceLimit => "a size limit on the backup directory",
         }
     }
 }
@@ -82,12 +93,12 @@ impl DriverKind {
 
     /// What nodes on this driver offer. All run dlp-node against dlp-chain; a process can be
     /// frozen, a task cannot; only containers have a network path to cut below the nodes
-    /// (loopback has none).
+    /// (loopback has none); a restore can be killed alone only when it is a process of its own.
     pub fn capabilities(self) -> &'static [Capability] {
         use Capability::*;
         match self {
             DriverKind::InProcess => &[TypedEvents, StepControl, DlpChainLedger],
-            DriverKind::Process => &[TypedEvents, StepControl, DlpChainLedger, Pause],
+            DriverKind::Process => &[TypedEvents, StepControl, DlpChainLedger, Pause, KillRestore],
             DriverKind::Container => &Capability::ALL,
         }
     }

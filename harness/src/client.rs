@@ -201,6 +201,11 @@ impl NodeClient {
         Ok(())
     }
 
+    /// `backup`, its refusal (the node's error message: a full disk, say) as `Ok(Err)`.
+    pub async fn try_backup(&self) -> Result<Result<(), String>, HarnessError> {
+        Ok(self.call_or_refusal("backup", json!({})).await?.map(|_| ()))
+    }
+
     pub async fn hold(
         &self,
         step: &str,

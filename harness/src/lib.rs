@@ -11,6 +11,7 @@
 //! scenario/          the file format, generic over its steps: knows no cluster
 //! driver/            how nodes run (the only layer that uses dlp-node's library)
 //! client.rs          the nodes' JSON-RPC      capability.rs, limits.rs, error.rs: leaves
+//! damage.rs          backup damage on disk    restore_outcome.rs: how a restore ends (leaves)
 //! ```
 //!
 //! - [`scenario`]: declarative scenario files, validated before anything starts (including
@@ -30,17 +31,21 @@
 //! - [`report`]: a run directory as `report.html` (message sequence chart, steps, ledger,
 //!   invariants, logs), and `run --junit`/`--json`.
 //! - [`limits`]: every bound and deadline. [`client`]: the nodes' JSON-RPC.
+//! - [`damage`]: damage to a backup on disk (flip, truncate, delete, zero, swap), seeded.
+//!   [`restore_outcome`]: how a restore ended (restored, refused, killed at a syscall).
 
 pub mod capability;
 pub mod checks;
 pub mod client;
 pub mod cluster;
+pub mod damage;
 pub mod driver;
 pub mod error;
 pub mod explore;
 pub mod limits;
 pub mod model;
 pub mod report;
+pub mod restore_outcome;
 pub mod run;
 pub mod scenario;
 pub mod steps;

@@ -61,5 +61,20 @@ pub const MAX_BACKUP_FILES: usize = 64;
 /// Longest path in `expect_backup_files`, in bytes.
 pub const MAX_BACKUP_PATH: usize = 256;
 
+/// Largest `offset` and `len` of `damage_backup`, in bytes (1 GiB: past any backup a scenario
+/// makes; an offset past the file's end fails when the step runs, naming the size).
+pub const MAX_DAMAGE_BYTES: u64 = 1 << 30;
+
+/// Largest `n` of a `crash_restore` kill point (`"rename:n"`): a restore makes a few dozen calls
+/// of any one syscall; one that makes fewer than `n` is reported as finished.
+pub const MAX_KILL_NTH: u32 = 100_000;
+
+/// `backup_space_kb` of a node: 16 KiB (less than any backup: the first one fails) to 1 GiB
+/// (the size-limited filesystem is memory).
+pub const BACKUP_SPACE_KB: std::ops::RangeInclusive<u64> = 16..=1_048_576;
+
+/// Longest `reason_contains` of a `restore` or `backup`, in bytes.
+pub const MAX_REASON_BYTES: usize = 256;
+
 /// Most entries a backup listing reads (`expect_backup_files`): a backup holds a few dozen.
 pub const MAX_LISTED: usize = 10_000;

@@ -17,6 +17,7 @@
 //! `run`'s summary): a directory holds scenarios for every driver (`pause` needs one that can
 //! pause a node). A file named on the command line is asked for, so it is refused instead.
 
+mod damage_cli;
 mod explore_cli;
 mod progress_cli;
 mod report_cli;
@@ -53,7 +54,8 @@ enum Cmd {
     /// its report.html (message sequence chart, steps, ledger, invariants, logs).
     Run(run_cli::Args),
     /// Sweep every backup point of a workload's node under test: back up there, finish the
-    /// workload, restore, and let the oracle and the ledger judge.
+    /// workload, restore, and let the oracle and the ledger judge. With --damage: damage every
+    /// file of each point's backup and classify each restore as refused, benign or SILENT.
     Sweep(sweep_cli::Args),
     /// Run seeded random schedules over 2-4 nodes with the invariants checked after every
     /// step; shrink a failing one to a minimal regression scenario.

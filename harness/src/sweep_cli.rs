@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use dlp_harness::run::runner::runs_root;
 use dlp_harness::sweep::{
-    Progress, SweepConfig, Workload, render_html, render_tables, summary_lines, sweep,
-    write_regressions,
+    DamageConfig, Progress, SweepConfig, Workload, render_html, render_tables, summary_lines,
+    sweep, write_regressions,
 };
 
 use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, seed};
@@ -28,8 +28,8 @@ pub struct Args {
     /// Points run at the same time.
     #[arg(long, default_value_t = 4)]
     jobs: usize,
-    /// Only these backup points (1-based, comma separated).
-    #[arg(long, value_delimiter = ',')]
+    /// Only these backup points (1-based, comma separated). Not with --damage (use --points).
+    #[arg(long, value_delimiter = ',', conflicts_with = "damage")]
     only: Vec<usize>,
     /// Write the machine-readable report here.
     #[arg(long)]
@@ -44,6 +44,22 @@ pub struct Args {
     /// Keep every run directory, not only failed points'.
     #[arg(long)]
     keep: bool,
+    /// The damage sweep: at each backup point, damage every file of the backup (flip, truncate,
+    /// delete, zero, swap; seeded places), restore, and classify each case as refused, benign
+    /// or SILENT (exit 1 on any SILENT).
+    #[arg(long)]
+    damage: bool,
+    /// With --damage: places per file for flip, truncate and zero.
+    #[arg(long, default_value_t = 3, requires = "damage", value_parser = clap::value_parser!(u16).range(1..=64))]
+    places: u16,
+    /// With --damage: try a seeded sample of this many backup points (default: all).
+    #[arg(long, requires = "damage", value_parser = clap::value_parser!(u16).range(1..))]
+    points: Option<u16>,
+    /// With --damage: rewrite each damaged backup's manifest without digests and restore it
+    /// with --accept-undigested-backup. The proof that the sweep finds silent damage; never
+    /// for gating a release.
+    #[arg(long, requires = "damage")]
+    bypass_digests: bool,
 }
 
 pub fn main(args: Args) -> Exit {
@@ -62,6 +78,25 @@ pub fn main(args: Args) -> Exit {
         }
     };
     dlp_harness::driver::keep_containers(args.keep);
+    if args.damage {
+        let config = DamageConfig {
+            backends: args.backend.backends(),
+            driver,
+            seed,
+            places: usize::from(args.places),
+            points: args.points.map(usize::from),
+            bypass_digests: args.bypass_digests,
+            jobs: args.jobs,
+            keep: args.keep,
+            runs_root: runs_root(),
+        };
+        let outputs = crate::damage_cli::Outputs {
+            json: args.json,
+            html: args.html,
+            regressions: args.write_regressions,
+        };
+        return crate::damage_cli::main(&workload, config, outputs);
+    }
     let config = SweepConfig {
         backends: args.backend.backends(),
         policies: args.policy.or(PolicyChoice::All).policies(),

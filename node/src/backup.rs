@@ -30,7 +30,7 @@ pub const MANIFEST_FILE: &str = "dlp-backup.json";
 /// Manifest format this build writes: 2 = every file with its SHA-256 digest.
 pub(crate) const MANIFEST_FORMAT_VERSION: u32 = 2;
 /// The older format this build still reads: sizes only, no digests.
-pub(crate) const MANIFEST_FORMAT_WITHOUT_DIGESTS: u32 = 1;
+pub const MANIFEST_FORMAT_WITHOUT_DIGESTS: u32 = 1;
 /// Name of the node key copy inside a backup (Fiber's).
 pub(crate) const BACKUP_NODE_KEY: &str = "sk";
 /// Name of the wallet key copy inside a backup (Fiber's).

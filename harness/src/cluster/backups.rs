@@ -18,7 +18,7 @@ use crate::limits::MAX_LISTED;
 #[derive(Debug, Default)]
 pub(super) struct Backups {
     /// name -> (node, directory on the host).
-    taken: BTreeMap<String, (String, PathBuf)>,
+    pub(super) taken: BTreeMap<String, (String, PathBuf)>,
     pending: BTreeMap<String, PendingBackup>,
     /// node -> (run, event seq) of the newest automatic backup named (`wait_auto_backup`).
     automatic: BTreeMap<String, (u32, u64)>,
@@ -62,6 +62,20 @@ impl Network {
             })
             .await?;
         self.remember_backup(node, backup_name, event)
+    }
+
+    /// Ask for a backup that is expected to fail (a full disk): the node's error message, or
+    /// an `Expectation` error when the backup was written after all.
+    pub async fn backup_failing(&mut self, node: &str) -> Result<String, HarnessError> {
+        match self.client(node)?.try_backup().await? {
+            Err(reason) => {
+                self.note_step(format!("{node}'s backup failed: {reason}"));
+                Ok(reason)
+            }
+            Ok(()) => Err(HarnessError::Expectation(format!(
+                "{node} wrote the backup, which the scenario expects to fail"
+            ))),
+        }
     }
 
     /// Remember the backup a `BackupWritten` event of `node` names as `backup_name`.
@@ -182,22 +196,6 @@ impl Network {
             .taken
             .insert(backup_name.to_string(), found.clone());
         Ok(found)
-    }
-
-    /// Restore a node from a named backup: stop it if running, restore offline, start it again.
-    pub async fn restore(&mut self, node: &str, backup_name: &str) -> Result<(), HarnessError> {
-        let (owner, dir) = self.backup_dir(backup_name).await?;
-        if owner != node {
-            return Err(HarnessError::Setup(format!(
-                "backup {backup_name:?} belongs to {owner}, not {node}"
-            )));
-        }
-        if self.is_running(node) {
-            self.stop(node).await?;
-        }
-        let spec = self.entry(node)?.spec.clone();
-        self.driver.restore(&spec, &dir).await?;
-        self.start(node).await
     }
 
     /// Wait until `node` has written an automatic backup (taken on its own schedule, not by

@@ -13,6 +13,7 @@ use crate::client::NodeClient;
 use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings, NodeSpec};
 use crate::error::HarnessError;
 use crate::limits::WALLET_FUNDS;
+use crate::restore_outcome::StartedOn;
 
 impl Network {
     /// Add a node: the driver creates its home from its spec, it starts, its wallet is funded.
@@ -50,6 +51,8 @@ impl Network {
                 history: Vec::new(),
                 hold_armed_at: 0,
                 paused: false,
+                last_view: None,
+                store_check: None,
             },
         );
         self.start(name).await?;
@@ -63,6 +66,12 @@ impl Network {
 
     /// Start a stopped node (a new run).
     pub async fn start(&mut self, name: &str) -> Result<(), HarnessError> {
+        self.start_judged(name).await.map(|_| ())
+    }
+
+    /// [`start`](Self::start), saying which store the node came up on when a killed restore
+    /// preceded it (`None` otherwise).
+    pub async fn start_judged(&mut self, name: &str) -> Result<Option<StartedOn>, HarnessError> {
         let entry = self.entry(name)?;
         if entry.handle.is_some() {
             return Err(HarnessError::node(name, "is already running"));
@@ -88,7 +97,7 @@ impl Network {
         entry.run += 1;
         let run = entry.run;
         entry.stale_at_start.insert(run, stale);
-        Ok(())
+        self.judge_store_after_killed_restore(name).await
     }
 
     /// Ask a running node's `node_info` now: it must answer, with the key it started with.
@@ -109,7 +118,14 @@ impl Network {
     pub async fn stop(&mut self, name: &str) -> Result<(), HarnessError> {
         self.refuse_paused(name, "a clean stop")?;
         let _ = self.poll(name, Duration::ZERO).await;
+        // What its store held, for a killed restore that may follow (best effort: a node that
+        // no longer answers is stopped all the same).
+        let view = match self.is_running(name) {
+            true => self.store_view(name).await.ok(),
+            false => None,
+        };
         let entry = self.entry_mut(name)?;
+        entry.last_view = view;
         entry.client = None;
         match entry.handle.take() {
             Some(handle) => handle.stop().await,
@@ -122,6 +138,7 @@ impl Network {
     pub async fn crash(&mut self, name: &str) -> Result<(), HarnessError> {
         let _ = self.poll(name, Duration::ZERO).await;
         let entry = self.entry_mut(name)?;
+        entry.last_view = None;
         entry.client = None;
         entry.paused = false;
         match entry.handle.take() {

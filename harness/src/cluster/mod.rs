@@ -31,6 +31,8 @@ mod lifecycle;
 mod links;
 mod payments;
 mod quiescence;
+mod restores;
+mod store_view;
 mod timeline;
 mod wait;
 
@@ -52,6 +54,7 @@ use crate::error::HarnessError;
 pub use channels::state_matches;
 pub use event_log::NodeRecord;
 pub use payments::PaymentOutcome;
+pub use store_view::{ChannelView, HomeSnapshot, StoreView};
 pub use timeline::TimelineEntry;
 pub use wait::{Idle, Wait};
 
@@ -73,6 +76,10 @@ struct NodeEntry {
     hold_armed_at: u64,
     /// Frozen by [`Network::pause`] until [`Network::resume`]: asked nothing meanwhile.
     paused: bool,
+    /// What it reported of its store when last stopped cleanly (a killed restore's "old store").
+    last_view: Option<StoreView>,
+    /// What a killed restore left to judge at its next start.
+    store_check: Option<restores::PendingStoreCheck>,
 }
 
 /// A channel the scenario named.
@@ -100,6 +107,11 @@ pub struct Network {
     /// (`true`) or the cluster cuts the pair at the connection level (`false`).
     partitions: BTreeMap<(String, String), bool>,
     seed: u64,
+    /// `damage_backup` steps so far (each draws from its own seeded generator).
+    damages: u64,
+    /// (node, backup) -> (the old store's view, the view after restoring the backup over it):
+    /// a killed restore's reference, computed once per old store.
+    reference_views: BTreeMap<(String, String), (StoreView, StoreView)>,
 }
 
 impl std::fmt::Debug for Network {
@@ -148,6 +160,8 @@ impl Network {
             steps: Vec::new(),
             partitions: BTreeMap::new(),
             seed,
+            damages: 0,
+            reference_views: BTreeMap::new(),
         })
     }
 

@@ -18,6 +18,7 @@ use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings};
 use crate::driver::{Driver, InProcessDriver, NodeHandle, NodeSpec};
 use crate::error::HarnessError;
 use crate::limits::UNREACHABLE_WITHIN;
+use crate::restore_outcome::{Digests, RestoreOutcome};
 
 type Calls = Arc<Mutex<Vec<String>>>;
 /// Where peers dial every node instead of its own address, when set.
@@ -72,8 +73,13 @@ impl Driver for RecordedPause {
             redirect: self.redirect.clone(),
         }))
     }
-    async fn restore(&mut self, spec: &NodeSpec, backup: &Path) -> Result<(), HarnessError> {
-        self.inner.restore(spec, backup).await
+    async fn restore(
+        &mut self,
+        spec: &NodeSpec,
+        backup: &Path,
+        digests: Digests,
+    ) -> Result<RestoreOutcome, HarnessError> {
+        self.inner.restore(spec, backup, digests).await
     }
 }
 

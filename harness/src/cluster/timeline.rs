@@ -26,6 +26,12 @@ impl Network {
         });
     }
 
+    /// What was noted in the timeline by the harness (steps, and what verbs said they did:
+    /// `damaged backup ...`, `bob started on its old store`), in order.
+    pub fn step_notes(&self) -> &[TimelineEntry] {
+        &self.steps
+    }
+
     /// A merged cross-node timeline of steps and protocol events.
     pub fn timeline(&self) -> Vec<TimelineEntry> {
         let mut all = self.steps.clone();

@@ -19,7 +19,7 @@ use dlp_chain::Hash32;
 use dlp_node::layout::BaseDir;
 use dlp_node_api::OnAuditFailure;
 
-use super::NodeSpec;
+use super::{Digests, NodeSpec};
 use crate::error::HarnessError;
 
 /// `backup.coalesce_secs` of a node with automatic backups: at most one change-triggered
@@ -39,6 +39,47 @@ pub enum Placement {
     /// On a private network of its own (a container): every interface, on fixed ports that the
     /// launcher maps or dials; both sockets opted in beyond loopback.
     PrivateNetwork { rpc_port: u16, peer_port: u16 },
+}
+
+/// Files of a node's home that change without the node's state changing, left out when the
+/// harness checks that a refused restore left the home byte for byte as it was: the node's
+/// output (`node.log`), the restore's output a launcher keeps (`restore.log`), and the lock file
+/// (every holder, a restore too, writes its pid there for error messages).
+pub const VOLATILE_HOME_FILES: [&str; 3] = ["node.log", "restore.log", "node.lock"];
+
+/// Where a node of this flavour writes its backups, under its home.
+pub fn backups_dir(home: &Path) -> std::path::PathBuf {
+    BaseDir::new(home).backups_dir()
+}
+
+/// `dlp-node`'s arguments for an offline restore of `home` from `backup`.
+pub fn restore_args(home: &Path, backup: &Path, digests: Digests) -> Vec<std::ffi::OsString> {
+    let mut args = vec![
+        "-d".into(),
+        home.as_os_str().to_owned(),
+        "--restore".into(),
+        backup.as_os_str().to_owned(),
+    ];
+    if digests == Digests::Bypassed {
+        args.push("--accept-undigested-backup".into());
+    }
+    args
+}
+
+/// Rewrite a backup's manifest as the format before content digests (format 1: sizes only), so
+/// that a restore with `--accept-undigested-backup` checks the files' structure only. The damage
+/// sweep's proof uses it: with the digests out of the way it must find silent damage.
+pub fn strip_digests(backup: &Path) -> Result<(), HarnessError> {
+    let mut manifest = dlp_node::backup::read_manifest(backup)
+        .map_err(|e| HarnessError::Setup(format!("{}: {e}", backup.display())))?;
+    manifest.format_version = dlp_node::backup::MANIFEST_FORMAT_WITHOUT_DIGESTS;
+    for file in &mut manifest.files {
+        file.sha256 = None;
+    }
+    let path = backup.join(dlp_node::backup::MANIFEST_FILE);
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| HarnessError::Setup(format!("{}: {e}", path.display())))?;
+    std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))
 }
 
 /// Write the node's config and keys into `spec.home`.
@@ -202,7 +243,10 @@ mod tests {
         assert_eq!(config.fiber.listening_addr.to_string(), "0.0.0.0:8228");
         assert!(config.rpc.allow_non_loopback && config.fiber.allow_non_loopback);
         let auto = NodeSpec {
-            backups: BackupSettings { automatic: true },
+            backups: BackupSettings {
+                automatic: true,
+                space_limit: None,
+            },
             ..spec.clone()
         };
         let config: Config = config_text(&auto, Placement::Loopback)

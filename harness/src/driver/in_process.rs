@@ -13,7 +13,7 @@ use dlp_node::layout::BaseDir;
 use dlp_node::node::{RunningNode, StartOptions};
 use dlp_node::restore::{RestoreOptions, restore};
 
-use super::{Driver, DriverKind, NodeHandle, NodeSpec};
+use super::{Digests, Driver, DriverKind, NodeHandle, NodeSpec, RestoreOutcome};
 use crate::error::HarnessError;
 
 /// See the module docs of [`crate::driver`].
@@ -69,17 +69,30 @@ impl Driver for InProcessDriver {
         Ok(Box::new(InProcessNode { node }))
     }
 
-    async fn restore(&mut self, spec: &NodeSpec, backup: &Path) -> Result<(), HarnessError> {
+    async fn restore(
+        &mut self,
+        spec: &NodeSpec,
+        backup: &Path,
+        digests: Digests,
+    ) -> Result<RestoreOutcome, HarnessError> {
         let base = BaseDir::new(&spec.home);
         let backend = spec.backend;
         let backup = backup.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            restore(&base, backend, &backup, &RestoreOptions::default())
+        let options = RestoreOptions {
+            accept_undigested: digests == Digests::Bypassed,
+            ..RestoreOptions::default()
+        };
+        let restored =
+            tokio::task::spawn_blocking(move || restore(&base, backend, &backup, &options))
+                .await
+                .map_err(|e| HarnessError::node(&spec.name, e))?;
+        // Every error of the library's restore is its refusal: it leaves the home as it was.
+        Ok(match restored {
+            Ok(_) => RestoreOutcome::Restored,
+            Err(e) => RestoreOutcome::Refused {
+                reason: e.to_string(),
+            },
         })
-        .await
-        .map_err(|e| HarnessError::node(&spec.name, e))?
-        .map(|_| ())
-        .map_err(|e| HarnessError::node(&spec.name, format!("restore: {e}")))
     }
 }
 

@@ -23,6 +23,7 @@ pub mod dlp_node;
 mod in_process;
 pub mod node_log;
 mod process;
+mod strace;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ pub use in_process::InProcessDriver;
 pub use process::ProcessDriver;
 
 use crate::capability::{Capability, DriverKind};
+pub use crate::restore_outcome::{Digests, KillPoint, KilledRestore, RestoreOutcome};
 
 /// The line `dlp-chain serve` prints on stdout once it answers, followed by its address: what
 /// the process and container launchers wait for.
@@ -71,6 +73,9 @@ pub struct AuditSettings {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BackupSettings {
     pub automatic: bool,
+    /// A size limit on the backup directory, in bytes (a size-limited filesystem mounted there
+    /// by a driver offering [`Capability::BackupSpaceLimit`]).
+    pub space_limit: Option<u64>,
 }
 
 /// How one node forwards payments (dlp-node's `[channel] fee_rate`; unset: the node's default,
@@ -116,8 +121,29 @@ pub trait Driver: Send + Sync {
     async fn create_node(&mut self, spec: &NodeSpec) -> Result<(), HarnessError>;
     /// Start a created node.
     async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError>;
-    /// Restore a stopped node from a backup (`backup` is a path on the harness's host).
-    async fn restore(&mut self, spec: &NodeSpec, backup: &Path) -> Result<(), HarnessError>;
+    /// Restore a stopped node from a backup (`backup` is a path on the harness's host). The
+    /// node's own refusal (it said no, on purpose) is `Ok(Refused)`; `Err` is the harness or the
+    /// launcher failing.
+    async fn restore(
+        &mut self,
+        spec: &NodeSpec,
+        backup: &Path,
+        digests: Digests,
+    ) -> Result<RestoreOutcome, HarnessError>;
+    /// Run the restore of a stopped node and kill it (SIGKILL, below the node: `strace
+    /// --inject`) at the `at.nth` call of syscall `at.syscall`; the node is left stopped.
+    /// Only where the driver declares [`Capability::KillRestore`].
+    async fn crash_restore(
+        &mut self,
+        spec: &NodeSpec,
+        _backup: &Path,
+        _at: &KillPoint,
+    ) -> Result<KilledRestore, HarnessError> {
+        Err(HarnessError::node(
+            &spec.name,
+            "this driver cannot kill a restore at a syscall (no kill-restore capability)",
+        ))
+    }
     /// Cut the network path between `a` and `b` below the nodes, so neither can reach the
     /// other even by redialling. `Ok(false)`: this driver cannot, and the cluster cuts the pair
     /// at the connection level instead (disconnect, and refuse `connect` until healed).

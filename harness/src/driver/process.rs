@@ -11,7 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dlp_chain::{ChainClient, RemoteChain};
 
-use super::{Driver, DriverKind, NodeHandle, NodeSpec};
+use super::{
+    Digests, Driver, DriverKind, KillPoint, KilledRestore, NodeHandle, NodeSpec, RestoreOutcome,
+};
 use crate::error::HarnessError;
 
 /// How long a process may take to print its ready line.
@@ -190,28 +192,63 @@ impl Driver for ProcessDriver {
         Ok(Box::new(ProcessNode { guard, rpc }))
     }
 
-    async fn restore(&mut self, spec: &NodeSpec, backup: &Path) -> Result<(), HarnessError> {
+    async fn restore(
+        &mut self,
+        spec: &NodeSpec,
+        backup: &Path,
+        digests: Digests,
+    ) -> Result<RestoreOutcome, HarnessError> {
         let name = &spec.name;
-        let output = tokio::process::Command::new(&self.node_bin)
-            .arg("-d")
-            .arg(&spec.home)
-            .arg("--restore")
-            .arg(backup)
+        let mut cmd = tokio::process::Command::new(&self.node_bin);
+        cmd.args(super::dlp_node::restore_args(&spec.home, backup, digests));
+        let output = cmd
             .output()
             .await
             .map_err(|e| HarnessError::node(name, format!("cannot run --restore: {e}")))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(HarnessError::node(
-                name,
-                format!(
-                    "--restore failed ({}): {}",
-                    output.status,
-                    String::from_utf8_lossy(&output.stderr)
-                ),
-            ))
-        }
+        restore_outcome(name, &output)
+    }
+
+    /// `strace -f -e inject=<syscall>:signal=KILL:when=<n>` around `dlp-node --restore`: the
+    /// kill lands on every thread of the real restore (RocksDB's included) at exactly that call.
+    async fn crash_restore(
+        &mut self,
+        spec: &NodeSpec,
+        backup: &Path,
+        at: &KillPoint,
+    ) -> Result<KilledRestore, HarnessError> {
+        let name = &spec.name;
+        let strace = super::strace::locate().map_err(|e| HarnessError::node(name, e))?;
+        let mut cmd = tokio::process::Command::new(strace);
+        cmd.args(super::strace::kill_args(at))
+            .arg(&self.node_bin)
+            .args(super::dlp_node::restore_args(
+                &spec.home,
+                backup,
+                Digests::Required,
+            ));
+        let output = cmd
+            .output()
+            .await
+            .map_err(|e| HarnessError::node(name, format!("cannot run strace: {e}")))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        super::strace::outcome(name, Some(output.status), output.status.code(), &stderr)
+    }
+}
+
+/// What a finished `dlp-node --restore` said: exit 0 restored, exit 1 refused (its stderr says
+/// why); anything else (a signal, a bad command line) is the launcher's failure.
+fn restore_outcome(
+    name: &str,
+    output: &std::process::Output,
+) -> Result<RestoreOutcome, HarnessError> {
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+    match output.status.code() {
+        Some(0) => Ok(RestoreOutcome::Restored),
+        Some(1) => Ok(RestoreOutcome::Refused { reason: stderr }),
+        _ => Err(HarnessError::node(
+            name,
+            format!("--restore failed ({}): {stderr}", output.status),
+        )),
     }
 }
 

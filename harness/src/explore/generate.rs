@@ -155,6 +155,7 @@ pub fn generate(spec: ScheduleSpec) -> ScenarioFile {
                         audit_policy: Some(spec.policy),
                         on_audit_failure: None,
                         auto_backup: false,
+                        backup_space_kb: None,
                         // Pinned: see the module docs.
                         mutual_stale: Some(MutualStale::Wait),
                         on_force_close_request: None,
@@ -247,7 +248,7 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
             let node = rng.pick(&running)?.clone();
             let name = format!("b{}", m.backups.len() + 1);
             m.backups.push((name.clone(), node.clone()));
-            Some(Step::Backup(steps::backups::Backup { node, name }))
+            Some(Step::Backup(steps::backups::Backup::of(&node, &name)))
         }
         31..=36 => {
             // A backup in the middle of a payment: right after a commitment step of one of
@@ -283,7 +284,7 @@ fn try_step(rng: &mut Rng, m: &mut Model) -> Option<Step> {
             m.drop_connections(&node);
             m.running.insert(node.clone());
             m.restored = Some(node.clone());
-            Some(Step::Restore(steps::backups::Restore { node, backup }))
+            Some(Step::Restore(steps::backups::Restore::of(&node, &backup)))
         }
         49..=52 => {
             let node = rng.pick(&running)?.clone();

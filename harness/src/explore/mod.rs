@@ -107,7 +107,7 @@ async fn run_one_by_one(session: &mut Session<'_>) -> Result<(), RunFailure> {
         // restore becomes a restart of the node (what the generator's model expects of a
         // restore: the node running, its connections dropped), noted in the timeline: not a
         // finding, and the same seed does the same every time.
-        if let Step::Restore(steps::backups::Restore { node, backup }) =
+        if let Step::Restore(steps::backups::Restore { node, backup, .. }) =
             session.scenario().file.steps[i].get_ref()
         {
             let instead = async {

@@ -9,8 +9,10 @@ use dlp_chain::{Hash32, Pubkey, TxRecord};
 use dlp_node_api::{ChannelInfo, EventKind, NodeEvent};
 
 use super::Session;
-use crate::cluster::Idle;
+use crate::cluster::{Idle, StoreView};
+use crate::damage::{Applied, Damage};
 use crate::error::HarnessError;
+use crate::restore_outcome::{Digests, KillPoint, KilledRestore, RestoreOutcome, StartedOn};
 use crate::scenario::StepFormat;
 use crate::steps::Step;
 
@@ -110,6 +112,82 @@ impl Session<'_> {
     /// Whether a named backup has been written by now, without waiting.
     pub fn backup_written_now(&self, backup: &str) -> Result<bool, HarnessError> {
         self.net.backup_written_now(backup)
+    }
+
+    /// What a running node reports of its store: keys, and each channel's state, numbers,
+    /// balances and pending TLCs.
+    pub async fn store_view(&self, node: &str) -> Result<StoreView, HarnessError> {
+        self.net.store_view(node).await
+    }
+
+    /// Copy a named backup of `node` as `copy` (damage to the copy leaves the original as it
+    /// was).
+    pub async fn copy_backup(
+        &mut self,
+        node: &str,
+        backup: &str,
+        copy: &str,
+    ) -> Result<std::path::PathBuf, HarnessError> {
+        self.net.copy_backup(node, backup, copy).await
+    }
+
+    /// Forget a copy and remove its files.
+    pub fn drop_backup_copy(&mut self, copy: &str) {
+        self.net.drop_backup_copy(copy)
+    }
+
+    /// Damage a named backup of `node`, drawing what is random from the run's seed and `label`;
+    /// noted in the timeline like the `damage_backup` step.
+    pub async fn damage_backup(
+        &mut self,
+        node: &str,
+        backup: &str,
+        damage: &Damage,
+        with: Option<&str>,
+        label: &str,
+    ) -> Result<Applied, HarnessError> {
+        self.net
+            .damage_backup(node, backup, damage, with, Some(label))
+            .await
+    }
+
+    /// Rewrite a named backup's manifest without content digests.
+    pub async fn strip_digests(&mut self, node: &str, backup: &str) -> Result<(), HarnessError> {
+        self.net.strip_digests(node, backup).await
+    }
+
+    /// Restore `node` from a named backup as the `restore` step does, and say how it ended
+    /// instead of judging it: a refusal is checked to have left the home as it was (else an
+    /// error) and the node is started again either way.
+    pub async fn restore_outcome(
+        &mut self,
+        node: &str,
+        backup: &str,
+        digests: Digests,
+    ) -> Result<RestoreOutcome, HarnessError> {
+        self.note(&format!("judge: restore {node} from {backup:?}"));
+        self.net.restore_with(node, backup, digests).await
+    }
+
+    /// Kill a restore of `node` from a named backup at `at`, as the `crash_restore` step does
+    /// (noted), and say how it ended.
+    pub async fn kill_restore(
+        &mut self,
+        node: &str,
+        backup: &str,
+        at: &KillPoint,
+    ) -> Result<KilledRestore, HarnessError> {
+        self.note(&format!(
+            "judge: crash_restore {node} from {backup:?} at {at}"
+        ));
+        self.net.crash_restore(node, backup, at).await
+    }
+
+    /// Start a stopped node; after a killed restore, which store it came up on (a mixed or
+    /// empty one is an error).
+    pub async fn start_node(&mut self, node: &str) -> Result<Option<StartedOn>, HarnessError> {
+        self.note(&format!("judge: start {node}"));
+        self.net.start_judged(node).await
     }
 
     /// Every transaction on the ledger, in order.

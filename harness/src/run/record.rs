@@ -110,8 +110,13 @@ impl RunLog {
     }
 
     pub fn note(&mut self, what: &str) {
+        self.note_at(now(), what);
+    }
+
+    /// A note of something that happened at `at_ms`.
+    pub fn note_at(&mut self, at_ms: u64, what: &str) {
         self.record.notes.push(NoteRecord {
-            at_ms: now(),
+            at_ms,
             what: what.to_string(),
         });
     }

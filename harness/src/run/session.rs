@@ -146,6 +146,7 @@ impl<'a> Session<'a> {
             };
             let backups = BackupSettings {
                 automatic: decl.auto_backup,
+                space_limit: decl.backup_space_kb.map(|kb| kb * 1024),
             };
             let forwarding = ForwardingSettings {
                 fee_rate: decl.fee_rate,
@@ -221,7 +222,13 @@ impl<'a> Session<'a> {
             let step = spanned.get_ref();
             self.net.note_step(format!("#{} {step:?}", index + 1));
             self.log.step_started(index);
+            let noted = self.net.step_notes().len();
             let ran = step.run(&mut self.net, &mut self.state).await;
+            // What the step said it did (damage done, a refusal, which store a node started
+            // on) goes into the run record too, so the report shows it.
+            for said in &self.net.step_notes()[noted..] {
+                self.log.note_at(said.at_ms, &said.what);
+            }
             self.log.step_ended(index, ran.as_ref().map(|_| ()));
             self.last_step = Some(index + 1);
             self.next_step = index + 1;
@@ -354,6 +361,7 @@ mod tests {
     use crate::capability::Capability;
     use crate::driver::{NodeHandle, NodeSpec};
     use crate::error::HarnessError;
+    use crate::restore_outcome::{Digests, RestoreOutcome};
 
     /// A driver whose nodes have no step control (think of a node implementation without
     /// `dev_hold`), counting every call that would start something.
@@ -387,9 +395,14 @@ mod tests {
             self.calls.fetch_add(1, Ordering::SeqCst);
             Err(HarnessError::Setup("the double starts nothing".into()))
         }
-        async fn restore(&mut self, _spec: &NodeSpec, _backup: &Path) -> Result<(), HarnessError> {
+        async fn restore(
+            &mut self,
+            _spec: &NodeSpec,
+            _backup: &Path,
+            _digests: Digests,
+        ) -> Result<RestoreOutcome, HarnessError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            Ok(())
+            Ok(RestoreOutcome::Restored)
         }
     }
 

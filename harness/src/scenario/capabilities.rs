@@ -14,13 +14,20 @@ use crate::capability::{Capability, INVARIANT_CAPABILITIES};
 use crate::error::HarnessError;
 
 impl<S: StepFormat> Scenario<S> {
-    /// Every capability the scenario needs: its steps' and the invariants'.
+    /// Every capability the scenario needs: its steps', its nodes' and the invariants'.
     pub fn required_capabilities(&self) -> BTreeSet<Capability> {
+        let nodes = self
+            .file
+            .nodes
+            .values()
+            .filter(|d| d.backup_space_kb.is_some())
+            .map(|_| &Capability::BackupSpaceLimit);
         self.file
             .steps
             .iter()
             .flat_map(|s| s.get_ref().facts().needs)
             .chain(INVARIANT_CAPABILITIES)
+            .chain(nodes)
             .copied()
             .collect()
     }
@@ -47,6 +54,19 @@ impl<S: StepFormat> Scenario<S> {
                      the driver does not offer (it offers: {offers})"
                 ),
             ));
+        }
+        for (name, decl) in &self.file.nodes {
+            if decl.backup_space_kb.is_some() && !offered.contains(&Capability::BackupSpaceLimit) {
+                let at = super::locate::key_offset(&self.text, "nodes", name).unwrap_or(0);
+                return Err(self.invalid_at(
+                    at,
+                    format!(
+                        "node {name}: backup_space_kb needs {}, which the driver does not offer \
+                         (it offers: {offers})",
+                        Capability::BackupSpaceLimit
+                    ),
+                ));
+            }
         }
         for (index, step) in self.file.steps.iter().enumerate() {
             let step = step.get_ref();

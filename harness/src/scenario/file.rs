@@ -75,6 +75,11 @@ pub struct NodeDecl {
     /// a second after each start and after channel changes (see `wait_auto_backup`).
     #[serde(default)]
     pub auto_backup: bool,
+    /// The size of the node's backup directory, in KiB (16 to 1,048,576): a size-limited
+    /// filesystem below the node, so a backup that does not fit meets a real full disk (ENOSPC).
+    /// Needs a driver that can limit it (the container driver).
+    #[serde(default)]
+    pub backup_space_kb: Option<u64>,
     /// `"wait"` or `"reveal"`: what a Stale channel does when its peer is Stale too (unset:
     /// `wait` under the `fiber` policy, `reveal` under `strict`).
     #[serde(default)]

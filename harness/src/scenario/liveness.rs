@@ -34,6 +34,8 @@ pub enum Lifecycle {
     Crash,
     /// Stops it if running, restores a backup, starts it: a new run.
     Restore,
+    /// Stops it if running and kills a restore of it midway: it is left stopped.
+    CrashRestore,
     /// Freezes it where it stands.
     Pause,
     /// Thaws a paused node: the same run goes on.
@@ -49,7 +51,8 @@ impl Lifecycle {
             | Lifecycle::Stop
             | Lifecycle::Restart
             | Lifecycle::Crash
-            | Lifecycle::Restore => true,
+            | Lifecycle::Restore
+            | Lifecycle::CrashRestore => true,
             Lifecycle::Pause | Lifecycle::Resume => false,
         }
     }
@@ -58,7 +61,9 @@ impl Lifecycle {
     /// answer, so a paused node must be resumed first).
     pub fn stops_cleanly(self) -> bool {
         match self {
-            Lifecycle::Stop | Lifecycle::Restart | Lifecycle::Restore => true,
+            Lifecycle::Stop | Lifecycle::Restart | Lifecycle::Restore | Lifecycle::CrashRestore => {
+                true
+            }
             Lifecycle::Start | Lifecycle::Crash | Lifecycle::Pause | Lifecycle::Resume => false,
         }
     }
@@ -163,7 +168,9 @@ impl Liveness {
     ) -> Result<(), String> {
         let next = match lifecycle {
             Lifecycle::Start | Lifecycle::Restart | Lifecycle::Restore => NodeState::Running,
-            Lifecycle::Stop | Lifecycle::Crash => NodeState::Stopped { line },
+            Lifecycle::Stop | Lifecycle::Crash | Lifecycle::CrashRestore => {
+                NodeState::Stopped { line }
+            }
             Lifecycle::Pause => match self.state(node) {
                 NodeState::Running => NodeState::Paused { line },
                 NodeState::Paused { line: since } => {

@@ -56,6 +56,9 @@ pub fn render<S: StepFormat>(file: &ScenarioFile<S>, comment: &str) -> String {
         if node.auto_backup {
             out.push_str("auto_backup = true\n");
         }
+        if let Some(kb) = node.backup_space_kb {
+            let _ = writeln!(out, "backup_space_kb = {kb}");
+        }
         if let Some(mode) = node.mutual_stale {
             let _ = writeln!(out, "mutual_stale = \"{mode}\"");
         }

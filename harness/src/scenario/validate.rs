@@ -27,7 +27,7 @@ use super::locate::{invalid, key_offset, line_col, nth_key_offset, step_offset, 
 use super::source::{self, clip, list};
 use super::topology::{shape_pair_count, shape_pairs};
 use crate::error::HarnessError;
-use crate::limits::{MAX_CHANNELS, MAX_FEE_RATE, MAX_NAME_CHARS, MAX_NODES};
+use crate::limits::{BACKUP_SPACE_KB, MAX_CHANNELS, MAX_FEE_RATE, MAX_NAME_CHARS, MAX_NODES};
 
 /// Parse and validate scenario text (`path` names it in errors).
 pub(super) fn parse<S: StepFormat>(path: &Path, text: &str) -> Result<Scenario<S>, HarnessError> {
@@ -75,6 +75,23 @@ fn check_counts<S>(path: &Path, text: &str, file: &ScenarioFile<S>) -> Result<()
         ));
     }
     for (name, decl) in &file.nodes {
+        if let Some(kb) = decl
+            .backup_space_kb
+            .filter(|kb| !BACKUP_SPACE_KB.contains(kb))
+        {
+            let at = key_offset(text, "nodes", name).unwrap_or(0);
+            return Err(invalid(
+                path,
+                text,
+                at,
+                format!(
+                    "node {}: backup_space_kb {kb} is not {} to {} (KiB of the backup directory)",
+                    clip(name),
+                    BACKUP_SPACE_KB.start(),
+                    BACKUP_SPACE_KB.end()
+                ),
+            ));
+        }
         if let Some(rate) = decl.fee_rate.filter(|r| *r > MAX_FEE_RATE) {
             let at = key_offset(text, "nodes", name).unwrap_or(0);
             return Err(invalid(

@@ -11,15 +11,51 @@ use serde::{Deserialize, Serialize};
 use super::{Ctx, Verb, one};
 use crate::capability::Capability::{StepControl, TypedEvents};
 use crate::error::HarnessError;
-use crate::limits::{DEADLINE, MAX_BACKUP_FILES, MAX_BACKUP_PATH};
+use crate::limits::{DEADLINE, MAX_BACKUP_FILES, MAX_BACKUP_PATH, MAX_REASON_BYTES};
+use crate::restore_outcome::RestoreOutcome;
 use crate::scenario::{Check, Facts, Lifecycle, VerbFacts, clip, protocol_step};
 
-/// Hot backup of `node`, remembered as `name`.
+/// Hot backup of `node`, remembered as `name`. With `expect = "failed"` the node must refuse to
+/// write it (a full disk: its message containing `reason_contains`, if given); nothing is
+/// remembered then.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backup {
     pub node: String,
     pub name: String,
+    #[serde(default, skip_serializing_if = "BackupExpect::is_default")]
+    pub expect: BackupExpect,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_contains: Option<String>,
+}
+
+impl Backup {
+    /// A backup of `node` named `name`, expected to be written.
+    pub fn of(node: &str, name: &str) -> Self {
+        Self {
+            node: node.to_string(),
+            name: name.to_string(),
+            expect: BackupExpect::Written,
+            reason_contains: None,
+        }
+    }
+}
+
+/// What a backup must end in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupExpect {
+    /// Written (the default).
+    #[default]
+    Written,
+    /// Refused by the node (the RPC answers with an error).
+    Failed,
+}
+
+impl BackupExpect {
+    fn is_default(&self) -> bool {
+        *self == BackupExpect::Written
+    }
 }
 
 impl VerbFacts for Backup {
@@ -28,14 +64,62 @@ impl VerbFacts for Backup {
         Facts::new([self.node.as_str()], &[TypedEvents]).answering([self.node.as_str()])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
-        cx.name_backup(&self.name, &self.node)
+        check_reason(
+            "backup",
+            self.reason_contains.as_deref(),
+            self.expect == BackupExpect::Failed,
+            "failed",
+        )?;
+        match self.expect {
+            BackupExpect::Written => cx.name_backup(&self.name, &self.node),
+            // Nothing is written: no later step may use the name.
+            BackupExpect::Failed => Ok(()),
+        }
     }
 }
 
 impl Verb for Backup {
     async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
-        cx.net.backup(&self.node, &self.name).await.map(|_| ())
+        match self.expect {
+            BackupExpect::Written => cx.net.backup(&self.node, &self.name).await.map(|_| ()),
+            BackupExpect::Failed => {
+                let reason = cx.net.backup_failing(&self.node).await?;
+                match &self.reason_contains {
+                    Some(want) if !reason.contains(want.as_str()) => {
+                        Err(HarnessError::Expectation(format!(
+                            "{}'s backup failed, but its reason does not contain {want:?}: {reason}",
+                            self.node
+                        )))
+                    }
+                    _ => Ok(()),
+                }
+            }
+        }
     }
+}
+
+/// `reason_contains` of `verb`: only with the refusal (`refusal`: whether `expect` asks for
+/// it, whose value is `refusal_name`), 1 to [`MAX_REASON_BYTES`] bytes of text.
+fn check_reason(
+    verb: &str,
+    reason: Option<&str>,
+    refusal: bool,
+    refusal_name: &str,
+) -> Result<(), String> {
+    let Some(reason) = reason else {
+        return Ok(());
+    };
+    if !refusal {
+        return Err(format!(
+            "{verb}: reason_contains says what a refusal must say: it needs expect = \"{refusal_name}\""
+        ));
+    }
+    if reason.trim().is_empty() || reason.len() > MAX_REASON_BYTES {
+        return Err(format!(
+            "{verb}: reason_contains must be 1 to {MAX_REASON_BYTES} bytes of text"
+        ));
+    }
+    Ok(())
 }
 
 /// Arm a backup of `node` taken by the node itself right after a protocol step
@@ -83,12 +167,47 @@ impl Verb for BackupAt {
     }
 }
 
-/// Stop `node` if running, restore the named backup, start it again.
+/// Stop `node` if running, restore the named backup, start it again. With `expect =
+/// "refused"` the node must refuse the backup (its message containing `reason_contains`, if
+/// given) and leave its home byte for byte as it was; it is then started again on its old store.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Restore {
     pub node: String,
     pub backup: String,
+    #[serde(default, skip_serializing_if = "RestoreExpect::is_default")]
+    pub expect: RestoreExpect,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_contains: Option<String>,
+}
+
+impl Restore {
+    /// A plain restore of `node` from `backup`, expected to succeed.
+    pub fn of(node: &str, backup: &str) -> Self {
+        Self {
+            node: node.to_string(),
+            backup: backup.to_string(),
+            expect: RestoreExpect::Restored,
+            reason_contains: None,
+        }
+    }
+}
+
+/// What a restore must end in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreExpect {
+    /// The node restores the backup (the default).
+    #[default]
+    Restored,
+    /// The node refuses it and changes nothing.
+    Refused,
+}
+
+impl RestoreExpect {
+    fn is_default(&self) -> bool {
+        *self == RestoreExpect::Restored
+    }
 }
 
 impl VerbFacts for Restore {
@@ -100,19 +219,61 @@ impl VerbFacts for Restore {
             .lifecycle(&self.node, Lifecycle::Restore)
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
-        if cx.backup_owner(&self.backup).is_none() {
-            return Err(format!(
-                "restore: no earlier backup step named {:?}",
-                self.backup
-            ));
-        }
-        Ok(())
+        check_own_backup(cx, "restore", &self.node, &self.backup)?;
+        check_reason(
+            "restore",
+            self.reason_contains.as_deref(),
+            self.expect == RestoreExpect::Refused,
+            "refused",
+        )
     }
 }
 
 impl Verb for Restore {
     async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
-        cx.net.restore(&self.node, &self.backup).await
+        let (node, backup) = (&self.node, &self.backup);
+        let outcome = cx.net.restore(node, backup).await?;
+        match (self.expect, outcome) {
+            (RestoreExpect::Restored, RestoreOutcome::Restored) => Ok(()),
+            (RestoreExpect::Restored, RestoreOutcome::Refused { reason }) => {
+                Err(HarnessError::Expectation(format!(
+                    "{node} refused backup {backup:?} (it was started again on its old store): {reason}"
+                )))
+            }
+            (RestoreExpect::Refused, RestoreOutcome::Restored) => {
+                Err(HarnessError::Expectation(format!(
+                    "{node} restored backup {backup:?}, which the scenario expects it to refuse: \
+                     whatever was wrong with it went unnoticed"
+                )))
+            }
+            (RestoreExpect::Refused, RestoreOutcome::Refused { reason }) => {
+                match &self.reason_contains {
+                    Some(want) if !reason.contains(want.as_str()) => {
+                        Err(HarnessError::Expectation(format!(
+                            "{node} refused backup {backup:?}, but its reason does not contain \
+                             {want:?}: {reason}"
+                        )))
+                    }
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// `backup` was named by an earlier step, as a backup of `node`.
+pub(super) fn check_own_backup(
+    cx: &Check<'_>,
+    verb: &str,
+    node: &str,
+    backup: &str,
+) -> Result<(), String> {
+    match cx.backup_owner(backup) {
+        None => Err(format!("{verb}: no earlier backup step named {backup:?}")),
+        Some(owner) if owner != node => Err(format!(
+            "{verb}: backup {backup:?} is {owner}'s, not {node}'s"
+        )),
+        Some(_) => Ok(()),
     }
 }
 
@@ -211,7 +372,7 @@ impl VerbFacts for ExpectBackupFiles {
             ));
         }
         for path in &self.files {
-            check_backup_path(path)?;
+            check_backup_path("expect_backup_files", path)?;
         }
         Ok(())
     }
@@ -263,10 +424,10 @@ pub fn backup_store_file(backend: Backend) -> String {
 
 /// A path inside a backup directory: relative, no `.` or `..` or empty parts (a trailing `/`
 /// marks a directory), at most [`MAX_BACKUP_PATH`] bytes.
-fn check_backup_path(path: &str) -> Result<(), String> {
+pub(super) fn check_backup_path(verb: &str, path: &str) -> Result<(), String> {
     let bad = |why: &str| {
         Err(format!(
-            "expect_backup_files: path {} {why} (paths are relative to the backup directory, \
+            "{verb}: path {} {why} (paths are relative to the backup directory, \
              like \"sk\" or \"db/CURRENT\"; a trailing / marks a directory)",
             clip(path)
         ))

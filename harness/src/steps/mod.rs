@@ -8,6 +8,7 @@
 //! - `channels.rs`: open_channel, shutdown, expect_state, expect_balance, expect_channels
 //! - `payments.rs`: pay, send_payment, expect_payment (and their route expectations)
 //! - `backups.rs`: backup, backup_at, restore, wait_auto_backup, expect_backup_files
+//! - `faults.rs`: damage_backup, crash_restore (faults in the backup and the restore)
 //! - `holds.rs`: hold, wait_held, release (step control)
 //! - `audit.rs`: expect_audit, expect_silence, wait_reestablished (the restored channel)
 //! - `ledger.rs`: mine, mark_wallets, expect_wallet_change, expect_penalty
@@ -19,6 +20,7 @@
 pub mod audit;
 pub mod backups;
 pub mod channels;
+pub mod faults;
 pub mod holds;
 pub mod ledger;
 pub mod lifecycle;
@@ -193,4 +195,6 @@ steps! {
     "expect_backup_files" => ExpectBackupFiles(backups::ExpectBackupFiles),
     "expect_channels" => ExpectChannels(channels::ExpectChannels),
     "expect_node_info" => ExpectNodeInfo(lifecycle::ExpectNodeInfo),
+    "damage_backup" => DamageBackup(faults::DamageBackup),
+    "crash_restore" => CrashRestore(faults::CrashRestore),
 }

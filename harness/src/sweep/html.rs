@@ -2,7 +2,7 @@
 //! of backup points (step, numbers, expected, outcome) with UNSAFE, LOST, MISMATCH and ERROR
 //! cells marked, each point linking to its generated scenario (embedded in the page, so the
 //! link works after the run directories are gone) and, when its run directory was kept, to the
-//! run's `report.html`.
+//! run's `report.html`. `sweep --damage --html FILE`: the damage sweep's cases, SILENT marked.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -11,7 +11,7 @@ use dlp_node_api::AuditPolicy;
 
 use super::report::{combos, row, summary_lines};
 use super::workload::point_scenario;
-use super::{PointResult, SweepReport, Workload};
+use super::{CaseVerdict, DamageReport, PointResult, SweepReport, Workload};
 use crate::report::{REPORT_FILE, esc, page};
 use crate::steps::Scenario;
 
@@ -168,4 +168,70 @@ fn scenarios(body: &mut String, report: &SweepReport, workload: &Workload) {
             esc(&text)
         );
     }
+}
+
+/// `sweep --damage --html FILE`: the damage sweep's summary lines, its table per backend (file
+/// and way, cases counted by verdict) and every SILENT case with what was done and how the
+/// restored node differed.
+pub fn render_damage_html(report: &DamageReport) -> String {
+    let failed = report.failed();
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<header><h1 class=\"verdict-{}\">{} damage sweep of {} (node {}){}</h1><dl class=\"meta\">\
+         <dt>workload</dt><dd class=\"mono\">{}</dd><dt>driver</dt><dd>{}</dd><dt>seed</dt><dd>{}</dd>\
+         <dt>cases</dt><dd>{} in {:.1} s</dd></dl></header>\n<ul class=\"summary\">",
+        if failed { "failed" } else { "passed" },
+        if failed { "✗" } else { "✓" },
+        esc(&report.workload),
+        esc(&report.node),
+        if report.bypass_digests {
+            " with digests bypassed"
+        } else {
+            ""
+        },
+        esc(&report.path.display().to_string()),
+        esc(&report.driver),
+        report.seed,
+        report.cases(),
+        report.elapsed_ms as f64 / 1000.0
+    );
+    for line in report.summary_lines() {
+        let _ = write!(body, "<li>{}</li>", esc(&line));
+    }
+    body.push_str("</ul>\n");
+    for b in &report.backends {
+        let _ = writeln!(
+            body,
+            "<h2 id=\"{0}\">{0}: {1} of {2} backup points</h2>\
+             <table class=\"sweep\"><tr><th>point</th><th>file</th><th>how</th><th>damage</th>\
+             <th>verdict</th><th>detail</th></tr>",
+            esc(&b.backend),
+            b.points_tried.len(),
+            b.points_found
+        );
+        for c in &b.cases {
+            let class = match c.verdict {
+                CaseVerdict::Silent => " class=\"verdict-failed\"",
+                CaseVerdict::Refused | CaseVerdict::Benign => "",
+            };
+            let _ = writeln!(
+                body,
+                "<tr{class}><td>#{} {}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td></tr>",
+                c.point,
+                esc(&c.point_label),
+                esc(&c.file),
+                c.how,
+                esc(&c.damage),
+                c.verdict,
+                esc(&c.detail)
+            );
+        }
+        body.push_str("</table>\n");
+        for e in &b.errors {
+            let _ = write!(body, "<p class=\"box failure\">ERROR: {}</p>", esc(e));
+        }
+    }
+    page(&format!("damage sweep {}", report.workload), &body)
 }

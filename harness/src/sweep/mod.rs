@@ -19,7 +19,9 @@
 //! regression scenarios (`regressions.rs`). `report.rs` prints the tables; `html.rs` makes them
 //! a page (`sweep --html`).
 
+mod damage;
 mod html;
+mod killed;
 mod ledger;
 mod oracle;
 mod point;
@@ -42,7 +44,15 @@ use crate::capability::DriverKind;
 use crate::error::HarnessError;
 use crate::run::{RunFailure, Session};
 
-pub use html::render_html;
+pub use damage::{
+    BackendDamage, CaseVerdict, DamageCase, DamageConfig, DamageProgress, DamageReport,
+    SWAP_SOURCE, damage_scenario, damage_sweep, write_damage_regressions,
+};
+pub use html::{render_damage_html, render_html};
+pub use killed::{
+    KILL_BACKUP, KILL_RESET, KillBackend, KillCount, MAX_KILL_POINTS, RENAME_AND_SYNC,
+    kill_every_call,
+};
 pub use ledger::{Penalty, Settlement, settle};
 pub use oracle::{Behaviour, Expected, LedgerFacts, Verdict, classify, predict};
 use point::run_point;
@@ -90,7 +100,7 @@ pub enum SweepError {
     Panicked(String),
 }
 
-static SWEEP_COUNTER: AtomicU64 = AtomicU64::new(0);
+pub(super) static SWEEP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Run the sweep.
 pub async fn sweep(
@@ -223,7 +233,7 @@ pub(super) fn channel_names(
 }
 
 /// Run the workload once and list the node's backup points.
-async fn discover(
+pub(super) async fn discover(
     workload: &Workload,
     backend: Backend,
     driver: DriverKind,

@@ -231,22 +231,22 @@ pub(super) fn point_scenario(
     let peers = workload.peers();
     if workload.restores_peers() {
         for peer in &peers {
-            steps.push(spanned(Step::Backup(steps::backups::Backup {
-                node: peer.clone(),
-                name: peer_backup(peer),
-            })));
+            steps.push(spanned(Step::Backup(steps::backups::Backup::of(
+                peer,
+                &peer_backup(peer),
+            ))));
         }
     }
-    steps.push(spanned(Step::Restore(steps::backups::Restore {
-        node: node.clone(),
-        backup: POINT_BACKUP.into(),
-    })));
+    steps.push(spanned(Step::Restore(steps::backups::Restore::of(
+        &node,
+        POINT_BACKUP,
+    ))));
     if workload.restores_peers() {
         for peer in &peers {
-            steps.push(spanned(Step::Restore(steps::backups::Restore {
-                node: peer.clone(),
-                backup: peer_backup(peer),
-            })));
+            steps.push(spanned(Step::Restore(steps::backups::Restore::of(
+                peer,
+                &peer_backup(peer),
+            ))));
         }
     }
     for peer in peers {

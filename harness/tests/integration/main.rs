@@ -8,6 +8,8 @@ mod testkit;
 
 mod cli;
 mod cli_inspect;
+mod damage_sweep;
 mod explore;
+mod killed_restores;
 mod report;
 mod sweep;

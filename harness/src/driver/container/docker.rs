@@ -242,3 +242,25 @@ pub(super) async fn set_drop_rules(pid: i64, blocked: &[IpAddr]) -> Result<(), H
         )))
     }
 }
+
+/// A stopped container's whole output (stdout and stderr, as they came).
+pub(super) async fn logs(docker: &Docker, id: &str) -> Result<String, HarnessError> {
+    use futures_util::StreamExt;
+    use testcontainers::bollard::query_parameters::LogsOptionsBuilder;
+    let mut stream = docker.logs(
+        id,
+        Some(
+            LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .follow(false)
+                .build(),
+        ),
+    );
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| HarnessError::Setup(format!("docker logs {id}: {e}")))?;
+        text.push_str(&chunk.to_string());
+    }
+    Ok(text)
+}

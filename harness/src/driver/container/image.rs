@@ -25,6 +25,8 @@ pub(super) const IMAGE_LABEL: &str = "dlp-harness.image";
 /// Where the binaries live inside the image.
 pub(super) const NODE_BIN: &str = "/dlp-node";
 pub(super) const CHAIN_BIN: &str = "/dlp-chain";
+/// strace, when the host has it: `crash_restore` kills a restore in a container through it.
+pub(super) const STRACE_BIN: &str = "/strace";
 
 /// The image to run, by tag.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub(super) struct Image {
     /// Built by this call (false: it existed already).
     pub built: bool,
     pub build_ms: u128,
+    /// Whether it carries strace ([`STRACE_BIN`]).
+    pub has_strace: bool,
 }
 
 /// The files of the image's root: (path inside the image, path on the host).
@@ -43,7 +47,12 @@ fn contents() -> Result<Vec<(PathBuf, PathBuf)>, HarnessError> {
         (PathBuf::from(NODE_BIN), node.clone()),
         (PathBuf::from(CHAIN_BIN), chain.clone()),
     ];
-    for binary in [&node, &chain] {
+    let mut binaries = vec![node, chain];
+    if let Ok(strace) = super::super::strace::locate() {
+        files.push((PathBuf::from(STRACE_BIN), strace.clone()));
+        binaries.push(strace);
+    }
+    for binary in &binaries {
         for library in libraries(binary)? {
             if !files.iter().any(|(inside, _)| *inside == library) {
                 files.push((library.clone(), library));
@@ -152,6 +161,9 @@ pub(super) async fn ensure(docker: &Docker) -> Result<Image, HarnessError> {
     let files = tokio::task::spawn_blocking(contents)
         .await
         .map_err(|e| HarnessError::Setup(e.to_string()))??;
+    let has_strace = files
+        .iter()
+        .any(|(inside, _)| inside == Path::new(STRACE_BIN));
     let hashed = files.clone();
     let tag = tokio::task::spawn_blocking(move || content_hash(&hashed))
         .await
@@ -162,6 +174,7 @@ pub(super) async fn ensure(docker: &Docker) -> Result<Image, HarnessError> {
             tag,
             built: false,
             build_ms: 0,
+            has_strace,
         });
     }
     // One builder at a time on this machine; whoever waited finds the image built.
@@ -182,6 +195,7 @@ pub(super) async fn ensure(docker: &Docker) -> Result<Image, HarnessError> {
             tag,
             built: false,
             build_ms: 0,
+            has_strace,
         });
     }
     let started = Instant::now();
@@ -196,6 +210,7 @@ pub(super) async fn ensure(docker: &Docker) -> Result<Image, HarnessError> {
         tag,
         built: true,
         build_ms,
+        has_strace,
     })
 }
 

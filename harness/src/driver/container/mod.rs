@@ -20,6 +20,7 @@
 mod docker;
 mod image;
 mod node;
+mod space;
 
 use node::ContainerNode;
 
@@ -40,7 +41,9 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::dlp_node::{Placement, create_home};
-use super::{Driver, DriverKind, NodeHandle, NodeSpec};
+use super::{
+    Digests, Driver, DriverKind, KillPoint, KilledRestore, NodeHandle, NodeSpec, RestoreOutcome,
+};
 use crate::error::HarnessError;
 
 /// Ports inside every node container.
@@ -55,12 +58,14 @@ const HOME: &str = "/data";
 const RUNS_MOUNT: &str = "/runs";
 /// How long a container may take to say it is ready.
 const READY: Duration = Duration::from_secs(30);
+/// How long a restore in a container of its own may take.
+const RESTORE_WITHIN: Duration = Duration::from_secs(120);
 /// Lines of a node's log shown when it does not start.
 const LOG_TAIL: usize = 20;
 
 static KEEP: AtomicBool = AtomicBool::new(false);
 /// The image tag of this process's binaries, once made sure of.
-static IMAGE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+static IMAGE: tokio::sync::OnceCell<(String, bool)> = tokio::sync::OnceCell::const_new();
 static RUNS: AtomicU64 = AtomicU64::new(0);
 
 /// Keep every container of this process for inspection instead of removing it (`--keep`).
@@ -90,6 +95,10 @@ pub struct ContainerDriver {
     chain: Option<ContainerAsync<GenericImage>>,
     run_dir: PathBuf,
     placements: Arc<Mutex<Placements>>,
+    /// Whether the image carries strace (`crash_restore`).
+    image_has_strace: bool,
+    /// Size-limited backup directories mounted on the host (`space.rs`), unmounted on drop.
+    limited: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for ContainerDriver {
@@ -123,6 +132,8 @@ impl ContainerDriver {
             chain: None,
             run_dir: PathBuf::new(),
             placements: Arc::default(),
+            image_has_strace: false,
+            limited: Vec::new(),
         }
     }
 
@@ -254,12 +265,13 @@ impl Driver for ContainerDriver {
                 if image.built {
                     tracing::info!(tag = %image.tag, ms = image.build_ms, "built the container image");
                 }
-                Ok::<_, HarnessError>(image.tag)
+                Ok::<_, HarnessError>((image.tag, image.has_strace))
             })
             .await?
             .clone();
         self.docker = Some(docker);
-        self.image = Some(tag);
+        self.image = Some(tag.0);
+        self.image_has_strace = tag.1;
         self.run_dir = run_dir.to_path_buf();
         let request = self
             .image()?
@@ -304,7 +316,13 @@ impl Driver for ContainerDriver {
                 rpc_port: RPC_PORT,
                 peer_port: PEER_PORT,
             },
-        )
+        )?;
+        if let Some(bytes) = spec.backups.space_limit {
+            let dir = super::dlp_node::backups_dir(&spec.home);
+            space::mount_limited(&dir, bytes)?;
+            self.limited.push(dir);
+        }
+        Ok(())
     }
 
     async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError> {
@@ -368,55 +386,47 @@ impl Driver for ContainerDriver {
 
     /// `dlp-node --restore` on the stopped node's home, run in the chain's container (same
     /// image, the run directory mounted at `/runs`): an exec costs a fraction of a container.
-    async fn restore(&mut self, spec: &NodeSpec, backup: &Path) -> Result<(), HarnessError> {
-        let name = &spec.name;
-        let inside = |host: &Path| {
-            host.strip_prefix(&self.run_dir)
-                .map(|rel| {
-                    Path::new(RUNS_MOUNT)
-                        .join(rel)
-                        .to_string_lossy()
-                        .into_owned()
-                })
-                .map_err(|_| {
-                    HarnessError::node(
-                        name,
-                        format!(
-                            "{} is not in the run directory {}",
-                            host.display(),
-                            self.run_dir.display()
-                        ),
-                    )
-                })
-        };
-        let (home, backup) = (inside(&spec.home)?, inside(backup)?);
-        let chain = self
-            .chain
-            .as_ref()
-            .ok_or_else(|| HarnessError::Setup("start the chain first".into()))?;
-        let command = vec![
-            image::NODE_BIN.to_string(),
-            "-d".into(),
-            home,
-            "--restore".into(),
-            backup,
-        ];
-        let (code, output) = docker::exec(self.docker()?, chain.id(), command).await?;
-        let log = spec.home.join("restore.log");
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-        {
-            let _ = file.write_all(output.as_bytes());
-        }
+    async fn restore(
+        &mut self,
+        spec: &NodeSpec,
+        backup: &Path,
+        digests: Digests,
+    ) -> Result<RestoreOutcome, HarnessError> {
+        let command = self.restore_command(spec, backup, digests)?;
+        let (code, output) = self.exec_logged(spec, backup, command).await?;
         match code {
-            Some(0) => Ok(()),
+            Some(0) => Ok(RestoreOutcome::Restored),
+            Some(1) => Ok(RestoreOutcome::Refused {
+                reason: output.trim().to_string(),
+            }),
             other => Err(HarnessError::node(
-                name,
+                &spec.name,
                 format!("--restore failed (exit {other:?}):\n{}", output.trim()),
             )),
         }
+    }
+
+    /// The restore of [`restore`](Self::restore) under the image's strace, in the same
+    /// container: `docker exec` reports the kill as exit 137.
+    async fn crash_restore(
+        &mut self,
+        spec: &NodeSpec,
+        backup: &Path,
+        at: &KillPoint,
+    ) -> Result<KilledRestore, HarnessError> {
+        if !self.image_has_strace {
+            return Err(HarnessError::node(
+                &spec.name,
+                "the container image has no strace (the host had none when it was built): \
+                 install strace (ci/install-deps.sh does) and run again to rebuild the image",
+            ));
+        }
+        let mut command = vec![image::STRACE_BIN.to_string()];
+        command.extend(super::strace::kill_args(at));
+        command.extend(self.restore_command(spec, backup, Digests::Required)?);
+        let (code, output) = self.exec_logged(spec, backup, command).await?;
+        let code = code.map(|c| c as i32);
+        super::strace::outcome(&spec.name, None, code, &output)
     }
 
     async fn partition(&mut self, a: &NodeSpec, b: &NodeSpec) -> Result<bool, HarnessError> {
@@ -442,6 +452,123 @@ impl Driver for ContainerDriver {
     }
 }
 
+impl ContainerDriver {
+    /// A host path in the run directory, as the chain's container sees it.
+    fn inside(&self, name: &str, host: &Path) -> Result<String, HarnessError> {
+        host.strip_prefix(&self.run_dir)
+            .map(|rel| {
+                Path::new(RUNS_MOUNT)
+                    .join(rel)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .map_err(|_| {
+                HarnessError::node(
+                    name,
+                    format!(
+                        "{} is not in the run directory {}",
+                        host.display(),
+                        self.run_dir.display()
+                    ),
+                )
+            })
+    }
+
+    /// `dlp-node --restore` of `spec`'s home from `backup`, paths as the chain's container sees
+    /// them.
+    fn restore_command(
+        &self,
+        spec: &NodeSpec,
+        backup: &Path,
+        digests: Digests,
+    ) -> Result<Vec<String>, HarnessError> {
+        let (home, backup) = (
+            self.inside(&spec.name, &spec.home)?,
+            self.inside(&spec.name, backup)?,
+        );
+        let mut command = vec![image::NODE_BIN.to_string()];
+        command.extend(
+            super::dlp_node::restore_args(Path::new(&home), Path::new(&backup), digests)
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned()),
+        );
+        Ok(command)
+    }
+
+    /// Run a restore `command` of `spec`'s node from `backup` in the chain's container, or, when
+    /// the home or the backup is on a size-limited mount the chain's container cannot see, in a
+    /// one-shot container; its output is appended to the node's `restore.log`.
+    async fn exec_logged(
+        &self,
+        spec: &NodeSpec,
+        backup: &Path,
+        command: Vec<String>,
+    ) -> Result<(Option<i64>, String), HarnessError> {
+        let on_limited = self
+            .limited
+            .iter()
+            .any(|dir| backup.starts_with(dir) || dir.starts_with(&spec.home));
+        let (code, output) = if on_limited {
+            self.run_once(&spec.name, command).await?
+        } else {
+            let chain = self
+                .chain
+                .as_ref()
+                .ok_or_else(|| HarnessError::Setup("start the chain first".into()))?;
+            docker::exec(self.docker()?, chain.id(), command).await?
+        };
+        let log = spec.home.join("restore.log");
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+        {
+            let _ = file.write_all(output.as_bytes());
+        }
+        Ok((code, output))
+    }
+}
+
+impl ContainerDriver {
+    /// Run `command` in a container of its own (the run directory at `/runs`, as in the
+    /// chain's), wait for it to exit: its exit code and whole output.
+    async fn run_once(
+        &self,
+        name: &str,
+        command: Vec<String>,
+    ) -> Result<(Option<i64>, String), HarnessError> {
+        use testcontainers::core::wait::ExitWaitStrategy;
+        let container_name = format!(
+            "{}-{name}-restore-{}",
+            self.run,
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
+        let request = self
+            .image()?
+            .with_wait_for(WaitFor::exit(
+                ExitWaitStrategy::new().with_poll_interval(Duration::from_millis(50)),
+            ))
+            .with_cmd(command)
+            .with_mount(Mount::bind_mount(
+                self.run_dir.to_string_lossy().into_owned(),
+                RUNS_MOUNT,
+            ))
+            .with_network(self.run.clone())
+            .with_container_name(container_name)
+            .with_labels(self.labels())
+            .with_startup_timeout(RESTORE_WITHIN);
+        let container = request.start().await.map_err(|e| {
+            HarnessError::node(name, format!("the restore's container did not run: {e}"))
+        })?;
+        let code = container
+            .exit_code()
+            .await
+            .map_err(|e| HarnessError::node(name, format!("restore container: {e}")))?;
+        let output = docker::logs(self.docker()?, container.id()).await?;
+        Ok((code, output))
+    }
+}
+
 fn pair(a: &str, b: &str) -> (String, String) {
     if a <= b {
         (a.to_string(), b.to_string())
@@ -452,6 +579,9 @@ fn pair(a: &str, b: &str) -> (String, String) {
 
 impl Drop for ContainerDriver {
     fn drop(&mut self) {
+        for dir in &self.limited {
+            space::unmount(dir);
+        }
         let Some(chain) = self.chain.take() else {
             return;
         };
