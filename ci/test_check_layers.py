@@ -178,7 +178,7 @@ class TheIssuesThreeViolations(LayersTest):
         status, out = tree.main()
         self.assertEqual(status, 1)
         self.assertIn("harness/src/cluster/x.rs:1: cluster imports scenario", out)
-        self.assertIn("(cluster may use: driver, client, capability, limits, error;", out)
+        self.assertIn("(cluster may use: driver, client, capability, damage, restore_outcome, limits, error;", out)
 
 
 def cluster_file(text: str) -> dict:
