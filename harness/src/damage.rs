@@ -235,8 +235,20 @@ pub fn apply(
             match damage.how {
                 How::Delete | How::Swap => store,
                 How::Flip | How::Truncate | How::Zero => {
-                    let pick = rng.below(store.len() as u64) as usize;
-                    vec![store[pick].clone()]
+                    // Only a file with bytes in it can be changed this way (an empty WAL
+                    // would make the damage a no-op).
+                    let sized: Vec<String> = store
+                        .into_iter()
+                        .filter(|f| std::fs::metadata(dir.join(f)).is_ok_and(|m| m.len() > 0))
+                        .collect();
+                    if sized.is_empty() {
+                        return Err(DamageError::EmptyFile {
+                            file: "every store file".into(),
+                            how: damage.how,
+                        });
+                    }
+                    let pick = rng.below(sized.len() as u64) as usize;
+                    vec![sized[pick].clone()]
                 }
             }
         }
@@ -348,6 +360,12 @@ fn truncate(dir: &Path, file: &str, offset: Option<u64>) -> Result<Applied, Dama
         Some(offset) => offset,
         None => size / 2,
     };
+    if size == 0 {
+        return Err(DamageError::EmptyFile {
+            file: file.to_string(),
+            how: How::Truncate,
+        });
+    }
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     rewrite(&path, &bytes[..to as usize])?;
     Ok(Applied {

@@ -4,6 +4,7 @@
 
 mod capabilities;
 mod channels;
+mod faults;
 mod format;
 mod inspect;
 mod liveness;
