@@ -237,3 +237,19 @@ fn a_node_that_dies_at_start_shows_the_end_of_its_log() {
         );
     });
 }
+
+/// A restore killed at every rename and sync call, in the containers: strace inside the image
+/// kills the restore where it runs (the chain's container), and each following start comes up
+/// on the old store or the complete restored one (counts printed; see
+/// `integration::killed_restores` for the process driver).
+#[test]
+#[file_serial(docker_daemon)]
+fn a_restore_killed_at_every_rename_and_sync_leaves_one_whole_store_in_containers() {
+    for backend in [Backend::Rocksdb, Backend::Sqlite] {
+        testkit::killed::check(&testkit::killed::kill_all(
+            "two_node_direct.toml",
+            dlp_harness::capability::DriverKind::Container,
+            backend,
+        ));
+    }
+}

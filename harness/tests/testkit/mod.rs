@@ -6,6 +6,8 @@
 // Each binary uses a part of the kit; the parts one binary leaves unused are not dead.
 #![allow(dead_code)]
 
+pub mod killed;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::RecvTimeoutError;
