@@ -97,6 +97,9 @@ pub struct Applied {
     /// written out does exactly the same damage under any seed.
     pub offset: Option<u64>,
     pub len: Option<u64>,
+    /// Whether any byte of the backup changed (zeroing zeros, or swapping in an identical
+    /// file, changes nothing).
+    pub changed: bool,
 }
 
 /// Why damage could not be applied. Nothing in the backup was changed, unless the error says
@@ -267,6 +270,7 @@ pub fn apply(
                 files: targets,
                 offset: None,
                 len: None,
+                changed: true,
             })
         }
         How::Swap => {
@@ -286,6 +290,14 @@ fn rewrite(path: &Path, bytes: &[u8]) -> Result<(), DamageError> {
     let fresh = path.with_file_name(format!(".{name}.damaged"));
     std::fs::write(&fresh, bytes).map_err(io(&fresh))?;
     std::fs::rename(&fresh, path).map_err(io(path))
+}
+
+/// Whether `now` (files of `dir`) are exactly the files and bytes `before` held.
+fn same_files(dir: &Path, before: &[(String, Vec<u8>)], now: &[String]) -> bool {
+    before.len() == now.len()
+        && before.iter().all(|(name, bytes)| {
+            now.contains(name) && std::fs::read(dir.join(name)).is_ok_and(|b| b == *bytes)
+        })
 }
 
 fn describe_files(files: &[String]) -> String {
@@ -343,6 +355,7 @@ fn flip(
         files: vec![file.to_string()],
         offset: Some(at),
         len: None,
+        changed: true,
     })
 }
 
@@ -373,6 +386,7 @@ fn truncate(dir: &Path, file: &str, offset: Option<u64>) -> Result<Applied, Dama
         files: vec![file.to_string()],
         offset: Some(to),
         len: None,
+        changed: to < size,
     })
 }
 
@@ -406,6 +420,7 @@ fn zero(
         files: vec![file.to_string()],
         offset: Some(from),
         len: Some(end - from),
+        changed: changed > 0,
     })
 }
 
@@ -439,6 +454,10 @@ fn swap(
             store
         }
     };
+    let before: Vec<(String, Vec<u8>)> = targets
+        .iter()
+        .map(|f| (f.clone(), std::fs::read(dir.join(f)).unwrap_or_default()))
+        .collect();
     // The store is replaced whole: none of this backup's store files stays beside the other's.
     for file in targets {
         let path = dir.join(file);
@@ -461,6 +480,7 @@ fn swap(
             describe_files(targets),
             describe_files(&take)
         ),
+        changed: !same_files(dir, &before, &take),
         files: take,
         offset: None,
         len: None,

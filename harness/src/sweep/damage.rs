@@ -106,6 +106,9 @@ pub struct BackendDamage {
     pub errors: Vec<String>,
     /// Runs kept for inspection (SILENT or errors).
     pub kept: Vec<PathBuf>,
+    /// Draws that changed nothing (zeros over zeros, a file swapped for an identical one, an
+    /// empty file): not cases.
+    pub unchanged: usize,
     pub elapsed_ms: u64,
 }
 
@@ -174,7 +177,8 @@ impl DamageReport {
         let mut out = String::new();
         for b in &self.backends {
             out.push_str(&format!(
-                "\n{} on {} ({} of {} backup points: {}; {} places per file)\n\n",
+                "\n{} on {} ({} of {} backup points: {}; {} places per file; {} draws changed \
+                 nothing and are not cases)\n\n",
                 self.workload,
                 b.backend,
                 b.points_tried.len(),
@@ -184,7 +188,8 @@ impl DamageReport {
                     .map(|p| format!("#{}", p.index))
                     .collect::<Vec<_>>()
                     .join(" "),
-                self.places
+                self.places,
+                b.unchanged
             ));
             out.push_str(
                 "| file | how | cases | refused | benign | SILENT |\n|---|---|---|---|---|---|\n",
@@ -294,6 +299,7 @@ pub async fn damage_sweep(
             cases: Vec::new(),
             errors: Vec::new(),
             kept: Vec::new(),
+            unchanged: 0,
             elapsed_ms: 0,
         };
         let semaphore = Arc::new(tokio::sync::Semaphore::new(config.jobs.max(1)));
@@ -315,7 +321,10 @@ pub async fn damage_sweep(
             let (point, dir, judged, took) =
                 joined.map_err(|e| super::SweepError::Panicked(e.to_string()))?;
             let (cases, error) = match judged {
-                Ok(cases) => (cases, None),
+                Ok((cases, unchanged)) => {
+                    result.unchanged += unchanged;
+                    (cases, None)
+                }
                 Err(e) => (Vec::new(), Some(e)),
             };
             let keep = config.keep
@@ -411,7 +420,7 @@ async fn damage_point(
     point: &BackupPoint,
     config: &DamageConfig,
     dir: &Path,
-) -> Result<Vec<DamageCase>, String> {
+) -> Result<(Vec<DamageCase>, usize), String> {
     let reproduce = |e: String| {
         format!(
             "{e}\nreproduce the point's run: dlp-harness run {} --backend {backend} --driver {} \
@@ -455,13 +464,14 @@ async fn damage_point(
     judged.map_err(reproduce)
 }
 
+/// The point's cases, and how many draws changed nothing (no case).
 async fn run_cases(
     session: &mut Session<'_>,
     workload: &Workload,
     backend: Backend,
     point: &BackupPoint,
     config: &DamageConfig,
-) -> Result<Vec<DamageCase>, HarnessError> {
+) -> Result<(Vec<DamageCase>, usize), HarnessError> {
     let node = workload.node.as_str();
     let digests = if config.bypass_digests {
         Digests::Bypassed
@@ -492,6 +502,7 @@ async fn run_cases(
     session.drop_backup_copy("undamaged");
 
     let mut cases = Vec::new();
+    let mut unchanged = 0usize;
     let mut n = 0usize;
     for file in &files {
         for how in How::ALL {
@@ -506,7 +517,7 @@ async fn run_cases(
                     "damage sweep {backend} point {} {file} {how} place {place}",
                     point.index
                 );
-                session.copy_backup(node, POINT_BACKUP, &copy).await?;
+                let copy_dir = session.copy_backup(node, POINT_BACKUP, &copy).await?;
                 if config.bypass_digests {
                     // Before the damage: the copy's manifest is still whole.
                     session.strip_digests(node, &copy).await?;
@@ -514,7 +525,7 @@ async fn run_cases(
                 let offset = match how {
                     // Place 0 cuts in half (the default); the others where the seed says.
                     How::Truncate if place > 0 => {
-                        let size = std::fs::metadata(backup_dir.join(file))
+                        let size = std::fs::metadata(copy_dir.join(file))
                             .map(|m| m.len())
                             .unwrap_or(0);
                         Some(DamageRng::new(config.seed, &label).below(size.max(1)))
@@ -535,11 +546,18 @@ async fn run_cases(
                     Ok(applied) => applied,
                     // An empty file has no byte to flip or zero: no case.
                     Err(HarnessError::Setup(e)) if is_not_applicable(&e) => {
+                        unchanged += 1;
                         session.drop_backup_copy(&copy);
                         continue;
                     }
                     Err(e) => return Err(e),
                 };
+                if !applied.changed {
+                    // Zeros over zeros, a file swapped for an identical one: no damage, no case.
+                    unchanged += 1;
+                    session.drop_backup_copy(&copy);
+                    continue;
+                }
                 let (verdict, detail) = match session.restore_outcome(node, &copy, digests).await {
                     Ok(RestoreOutcome::Refused { reason }) => {
                         (CaseVerdict::Refused, first_line(&reason))
@@ -574,7 +592,7 @@ async fn run_cases(
             }
         }
     }
-    Ok(cases)
+    Ok((cases, unchanged))
 }
 
 fn is_not_applicable(error: &str) -> bool {
