@@ -628,6 +628,8 @@ pub fn write_damage_regressions(
                 continue;
             };
             let mut file = damage_scenario(workload, point);
+            // The damaged file is one of this backend's.
+            file.backends = Some(vec![toml::Spanned::new(0..0, b.backend.clone())]);
             let node = workload.node.clone();
             file.description = format!(
                 "Found by `dlp-harness sweep --damage {}` (seed {}, {}): {node}'s backup at {} \

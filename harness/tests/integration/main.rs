@@ -7,6 +7,7 @@
 mod testkit;
 
 mod cli;
+mod cli_damage;
 mod cli_inspect;
 mod damage_sweep;
 mod explore;
