@@ -13,11 +13,13 @@
 //! the backup's copy would change the running node's store too (the same inode). The damage is
 //! the backup's alone, as if the backup had been copied elsewhere and damaged there.
 //!
-//! A leaf: plain files under a directory, no node, no cluster.
+//! Near a leaf: plain files under a directory (and the seeded generator), no node, no cluster.
 
 use std::path::{Path, PathBuf};
 
 use dlp_node_api::{Backend, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME};
+
+use crate::seeded::SplitMix64;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -141,10 +143,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DamageError + '_ {
     }
 }
 
-/// A small deterministic generator (SplitMix64): the same seed draws the same damage on every
-/// machine and every version of the harness's dependencies.
+/// The generator of one damage ([`SplitMix64`]): the same seed draws the same damage on every
+/// machine.
 #[derive(Debug, Clone)]
-pub struct DamageRng(u64);
+pub struct DamageRng(SplitMix64);
 
 impl DamageRng {
     /// A generator for one damage: the run's seed mixed with a label naming the step (or the
@@ -156,20 +158,12 @@ impl DamageRng {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        Self(seed ^ h.rotate_left(17))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        Self(SplitMix64::from_state(seed ^ h.rotate_left(17)))
     }
 
     /// A value below `n` (`n` > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
+        self.0.below(n)
     }
 }
 
@@ -206,6 +200,28 @@ pub fn store_files(files: &[String], backend: Backend) -> Vec<String> {
         .collect()
 }
 
+/// Why a target names nothing among a backup's files.
+enum Unresolved {
+    NoSuchFile(String),
+    NoStore,
+}
+
+/// The files of `files` that `target` names: the one file, or every store file.
+fn resolve(files: &[String], target: &Target, backend: Backend) -> Result<Vec<String>, Unresolved> {
+    match target {
+        Target::File(file) if files.contains(file) => Ok(vec![file.clone()]),
+        Target::File(file) => Err(Unresolved::NoSuchFile(file.clone())),
+        Target::Store => {
+            let store = store_files(files, backend);
+            if store.is_empty() {
+                Err(Unresolved::NoStore)
+            } else {
+                Ok(store)
+            }
+        }
+    }
+}
+
 /// Apply `damage` to the backup at `dir` of a `backend` node; `with` is the backup a `swap`
 /// takes files from. Draws from `rng` only what the step left open.
 pub fn apply(
@@ -216,25 +232,21 @@ pub fn apply(
     rng: &mut DamageRng,
 ) -> Result<Applied, DamageError> {
     let files = list_files(dir)?;
+    let resolved = resolve(&files, &damage.target, backend).map_err(|e| match e {
+        Unresolved::NoSuchFile(file) => DamageError::NoSuchFile {
+            dir: dir.to_path_buf(),
+            file,
+            held: files.join(", "),
+        },
+        Unresolved::NoStore => DamageError::NoStore {
+            dir: dir.to_path_buf(),
+            backend,
+        },
+    })?;
     let targets: Vec<String> = match &damage.target {
-        Target::File(file) => {
-            if !files.contains(file) {
-                return Err(DamageError::NoSuchFile {
-                    dir: dir.to_path_buf(),
-                    file: file.clone(),
-                    held: files.join(", "),
-                });
-            }
-            vec![file.clone()]
-        }
+        Target::File(_) => resolved,
         Target::Store => {
-            let store = store_files(&files, backend);
-            if store.is_empty() {
-                return Err(DamageError::NoStore {
-                    dir: dir.to_path_buf(),
-                    backend,
-                });
-            }
+            let store = resolved;
             match damage.how {
                 How::Delete | How::Swap => store,
                 How::Flip | How::Truncate | How::Zero => {
@@ -307,9 +319,16 @@ fn describe_files(files: &[String]) -> String {
     }
 }
 
-fn read(dir: &Path, file: &str) -> Result<(PathBuf, Vec<u8>), DamageError> {
+/// A file's path and bytes, refused when it has no byte to damage `how`.
+fn read_bytes_to(dir: &Path, file: &str, how: How) -> Result<(PathBuf, Vec<u8>), DamageError> {
     let path = dir.join(file);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
+    if bytes.is_empty() {
+        return Err(DamageError::EmptyFile {
+            file: file.to_string(),
+            how,
+        });
+    }
     Ok((path, bytes))
 }
 
@@ -337,13 +356,7 @@ fn flip(
     offset: Option<u64>,
     rng: &mut DamageRng,
 ) -> Result<Applied, DamageError> {
-    let (path, mut bytes) = read(dir, file)?;
-    if bytes.is_empty() {
-        return Err(DamageError::EmptyFile {
-            file: file.to_string(),
-            how: How::Flip,
-        });
-    }
+    let (path, mut bytes) = read_bytes_to(dir, file, How::Flip)?;
     let at = offset_in(file, bytes.len() as u64, offset, rng)?;
     let old = bytes[at as usize];
     // XOR with a nonzero mask: the byte always changes.
@@ -397,13 +410,7 @@ fn zero(
     len: Option<u64>,
     rng: &mut DamageRng,
 ) -> Result<Applied, DamageError> {
-    let (path, mut bytes) = read(dir, file)?;
-    if bytes.is_empty() {
-        return Err(DamageError::EmptyFile {
-            file: file.to_string(),
-            how: How::Zero,
-        });
-    }
+    let (path, mut bytes) = read_bytes_to(dir, file, How::Zero)?;
     let size = bytes.len() as u64;
     let from = offset_in(file, size, offset, rng)?;
     let end = from
@@ -433,27 +440,16 @@ fn swap(
     backend: Backend,
 ) -> Result<Applied, DamageError> {
     let theirs = list_files(with)?;
-    let take: Vec<String> = match target {
-        Target::File(file) => {
-            if !theirs.contains(file) {
-                return Err(DamageError::NotInSwapSource {
-                    file: file.clone(),
-                    with: with.to_path_buf(),
-                });
-            }
-            vec![file.clone()]
-        }
-        Target::Store => {
-            let store = store_files(&theirs, backend);
-            if store.is_empty() {
-                return Err(DamageError::NoStore {
-                    dir: with.to_path_buf(),
-                    backend,
-                });
-            }
-            store
-        }
-    };
+    let take = resolve(&theirs, target, backend).map_err(|e| match e {
+        Unresolved::NoSuchFile(file) => DamageError::NotInSwapSource {
+            file,
+            with: with.to_path_buf(),
+        },
+        Unresolved::NoStore => DamageError::NoStore {
+            dir: with.to_path_buf(),
+            backend,
+        },
+    })?;
     let before: Vec<(String, Vec<u8>)> = targets
         .iter()
         .map(|f| (f.clone(), std::fs::read(dir.join(f)).unwrap_or_default()))

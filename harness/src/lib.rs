@@ -33,6 +33,7 @@
 //! - [`limits`]: every bound and deadline. [`client`]: the nodes' JSON-RPC.
 //! - [`damage`]: damage to a backup on disk (flip, truncate, delete, zero, swap), seeded.
 //!   [`restore_outcome`]: how a restore ended (restored, refused, killed at a syscall).
+//!   [`seeded`]: the one seeded generator (SplitMix64).
 
 pub mod capability;
 pub mod checks;
@@ -48,6 +49,7 @@ pub mod report;
 pub mod restore_outcome;
 pub mod run;
 pub mod scenario;
+pub mod seeded;
 pub mod steps;
 pub mod sweep;
 

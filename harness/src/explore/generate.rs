@@ -20,23 +20,20 @@ use dlp_node_api::{AuditPolicy, MutualStale};
 use toml::Spanned;
 
 use crate::scenario::{ChannelDecl, NodeDecl, Shape, shape_pairs};
+use crate::seeded::SplitMix64;
 use crate::steps::{self, PayExpect, ScenarioFile, ShutdownExpect, Step};
 
-/// SplitMix64: small, fast, and the same everywhere.
+/// The explorer's generator: [`SplitMix64`] from the seed (mixed with a constant of its own).
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5eed_d1b0_e8c4_a11e)
+        Self(SplitMix64::from_state(seed ^ 0x5eed_d1b0_e8c4_a11e))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n > 0`).

@@ -15,7 +15,9 @@ fn a_damage_sweep_prints_its_counts_per_backend_and_exits_0_without_silent_cases
     let dir = tempfile::tempdir().expect("tempdir");
     let json = dir.path().join("damage.json");
     let out = harness()
-        .args(["sweep", "--damage", "--points", "1", "--places", "1", "--json"])
+        .args([
+            "sweep", "--damage", "--points", "1", "--places", "1", "--json",
+        ])
         .arg(&json)
         .arg(workload())
         .env("DLP_HARNESS_RUN_DIR", dir.path())
@@ -34,7 +36,10 @@ fn a_damage_sweep_prints_its_counts_per_backend_and_exits_0_without_silent_cases
     }
     assert!(stdout.contains(" cases/s)"), "{stdout}");
     // The sample is said, with the points it drew.
-    assert!(stderr.contains("16 backup points, trying 1 (seeded sample: #"), "{stderr}");
+    assert!(
+        stderr.contains("16 backup points, trying 1 (seeded sample: #"),
+        "{stderr}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
     assert_eq!(report["backends"][1]["backend"], "sqlite");
