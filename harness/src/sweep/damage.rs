@@ -92,6 +92,10 @@ pub struct DamageCase {
     pub verdict: CaseVerdict,
     /// The refusal's first line, or how the restored node differs.
     pub detail: String,
+    /// The index of the point scenario's step after which the point's backup was seen written
+    /// (the steps after it are not needed to replay a damage that is not a swap).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_by_step: Option<usize>,
 }
 
 /// One backend's cases.
@@ -445,13 +449,28 @@ async fn damage_point(
     .await
     .map_err(|failure| reproduce(failure.error.to_string()))?;
     let judged = async {
-        session
-            .run_steps(0..scenario.file.steps.len())
+        // Step by step, to know after which one the point's backup exists (a regression
+        // replaying the damage needs no step after it).
+        let mut written_by_step = None;
+        for index in 0..scenario.file.steps.len() {
+            session
+                .run_steps(index..index + 1)
+                .await
+                .map_err(|f| f.to_string())?;
+            // Before the step that arms it, the backup has no name yet: not written.
+            if written_by_step.is_none()
+                && session.backup_written_now(POINT_BACKUP).unwrap_or(false)
+            {
+                written_by_step = Some(index);
+            }
+        }
+        let (mut cases, unchanged) = run_cases(&mut session, workload, backend, point, config)
             .await
-            .map_err(|f| f.to_string())?;
-        run_cases(&mut session, workload, backend, point, config)
-            .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        for case in &mut cases {
+            case.written_by_step = written_by_step;
+        }
+        Ok::<_, String>((cases, unchanged))
     }
     .await;
     if let Err(e) = &judged {
@@ -588,6 +607,7 @@ async fn run_cases(
                     damage: applied.description,
                     verdict,
                     detail,
+                    written_by_step: None,
                 });
             }
         }
@@ -608,8 +628,9 @@ fn first_line(text: &str) -> String {
 }
 
 /// For each SILENT case (one per point, file and way), a scenario replaying it: the point's
-/// workload, the same damage written out (file, way, offset), and a restore that must be
-/// refused. Returns the files written.
+/// workload up to the step after which its backup existed (the whole workload for a swap, whose
+/// files come from the end-of-workload backup), the same damage written out (file, way, offset),
+/// and a restore that must be refused. Returns the files written.
 pub fn write_damage_regressions(
     report: &DamageReport,
     workload: &Workload,
@@ -628,12 +649,21 @@ pub fn write_damage_regressions(
                 continue;
             };
             let mut file = damage_scenario(workload, point);
+            // Shrunk: past the step after which the backup existed, nothing is needed to
+            // replay damage to it (a swap needs the end-of-workload backup, so all of it).
+            let shrunk = match case.written_by_step {
+                Some(last) if case.how != How::Swap && last + 1 < file.steps.len() => {
+                    file.steps.truncate(last + 1);
+                    true
+                }
+                _ => false,
+            };
             // The damaged file is one of this backend's.
             file.backends = Some(vec![toml::Spanned::new(0..0, b.backend.clone())]);
             let node = workload.node.clone();
             file.description = format!(
                 "Found by `dlp-harness sweep --damage {}` (seed {}, {}): {node}'s backup at {} \
-                 with {} was restored{}: {}. The node must refuse it.",
+                 with {} was restored{}: {}. The node must refuse it.{}",
                 workload.scenario.path.display(),
                 report.seed,
                 b.backend,
@@ -644,7 +674,12 @@ pub fn write_damage_regressions(
                 } else {
                     ""
                 },
-                case.detail
+                case.detail,
+                if shrunk {
+                    " The workload's steps after the one that wrote the backup are left out."
+                } else {
+                    ""
+                }
             );
             let spanned = |s: Step| toml::Spanned::new(0..0, s);
             file.steps.push(spanned(Step::DamageBackup(DamageBackup {
@@ -681,4 +716,97 @@ pub fn write_damage_regressions(
         }
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn report(how: How, written_by_step: Option<usize>) -> (DamageReport, Workload) {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/sweeps/two_node_direct.toml");
+        let workload = Workload::load(&path).expect("workload");
+        let point = BackupPoint {
+            index: 3,
+            step: "received:RevokeAndAck".into(),
+            channel: "ab".into(),
+            nth: 1,
+            numbers: BTreeMap::new(),
+        };
+        let case = DamageCase {
+            point: 3,
+            point_label: point.label(),
+            file: "data.sqlite".into(),
+            how,
+            offset: how.takes_offset().then_some(1234),
+            len: None,
+            damage: "flipped byte 1234 of data.sqlite (0x00 -> 0x01)".into(),
+            verdict: CaseVerdict::Silent,
+            detail: "balance differs".into(),
+            written_by_step,
+        };
+        let report = DamageReport {
+            workload: "two_node_direct".into(),
+            path,
+            node: "bob".into(),
+            seed: 1,
+            driver: "in-process".into(),
+            places: 1,
+            bypass_digests: true,
+            backends: vec![BackendDamage {
+                backend: "sqlite".into(),
+                points_found: 16,
+                points_tried: vec![point],
+                cases: vec![case],
+                errors: Vec::new(),
+                kept: Vec::new(),
+                unchanged: 0,
+                elapsed_ms: 0,
+            }],
+            elapsed_ms: 0,
+        };
+        (report, workload)
+    }
+
+    fn written(how: How, written_by_step: Option<usize>) -> Scenario {
+        let (report, workload) = report(how, written_by_step);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = write_damage_regressions(&report, &workload, dir.path()).expect("written");
+        assert_eq!(files.len(), 1);
+        Scenario::load(&files[0]).expect("the regression loads")
+    }
+
+    #[test]
+    fn a_regression_replays_the_damage_on_its_backend_with_the_steps_it_needs() {
+        let full = damage_scenario(
+            &report(How::Flip, None).1,
+            &report(How::Flip, None).0.backends[0].points_tried[0],
+        );
+        let shrunk = written(How::Flip, Some(2));
+        // Steps 0..=2 of the point's scenario, then the damage and the refused restore.
+        assert_eq!(shrunk.file.steps.len(), 3 + 2);
+        assert!(full.steps.len() > 5);
+        let steps: Vec<&Step> = shrunk.file.steps.iter().map(|s| s.get_ref()).collect();
+        assert!(matches!(
+            steps[3],
+            Step::DamageBackup(DamageBackup {
+                how: How::Flip,
+                offset: Some(1234),
+                ..
+            })
+        ));
+        assert!(matches!(
+            steps[4],
+            Step::Restore(steps::backups::Restore {
+                expect: steps::backups::RestoreExpect::Refused,
+                ..
+            })
+        ));
+        assert_eq!(shrunk.backends(), vec![Backend::Sqlite]);
+        // A swap takes its files from the end-of-workload backup: nothing is left out.
+        let swap = written(How::Swap, Some(2));
+        assert_eq!(swap.file.steps.len(), full.steps.len() + 2);
+    }
 }
