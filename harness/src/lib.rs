@@ -28,6 +28,8 @@
 //!   judged by an oracle and the ledger).
 //! - [`explore`]: seeded random schedules with invariants after every step, shrunk to a
 //!   regression scenario when one fails.
+//! - [`gate`]: the release gate: scenarios, sweeps and explorer seeds, every verdict compared
+//!   with a committed baseline.
 //! - [`report`]: a run directory as `report.html` (message sequence chart, steps, ledger,
 //!   invariants, logs), and `run --junit`/`--json`.
 //! - [`limits`]: every bound and deadline. [`client`]: the nodes' JSON-RPC.
@@ -43,6 +45,7 @@ pub mod damage;
 pub mod driver;
 pub mod error;
 pub mod explore;
+pub mod gate;
 pub mod limits;
 pub mod model;
 pub mod report;

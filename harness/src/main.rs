@@ -1,4 +1,4 @@
-//! `dlp-harness run | check | sweep | explore | report | schema`: the command line.
+//! `dlp-harness run | check | sweep | explore | gate | report | schema`: the command line.
 //!
 //! The options every subcommand shares are defined and parsed once, here: `--driver`
 //! ([`DriverArg`], every subcommand), `--backend` ([`BackendArg`]: run, sweep, explore) and
@@ -19,6 +19,7 @@
 
 mod damage_cli;
 mod explore_cli;
+mod gate_cli;
 mod progress_cli;
 mod report_cli;
 mod run_cli;
@@ -63,6 +64,9 @@ enum Cmd {
     /// Validate scenario files (and that the driver offers what they need) without running
     /// them.
     Check(CheckArgs),
+    /// Run the release gate (gate.toml: scenarios, sweeps, explorer seeds) and compare every
+    /// verdict with the committed baseline; exit 1 on any change or flaky scenario.
+    Gate(gate_cli::Args),
     /// Write (again) the report.html of a run directory that dlp-harness kept, from its
     /// files alone.
     Report(report_cli::Args),
@@ -343,6 +347,7 @@ fn main() -> ExitCode {
         Cmd::Check(args) => check(args),
         Cmd::Sweep(args) => sweep_cli::main(args),
         Cmd::Explore(args) => explore_cli::main(args),
+        Cmd::Gate(args) => gate_cli::main(args),
         Cmd::Report(args) => report_cli::main(args),
         Cmd::Schema(args) => schema(args),
     };

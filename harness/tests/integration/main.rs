@@ -11,6 +11,7 @@ mod cli_damage;
 mod cli_inspect;
 mod damage_sweep;
 mod explore;
+mod gate;
 mod killed_restores;
 mod report;
 mod sweep;

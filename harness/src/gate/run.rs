@@ -1,0 +1,227 @@
+//! Running the gate: the scenario matrix (each scenario on each listed driver and each backend
+//! it names; one the driver cannot run is `skipped`, one that fails is run once more and is
+//! `flaky` if it then passes), the sweep workloads under the listed policies (a verdict per
+//! point and channel), and the explorer seeds on both backends. Blocking: each scenario run and
+//! each sweep or schedule gets a runtime of its own.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dlp_node_api::Backend;
+
+use super::GateError;
+use super::file::GateFile;
+use super::verdicts::Verdicts;
+use crate::capability::DriverKind;
+use crate::explore::{ScheduleSpec, generate, run_schedule};
+use crate::run::runner::{run_blocking, runs_root, runtime, test_name};
+use crate::scenario::discover;
+use crate::steps::Scenario;
+use crate::sweep::{SweepConfig, Workload, sweep};
+
+static GATE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// What the gate says as it goes.
+#[derive(Debug, Clone)]
+pub enum GateProgress {
+    /// A verdict, as it is reached.
+    Verdict { key: String, verdict: String },
+    /// Something could not be judged at all (a workload that does not load, say): the gate
+    /// fails on it.
+    Error(String),
+}
+
+/// Run the gate file's parts; every verdict by key, and what could not be judged.
+pub fn run_gate(
+    gate: &GateFile,
+    progress: &dyn Fn(GateProgress),
+) -> Result<(Verdicts, Vec<String>), GateError> {
+    let mut verdicts = Verdicts::new();
+    let mut errors = Vec::new();
+    let mut say = |key: String, verdict: String| {
+        progress(GateProgress::Verdict {
+            key: key.clone(),
+            verdict: verdict.clone(),
+        });
+        verdicts.insert(key, verdict);
+    };
+    let mut fail = |what: String| {
+        progress(GateProgress::Error(what.clone()));
+        errors.push(what);
+    };
+
+    // The scenario matrix.
+    let found = match discover(&gate.scenario_paths) {
+        Ok(found) => found,
+        Err(e) if gate.scenario_paths.is_empty() => {
+            let _ = e;
+            Vec::new()
+        }
+        Err(e) => {
+            return Err(GateError::Invalid {
+                path: gate.path.clone(),
+                detail: format!("[scenarios] paths: {e}"),
+            });
+        }
+    };
+    for found in &found {
+        let scenario: Scenario = match found.load() {
+            Ok(s) => s,
+            Err(e) => {
+                fail(format!("scenario {}: {e}", found.name));
+                continue;
+            }
+        };
+        for &driver in &gate.scenario_drivers {
+            for backend in scenario.backends() {
+                let key = format!("scenario {}", test_name(&scenario, backend, driver));
+                if scenario.check_capabilities(driver.capabilities()).is_err() {
+                    say(key, "skipped".into());
+                    continue;
+                }
+                let verdict = judge_scenario(|| {
+                    run_blocking(&scenario, backend, driver, false, gate.seed)
+                        .failure
+                        .is_none()
+                });
+                say(key, verdict.into());
+            }
+        }
+    }
+
+    // The sweeps.
+    for path in &gate.sweep_workloads {
+        let workload = match Workload::load(path) {
+            Ok(w) => w,
+            Err(e) => {
+                fail(format!("sweep {}: {e}", path.display()));
+                continue;
+            }
+        };
+        let config = SweepConfig {
+            backends: vec![Backend::Rocksdb, Backend::Sqlite],
+            policies: gate.sweep_policies.clone(),
+            driver: gate.sweep_driver,
+            seed: gate.seed,
+            jobs: 2,
+            keep: false,
+            only: Vec::new(),
+            runs_root: runs_root(),
+        };
+        let swept = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+            rt.block_on(sweep(&workload, &config, &|_| {}))
+                .map_err(|e| e.to_string())
+        });
+        let report = match swept {
+            Ok(report) => report,
+            Err(e) => {
+                fail(format!("sweep {}: {e}", workload.name()));
+                continue;
+            }
+        };
+        for result in &report.results {
+            let point = format!(
+                "sweep {} {}/{} #{} {}",
+                workload.name(),
+                result.backend,
+                result.policy,
+                result.point.index,
+                result.point.label()
+            );
+            if result.channels.is_empty() {
+                say(format!("{point}, no channel"), result.worst().to_string());
+            }
+            for channel in &result.channels {
+                say(
+                    format!("{point}, channel {}", channel.channel),
+                    channel.verdict.to_string(),
+                );
+            }
+        }
+        for disagreement in &report.disagreements {
+            fail(format!(
+                "sweep {}: backends disagree: {disagreement}",
+                workload.name()
+            ));
+        }
+    }
+
+    // The explorer seeds.
+    let root = runs_root().join(format!(
+        "gate-explore-{}-{}",
+        std::process::id(),
+        GATE_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    for seed in gate.seed..gate.seed + gate.explore_seeds {
+        for backend in [Backend::Rocksdb, Backend::Sqlite] {
+            let spec = ScheduleSpec {
+                seed,
+                steps: gate.explore_steps,
+                nodes: 2 + (seed % 3) as usize,
+                policy: gate.explore_policy,
+            };
+            let key = format!("explore seed {seed} {backend}");
+            let dir = root.join(format!("seed-{seed}-{backend}"));
+            match explore_one(spec, backend, &dir) {
+                Ok(true) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    say(key, "passed".into());
+                }
+                Ok(false) => say(key, "failed".into()),
+                Err(e) => fail(format!("{key}: {e}")),
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(&root);
+    Ok((verdicts, errors))
+}
+
+/// A scenario's verdict from `run` (whether one run passed): `passed`; `failed` twice; or
+/// failed, then passed with the same seed: `flaky`, which is not a pass.
+fn judge_scenario(mut run: impl FnMut() -> bool) -> &'static str {
+    if run() {
+        "passed"
+    } else if run() {
+        "flaky"
+    } else {
+        "failed"
+    }
+}
+
+/// Whether one schedule passed (its run directory is kept when not).
+fn explore_one(spec: ScheduleSpec, backend: Backend, dir: &Path) -> Result<bool, String> {
+    let path = dir.join("schedule.toml");
+    let scenario = Scenario::generated(&path, &generate(spec), "").map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    std::fs::write(&path, scenario.text()).map_err(|e| e.to_string())?;
+    let rt = runtime().map_err(|e| e.to_string())?;
+    let outcome = rt.block_on(run_schedule(
+        &scenario,
+        DriverKind::InProcess,
+        backend,
+        spec.seed,
+        &dir.join("run"),
+    ));
+    Ok(outcome.failure.is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenario_that_fails_then_passes_is_flaky_not_passed() {
+        let runs = |outcomes: &[bool]| {
+            let mut left = outcomes.iter().copied();
+            let mut ran = 0;
+            let verdict = judge_scenario(|| {
+                ran += 1;
+                left.next().expect("no more runs than outcomes")
+            });
+            (verdict, ran)
+        };
+        assert_eq!(runs(&[true]), ("passed", 1));
+        assert_eq!(runs(&[false, true]), ("flaky", 2));
+        assert_eq!(runs(&[false, false]), ("failed", 2));
+    }
+}
