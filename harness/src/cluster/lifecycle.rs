@@ -15,6 +15,9 @@ use crate::error::HarnessError;
 use crate::limits::WALLET_FUNDS;
 use crate::restore_outcome::StartedOn;
 
+/// How long a clean stop waits for the node's view of its store before stopping it anyway.
+const STOP_VIEW_WITHIN: Duration = Duration::from_secs(2);
+
 impl Network {
     /// Add a node: the driver creates its home from its spec, it starts, its wallet is funded.
     pub async fn add_node(
@@ -118,10 +121,14 @@ impl Network {
     pub async fn stop(&mut self, name: &str) -> Result<(), HarnessError> {
         self.refuse_paused(name, "a clean stop")?;
         let _ = self.poll(name, Duration::ZERO).await;
-        // What its store held, for a killed restore that may follow (best effort: a node that
-        // no longer answers is stopped all the same).
+        // What its store held, for a killed restore that may follow. Best effort and bounded: a
+        // node that does not answer soon (held at a step, say) is stopped all the same, and a
+        // `crash_restore` after it then says its old store is unknown.
         let view = match self.is_running(name) {
-            true => self.store_view(name).await.ok(),
+            true => tokio::time::timeout(STOP_VIEW_WITHIN, self.store_view(name))
+                .await
+                .ok()
+                .and_then(Result::ok),
             false => None,
         };
         let entry = self.entry_mut(name)?;
