@@ -137,6 +137,14 @@ impl Network {
         if self.is_running(node) {
             self.stop(node).await?;
         }
+        // A whole restore supersedes a killed one (it completes a decided intent first): the
+        // start after it is not the killed restore's to judge.
+        if let Some(check) = self.entry_mut(node)?.store_check.take() {
+            self.note_step(format!(
+                "the restore of {node} killed at {} is superseded by this restore",
+                check.at
+            ));
+        }
         let spec = self.entry(node)?.spec.clone();
         let before = HomeSnapshot::take(&spec.home)?;
         let outcome = self.driver.restore(&spec, &dir, digests).await?;
@@ -167,6 +175,13 @@ impl Network {
         at: &KillPoint,
     ) -> Result<KilledRestore, HarnessError> {
         let dir = self.owned_backup(node, backup_name).await?;
+        if let Some(check) = &self.entry(node)?.store_check {
+            return Err(HarnessError::Setup(format!(
+                "crash_restore: {node}'s restore killed at {} is judged when it starts: start it \
+                 (or restore it) before killing another",
+                check.at
+            )));
+        }
         if self.is_running(node) {
             // `stop` keeps what the store held.
             self.stop(node).await?;
