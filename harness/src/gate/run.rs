@@ -51,18 +51,14 @@ pub fn run_gate(
     };
 
     // The scenario matrix.
-    let found = match discover(&gate.scenario_paths) {
-        Ok(found) => found,
-        Err(e) if gate.scenario_paths.is_empty() => {
-            let _ = e;
-            Vec::new()
-        }
-        Err(e) => {
-            return Err(GateError::Invalid {
-                path: gate.path.clone(),
-                detail: format!("[scenarios] paths: {e}"),
-            });
-        }
+    // No [scenarios] table: nothing to discover (discovering nothing is an error elsewhere).
+    let found = if gate.scenario_paths.is_empty() {
+        Vec::new()
+    } else {
+        discover(&gate.scenario_paths).map_err(|e| GateError::Invalid {
+            path: gate.path.clone(),
+            detail: format!("[scenarios] paths: {e}"),
+        })?
     };
     for found in &found {
         let scenario: Scenario = match found.load() {
