@@ -4,6 +4,8 @@
 /// `<base>/events.jsonl`: every event of the node, one JSON object a line
 /// ([`NodeEvent`](crate::NodeEvent)), appended across restarts.
 pub const EVENTS_FILE_NAME: &str = "events.jsonl";
+/// A backup's manifest (its format, files, sizes and digests), inside the backup directory.
+pub const BACKUP_MANIFEST_FILE: &str = "dlp-backup.json";
 /// Directory name, inside a backup, of a RocksDB checkpoint.
 pub const ROCKSDB_BACKUP_DIR_NAME: &str = "db";
 /// The SQLite database file, in a store directory and inside a backup.

@@ -27,7 +27,8 @@ pub use config::{
 pub use describe::{Naming, ShortIds};
 pub use events::{AuditEvent, AuditOutcome, EventKind, NodeEvent, TxKindName};
 pub use files::{
-    EVENTS_FILE_NAME, READY_LINE_PREFIX, ROCKSDB_BACKUP_DIR_NAME, SQLITE_FILE_NAME, ready_line_addr,
+    BACKUP_MANIFEST_FILE, EVENTS_FILE_NAME, READY_LINE_PREFIX, ROCKSDB_BACKUP_DIR_NAME,
+    SQLITE_FILE_NAME, ready_line_addr,
 };
 pub use info::NodeInfo;
 pub use limits::{MAX_HOPS, MAX_PAYMENT_ATTEMPTS, MAX_STEP_LEN};

@@ -26,7 +26,7 @@ use crate::layout::BaseDir;
 use crate::store::{Backend, Store, StoreError};
 
 /// File name of the manifest inside a backup directory.
-pub const MANIFEST_FILE: &str = "dlp-backup.json";
+pub const MANIFEST_FILE: &str = dlp_node_api::BACKUP_MANIFEST_FILE;
 /// Manifest format this build writes: 2 = every file with its SHA-256 digest.
 pub(crate) const MANIFEST_FORMAT_VERSION: u32 = 2;
 /// The older format this build still reads: sizes only, no digests.

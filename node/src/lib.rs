@@ -19,6 +19,7 @@ pub mod failpoint;
 pub mod fsutil;
 pub mod keys;
 pub mod layout;
+pub mod migrate;
 pub mod node;
 pub mod restore;
 pub mod store;

@@ -63,6 +63,12 @@ pub enum NodeError {
     Events(#[source] std::io::Error),
     #[error(transparent)]
     Core(#[from] crate::core::CoreError),
+    #[error("{}: {source}", store.display())]
+    Migrate {
+        store: std::path::PathBuf,
+        #[source]
+        source: crate::migrate::MigrateError,
+    },
 }
 
 /// Everything [`RunningNode::start_with`] accepts besides the base directory and config.
@@ -323,6 +329,25 @@ impl RunningNode {
         crate::restore::check_store_present(&base)?;
         let (keys, keys_created) = NodeKeys::load_or_create(&base)?;
         let store: Arc<dyn Store> = Arc::from(open_store(config.store.backend, &base.store_dir())?);
+        // Records an earlier build wrote are brought forward before anything reads them; a
+        // store of a newer build is refused here (see `crate::migrate`).
+        let own = Pubkey::from(keys.node_pubkey());
+        match crate::migrate::bring_forward(store.as_ref(), &own) {
+            Ok(Some(done)) => tracing::warn!(
+                from = done.from,
+                to = crate::migrate::STORE_FORMAT,
+                channels = done.channels,
+                payments = done.payments,
+                "migrated the store's records written by an earlier dlp-node"
+            ),
+            Ok(None) => {}
+            Err(source) => {
+                return Err(NodeError::Migrate {
+                    store: base.store_dir(),
+                    source,
+                });
+            }
+        }
         let addr = config.rpc.listening_addr;
         let chain: Arc<dyn ChainClient> = match (chain, &config.chain.rpc_url) {
             (Some(chain), _) => chain,

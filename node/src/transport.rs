@@ -77,6 +77,8 @@ pub(crate) enum TransportEvent {
         conn_id: u64,
         pubkey: Pubkey,
         reason: String,
+        /// The wire version the peer spoke, when it ended because it is not ours.
+        other_wire_version: Option<u8>,
     },
 }
 
@@ -278,6 +280,7 @@ async fn read_loop(
     let mut nonce = 1u64; // nonce 0 carried the Hello
     let mut plain = vec![0u8; 65535];
     let mut message = Vec::new();
+    let mut other_wire_version = None;
     let reason = loop {
         let frame = match read_noise_frame(&mut half).await {
             Ok(frame) => frame,
@@ -309,7 +312,12 @@ async fn read_loop(
                     message: Box::new(decoded),
                 });
             }
-            Err(e) => break format!("bad message: {e}"),
+            Err(e) => {
+                if let wire::DecodeError::Version(theirs) = e {
+                    other_wire_version = Some(theirs);
+                }
+                break format!("bad message: {e}");
+            }
         }
         message.clear();
     };
@@ -317,6 +325,7 @@ async fn read_loop(
         conn_id,
         pubkey,
         reason,
+        other_wire_version,
     });
 }
 

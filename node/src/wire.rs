@@ -216,7 +216,10 @@ impl PeerMessage {
 pub(crate) enum DecodeError {
     #[error("empty frame")]
     Empty,
-    #[error("wire version {0}, this node speaks {WIRE_VERSION}")]
+    #[error(
+        "the peer speaks wire version {0} (another build of dlp-node), this node speaks \
+         {WIRE_VERSION}: nothing is sent to it"
+    )]
     Version(u8),
     #[error("malformed message: {0}")]
     Malformed(#[from] serde_json::Error),

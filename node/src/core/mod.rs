@@ -40,7 +40,8 @@ pub(crate) use api::{ChannelInfo, Command, CoreGone, CoreHandle, CoreInput, Peer
 #[cfg(test)]
 pub(crate) use payments::MAX_DESCRIPTION_BYTES;
 pub(crate) use payments::{
-    Invoice, MAX_INVOICE_ADDRESS_LEN, Payment, SendPaymentRequest, check_description,
+    DEFAULT_TLC_EXPIRY_LIMIT, Invoice, MAX_INVOICE_ADDRESS_LEN, Payment, SendPaymentRequest,
+    check_description,
 };
 
 /// Key prefix of the peer's revealed commitment secrets: `0x10 ++ channel ++ be64(number)`.
@@ -83,6 +84,9 @@ pub(crate) struct Core {
     channels: BTreeMap<Hash32, ChannelRecord>,
     /// The live connection to each peer.
     peers: HashMap<Pubkey, Connection>,
+    /// Peers whose last connection ended because they speak another wire version (another
+    /// build of dlp-node), with that version: their channels say so when they cannot be used.
+    other_wire: HashMap<Pubkey, u8>,
     /// Reestablish and audit state of the channels on the current connections (`reestablish`).
     reestablish: reestablish::ReestablishState,
     /// The core's own input queue, for its timers (weak: the core never keeps itself alive).
@@ -250,6 +254,7 @@ impl Core {
             },
             graph,
             submitted: HashSet::new(),
+            other_wire: HashMap::new(),
             height: 0,
             fx: Effects::default(),
             failpoints,
@@ -320,9 +325,14 @@ impl Core {
                 conn_id,
                 pubkey,
                 reason,
+                other_wire_version,
             }) => {
                 if self.peers.get(&pubkey).map(|c| c.conn_id) == Some(conn_id) {
                     self.peers.remove(&pubkey);
+                    match other_wire_version {
+                        Some(version) => self.other_wire.insert(pubkey, version),
+                        None => self.other_wire.remove(&pubkey),
+                    };
                     self.on_disconnected(pubkey, reason);
                 }
             }

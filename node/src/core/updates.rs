@@ -71,6 +71,19 @@ impl Core {
 
     /// True when the channel can carry new TLCs.
     pub(super) fn usable_for_payments(&self, id: &Hash32) -> Result<(), String> {
+        // First what no state can mend: a peer that speaks another wire version (a Stale
+        // channel with it waits for a ReestablishChannel that can never come).
+        if let Some(peer) = self.peer_of(id)
+            && !self.peers.contains_key(&peer)
+            && let Some(theirs) = self.other_wire.get(&peer)
+        {
+            return Err(format!(
+                "peer {peer} of channel {id} speaks wire version {theirs} (another build of \
+                 dlp-node; this node speaks {}): it cannot carry payments until both run builds \
+                 of one wire version",
+                crate::wire::WIRE_VERSION
+            ));
+        }
         match self.state_of(id) {
             Some(ChannelState::ChannelReady) => {}
             Some(ChannelState::Stale) => {

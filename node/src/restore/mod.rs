@@ -260,7 +260,23 @@ pub fn restore(
 
     // 3b. Mark channels Stale in the staging copy.
     let swap_started = Instant::now();
-    let stale_marked = match mark_stale_in(backend, &staging, &options.failpoints) {
+    // The node the restored store belongs to: the backup's key when it has one (its peers'
+    // TLC onions of an earlier version are sealed to it when migrated).
+    let restored_node = if backup.has_key_pair {
+        crate::keys::read_secret_key(&backup_dir.join(BACKUP_NODE_KEY))
+            .ok()
+            .map(|k| dlp_chain::Pubkey::from(k.public_key()))
+    } else {
+        crate::keys::read_secret_key(&base.node_key())
+            .ok()
+            .map(|k| dlp_chain::Pubkey::from(k.public_key()))
+    };
+    let stale_marked = match mark_stale_in(
+        backend,
+        &staging,
+        restored_node.as_ref(),
+        &options.failpoints,
+    ) {
         Ok(marks) => marks,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -366,13 +382,19 @@ fn dir_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Bring the staging copy's records forward (a backup of an earlier build) and mark its
+/// channels Stale.
 fn mark_stale_in(
     backend: Backend,
     staging: &Path,
+    node: Option<&dlp_chain::Pubkey>,
     failpoints: &Failpoints,
 ) -> Result<Vec<StaleMark>, Box<dyn std::error::Error + Send + Sync>> {
     failpoints.check("restore.mark_stale")?;
     let store = open_store(backend, staging)?;
+    if let Some(node) = node {
+        crate::migrate::bring_forward(store.as_ref(), node).map_err(Box::new)?;
+    }
     let marks = mark_channels_stale(store.as_ref()).map_err(|e: RecordError| Box::new(e))?;
     drop(store);
     fsutil::sync_dir(staging)?;

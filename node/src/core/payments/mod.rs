@@ -26,7 +26,7 @@ use forwarding::Onward;
 #[cfg(test)]
 pub(crate) use invoice::MAX_DESCRIPTION_BYTES;
 pub(crate) use invoice::{Invoice, MAX_INVOICE_ADDRESS_LEN, MAX_ROUTE_HINTS, check_description};
-pub(crate) use payer::{Payment, SendPaymentRequest};
+pub(crate) use payer::{DEFAULT_TLC_EXPIRY_LIMIT, Payment, SendPaymentRequest};
 
 /// What the payment roles keep, persisted (loaded at start, written by `flush`).
 #[derive(Debug, Default)]
