@@ -29,11 +29,18 @@ pub enum Capability {
     /// A size limit on a node's backup directory below the node (a size-limited tmpfs mounted
     /// there), so a backup meets a real full disk: the node key `backup_space_kb`.
     BackupSpaceLimit,
+    /// Running a named earlier build of the node (`versions.toml`): the node key `version` and
+    /// the `upgrade` verb. A task in the harness's own process is always this build.
+    NodeVersions,
+    /// Running a build whose peer socket listens on loopback only (the pre-routing dialect of
+    /// `versions.toml`): its peers must reach it on the host's loopback, which nodes on a
+    /// network of their own (containers) cannot.
+    LoopbackOnlyBuilds,
 }
 
 impl Capability {
     /// Every capability, in order.
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 9] = [
         Capability::TypedEvents,
         Capability::StepControl,
         Capability::DlpChainLedger,
@@ -41,6 +48,8 @@ impl Capability {
         Capability::PartitionBelowNodes,
         Capability::KillRestore,
         Capability::BackupSpaceLimit,
+        Capability::NodeVersions,
+        Capability::LoopbackOnlyBuilds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +61,8 @@ impl Capability {
             Capability::PartitionBelowNodes => "partitions below the nodes",
             Capability::KillRestore => "killing a restore at a syscall",
             Capability::BackupSpaceLimit => "a size limit on the backup directory",
+            Capability::NodeVersions => "running earlier builds of the node",
+            Capability::LoopbackOnlyBuilds => "running builds that listen on loopback only",
         }
     }
 }
@@ -98,8 +109,25 @@ impl DriverKind {
         use Capability::*;
         match self {
             DriverKind::InProcess => &[TypedEvents, StepControl, DlpChainLedger],
-            DriverKind::Process => &[TypedEvents, StepControl, DlpChainLedger, Pause, KillRestore],
-            DriverKind::Container => &Capability::ALL,
+            DriverKind::Process => &[
+                TypedEvents,
+                StepControl,
+                DlpChainLedger,
+                Pause,
+                KillRestore,
+                NodeVersions,
+                LoopbackOnlyBuilds,
+            ],
+            DriverKind::Container => &[
+                TypedEvents,
+                StepControl,
+                DlpChainLedger,
+                Pause,
+                PartitionBelowNodes,
+                KillRestore,
+                BackupSpaceLimit,
+                NodeVersions,
+            ],
         }
     }
 }

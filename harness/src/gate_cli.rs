@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use dlp_harness::gate::{Baseline, GateFile, GateProgress, compare, run_gate};
+use dlp_harness::gate::{Baseline, GateFile, GateProgress, compare, html, junit, run_gate};
 
 use crate::Exit;
 
@@ -26,6 +26,12 @@ pub struct Args {
     /// Also write this run's verdicts here (the baseline's JSON shape).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write JUnit here: a test case per verdict, a changed or flaky one failing.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write one HTML page here: the changes, then every verdict.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 pub fn main(args: Args) -> Exit {
@@ -107,6 +113,39 @@ pub fn main(args: Args) -> Exit {
         println!("ERROR {e}");
     }
     let mut failed = !flaky.is_empty() || !errors.is_empty();
+    let seconds = started.elapsed().as_secs_f64();
+    let changes = baseline
+        .as_ref()
+        .map(|b| compare(&b.verdicts, &verdicts))
+        .unwrap_or_default();
+    let written = [
+        (
+            args.junit.as_ref(),
+            args.junit
+                .as_ref()
+                .map(|_| junit(&verdicts, &changes, &errors, seconds)),
+        ),
+        (
+            args.html.as_ref(),
+            args.html.as_ref().map(|_| {
+                html(
+                    &verdicts,
+                    &changes,
+                    &errors,
+                    &baseline_path.display().to_string(),
+                    seconds,
+                )
+            }),
+        ),
+    ];
+    for (path, text) in written {
+        if let (Some(path), Some(text)) = (path, text)
+            && let Err(e) = std::fs::write(path, text)
+        {
+            eprintln!("error: {}: {e}", path.display());
+            return Exit::Failed;
+        }
+    }
     match baseline {
         None => {
             if let Err(e) = Baseline::new(verdicts).write(&baseline_path) {
@@ -115,8 +154,7 @@ pub fn main(args: Args) -> Exit {
             }
             println!("baseline written: {}", baseline_path.display());
         }
-        Some(baseline) => {
-            let changes = compare(&baseline.verdicts, &verdicts);
+        Some(_) => {
             for change in &changes {
                 println!("CHANGED {change}");
             }

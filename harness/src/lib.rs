@@ -41,6 +41,7 @@ pub mod capability;
 pub mod checks;
 pub mod client;
 pub mod cluster;
+pub mod corpus;
 pub mod damage;
 pub mod driver;
 pub mod error;
@@ -55,5 +56,6 @@ pub mod scenario;
 pub mod seeded;
 pub mod steps;
 pub mod sweep;
+pub mod versions;
 
 pub use error::HarnessError;

@@ -1,4 +1,4 @@
-//! `dlp-harness run | check | sweep | explore | gate | report | schema`: the command line.
+//! `dlp-harness run | check | sweep | explore | gate | versions | report | schema`: the command line.
 //!
 //! The options every subcommand shares are defined and parsed once, here: `--driver`
 //! ([`DriverArg`], every subcommand), `--backend` ([`BackendArg`]: run, sweep, explore) and
@@ -24,6 +24,7 @@ mod progress_cli;
 mod report_cli;
 mod run_cli;
 mod sweep_cli;
+mod versions_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,9 @@ enum Cmd {
     /// Run the release gate (gate.toml: scenarios, sweeps, explorer seeds) and compare every
     /// verdict with the committed baseline; exit 1 on any change or flaky scenario.
     Gate(gate_cli::Args),
+    /// The named earlier builds of the node (versions.toml): list them, build them once into
+    /// a cache keyed by commit.
+    Versions(versions_cli::Args),
     /// Write (again) the report.html of a run directory that dlp-harness kept, from its
     /// files alone.
     Report(report_cli::Args),
@@ -348,6 +352,7 @@ fn main() -> ExitCode {
         Cmd::Sweep(args) => sweep_cli::main(args),
         Cmd::Explore(args) => explore_cli::main(args),
         Cmd::Gate(args) => gate_cli::main(args),
+        Cmd::Versions(args) => versions_cli::main(args),
         Cmd::Report(args) => report_cli::main(args),
         Cmd::Schema(args) => schema(args),
     };

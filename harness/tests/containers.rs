@@ -18,7 +18,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use dlp_harness::driver::{
-    AuditSettings, BackupSettings, ContainerDriver, Driver, ForwardingSettings, NodeSpec,
+    AuditSettings, BackupSettings, ContainerDriver, Driver, ForwardingSettings, NodeBuild, NodeSpec,
 };
 use dlp_node_api::Backend;
 use serial_test::file_serial;
@@ -218,6 +218,7 @@ fn a_node_that_dies_at_start_shows_the_end_of_its_log() {
             home: run_dir.join("alice"),
             backups: BackupSettings::default(),
             forwarding: ForwardingSettings::default(),
+            build: NodeBuild::Current,
         };
         driver.create_node(&spec).await.expect("home");
         // A config the node refuses: it exits at once.

@@ -6,7 +6,8 @@
 //! the nodes' own events show (PeerConnected not followed by PeerDisconnected), through nodes
 //! that relay: running, not paused, not held at a step. A node outside it (stopped, cut off,
 //! frozen) learns of the channel on its next connection, from its peers' sync; it is not
-//! awaited here.
+//! awaited here. A node of a build without gossip (the pre-routing dialect) neither relays nor
+//! keeps a graph: it is not awaited either.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -22,7 +23,11 @@ impl Network {
         let mut by_key: BTreeMap<Pubkey, String> = BTreeMap::new();
         let mut relaying = Vec::new();
         for name in self.node_names() {
-            if !self.is_running(&name) || self.is_paused(&name) || self.is_held(&name)? {
+            if !self.is_running(&name)
+                || self.is_paused(&name)
+                || self.is_held(&name)?
+                || !self.gossips(&name)?
+            {
                 continue;
             }
             if let Ok(key) = self.pubkey(&name) {
@@ -51,6 +56,11 @@ impl Network {
             links.insert(name, names);
         }
         Ok(links)
+    }
+
+    /// Whether a node's build gossips (one of the pre-routing dialect has no graph at all).
+    fn gossips(&self, name: &str) -> Result<bool, HarnessError> {
+        Ok(self.build_of(name)?.dialect() != crate::versions::Dialect::PreRouting)
     }
 
     /// Wait until every node that can hear of channel `id` (see the module docs) has added it

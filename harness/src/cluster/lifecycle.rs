@@ -10,7 +10,7 @@ use dlp_node_api::ChannelState;
 
 use super::{Network, NodeEntry};
 use crate::client::NodeClient;
-use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings, NodeSpec};
+use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings, NodeBuild, NodeSpec};
 use crate::error::HarnessError;
 use crate::limits::WALLET_FUNDS;
 use crate::restore_outcome::StartedOn;
@@ -26,6 +26,7 @@ impl Network {
         audit: AuditSettings,
         backups: BackupSettings,
         forwarding: ForwardingSettings,
+        build: NodeBuild,
     ) -> Result<(), HarnessError> {
         if self.nodes.contains_key(name) {
             return Err(HarnessError::Setup(format!("node {name:?} exists already")));
@@ -39,6 +40,7 @@ impl Network {
             home: self.run_dir.join(name),
             backups,
             forwarding,
+            build,
         };
         self.driver.create_node(&spec).await?;
         self.nodes.insert(
@@ -101,6 +103,35 @@ impl Network {
         let run = entry.run;
         entry.stale_at_start.insert(run, stale);
         self.judge_store_after_killed_restore(name).await
+    }
+
+    /// Swap a stopped node's build, keeping its home (LND's backwards-compatibility test, done
+    /// declaratively): its config is rewritten in the keys the new build reads, and its next
+    /// start runs the new build on the store the old one wrote.
+    pub async fn upgrade(&mut self, name: &str, build: NodeBuild) -> Result<(), HarnessError> {
+        if self.is_running(name) {
+            return Err(HarnessError::node(
+                name,
+                "is running: stop it before swapping its build (an upgrade keeps the home of a \
+                 stopped node)",
+            ));
+        }
+        let mut spec = self.entry(name)?.spec.clone();
+        spec.build = build;
+        self.driver.reconfigure_node(&spec).await?;
+        self.entry_mut(name)?.spec = spec;
+        Ok(())
+    }
+
+    /// [`upgrade`](Self::upgrade) to the build named `version` (`versions.toml`, or `current`).
+    pub async fn upgrade_to(&mut self, name: &str, version: &str) -> Result<(), HarnessError> {
+        let build = NodeBuild::resolve(Some(version))?;
+        self.upgrade(name, build).await
+    }
+
+    /// The build a node runs (`current` for this one).
+    pub fn build_of(&self, name: &str) -> Result<&NodeBuild, HarnessError> {
+        Ok(&self.entry(name)?.spec.build)
     }
 
     /// Ask a running node's `node_info` now: it must answer, with the key it started with.

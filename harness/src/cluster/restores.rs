@@ -88,6 +88,25 @@ impl Network {
         Ok(to)
     }
 
+    /// Take a backup made elsewhere (a corpus backup an earlier build wrote) as `node`'s backup
+    /// named `name`: it is copied into the run directory, so a restore of it changes nothing
+    /// outside the run.
+    pub fn adopt_backup(
+        &mut self,
+        node: &str,
+        name: &str,
+        from: &Path,
+    ) -> Result<PathBuf, HarnessError> {
+        self.entry(node)?;
+        let to = self.run_dir.join("adopted-backups").join(name);
+        let _ = std::fs::remove_dir_all(&to);
+        copy_tree(from, &to)?;
+        self.backups
+            .taken
+            .insert(name.to_string(), (node.to_string(), to.clone()));
+        Ok(to)
+    }
+
     /// Forget a copy made by [`copy_backup`](Self::copy_backup) and remove its files.
     pub fn drop_backup_copy(&mut self, copy: &str) {
         if let Some((_, dir)) = self.backups.taken.remove(copy) {

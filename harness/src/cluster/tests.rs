@@ -137,6 +137,7 @@ async fn two_nodes_redirectable(dir: &Path) -> (Network, Calls, Redirect) {
             AuditSettings::default(),
             BackupSettings::default(),
             ForwardingSettings::default(),
+            crate::driver::NodeBuild::Current,
         )
         .await
         .expect("node");

@@ -21,6 +21,7 @@ use dlp_node_api::OnAuditFailure;
 
 use super::{Digests, NodeSpec};
 use crate::error::HarnessError;
+use crate::versions::Dialect;
 
 /// `backup.coalesce_secs` of a node with automatic backups: at most one change-triggered
 /// backup per this many seconds.
@@ -52,8 +53,14 @@ pub fn backups_dir(home: &Path) -> std::path::PathBuf {
     BaseDir::new(home).backups_dir()
 }
 
-/// `dlp-node`'s arguments for an offline restore of `home` from `backup`.
-pub fn restore_args(home: &Path, backup: &Path, digests: Digests) -> Vec<std::ffi::OsString> {
+/// `dlp-node`'s arguments for an offline restore of `home` from `backup`, by a build of
+/// `dialect` (one before digests has no flag to accept a backup without them).
+pub fn restore_args(
+    dialect: Dialect,
+    home: &Path,
+    backup: &Path,
+    digests: Digests,
+) -> Result<Vec<std::ffi::OsString>, HarnessError> {
     let mut args = vec![
         "-d".into(),
         home.as_os_str().to_owned(),
@@ -61,9 +68,16 @@ pub fn restore_args(home: &Path, backup: &Path, digests: Digests) -> Vec<std::ff
         backup.as_os_str().to_owned(),
     ];
     if digests == Digests::Bypassed {
+        if dialect == Dialect::PreRouting {
+            return Err(HarnessError::Setup(
+                "a pre-routing build has no --accept-undigested-backup (its backups have no \
+                 digests: restore them without it)"
+                    .into(),
+            ));
+        }
         args.push("--accept-undigested-backup".into());
     }
-    args
+    Ok(args)
 }
 
 /// Rewrite a backup's manifest as the format before content digests (format 1: sizes only), so
@@ -86,9 +100,7 @@ pub fn strip_digests(backup: &Path) -> Result<(), HarnessError> {
 pub fn create_home(spec: &NodeSpec, placement: Placement) -> Result<(), HarnessError> {
     let home = &spec.home;
     std::fs::create_dir_all(home).map_err(|e| HarnessError::io(home, e))?;
-    let config = home.join("config.toml");
-    std::fs::write(&config, config_text(spec, placement))
-        .map_err(|e| HarnessError::io(&config, e))?;
+    write_config(spec, placement)?;
     dlp_node::keys::install_keys(
         &BaseDir::new(home),
         &derived_key(spec.seed, &spec.name, "node"),
@@ -97,8 +109,90 @@ pub fn create_home(spec: &NodeSpec, placement: Placement) -> Result<(), HarnessE
     .map_err(|e| HarnessError::node(&spec.name, e))
 }
 
-/// The config a node of this spec runs with.
-pub fn config_text(spec: &NodeSpec, placement: Placement) -> String {
+/// Write (again) the node's `config.toml` for its spec and build, nothing else of its home.
+pub fn write_config(spec: &NodeSpec, placement: Placement) -> Result<(), HarnessError> {
+    let config = spec.home.join("config.toml");
+    let text = config_text(spec, placement)?;
+    std::fs::write(&config, text).map_err(|e| HarnessError::io(&config, e))
+}
+
+/// The config a node of this spec runs with, in the keys its build reads. A setting its build
+/// does not have is refused by name, unless the build behaves that way anyway.
+pub fn config_text(spec: &NodeSpec, placement: Placement) -> Result<String, HarnessError> {
+    match spec.build.dialect() {
+        Dialect::Current => Ok(current_config_text(spec, placement)),
+        Dialect::PreRouting => pre_routing_config_text(spec, placement),
+    }
+}
+
+/// The config of a pre-routing build: no `graph` module, no `allow_non_loopback` for the peer
+/// socket (it listens on loopback only), no backup retention (it keeps every backup, as the
+/// harness asks of current builds), no reveal, mutual-stale, force-close or fee keys (it
+/// always waits, always force-closes on request, charges no fee).
+fn pre_routing_config_text(spec: &NodeSpec, placement: Placement) -> Result<String, HarnessError> {
+    let lacks = |what: &str| {
+        Err(HarnessError::node(
+            &spec.name,
+            format!("its build {} has no {what}", spec.build.name()),
+        ))
+    };
+    if let Placement::PrivateNetwork { .. } = placement {
+        return lacks("peer socket beyond loopback (fiber.allow_non_loopback)");
+    }
+    if spec.forwarding.fee_rate.is_some_and(|rate| rate != 0) {
+        return lacks("forwarding fee (fee_rate)");
+    }
+    if spec
+        .audit
+        .mutual_stale
+        .is_some_and(|m| m != dlp_node_api::MutualStale::Wait)
+    {
+        return lacks("mutual_stale other than \"wait\"");
+    }
+    if spec
+        .audit
+        .on_force_close_request
+        .is_some_and(|a| a != dlp_node_api::OnForceCloseRequest::ForceClose)
+    {
+        return lacks("on_force_close_request other than \"force_close\"");
+    }
+    let mut text = format!(
+        "[store]\nbackend = \"{}\"\n\
+         [rpc]\nlistening_addr = \"127.0.0.1:0\"\nallow_non_loopback = false\n\
+         enabled_modules = [\"info\", \"peer\", \"channel\", \"payment\", \"invoice\", \"admin\", \"dev\"]\n\
+         [fiber]\nlistening_addr = \"127.0.0.1:0\"\n",
+        spec.backend
+    );
+    if let Some(url) = &spec.chain_url {
+        text.push_str(&format!("[chain]\nrpc_url = \"{url}\"\n"));
+    }
+    text.push_str(&format!("[dev]\nseed = {}\n", spec.seed));
+    if spec.backups.automatic {
+        text.push_str(&format!(
+            "[backup]\nauto = true\ncoalesce_secs = {AUTO_BACKUP_COALESCE_SECS}\n"
+        ));
+    }
+    text.push_str("[audit]\n");
+    push_audit_policy(&mut text, spec);
+    Ok(text)
+}
+
+/// `policy` and `on_audit_failure`, which every build reads.
+fn push_audit_policy(text: &mut String, spec: &NodeSpec) {
+    if let Some(policy) = spec.audit.policy {
+        text.push_str(&format!("policy = \"{policy}\"\n"));
+    }
+    if let Some(on_failure) = spec.audit.on_failure {
+        let value = match on_failure {
+            OnAuditFailure::Hold => "hold",
+            OnAuditFailure::RequestClose => "request_close",
+        };
+        text.push_str(&format!("on_audit_failure = \"{value}\"\n"));
+    }
+}
+
+/// The config of a build that reads what this one does.
+fn current_config_text(spec: &NodeSpec, placement: Placement) -> String {
     let (rpc, peer, beyond_loopback) = match placement {
         Placement::Loopback => ("127.0.0.1:0".to_string(), "127.0.0.1:0".to_string(), false),
         Placement::PrivateNetwork {
@@ -133,16 +227,7 @@ pub fn config_text(spec: &NodeSpec, placement: Placement) -> String {
     text.push_str(&format!(
         "[audit]\nstale_reveal_after_ms = {STALE_REVEAL_AFTER_MS}\n"
     ));
-    if let Some(policy) = spec.audit.policy {
-        text.push_str(&format!("policy = \"{policy}\"\n"));
-    }
-    if let Some(on_failure) = spec.audit.on_failure {
-        let value = match on_failure {
-            OnAuditFailure::Hold => "hold",
-            OnAuditFailure::RequestClose => "request_close",
-        };
-        text.push_str(&format!("on_audit_failure = \"{value}\"\n"));
-    }
+    push_audit_policy(&mut text, spec);
     if let Some(mode) = spec.audit.mutual_stale {
         text.push_str(&format!("mutual_stale = \"{mode}\"\n"));
     }
@@ -178,7 +263,7 @@ pub fn log_path(home: &Path) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings};
+    use crate::driver::{AuditSettings, BackupSettings, ForwardingSettings, NodeBuild};
     use dlp_node::config::Config;
     use dlp_node_api::{AuditPolicy, Backend, MutualStale, OnForceCloseRequest};
 
@@ -200,8 +285,10 @@ mod tests {
             forwarding: ForwardingSettings {
                 fee_rate: Some(2_500),
             },
+            build: NodeBuild::Current,
         };
         let config: Config = config_text(&spec, Placement::Loopback)
+            .expect("current")
             .parse()
             .expect("a valid config");
         assert_eq!(config.store.backend, Backend::Sqlite);
@@ -222,6 +309,7 @@ mod tests {
             ..spec.clone()
         };
         let config: Config = config_text(&plain, Placement::Loopback)
+            .expect("current")
             .parse()
             .expect("a valid config");
         assert_eq!(
@@ -239,7 +327,10 @@ mod tests {
             rpc_port: 8227,
             peer_port: 8228,
         };
-        let config: Config = config_text(&spec, placed).parse().expect("a valid config");
+        let config: Config = config_text(&spec, placed)
+            .expect("current")
+            .parse()
+            .expect("a valid config");
         assert_eq!(config.fiber.listening_addr.to_string(), "0.0.0.0:8228");
         assert!(config.rpc.allow_non_loopback && config.fiber.allow_non_loopback);
         let auto = NodeSpec {
@@ -250,6 +341,7 @@ mod tests {
             ..spec.clone()
         };
         let config: Config = config_text(&auto, Placement::Loopback)
+            .expect("current")
             .parse()
             .expect("a valid config");
         assert!(config.backup.auto);

@@ -26,6 +26,22 @@ struct InProcessNode {
     node: RunningNode,
 }
 
+/// A task in this process is this build: a named one is refused (the capability check
+/// refuses its scenario first; this guards code that builds specs by hand).
+fn only_this_build(spec: &NodeSpec) -> Result<(), HarnessError> {
+    match &spec.build {
+        super::NodeBuild::Current => Ok(()),
+        super::NodeBuild::Named(named) => Err(HarnessError::node(
+            &spec.name,
+            format!(
+                "the in-process driver runs only this build, not {} (use the process or \
+                 container driver)",
+                named.name
+            ),
+        )),
+    }
+}
+
 #[async_trait]
 impl Driver for InProcessDriver {
     fn kind(&self) -> DriverKind {
@@ -42,10 +58,12 @@ impl Driver for InProcessDriver {
     }
 
     async fn create_node(&mut self, spec: &NodeSpec) -> Result<(), HarnessError> {
+        only_this_build(spec)?;
         super::dlp_node::create_home(spec, super::dlp_node::Placement::Loopback)
     }
 
     async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError> {
+        only_this_build(spec)?;
         let name = &spec.name;
         let base = BaseDir::new(&spec.home);
         let (config, _) = Config::load(&base, None).map_err(|e| HarnessError::node(name, e))?;

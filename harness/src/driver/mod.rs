@@ -34,6 +34,7 @@ use dlp_chain::ChainClient;
 use dlp_node_api::{AuditPolicy, Backend, MutualStale, OnAuditFailure, OnForceCloseRequest};
 
 use crate::error::HarnessError;
+use crate::versions::{self, Binaries, Catalog, Dialect};
 
 pub use container::{ContainerDriver, keep_containers};
 pub use in_process::InProcessDriver;
@@ -101,6 +102,62 @@ pub struct NodeSpec {
     pub home: PathBuf,
     pub backups: BackupSettings,
     pub forwarding: ForwardingSettings,
+    /// Which build of dlp-node runs it (`version` in a scenario; `upgrade` changes it).
+    pub build: NodeBuild,
+}
+
+/// Which build of dlp-node runs a node: this one, or a named earlier one (`versions.toml`,
+/// built by `dlp-harness versions build`). Only drivers offering [`Capability::NodeVersions`]
+/// run a named one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NodeBuild {
+    #[default]
+    Current,
+    Named(NamedBuild),
+}
+
+/// A named earlier build, resolved to its binaries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedBuild {
+    pub name: String,
+    pub commit: String,
+    pub dialect: Dialect,
+    pub binaries: Binaries,
+}
+
+impl NodeBuild {
+    /// The build named `name` (`None` or `"current"`: this one), with its binaries; an
+    /// unknown name, or one not built yet, is an error saying what to do.
+    pub fn resolve(name: Option<&str>) -> Result<Self, HarnessError> {
+        let Some(name) = name.filter(|n| *n != versions::CURRENT) else {
+            return Ok(NodeBuild::Current);
+        };
+        let setup = |e: versions::VersionsError| HarnessError::Setup(e.to_string());
+        let catalog = Catalog::committed().map_err(setup)?;
+        let version = catalog.get(name).map_err(setup)?;
+        Ok(NodeBuild::Named(NamedBuild {
+            name: version.name.clone(),
+            commit: version.commit.clone(),
+            dialect: version.dialect,
+            binaries: catalog.binaries(version).map_err(setup)?,
+        }))
+    }
+
+    /// Its name in scenarios (`current` for this build).
+    pub fn name(&self) -> &str {
+        match self {
+            NodeBuild::Current => versions::CURRENT,
+            NodeBuild::Named(named) => &named.name,
+        }
+    }
+
+    /// How the harness configures and drives it.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            NodeBuild::Current => Dialect::Current,
+            NodeBuild::Named(named) => named.dialect,
+        }
+    }
 }
 
 /// Runs the chain and nodes.
@@ -149,6 +206,11 @@ pub trait Driver: Send + Sync {
     /// at the connection level instead (disconnect, and refuse `connect` until healed).
     async fn partition(&mut self, _a: &NodeSpec, _b: &NodeSpec) -> Result<bool, HarnessError> {
         Ok(false)
+    }
+    /// Rewrite a stopped node's config for its (changed) build, keeping its home: the
+    /// `upgrade` verb. The next start runs `spec.build`.
+    async fn reconfigure_node(&mut self, spec: &NodeSpec) -> Result<(), HarnessError> {
+        dlp_node::write_config(spec, dlp_node::Placement::Loopback)
     }
     /// Undo [`partition`](Self::partition); `Ok(false)` when the driver did not cut it.
     async fn heal(&mut self, _a: &NodeSpec, _b: &NodeSpec) -> Result<bool, HarnessError> {

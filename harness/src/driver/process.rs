@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use dlp_chain::{ChainClient, RemoteChain};
 
 use super::{
-    Digests, Driver, DriverKind, KillPoint, KilledRestore, NodeHandle, NodeSpec, RestoreOutcome,
+    Digests, Driver, DriverKind, KillPoint, KilledRestore, NodeBuild, NodeHandle, NodeSpec,
+    RestoreOutcome,
 };
 use crate::error::HarnessError;
 
@@ -123,9 +124,17 @@ fn spawn_ready(
     });
     match rx.recv_timeout(READY) {
         Ok(rest) => Ok((guard, rest)),
-        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+        Err(RecvTimeoutError::Timeout) => Err(HarnessError::Setup(format!(
+            "{what} did not print {prefix:?} within {READY:?}; see {}",
+            log.display()
+        ))),
+        // Its stdout closed: it exited (a refused config or store), and its log says why.
+        Err(RecvTimeoutError::Disconnected) => {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let last = lines[lines.len().saturating_sub(5)..].join("\n");
             Err(HarnessError::Setup(format!(
-                "{what} did not print {prefix:?} within {READY:?}; see {}",
+                "{what} exited before printing {prefix:?}; the last lines of {}:\n{last}",
                 log.display()
             )))
         }
@@ -140,6 +149,14 @@ impl ProcessDriver {
             chain_bin: find_binary("DLP_CHAIN_BIN", "dlp-chain")?,
             chain: None,
         })
+    }
+
+    /// The `dlp-node` of the node's build.
+    fn node_binary<'a>(&'a self, spec: &'a NodeSpec) -> &'a Path {
+        match &spec.build {
+            NodeBuild::Current => &self.node_bin,
+            NodeBuild::Named(named) => &named.binaries.node,
+        }
     }
 }
 
@@ -177,7 +194,7 @@ impl Driver for ProcessDriver {
 
     async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError> {
         let name = &spec.name;
-        let mut cmd = Command::new(&self.node_bin);
+        let mut cmd = Command::new(self.node_binary(spec));
         cmd.arg("-d").arg(&spec.home);
         let log = super::dlp_node::log_path(&spec.home);
         let (guard, rpc) = spawn_ready(
@@ -199,8 +216,13 @@ impl Driver for ProcessDriver {
         digests: Digests,
     ) -> Result<RestoreOutcome, HarnessError> {
         let name = &spec.name;
-        let mut cmd = tokio::process::Command::new(&self.node_bin);
-        cmd.args(super::dlp_node::restore_args(&spec.home, backup, digests));
+        let mut cmd = tokio::process::Command::new(self.node_binary(spec));
+        cmd.args(super::dlp_node::restore_args(
+            spec.build.dialect(),
+            &spec.home,
+            backup,
+            digests,
+        )?);
         let output = cmd
             .output()
             .await
@@ -220,12 +242,13 @@ impl Driver for ProcessDriver {
         let strace = super::strace::locate().map_err(|e| HarnessError::node(name, e))?;
         let mut cmd = tokio::process::Command::new(strace);
         cmd.args(super::strace::kill_args(at))
-            .arg(&self.node_bin)
+            .arg(self.node_binary(spec))
             .args(super::dlp_node::restore_args(
+                spec.build.dialect(),
                 &spec.home,
                 backup,
                 Digests::Required,
-            ));
+            )?);
         let output = cmd
             .output()
             .await

@@ -157,6 +157,7 @@ pub fn generate(spec: ScheduleSpec) -> ScenarioFile {
                         mutual_stale: Some(MutualStale::Wait),
                         on_force_close_request: None,
                         fee_rate: None,
+                        version: None,
                     },
                 )
             })

@@ -18,6 +18,10 @@
 //! seeds = 4                         # seeds `seed`, `seed + 1`, ... on both backends
 //! steps = 12
 //! policy = "strict"
+//!
+//! [corpus]
+//! dir = "fixtures/backups"          # every old backup there, restored by this build
+//! driver = "in-process"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -56,6 +60,16 @@ struct Raw {
     sweep: Option<RawSweep>,
     #[serde(default)]
     explore: Option<RawExplore>,
+    #[serde(default)]
+    corpus: Option<RawCorpus>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCorpus {
+    dir: String,
+    #[serde(default = "in_process")]
+    driver: String,
 }
 
 fn one() -> u64 {
@@ -105,6 +119,9 @@ pub struct GateFile {
     pub explore_seeds: u64,
     pub explore_steps: usize,
     pub explore_policy: AuditPolicy,
+    /// The corpus of old backups to restore with this build (none: no `[corpus]`).
+    pub corpus_dir: Option<PathBuf>,
+    pub corpus_driver: DriverKind,
 }
 
 fn driver(name: &str) -> Option<DriverKind> {
@@ -186,8 +203,17 @@ impl GateFile {
             }
             None => (0, 0, AuditPolicy::Strict),
         };
+        let (corpus_dir, corpus_driver) = match &raw.corpus {
+            Some(c) => (
+                Some(resolve(&c.dir)),
+                drivers(std::slice::from_ref(&c.driver))?[0],
+            ),
+            None => (None, DriverKind::InProcess),
+        };
         Ok(Self {
             path: path.to_path_buf(),
+            corpus_dir,
+            corpus_driver,
             baseline: resolve(&raw.baseline),
             seed: raw.seed,
             scenario_paths,

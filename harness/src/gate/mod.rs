@@ -9,13 +9,19 @@
 //!
 //! - `file.rs`: the gate file (`gate.toml`), checked before anything runs.
 //! - `verdicts.rs`: the verdicts of one gate run, the baseline on disk, and the comparison.
+//! - `compatibility.rs`: COMPATIBILITY.md, generated from the verdicts.
+//! - `output.rs`: JUnit (a case per verdict) and one HTML page, for CI and reviewers.
 //! - `run.rs`: running the gate, with a line per verdict as it comes; a scenario that fails is
 //!   run once more, and one that then passes is `flaky` (which fails the gate).
 
+mod compatibility;
 mod file;
+mod output;
 mod run;
 mod verdicts;
 
+pub use compatibility::compatibility_page;
 pub use file::{GateError, GateFile};
+pub use output::{html, junit};
 pub use run::{GateProgress, run_gate};
 pub use verdicts::{Baseline, Change, Verdicts, compare};

@@ -169,6 +169,43 @@ pub fn run_gate(
         }
     }
     let _ = std::fs::remove_dir(&root);
+
+    // The corpus of old backups, each restored by this build.
+    if let Some(dir) = &gate.corpus_dir {
+        match crate::corpus::load_all(dir) {
+            Err(e) => fail(format!("corpus {}: {e}", dir.display())),
+            Ok(entries) => {
+                for (entry_dir, description) in entries {
+                    let run_dir = runs_root().join(format!(
+                        "gate-corpus-{}-{}",
+                        std::process::id(),
+                        GATE_COUNTER.fetch_add(1, Ordering::Relaxed)
+                    ));
+                    let checked = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+                        rt.block_on(crate::corpus::check(
+                            &entry_dir,
+                            &description,
+                            gate.corpus_driver,
+                            &run_dir,
+                        ))
+                        .map_err(|e| e.to_string())
+                    });
+                    match checked {
+                        Ok(judged) => {
+                            let _ = std::fs::remove_dir_all(&run_dir);
+                            for (key, verdict) in judged {
+                                say(key, verdict);
+                            }
+                        }
+                        Err(e) => fail(format!(
+                            "corpus {} {}: {e}",
+                            description.version, description.backend
+                        )),
+                    }
+                }
+            }
+        }
+    }
     Ok((verdicts, errors))
 }
 

@@ -131,6 +131,16 @@ impl Session<'_> {
         self.net.copy_backup(node, backup, copy).await
     }
 
+    /// Take a backup made outside the run (a corpus backup) as `node`'s backup named `name`.
+    pub fn adopt_backup(
+        &mut self,
+        node: &str,
+        name: &str,
+        from: &std::path::Path,
+    ) -> Result<std::path::PathBuf, HarnessError> {
+        self.net.adopt_backup(node, name, from)
+    }
+
     /// Forget a copy and remove its files.
     pub fn drop_backup_copy(&mut self, copy: &str) {
         self.net.drop_backup_copy(copy)

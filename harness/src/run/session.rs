@@ -14,7 +14,7 @@ use super::record::RunLog;
 use super::report::{Failure, RunFailure, RunInfo, render};
 use crate::capability::DriverKind;
 use crate::cluster::Network;
-use crate::driver::{AuditSettings, BackupSettings, Driver, ForwardingSettings};
+use crate::driver::{AuditSettings, BackupSettings, Driver, ForwardingSettings, NodeBuild};
 use crate::scenario::StepFormat;
 use crate::steps::{RunState, Scenario};
 
@@ -151,8 +151,14 @@ impl<'a> Session<'a> {
             let forwarding = ForwardingSettings {
                 fee_rate: decl.fee_rate,
             };
+            let build = NodeBuild::resolve(decl.version.as_deref()).map_err(|error| {
+                RunFailure::Network {
+                    during: during.clone(),
+                    error,
+                }
+            })?;
             self.net
-                .add_node(name, settings, backups, forwarding)
+                .add_node(name, settings, backups, forwarding, build)
                 .await
                 .map_err(|error| RunFailure::Network { during, error })?;
         }

@@ -16,12 +16,14 @@ use crate::error::HarnessError;
 impl<S: StepFormat> Scenario<S> {
     /// Every capability the scenario needs: its steps', its nodes' and the invariants'.
     pub fn required_capabilities(&self) -> BTreeSet<Capability> {
-        let nodes = self
-            .file
-            .nodes
-            .values()
-            .filter(|d| d.backup_space_kb.is_some())
-            .map(|_| &Capability::BackupSpaceLimit);
+        let nodes = self.file.nodes.values().flat_map(|d| {
+            let space = d
+                .backup_space_kb
+                .is_some()
+                .then_some(&Capability::BackupSpaceLimit);
+            let version = d.version.as_deref().map(version_needs).unwrap_or_default();
+            space.into_iter().chain(version)
+        });
         self.file
             .steps
             .iter()
@@ -68,6 +70,21 @@ impl<S: StepFormat> Scenario<S> {
                 ));
             }
         }
+        for (name, decl) in &self.file.nodes {
+            let Some(version) = decl.version.as_deref() else {
+                continue;
+            };
+            if let Some(missing) = lacking(version_needs(version)) {
+                let at = super::locate::key_offset(&self.text, "nodes", name).unwrap_or(0);
+                return Err(self.invalid_at(
+                    at,
+                    format!(
+                        "node {name}: version = {version:?} needs {missing}, which the driver \
+                         does not offer (it offers: {offers})"
+                    ),
+                ));
+            }
+        }
         for (index, step) in self.file.steps.iter().enumerate() {
             let step = step.get_ref();
             if let Some(missing) = lacking(step.facts().needs) {
@@ -82,5 +99,23 @@ impl<S: StepFormat> Scenario<S> {
             }
         }
         Ok(())
+    }
+}
+
+/// What running a node of the build named `version` needs: nothing for this build; another
+/// build needs a driver that runs them, and one that listens on loopback only (pre-routing)
+/// needs its peers on the host's loopback.
+pub fn version_needs(version: &str) -> &'static [Capability] {
+    use crate::versions::{CURRENT, Catalog, Dialect};
+    if version == CURRENT {
+        return &[];
+    }
+    let dialect = Catalog::committed()
+        .ok()
+        .and_then(|c| c.get(version).ok())
+        .map(|v| v.dialect);
+    match dialect {
+        Some(Dialect::PreRouting) => &[Capability::NodeVersions, Capability::LoopbackOnlyBuilds],
+        _ => &[Capability::NodeVersions],
     }
 }

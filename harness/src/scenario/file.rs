@@ -95,6 +95,11 @@ pub struct NodeDecl {
     #[serde(default)]
     #[schemars(with = "Option<OnForceCloseRequestName>")]
     pub on_force_close_request: Option<OnForceCloseRequest>,
+    /// The build of dlp-node the node runs: a name of the repository's `versions.toml` (built
+    /// by `dlp-harness versions build`) or `"current"` (the default: this build). Needs a
+    /// driver that runs other builds (process, container); `upgrade` swaps it later.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// `[[channels]]`: opened (and confirmed) before the first step.

@@ -40,6 +40,8 @@ pub enum Lifecycle {
     Pause,
     /// Thaws a paused node: the same run goes on.
     Resume,
+    /// Swaps a stopped node's build, keeping its home: it must be stopped and stays so.
+    Upgrade,
 }
 
 impl Lifecycle {
@@ -53,7 +55,7 @@ impl Lifecycle {
             | Lifecycle::Crash
             | Lifecycle::Restore
             | Lifecycle::CrashRestore => true,
-            Lifecycle::Pause | Lifecycle::Resume => false,
+            Lifecycle::Pause | Lifecycle::Resume | Lifecycle::Upgrade => false,
         }
     }
 
@@ -64,7 +66,11 @@ impl Lifecycle {
             Lifecycle::Stop | Lifecycle::Restart | Lifecycle::Restore | Lifecycle::CrashRestore => {
                 true
             }
-            Lifecycle::Start | Lifecycle::Crash | Lifecycle::Pause | Lifecycle::Resume => false,
+            Lifecycle::Start
+            | Lifecycle::Crash
+            | Lifecycle::Pause
+            | Lifecycle::Resume
+            | Lifecycle::Upgrade => false,
         }
     }
 }
@@ -182,6 +188,15 @@ impl Liveness {
                     return Err(format!(
                         "{verb}: {node} is not running here (stopped at line {since}); only a \
                          running node can be paused"
+                    ));
+                }
+            },
+            Lifecycle::Upgrade => match self.state(node) {
+                stopped @ NodeState::Stopped { .. } => stopped,
+                _ => {
+                    return Err(format!(
+                        "{verb}: {node} is running here; an upgrade swaps the build of a stopped \
+                         node (stop it first)"
                     ));
                 }
             },

@@ -40,6 +40,7 @@ use dlp_node_api::Backend;
 
 use crate::error::HarnessError;
 
+pub use capabilities::version_needs;
 pub use channels::Channels;
 pub use facts::{Answerer, Check, Facts, Opening, StepFormat, VerbFacts};
 pub use file::{ChannelDecl, NodeDecl, ScenarioFile, SweepDecl};
@@ -48,6 +49,7 @@ pub use render::render;
 pub use schema::json_schema;
 pub use source::clip;
 pub use topology::{Shape, TopologyDecl, shape_pair_count, shape_pairs};
+pub use validate::check_version_name;
 
 /// A parsed, validated scenario.
 #[derive(Debug, Clone)]

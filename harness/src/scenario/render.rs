@@ -68,6 +68,9 @@ pub fn render<S: StepFormat>(file: &ScenarioFile<S>, comment: &str) -> String {
         if let Some(rate) = node.fee_rate {
             let _ = writeln!(out, "fee_rate = {rate}");
         }
+        if let Some(version) = &node.version {
+            let _ = writeln!(out, "version = \"{version}\"");
+        }
     }
     if let Some(sweep) = &file.sweep {
         let sweep = sweep.get_ref();

@@ -92,6 +92,12 @@ fn check_counts<S>(path: &Path, text: &str, file: &ScenarioFile<S>) -> Result<()
                 ),
             ));
         }
+        if let Some(version) = &decl.version {
+            check_version_name(version).map_err(|message| {
+                let at = key_offset(text, "nodes", name).unwrap_or(0);
+                invalid(path, text, at, format!("node {}: {message}", clip(name)))
+            })?;
+        }
         if let Some(rate) = decl.fee_rate.filter(|r| *r > MAX_FEE_RATE) {
             let at = key_offset(text, "nodes", name).unwrap_or(0);
             return Err(invalid(
@@ -348,4 +354,13 @@ fn valid_node_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A version name a scenario may use: `current` or a name of the committed `versions.toml`.
+pub fn check_version_name(version: &str) -> Result<(), String> {
+    if version == crate::versions::CURRENT {
+        return Ok(());
+    }
+    let catalog = crate::versions::Catalog::committed().map_err(|e| e.to_string())?;
+    catalog.get(version).map(|_| ()).map_err(|e| e.to_string())
 }

@@ -12,7 +12,7 @@ use super::{Ctx, Verb, one};
 use crate::capability::Capability::{StepControl, TypedEvents};
 use crate::error::HarnessError;
 use crate::limits::{DEADLINE, MAX_BACKUP_FILES, MAX_BACKUP_PATH, MAX_REASON_BYTES};
-use crate::restore_outcome::RestoreOutcome;
+use crate::restore_outcome::{Digests, RestoreOutcome};
 use crate::scenario::{Check, Facts, Lifecycle, VerbFacts, clip, protocol_step};
 
 /// Hot backup of `node`, remembered as `name`. With `expect = "failed"` the node must refuse to
@@ -179,6 +179,11 @@ pub struct Restore {
     pub expect: RestoreExpect,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_contains: Option<String>,
+    /// Accept a backup whose manifest has no content digests (one an earlier build wrote,
+    /// manifest format 1): dlp-node's `--accept-undigested-backup`, which an operator passes
+    /// knowingly. Its files' structure and records are still checked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accept_undigested: bool,
 }
 
 impl Restore {
@@ -189,6 +194,7 @@ impl Restore {
             backup: backup.to_string(),
             expect: RestoreExpect::Restored,
             reason_contains: None,
+            accept_undigested: false,
         }
     }
 }
@@ -232,7 +238,12 @@ impl VerbFacts for Restore {
 impl Verb for Restore {
     async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
         let (node, backup) = (&self.node, &self.backup);
-        let outcome = cx.net.restore(node, backup).await?;
+        let digests = if self.accept_undigested {
+            Digests::Bypassed
+        } else {
+            Digests::Required
+        };
+        let outcome = cx.net.restore_with(node, backup, digests).await?;
         match (self.expect, outcome) {
             (RestoreExpect::Restored, RestoreOutcome::Restored) => Ok(()),
             (RestoreExpect::Restored, RestoreOutcome::Refused { reason }) => {

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb};
-use crate::capability::Capability::{Pause as CanPause, TypedEvents};
+use crate::capability::Capability::{NodeVersions, Pause as CanPause, TypedEvents};
 use crate::error::HarnessError;
 use crate::scenario::{Facts, Lifecycle, VerbFacts};
 
@@ -90,6 +90,38 @@ impl VerbFacts for Crash {
 impl Verb for Crash {
     async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
         cx.net.crash(&self.node).await
+    }
+}
+
+/// Swap a stopped node's build of dlp-node, keeping its home (its store, keys and backups):
+/// `version` is a name of the repository's `versions.toml` or `"current"`. Its config is
+/// rewritten in the keys the new build reads; the next `start` runs the new build on the store
+/// the old one wrote (this build migrates earlier records forward; an earlier build refuses a
+/// store it cannot read). Needs a driver that runs other builds.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Upgrade {
+    pub node: String,
+    pub version: String,
+}
+
+impl VerbFacts for Upgrade {
+    fn facts(&self) -> Facts<'_> {
+        let needs = match crate::scenario::version_needs(&self.version) {
+            [] => &[NodeVersions][..],
+            needs => needs,
+        };
+        Facts::new([self.node.as_str()], needs).lifecycle(&self.node, Lifecycle::Upgrade)
+    }
+
+    fn check(&self, _cx: &mut crate::scenario::Check<'_>) -> Result<(), String> {
+        crate::scenario::check_version_name(&self.version)
+    }
+}
+
+impl Verb for Upgrade {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        cx.net.upgrade_to(&self.node, &self.version).await
     }
 }
 

@@ -162,6 +162,7 @@ steps! {
     "stop" => Stop(lifecycle::Stop),
     "restart" => Restart(lifecycle::Restart),
     "crash" => Crash(lifecycle::Crash),
+    "upgrade" => Upgrade(lifecycle::Upgrade),
     "connect" => Connect(links::Connect),
     "partition" => Partition(links::Partition),
     "heal" => Heal(links::Heal),

@@ -698,6 +698,7 @@ pub fn write_damage_regressions(
                     backup: POINT_BACKUP.into(),
                     expect: steps::backups::RestoreExpect::Refused,
                     reason_contains: None,
+                    accept_undigested: false,
                 })));
             let name = format!(
                 "damage_{}_{}_point{}_{}_{}.toml",

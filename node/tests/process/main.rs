@@ -20,6 +20,7 @@ mod bench;
 mod cli;
 mod crash;
 mod limits;
+mod migrate;
 mod process;
 /// Scratch nodes, channel records and backup damage, shared with the library's storage tests.
 #[path = "../../src/tests/storage/scratch.rs"]

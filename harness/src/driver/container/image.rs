@@ -39,6 +39,19 @@ pub(super) struct Image {
     pub has_strace: bool,
 }
 
+/// Where a named earlier build's `dlp-node` lives inside the image.
+pub(super) fn version_node_bin(name: &str) -> String {
+    format!("/versions/{name}/dlp-node")
+}
+
+/// The `dlp-node` inside the image that runs a node of `build`.
+pub(super) fn node_bin(build: &crate::driver::NodeBuild) -> String {
+    match build {
+        crate::driver::NodeBuild::Current => NODE_BIN.to_string(),
+        crate::driver::NodeBuild::Named(named) => version_node_bin(&named.name),
+    }
+}
+
 /// The files of the image's root: (path inside the image, path on the host).
 fn contents() -> Result<Vec<(PathBuf, PathBuf)>, HarnessError> {
     let node = super::super::process::find_binary("DLP_NODE_BIN", "dlp-node")?;
@@ -48,6 +61,19 @@ fn contents() -> Result<Vec<(PathBuf, PathBuf)>, HarnessError> {
         (PathBuf::from(CHAIN_BIN), chain.clone()),
     ];
     let mut binaries = vec![node, chain];
+    // Every named earlier build that is built (`versions build`): a node of that version runs
+    // its binary from the same image.
+    if let Ok(catalog) = crate::versions::Catalog::committed() {
+        for version in &catalog.versions {
+            if let Ok(built) = catalog.binaries(version) {
+                files.push((
+                    PathBuf::from(version_node_bin(&version.name)),
+                    built.node.clone(),
+                ));
+                binaries.push(built.node);
+            }
+        }
+    }
     if let Ok(strace) = super::super::strace::locate() {
         files.push((PathBuf::from(STRACE_BIN), strace.clone()));
         binaries.push(strace);

@@ -325,6 +325,16 @@ impl Driver for ContainerDriver {
         Ok(())
     }
 
+    async fn reconfigure_node(&mut self, spec: &NodeSpec) -> Result<(), HarnessError> {
+        super::dlp_node::write_config(
+            spec,
+            Placement::PrivateNetwork {
+                rpc_port: RPC_PORT,
+                peer_port: PEER_PORT,
+            },
+        )
+    }
+
     async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError> {
         let started = Instant::now();
         let name = &spec.name;
@@ -341,7 +351,7 @@ impl Driver for ContainerDriver {
             .with_wait_for(WaitFor::message_on_stdout(
                 dlp_node_api::READY_LINE_PREFIX.trim_end(),
             ))
-            .with_cmd([image::NODE_BIN.to_string(), "-d".into(), HOME.into()])
+            .with_cmd([image::node_bin(&spec.build), "-d".into(), HOME.into()])
             .with_mount(Mount::bind_mount(home, HOME))
             .with_network(self.run.clone())
             .with_container_name(container_name)
@@ -486,11 +496,16 @@ impl ContainerDriver {
             self.inside(&spec.name, &spec.home)?,
             self.inside(&spec.name, backup)?,
         );
-        let mut command = vec![image::NODE_BIN.to_string()];
+        let mut command = vec![image::node_bin(&spec.build)];
         command.extend(
-            super::dlp_node::restore_args(Path::new(&home), Path::new(&backup), digests)
-                .into_iter()
-                .map(|a| a.to_string_lossy().into_owned()),
+            super::dlp_node::restore_args(
+                spec.build.dialect(),
+                Path::new(&home),
+                Path::new(&backup),
+                digests,
+            )?
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned()),
         );
         Ok(command)
     }

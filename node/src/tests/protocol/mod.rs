@@ -23,6 +23,7 @@ macro_rules! for_each_backend {
 
 mod audit_log;
 mod channels;
+mod corpus;
 mod limits;
 mod lost_channel;
 mod mutual_stale;

@@ -81,6 +81,11 @@ impl Net {
         net
     }
 
+    /// The home a node named `name` gets (prepare it before `add` to start on a given store).
+    pub(crate) fn home(&self, name: &str) -> BaseDir {
+        BaseDir::new(self._dir.path().join(name))
+    }
+
     pub(crate) async fn add(&mut self, name: &'static str, config: Config) {
         self.add_with(name, config, crate::failpoint::Failpoints::none())
             .await
