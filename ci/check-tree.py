@@ -371,7 +371,7 @@ class Tree:
         items = [
             item
             for item in items
-            if not (item[0] == "file" and self.collapsed(join(rel_dir, item[1])))
+            if not self.collapsed(join(rel_dir, item[1]))
         ]
         return sorted(items, key=key)
 
