@@ -178,7 +178,8 @@ class TheIssuesThreeViolations(LayersTest):
         status, out = tree.main()
         self.assertEqual(status, 1)
         self.assertIn("harness/src/cluster/x.rs:1: cluster imports scenario", out)
-        self.assertIn("(cluster may use: driver, client, capability, damage, restore_outcome, limits, error;", out)
+        self.assertIn("(cluster may use: driver, client, capability, damage, restore_outcome, "
+                      "versions, limits, error;", out)
 
 
 def cluster_file(text: str) -> dict:
@@ -445,8 +446,8 @@ class Coverage(LayersTest):
                                   "crate::driver::Driver")
 
     def test_a_misspelt_module_in_the_rules_is_refused(self):
-        text = RULES.read_text().replace('uses = ["limits", "capability", "error"]',
-                                         'uses = ["limits", "capabilty", "error"]')
+        text = RULES.read_text().replace('uses = ["limits", "capability", "versions", "error"]',
+                                         'uses = ["limits", "capabilty", "versions", "error"]')
         with self.assertRaisesRegex(cl.RulesError, "capabilty, which has no rule"):
             self.tree(rules_text=text).check()
         text = RULES.read_text().replace("[settings]", "[setings]")
