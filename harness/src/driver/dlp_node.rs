@@ -353,4 +353,81 @@ mod tests {
             derived_key(7, "alice", "node")
         );
     }
+
+    #[test]
+    fn a_pre_routing_build_gets_only_the_keys_it_reads_and_refuses_what_it_lacks() {
+        let named = NodeBuild::Named(crate::driver::NamedBuild {
+            name: "pre-routing".into(),
+            commit: "d260f970797a4bf8199525be2108726f6aefc98d".into(),
+            dialect: Dialect::PreRouting,
+            binaries: crate::versions::Binaries {
+                node: "/x/dlp-node".into(),
+                chain: "/x/dlp-chain".into(),
+            },
+        });
+        let spec = NodeSpec {
+            name: "bob".into(),
+            backend: Backend::Rocksdb,
+            seed: 7,
+            audit: AuditSettings {
+                policy: Some(AuditPolicy::Strict),
+                ..AuditSettings::default()
+            },
+            chain_url: Some("http://127.0.0.1:1".into()),
+            home: "/nonexistent".into(),
+            backups: BackupSettings::default(),
+            forwarding: ForwardingSettings::default(),
+            build: named,
+        };
+        let text = config_text(&spec, Placement::Loopback).expect("a pre-routing config");
+        for absent in [
+            "graph",
+            "keep",
+            "stale_reveal_after_ms",
+            "allow_non_loopback = true",
+        ] {
+            assert!(!text.contains(absent), "{absent} in {text}");
+        }
+        // This build reads it too (a subset of its keys), with the spec's settings.
+        let config: Config = text.parse().expect("valid");
+        assert_eq!(config.audit.policy, AuditPolicy::Strict);
+        assert_eq!(config.store.backend, Backend::Rocksdb);
+        let refuses = |spec: &NodeSpec, placement: Placement, what: &str| {
+            let err = config_text(spec, placement).expect_err(what);
+            assert!(err.to_string().contains(what), "{err}");
+        };
+        let placed = Placement::PrivateNetwork {
+            rpc_port: 8227,
+            peer_port: 8228,
+        };
+        refuses(&spec, placed, "beyond loopback");
+        let fee = NodeSpec {
+            forwarding: ForwardingSettings { fee_rate: Some(1) },
+            ..spec.clone()
+        };
+        refuses(&fee, Placement::Loopback, "fee_rate");
+        let reveal = NodeSpec {
+            audit: AuditSettings {
+                mutual_stale: Some(MutualStale::Reveal),
+                ..AuditSettings::default()
+            },
+            ..spec.clone()
+        };
+        refuses(&reveal, Placement::Loopback, "mutual_stale");
+        let home = std::path::Path::new("/h");
+        let backup = std::path::Path::new("/b");
+        let err = restore_args(Dialect::PreRouting, home, backup, Digests::Bypassed)
+            .expect_err("no such flag");
+        assert!(
+            err.to_string().contains("--accept-undigested-backup"),
+            "{err}"
+        );
+        let args = restore_args(Dialect::Current, home, backup, Digests::Bypassed).expect("ok");
+        assert_eq!(
+            args.last()
+                .map(|a| a.to_string_lossy().into_owned())
+                .as_deref(),
+            Some("--accept-undigested-backup")
+        );
+    }
 }
