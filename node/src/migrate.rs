@@ -133,7 +133,9 @@ pub fn bring_forward(store: &dyn Store, own: &Pubkey) -> Result<Option<Migrated>
     if let Some(e) = failure {
         return Err(e);
     }
-    if migrated.channels > 0 || format.is_none_or(|f| f < STORE_FORMAT) {
+    // A version-1 payment in flight has a version-1 channel record, so payments are scanned
+    // only with one: a current store (which has no format entry) is not scanned at each start.
+    if migrated.channels > 0 {
         store.scan_prefix(&[PAYMENT_PREFIX], &mut |key, value| {
             match upgrade_payment(value) {
                 Ok(Some(upgraded)) => {

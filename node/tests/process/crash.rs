@@ -8,7 +8,7 @@
 //! entries are compared with both possible outcomes.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use dlp_node::layout::BaseDir;
@@ -17,7 +17,7 @@ use dlp_node::store::open_store;
 use dlp_node_api::{Backend, ChannelState};
 
 use crate::scratch::{ScratchNode, channel};
-use crate::support::{NodeProcess, run_restore_cli, write_config};
+use crate::support::{NodeProcess, copy_base, run_restore_cli, strace, write_config};
 
 for_each_backend!(
     a_restore_killed_at_any_rename_fsync_or_unlink_leaves_one_whole_store,
@@ -39,29 +39,9 @@ const MAX_KILL_POINTS: usize = 400;
 
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
-fn strace() -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("strace"))
-            .find(|p| p.is_file())
-    });
-    found.unwrap_or_else(|| {
-        panic!(
-            "strace is not installed: ci/install-deps.sh installs it (apt-get install strace); \
-             this test kills the restore at each syscall through it"
-        )
-    })
-}
-
 fn entries_of(backend: Backend, base: &BaseDir) -> Entries {
     let store = open_store(backend, &base.store_dir()).expect("open store");
     store.prefix_entries(&[]).expect("scan")
-}
-
-fn copy_base(from: &BaseDir, to: &Path) -> BaseDir {
-    let files = dlp_node::fsutil::list_files(from.root()).expect("list");
-    dlp_node::fsutil::copy_files(from.root(), to, &files, &mut |_| Ok(())).expect("copy base");
-    BaseDir::new(to)
 }
 
 /// A stopped node with a channel, a backup of it, and more changes after the backup.

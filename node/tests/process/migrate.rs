@@ -4,7 +4,7 @@
 //! start must come up with the channel. The migration is one write batch; this shows it.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use dlp_node::layout::BaseDir;
 use dlp_node::store::open_store;
 use dlp_node_api::Backend;
 
-use crate::support::{NodeProcess, write_config};
+use crate::support::{NodeProcess, copy_base, strace, write_config};
 
 for_each_backend!(a_start_killed_while_migrating_leaves_the_old_records_or_the_migrated_ones);
 
@@ -75,22 +75,6 @@ fn pre_routing_home(backend: Backend, at: &Path) -> BaseDir {
     base
 }
 
-fn copy_home(from: &BaseDir, to: &Path) -> BaseDir {
-    let files = dlp_node::fsutil::list_files(from.root()).expect("list");
-    dlp_node::fsutil::copy_files(from.root(), to, &files, &mut |_| Ok(())).expect("copy home");
-    BaseDir::new(to)
-}
-
-fn strace() -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join("strace"))
-                .find(|p| p.is_file())
-        })
-        .expect("strace (ci/install-deps.sh installs it)")
-}
-
 /// Start the node under strace, killed at the `nth` call of `syscall`. `true`: it was killed
 /// before it was ready; `false`: it became ready (the whole group is then killed).
 fn start_killed_at(base: &BaseDir, syscall: &str, nth: usize) -> bool {
@@ -150,7 +134,7 @@ fn a_start_killed_while_migrating_leaves_the_old_records_or_the_migrated_ones(ba
         old.iter().any(|(k, v)| k[0] == 0x00 && v[0] == 1),
         "the corpus home holds version-1 channel records"
     );
-    let reference = copy_home(&pristine, &scratch.path().join("reference"));
+    let reference = copy_base(&pristine, &scratch.path().join("reference"));
     NodeProcess::start(&reference).terminate();
     let migrated = migrated_part(backend, &reference);
     assert_ne!(old, migrated, "the start migrated the records");
@@ -164,7 +148,7 @@ fn a_start_killed_while_migrating_leaves_the_old_records_or_the_migrated_ones(ba
     let (mut runs, mut kept_old, mut got_new) = (0, 0, 0);
     for syscall in SYSCALLS {
         for nth in 1..=MAX_KILL_POINTS {
-            let base = copy_home(&pristine, &scratch.path().join(format!("{syscall}-{nth}")));
+            let base = copy_base(&pristine, &scratch.path().join(format!("{syscall}-{nth}")));
             let killed = start_killed_at(&base, syscall, nth);
             let left = migrated_part(backend, &base);
             if !killed {

@@ -14,6 +14,29 @@ use dlp_node_api::Backend;
 
 use crate::scratch::DEADLINE;
 
+/// strace on the PATH (`ci/install-deps.sh` installs it): the crash tests kill the node at a
+/// chosen syscall through it.
+pub fn strace() -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("strace"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "strace is not installed: ci/install-deps.sh installs it (apt-get install strace); \
+             the crash tests kill the node at a syscall through it"
+        )
+    })
+}
+
+/// A copy of a whole base directory at `to`.
+pub fn copy_base(from: &BaseDir, to: &Path) -> BaseDir {
+    let files = dlp_node::fsutil::list_files(from.root()).expect("list");
+    dlp_node::fsutil::copy_files(from.root(), to, &files, &mut |_| Ok(())).expect("copy base");
+    BaseDir::new(to)
+}
+
 /// Path of the built `dlp-node` binary.
 pub fn node_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dlp-node"))
