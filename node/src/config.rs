@@ -111,8 +111,11 @@ pub(crate) const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_60
 ///
 /// - `policy` (`"fiber"` default, `"strict"`): the audit rule applied to the peer's
 ///   ReestablishChannel.
-/// - `on_audit_failure` (`"hold"` default, `"request_close"`): what a channel whose audit
-///   failed does.
+/// - `on_audit_failure` (`"hold"` or `"request_close"`): what a channel whose audit failed
+///   does. When not set, the effective value is `"hold"` under `policy = "fiber"` (Fiber's
+///   behaviour) and `"request_close"` under `policy = "strict"` (see
+///   `AuditConfig::effective_on_audit_failure`): the peer is asked to force-close, and when
+///   both ends are Stale the end whose commitment the peer's numbers show unrevoked closes.
 /// - `mutual_stale` (`"wait"` or `"reveal"`): what a Stale channel does when the peer says
 ///   nothing either. When not set, the effective value is `"wait"` under `policy = "fiber"` and
 ///   `"reveal"` under `policy = "strict"` (see `AuditConfig::effective_mutual_stale`).
@@ -128,7 +131,9 @@ pub(crate) const STALE_REVEAL_AFTER_MS: std::ops::RangeInclusive<u64> = 1..=3_60
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
     pub policy: AuditPolicy,
-    pub on_audit_failure: OnAuditFailure,
+    /// Unset: follows `policy` (see `effective_on_audit_failure`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_audit_failure: Option<OnAuditFailure>,
     /// Unset: follows `policy` (see `effective_mutual_stale`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mutual_stale: Option<MutualStale>,
@@ -140,7 +145,7 @@ impl Default for AuditConfig {
     fn default() -> Self {
         Self {
             policy: AuditPolicy::default(),
-            on_audit_failure: OnAuditFailure::default(),
+            on_audit_failure: None,
             mutual_stale: None,
             stale_reveal_after_ms: DEFAULT_STALE_REVEAL_AFTER_MS,
             on_force_close_request: OnForceCloseRequest::default(),
@@ -152,6 +157,14 @@ impl AuditConfig {
     /// The effective `mutual_stale`: the configured value, else `wait` under the `fiber` policy
     /// (Fiber's passive silence, unchanged) and `reveal` under `strict` (whose audit refuses
     /// every peer ahead of the backup, so the numbers it reveals buy a lying peer the least).
+    pub(crate) fn effective_on_audit_failure(&self) -> OnAuditFailure {
+        self.on_audit_failure.unwrap_or(match self.policy {
+            AuditPolicy::Fiber => OnAuditFailure::Hold,
+            AuditPolicy::Strict => OnAuditFailure::RequestClose,
+        })
+    }
+
+    /// The effective `mutual_stale`: see `effective_on_audit_failure` for the pattern.
     pub(crate) fn effective_mutual_stale(&self) -> MutualStale {
         self.mutual_stale.unwrap_or(match self.policy {
             AuditPolicy::Fiber => MutualStale::Wait,
@@ -377,6 +390,34 @@ mod tests {
             .parse::<Config>()
             .expect_err("must fail");
         assert!(err.to_string().contains("listening_adr"), "{err}");
+    }
+
+    #[test]
+    fn on_audit_failure_follows_the_policy_unless_set() {
+        let fiber: Config = "".parse().expect("empty config");
+        assert_eq!(
+            fiber.audit.effective_on_audit_failure(),
+            OnAuditFailure::Hold
+        );
+        let strict: Config = "[audit]\npolicy = \"strict\"\n".parse().expect("valid");
+        assert_eq!(
+            strict.audit.effective_on_audit_failure(),
+            OnAuditFailure::RequestClose
+        );
+        let strict_hold: Config = "[audit]\npolicy = \"strict\"\non_audit_failure = \"hold\"\n"
+            .parse()
+            .expect("valid");
+        assert_eq!(
+            strict_hold.audit.effective_on_audit_failure(),
+            OnAuditFailure::Hold
+        );
+        let fiber_close: Config = "[audit]\non_audit_failure = \"request_close\"\n"
+            .parse()
+            .expect("valid");
+        assert_eq!(
+            fiber_close.audit.effective_on_audit_failure(),
+            OnAuditFailure::RequestClose
+        );
     }
 
     #[test]

@@ -294,7 +294,10 @@ mod tests {
         assert_eq!(config.store.backend, Backend::Sqlite);
         assert_eq!(config.dev.seed, Some(7));
         assert_eq!(config.audit.policy, AuditPolicy::Strict);
-        assert_eq!(config.audit.on_audit_failure, OnAuditFailure::RequestClose);
+        assert_eq!(
+            config.audit.on_audit_failure,
+            Some(OnAuditFailure::RequestClose)
+        );
         assert_eq!(config.audit.mutual_stale, Some(MutualStale::Wait));
         assert_eq!(
             config.audit.on_force_close_request,

@@ -16,6 +16,7 @@ mod open;
 mod payments;
 pub(crate) mod records;
 mod reestablish;
+mod stale_close;
 mod updates;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -62,6 +62,9 @@
 //! A StaleNotice reaching a channel that is not Stale, or one in `wait` mode, is ignored
 //! (`MessageIgnored` says why).
 //!
+//! ### Both ends Stale and both audits fail
+//! See `stale_close`: under `on_audit_failure = "request_close"` the newer backup closes.
+//!
 //! ### Why `reveal` cannot make a one-sided restore unsafe
 //! - An honest peer that was not restored sends ReestablishChannel as soon as it is connected,
 //!   so our audit runs on its numbers before the timer runs out; the timer then finds the
@@ -120,7 +123,7 @@ pub(super) struct StaleTalk {
     /// We sent our StaleNotice.
     notice_sent: bool,
     /// The peer sent its StaleNotice.
-    notice_received: bool,
+    pub(super) notice_received: bool,
     /// We sent our ReestablishChannel first (we hold the lower node key).
     numbers_sent: bool,
     /// The peer sent its ReestablishChannel (the audit ran).
@@ -435,8 +438,15 @@ impl Core {
                             }
                             self.send(peer, message);
                         }
-                        if self.config.audit.on_audit_failure == OnAuditFailure::RequestClose {
-                            self.send(peer, PeerMessage::RequestForceClose { channel_id: id });
+                        if self.config.audit.effective_on_audit_failure()
+                            == OnAuditFailure::RequestClose
+                        {
+                            self.resolve_failed_audit(
+                                peer,
+                                id,
+                                (local, remote),
+                                (peer_local, peer_remote),
+                            );
                         }
                     }
                 }

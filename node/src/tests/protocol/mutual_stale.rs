@@ -4,16 +4,18 @@
 //! under `reveal` behaves exactly as before (the honest peer speaks first; no StaleNotice).
 
 use crate::channel_record::ChannelState;
-use crate::config::MutualStale;
+use crate::channel_record::flags;
+use crate::config::{AuditPolicy, MutualStale};
 use crate::events::{EventKind, NodeEvent};
 use crate::store::Backend;
-use dlp_chain::Hash32;
-use dlp_node_api::{MessageName, PaymentStatus};
+use dlp_chain::{ChainClient, Hash32};
+use dlp_node_api::{MessageName, PaymentStatus, TxKindName};
 
 use super::support::Net;
 
 for_each_backend!(
     both_ends_restored_resume_under_reveal,
+    both_ends_restored_far_apart_the_newer_end_closes,
     reveal_meets_wait_and_nothing_resumes,
     one_sided_restore_under_reveal_sends_no_stale_notice,
 );
@@ -147,6 +149,67 @@ async fn both_ends_restored_resume_under_reveal(backend: Backend) {
         }
     }
     net.shutdown().await;
+}
+
+/// Both ends restored under `strict` (whose defaults are `reveal` and `request_close`), from
+/// backups three payments apart: both audits fail (more than one apart), and the end with the
+/// newer backup closes with its commitment, which pays the older end what the newer records
+/// say at once. Both tie-break positions: the newer end once with each node key.
+async fn both_ends_restored_far_apart_the_newer_end_closes(backend: Backend) {
+    for (newer, older) in [("alice", "bob"), ("bob", "alice")] {
+        let mut net = Net::new(backend, &["alice", "bob"]).await;
+        for who in ["alice", "bob"] {
+            let audit = &mut net.node_mut(who).config.audit;
+            audit.policy = AuditPolicy::Strict;
+            audit.stale_reveal_after_ms = REVEAL_AFTER_MS;
+        }
+        net.connect("alice", "bob").await;
+        let channel = net.open_channel("alice", "bob", 1_000_000).await;
+        assert_eq!(
+            net.pay("alice", "bob", 100_000).await.status,
+            PaymentStatus::Success
+        );
+        net.settle("alice", "bob", channel).await;
+        let old_backup = net.backup(older).await;
+        for _ in 0..3 {
+            assert_eq!(
+                net.pay("alice", "bob", 50_000).await.status,
+                PaymentStatus::Success
+            );
+        }
+        net.settle("alice", "bob", channel).await;
+        let new_backup = net.backup(newer).await;
+        net.restore(older, &old_backup).await;
+        net.restore(newer, &new_backup).await;
+        let older_before = net.wallet_balance(older).await;
+        net.connect("alice", "bob").await;
+        // The newer end's audit fails (more than one apart) and it closes at once; the older end
+        // audits the newer's numbers too, unless the close reaches it from the chain first.
+        net.wait(newer, 0, "the newer end's audit fails", |k| {
+            matches!(k, EventKind::Audit(audit) if !audit.passed() && audit.channel_id == channel)
+        })
+        .await;
+        net.wait(newer, 0, "the newer end broadcasts its commitment", |k| {
+            matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Commitment)
+        })
+        .await;
+        net.wait(older, 0, "the older end sees the close", |k| {
+            matches!(k, EventKind::StateChanged { channel_id, to: ChannelState::Closed(f), .. }
+                if *channel_id == channel && f & flags::UNCOOPERATIVE_REMOTE != 0)
+        })
+        .await;
+        // The older end never broadcast anything of its own.
+        assert!(
+            !net.events(older, 0)
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::TxBroadcast { .. })),
+            "{older} broadcast"
+        );
+        net.chain.mine(1).await.expect("mine");
+        let owed = if older == "bob" { 250_000 } else { 750_000 };
+        assert_eq!(net.wallet_balance(older).await, older_before + owed);
+        net.shutdown().await;
+    }
 }
 
 async fn reveal_meets_wait_and_nothing_resumes(backend: Backend) {

@@ -20,6 +20,7 @@ for_each_backend!(
     two_channels_of_one_node_are_audited_independently,
     shutting_down_channel_completes_its_close_after_restore,
     request_close_gets_the_funds_back_on_the_ledger,
+    strict_asks_the_peer_to_close_by_default,
 );
 
 fn audit_passed(k: &EventKind) -> bool {
@@ -399,5 +400,37 @@ async fn request_close_gets_the_funds_back_on_the_ledger(backend: Backend) {
     .await;
     net.chain.mine(1).await.expect("mine");
     assert_eq!(net.wallet_balance("bob").await, bob_before + 300_000);
+    net.shutdown().await;
+}
+
+/// Under `strict` a failed audit asks the peer to close without any `on_audit_failure` set: the
+/// peer's commitment pays the restored node its current balance.
+async fn strict_asks_the_peer_to_close_by_default(backend: Backend) {
+    let mut net = Net::new(backend, &["alice", "bob"]).await;
+    net.node_mut("bob").config.audit.policy = AuditPolicy::Strict;
+    assert_eq!(net.node("bob").config.audit.on_audit_failure, None);
+    net.connect("alice", "bob").await;
+    let channel = net.open_channel("alice", "bob", 1_000_000).await;
+    assert_eq!(
+        net.pay("alice", "bob", 100_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    let backup = net.backup("bob").await;
+    assert_eq!(
+        net.pay("alice", "bob", 40_000).await.status,
+        PaymentStatus::Success
+    );
+    net.settle("alice", "bob", channel).await;
+    net.restore("bob", &backup).await;
+    let bob_before = net.wallet_balance("bob").await;
+    net.connect("alice", "bob").await;
+    net.wait("bob", 0, "audit failed", audit_failed).await;
+    net.wait("alice", 0, "alice broadcasts her commitment", |k| {
+        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Commitment)
+    })
+    .await;
+    net.chain.mine(1).await.expect("mine");
+    assert_eq!(net.wallet_balance("bob").await, bob_before + 140_000);
     net.shutdown().await;
 }

@@ -483,7 +483,7 @@ impl Net {
     pub(crate) fn set_audit(&mut self, who: &str, policy: AuditPolicy, on_failure: OnAuditFailure) {
         let audit = &mut self.node_mut(who).config.audit;
         audit.policy = policy;
-        audit.on_audit_failure = on_failure;
+        audit.on_audit_failure = Some(on_failure);
     }
 
     pub(crate) fn hold(&self, who: &str, step: &str) {
