@@ -21,7 +21,9 @@ impl Network {
         // Everything published so far is older than this hold.
         self.poll(node, Duration::ZERO).await?;
         let armed_at = self.last_seq(node)?;
-        self.entry_mut(node)?.hold_armed_at = armed_at;
+        let entry = self.entry_mut(node)?;
+        entry.hold_armed_at = armed_at;
+        entry.hold_pending = true;
         let id = channel.map(|c| self.channel(c).map(|c| c.id)).transpose()?;
         self.client(node)?.hold(step, id.as_ref(), nth).await
     }
@@ -37,7 +39,14 @@ impl Network {
     }
 
     pub async fn release(&mut self, node: &str) -> Result<(), HarnessError> {
-        self.client(node)?.release().await
+        self.client(node)?.release().await?;
+        self.entry_mut(node)?.hold_pending = false;
+        Ok(())
+    }
+
+    /// A hold was armed in the node's current run and not released yet.
+    pub(super) fn hold_pending(&self, node: &str) -> Result<bool, HarnessError> {
+        Ok(self.entry(node)?.hold_pending)
     }
 
     /// True when the node's current run is held at a step.

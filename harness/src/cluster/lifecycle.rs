@@ -55,6 +55,7 @@ impl Network {
                 stale_at_start: BTreeMap::new(),
                 history: Vec::new(),
                 hold_armed_at: 0,
+                hold_pending: false,
                 paused: false,
                 last_view: None,
                 store_check: None,
@@ -98,6 +99,7 @@ impl Network {
         entry.info = Some(info);
         entry.events.clear();
         entry.hold_armed_at = 0;
+        entry.hold_pending = false;
         entry.paused = false;
         entry.run += 1;
         let run = entry.run;

@@ -31,6 +31,7 @@ mod lifecycle;
 mod links;
 mod payments;
 mod quiescence;
+mod reestablished;
 mod restores;
 mod store_view;
 mod timeline;
@@ -74,6 +75,8 @@ struct NodeEntry {
     history: Vec<(u32, NodeEvent)>,
     /// Event seq when the latest hold was armed (a `wait_held` waits for a Held after it).
     hold_armed_at: u64,
+    /// A hold was armed in this run and not released: the node may stop at any step.
+    hold_pending: bool,
     /// Frozen by [`Network::pause`] until [`Network::resume`]: asked nothing meanwhile.
     paused: bool,
     /// What it reported of its store when last stopped cleanly (a killed restore's "old store").

@@ -26,8 +26,10 @@ impl VerbFacts for Connect {
 }
 
 impl Verb for Connect {
+    /// Ends when the pair's channels have finished reestablishing (`cluster::reestablished`),
+    /// so the next step finds them usable.
     async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
-        cx.net.connect(&self.from, &self.to).await
+        cx.net.connect_usable(&self.from, &self.to).await
     }
 }
 

@@ -13,5 +13,6 @@ mod damage_sweep;
 mod explore;
 mod gate;
 mod killed_restores;
+mod reconnect;
 mod report;
 mod sweep;
