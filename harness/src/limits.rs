@@ -55,6 +55,10 @@ pub const MAX_NAME_CHARS: usize = 32;
 /// Most blocks one `mine` step asks for: the ledger's own limit per call.
 pub const MAX_MINE_BLOCKS: u64 = dlp_chain::MAX_MINE_BLOCKS;
 
+/// Most blocks `expect_resolution` mines while it waits for the nodes to resolve a channel: a
+/// node that has not acted after this many blocks (each followed by quiescence) never will.
+pub const MAX_RESOLVE_BLOCKS: u64 = 100;
+
 /// Most paths one `expect_backup_files` lists.
 pub const MAX_BACKUP_FILES: usize = 64;
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use dlp_harness::run::runner::runs_root;
 use dlp_harness::sweep::{
-    DamageConfig, Progress, SweepConfig, Workload, render_html, render_tables, summary_lines,
-    sweep, write_regressions,
+    DamageConfig, JudgeOptions, Progress, SweepConfig, UNLOCK_HEADER, Workload, render_html,
+    render_tables, summary_lines, sweep, unlock_rows, write_regressions,
 };
 
 use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, seed};
@@ -55,6 +55,11 @@ pub struct Args {
     /// With --damage: try a seeded sample of this many backup points (default: all).
     #[arg(long, requires = "damage", value_parser = clap::value_parser!(u16).range(1..))]
     points: Option<u16>,
+    /// The judge closes every channel the nodes left held (audit failed, nobody closed it) on
+    /// the peer's behalf, as before liveness was judged: verdict `held` instead of FROZEN. For
+    /// comparison only; by default the judge never acts for the nodes.
+    #[arg(long, conflicts_with = "damage")]
+    judge_closes_held: bool,
     /// With --damage: rewrite each damaged backup's manifest without digests and restore it
     /// with --accept-undigested-backup. The proof that the sweep finds silent damage; never
     /// for gating a release.
@@ -106,6 +111,10 @@ pub fn main(args: Args) -> Exit {
         keep: args.keep,
         only: args.only,
         runs_root: runs_root(),
+        judge: JudgeOptions {
+            judge_closes_held: args.judge_closes_held,
+            ..JudgeOptions::default()
+        },
     };
     eprintln!(
         "sweeping {} (node {}) on {} x {}, {} driver, seed {seed}, {} at a time",
@@ -175,6 +184,13 @@ pub fn main(args: Args) -> Exit {
     println!();
     for line in summary_lines(&report) {
         println!("{line}");
+    }
+    println!(
+        "\ntime to funds unlocked (from the reconnection; closed: blocks until the last output was in a wallet):"
+    );
+    println!("{UNLOCK_HEADER}");
+    for row in unlock_rows(&report) {
+        println!("{row}");
     }
     for d in &report.disagreements {
         println!("BACKENDS DISAGREE: {d}");

@@ -17,7 +17,7 @@ use crate::explore::{ScheduleSpec, generate, run_schedule};
 use crate::run::runner::{run_blocking, runs_root, runtime, test_name};
 use crate::scenario::discover;
 use crate::steps::Scenario;
-use crate::sweep::{SweepConfig, Workload, sweep};
+use crate::sweep::{JudgeOptions, SweepConfig, Workload, sweep};
 
 static GATE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -103,6 +103,7 @@ pub fn run_gate(
             keep: false,
             only: Vec::new(),
             runs_root: runs_root(),
+            judge: JudgeOptions::default(),
         };
         let swept = runtime().map_err(|e| e.to_string()).and_then(|rt| {
             rt.block_on(sweep(&workload, &config, &|_| {}))

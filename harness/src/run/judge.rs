@@ -200,6 +200,11 @@ impl Session<'_> {
         self.net.start_judged(node).await
     }
 
+    /// The ledger's height (its tip).
+    pub async fn height(&self) -> Result<u64, HarnessError> {
+        self.net.height().await
+    }
+
     /// Every transaction on the ledger, in order.
     pub async fn transactions(&self) -> Result<Vec<TxRecord>, HarnessError> {
         self.net.transactions().await

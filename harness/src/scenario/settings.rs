@@ -26,13 +26,16 @@ impl From<AuditPolicy> for AuditPolicyName {
     }
 }
 
-/// `on_audit_failure`: what a channel that failed its audit does.
+/// `on_audit_failure`: what a channel that failed its audit does (unset: `hold` under
+/// `fiber`, `request_close` under `strict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum OnAuditFailureName {
-    /// Stay Stale and silent.
+    /// Stay Stale and silent: the funds stay locked until a person acts.
     Hold,
-    /// Ask the peer to force-close, so our funds come back from its commitment.
+    /// Get the channel closed: ask a live peer to force-close (our funds come back from its
+    /// commitment); when both ends are Stale, the end with the newer backup closes with its
+    /// commitment if the other's numbers show it unrevoked.
     RequestClose,
 }
 

@@ -1,18 +1,21 @@
 //! The restored channel: `expect_audit` (its passive audit and where the peer stood),
-//! `expect_silence` (it said nothing before the peer spoke) and `wait_reestablished` (the peer
-//! spoke).
+//! `expect_silence` (it said nothing before the peer spoke), `wait_reestablished` (the peer
+//! spoke) and `expect_resolution` (the nodes resumed or closed it by themselves, within a bound
+//! in blocks: liveness as a checked outcome, as the sweep judges it).
 
 use std::time::Duration;
 
-use dlp_node_api::{EventKind, MessageName};
+use dlp_chain::TxKind;
+use dlp_node_api::{ChannelState, EventKind, MessageName};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{Ctx, Verb};
-use crate::capability::Capability::TypedEvents;
+use crate::capability::Capability::{DlpChainLedger, TypedEvents};
 use crate::error::HarnessError;
+use crate::limits::MAX_RESOLVE_BLOCKS;
 use crate::model::silence::{Speaker, breaches, effective_mode};
-use crate::scenario::{Facts, VerbFacts};
+use crate::scenario::{Check, Facts, VerbFacts};
 
 /// Expected audit outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -183,4 +186,192 @@ impl Verb for WaitReestablished {
             .await
             .map(|_| ())
     }
+}
+
+/// How the nodes resolved a restored channel (`expect_resolution`'s `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolutionExpect {
+    /// Both ends list the channel live (ChannelReady or ShuttingDown).
+    Resumed,
+    /// A transaction on the ledger spent its funding output: a commitment or a cooperative close.
+    Closed,
+}
+
+/// The bound of `expect_resolution` when the file gives none, as the sweep's judge uses.
+pub const DEFAULT_RESOLVE_WITHIN_BLOCKS: u64 = 6;
+
+/// Leave the nodes alone, at most `within_blocks` blocks each followed by quiescence, until
+/// they resolve `channel` by themselves: resumed, or closed (by whose commitment). Neither
+/// within the bound fails as FROZEN, naming what each end shows.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectResolution {
+    pub channel: String,
+    pub outcome: ResolutionExpect,
+    /// With `closed`: the node whose commitment closed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// At most this many blocks (default 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_blocks: Option<u64>,
+}
+
+impl VerbFacts for ExpectResolution {
+    fn facts(&self) -> Facts<'_> {
+        Facts::new(
+            self.by.iter().map(String::as_str),
+            &[TypedEvents, DlpChainLedger],
+        )
+        .channel(Some(&self.channel))
+    }
+    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
+        if let Some(blocks) = self.within_blocks
+            && !(1..=MAX_RESOLVE_BLOCKS).contains(&blocks)
+        {
+            return Err(format!(
+                "expect_resolution: within_blocks {blocks} must be 1 to {MAX_RESOLVE_BLOCKS}"
+            ));
+        }
+        if self.by.is_some() && self.outcome != ResolutionExpect::Closed {
+            return Err(
+                "expect_resolution: `by` names who closed the channel: only with outcome = \"closed\""
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What the ledger and both ends show of a channel, for `expect_resolution`.
+enum Seen {
+    Resumed,
+    /// By whose commitment (`None`: a cooperative close).
+    ClosedBy(Option<String>),
+}
+
+impl Verb for ExpectResolution {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        let channel = &self.channel;
+        let entry = cx.net.channel(channel)?;
+        let (id, ends) = (entry.id, [entry.from.clone(), entry.to.clone()]);
+        let bound = self.within_blocks.unwrap_or(DEFAULT_RESOLVE_WITHIN_BLOCKS);
+        let mut mined = 0;
+        let seen = loop {
+            cx.net.wait_quiescent().await?;
+            if let Some(seen) = resolution_of(cx, id, &ends).await? {
+                break seen;
+            }
+            if mined == bound {
+                return Err(HarnessError::Expectation(format!(
+                    "{channel} FROZEN: neither resumed nor closed by the nodes within {bound} \
+                     blocks; {}",
+                    what_each_end_shows(cx, id, &ends).await?
+                )));
+            }
+            cx.net.mine(1).await?;
+            mined += 1;
+        };
+        let got = match &seen {
+            Seen::Resumed => "resumed".to_string(),
+            Seen::ClosedBy(Some(who)) => format!("closed by {who}'s commitment"),
+            Seen::ClosedBy(None) => "closed cooperatively".to_string(),
+        };
+        let matches = match (&seen, self.outcome) {
+            (Seen::Resumed, ResolutionExpect::Resumed) => true,
+            (Seen::ClosedBy(who), ResolutionExpect::Closed) => self.by.is_none() || self.by == *who,
+            _ => false,
+        };
+        if matches {
+            return Ok(());
+        }
+        let want = match (&self.outcome, &self.by) {
+            (ResolutionExpect::Resumed, _) => "resumed".to_string(),
+            (ResolutionExpect::Closed, None) => "closed".to_string(),
+            (ResolutionExpect::Closed, Some(who)) => format!("closed by {who}'s commitment"),
+        };
+        Err(HarnessError::Expectation(format!(
+            "expected {channel} {want}, but the nodes {got} (after {mined} blocks)"
+        )))
+    }
+}
+
+/// The channel's resolution so far: a transaction spending its funding on the ledger (a
+/// commitment names its holder), or both ends live; `None` while neither.
+async fn resolution_of(
+    cx: &mut Ctx<'_>,
+    id: dlp_chain::Hash32,
+    ends: &[String; 2],
+) -> Result<Option<Seen>, HarnessError> {
+    for record in cx.net.transactions().await? {
+        match record.tx.kind {
+            TxKind::Commitment {
+                channel_id, holder, ..
+            } if channel_id == id => {
+                let mut who = None;
+                for end in ends {
+                    if cx.net.pubkey(end)? == holder {
+                        who = Some(end.clone());
+                    }
+                }
+                return Ok(Some(Seen::ClosedBy(who)));
+            }
+            TxKind::CooperativeClose { channel_id } if channel_id == id => {
+                return Ok(Some(Seen::ClosedBy(None)));
+            }
+            _ => {}
+        }
+    }
+    for end in ends {
+        let live = cx.net.client(end)?.list_channels().await?.iter().any(|c| {
+            c.channel_id == id
+                && matches!(
+                    c.state,
+                    ChannelState::ChannelReady | ChannelState::ShuttingDown(_)
+                )
+        });
+        if !live {
+            return Ok(None);
+        }
+    }
+    Ok(Some(Seen::Resumed))
+}
+
+/// For a FROZEN channel: each end's state and its last audit in its current run.
+async fn what_each_end_shows(
+    cx: &mut Ctx<'_>,
+    id: dlp_chain::Hash32,
+    ends: &[String; 2],
+) -> Result<String, HarnessError> {
+    let mut parts = Vec::new();
+    for end in ends {
+        let state = cx
+            .net
+            .client(end)?
+            .list_channels()
+            .await?
+            .into_iter()
+            .find(|c| c.channel_id == id)
+            .map(|c| c.state.to_string())
+            .unwrap_or_else(|| "does not list it".to_string());
+        cx.net.poll(end, Duration::ZERO).await?;
+        let audit = cx
+            .net
+            .events(end)?
+            .iter()
+            .rev()
+            .find_map(|e| match &e.kind {
+                EventKind::Audit(audit) if audit.channel_id == id => Some(if audit.passed() {
+                    "its audit passed"
+                } else {
+                    "its audit failed"
+                }),
+                _ => None,
+            });
+        parts.push(format!(
+            "{end}: {state}, {}",
+            audit.unwrap_or("never audited")
+        ));
+    }
+    Ok(parts.join("; "))
 }

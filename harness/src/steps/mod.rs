@@ -10,7 +10,8 @@
 //! - `backups.rs`: backup, backup_at, restore, wait_auto_backup, expect_backup_files
 //! - `faults.rs`: damage_backup, crash_restore (faults in the backup and the restore)
 //! - `holds.rs`: hold, wait_held, release (step control)
-//! - `audit.rs`: expect_audit, expect_silence, wait_reestablished (the restored channel)
+//! - `audit.rs`: expect_audit, expect_silence, wait_reestablished, expect_resolution (the
+//!   restored channel)
 //! - `ledger.rs`: mine, mark_wallets, expect_wallet_change, expect_penalty
 //! - `network.rs`: wait_quiescent, check_invariants (the whole network)
 //!
@@ -186,6 +187,7 @@ steps! {
     "expect_audit" => ExpectAudit(audit::ExpectAudit),
     "expect_silence" => ExpectSilence(audit::ExpectSilence),
     "wait_reestablished" => WaitReestablished(audit::WaitReestablished),
+    "expect_resolution" => ExpectResolution(audit::ExpectResolution),
     "expect_balance" => ExpectBalance(channels::ExpectBalance),
     "mark_wallets" => MarkWallets(ledger::MarkWallets),
     "expect_wallet_change" => ExpectWalletChange(ledger::ExpectWalletChange),

@@ -34,6 +34,9 @@ pub struct Settlement {
     /// The height at which every unsettled output can be spent by someone without a secret
     /// (a delayed balance by its owner, a TLC by its offerer at expiry).
     pub spendable_at: u64,
+    /// The highest block holding a transaction followed so far (the closing one and its
+    /// spenders); `None` while one of them is in the mempool or nothing closed the channel.
+    pub settled_at: Option<u64>,
 }
 
 impl Settlement {
@@ -68,10 +71,12 @@ pub fn settle(txs: &[TxRecord], funding: OutPoint) -> Settlement {
     };
     out.closing = Some((closing.txid, closing.tx.kind.name().to_string()));
     let mut queue = vec![closing.txid];
+    let mut heights = Some(0u64);
     while let Some(txid) = queue.pop() {
         let Some(record) = by_id.get(&txid) else {
             continue;
         };
+        heights = heights.zip(record.block_height).map(|(a, b)| a.max(b));
         for (index, output) in record.tx.outputs.iter().enumerate() {
             let outpoint = OutPoint {
                 txid,
@@ -109,6 +114,7 @@ pub fn settle(txs: &[TxRecord], funding: OutPoint) -> Settlement {
             }
         }
     }
+    out.settled_at = heights;
     out.penalties.sort_by_key(|p| p.txid);
     out.penalties.dedup();
     out

@@ -7,12 +7,16 @@
 //! 2. **Per point** (and backend and audit policy): run the workload again with the same seed,
 //!    the node backing itself up exactly at that point (`backup_at`), let the workload finish,
 //!    restore the backup, let the peers dial it, wait until no message is in flight.
-//! 3. **Judge**: the oracle (`oracle.rs`) predicts from the peer's commitment numbers what must
-//!    happen; the restored channel is then force-closed (by the restored node if it resumed,
-//!    by the peer if it held) and the ledger is followed until every output is in a wallet
-//!    (`ledger.rs`): a penalty on the restored node's commitment proves UNSAFE, a wallet short
-//!    of what the peer's records promise is LOST, a behaviour the oracle did not predict is
-//!    MISMATCH.
+//! 3. **Judge**: the oracle (`oracle.rs`) predicts from the peer's commitment numbers what the
+//!    audit must do and how the channel must end up (`model::resolve`). The judge then leaves
+//!    the nodes alone within a bound (a few blocks, each followed by quiescence): a channel they
+//!    neither resume nor close is FROZEN, funds locked. A channel a node closed is followed on
+//!    the ledger until every output is in a wallet (`ledger.rs`), with the time to funds
+//!    unlocked (blocks and milliseconds); a resumed one is force-closed by the restored node to
+//!    probe it (a penalty on its commitment proves UNSAFE). A wallet short of what the peer's
+//!    records promise is LOST, a behaviour or resolution the oracle did not predict is
+//!    MISMATCH. Closing held channels for the nodes, the judge's old habit, is a named option
+//!    (`JudgeOptions::judge_closes_held`, `sweep --judge-closes-held`), for comparison.
 //!
 //! Every point's run is a generated scenario file written into its run directory, so a failing
 //! point is reproduced with `dlp-harness run <that file>`; UNSAFE points can be written out as
@@ -23,6 +27,7 @@ mod damage;
 mod html;
 mod killed;
 mod ledger;
+mod liveness;
 mod oracle;
 mod point;
 mod regressions;
@@ -54,12 +59,13 @@ pub use killed::{
     kill_every_call,
 };
 pub use ledger::{Penalty, Settlement, settle};
-pub use oracle::{Behaviour, Expected, LedgerFacts, Verdict, classify, predict};
-use point::run_point;
+pub use liveness::{JudgeOptions, RESOLVE_WITHIN_BLOCKS};
+pub use oracle::{Behaviour, Expected, LedgerFacts, Resolution, Side, Verdict, classify, predict};
+use point::{PointRun, run_point};
 pub use regressions::write_regressions;
-pub use report::{render_tables, summary_lines};
+pub use report::{UNLOCK_HEADER, render_tables, summary_lines, unlock_rows};
 use results::compare_backends;
-pub use results::{ChannelResult, PointResult, Progress, SweepReport};
+pub use results::{ChannelResult, PointResult, Progress, SweepReport, Unlock};
 pub use steps::{BackupPoint, backup_points};
 pub use workload::Workload;
 use workload::{POINT_BACKUP, point_scenario};
@@ -80,6 +86,9 @@ pub struct SweepConfig {
     pub only: Vec<usize>,
     /// Where run directories go.
     pub runs_root: PathBuf,
+    /// What the judge does with what the nodes leave unresolved (by default nothing: a channel
+    /// neither resumed nor closed by the nodes within the bound is FROZEN).
+    pub judge: JudgeOptions,
 }
 
 /// Why a sweep has no report.
@@ -153,13 +162,16 @@ pub async fn sweep(
         let workload = workload.clone();
         let semaphore = semaphore.clone();
         let dir = root.join(format!("{backend}-{policy}-{:03}", point.index));
-        let (driver, seed) = (config.driver, config.seed);
+        let how = PointRun {
+            backend,
+            policy,
+            driver: config.driver,
+            seed: config.seed,
+            judge: config.judge,
+        };
         set.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
-            (
-                i,
-                run_point(&workload, backend, policy, point, driver, seed, &dir).await,
-            )
+            (i, run_point(&workload, how, point, &dir).await)
         });
     }
     let mut results: Vec<Option<PointResult>> = vec![None; total];

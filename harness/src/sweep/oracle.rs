@@ -1,27 +1,34 @@
-//! The sweep's verdicts: the oracle's prediction (`model::audit`, from the peer's numbers and
-//! the ledger, never from the restored node) set against what was observed and what the ledger
-//! showed after the channel was closed, most severe first.
+//! The sweep's verdicts: the oracle's prediction (`model::audit` for the audit, from the peer's
+//! numbers and the ledger, never from the restored node; `model::resolve` for how the channel
+//! ends up when only the nodes act) set against what was observed and what the ledger showed
+//! after the channel was closed, most severe first.
 
 use serde::Serialize;
 
 pub use crate::model::audit::{Behaviour, Expected, predict};
+pub use crate::model::resolve::{Resolution, Side};
 
 /// The verdict on one channel at one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Verdict {
+    /// The audit passed and the channel is live again.
     #[serde(rename = "resumed")]
     Resumed,
+    /// The audit failed and the judge closed the channel for the nodes (only with the named
+    /// option `--judge-closes-held`, for comparison with the sweeps before liveness was judged).
     #[serde(rename = "held")]
     Held,
+    /// Closed on the ledger by one of the two ends on its own (or before the restore), and the
+    /// ledger paid both what the peer's records say.
     #[serde(rename = "closed")]
     Closed,
     /// The backup predates the channel; the peer force-closed it when the restored node said
     /// it does not know it, and the ledger paid both.
     #[serde(rename = "forgotten")]
     Forgotten,
-    /// Both ends restored and Stale, neither audited: nobody can close the channel (Fiber's
-    /// passive silence on both sides). Nothing is lost on the ledger, but nothing moves either.
-    #[serde(rename = "frozen")]
+    /// Neither resumed nor closed by the nodes within the bound (blocks and seconds): the funds
+    /// stay locked until a person acts. Nothing is lost on the ledger, but nothing moves either.
+    #[serde(rename = "FROZEN")]
     Frozen,
     /// Resumed while holding a revoked or superseded commitment (a penalty on the ledger
     /// proves the revoked case).
@@ -67,7 +74,7 @@ impl std::fmt::Display for Verdict {
             Verdict::Held => "held",
             Verdict::Closed => "closed",
             Verdict::Forgotten => "forgotten",
-            Verdict::Frozen => "frozen",
+            Verdict::Frozen => "FROZEN",
             Verdict::Unsafe => "UNSAFE",
             Verdict::Lost => "LOST",
             Verdict::Mismatch => "MISMATCH",
@@ -92,10 +99,14 @@ fn short(txid: &str) -> String {
     txid.chars().take(12).collect()
 }
 
-/// Classify one channel: most severe first (UNSAFE, LOST, MISMATCH), else the behaviour.
+/// Classify one channel: most severe first (UNSAFE, LOST, MISMATCH), else how it resolved.
+/// `observed` is what the node's audit did, `resolution` how the channel ended up; each is set
+/// against the oracle's prediction.
 pub fn classify(
     expected: Expected,
+    expected_resolution: Resolution,
     observed: Behaviour,
+    resolution: Resolution,
     ledger: &LedgerFacts,
 ) -> (Verdict, String) {
     if let Some(txid) = &ledger.restored_punished {
@@ -134,12 +145,18 @@ pub fn classify(
             format!("expected {expected}, observed {observed}"),
         );
     }
-    let verdict = match observed {
-        Behaviour::Resumed => Verdict::Resumed,
-        Behaviour::Held => Verdict::Held,
-        Behaviour::Closed => Verdict::Closed,
-        Behaviour::Forgotten => Verdict::Forgotten,
-        Behaviour::Frozen => Verdict::Frozen,
+    if resolution != expected_resolution {
+        return (
+            Verdict::Mismatch,
+            format!("expected the channel {expected_resolution}, it was {resolution}"),
+        );
+    }
+    let verdict = match (observed, resolution) {
+        (Behaviour::Forgotten, _) => Verdict::Forgotten,
+        (_, Resolution::Resumed) => Verdict::Resumed,
+        (_, Resolution::ClosedBy(_) | Resolution::ClosedBefore) => Verdict::Closed,
+        (_, Resolution::Frozen) => Verdict::Frozen,
+        (_, Resolution::JudgeClosed) => Verdict::Held,
     };
     (verdict, String::new())
 }
@@ -160,13 +177,20 @@ mod tests {
             ..safe
         };
         let clean = LedgerFacts::default();
+        let resumed = |expected, observed, ledger| {
+            classify(
+                expected,
+                Resolution::Resumed,
+                observed,
+                Resolution::Resumed,
+                ledger,
+            )
+            .0
+        };
+        assert_eq!(resumed(safe, Behaviour::Resumed, &clean), Verdict::Resumed);
+        assert_eq!(resumed(safe, Behaviour::Held, &clean), Verdict::Mismatch);
         assert_eq!(
-            classify(safe, Behaviour::Resumed, &clean).0,
-            Verdict::Resumed
-        );
-        assert_eq!(classify(safe, Behaviour::Held, &clean).0, Verdict::Mismatch);
-        assert_eq!(
-            classify(revoked, Behaviour::Resumed, &clean).0,
+            resumed(revoked, Behaviour::Resumed, &clean),
             Verdict::Unsafe
         );
         let punished = LedgerFacts {
@@ -174,13 +198,38 @@ mod tests {
             ..LedgerFacts::default()
         };
         assert_eq!(
-            classify(safe, Behaviour::Resumed, &punished).0,
+            resumed(safe, Behaviour::Resumed, &punished),
             Verdict::Unsafe
         );
         let short = LedgerFacts {
             shortfalls: vec!["bob: got 1, owed 2".into()],
             ..LedgerFacts::default()
         };
-        assert_eq!(classify(safe, Behaviour::Resumed, &short).0, Verdict::Lost);
+        assert_eq!(resumed(safe, Behaviour::Resumed, &short), Verdict::Lost);
+        // Held as predicted: the resolution decides.
+        let held = Expected {
+            behaviour: Behaviour::Held,
+            ..safe
+        };
+        let by_peer = Resolution::ClosedBy(Side::Peer);
+        assert_eq!(
+            classify(held, by_peer, Behaviour::Held, by_peer, &clean).0,
+            Verdict::Closed
+        );
+        assert_eq!(
+            classify(
+                held,
+                Resolution::Frozen,
+                Behaviour::Held,
+                Resolution::Frozen,
+                &clean
+            )
+            .0,
+            Verdict::Frozen
+        );
+        let (verdict, detail) =
+            classify(held, by_peer, Behaviour::Held, Resolution::Frozen, &clean);
+        assert_eq!(verdict, Verdict::Mismatch);
+        assert!(detail.contains("closed by the peer"), "{detail}");
     }
 }

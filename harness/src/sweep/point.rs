@@ -1,48 +1,53 @@
 //! One backup point, judged: run its generated scenario up to the restore, take the peers'
-//! views, finish it, observe each of the node's channels, close them and follow the ledger
-//! until every output is in a wallet; then classify against the oracle.
+//! views, finish it, give the nodes their bound to resolve each of the node's channels, observe
+//! and settle them (`liveness.rs`); then classify against the oracle.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use dlp_chain::OutPoint;
 use dlp_node_api::{AuditPolicy, Backend, ChannelState, EventKind, MessageName, MutualStale};
 
 use crate::capability::DriverKind;
 use crate::error::HarnessError;
-use crate::run::{LedgerLook, RunFailure, Session};
-use crate::steps::channels::{ExpectState, Shutdown};
-use crate::steps::{Scenario, ShutdownExpect, Step};
+use crate::run::{RunFailure, Session};
+use crate::steps::{Scenario, Step};
 
+use super::liveness::{
+    JudgeOptions, PeerView, PointError, close_and_settle, ends_of, give_the_nodes_time, observe,
+    unlock_of,
+};
 use super::{
-    BackupPoint, Behaviour, ChannelResult, Expected, LedgerFacts, POINT_BACKUP, PointResult,
-    Verdict, Workload, channel_names, classify, point_scenario, predict, settle, steps,
+    BackupPoint, Behaviour, ChannelResult, Expected, POINT_BACKUP, PointResult, Verdict, Workload,
+    channel_names, classify, point_scenario, predict, steps,
 };
 use crate::model::audit::{predict_forgotten, predict_mutual};
+use crate::model::resolve::{Resolution, Side, resolve_mutual, resolve_one_sided};
 use crate::model::silence::effective_mode;
 
-/// The peer's view of a channel before the restore.
-#[derive(Debug, Clone)]
-struct PeerView {
-    numbers: Option<(u64, u64)>,
-    funding: Option<OutPoint>,
-    /// What the peer's records promise each side (taken before the restore, so nothing the
-    /// restored node says can move the baseline).
-    owed_peer: u64,
-    owed_node: u64,
-    pending_tlcs: usize,
+/// How one point is run: on which backend, policy and driver, with which seed and judge.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PointRun {
+    pub(super) backend: Backend,
+    pub(super) policy: AuditPolicy,
+    pub(super) driver: DriverKind,
+    pub(super) seed: u64,
+    pub(super) judge: JudgeOptions,
 }
 
 pub(super) async fn run_point(
     workload: &Workload,
-    backend: Backend,
-    policy: AuditPolicy,
+    how: PointRun,
     point: BackupPoint,
-    driver: DriverKind,
-    seed: u64,
     dir: &Path,
 ) -> PointResult {
+    let PointRun {
+        backend,
+        policy,
+        driver,
+        seed,
+        ..
+    } = how;
     let started = Instant::now();
     let mut result = PointResult {
         point: point.clone(),
@@ -53,7 +58,7 @@ pub(super) async fn run_point(
         elapsed_ms: 0,
         run_dir: Some(dir.to_path_buf()),
     };
-    match judge_point(workload, backend, policy, &point, driver, seed, dir).await {
+    match judge_point(workload, how, &point, dir).await {
         Ok(channels) => result.channels = channels,
         Err(e) => {
             result.error = Some(format!(
@@ -69,13 +74,17 @@ pub(super) async fn run_point(
 
 async fn judge_point(
     workload: &Workload,
-    backend: Backend,
-    policy: AuditPolicy,
+    how: PointRun,
     point: &BackupPoint,
-    driver: DriverKind,
-    seed: u64,
     dir: &Path,
 ) -> Result<Vec<ChannelResult>, PointError> {
+    let PointRun {
+        backend,
+        policy,
+        driver,
+        seed,
+        judge: options,
+    } = how;
     std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
     let path = dir.join("point.toml");
     let mut file = point_scenario(workload, policy, point);
@@ -97,7 +106,15 @@ async fn judge_point(
         let mut session = Session::setup(&scenario, driver, backend, &run_dir, seed)
             .await
             .map_err(|failure| failure.error)?;
-        let judged = judge_on(&mut session, workload, point, policy, attempt == ATTEMPTS).await;
+        let judged = judge_on(
+            &mut session,
+            workload,
+            point,
+            policy,
+            options,
+            attempt == ATTEMPTS,
+        )
+        .await;
         // A point that could not be judged keeps its run directory with a report saying why.
         let judged = match judged {
             Err(PointError::Judge(error)) => {
@@ -134,20 +151,12 @@ async fn judge_point(
 /// Reruns of a point whose other channels interleaved differently from discovery.
 const ATTEMPTS: u32 = 3;
 
-/// Why a point has no verdict: its run failed (a step, setup), or judging it did.
-#[derive(Debug, thiserror::Error)]
-enum PointError {
-    #[error(transparent)]
-    Run(#[from] RunFailure),
-    #[error(transparent)]
-    Judge(#[from] HarnessError),
-}
-
 async fn judge_on(
     session: &mut Session<'_>,
     workload: &Workload,
     point: &BackupPoint,
     policy: AuditPolicy,
+    options: JudgeOptions,
     last_attempt: bool,
 ) -> Result<Option<Vec<ChannelResult>>, PointError> {
     let node = workload.node.as_str();
@@ -191,51 +200,95 @@ async fn judge_on(
             .wait_quiescent("waiting until no message is in flight after the reveals")
             .await?;
     }
+    let reconnected_at = session.height().await?;
+    give_the_nodes_time(session, node, &channels, &before, options).await?;
     // Observe every channel before closing any (closing one mines blocks).
     let mut observed = BTreeMap::new();
     for (channel, peer) in &channels {
-        observed.insert(
-            channel.clone(),
-            observe(session, node, peer, channel).await?,
-        );
+        let seen = observe(session, workload, peer, channel, &before[channel], options).await?;
+        observed.insert(channel.clone(), seen);
     }
     let mut out = Vec::new();
     for (channel, peer) in &channels {
         let view = &before[channel];
         let known = actual.get(channel).copied();
         let backup = known.unwrap_or((0, 0));
-        let expected = match known {
+        let ends = ends_of(session, workload, policy, peer)?;
+        let (expected, expected_resolution) = match known {
             // The backup predates the channel: the peer closes it when asked, unless it was
             // restored too (then it is Stale and waits: nobody can close).
-            None if view.numbers.is_some() && workload.restores_peers() => Expected {
-                behaviour: Behaviour::Frozen,
-                ..predict_forgotten()
-            },
-            None if view.numbers.is_some() => predict_forgotten(),
+            None if view.numbers.is_some() && workload.restores_peers() => (
+                Expected {
+                    behaviour: Behaviour::Frozen,
+                    ..predict_forgotten()
+                },
+                Resolution::Frozen,
+            ),
+            None if view.numbers.is_some() => (
+                predict_forgotten(),
+                resolve_one_sided(Behaviour::Forgotten, ends),
+            ),
             _ if workload.restores_peers() => {
-                predict_mutual(policy, reveal, backup, view.numbers).0
+                let expected = predict_mutual(policy, reveal, backup, view.numbers).0;
+                let resolution = match view.numbers {
+                    None => Resolution::ClosedBefore,
+                    Some(_) if !reveal => Resolution::Frozen,
+                    Some(peer_numbers) => resolve_mutual(backup, peer_numbers, ends),
+                };
+                (expected, resolution)
             }
-            _ => predict(policy, backup, view.numbers),
+            _ => {
+                let expected = predict(policy, backup, view.numbers);
+                (expected, resolve_one_sided(expected.behaviour, ends))
+            }
         };
-        let observed = observed[channel];
-        let facts = close_and_settle(session, node, peer, channel, observed, view).await?;
-        let (mut verdict, mut detail) = classify(expected, observed, &facts);
+        // With the named option the judge closes what the nodes left held (not what neither
+        // end audited: nobody may close that one).
+        let expected_resolution = match expected_resolution {
+            Resolution::Frozen
+                if options.judge_closes_held && expected.behaviour == Behaviour::Held =>
+            {
+                Resolution::JudgeClosed
+            }
+            other => other,
+        };
+        let seen = observed[channel].clone();
+        let facts = close_and_settle(session, node, peer, channel, &seen, view).await?;
+        let (mut verdict, mut detail) = classify(
+            expected,
+            expected_resolution,
+            seen.behaviour,
+            seen.resolution,
+            &facts.ledger,
+        );
+        if verdict == Verdict::Frozen {
+            detail = seen.waiting.clone();
+        }
         if let Err(e) = session.check_invariants().await
             && !verdict.is_failure()
         {
             verdict = Verdict::Mismatch;
             detail = e.to_string();
         }
+        let unlock = unlock_of(&seen, facts.settled_at, reconnected_at);
         out.push(ChannelResult {
             channel: channel.clone(),
             peer: peer.clone(),
             backup,
             peer_numbers: view.numbers,
             expected,
-            observed,
+            observed: seen.behaviour,
+            expected_resolution,
+            resolution: seen.resolution,
+            closed_by: match seen.resolution {
+                Resolution::ClosedBy(Side::Node) => Some(node.to_string()),
+                Resolution::ClosedBy(Side::Peer) => Some(peer.clone()),
+                _ => None,
+            },
+            unlock,
             verdict,
             detail,
-            ledger: facts,
+            ledger: facts.ledger,
         });
     }
     Ok(Some(out))
@@ -329,164 +382,4 @@ async fn await_reveals(
         }
     }
     Ok(())
-}
-
-/// What the restored node did with a channel in its current run: a channel it does not list
-/// is forgotten (its backup predates it); one held while the peer is Stale too is frozen.
-async fn observe(
-    session: &mut Session<'_>,
-    node: &str,
-    peer: &str,
-    channel: &str,
-) -> Result<Behaviour, HarnessError> {
-    let id = session.channel_id(channel)?;
-    session.fetch_events(Some(node)).await?;
-    let audited = session.events(node)?.iter().find_map(|e| match &e.kind {
-        EventKind::Audit(audit) if audit.channel_id == id && audit.passed() => {
-            Some(Behaviour::Resumed)
-        }
-        EventKind::Audit(audit) if audit.channel_id == id => Some(Behaviour::Held),
-        _ => None,
-    });
-    let listed = session.list_channels(node).await?;
-    let Some(info) = listed.into_iter().find(|c| c.channel_id == id) else {
-        return Ok(Behaviour::Forgotten);
-    };
-    let behaviour = audited.unwrap_or(match info.state {
-        ChannelState::Closed(_) => Behaviour::Closed,
-        ChannelState::ChannelReady | ChannelState::ShuttingDown(_) => Behaviour::Resumed,
-        _ => Behaviour::Held,
-    });
-    if behaviour == Behaviour::Held
-        && session.channel_info(peer, channel).await?.state == ChannelState::Stale
-    {
-        return Ok(Behaviour::Frozen);
-    }
-    Ok(behaviour)
-}
-
-/// Close the channel (the restored node force-closes if it resumed, else the peer does),
-/// follow the ledger until every output is in a wallet, and compare the takes with what the
-/// peer's records promised.
-async fn close_and_settle(
-    session: &mut Session<'_>,
-    node: &str,
-    peer: &str,
-    channel: &str,
-    observed: Behaviour,
-    before: &PeerView,
-) -> Result<LedgerFacts, HarnessError> {
-    let funding = before.funding.ok_or_else(|| {
-        HarnessError::node(peer, format!("lists no funding outpoint for {channel}"))
-    })?;
-    let (owed_node, owed_peer, pending) = (before.owed_node, before.owed_peer, before.pending_tlcs);
-    let closed = |node: &str| {
-        Step::ExpectState(ExpectState {
-            node: node.to_string(),
-            channel: channel.to_string(),
-            state: "Closed".into(),
-        })
-    };
-    match observed {
-        // Both ends Stale: nobody may close it. The ledger must not have moved either.
-        Behaviour::Frozen => {
-            let mut facts = LedgerFacts::default();
-            if let Some((txid, kind)) = settle(&session.transactions().await?, funding).closing {
-                facts.shortfalls.push(format!(
-                    "{channel} is Stale on both ends, yet a {kind} ({txid}) closed it on the ledger"
-                ));
-            }
-            return Ok(facts);
-        }
-        // The peer force-closes on the restored node's request, on its own.
-        Behaviour::Forgotten => {
-            session
-                .act(closed(peer), "the peer closes a channel the node forgot")
-                .await?
-        }
-        _ => {}
-    }
-    if settle(&session.transactions().await?, funding)
-        .closing
-        .is_none()
-    {
-        let who = if observed == Behaviour::Resumed {
-            node
-        } else {
-            peer
-        };
-        let close = Step::Shutdown(Shutdown {
-            node: who.to_string(),
-            channel: channel.to_string(),
-            force: true,
-            expect: ShutdownExpect::Ok,
-        });
-        session
-            .act(
-                close,
-                "the judge closes the channel to follow it on the ledger",
-            )
-            .await?;
-        let other = if who == node { peer } else { node };
-        // The other side saw the commitment (and, if it was revoked, submitted the penalty in
-        // the same step: list_channels answers only after that step).
-        session
-            .act(closed(other), "the other side sees the commitment")
-            .await?;
-    }
-    let settlement = session
-        .follow_ledger(
-            format!("channel {channel} settled on the ledger"),
-            |txs, tip| {
-                let s = settle(txs, funding);
-                if s.is_final() {
-                    return LedgerLook::Done(s);
-                }
-                let seen = format!("unspent channel outputs {:?}", s.unsettled);
-                if s.closing.is_some() && (s.spendable_at == u64::MAX || s.spendable_at >= tip) {
-                    let blocks = if s.spendable_at == u64::MAX {
-                        1
-                    } else {
-                        s.spendable_at - tip + 1
-                    };
-                    LedgerLook::Mine {
-                        blocks: blocks.min(1_000),
-                        seen,
-                    }
-                } else {
-                    LedgerLook::Wait { seen }
-                }
-            },
-        )
-        .await?;
-    let mut facts = LedgerFacts::default();
-    let node_key = session.pubkey(node)?;
-    for penalty in &settlement.penalties {
-        // The punished commitment's holder broadcast a revoked state.
-        if penalty.cheater == node_key {
-            facts.restored_punished = Some(penalty.txid.to_string());
-        } else {
-            facts.peer_punished = Some(penalty.txid.to_string());
-        }
-    }
-    let (node_wallet, peer_wallet) = (session.wallet_key(node)?, session.wallet_key(peer)?);
-    let (got_node, got_peer) = (settlement.take(&node_wallet), settlement.take(&peer_wallet));
-    let short = |who: &str, got: u64, owed: u64| {
-        let lacking = if pending == 0 {
-            got != owed
-        } else {
-            got < owed
-        };
-        lacking.then(|| format!("{who}: got {got} on the ledger, the peer's records say {owed}"))
-    };
-    facts.shortfalls.extend(short(node, got_node, owed_node));
-    facts.shortfalls.extend(short(peer, got_peer, owed_peer));
-    if got_node + got_peer != settlement.funding_amount {
-        facts.shortfalls.push(format!(
-            "of the channel's {}, {node} got {got_node} and {peer} {got_peer}: not all of it went \
-             to the two of them",
-            settlement.funding_amount
-        ));
-    }
-    Ok(facts)
 }

@@ -121,8 +121,9 @@ fn regression_text(
                 }
             ),
             AuditPolicy::Strict => format!(
-                "Under `strict` the audit fails, the channel stays Stale and {node} refuses to \
-                 force-close it: nothing revoked can reach the ledger."
+                "Under `strict` the audit fails and {node} asks the peer to close: the peer's \
+                 latest commitment closes the channel and nothing revoked reaches the ledger \
+                 (no penalty)."
             ),
         }
     );
@@ -158,19 +159,16 @@ fn regression_text(
                     outcome: AuditExpect::Failed,
                     peer: None,
                 })));
-            file.steps
-                .push(spanned(Step::ExpectState(steps::channels::ExpectState {
-                    node: node.clone(),
-                    channel: channel.clone(),
-                    state: "Stale".into(),
-                })));
-            file.steps
-                .push(spanned(Step::Shutdown(steps::channels::Shutdown {
-                    node: node.clone(),
-                    channel: channel.clone(),
-                    force: true,
-                    expect: ShutdownExpect::Refused,
-                })));
+            // On the node's request the peer force-closes with its latest commitment; the node
+            // sees it on the ledger.
+            for who in [peer_of(workload, channel), node.clone()] {
+                file.steps
+                    .push(spanned(Step::ExpectState(steps::channels::ExpectState {
+                        node: who,
+                        channel: channel.clone(),
+                        state: "Closed".into(),
+                    })));
+            }
             file.steps.push(spanned(Step::CheckInvariants(
                 steps::network::CheckInvariants {},
             )));
@@ -194,6 +192,15 @@ fn regression_text(
         }
     );
     render(&file, &comment)
+}
+
+/// The node's peer on `channel`.
+fn peer_of(workload: &Workload, channel: &str) -> String {
+    workload
+        .channels()
+        .get(channel)
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -29,7 +29,16 @@ pub(super) fn row(r: &PointResult) -> Vec<[String; 5]> {
         .into_iter()
         .map(|c| {
             let mut verdict = c.verdict.to_string();
-            if !c.detail.is_empty() && c.verdict.is_failure() {
+            if let (Some(by), Some(unlock)) = (&c.closed_by, c.unlock) {
+                let _ = write!(
+                    verdict,
+                    " by {by} ({} blocks, {} ms)",
+                    unlock.blocks, unlock.ms
+                );
+            } else if let (Verdict::Resumed, Some(unlock)) = (c.verdict, c.unlock) {
+                let _ = write!(verdict, " ({} ms)", unlock.ms);
+            }
+            if !c.detail.is_empty() && (c.verdict.is_failure() || c.verdict == Verdict::Frozen) {
                 verdict.push_str(": ");
                 verdict.push_str(c.detail.lines().next().unwrap_or_default());
             }
@@ -98,7 +107,8 @@ pub(super) fn combos(report: &SweepReport) -> Vec<(String, String)> {
     out
 }
 
-/// `rocksdb/fiber: 38 points: 30 resumed, 0 held, 0 closed, 8 UNSAFE, 0 LOST, 0 MISMATCH`
+/// `w rocksdb/fiber: 38 points: 30 resumed, 0 held, 0 closed, 0 FROZEN, 8 UNSAFE, 0 LOST,
+/// 0 MISMATCH` (forgotten and ERROR only when there are any).
 pub fn summary_lines(report: &SweepReport) -> Vec<String> {
     combos(report)
         .into_iter()
@@ -109,8 +119,7 @@ pub fn summary_lines(report: &SweepReport) -> Vec<String> {
                 .iter()
                 // Verdicts only some workloads can have are listed when they occur.
                 .filter(|v| {
-                    !matches!(v, Verdict::Error | Verdict::Forgotten | Verdict::Frozen)
-                        || counts.contains_key(v)
+                    !matches!(v, Verdict::Error | Verdict::Forgotten) || counts.contains_key(v)
                 })
                 .map(|v| format!("{} {v}", counts.get(v).copied().unwrap_or(0)))
                 .collect();
@@ -118,6 +127,65 @@ pub fn summary_lines(report: &SweepReport) -> Vec<String> {
                 "{} {backend}/{policy}: {total} points: {}",
                 report.workload,
                 parts.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// The header of [`unlock_rows`]' table.
+pub const UNLOCK_HEADER: &str = "| workload | backend | policy | points | resumed | closed | FROZEN | \
+UNSAFE | LOST | median blocks | worst blocks | median ms | worst ms |\n\
+|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+/// The time to funds unlocked, one Markdown row per backend x policy: counts of the points'
+/// verdicts, then the median and worst over the points the nodes resolved (resumed or closed
+/// after the restore; a channel closed before the restore locks nothing). A FROZEN point makes
+/// the worst `never`.
+pub fn unlock_rows(report: &SweepReport) -> Vec<String> {
+    combos(report)
+        .into_iter()
+        .map(|(backend, policy)| {
+            let results: Vec<&PointResult> = report
+                .results
+                .iter()
+                .filter(|r| r.backend == backend && r.policy == policy)
+                .collect();
+            let count = |v: Verdict| results.iter().filter(|r| r.verdict() == v).count();
+            let unlocks: Vec<_> = results
+                .iter()
+                .filter_map(|r| {
+                    r.channels
+                        .iter()
+                        .find(|c| c.channel == r.point.channel)
+                        .and_then(|c| c.unlock)
+                })
+                .collect();
+            let frozen = count(Verdict::Frozen);
+            let stat = |mut values: Vec<u64>| -> (String, String) {
+                values.sort_unstable();
+                let median = values
+                    .get(values.len().saturating_sub(1) / 2)
+                    .map_or_else(|| "-".to_string(), u64::to_string);
+                let worst = if frozen > 0 {
+                    "never".to_string()
+                } else {
+                    values
+                        .last()
+                        .map_or_else(|| "-".to_string(), u64::to_string)
+                };
+                (median, worst)
+            };
+            let (median_blocks, worst_blocks) = stat(unlocks.iter().map(|u| u.blocks).collect());
+            let (median_ms, worst_ms) = stat(unlocks.iter().map(|u| u.ms).collect());
+            format!(
+                "| `{}` | {backend} | {policy} | {} | {} | {} | {frozen} | {} | {} | {median_blocks} | \
+                 {worst_blocks} | {median_ms} | {worst_ms} |",
+                report.workload,
+                results.len(),
+                count(Verdict::Resumed),
+                count(Verdict::Closed) + count(Verdict::Forgotten),
+                count(Verdict::Unsafe),
+                count(Verdict::Lost),
             )
         })
         .collect()

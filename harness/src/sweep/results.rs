@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use dlp_node_api::Backend;
 use serde::Serialize;
 
-use super::{BackupPoint, Behaviour, Expected, LedgerFacts, Verdict};
+use super::{BackupPoint, Behaviour, Expected, LedgerFacts, Resolution, Verdict};
 
 /// The verdict on one of the node's channels at one point.
 #[derive(Debug, Clone, Serialize)]
@@ -20,11 +20,32 @@ pub struct ChannelResult {
     pub peer_numbers: Option<(u64, u64)>,
     pub expected: Expected,
     pub observed: Behaviour,
+    /// How the oracle says the channel ends up when only the nodes act.
+    pub expected_resolution: Resolution,
+    /// How it ended up.
+    pub resolution: Resolution,
+    /// The node whose commitment closed it after the restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<String>,
+    /// The time to funds unlocked, when the nodes resolved it (resumed or closed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unlock: Option<Unlock>,
     pub verdict: Verdict,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
     /// What the ledger showed when the channel was closed and settled.
     pub ledger: LedgerFacts,
+}
+
+/// How long a restored channel's funds stayed locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Unlock {
+    /// Blocks from the reconnection until the last of the channel's outputs was in a wallet
+    /// (0 for a channel that resumed: its funds are usable at once).
+    pub blocks: u64,
+    /// Milliseconds from the resolving end's reconnection to the event that resolved the
+    /// channel: its audit passing, or its closing transaction accepted by the chain.
+    pub ms: u64,
 }
 
 /// One point on one backend under one policy.

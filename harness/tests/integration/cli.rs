@@ -43,6 +43,46 @@ fn check_names_file_line_and_column_of_an_invalid_step_and_exits_2() {
     assert!(stderr.contains("unknown node \"dave\""), "{stderr}");
 }
 
+/// Under the fiber policy a failed audit holds (`on_audit_failure = "hold"`): nobody closes, and
+/// `expect_resolution` says FROZEN after its bound, naming what each end shows.
+#[test]
+fn expect_resolution_reports_a_held_channel_as_frozen_with_each_ends_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        dir.path(),
+        "frozen.toml",
+        &format!(
+            "{TWO_NODES}[[steps]]\nwait_quiescent = {{}}\n\
+             [[steps]]\nbackup = {{ node = \"bob\", name = \"old\" }}\n\
+             [[steps]]\npay = {{ from = \"alice\", to = \"bob\", amount = 10_000 }}\n\
+             [[steps]]\npay = {{ from = \"alice\", to = \"bob\", amount = 10_000 }}\n\
+             [[steps]]\nrestore = {{ node = \"bob\", backup = \"old\" }}\n\
+             [[steps]]\nconnect = {{ from = \"alice\", to = \"bob\" }}\n\
+             [[steps]]\nexpect_audit = {{ node = \"bob\", channel = \"ab\", outcome = \"failed\" }}\n\
+             [[steps]]\nexpect_resolution = {{ channel = \"ab\", outcome = \"closed\", within_blocks = 2 }}\n"
+        ),
+    );
+    let out = harness()
+        .args(["run", "--backend", "sqlite"])
+        .arg(&path)
+        .env("DLP_HARNESS_RUN_DIR", dir.path().join("runs"))
+        .output_within(DEADLINE);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("step 8 (expect_resolution, line 25)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ab FROZEN: neither resumed nor closed by the nodes within 2 blocks"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("alice: ChannelReady, never audited; bob: Stale, its audit failed"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_failing_scenario_exits_1_with_a_timeline_and_keeps_its_run_directory() {
     let dir = tempfile::tempdir().expect("tempdir");

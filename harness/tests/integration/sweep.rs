@@ -8,23 +8,40 @@ use std::path::PathBuf;
 
 use dlp_harness::capability::DriverKind;
 use dlp_harness::run::runner::runs_root;
-use dlp_harness::sweep::{Behaviour, SweepConfig, SweepReport, Verdict, Workload, sweep};
+use dlp_harness::sweep::{
+    Behaviour, JudgeOptions, SweepConfig, SweepReport, Verdict, Workload, sweep,
+};
 use dlp_node_api::{AuditPolicy, Backend};
 
 fn run(workload: &str) -> SweepReport {
+    run_with(
+        workload,
+        vec![Backend::Rocksdb, Backend::Sqlite],
+        vec![AuditPolicy::Fiber, AuditPolicy::Strict],
+        JudgeOptions::default(),
+    )
+}
+
+fn run_with(
+    workload: &str,
+    backends: Vec<Backend>,
+    policies: Vec<AuditPolicy>,
+    judge: JudgeOptions,
+) -> SweepReport {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios/sweeps")
         .join(workload);
     let workload = Workload::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let config = SweepConfig {
-        backends: vec![Backend::Rocksdb, Backend::Sqlite],
-        policies: vec![AuditPolicy::Fiber, AuditPolicy::Strict],
+        backends,
+        policies,
         driver: DriverKind::InProcess,
         seed: 1,
         jobs: 3,
         keep: false,
         only: Vec::new(),
         runs_root: runs_root(),
+        judge,
     };
     let runtime = dlp_harness::run::runner::runtime().expect("runtime");
     runtime
@@ -90,6 +107,14 @@ fn check_with(report: &SweepReport, penalty_proof: bool) -> usize {
                 Verdict::Unsafe,
                 "strict must never be unsafe\n{tables}"
             );
+            // Strict must be live: every restored channel resumes or gets closed by the nodes.
+            assert_ne!(
+                verdict,
+                Verdict::Frozen,
+                "strict must never leave funds locked: point {} {:?}\n{tables}",
+                r.point.index,
+                r.channels
+            );
         } else if verdict == Verdict::Unsafe && r.backend == "rocksdb" {
             fiber_unsafe += 1;
         }
@@ -103,6 +128,68 @@ fn two_node_direct_payments_both_ways() {
     assert!(
         check(&report) > 0,
         "fiber's +/-1 rule resumes revoked backups in this workload"
+    );
+    let tables = dlp_harness::sweep::render_tables(&report);
+    let count = |policy: &str, v: Verdict| {
+        report
+            .results
+            .iter()
+            .filter(|r| r.policy == policy && r.verdict() == v)
+            .count()
+    };
+    // Nobody acts for the nodes: under fiber a failed audit holds the funds for good; under
+    // strict the peer closes on the restored node's request, and the ledger paid both.
+    assert!(count("fiber", Verdict::Frozen) > 0, "{tables}");
+    assert!(count("strict", Verdict::Closed) > 0, "{tables}");
+    assert_eq!(
+        count("fiber", Verdict::Held) + count("strict", Verdict::Held),
+        0
+    );
+    for r in report
+        .results
+        .iter()
+        .filter(|r| r.verdict() == Verdict::Closed)
+    {
+        let own = r
+            .channels
+            .iter()
+            .find(|c| c.channel == r.point.channel)
+            .expect("own");
+        assert_eq!(own.closed_by.as_deref(), Some("alice"), "{tables}");
+        assert!(
+            own.unlock.is_some(),
+            "a closed point has its time to unlock\n{tables}"
+        );
+    }
+}
+
+/// The named option brings back the judge that closes held channels for the nodes: the
+/// points fiber leaves frozen are `held` again, and the ledger still pays both.
+#[test]
+fn the_judge_closes_held_channels_only_when_asked() {
+    let report = run_with(
+        "two_node_direct.toml",
+        vec![Backend::Rocksdb],
+        vec![AuditPolicy::Fiber],
+        JudgeOptions {
+            judge_closes_held: true,
+            ..JudgeOptions::default()
+        },
+    );
+    check(&report);
+    let tables = dlp_harness::sweep::render_tables(&report);
+    let held = report
+        .results
+        .iter()
+        .filter(|r| r.verdict() == Verdict::Held)
+        .count();
+    assert!(held > 0, "{tables}");
+    assert!(
+        !report
+            .results
+            .iter()
+            .any(|r| r.verdict() == Verdict::Frozen),
+        "{tables}"
     );
 }
 
@@ -168,7 +255,7 @@ fn payment_then_shutdown() {
 }
 
 #[test]
-fn both_ends_restored_freeze_under_passive_silence_and_audit_each_other_when_revealed() {
+fn both_ends_restored_freeze_under_passive_silence_and_the_newer_end_closes_under_strict() {
     let report = run("two_node_direct_both_restored.toml");
     assert_eq!(check(&report), 0, "nothing resumes unsafely here");
     let tables = dlp_harness::sweep::render_tables(&report);
@@ -185,8 +272,9 @@ fn both_ends_restored_freeze_under_passive_silence_and_audit_each_other_when_rev
             }
         }
     }
-    // Revealed: a backup at the latest state resumes on both ends; older ones are held by the
-    // node while the peer (whose backup is newer) resumes and closes.
+    // Revealed: a backup at the latest state resumes on both ends; older ones are closed by
+    // the peer, whose backup is the newer one, whatever the distance between the two (`check`
+    // asserts none is frozen under strict).
     let strict = |v: Verdict| {
         report
             .results
@@ -195,7 +283,12 @@ fn both_ends_restored_freeze_under_passive_silence_and_audit_each_other_when_rev
             .count()
     };
     assert!(strict(Verdict::Resumed) > 0, "{tables}");
-    assert!(strict(Verdict::Held) > 0, "{tables}");
+    assert!(strict(Verdict::Closed) > 0, "{tables}");
+    for r in report.results.iter().filter(|r| r.policy == "strict") {
+        for c in r.channels.iter().filter(|c| c.verdict == Verdict::Closed) {
+            assert_eq!(c.closed_by.as_deref(), Some(c.peer.as_str()), "{tables}");
+        }
+    }
 }
 
 #[test]

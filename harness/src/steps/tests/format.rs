@@ -456,3 +456,36 @@ fn a_misspelt_message_in_step_control_is_refused_at_its_line_with_the_names() {
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+#[test]
+fn expect_resolution_is_bounded_and_names_a_closer_only_for_a_close() {
+    let step = |fields: &str| format!("{BASE}[[steps]]\nexpect_resolution = {{ {fields} }}\n");
+    parse(&step(
+        "channel = \"ab\", outcome = \"closed\", by = \"alice\", within_blocks = 100",
+    ))
+    .expect("the limit itself");
+    parse(&step("channel = \"ab\", outcome = \"resumed\"")).expect("resumed, default bound");
+    for (fields, want) in [
+        (
+            "channel = \"ab\", outcome = \"closed\", within_blocks = 0",
+            "must be 1 to 100",
+        ),
+        (
+            "channel = \"ab\", outcome = \"closed\", within_blocks = 101",
+            "must be 1 to 100",
+        ),
+        (
+            "channel = \"ab\", outcome = \"resumed\", by = \"alice\"",
+            "only with outcome",
+        ),
+        (
+            "channel = \"ab\", outcome = \"closed\", by = \"dave\"",
+            "unknown node \"dave\"",
+        ),
+        ("channel = \"ab\", outcome = \"frozen\"", "unknown variant"),
+    ] {
+        let (line, msg) = error_at(&step(fields));
+        assert_eq!(line, 10, "{fields}");
+        assert!(msg.contains(want), "{fields}: {msg}");
+    }
+}
