@@ -139,8 +139,9 @@ UNSAFE | LOST | median blocks | worst blocks | median ms | worst ms |\n\
 
 /// The time to funds unlocked, one Markdown row per backend x policy: counts of the points'
 /// verdicts, then the median and worst over the points the nodes resolved (resumed or closed
-/// after the restore; a channel closed before the restore locks nothing). A FROZEN point makes
-/// the worst `never`.
+/// after the restore; a channel closed before the restore locks nothing) and the FROZEN ones,
+/// which never unlock: they count as `never`, so a policy that freezes most points shows a
+/// median of `never`, not the median of its few lucky points.
 pub fn unlock_rows(report: &SweepReport) -> Vec<String> {
     combos(report)
         .into_iter()
@@ -161,18 +162,21 @@ pub fn unlock_rows(report: &SweepReport) -> Vec<String> {
                 })
                 .collect();
             let frozen = count(Verdict::Frozen);
-            let stat = |mut values: Vec<u64>| -> (String, String) {
+            // A FROZEN point never unlocks: it counts, as "never", in the median and the worst.
+            let stat = |values: Vec<u64>| -> (String, String) {
+                let mut values: Vec<u64> = values
+                    .into_iter()
+                    .chain(std::iter::repeat_n(u64::MAX, frozen))
+                    .collect();
                 values.sort_unstable();
+                let show = |v: &u64| match *v {
+                    u64::MAX => "never".to_string(),
+                    v => v.to_string(),
+                };
                 let median = values
                     .get(values.len().saturating_sub(1) / 2)
-                    .map_or_else(|| "-".to_string(), u64::to_string);
-                let worst = if frozen > 0 {
-                    "never".to_string()
-                } else {
-                    values
-                        .last()
-                        .map_or_else(|| "-".to_string(), u64::to_string)
-                };
+                    .map_or_else(|| "-".to_string(), show);
+                let worst = values.last().map_or_else(|| "-".to_string(), show);
                 (median, worst)
             };
             let (median_blocks, worst_blocks) = stat(unlocks.iter().map(|u| u.blocks).collect());

@@ -161,6 +161,22 @@ fn two_node_direct_payments_both_ways() {
             "a closed point has its time to unlock\n{tables}"
         );
     }
+    // The time-to-unlock table: fiber freezes most points, so its median is `never` too;
+    // strict's worst is a number of blocks.
+    let rows = dlp_harness::sweep::unlock_rows(&report);
+    let row = |policy: &str| {
+        rows.iter()
+            .find(|r| r.contains(&format!("| {policy} |")))
+            .unwrap_or_else(|| panic!("no {policy} row in {rows:?}"))
+            .split('|')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let (fiber, strict) = (row("fiber"), row("strict"));
+    assert_eq!(fiber[9..11], ["never", "never"], "{rows:?}");
+    assert!(strict[10].parse::<u64>().is_ok(), "{rows:?}");
 }
 
 /// The named option brings back the judge that closes held channels for the nodes: the
