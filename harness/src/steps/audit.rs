@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use dlp_chain::TxKind;
-use dlp_node_api::{ChannelState, EventKind, MessageName};
+use dlp_node_api::{ChannelState, EventKind, MessageName, MutualStale};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -256,6 +256,15 @@ impl Verb for ExpectResolution {
         let entry = cx.net.channel(channel)?;
         let (id, ends) = (entry.id, [entry.from.clone(), entry.to.clone()]);
         let bound = self.within_blocks.unwrap_or(DEFAULT_RESOLVE_WITHIN_BLOCKS);
+        if let Some(by) = &self.by
+            && !ends.contains(by)
+        {
+            return Err(HarnessError::Expectation(format!(
+                "expect_resolution: by = {by:?} is not an end of {channel} ({} - {})",
+                ends[0], ends[1]
+            )));
+        }
+        await_reveals(cx, id, &ends, channel).await?;
         let mut mined = 0;
         let seen = loop {
             cx.net.wait_quiescent().await?;
@@ -294,6 +303,53 @@ impl Verb for ExpectResolution {
             "expected {channel} {want}, but the nodes {got} (after {mined} blocks)"
         )))
     }
+}
+
+/// Both ends Stale: an end with `mutual_stale = "reveal"` sends its StaleNotice when a timer
+/// runs out, which quiescence cannot see. Wait until each such end has audited the channel or
+/// revealed; what follows is messages, which quiescence covers. (One end Stale: its audit
+/// follows the live peer's ReestablishChannel, a message too.)
+async fn await_reveals(
+    cx: &mut Ctx<'_>,
+    id: dlp_chain::Hash32,
+    ends: &[String; 2],
+    channel: &str,
+) -> Result<(), HarnessError> {
+    let mut revealing = Vec::new();
+    for end in ends {
+        let stale = cx
+            .net
+            .client(end)?
+            .list_channels()
+            .await?
+            .iter()
+            .any(|c| c.channel_id == id && c.state == ChannelState::Stale);
+        if !stale {
+            return Ok(());
+        }
+        let audit = cx.net.audit_settings(end)?;
+        if effective_mode(audit.policy, audit.mutual_stale) == MutualStale::Reveal {
+            revealing.push(end);
+        }
+    }
+    for end in revealing {
+        cx.net
+            .wait_event(
+                end,
+                0,
+                &format!("{end} to audit or reveal on {channel}"),
+                |k| {
+                    matches!(k, EventKind::Audit(audit) if audit.channel_id == id)
+                        || matches!(k, EventKind::MessageSent {
+                        msg_type: MessageName::StaleNotice,
+                        channel_id: Some(c),
+                        ..
+                    } if *c == id)
+                },
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// The channel's resolution so far: a transaction spending its funding on the ledger (a

@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use dlp_chain::{OutPoint, TxKind};
-use dlp_node_api::{AuditPolicy, ChannelState, EventKind, NodeEvent};
+use dlp_node_api::{
+    AuditPolicy, ChannelState, EventKind, NodeEvent, OnAuditFailure, OnForceCloseRequest,
+};
 
 use crate::error::HarnessError;
 use crate::model::resolve::{Ends, Resolution, Side, effective_on_failure};
@@ -177,6 +179,7 @@ pub(super) async fn observe(
     channel: &str,
     view: &PeerView,
     options: JudgeOptions,
+    ends: Ends,
 ) -> Result<Seen, HarnessError> {
     let node = workload.node.as_str();
     let id = session.channel_id(channel)?;
@@ -241,16 +244,20 @@ pub(super) async fn observe(
                 Side::Node => (node, peer),
                 Side::Peer => (peer, node),
             };
+            // The broadcast of the very transaction that spent the funding (not a later claim).
+            let closing = match view.funding {
+                Some(funding) => settle(&session.transactions().await?, funding).closing,
+                None => None,
+            };
             let events = session.events(closer)?;
             events
                 .iter()
-                .rev()
                 .find_map(|e| match &e.kind {
                     EventKind::TxBroadcast {
-                        channel_id: Some(c),
+                        txid,
                         accepted: true,
                         ..
-                    } if *c == id => Some(e.at_ms),
+                    } if closing.as_ref().is_some_and(|(t, _)| t == txid) => Some(e.at_ms),
                     _ => None,
                 })
                 .and_then(|at| since_connected(events, other, at, session))
@@ -258,7 +265,7 @@ pub(super) async fn observe(
         _ => None,
     };
     let waiting = if resolution == Resolution::Frozen {
-        waiting_for(session, node, peer, id, node_audit, peer_audit).await?
+        waiting_for(session, node, peer, id, node_audit, peer_audit, ends).await?
     } else {
         String::new()
     };
@@ -322,9 +329,20 @@ async fn waiting_for(
     id: dlp_chain::Hash32,
     node_audit: Option<(bool, u64)>,
     peer_audit: Option<(bool, u64)>,
+    ends: Ends,
 ) -> Result<String, HarnessError> {
     let mut parts = Vec::new();
-    for (who, other, audit) in [(node, peer, node_audit), (peer, node, peer_audit)] {
+    let sides = [
+        (node, peer, node_audit, ends.node_on_failure, None),
+        (
+            peer,
+            node,
+            peer_audit,
+            ends.peer_on_failure,
+            Some(ends.peer_on_request),
+        ),
+    ];
+    for (who, other, audit, on_failure, on_request) in sides {
         let state = session
             .list_channels(who)
             .await?
@@ -336,9 +354,18 @@ async fn waiting_for(
             (Some(ChannelState::Stale), None) => {
                 format!("Stale, never audited: waits for {other}'s ReestablishChannel")
             }
-            (Some(ChannelState::Stale), Some((false, _))) => {
-                "Stale, its audit failed: holds, waits for a person (on_audit_failure = \"hold\")"
-                    .to_string()
+            (Some(ChannelState::Stale), Some((false, _))) => match on_failure {
+                OnAuditFailure::Hold => "Stale, its audit failed: holds, waits for a person \
+                                         (on_audit_failure = \"hold\")"
+                    .to_string(),
+                OnAuditFailure::RequestClose => format!(
+                    "Stale, its audit failed: asked for a close that did not come \
+                     (on_audit_failure = \"request_close\"; {other} ignored the request, or \
+                     neither commitment is safe to broadcast)"
+                ),
+            },
+            (Some(state), _) if on_request == Some(OnForceCloseRequest::Ignore) => {
+                format!("{state}: ignores a request to close (on_force_close_request = \"ignore\")")
             }
             (Some(state), _) => format!("{state}: nobody asked it to close"),
         };

@@ -205,7 +205,17 @@ async fn judge_on(
     // Observe every channel before closing any (closing one mines blocks).
     let mut observed = BTreeMap::new();
     for (channel, peer) in &channels {
-        let seen = observe(session, workload, peer, channel, &before[channel], options).await?;
+        let ends = ends_of(session, workload, policy, peer)?;
+        let seen = observe(
+            session,
+            workload,
+            peer,
+            channel,
+            &before[channel],
+            options,
+            ends,
+        )
+        .await?;
         observed.insert(channel.clone(), seen);
     }
     let mut out = Vec::new();

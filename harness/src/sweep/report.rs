@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{PointResult, SweepReport, Verdict};
+use super::{PointResult, Resolution, SweepReport, Verdict};
 
 fn numbers(n: Option<(u64, u64)>) -> String {
     n.map_or_else(|| "-".to_string(), |(l, r)| format!("{l}/{r}"))
@@ -162,11 +162,22 @@ pub fn unlock_rows(report: &SweepReport) -> Vec<String> {
                 })
                 .collect();
             let frozen = count(Verdict::Frozen);
+            // Never unlocked: every point whose own channel the nodes left frozen, whatever its
+            // verdict (a MISMATCH where the oracle expected a close is frozen too).
+            let never = results
+                .iter()
+                .filter(|r| {
+                    r.channels
+                        .iter()
+                        .find(|c| c.channel == r.point.channel)
+                        .is_some_and(|c| c.resolution == Resolution::Frozen)
+                })
+                .count();
             // A FROZEN point never unlocks: it counts, as "never", in the median and the worst.
             let stat = |values: Vec<u64>| -> (String, String) {
                 let mut values: Vec<u64> = values
                     .into_iter()
-                    .chain(std::iter::repeat_n(u64::MAX, frozen))
+                    .chain(std::iter::repeat_n(u64::MAX, never))
                     .collect();
                 values.sort_unstable();
                 let show = |v: &u64| match *v {

@@ -31,10 +31,16 @@
 //! echo, wins the same way by claiming any older numbers. What a liar still cannot do: make us
 //! broadcast anything but our own latest commitment, make us sign anything (no commitment, no
 //! revocation, no closing transaction), learn a secret, or touch a channel that is not Stale (a
-//! live channel ignores StaleNotice and never reveals its numbers). The exposure is the one
-//! every data-loss protection has (Lightning's `option_data_loss_protect` trusts the peer's
-//! claims just as much); an operator who will not take it runs `policy = "fiber"` or sets
-//! `on_audit_failure = "hold"` and `mutual_stale = "wait"`, and the channel stays frozen.
+//! live channel ignores StaleNotice and never reveals its numbers). Lightning's
+//! `option_data_loss_protect` trusts a peer's claim of being behind too (the up-to-date node
+//! then fails the channel), but there the node that broadcasts holds its true latest state, so
+//! the claim costs it nothing; here both ends are Stale, neither can tell from its own data
+//! whether its commitment was revoked after its backup, and only the peer's numbers say so: the
+//! exposure comes with restoring both ends, not with this rule. An operator who will not take it
+//! runs `policy = "fiber"` or sets `on_audit_failure = "hold"` and `mutual_stale = "wait"`, and
+//! the channel stays frozen. Both ends predict each other's audit with their own policy: two
+//! ends under different policies can each wait for the other (a frozen channel, never an unsafe
+//! broadcast).
 
 use dlp_chain::{Hash32, Pubkey};
 
@@ -77,7 +83,9 @@ pub(crate) fn mutual_closer(policy: AuditPolicy, us: End, peer: End) -> MutualCl
     }
     let ours_safe = pl <= r;
     let theirs_safe = l <= pr;
-    let we_are_newer = (l + r, peer.key.0) > (pl + pr, us.key.0);
+    // In u128: the peer chose its numbers, and a sum of two u64 may not fit one.
+    let sum = |(a, b): (u64, u64)| u128::from(a) + u128::from(b);
+    let we_are_newer = (sum(us.numbers), peer.key.0) > (sum(peer.numbers), us.key.0);
     match (we_are_newer, ours_safe, theirs_safe) {
         (true, true, _) | (false, true, false) => MutualCloser::First,
         (false, _, true) | (true, false, true) => MutualCloser::Second,
@@ -237,6 +245,26 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The peer chooses its numbers: the largest ones neither overflow nor make us broadcast
+    /// a commitment they show revoked.
+    #[test]
+    fn numbers_at_the_limit_neither_overflow_nor_make_us_close_unsafely() {
+        let us = End {
+            key: Pubkey([2u8; 33]),
+            numbers: (3, 3),
+        };
+        let liar = End {
+            key: Pubkey([3u8; 33]),
+            numbers: (u64::MAX, u64::MAX),
+        };
+        for policy in [AuditPolicy::Fiber, AuditPolicy::Strict] {
+            // Its L (u64::MAX revocations of ours) is past our R: ours is not safe; its own
+            // commitment is (our L 3 <= its R), and it is the "newer": it closes, not us.
+            assert_eq!(mutual_closer(policy, us, liar), MutualCloser::Second);
+            assert_eq!(mutual_closer(policy, liar, us), MutualCloser::First);
         }
     }
 }
