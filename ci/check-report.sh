@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run a scenario that fails on purpose (fixtures/failing_report.toml) with --junit and --json,
 # then open the report.html its kept run directory holds in headless Chromium (Debian's
-# package, installed by ci/install-deps.sh) and check the DOM the browser built: lanes,
+# package, installed by ci/install-deps.sh --report) and check the DOM the browser built: lanes,
 # arrows, the highlighted failing step, the sections (ci/check-report-dom.py). Also checks the
 # JUnit and JSON name the failure and the report. With REPORT_SHOTS=DIR, also saves a
 # screenshot of the report there.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v chromium >/dev/null 2>&1; then
-    echo "ci/check-report: chromium is missing (ci/install-deps.sh installs it)" >&2
+    echo "ci/check-report: chromium is missing (ci/install-deps.sh --report installs it)" >&2
     exit 1
 fi
 out="$(mktemp -d)"

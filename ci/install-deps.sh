@@ -8,10 +8,20 @@
 #   - nft (nftables) and nsenter (util-linux): the container driver cuts partitions with drop
 #     rules inside a container's network namespace. Docker itself is part of the machine: the
 #     engine must be running (the container tests say so clearly when it is not).
-#   - chromium (Debian's package): .ci/run opens a failing scenario's report.html in headless
-#     Chromium and checks its DOM (lanes, arrows, the highlighted failing step).
+#   - with --report only: chromium (Debian's package, ~100 MB with its libraries): .ci/run
+#     opens a failing scenario's report.html in headless Chromium and checks its DOM (lanes,
+#     arrows, the highlighted failing step). Neither the README's first command nor the tests
+#     need it, so a first run on a fresh machine does not wait for it.
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
+
+report=false
+for arg in "$@"; do
+    case "$arg" in
+        --report) report=true ;;
+        *) echo "ci/install-deps: unknown option $arg (known: --report)" >&2; exit 2 ;;
+    esac
+done
 
 need_apt=()
 # The runtime package libclang1-* alone is not enough (bindgen then fails on "stdbool.h not
@@ -36,7 +46,7 @@ fi
 if ! command -v nsenter >/dev/null 2>&1; then
     need_apt+=(util-linux)
 fi
-if ! command -v chromium >/dev/null 2>&1; then
+if $report && ! command -v chromium >/dev/null 2>&1; then
     need_apt+=(chromium)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -9,6 +9,7 @@ mod testkit;
 mod cli;
 mod cli_damage;
 mod cli_inspect;
+mod cli_jobs;
 mod damage_sweep;
 mod explore;
 mod gate;
