@@ -28,6 +28,11 @@ use crate::error::HarnessError;
 /// The states of the channels between two nodes, as each end lists them: `(id, a's, b's)`.
 type PairStates = Vec<(Hash32, Option<ChannelState>, Option<ChannelState>)>;
 
+/// What a wait of `connect` for `node` to hear the peer's ReestablishChannel is called.
+fn heard(node: &str, id: Hash32) -> String {
+    format!("{node} hears the peer's ReestablishChannel on channel {id} after the connect")
+}
+
 fn live(state: Option<ChannelState>) -> bool {
     matches!(
         state,
@@ -92,7 +97,7 @@ impl Network {
             match (live(state_a), live(state_b)) {
                 (true, true) => {
                     for ((node, after), _) in ends {
-                        self.wait_heard(node, after, id).await?;
+                        self.wait_heard(node, after, id, &heard(node, id)).await?;
                     }
                 }
                 (true, false) | (false, true) => {
@@ -114,7 +119,8 @@ impl Network {
                         )
                         .await?;
                     if matches!(&audit.kind, EventKind::Audit(audit) if audit.passed()) {
-                        self.wait_heard(live_node, live_after, id).await?;
+                        self.wait_heard(live_node, live_after, id, &heard(live_node, id))
+                            .await?;
                     }
                 }
                 (false, false) => {}
@@ -123,22 +129,22 @@ impl Network {
         Ok(())
     }
 
-    /// Wait until `node` has heard the peer's ReestablishChannel on channel `id` after `after`.
-    async fn wait_heard(&mut self, node: &str, after: u64, id: Hash32) -> Result<(), HarnessError> {
-        self.wait_event(
-            node,
-            after,
-            &format!(
-                "{node} hears the peer's ReestablishChannel on channel {id} after the connect"
-            ),
-            |k| {
-                matches!(k, EventKind::MessageReceived {
-                    msg_type: MessageName::ReestablishChannel,
-                    channel_id,
-                    ..
-                } if *channel_id == Some(id))
-            },
-        )
+    /// Wait until `node` has heard the peer's ReestablishChannel on channel `id` after event
+    /// `after` (0: in its current run); `what` names the wait in a timeout's message.
+    pub async fn wait_heard(
+        &mut self,
+        node: &str,
+        after: u64,
+        id: Hash32,
+        what: &str,
+    ) -> Result<(), HarnessError> {
+        self.wait_event(node, after, what, |k| {
+            matches!(k, EventKind::MessageReceived {
+                msg_type: MessageName::ReestablishChannel,
+                channel_id,
+                ..
+            } if *channel_id == Some(id))
+        })
         .await
         .map(|_| ())
     }

@@ -44,6 +44,20 @@ pub fn effective_mode(policy: Option<AuditPolicy>, mode: Option<MutualStale>) ->
     })
 }
 
+/// The event after which a Stale channel `id` under `mutual_stale = "reveal"` has left its
+/// timer behind: it audited the peer's numbers, or it revealed itself (sent its StaleNotice).
+/// What follows is messages, which quiescence covers; the timer before it is not.
+pub fn audited_or_revealed(id: Hash32) -> impl Fn(&EventKind) -> bool {
+    move |k| {
+        matches!(k, EventKind::Audit(audit) if audit.channel_id == id)
+            || matches!(k, EventKind::MessageSent {
+                msg_type: MessageName::StaleNotice,
+                channel_id: Some(c),
+                ..
+            } if *c == id)
+    }
+}
+
 /// What the channel said and heard on the current connection.
 #[derive(Debug, Default)]
 struct Connection {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use dlp_chain::TxKind;
-use dlp_node_api::{ChannelState, EventKind, MessageName, MutualStale};
+use dlp_node_api::{ChannelState, EventKind, MutualStale};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +14,7 @@ use super::{Ctx, Verb};
 use crate::capability::Capability::{DlpChainLedger, TypedEvents};
 use crate::error::HarnessError;
 use crate::limits::MAX_RESOLVE_BLOCKS;
-use crate::model::silence::{Speaker, breaches, effective_mode};
+use crate::model::silence::{Speaker, audited_or_revealed, breaches, effective_mode};
 use crate::scenario::{Check, Facts, VerbFacts};
 
 /// Expected audit outcome.
@@ -170,21 +170,8 @@ impl Verb for WaitReestablished {
     async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
         let (node, channel) = (&self.node, &self.channel);
         let id = cx.net.channel(channel)?.id;
-        cx.net
-            .wait_event(
-                node,
-                0,
-                &format!("the peer's ReestablishChannel on {channel}"),
-                |k| {
-                    matches!(k, EventKind::MessageReceived {
-                        msg_type: MessageName::ReestablishChannel,
-                        channel_id,
-                        ..
-                    } if *channel_id == Some(id))
-                },
-            )
-            .await
-            .map(|_| ())
+        let what = format!("the peer's ReestablishChannel on {channel}");
+        cx.net.wait_heard(node, 0, id, &what).await
     }
 }
 
@@ -317,14 +304,7 @@ async fn await_reveals(
 ) -> Result<(), HarnessError> {
     let mut revealing = Vec::new();
     for end in ends {
-        let stale = cx
-            .net
-            .client(end)?
-            .list_channels()
-            .await?
-            .iter()
-            .any(|c| c.channel_id == id && c.state == ChannelState::Stale);
-        if !stale {
+        if state_of(cx, end, id).await? != Some(ChannelState::Stale) {
             return Ok(());
         }
         let audit = cx.net.audit_settings(end)?;
@@ -338,14 +318,7 @@ async fn await_reveals(
                 end,
                 0,
                 &format!("{end} to audit or reveal on {channel}"),
-                |k| {
-                    matches!(k, EventKind::Audit(audit) if audit.channel_id == id)
-                        || matches!(k, EventKind::MessageSent {
-                        msg_type: MessageName::StaleNotice,
-                        channel_id: Some(c),
-                        ..
-                    } if *c == id)
-                },
+                audited_or_revealed(id),
             )
             .await?;
     }
@@ -379,18 +352,31 @@ async fn resolution_of(
         }
     }
     for end in ends {
-        let live = cx.net.client(end)?.list_channels().await?.iter().any(|c| {
-            c.channel_id == id
-                && matches!(
-                    c.state,
-                    ChannelState::ChannelReady | ChannelState::ShuttingDown(_)
-                )
-        });
-        if !live {
+        let state = state_of(cx, end, id).await?;
+        if !matches!(
+            state,
+            Some(ChannelState::ChannelReady | ChannelState::ShuttingDown(_))
+        ) {
             return Ok(None);
         }
     }
     Ok(Some(Seen::Resumed))
+}
+
+/// The state `end` lists channel `id` in now, `None` when it does not list it.
+async fn state_of(
+    cx: &Ctx<'_>,
+    end: &str,
+    id: dlp_chain::Hash32,
+) -> Result<Option<ChannelState>, HarnessError> {
+    Ok(cx
+        .net
+        .client(end)?
+        .list_channels()
+        .await?
+        .into_iter()
+        .find(|c| c.channel_id == id)
+        .map(|c| c.state))
 }
 
 /// For a FROZEN channel: each end's state and its last audit in its current run.
@@ -401,15 +387,9 @@ async fn what_each_end_shows(
 ) -> Result<String, HarnessError> {
     let mut parts = Vec::new();
     for end in ends {
-        let state = cx
-            .net
-            .client(end)?
-            .list_channels()
+        let state = state_of(cx, end, id)
             .await?
-            .into_iter()
-            .find(|c| c.channel_id == id)
-            .map(|c| c.state.to_string())
-            .unwrap_or_else(|| "does not list it".to_string());
+            .map_or_else(|| "does not list it".to_string(), |s| s.to_string());
         cx.net.poll(end, Duration::ZERO).await?;
         let audit = cx
             .net

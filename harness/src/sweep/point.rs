@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use dlp_node_api::{AuditPolicy, Backend, ChannelState, EventKind, MessageName, MutualStale};
+use dlp_node_api::{AuditPolicy, Backend, ChannelState, EventKind, MutualStale};
 
 use crate::capability::DriverKind;
 use crate::error::HarnessError;
@@ -23,7 +23,7 @@ use super::{
 };
 use crate::model::audit::{predict_forgotten, predict_mutual};
 use crate::model::resolve::{Resolution, Side, resolve_mutual, resolve_one_sided};
-use crate::model::silence::effective_mode;
+use crate::model::silence::{audited_or_revealed, effective_mode};
 
 /// How one point is run: on which backend, policy and driver, with which seed and judge.
 #[derive(Debug, Clone, Copy)]
@@ -380,14 +380,11 @@ async fn await_reveals(
                 continue;
             }
             session
-                .wait_event(who, &format!("{channel} audited or revealed"), |k| {
-                    matches!(k, EventKind::Audit(audit) if audit.channel_id == id)
-                        || matches!(k, EventKind::MessageSent {
-                            msg_type: MessageName::StaleNotice,
-                            channel_id: Some(c),
-                            ..
-                        } if *c == id)
-                })
+                .wait_event(
+                    who,
+                    &format!("{channel} audited or revealed"),
+                    audited_or_revealed(id),
+                )
                 .await?;
         }
     }

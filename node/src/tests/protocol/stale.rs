@@ -372,35 +372,8 @@ async fn shutting_down_channel_completes_its_close_after_restore(backend: Backen
 async fn request_close_gets_the_funds_back_on_the_ledger(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
     net.set_audit("bob", AuditPolicy::Fiber, OnAuditFailure::RequestClose);
-    net.connect("alice", "bob").await;
-    let channel = net.open_channel("alice", "bob", 1_000_000).await;
-    assert_eq!(
-        net.pay("alice", "bob", 100_000).await.status,
-        PaymentStatus::Success
-    );
-    net.settle("alice", "bob", channel).await;
-    let backup = net.backup("bob").await;
-    assert_eq!(
-        net.pay("alice", "bob", 150_000).await.status,
-        PaymentStatus::Success
-    );
-    assert_eq!(
-        net.pay("alice", "bob", 50_000).await.status,
-        PaymentStatus::Success
-    );
-    net.settle("alice", "bob", channel).await;
-    net.restore("bob", &backup).await;
-    let bob_before = net.wallet_balance("bob").await;
-    net.connect("alice", "bob").await;
-    net.wait("bob", 0, "audit failed", audit_failed).await;
     // Alice force-closes on request; her commitment pays bob's current 300_000 at once.
-    net.wait("alice", 0, "alice broadcasts her commitment", |k| {
-        matches!(k, EventKind::TxBroadcast { kind, accepted: true, .. } if *kind == TxKindName::Commitment)
-    })
-    .await;
-    net.chain.mine(1).await.expect("mine");
-    assert_eq!(net.wallet_balance("bob").await, bob_before + 300_000);
-    net.shutdown().await;
+    restored_behind_is_closed_by_the_peer(net, &[150_000, 50_000]).await;
 }
 
 /// Under `strict` a failed audit asks the peer to close without any `on_audit_failure` set: the
@@ -409,6 +382,13 @@ async fn strict_asks_the_peer_to_close_by_default(backend: Backend) {
     let mut net = Net::new(backend, &["alice", "bob"]).await;
     net.node_mut("bob").config.audit.policy = AuditPolicy::Strict;
     assert_eq!(net.node("bob").config.audit.on_audit_failure, None);
+    restored_behind_is_closed_by_the_peer(net, &[40_000]).await;
+}
+
+/// Alice pays bob 100_000, bob is backed up, alice pays him `later` too, bob is restored and
+/// reconnected: his audit fails, alice broadcasts her commitment, and one block later bob's
+/// wallet holds his current balance (not his backup's).
+async fn restored_behind_is_closed_by_the_peer(mut net: Net, later: &[u64]) {
     net.connect("alice", "bob").await;
     let channel = net.open_channel("alice", "bob", 1_000_000).await;
     assert_eq!(
@@ -417,10 +397,12 @@ async fn strict_asks_the_peer_to_close_by_default(backend: Backend) {
     );
     net.settle("alice", "bob", channel).await;
     let backup = net.backup("bob").await;
-    assert_eq!(
-        net.pay("alice", "bob", 40_000).await.status,
-        PaymentStatus::Success
-    );
+    for amount in later {
+        assert_eq!(
+            net.pay("alice", "bob", *amount).await.status,
+            PaymentStatus::Success
+        );
+    }
     net.settle("alice", "bob", channel).await;
     net.restore("bob", &backup).await;
     let bob_before = net.wallet_balance("bob").await;
@@ -431,6 +413,7 @@ async fn strict_asks_the_peer_to_close_by_default(backend: Backend) {
     })
     .await;
     net.chain.mine(1).await.expect("mine");
-    assert_eq!(net.wallet_balance("bob").await, bob_before + 140_000);
+    let current = 100_000 + later.iter().sum::<u64>();
+    assert_eq!(net.wallet_balance("bob").await, bob_before + current);
     net.shutdown().await;
 }
