@@ -28,6 +28,9 @@
 //!   judged by an oracle and the ledger).
 //! - [`explore`]: seeded random schedules with invariants after every step, shrunk to a
 //!   regression scenario when one fails.
+//! - [`shards`]: every sweep point and explorer seed as a test of its own (for nextest's
+//!   partitions over several machines), their result files, and the merge of any number of
+//!   shards into one answer.
 //! - [`gate`]: the release gate: scenarios, sweeps and explorer seeds, every verdict compared
 //!   with a committed baseline.
 //! - [`report`]: a run directory as `report.html` (message sequence chart, steps, ledger,
@@ -54,6 +57,7 @@ pub mod restore_outcome;
 pub mod run;
 pub mod scenario;
 pub mod seeded;
+pub mod shards;
 pub mod steps;
 pub mod sweep;
 pub mod versions;

@@ -1,4 +1,5 @@
-//! `dlp-harness run | check | sweep | explore | gate | versions | report | schema`: the command line.
+//! `dlp-harness run | check | sweep | points | merge | explore | gate | versions | report | schema`:
+//! the command line.
 //!
 //! The options every subcommand shares are defined and parsed once, here: `--driver`
 //! ([`DriverArg`], every subcommand), `--backend` ([`BackendArg`]: run, sweep, explore) and
@@ -23,6 +24,7 @@ mod gate_cli;
 mod progress_cli;
 mod report_cli;
 mod run_cli;
+mod shards_cli;
 mod sweep_cli;
 mod versions_cli;
 
@@ -59,6 +61,14 @@ enum Cmd {
     /// workload, restore, and let the oracle and the ledger judge. With --damage: damage every
     /// file of each point's backup and classify each restore as refused, benign or SILENT.
     Sweep(sweep_cli::Args),
+    /// Discover each sweep workload's backup points (running it once per backend) and print
+    /// them, write them beside the workload (`<name>.points.json`, what lists the
+    /// one-test-per-point runs) or check the committed list.
+    Points(shards_cli::PointsArgs),
+    /// Merge the result files of sharded test runs (harness/tests/shards.rs, one test per
+    /// sweep point and explorer seed) into the answer one run gives; exit 1 on any UNSAFE,
+    /// LOST, MISMATCH, failed test, missing or conflicting result.
+    Merge(shards_cli::MergeArgs),
     /// Run seeded random schedules over 2-4 nodes with the invariants checked after every
     /// step; shrink a failing one to a minimal regression scenario.
     Explore(explore_cli::Args),
@@ -350,6 +360,8 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run_cli::main(args),
         Cmd::Check(args) => check(args),
         Cmd::Sweep(args) => sweep_cli::main(args),
+        Cmd::Points(args) => shards_cli::points(args),
+        Cmd::Merge(args) => shards_cli::merge_main(args),
         Cmd::Explore(args) => explore_cli::main(args),
         Cmd::Gate(args) => gate_cli::main(args),
         Cmd::Versions(args) => versions_cli::main(args),

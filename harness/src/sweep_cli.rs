@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use dlp_harness::run::runner::runs_root;
 use dlp_harness::sweep::{
-    DamageConfig, JudgeOptions, Progress, SweepConfig, UNLOCK_HEADER, Workload, render_html,
-    render_tables, summary_lines, sweep, unlock_rows, write_regressions,
+    DamageConfig, JudgeOptions, Progress, SweepConfig, Workload, render_html, render_text, sweep,
+    write_regressions,
 };
 
 use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, seed};
@@ -180,21 +180,7 @@ pub fn main(args: Args) -> Exit {
         }
     };
     drop(runtime);
-    print!("{}", render_tables(&report));
-    println!();
-    for line in summary_lines(&report) {
-        println!("{line}");
-    }
-    println!(
-        "\ntime to funds unlocked (from the reconnection; closed: blocks until the last output was in a wallet):"
-    );
-    println!("{UNLOCK_HEADER}");
-    for row in unlock_rows(&report) {
-        println!("{row}");
-    }
-    for d in &report.disagreements {
-        println!("BACKENDS DISAGREE: {d}");
-    }
+    print!("{}", render_text(&report));
     println!(
         "{} point runs in {:.1} s",
         report.results.len(),

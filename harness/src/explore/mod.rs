@@ -63,6 +63,21 @@ pub fn signature(failure: &str) -> String {
     out.join(" ")
 }
 
+/// Generate the schedule of `spec`, write it into `dir` as `schedule.toml` (what reproduces it)
+/// and run it in `dir/run`.
+pub async fn run_spec(
+    spec: ScheduleSpec,
+    driver: DriverKind,
+    backend: Backend,
+    dir: &Path,
+) -> Result<ScheduleOutcome, HarnessError> {
+    let path = dir.join("schedule.toml");
+    let scenario = Scenario::generated(&path, &generate(spec), "")?;
+    std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
+    std::fs::write(&path, scenario.text()).map_err(|e| HarnessError::io(&path, e))?;
+    Ok(run_schedule(&scenario, driver, backend, spec.seed, &dir.join("run")).await)
+}
+
 /// Run a schedule: a fresh network in `dir`, quiet before the first step, invariants after
 /// every step.
 pub async fn run_schedule(

@@ -13,11 +13,11 @@ use super::GateError;
 use super::file::GateFile;
 use super::verdicts::Verdicts;
 use crate::capability::DriverKind;
-use crate::explore::{ScheduleSpec, generate, run_schedule};
+use crate::explore::{ScheduleSpec, run_spec};
 use crate::run::runner::{run_blocking, runs_root, runtime, test_name};
 use crate::scenario::discover;
 use crate::steps::Scenario;
-use crate::sweep::{JudgeOptions, SweepConfig, Workload, sweep};
+use crate::sweep::{JudgeOptions, SweepConfig, Workload, sweep, verdict_keys};
 
 static GATE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -117,22 +117,8 @@ pub fn run_gate(
             }
         };
         for result in &report.results {
-            let point = format!(
-                "sweep {} {}/{} #{} {}",
-                workload.name(),
-                result.backend,
-                result.policy,
-                result.point.index,
-                result.point.label()
-            );
-            if result.channels.is_empty() {
-                say(format!("{point}, no channel"), result.worst().to_string());
-            }
-            for channel in &result.channels {
-                say(
-                    format!("{point}, channel {}", channel.channel),
-                    channel.verdict.to_string(),
-                );
+            for (key, verdict) in verdict_keys(workload.name(), result) {
+                say(key, verdict);
             }
         }
         for disagreement in &report.disagreements {
@@ -224,18 +210,10 @@ fn judge_scenario(mut run: impl FnMut() -> bool) -> &'static str {
 
 /// Whether one schedule passed (its run directory is kept when not).
 fn explore_one(spec: ScheduleSpec, backend: Backend, dir: &Path) -> Result<bool, String> {
-    let path = dir.join("schedule.toml");
-    let scenario = Scenario::generated(&path, &generate(spec), "").map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    std::fs::write(&path, scenario.text()).map_err(|e| e.to_string())?;
     let rt = runtime().map_err(|e| e.to_string())?;
-    let outcome = rt.block_on(run_schedule(
-        &scenario,
-        DriverKind::InProcess,
-        backend,
-        spec.seed,
-        &dir.join("run"),
-    ));
+    let outcome = rt
+        .block_on(run_spec(spec, DriverKind::InProcess, backend, dir))
+        .map_err(|e| e.to_string())?;
     Ok(outcome.failure.is_none())
 }
 

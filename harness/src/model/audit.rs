@@ -17,10 +17,10 @@
 //! invariant (`checks::audit_rule`), the sweep's oracle and, through both, the explorer.
 
 use dlp_node_api::AuditPolicy;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a restored channel does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Behaviour {
     /// The audit passed; the channel is live again.
@@ -50,7 +50,7 @@ impl std::fmt::Display for Behaviour {
 }
 
 /// The oracle's prediction for one channel at one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expected {
     pub behaviour: Behaviour,
     /// The backup's latest commitment is already revoked (`PL > R`).

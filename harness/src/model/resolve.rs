@@ -14,12 +14,12 @@
 //! that gets it wrong.
 
 use dlp_node_api::{AuditPolicy, OnAuditFailure, OnForceCloseRequest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::audit::{Behaviour, predict};
 
 /// Which end of a channel: the restored node under test, or its peer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Node,
@@ -27,7 +27,7 @@ pub enum Side {
 }
 
 /// How a restored channel ends up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
     /// Live again on the restored node: its funds are usable.

@@ -17,6 +17,14 @@ use crate::steps::Scenario;
 
 /// The page.
 pub fn render_html(report: &SweepReport, workload: &Workload) -> String {
+    page(
+        &format!("sweep {}", report.workload),
+        &render_html_body(report, workload),
+    )
+}
+
+/// The page's body: a section of its own on a page of several sweeps (`dlp-harness merge`).
+pub fn render_html_body(report: &SweepReport, workload: &Workload) -> String {
     let failed = report.failed();
     let mut body = String::new();
     let _ = write!(
@@ -54,25 +62,26 @@ pub fn render_html(report: &SweepReport, workload: &Workload) -> String {
             .collect();
         let _ = writeln!(
             body,
-            "<h2 id=\"{backend}-{policy}\">{} @ {}, policy {}: {} backup points</h2>\
+            "<h2 id=\"{}-{backend}-{policy}\">{} @ {}, policy {}: {} backup points</h2>\
              <table class=\"sweep\"><tr><th>#</th><th>step</th><th>channel</th><th>backup L/R</th>\
              <th>peer PL/PR</th><th>expected</th><th>outcome</th><th>time</th><th>scenario</th>\
              <th>run</th></tr>",
+            esc(&report.workload),
             esc(&report.workload),
             esc(&backend),
             esc(&policy),
             rows.len()
         );
         for r in rows {
-            point_rows(&mut body, r);
+            point_rows(&mut body, &report.workload, r);
         }
         body.push_str("</table>\n");
     }
     scenarios(&mut body, report, workload);
-    page(&format!("sweep {}", report.workload), &body)
+    body
 }
 
-fn point_rows(body: &mut String, r: &PointResult) {
+fn point_rows(body: &mut String, workload: &str, r: &PointResult) {
     let cells = row(r);
     let span = cells.len();
     for (i, [channel, backup, peer, expected, outcome]) in cells.into_iter().enumerate() {
@@ -122,8 +131,9 @@ fn point_rows(body: &mut String, r: &PointResult) {
             let _ = write!(
                 body,
                 "<td class=\"num\" rowspan=\"{span}\">{:.2} s</td><td rowspan=\"{span}\">\
-                 <a href=\"#scenario-{}-{}\">point {}</a></td><td rowspan=\"{span}\">{run}</td>",
+                 <a href=\"#scenario-{}-{}-{}\">point {}</a></td><td rowspan=\"{span}\">{run}</td>",
                 r.elapsed_ms as f64 / 1000.0,
+                esc(workload),
                 esc(&r.policy),
                 r.point.index,
                 r.point.index
@@ -135,11 +145,12 @@ fn point_rows(body: &mut String, r: &PointResult) {
 
 /// Every point's generated scenario, once per policy (the backends run the same file).
 fn scenarios(body: &mut String, report: &SweepReport, workload: &Workload) {
-    body.push_str(
-        "<h2 id=\"scenarios\">Generated scenarios</h2><p>Each point's scenario, as the sweep \
-         wrote it into the point's run directory (<code>point.toml</code>); run one with \
-         <code>dlp-harness run point.toml --backend B --seed S</code>.</p>\n",
-    );
+    body.push_str(&format!(
+        "<h2 id=\"scenarios-{0}\">Generated scenarios of {0}</h2><p>Each point's scenario, as \
+             the sweep wrote it into the point's run directory (<code>point.toml</code>); run one \
+             with <code>dlp-harness run point.toml --backend B --seed S</code>.</p>\n",
+        esc(&report.workload)
+    ));
     let mut done = BTreeSet::new();
     for r in &report.results {
         if !done.insert((r.policy.clone(), r.point.index)) {
@@ -158,8 +169,9 @@ fn scenarios(body: &mut String, report: &SweepReport, workload: &Workload) {
         );
         let _ = writeln!(
             body,
-            "<details class=\"toml\" id=\"scenario-{}-{}\"><summary>point {} under {}: {}</summary>\
+            "<details class=\"toml\" id=\"scenario-{}-{}-{}\"><summary>point {} under {}: {}</summary>\
              <pre>{}</pre></details>",
+            esc(&report.workload),
             esc(&r.policy),
             r.point.index,
             r.point.index,

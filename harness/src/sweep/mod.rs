@@ -24,12 +24,14 @@
 //! a page (`sweep --html`).
 
 mod damage;
+mod expect;
 mod html;
 mod killed;
 mod ledger;
 mod liveness;
 mod oracle;
 mod point;
+mod point_list;
 mod regressions;
 mod report;
 mod results;
@@ -53,7 +55,8 @@ pub use damage::{
     BackendDamage, CaseVerdict, DamageCase, DamageConfig, DamageProgress, DamageReport,
     SWAP_SOURCE, damage_scenario, damage_sweep, write_damage_regressions,
 };
-pub use html::{render_damage_html, render_html};
+pub use expect::{PointRules, point_problems};
+pub use html::{render_damage_html, render_html, render_html_body};
 pub use killed::{
     KILL_BACKUP, KILL_RESET, KillBackend, KillCount, MAX_KILL_POINTS, RENAME_AND_SYNC,
     kill_every_call,
@@ -61,11 +64,15 @@ pub use killed::{
 pub use ledger::{Penalty, Settlement, settle};
 pub use liveness::{JudgeOptions, RESOLVE_WITHIN_BLOCKS};
 pub use oracle::{Behaviour, Expected, LedgerFacts, Resolution, Side, Verdict, classify, predict};
-use point::{PointRun, run_point};
+pub use point::PointRun;
+use point::run_point;
+pub use point_list::{POINTS_SUFFIX, PointList, PointListError, points_path};
 pub use regressions::write_regressions;
-pub use report::{UNLOCK_HEADER, render_tables, summary_lines, unlock_rows};
-use results::compare_backends;
-pub use results::{ChannelResult, PointResult, Progress, SweepReport, Unlock};
+pub use report::{UNLOCK_HEADER, render_tables, render_text, summary_lines, unlock_rows};
+pub use results::compare_backends;
+pub use results::{
+    ChannelResult, PointResult, Progress, SweepReport, Unlock, same_verdicts, verdict_keys,
+};
 pub use steps::{BackupPoint, backup_points};
 pub use workload::Workload;
 use workload::{POINT_BACKUP, point_scenario};
@@ -218,6 +225,22 @@ pub async fn sweep(
         disagreements,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
+}
+
+/// Judge one backup point on its own (what [`sweep`] does for each point, without finding the
+/// points first: they come from the committed [`PointList`]). The run directory `dir` is left
+/// in place; the point's `report.html` files are written when it failed.
+pub async fn sweep_point(
+    workload: &Workload,
+    how: PointRun,
+    point: BackupPoint,
+    dir: &Path,
+) -> PointResult {
+    let result = run_point(workload, how, point, dir).await;
+    if result.worst().is_failure() {
+        reports(dir);
+    }
+    result
 }
 
 /// A kept point's runs each get a `report.html` (a failed run wrote its own already).

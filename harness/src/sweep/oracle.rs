@@ -3,13 +3,13 @@
 //! ends up when only the nodes act) set against what was observed and what the ledger showed
 //! after the channel was closed, most severe first.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::model::audit::{Behaviour, Expected, predict};
 pub use crate::model::resolve::{Resolution, Side};
 
 /// The verdict on one channel at one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Verdict {
     /// The audit passed and the channel is live again.
     #[serde(rename = "resumed")]
@@ -84,7 +84,7 @@ impl std::fmt::Display for Verdict {
 }
 
 /// What the ledger showed after the channel was closed (see `ledger.rs`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerFacts {
     /// The restored node's commitment was punished (txid of the penalty).
     pub restored_punished: Option<String>,

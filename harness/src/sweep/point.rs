@@ -27,12 +27,12 @@ use crate::model::silence::{audited_or_revealed, effective_mode};
 
 /// How one point is run: on which backend, policy and driver, with which seed and judge.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct PointRun {
-    pub(super) backend: Backend,
-    pub(super) policy: AuditPolicy,
-    pub(super) driver: DriverKind,
-    pub(super) seed: u64,
-    pub(super) judge: JudgeOptions,
+pub struct PointRun {
+    pub backend: Backend,
+    pub policy: AuditPolicy,
+    pub driver: DriverKind,
+    pub seed: u64,
+    pub judge: JudgeOptions,
 }
 
 pub(super) async fn run_point(

@@ -96,6 +96,28 @@ pub fn render_tables(report: &SweepReport) -> String {
     out
 }
 
+/// What `dlp-harness sweep` prints after its points (and `dlp-harness merge` per workload):
+/// the tables, the summary lines, the time-to-unlock table, any disagreement of the backends.
+pub fn render_text(report: &SweepReport) -> String {
+    let mut out = render_tables(report);
+    out.push('\n');
+    for line in summary_lines(report) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(
+        out,
+        "\ntime to funds unlocked (from the reconnection; closed: blocks until the last output was in a wallet):"
+    );
+    let _ = writeln!(out, "{UNLOCK_HEADER}");
+    for row in unlock_rows(report) {
+        let _ = writeln!(out, "{row}");
+    }
+    for d in &report.disagreements {
+        let _ = writeln!(out, "BACKENDS DISAGREE: {d}");
+    }
+    out
+}
+
 pub(super) fn combos(report: &SweepReport) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for r in &report.results {

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use dlp_node_api::Backend;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{BackupPoint, Behaviour, Expected, LedgerFacts, Resolution, Verdict};
 
 /// The verdict on one of the node's channels at one point.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChannelResult {
     pub channel: String,
     pub peer: String,
@@ -31,14 +31,14 @@ pub struct ChannelResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unlock: Option<Unlock>,
     pub verdict: Verdict,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
     /// What the ledger showed when the channel was closed and settled.
     pub ledger: LedgerFacts,
 }
 
 /// How long a restored channel's funds stayed locked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unlock {
     /// Blocks from the reconnection until the last of the channel's outputs was in a wallet
     /// (0 for a channel that resumed: its funds are usable at once).
@@ -49,7 +49,7 @@ pub struct Unlock {
 }
 
 /// One point on one backend under one policy.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PointResult {
     pub point: BackupPoint,
     pub backend: String,
@@ -92,6 +92,32 @@ impl PointResult {
     }
 }
 
+/// The point's verdicts as the release gate keys them, one per channel of the node:
+/// `sweep <workload> <backend>/<policy> #<index> <label>, channel <name>` (`, no channel` when
+/// the run failed before any was judged).
+pub fn verdict_keys(workload: &str, result: &PointResult) -> Vec<(String, String)> {
+    let point = format!(
+        "sweep {workload} {}/{} #{} {}",
+        result.backend,
+        result.policy,
+        result.point.index,
+        result.point.label()
+    );
+    if result.channels.is_empty() {
+        return vec![(format!("{point}, no channel"), result.worst().to_string())];
+    }
+    result
+        .channels
+        .iter()
+        .map(|c| {
+            (
+                format!("{point}, channel {}", c.channel),
+                c.verdict.to_string(),
+            )
+        })
+        .collect()
+}
+
 fn severity(v: Verdict) -> u8 {
     match v {
         Verdict::Resumed | Verdict::Closed | Verdict::Forgotten => 0,
@@ -104,7 +130,7 @@ fn severity(v: Verdict) -> u8 {
 }
 
 /// Everything a sweep found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepReport {
     pub workload: String,
     pub path: PathBuf,
@@ -154,9 +180,22 @@ pub enum Progress {
     },
 }
 
+/// Two judgements of one point agree: both failed to run or neither did, and every channel
+/// whose backup holds the same numbers in both has the same verdict. The point's own channel
+/// always does; another channel's numbers at the point depend on how the node's channels
+/// interleaved in that run, and a different state may rightly get a different verdict.
+pub fn same_verdicts(a: &PointResult, b: &PointResult) -> bool {
+    a.error.is_some() == b.error.is_some()
+        && !a.channels.iter().any(|ca| {
+            b.channels.iter().any(|cb| {
+                ca.channel == cb.channel && ca.backup == cb.backup && ca.verdict != cb.verdict
+            })
+        })
+}
+
 /// Both backends must find the same points and give the same verdict at each. Points are
 /// matched by step and own-channel numbers ([`BackupPoint::key`]).
-pub(super) fn compare_backends(
+pub fn compare_backends(
     backends: &[Backend],
     points: &BTreeMap<String, Vec<BackupPoint>>,
     results: &[PointResult],
@@ -185,17 +224,7 @@ pub(super) fn compare_backends(
             }) else {
                 continue;
             };
-            // Compare channels whose backups hold the same numbers on both (the point's own
-            // channel always does; another channel's may differ with the interleaving).
-            let differs = a.error.is_some() != b.error.is_some()
-                || a.channels.iter().any(|ca| {
-                    b.channels.iter().any(|cb| {
-                        ca.channel == cb.channel
-                            && ca.backup == cb.backup
-                            && ca.verdict != cb.verdict
-                    })
-                });
-            if differs {
+            if !same_verdicts(a, b) {
                 out.push(format!(
                     "point {} ({}), policy {}: {first} says {}, {other} says {}",
                     a.point.index,

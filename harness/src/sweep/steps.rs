@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dlp_chain::Hash32;
 use dlp_node_api::{EventKind, NodeEvent, ProtocolStep};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One backup point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupPoint {
     /// 1-based position in the sweep.
     pub index: usize,

@@ -16,4 +16,5 @@ mod gate;
 mod killed_restores;
 mod reconnect;
 mod report;
+mod shards;
 mod sweep;

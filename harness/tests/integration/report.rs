@@ -183,10 +183,10 @@ fn sweep_html_marks_unsafe_points_and_links_each_to_its_scenario_and_report() {
     assert_eq!(page.matches("<td class=\"verdict-resumed\">").count(), 1);
     for point in [14, 15, 16] {
         assert!(page.contains(&format!(
-            "<a href=\"#scenario-fiber-{point}\">point {point}</a>"
+            "<a href=\"#scenario-two_node_direct-fiber-{point}\">point {point}</a>"
         )));
         assert!(page.contains(&format!(
-            "<details class=\"toml\" id=\"scenario-fiber-{point}\">"
+            "<details class=\"toml\" id=\"scenario-two_node_direct-fiber-{point}\">"
         )));
     }
     assert!(

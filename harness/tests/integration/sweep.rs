@@ -1,15 +1,16 @@
-//! The shipped sweep workloads (`scenarios/sweeps/`), each on both backends under both audit
-//! policies. What must hold: both backends agree at every point; nothing is LOST, MISMATCH or
-//! ERROR; `strict` has no UNSAFE point; `fiber` is UNSAFE exactly where the oracle says the
-//! backup is revoked or superseded and Fiber's +/-1 rule still resumes (its known gap), and
-//! every revoked one of those was proven by a penalty on the ledger.
+//! The sweep as one command runs it (`sweep()`: points found by running the workload, both
+//! backends compared) and the judge's named option. Each shipped workload's points are judged
+//! one test each in `harness/tests/shards.rs`, held to the per-point rules (`point_problems`:
+//! nothing LOST, MISMATCH or ERROR; UNSAFE exactly where the oracle predicts Fiber's +/-1 gap,
+//! a revoked one proven by a penalty; `strict` safe and live).
 
 use std::path::PathBuf;
 
 use dlp_harness::capability::DriverKind;
 use dlp_harness::run::runner::runs_root;
 use dlp_harness::sweep::{
-    Behaviour, JudgeOptions, SweepConfig, SweepReport, Verdict, Workload, sweep,
+    JudgeOptions, PointList, PointRules, SweepConfig, SweepReport, Verdict, Workload,
+    point_problems, sweep,
 };
 use dlp_node_api::{AuditPolicy, Backend};
 
@@ -49,16 +50,9 @@ fn run_with(
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Checks every sweep must pass; returns the fiber UNSAFE count per backend.
+/// Every point holds to the per-point rules (`point_problems`); returns the fiber UNSAFE count
+/// on rocksdb.
 fn check(report: &SweepReport) -> usize {
-    check_with(report, true)
-}
-
-/// [`check`], with `penalty_proof`: every revoked resume must also be proven by a penalty on
-/// the ledger. (Not where the resync after a resume completes a payment the backup held half
-/// done: the restored node's commitment is current again before the judge's force close, so
-/// the ledger cannot show what the oracle knows from the numbers.)
-fn check_with(report: &SweepReport, penalty_proof: bool) -> usize {
     let tables = dlp_harness::sweep::render_tables(report);
     assert!(
         report.disagreements.is_empty(),
@@ -66,65 +60,29 @@ fn check_with(report: &SweepReport, penalty_proof: bool) -> usize {
         report.disagreements
     );
     assert!(!report.results.is_empty(), "no backup points\n{tables}");
-    let mut fiber_unsafe = 0;
-    for r in &report.results {
-        let verdict = r.worst();
-        assert!(
-            !matches!(verdict, Verdict::Lost | Verdict::Mismatch | Verdict::Error),
-            "{} {} point {} ({}): {verdict} {:?} {:?}\n{tables}",
-            r.backend,
-            r.policy,
-            r.point.index,
-            r.point.label(),
-            r.error,
-            r.channels
-        );
-        for c in &r.channels {
-            let oracle_unsafe =
-                c.expected.behaviour == Behaviour::Resumed && c.expected.dangerous();
-            assert_eq!(
-                c.verdict == Verdict::Unsafe,
-                oracle_unsafe,
-                "{} {} point {} channel {}: verdict {} but the oracle predicted {}\n{tables}",
-                r.backend,
-                r.policy,
-                r.point.index,
-                c.channel,
-                c.verdict,
-                c.expected
-            );
-            if penalty_proof && c.verdict == Verdict::Unsafe && c.expected.revoked {
-                assert!(
-                    c.detail.contains("penalty"),
-                    "a revoked resume must be proven by a penalty: {}\n{tables}",
-                    c.detail
-                );
-            }
-        }
-        if r.policy == "strict" {
-            assert_ne!(
-                verdict,
-                Verdict::Unsafe,
-                "strict must never be unsafe\n{tables}"
-            );
-            // Strict must be live: every restored channel resumes or gets closed by the nodes.
-            assert_ne!(
-                verdict,
-                Verdict::Frozen,
-                "strict must never leave funds locked: point {} {:?}\n{tables}",
-                r.point.index,
-                r.channels
-            );
-        } else if verdict == Verdict::Unsafe && r.backend == "rocksdb" {
-            fiber_unsafe += 1;
-        }
-    }
-    fiber_unsafe
+    let problems: Vec<String> = report
+        .results
+        .iter()
+        .flat_map(|r| point_problems(r, PointRules::default()))
+        .collect();
+    assert!(problems.is_empty(), "{}\n{tables}", problems.join("\n"));
+    report
+        .results
+        .iter()
+        .filter(|r| r.policy == "fiber" && r.backend == "rocksdb" && r.verdict() == Verdict::Unsafe)
+        .count()
 }
 
+/// The sweep as `dlp-harness sweep` runs it (points found by running the workload, both
+/// backends compared), on the workload with Fiber's gap. Every workload's points are also tests
+/// of their own, one each (`harness/tests/shards.rs`, from the committed point lists): that is
+/// where each point is held to the rules and to what its workload was written to show.
 #[test]
-fn two_node_direct_payments_both_ways() {
+fn two_node_direct_swept_whole_finds_its_committed_points_and_fibers_gap() {
     let report = run("two_node_direct.toml");
+    // The points found now are the committed ones the per-point tests run.
+    let committed = PointList::load(&report.path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(committed.points, report.points);
     assert!(
         check(&report) > 0,
         "fiber's +/-1 rule resumes revoked backups in this workload"
@@ -206,124 +164,5 @@ fn the_judge_closes_held_channels_only_when_asked() {
             .iter()
             .any(|r| r.verdict() == Verdict::Frozen),
         "{tables}"
-    );
-}
-
-#[test]
-fn three_node_multi_hop_through_the_node() {
-    let report = run("three_node_multi_hop.toml");
-    assert!(check(&report) > 0);
-    assert!(
-        report
-            .results
-            .iter()
-            .all(|r| r.error.is_some() || r.channels.len() == 2),
-        "both of the hub's channels are judged at every point"
-    );
-}
-
-#[test]
-fn four_node_route_with_the_node_as_a_middle_hop() {
-    let report = run("four_node_route.toml");
-    assert!(
-        check(&report) > 0,
-        "fiber's +/-1 rule resumes revoked backups here too"
-    );
-    assert!(
-        report
-            .results
-            .iter()
-            .all(|r| r.error.is_some() || r.channels.len() == 2),
-        "both of the middle hop's channels are judged at every point"
-    );
-    // Bob forwards both payments, one on each of his channels: a backup point right after each
-    // AddTlc he sends, for each backend and policy.
-    for (backend, policy) in [("rocksdb", "fiber"), ("sqlite", "strict")] {
-        let forwarded: Vec<String> = report
-            .results
-            .iter()
-            .filter(|r| r.backend == backend && r.policy == policy)
-            .map(|r| r.point.label())
-            .filter(|l| l.starts_with("sent:AddTlc"))
-            .collect();
-        assert_eq!(
-            forwarded.len(),
-            2,
-            "{backend}/{policy}: {forwarded:?}\n{}",
-            dlp_harness::sweep::render_tables(&report)
-        );
-    }
-}
-
-#[test]
-fn payment_then_shutdown() {
-    let report = run("payment_then_shutdown.toml");
-    assert_eq!(check(&report), 0);
-    // Every backup restores into a channel the ledger already closed: nothing to resume.
-    assert!(
-        report
-            .results
-            .iter()
-            .all(|r| r.verdict() == Verdict::Closed),
-        "{}",
-        dlp_harness::sweep::render_tables(&report)
-    );
-}
-
-#[test]
-fn both_ends_restored_freeze_under_passive_silence_and_the_newer_end_closes_under_strict() {
-    let report = run("two_node_direct_both_restored.toml");
-    assert_eq!(check(&report), 0, "nothing resumes unsafely here");
-    let tables = dlp_harness::sweep::render_tables(&report);
-    for r in &report.results {
-        for c in &r.channels {
-            if r.policy == "fiber" {
-                // `mutual_stale = "wait"`: both ends silent, forever.
-                assert_eq!(
-                    c.verdict,
-                    Verdict::Frozen,
-                    "point {}\n{tables}",
-                    r.point.index
-                );
-            }
-        }
-    }
-    // Revealed: a backup at the latest state resumes on both ends; older ones are closed by
-    // the peer, whose backup is the newer one, whatever the distance between the two (`check`
-    // asserts none is frozen under strict).
-    let strict = |v: Verdict| {
-        report
-            .results
-            .iter()
-            .filter(|r| r.policy == "strict" && r.verdict() == v)
-            .count()
-    };
-    assert!(strict(Verdict::Resumed) > 0, "{tables}");
-    assert!(strict(Verdict::Closed) > 0, "{tables}");
-    for r in report.results.iter().filter(|r| r.policy == "strict") {
-        for c in r.channels.iter().filter(|c| c.verdict == Verdict::Closed) {
-            assert_eq!(c.closed_by.as_deref(), Some(c.peer.as_str()), "{tables}");
-        }
-    }
-}
-
-#[test]
-fn a_channel_opened_after_the_backup_is_forgotten_and_closed_by_the_peer() {
-    let report = run("channel_opened_mid_workload.toml");
-    check_with(&report, false);
-    let tables = dlp_harness::sweep::render_tables(&report);
-    let forgotten = report
-        .results
-        .iter()
-        .flat_map(|r| &r.channels)
-        .filter(|c| c.channel == "bc" && c.verdict == Verdict::Forgotten)
-        .count();
-    assert!(
-        forgotten > 0,
-        "points before bc's opening forget it\n{tables}"
-    );
-    assert!(
-        report.results.iter().any(|r| r.point.channel == "bc"),
-        "bc's own steps are points too\n{tables}"
     );
 }
