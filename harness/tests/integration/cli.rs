@@ -429,7 +429,7 @@ fn check_refuses_deep_nesting_huge_values_and_unbounded_counts_with_short_locate
                 "description = \"d\"\ntopology = {{ shape = \"mesh\", nodes = [{}], amount = 5 }}\n{declared}",
                 nodes.join(", ")
             ),
-            ":67:8: 3000 nodes; a scenario has at most 64",
+            ":131:8: 3000 nodes; a scenario has at most 128",
         ),
     ];
     for (name, text, expected) in cases {
