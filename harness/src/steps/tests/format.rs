@@ -315,10 +315,10 @@ fn counts_are_checked_before_a_topology_is_expanded() {
         declared(3000)
     ));
     assert!(
-        msg.contains("3000 nodes; a scenario has at most 64"),
+        msg.contains("3000 nodes; a scenario has at most 128"),
         "{msg}"
     );
-    assert_eq!(line, 67, "the 65th node");
+    assert_eq!(line, 131, "the 129th node");
     // The same names over two declared nodes: refused for the count, not by expanding.
     let (_, msg) = error_at(&format!(
         "description = \"d\"\ntopology = {{ shape = \"mesh\", nodes = [{}], amount = 5 }}\n{}",
@@ -326,7 +326,7 @@ fn counts_are_checked_before_a_topology_is_expanded() {
         declared(2)
     ));
     assert!(
-        msg.contains("topology: 3000 nodes; a scenario has at most 64"),
+        msg.contains("topology: 3000 nodes; a scenario has at most 128"),
         "{msg}"
     );
     // 24 nodes are allowed, but their mesh makes 276 channels.
@@ -342,13 +342,16 @@ fn counts_are_checked_before_a_topology_is_expanded() {
     );
     parse(&format!(
         "description = \"d\"\ntopology = {{ shape = \"line\", nodes = [{}], amount = 5 }}\n{}",
-        nodes(64),
-        declared(64)
+        nodes(128),
+        declared(128)
     ))
-    .expect("64 nodes in a line");
-    let (line, msg) = error_at(&format!("description = \"d\"\n{}", declared(65)));
-    assert_eq!(line, 66, "the 65th node");
-    assert!(msg.contains("65 nodes; a scenario has at most 64"), "{msg}");
+    .expect("128 nodes in a line");
+    let (line, msg) = error_at(&format!("description = \"d\"\n{}", declared(129)));
+    assert_eq!(line, 130, "the 129th node");
+    assert!(
+        msg.contains("129 nodes; a scenario has at most 128"),
+        "{msg}"
+    );
     let (_, msg) = error_at(&format!(
         "description = \"d\"\ntopology = {{ shape = \"line\", nodes = [\"n0\", \"n1\", \"n0\"], amount = 5 }}\n{}",
         declared(2)
