@@ -12,7 +12,8 @@
 # step writes one: DLP_SHARD_RESULTS in .ci/run).
 #
 # Output in $DLP_SHARDED_OUT (default target/sharded-sweep): merged.json, merged.html,
-# whole.json, and each partition's nextest output.
+# merged.txt (what the merge printed), and each run's nextest output (partition-k.log,
+# whole.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,8 +51,8 @@ run_from_archive() { # <results dir> <extract dir> [nextest args...]
     DLP_SHARD_RESULTS="$results" cargo nextest run --archive-file "$work/shards.tar.zst" \
         --workspace-remap "$PWD" --extract-to "$extract" --no-fail-fast "$@" || status=$?
     if [ "$status" -ne 0 ] && [ "$status" -ne 100 ]; then
-        echo "sharded-sweep: nextest exited $status (not a test failure)" >&2
-        exit 1
+        echo "sharded-sweep: nextest exited $status (not a test failure)"
+        return 1
     fi
 }
 
@@ -88,11 +89,20 @@ status=0
 "$harness" merge "${dirs[@]}" --json "$out/merged.json" --html "$out/merged.html" \
     --same-as "$whole" > "$out/merged.txt" || status=$?
 grep -E "^(SAME|merged |explorer)" "$out/merged.txt" || true
-sed -n '/^DIFFERENT/,$p' "$out/merged.txt" | head -n 60
+python3 -c 'import sys; t=open(sys.argv[1]).read(); i=t.find("DIFFERENT"); print(t[i:][:6000] if i >= 0 else "", end="")' "$out/merged.txt"
 if ! grep -q "^SAME: " "$out/merged.txt"; then
     echo "sharded-sweep: the merged partitions are not the unpartitioned run's verdicts" >&2
     exit 1
 fi
+# The backends must agree at every point of every workload (the sweep's own rule).
+python3 - "$out/merged.json" <<'PY'
+import json, sys
+reports = json.load(open(sys.argv[1]))["reports"]
+bad = [(r["workload"], d) for r in reports for d in r["disagreements"]]
+for workload, d in bad:
+    print(f"BACKENDS DISAGREE in {workload}: {d}")
+sys.exit(1 if bad else 0)
+PY
 # Exit 1 of the merge itself is the sweep's own verdict (fiber's UNSAFE points, the known
 # finding): not this script's concern, which is that sharding changes nothing.
 echo "merged report: $out/merged.html (merge exit status $status)"

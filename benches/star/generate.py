@@ -5,7 +5,7 @@ restored, and audited by every leaf (each audit must pass: nothing moved since t
 
     python3 benches/star/generate.py 10 25 50 100     # writes benches/star/star_<N>.toml
 
-The files are committed; benches/star/run.sh times them (ci/bench-star.sh)."""
+The files are committed; benches/star/run.sh times them."""
 import pathlib
 import sys
 

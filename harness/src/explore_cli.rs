@@ -113,12 +113,10 @@ pub fn main(args: Args) -> Exit {
     let started = Instant::now();
     let specs: Vec<(ScheduleSpec, Backend)> = (args.seed..args.seed + args.seeds)
         .flat_map(|seed| {
-            let spec = ScheduleSpec {
-                seed,
-                steps: args.steps,
-                nodes: args.nodes.unwrap_or(2 + (seed % 3) as usize),
-                policy,
-            };
+            let mut spec = ScheduleSpec::of_seed(seed, args.steps, policy);
+            if let Some(nodes) = args.nodes {
+                spec.nodes = nodes;
+            }
             backends.iter().map(move |b| (spec, *b))
         })
         .collect();
@@ -193,13 +191,10 @@ pub fn main(args: Args) -> Exit {
                 }
                 Some((failure, exit)) => {
                     progress.line(&format!(
-                        "[{done:>5}/{total}] seed {} on {backend} FAILED:\n  {}\n  reproduce: dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend} --policy {}\n  schedule: {}\n  report: {}",
+                        "[{done:>5}/{total}] seed {} on {backend} FAILED:\n  {}\n  reproduce: {}\n  schedule: {}\n  report: {}",
                         spec.seed,
                         failure.lines().take(8).collect::<Vec<_>>().join("\n  "),
-                        spec.seed,
-                        spec.steps,
-                        spec.nodes,
-                        spec.policy,
+                        spec.reproduce(backend),
                         dir.join("schedule.toml").display(),
                         dir.join("run").join(REPORT_FILE).display()
                     ));

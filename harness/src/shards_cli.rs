@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use dlp_harness::run::runner::{runs_root, runtime};
-use dlp_harness::shards::{MergeFilter, SHARDS_FILE, ShardsFile, merge};
+use dlp_harness::shards::{MergeFilter, SHARDS_FILE, ShardsFile, merge, workload_files};
 use dlp_harness::sweep::{PointList, Workload, points_path};
 use dlp_node_api::Backend;
 
@@ -24,34 +24,27 @@ pub struct PointsArgs {
     /// Compare each committed list with the points found now; exit 1 on any difference.
     #[arg(long)]
     check: bool,
-    /// Seed the workloads run with (the seed of shards.toml; default 1).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-}
-
-fn workloads(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            found.sort();
-            out.extend(found);
-        } else if path.is_file() {
-            out.push(path.clone());
-        } else {
-            return Err(format!("{}: no such file or directory", path.display()));
-        }
-    }
-    Ok(out)
+    /// Seed the workloads run with (default: the seed of --config, else 1).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The configuration whose seed the point tests run with.
+    #[arg(long, default_value = SHARDS_FILE)]
+    config: PathBuf,
 }
 
 pub fn points(args: PointsArgs) -> Exit {
-    let paths = match workloads(&args.paths) {
+    let seed = match args.seed {
+        Some(seed) => seed,
+        None if args.config.is_file() => match ShardsFile::load(&args.config) {
+            Ok(file) => file.seed,
+            Err(e) => {
+                eprintln!("invalid: {e}");
+                return Exit::Invalid;
+            }
+        },
+        None => 1,
+    };
+    let paths = match workload_files(&args.paths) {
         Ok(paths) => paths,
         Err(e) => {
             eprintln!("invalid: {e}");
@@ -74,11 +67,14 @@ pub fn points(args: PointsArgs) -> Exit {
                 return Exit::Invalid;
             }
         };
-        eprintln!("{}: running it once per backend", path.display());
+        eprintln!(
+            "{}: running it once per backend (seed {seed})",
+            path.display()
+        );
         let found = rt.block_on(PointList::discover(
             &workload,
             &[Backend::Rocksdb, Backend::Sqlite],
-            args.seed,
+            seed,
             &runs_root(),
         ));
         let found = match found {

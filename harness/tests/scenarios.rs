@@ -2,9 +2,10 @@
 //! with the scenario's path below `scenarios/` (`audit_failure@sqlite[in-process]`,
 //! `regressions/explore_seed_13_audit_off_by_one@rocksdb[in-process]`,
 //! `fiber/test_restore_marks_channel_stale@sqlite[in-process]`), so a result always says which
-//! file and driver produced it. The sweep workloads (`sweeps/`) are left to `tests/integration/sweep.rs`,
-//! whose discovery runs each of them as a scenario. `DLP_HARNESS_DRIVER=process` runs them on `dlp-node`
-//! processes instead of in-process nodes (default `in-process`).
+//! file and driver produced it. The sweep workloads (`sweeps/`) are left to `tests/shards.rs` (a
+//! test per backup point) and `tests/integration/shards.rs`, which runs each of them as the sweep
+//! finds its points. `DLP_HARNESS_DRIVER=process` runs them on `dlp-node` processes instead of
+//! in-process nodes (default `in-process`).
 //!
 //! A combination the driver cannot run (a `pause` on the in-process driver: it lacks a
 //! capability) is listed all the same, marked ignored, so the test output shows it as skipped

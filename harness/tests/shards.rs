@@ -12,8 +12,9 @@
 //! point lists only: it never runs a workload.
 //!
 //! `DLP_HARNESS_DRIVER` chooses the driver, as for the scenario matrix (default `in-process`);
-//! a test the driver cannot run is listed as ignored, with the reason. A failed test keeps its
-//! run directory (named in the failure), with the nodes' logs and `report.html`.
+//! a test the driver cannot run is listed as ignored (`--run-ignored only` shows why), so it
+//! writes no result and a merge of that run names it MISSING. A failed point keeps its run
+//! directory (named in the failure), with the nodes' logs and `report.html`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,10 +22,8 @@ use std::sync::Arc;
 use clap::ValueEnum;
 use dlp_harness::capability::DriverKind;
 use dlp_harness::run::runner::runs_root;
-use dlp_harness::shards::{
-    Outcome, RESULTS_ENV, Record, SHARDS_FILE, ShardTest, ShardsFile, run_test,
-};
-use dlp_harness::sweep::Verdict;
+use dlp_harness::shards::{RESULTS_ENV, SHARDS_FILE, ShardTest, ShardsFile, run_test};
+use dlp_harness::sweep::{PointResult, Verdict};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() {
@@ -46,7 +45,11 @@ fn main() {
             .with(dlp_harness::driver::node_log::node_log_layer())
             .init();
     }
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Read at run time: run from a nextest archive, CARGO_MANIFEST_DIR is the remapped checkout
+    // (`--workspace-remap`), not where the binary was built.
+    let workspace = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("..");
     let file =
         Arc::new(ShardsFile::load(&workspace.join(SHARDS_FILE)).unwrap_or_else(|e| panic!("{e}")));
     let driver = match std::env::var("DLP_HARNESS_DRIVER") {
@@ -70,8 +73,7 @@ fn main() {
         }
         let (file, results) = (file.clone(), results.clone());
         trials.push(Trial::test(name, move || {
-            let mut record = run_test(&file, &test, driver, &runs_root());
-            record.problems.extend(workload_rules(&record));
+            let record = run_test(&file, &test, driver, &runs_root(), &workload_rules);
             let written = record
                 .write(&results)
                 .map_err(|e| Failed::from(format!("cannot write the result file: {e}")))?;
@@ -94,10 +96,7 @@ fn main() {
 
 /// What the shipped workloads show at every point, beyond the rules every point holds to (what
 /// each workload was written to exercise).
-fn workload_rules(record: &Record) -> Vec<String> {
-    let Outcome::Sweep { workload, result } = &record.outcome else {
-        return Vec::new();
-    };
+fn workload_rules(workload: &str, result: &PointResult) -> Vec<String> {
     if result.error.is_some() {
         return Vec::new(); // already a problem of its own
     }
@@ -111,7 +110,7 @@ fn workload_rules(record: &Record) -> Vec<String> {
             out.push(format!("{workload}: {what}: {:?}", result.channels));
         }
     };
-    match workload.as_str() {
+    match workload {
         "two_node_direct" => {
             // Nobody acts for the nodes: nothing is held (closed by the judge); under strict the
             // peer closes on the restored node's request, with a time to unlock.

@@ -76,6 +76,27 @@ pub struct ScheduleSpec {
     pub policy: AuditPolicy,
 }
 
+impl ScheduleSpec {
+    /// The spec of a seed with the nodes that vary with it (2 to 4), as the explorer, the gate
+    /// and the sharded seeds choose them when no count is given.
+    pub fn of_seed(seed: u64, steps: usize, policy: AuditPolicy) -> Self {
+        Self {
+            seed,
+            steps,
+            nodes: 2 + (seed % 3) as usize,
+            policy,
+        }
+    }
+
+    /// The command that runs this schedule again on `backend`.
+    pub fn reproduce(&self, backend: impl std::fmt::Display) -> String {
+        format!(
+            "dlp-harness explore --seed {} --steps {} --nodes {} --backend {backend} --policy {}",
+            self.seed, self.steps, self.nodes, self.policy
+        )
+    }
+}
+
 struct Model {
     nodes: Vec<String>,
     channels: Vec<(String, String, String)>,

@@ -137,12 +137,7 @@ pub fn run_gate(
     ));
     for seed in gate.seed..gate.seed + gate.explore_seeds {
         for backend in [Backend::Rocksdb, Backend::Sqlite] {
-            let spec = ScheduleSpec {
-                seed,
-                steps: gate.explore_steps,
-                nodes: 2 + (seed % 3) as usize,
-                policy: gate.explore_policy,
-            };
+            let spec = ScheduleSpec::of_seed(seed, gate.explore_steps, gate.explore_policy);
             let key = format!("explore seed {seed} {backend}");
             let dir = root.join(format!("seed-{seed}-{backend}"));
             match explore_one(spec, backend, &dir) {

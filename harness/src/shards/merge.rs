@@ -3,7 +3,8 @@
 //! comparison, JSON, HTML), the explorer's seeds, and everything that makes the merged answer
 //! incomplete or untrustworthy: a configured test no shard ran (missing), one test with two
 //! different verdicts (conflicting), a file that is not a result, a result of a test the
-//! configuration does not have (stale: ignored, named).
+//! configuration does not have or ran with another seed, schedule or point (stale: ignored,
+//! named).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -82,6 +83,45 @@ fn record_verdicts(record: &Record) -> Vec<(String, String)> {
     }
 }
 
+/// How a record's run differs from what the configuration says its test runs now (another
+/// seed, schedule size or point): a result of an earlier configuration, not of this one.
+fn ran_otherwise(file: &ShardsFile, test: &ShardTest, record: &Record) -> Option<String> {
+    match (test, &record.outcome) {
+        (ShardTest::Sweep { point, .. }, Outcome::Sweep { result, .. }) => {
+            if record.seed != file.seed {
+                Some(format!(
+                    "with seed {}, the configuration says {}",
+                    record.seed, file.seed
+                ))
+            } else if (&result.point.step, result.point.nth, &result.point.channel)
+                != (&point.step, point.nth, &point.channel)
+            {
+                Some(format!(
+                    "at {}, the point list says {}",
+                    result.point.label(),
+                    point.label()
+                ))
+            } else {
+                None
+            }
+        }
+        (
+            ShardTest::Explore { spec, .. },
+            Outcome::Explore {
+                seed, steps, nodes, ..
+            },
+        ) => ((*seed, *steps, *nodes) != (spec.seed, spec.steps, spec.nodes)).then(|| {
+            format!(
+                "seed {seed} with {steps} steps on {nodes} nodes, the configuration says {} steps \
+                 on {} nodes",
+                spec.steps, spec.nodes
+            )
+        }),
+        (_, Outcome::Broken { .. }) => None,
+        _ => Some("as another kind of test".to_string()),
+    }
+}
+
 /// Merge the result files under `inputs` against the tests `file` configures.
 pub fn merge(file: &ShardsFile, inputs: &[PathBuf], filter: &MergeFilter) -> Merged {
     let (tests, broken) = file.tests();
@@ -97,10 +137,14 @@ pub fn merge(file: &ShardsFile, inputs: &[PathBuf], filter: &MergeFilter) -> Mer
     let mut found: BTreeMap<String, (PathBuf, Record)> = BTreeMap::new();
     let (mut conflicts, mut stale) = (Vec::new(), Vec::new());
     for (path, record) in records {
-        if !wanted.contains_key(&record.test) {
+        let Some(test) = wanted.get(&record.test) else {
             if !all.contains(&record.test) {
                 stale.push(format!("{} ({})", record.test, path.display()));
             }
+            continue;
+        };
+        if let Some(other) = ran_otherwise(file, test, &record) {
+            stale.push(format!("{} ({}): ran {other}", record.test, path.display()));
             continue;
         }
         match found.get(&record.test) {

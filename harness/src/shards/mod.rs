@@ -123,7 +123,7 @@ pub enum ShardTest {
 
 impl ShardTest {
     /// The test's name: `sweep/<workload>/<NN>-<step>#<nth>-<channel>@<backend>/<policy>`
-    /// (`sweep/two_node_direct/03-sent:CommitmentSigned#2-ab@rocksdb/strict`), or
+    /// (`sweep/two_node_direct/14-received:RevokeAndAck#5-ab@rocksdb/strict`), or
     /// `explore/seed-<NNN>@<backend>/<policy>`.
     pub fn name(&self) -> String {
         match self {
@@ -146,6 +146,35 @@ impl ShardTest {
             }
         }
     }
+}
+
+/// Workload files: each path a file, or a directory whose `*.toml` files are taken; sorted, each
+/// once (a file named and also in a named directory is one workload).
+pub fn workload_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries =
+                std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            out.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml")),
+            );
+        } else if path.is_file() {
+            out.push(path.clone());
+        } else {
+            return Err(format!(
+                "{} is neither a file nor a directory",
+                path.display()
+            ));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    out.sort();
+    out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+    Ok(out)
 }
 
 /// A configured entry that yields no tests (a workload that does not load, a missing or
@@ -179,26 +208,9 @@ impl ShardsFile {
             if sweep.policies.is_empty() {
                 return Err(invalid("[sweep] policies: name at least one".into()));
             }
-            for entry in &sweep.workloads {
-                let full = base.join(entry);
-                if full.is_dir() {
-                    let mut found: Vec<PathBuf> = std::fs::read_dir(&full)
-                        .map_err(|e| invalid(format!("[sweep] {}: {e}", full.display())))?
-                        .flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                        .collect();
-                    found.sort();
-                    workloads.extend(found);
-                } else if full.is_file() {
-                    workloads.push(full);
-                } else {
-                    return Err(invalid(format!(
-                        "[sweep] workloads: {} is neither a file nor a directory",
-                        full.display()
-                    )));
-                }
-            }
+            let entries: Vec<PathBuf> = sweep.workloads.iter().map(|e| base.join(e)).collect();
+            workloads =
+                workload_files(&entries).map_err(|e| invalid(format!("[sweep] workloads: {e}")))?;
             policies = sweep.policies;
             no_penalty_proof = sweep.no_penalty_proof;
         }
@@ -256,12 +268,13 @@ impl ShardsFile {
                     name: format!("sweep/{stem}/unlisted"),
                     why: format!(
                         "{}: its points were discovered with seed {}, {} says seed {}; rewrite \
-                         them with `dlp-harness points --write {}`",
+                         them with `dlp-harness points --write {}` (it takes the seed from {})",
                         crate::sweep::points_path(path).display(),
                         list.seed,
                         self.path.display(),
                         self.seed,
-                        path.display()
+                        path.display(),
+                        self.path.display()
                     ),
                 });
                 continue;
@@ -288,12 +301,7 @@ impl ShardsFile {
             for seed in range.first_seed..range.first_seed.saturating_add(range.seeds) {
                 for backend in BACKENDS {
                     tests.push(ShardTest::Explore {
-                        spec: ScheduleSpec {
-                            seed,
-                            steps: range.steps,
-                            nodes: 2 + (seed % 3) as usize,
-                            policy: range.policy,
-                        },
+                        spec: ScheduleSpec::of_seed(seed, range.steps, range.policy),
                         backend,
                     });
                 }

@@ -68,7 +68,7 @@ impl Record {
         let hash = test.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
-        format!("{safe}-{:08x}.json", hash as u32)
+        format!("{safe}-{hash:016x}.json")
     }
 
     /// Write the record into `dir` (made if missing); the file's path.

@@ -142,7 +142,15 @@ impl Merged {
                  <th>nodes</th><th>steps</th><th>outcome</th><th>time</th></tr>",
             );
             for record in &self.explore {
-                if let Outcome::Explore {
+                if let Outcome::Broken { why } = &record.outcome {
+                    let _ = write!(
+                        body,
+                        "<tr><td class=\"name\">{}</td><td></td><td></td>\
+                         <td class=\"verdict-ERROR\">{}</td><td></td></tr>",
+                        esc(&record.test),
+                        esc(why)
+                    );
+                } else if let Outcome::Explore {
                     nodes,
                     steps,
                     failure,

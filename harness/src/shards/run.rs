@@ -11,15 +11,18 @@ use super::{ShardTest, ShardsFile};
 use crate::capability::DriverKind;
 use crate::explore::run_spec;
 use crate::run::runner::runtime;
-use crate::sweep::{JudgeOptions, PointRun, point_problems, sweep_point};
+use crate::sweep::{JudgeOptions, PointResult, PointRun, point_problems, sweep_point};
 
 /// Run `test` on `driver` and say what it found. The sweep points run with the configuration's
-/// seed (their points were discovered with it); the explorer seeds with their own.
+/// seed (their points were discovered with it); the explorer seeds with their own. `also`
+/// adds rules of the caller's for a judged point (what a shipped workload was written to show);
+/// a point that breaks any rule keeps its run directory, named in its problems.
 pub fn run_test(
     file: &ShardsFile,
     test: &ShardTest,
     driver: DriverKind,
     runs_root: &Path,
+    also: &dyn Fn(&str, &PointResult) -> Vec<String>,
 ) -> Record {
     let name = test.name();
     let dir = runs_root.join(format!(
@@ -27,10 +30,14 @@ pub fn run_test(
         Record::file_name(&name).trim_end_matches(".json"),
         std::process::id()
     ));
+    let seed = match test {
+        ShardTest::Sweep { .. } => file.seed,
+        ShardTest::Explore { spec, .. } => spec.seed,
+    };
     let broken = |why: String| Record {
         test: name.clone(),
         driver: driver.name().to_string(),
-        seed: file.seed,
+        seed,
         outcome: Outcome::Broken { why: why.clone() },
         problems: vec![why],
     };
@@ -54,10 +61,16 @@ pub fn run_test(
                 judge: JudgeOptions::default(),
             };
             let mut result = rt.block_on(sweep_point(workload, how, point.clone(), &dir));
-            let problems = point_problems(&result, *rules);
+            let mut problems = point_problems(&result, *rules);
+            problems.extend(also(workload.name(), &result));
             if problems.is_empty() {
                 let _ = std::fs::remove_dir_all(&dir);
                 result.run_dir = None;
+            } else {
+                problems.push(format!(
+                    "kept: {} (point.toml reproduces it with dlp-harness run; report.html per run)",
+                    dir.display()
+                ));
             }
             Record {
                 test: name,
@@ -79,13 +92,9 @@ pub fn run_test(
             let mut problems = Vec::new();
             if let Some(failure) = &outcome.failure {
                 problems.push(format!(
-                    "seed {} on {backend} failed (reproduce: dlp-harness explore --seed {} --steps {} \
-                     --nodes {} --backend {backend} --policy {}; kept: {}):\n{failure}",
+                    "seed {} on {backend} failed (reproduce: {}; kept: {}):\n{failure}",
                     spec.seed,
-                    spec.seed,
-                    spec.steps,
-                    spec.nodes,
-                    spec.policy,
+                    spec.reproduce(backend),
                     dir.display()
                 ));
             } else {

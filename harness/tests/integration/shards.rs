@@ -11,7 +11,7 @@ use dlp_harness::shards::{
     MergeFilter, Outcome, SHARDS_FILE, ShardTest, ShardsFile, merge, run_test,
 };
 use dlp_harness::sweep::{PointList, Workload};
-use dlp_node_api::Backend;
+use dlp_node_api::{AuditPolicy, Backend};
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -123,7 +123,9 @@ fn shards_merge_into_the_answer_of_one_run_and_name_what_is_missing_or_conflicti
             left_out.push(test.name());
             continue;
         }
-        let record = run_test(&file, test, DriverKind::InProcess, &runs_root());
+        let record = run_test(&file, test, DriverKind::InProcess, &runs_root(), &|_, _| {
+            Vec::new()
+        });
         assert!(
             record.problems.is_empty(),
             "{}: {:?}",
@@ -192,6 +194,82 @@ fn shards_merge_into_the_answer_of_one_run_and_name_what_is_missing_or_conflicti
         merged.stale
     );
     assert_eq!(merged.unreadable.len(), 1, "{:?}", merged.unreadable);
+    // Another run that judged one point otherwise, or lacks one: `--same-as` names both.
+    let (flipped, fewer) = (dir.path().join("flipped"), dir.path().join("fewer"));
+    for target in [&flipped, &fewer] {
+        std::fs::create_dir_all(target).expect("dir");
+    }
+    let mut sweep_files: Vec<PathBuf> = std::fs::read_dir(&whole)
+        .expect("whole")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    sweep_files.sort();
+    let mut flipped_one = false;
+    for (i, path) in sweep_files.iter().enumerate() {
+        let text = std::fs::read_to_string(path).expect("read");
+        let name = path.file_name().expect("name");
+        let is_sweep = text.contains("\"kind\": \"sweep\"");
+        let changed = if is_sweep && !flipped_one {
+            flipped_one = true;
+            text.replacen("\"verdict\": \"closed\"", "\"verdict\": \"resumed\"", 1)
+        } else {
+            text.clone()
+        };
+        std::fs::write(flipped.join(name), changed).expect("write");
+        if i > 0 {
+            std::fs::write(fewer.join(name), text).expect("write");
+        }
+    }
+    let differences = single.differences(&merge(
+        &file,
+        std::slice::from_ref(&flipped),
+        &MergeFilter::default(),
+    ));
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert!(
+        differences[0].contains("closed (backup") && differences[0].contains("resumed (backup"),
+        "{differences:?}"
+    );
+    let differences = single.differences(&merge(&file, &[fewer], &MergeFilter::default()));
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert!(
+        differences[0].ends_with("only here") || differences[0].ends_with("not run there"),
+        "{differences:?}"
+    );
+    assert!(single.differences(&single).is_empty());
+    // Results of another seed are stale, not this configuration's answer.
+    let reseeded = dir.path().join("reseeded");
+    std::fs::create_dir_all(&reseeded).expect("dir");
+    for path in &sweep_files {
+        let text = std::fs::read_to_string(path).expect("read");
+        std::fs::write(
+            reseeded.join(path.file_name().expect("name")),
+            text.replacen("\"seed\": 1,", "\"seed\": 2,", 1),
+        )
+        .expect("write");
+    }
+    let merged = merge(&file, &[reseeded], &MergeFilter::default());
+    assert!(
+        merged.stale.iter().any(|s| s.contains("with seed 2")),
+        "{:?}",
+        merged.stale
+    );
+    assert!(merged.reports.is_empty(), "stale results make no report");
+    // Only the tests under one policy are expected: none here is fiber's.
+    let fiber_only = merge(
+        &file,
+        std::slice::from_ref(&whole),
+        &MergeFilter {
+            policy: Some(AuditPolicy::Fiber),
+        },
+    );
+    assert!(
+        fiber_only.missing.is_empty() && fiber_only.stale.is_empty(),
+        "{:?}",
+        fiber_only.missing
+    );
+    assert!(fiber_only.reports.is_empty() && fiber_only.explore.is_empty());
     // The explorer's records are the seeds' own.
     assert!(
         single
