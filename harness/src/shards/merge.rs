@@ -83,6 +83,16 @@ fn record_verdicts(record: &Record) -> Vec<(String, String)> {
     }
 }
 
+/// Two results of one test agree: a sweep point's by the backend comparison's rule
+/// ([`same_verdicts`]: another channel's verdict may differ where the channels interleaved
+/// otherwise), anything else by its verdicts.
+fn agree(a: &Record, b: &Record) -> bool {
+    match (&a.outcome, &b.outcome) {
+        (Outcome::Sweep { result: x, .. }, Outcome::Sweep { result: y, .. }) => same_verdicts(x, y),
+        _ => record_verdicts(a) == record_verdicts(b),
+    }
+}
+
 /// How a record's run differs from what the configuration says its test runs now (another
 /// seed, schedule size or point): a result of an earlier configuration, not of this one.
 fn ran_otherwise(file: &ShardsFile, test: &ShardTest, record: &Record) -> Option<String> {
@@ -149,7 +159,7 @@ pub fn merge(file: &ShardsFile, inputs: &[PathBuf], filter: &MergeFilter) -> Mer
         }
         match found.get(&record.test) {
             Some((first, earlier)) => {
-                if record_verdicts(earlier) != record_verdicts(&record) {
+                if !agree(earlier, &record) {
                     conflicts.push(format!(
                         "{}: {} says {:?}, {} says {:?}",
                         record.test,

@@ -36,6 +36,11 @@ pub use run::run_test;
 /// The default configuration file, at the workspace's root.
 pub const SHARDS_FILE: &str = "shards.toml";
 
+/// Most explorer seeds one configuration lists (each is a test per backend), and most steps a
+/// schedule of them has: bounds on what a listing may build.
+const MAX_SEEDS: u64 = 10_000;
+const MAX_STEPS: usize = 1_000;
+
 /// Both backends, in the sweep's order.
 const BACKENDS: [Backend; 2] = [Backend::Rocksdb, Backend::Sqlite];
 
@@ -220,6 +225,13 @@ impl ShardsFile {
                     "[explore] seeds and steps must be at least 1".into(),
                 ));
             }
+            Some(e) if e.seeds > MAX_SEEDS || e.steps > MAX_STEPS => {
+                return Err(invalid(format!(
+                    "[explore] at most {MAX_SEEDS} seeds of at most {MAX_STEPS} steps (each seed \
+                     is a test per backend): {} seeds of {} steps asked",
+                    e.seeds, e.steps
+                )));
+            }
             Some(e) => Some(ExploreRange {
                 first_seed: e.first_seed,
                 seeds: e.seeds,
@@ -332,6 +344,12 @@ mod tests {
         )
         .expect_err("no seeds");
         assert!(err.to_string().contains("at least 1"), "{err}");
+        let err = ShardsFile::parse(
+            path,
+            "[explore]\nfirst_seed = 1\nseeds = 1000000000000\nsteps = 4\npolicy = \"strict\"\n",
+        )
+        .expect_err("too many seeds");
+        assert!(err.to_string().contains("at most 10000 seeds"), "{err}");
     }
 
     #[test]
