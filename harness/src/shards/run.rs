@@ -11,7 +11,9 @@ use super::{ShardTest, ShardsFile};
 use crate::capability::DriverKind;
 use crate::explore::run_spec;
 use crate::run::runner::runtime;
-use crate::sweep::{JudgeOptions, PointResult, PointRun, point_problems, sweep_point};
+use crate::sweep::{
+    JudgeOptions, PointResult, PointRun, point_problems, point_reports, sweep_point,
+};
 
 /// Run `test` on `driver` and say what it found. The sweep points run with the configuration's
 /// seed (their points were discovered with it); the explorer seeds with their own. `also`
@@ -67,6 +69,7 @@ pub fn run_test(
                 let _ = std::fs::remove_dir_all(&dir);
                 result.run_dir = None;
             } else {
+                point_reports(&dir);
                 problems.push(format!(
                     "kept: {} (point.toml reproduces it with dlp-harness run; report.html per run)",
                     dir.display()

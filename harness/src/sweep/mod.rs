@@ -198,7 +198,7 @@ pub async fn sweep(
         if let Some(dir) = &result.run_dir
             && (config.keep || result.worst().is_failure())
         {
-            reports(dir);
+            point_reports(dir);
         }
         progress(Progress::PointDone {
             done,
@@ -229,22 +229,18 @@ pub async fn sweep(
 
 /// Judge one backup point on its own (what [`sweep`] does for each point, without finding the
 /// points first: they come from the committed [`PointList`]). The run directory `dir` is left
-/// in place; the point's `report.html` files are written when it failed.
+/// in place for the caller to keep (with [`point_reports`]) or remove.
 pub async fn sweep_point(
     workload: &Workload,
     how: PointRun,
     point: BackupPoint,
     dir: &Path,
 ) -> PointResult {
-    let result = run_point(workload, how, point, dir).await;
-    if result.worst().is_failure() {
-        reports(dir);
-    }
-    result
+    run_point(workload, how, point, dir).await
 }
 
 /// A kept point's runs each get a `report.html` (a failed run wrote its own already).
-fn reports(point_dir: &Path) {
+pub fn point_reports(point_dir: &Path) {
     let runs = std::fs::read_dir(point_dir).into_iter().flatten().flatten();
     for run in runs.map(|e| e.path()) {
         if run.join(crate::report::RUN_FILE).is_file()
