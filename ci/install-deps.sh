@@ -2,6 +2,8 @@
 # Install what a fresh machine lacks to build and test this workspace:
 #   - libclang (bindgen, used by librocksdb-sys, needs it at build time; the libclang1 runtime
 #     alone fails with "stdbool.h not found")
+#   - clang++ (the `clang` package): RocksDB's C++, most of a cold build, compiles about 1.6x
+#     faster with it than with g++ (ci/cxx picks it; without it the build uses c++)
 #   - cargo-nextest (the test runner)
 #   - jq and curl (examples/two-nodes.sh, the walkthrough of docs/walkthrough.md, which CI also runs)
 #   - strace (node/tests/process/crash.rs kills a real restore at each rename/fsync through it)
@@ -34,6 +36,9 @@ if ! has_deb libclang-dev; then
 fi
 if ! command -v g++ >/dev/null 2>&1; then
     need_apt+=(g++)
+fi
+if ! command -v clang++ >/dev/null 2>&1; then
+    need_apt+=(clang)
 fi
 for tool in jq curl strace; do
     if ! command -v "$tool" >/dev/null 2>&1; then

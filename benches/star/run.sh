@@ -6,6 +6,7 @@
 #     benches/star/run.sh                  # every star, both backends
 #     benches/star/run.sh 10 50            # some sizes
 #     DRIVER=process benches/star/run.sh   # dlp-node processes instead
+#     BACKENDS=rocksdb benches/star/run.sh # one backend
 #
 # Wall time of the whole run (setup with every channel opened and its gossip settled, then the
 # steps), and the setup's and the steps' shares from the run's run.json. Results vary by a second
@@ -26,7 +27,7 @@ echo "|---:|---:|---|---|---:|---:|---:|"
 for n in "${sizes[@]}"; do
     file="benches/star/star_$n.toml"
     [ -f "$file" ] || { echo "no $file (python3 benches/star/generate.py $n)" >&2; exit 2; }
-    for backend in rocksdb sqlite; do
+    for backend in ${BACKENDS:-rocksdb sqlite}; do
         rm -rf "$runs"/*
         DLP_HARNESS_RUN_DIR="$runs" "$harness" run "$file" --backend "$backend" --driver "$driver" \
             --seed 1 --keep > "$runs.out" 2>&1 || { cat "$runs.out" >&2; exit 1; }
