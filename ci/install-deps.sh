@@ -2,8 +2,8 @@
 # Install what a fresh machine lacks to build and test this workspace:
 #   - libclang (bindgen, used by librocksdb-sys, needs it at build time; the libclang1 runtime
 #     alone fails with "stdbool.h not found")
-#   - clang++ (the `clang` package): RocksDB's C++, most of a cold build, compiles about 1.6x
-#     faster with it than with g++ (ci/cxx picks it; without it the build uses c++)
+#   - clang++ (the `clang` package): RocksDB's C++, most of a cold build, compiles faster with
+#     it than with g++ (.cargo/config.toml sets CXX = clang++; override with CXX=g++)
 #   - cargo-nextest (the test runner)
 #   - jq and curl (examples/two-nodes.sh, the walkthrough of docs/walkthrough.md, which CI also runs)
 #   - strace (node/tests/process/crash.rs kills a real restore at each rename/fsync through it)
