@@ -239,8 +239,132 @@ fn a_node_that_dies_at_start_shows_the_end_of_its_log() {
     });
 }
 
+/// The pooled containers (label `dlp-harness.pool`), by id.
+fn pooled() -> Vec<String> {
+    let mut ids: Vec<String> = docker_text(&["ps", "-q", "--filter", "label=dlp-harness.pool"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Every `node.log` under `dir` that says its node is ready.
+fn ready_nodes(dir: &Path) -> usize {
+    fn walk(dir: &Path, found: &mut usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.file_name().is_some_and(|n| n == "node.log")
+                && std::fs::read_to_string(&path)
+                    .is_ok_and(|t| t.contains(dlp_node_api::READY_LINE_PREFIX))
+            {
+                *found += 1;
+            }
+        }
+    }
+    let mut found = 0;
+    walk(dir, &mut found);
+    found
+}
+
+/// A harness killed in the middle of a run leaves its nodes running in pooled containers; the
+/// next run claims those containers, kills what was left in them, and runs in them (same
+/// containers, none created): its nodes bind the same ports, so a leftover would fail it.
+#[test]
+#[file_serial(docker_daemon)]
+fn pooled_containers_are_reused_and_cleaned_of_what_a_killed_run_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let done = scenario(dir.path());
+    // Blocks in wait_held (nothing sends bob a Shutdown) until the harness is killed.
+    let stuck = write(
+        dir.path(),
+        "stuck.toml",
+        "description = \"two nodes, then a wait that only ends at its deadline\"\n\
+         backends = [\"sqlite\"]\n[nodes.alice]\n[nodes.bob]\n\
+         [[channels]]\nname = \"ab\"\nfrom = \"alice\"\nto = \"bob\"\namount = 1000000\n\
+         [[steps]]\nhold = { node = \"bob\", step = \"received:Shutdown\" }\n\
+         [[steps]]\nwait_held = { node = \"bob\" }\n",
+    );
+    // No pooled container of an earlier test, so the next runs use exactly the stuck run's
+    // (this test group runs alone: nobody else is using them).
+    let earlier = pooled();
+    if !earlier.is_empty() {
+        let mut rm = vec!["rm", "-f"];
+        rm.extend(earlier.iter().map(String::as_str));
+        assert!(docker(&rm).status.success());
+    }
+    let runs = dir.path().join("stuck-runs");
+    std::fs::create_dir_all(&runs).expect("runs");
+    let mut child = harness()
+        .args([
+            "run",
+            stuck.to_str().expect("utf8"),
+            "--driver",
+            "container",
+        ])
+        .env("DLP_HARNESS_RUN_DIR", &runs)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("harness");
+    let deadline = Instant::now() + TIMEOUT;
+    while ready_nodes(&runs) < 2 {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the stuck run ended before both nodes were up"
+        );
+        assert!(Instant::now() < deadline, "nodes not up within {TIMEOUT:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL the harness");
+    child.wait().expect("reap");
+    let left = pooled();
+    assert_eq!(
+        left.len(),
+        3,
+        "the chain's and both nodes' containers: {left:?}"
+    );
+
+    let (out, _) = run_harness(
+        &["run", done.to_str().expect("utf8"), "--driver", "container"],
+        &[],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pooled(),
+        left,
+        "the run used the pooled containers, created none"
+    );
+    // The run ended by killing its processes (it does not wait for them to be gone).
+    for id in &left {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let top = docker_text(&["top", id, "-o", "pid,args"]);
+            let processes: Vec<String> = top.lines().skip(1).map(str::to_string).collect();
+            if processes.len() == 1 && processes[0].contains("dlp-container-init") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only the init is left in {id} after the run: {processes:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 /// A restore killed at every rename and sync call, in the containers: strace inside the image
-/// kills the restore where it runs (the chain's container), and each following start comes up
+/// kills the restore where it runs (the node's container), and each following start comes up
 /// on the old store or the complete restored one (counts printed; see
 /// `integration::killed_restores` for the process driver).
 #[test]

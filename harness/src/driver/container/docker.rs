@@ -1,5 +1,5 @@
-//! What the container driver asks of Docker beyond testcontainers' container lifecycle: is a
-//! daemon there (fast, with a clear way out when not), a container's PID and address, SIGKILL,
+//! What the container driver asks of Docker besides its containers' lifecycle (`pool.rs`): is a
+//! daemon there (fast, with a clear way out when not), a command run to its end in a container,
 //! the leftovers of earlier runs, and packet-drop rules inside a container's network namespace
 //! (the kernel here has no `netem`, so a partition is a drop, not a delay).
 
@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use testcontainers::bollard::Docker;
 use testcontainers::bollard::query_parameters::{
-    InspectContainerOptions, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 
 use crate::error::HarnessError;
@@ -42,33 +41,6 @@ pub(super) async fn connect() -> Result<Docker, HarnessError> {
         Ok(Err(e)) => Err(unavailable(e.to_string())),
         Err(_) => Err(unavailable(format!("no answer within {PING:?}"))),
     }
-}
-
-/// A running container's PID (in the host's PID namespace) and its address on `network`.
-pub(super) async fn pid_and_ip(
-    docker: &Docker,
-    id: &str,
-    network: &str,
-) -> Result<(i64, IpAddr), HarnessError> {
-    let info = docker
-        .inspect_container(id, None::<InspectContainerOptions>)
-        .await
-        .map_err(|e| HarnessError::Setup(format!("docker inspect {id}: {e}")))?;
-    let pid = info
-        .state
-        .and_then(|s| s.pid)
-        .filter(|pid| *pid > 0)
-        .ok_or_else(|| HarnessError::Setup(format!("container {id} is not running")))?;
-    let ip = info
-        .network_settings
-        .and_then(|n| n.networks)
-        .and_then(|mut n| n.remove(network))
-        .and_then(|n| n.ip_address)
-        .and_then(|ip| ip.parse().ok())
-        .ok_or_else(|| {
-            HarnessError::Setup(format!("container {id} has no address on {network}"))
-        })?;
-    Ok((pid, ip))
 }
 
 /// Run `cmd` in a running container and wait for it: its exit code and its output (stdout
@@ -109,17 +81,6 @@ pub(super) async fn exec(
         .map_err(failed)?
         .exit_code;
     Ok((code, text))
-}
-
-/// SIGKILL a container (a crash: nothing runs its shutdown).
-pub(super) async fn kill(docker: &Docker, id: &str) -> Result<(), HarnessError> {
-    docker
-        .kill_container(
-            id,
-            Some(KillContainerOptionsBuilder::new().signal("SIGKILL").build()),
-        )
-        .await
-        .map_err(|e| HarnessError::Setup(format!("docker kill {id}: {e}")))
 }
 
 /// Remove containers (and their networks) left by harness processes that no longer exist:
@@ -241,26 +202,4 @@ pub(super) async fn set_drop_rules(pid: i64, blocked: &[IpAddr]) -> Result<(), H
             String::from_utf8_lossy(&out.stderr).trim()
         )))
     }
-}
-
-/// A stopped container's whole output (stdout and stderr, as they came).
-pub(super) async fn logs(docker: &Docker, id: &str) -> Result<String, HarnessError> {
-    use futures_util::StreamExt;
-    use testcontainers::bollard::query_parameters::LogsOptionsBuilder;
-    let mut stream = docker.logs(
-        id,
-        Some(
-            LogsOptionsBuilder::new()
-                .stdout(true)
-                .stderr(true)
-                .follow(false)
-                .build(),
-        ),
-    );
-    let mut text = String::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| HarnessError::Setup(format!("docker logs {id}: {e}")))?;
-        text.push_str(&chunk.to_string());
-    }
-    Ok(text)
 }

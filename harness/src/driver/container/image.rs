@@ -1,5 +1,5 @@
-//! The container image: built on this machine from the workspace's own `dlp-node` and
-//! `dlp-chain` binaries, never pulled (the machines have no registry).
+//! The container image: built on this machine from the workspace's own `dlp-node`, `dlp-chain`
+//! and `dlp-container-init` binaries, never pulled (the machines have no registry).
 //!
 //! The image is a root with the two binaries and the shared libraries `ldd` says they need,
 //! imported with `docker import` (no base image, no Dockerfile): a few hundred MB, started in
@@ -25,6 +25,8 @@ pub(super) const IMAGE_LABEL: &str = "dlp-harness.image";
 /// Where the binaries live inside the image.
 pub(super) const NODE_BIN: &str = "/dlp-node";
 pub(super) const CHAIN_BIN: &str = "/dlp-chain";
+/// Every container's first process (`dlp-container-init`: it idles; see `pool.rs`).
+pub(super) const INIT_BIN: &str = "/dlp-container-init";
 /// strace, when the host has it: `crash_restore` kills a restore in a container through it.
 pub(super) const STRACE_BIN: &str = "/strace";
 
@@ -56,11 +58,13 @@ pub(super) fn node_bin(build: &crate::driver::NodeBuild) -> String {
 fn contents() -> Result<Vec<(PathBuf, PathBuf)>, HarnessError> {
     let node = super::super::process::find_binary("DLP_NODE_BIN", "dlp-node")?;
     let chain = super::super::process::find_binary("DLP_CHAIN_BIN", "dlp-chain")?;
+    let init = super::super::process::find_binary("DLP_CONTAINER_INIT_BIN", "dlp-container-init")?;
     let mut files = vec![
         (PathBuf::from(NODE_BIN), node.clone()),
         (PathBuf::from(CHAIN_BIN), chain.clone()),
+        (PathBuf::from(INIT_BIN), init.clone()),
     ];
-    let mut binaries = vec![node, chain];
+    let mut binaries = vec![node, chain, init];
     // Every named earlier build that is built (`versions build`): a node of that version runs
     // its binary from the same image.
     if let Ok(catalog) = crate::versions::Catalog::committed() {

@@ -1,28 +1,36 @@
 //! The container driver: every node, and the chain, in a container of its own on a Docker
-//! network made for the run, through testcontainers (async runner) with an image built on this
-//! machine (`image.rs`).
+//! network of the project's, with an image built on this machine (`image.rs`).
 //!
-//! - Peers dial a node at its address on the run's network; the harness reaches its RPC through
-//!   a port mapped to the host's loopback. Nodes listen on fixed ports inside their containers
-//!   (`fiber.allow_non_loopback`, `rpc.allow_non_loopback`: the network is the run's own).
-//! - A node's home is its directory in the run directory, bind-mounted at `/data`, so it
-//!   survives its container: a restart is a new container on the same home, a restore runs
-//!   `dlp-node --restore` in a one-shot container on it, and every file a node reports under
-//!   `/data` is mapped back to the host.
-//! - `crash` is SIGKILL; `pause`/`resume` are `docker pause`/`unpause` (the node's sockets stay
-//!   open: its peers see a silent node); a partition is a packet-drop rule in both nodes' network
-//!   namespaces (`docker.rs`), kept across restarts, so a node that redials cannot escape it.
-//! - Containers carry labels (owner process, run); they are removed when their handle drops
-//!   (also on a panic) unless kept (`--keep` or `TESTCONTAINERS_COMMAND=keep`), and those of
-//!   dead harness processes are removed when a new run starts. Node output goes to `node.log` in
-//!   the node's home, the chain's to `chain.log` in the run directory.
+//! - A container is a *host* (`pool.rs`): its first process only idles, and the node, the chain
+//!   and offline restores are processes execed into it (`exec.rs`). A node keeps its container
+//!   for the whole run, so a restart is a new process at the same address; containers are
+//!   pooled across runs and harness processes, so a test rarely waits for one to be created.
+//! - Peers dial a node at its address on the pool's network, and the harness reaches its RPC and
+//!   the chain there too (the host routes to the project's own Docker network). Nodes listen on
+//!   fixed ports (`fiber.allow_non_loopback`, `rpc.allow_non_loopback`).
+//! - The directory that holds the run is mounted into every container at the same path, so a
+//!   node's home, its backups and its log have one path on both sides; a restore runs
+//!   `dlp-node --restore` in the node's own container while no node process runs there.
+//! - `crash` is SIGKILL to the node's process; `pause`/`resume` are `docker pause`/`unpause`
+//!   of its container (its sockets stay open: its peers see a silent node); a partition is a
+//!   packet-drop rule in both nodes' network namespaces (`docker.rs`), which outlive the nodes'
+//!   processes, so a node that restarts or redials cannot escape it.
+//! - Private containers (a run's own, not pooled) carry labels (owner process, run) and are
+//!   removed when the run ends (also on a panic) unless kept (`--keep` or
+//!   `TESTCONTAINERS_COMMAND=keep`: every container of the run is then private and kept, its
+//!   processes running); those of dead harness processes are removed when a new run starts.
+//!   Node output goes to `node.log` in the node's home, the chain's to `chain.log` in the run
+//!   directory, a restore's to `restore.log` in the node's home.
 
 mod docker;
+mod exec;
 mod image;
 mod node;
+mod pool;
 mod space;
 
 use node::ContainerNode;
+use pool::{Host, Pool};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -35,10 +43,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dlp_chain::{ChainClient, RemoteChain};
 use testcontainers::bollard::Docker;
-use testcontainers::core::logs::LogFrame;
-use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::dlp_node::{Placement, create_home};
 use super::{
@@ -51,15 +55,8 @@ const RPC_PORT: u16 = 8227;
 const PEER_PORT: u16 = 8228;
 /// Port of the chain inside its container.
 const CHAIN_PORT: u16 = 8114;
-/// Where a node's home is mounted in its own container.
-const HOME: &str = "/data";
-/// Where the run directory (every node's home) is mounted in the chain's container, in which
-/// offline restores run.
-const RUNS_MOUNT: &str = "/runs";
-/// How long a container may take to say it is ready.
+/// How long a node or the chain may take to say it is ready.
 const READY: Duration = Duration::from_secs(30);
-/// How long a restore in a container of its own may take.
-const RESTORE_WITHIN: Duration = Duration::from_secs(120);
 /// Lines of a node's log shown when it does not start.
 const LOG_TAIL: usize = 20;
 
@@ -78,11 +75,11 @@ fn keeping() -> bool {
         || std::env::var("TESTCONTAINERS_COMMAND").is_ok_and(|v| v.eq_ignore_ascii_case("keep"))
 }
 
-/// Where each node is now (for partitions), and which pairs are cut.
+/// Where each node's container is (for partitions), and which pairs are cut.
 #[derive(Debug, Default)]
 struct Placements {
-    /// name -> (container id, address on the run's network)
-    nodes: BTreeMap<String, (String, IpAddr)>,
+    /// name -> (its container's init PID, its address)
+    nodes: BTreeMap<String, (i64, IpAddr)>,
     /// Pairs cut apart (names in order).
     cut: BTreeSet<(String, String)>,
 }
@@ -90,10 +87,13 @@ struct Placements {
 /// See the module docs.
 pub struct ContainerDriver {
     docker: Option<Docker>,
-    image: Option<String>,
+    pool: Option<Pool>,
     run: String,
-    chain: Option<ContainerAsync<GenericImage>>,
     run_dir: PathBuf,
+    /// The chain's container and process.
+    chain: Option<(Host, exec::Exec)>,
+    /// Each node's container, from its first start or restore to the end of the run.
+    hosts: BTreeMap<String, Host>,
     placements: Arc<Mutex<Placements>>,
     /// Whether the image carries strace (`crash_restore`).
     image_has_strace: bool,
@@ -105,7 +105,7 @@ impl std::fmt::Debug for ContainerDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ContainerDriver")
             .field("run", &self.run)
-            .field("image", &self.image)
+            .field("pool", &self.pool.as_ref().map(|p| p.network.clone()))
             .finish()
     }
 }
@@ -127,10 +127,11 @@ impl ContainerDriver {
         );
         Self {
             docker: None,
-            image: None,
+            pool: None,
             run,
-            chain: None,
             run_dir: PathBuf::new(),
+            chain: None,
+            hosts: BTreeMap::new(),
             placements: Arc::default(),
             image_has_strace: false,
             limited: Vec::new(),
@@ -143,13 +144,10 @@ impl ContainerDriver {
             .ok_or_else(|| HarnessError::Setup("start the chain first".into()))
     }
 
-    /// The run's image.
-    fn image(&self) -> Result<GenericImage, HarnessError> {
-        let tag = self
-            .image
-            .clone()
-            .ok_or_else(|| HarnessError::Setup("start the chain first".into()))?;
-        Ok(GenericImage::new(image::IMAGE_NAME.to_string(), tag))
+    fn pool(&self) -> Result<&Pool, HarnessError> {
+        self.pool
+            .as_ref()
+            .ok_or_else(|| HarnessError::Setup("start the chain first".into()))
     }
 
     fn labels(&self) -> Vec<(String, String)> {
@@ -167,17 +165,77 @@ impl ContainerDriver {
         labels
     }
 
+    /// A container for `what` of this run: from the pool, or a private one when the run keeps
+    /// its containers or `private` (it must see the size-limited mounts made so far).
+    async fn new_host(&self, what: &str, private: bool) -> Result<Host, HarnessError> {
+        let pool = self.pool()?;
+        if private || keeping() {
+            let name = format!(
+                "{}-{what}-{}",
+                self.run,
+                RUNS.fetch_add(1, Ordering::Relaxed)
+            );
+            pool.create_private(&name, self.labels(), self.limited.len())
+                .await
+        } else {
+            pool.claim().await
+        }
+    }
+
+    /// `spec`'s container, claimed (or created) at its first use in the run.
+    async fn host_of(&mut self, spec: &NodeSpec) -> Result<&Host, HarnessError> {
+        let name = &spec.name;
+        if !self.hosts.contains_key(name) {
+            let started = Instant::now();
+            let host = self
+                .new_host(name, spec.backups.space_limit.is_some())
+                .await
+                .map_err(|e| HarnessError::node(name, format!("no container: {e}")))?;
+            tracing::debug!(node = %name, container = %host.name, ms = started.elapsed().as_millis(), "container claimed");
+            self.placements
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .nodes
+                .insert(name.clone(), (host.pid, host.ip));
+            self.hosts.insert(name.clone(), host);
+            // A partition set before this node had a container: its rules, and those of the
+            // nodes cut from it (they name its address).
+            let affected = self.cut_with(name);
+            self.apply_cuts(&affected, false).await?;
+        }
+        self.hosts
+            .get(name)
+            .ok_or_else(|| HarnessError::node(name, "no container"))
+    }
+
+    /// `path` as the containers see it: the same path, which must lie in the mounted directory.
+    fn visible(&self, name: &str, path: &Path) -> Result<PathBuf, HarnessError> {
+        let pool = self.pool()?;
+        let canonical = std::fs::canonicalize(path).map_err(|e| HarnessError::io(path, e))?;
+        if canonical.starts_with(pool.root()) {
+            Ok(canonical)
+        } else {
+            Err(HarnessError::node(
+                name,
+                format!(
+                    "{} is not under {}, the directory mounted into the run's containers",
+                    path.display(),
+                    pool.root().display()
+                ),
+            ))
+        }
+    }
+
     /// Set the drop rules in each of `targets`' network namespaces from the cut pairs and the
-    /// nodes' current addresses. A target that is not running is skipped (its next start applies
+    /// containers' addresses. A target without a container yet is skipped (its claim applies
     /// them); one with no cut pair gets its rules cleared only when `even_uncut` (after a heal).
     async fn apply_cuts(&self, targets: &[String], even_uncut: bool) -> Result<(), HarnessError> {
-        let docker = self.docker()?.clone();
         let (nodes, cut) = {
             let p = self.placements.lock().unwrap_or_else(|e| e.into_inner());
             (p.nodes.clone(), p.cut.clone())
         };
         for target in targets {
-            let Some((id, _)) = nodes.get(target) else {
+            let Some((pid, _)) = nodes.get(target) else {
                 continue;
             };
             let peers: Vec<&String> = cut
@@ -199,14 +257,12 @@ impl ContainerDriver {
                 .iter()
                 .filter_map(|peer| nodes.get(*peer).map(|(_, ip)| *ip))
                 .collect();
-            let (pid, _) = docker::pid_and_ip(&docker, id, &self.run).await?;
-            docker::set_drop_rules(pid, &blocked).await?;
+            docker::set_drop_rules(*pid, &blocked).await?;
         }
         Ok(())
     }
 
-    /// `name` and every node it is cut from (their rules name its address, which a new
-    /// container may have changed).
+    /// `name` and every node it is cut from.
     fn cut_with(&self, name: &str) -> Vec<String> {
         let p = self.placements.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = vec![name.to_string()];
@@ -221,27 +277,15 @@ impl ContainerDriver {
     }
 }
 
-/// Appends a container's output to a log file.
-fn log_to(path: PathBuf) -> impl Fn(&LogFrame) + Send + Sync + 'static {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .ok()
-        .map(Mutex::new);
-    move |frame: &LogFrame| {
-        if let Some(file) = &file {
-            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = file.write_all(frame.bytes());
-        }
-    }
-}
-
-/// The last lines of a log file, for a failure message.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n")
+/// The directory mounted into the run's containers: the system's temporary directory when the
+/// run lies in it (every run there shares one pool), else the run directory's parent.
+fn mount_root(run_dir: &Path) -> Result<PathBuf, HarnessError> {
+    let run = std::fs::canonicalize(run_dir).map_err(|e| HarnessError::io(run_dir, e))?;
+    let temp = std::fs::canonicalize(std::env::temp_dir()).ok();
+    Ok(match temp {
+        Some(temp) if run.starts_with(&temp) => temp,
+        _ => run.parent().map(Path::to_path_buf).unwrap_or(run),
+    })
 }
 
 #[async_trait]
@@ -269,43 +313,42 @@ impl Driver for ContainerDriver {
             })
             .await?
             .clone();
+        self.pool = Some(Pool::new(docker.clone(), &tag.0, &mount_root(run_dir)?)?);
         self.docker = Some(docker);
-        self.image = Some(tag.0);
         self.image_has_strace = tag.1;
         self.run_dir = run_dir.to_path_buf();
-        let request = self
-            .image()?
-            .with_exposed_port(CHAIN_PORT.tcp())
-            .with_wait_for(WaitFor::message_on_stdout(super::CHAIN_READY_LINE))
-            .with_cmd([
-                image::CHAIN_BIN.to_string(),
-                "serve".into(),
-                "--listen".into(),
-                format!("0.0.0.0:{CHAIN_PORT}"),
-                "--allow-non-loopback".into(),
-            ])
-            .with_mount(Mount::bind_mount(
-                run_dir.to_string_lossy().into_owned(),
-                RUNS_MOUNT,
-            ))
-            .with_network(self.run.clone())
-            .with_container_name(format!("{}-chain", self.run))
-            .with_labels(self.labels())
-            .with_startup_timeout(READY)
-            .with_log_consumer(log_to(run_dir.join("chain.log")));
-        let chain = request.start().await.map_err(|e| {
-            HarnessError::Setup(format!(
-                "the chain container did not start: {e}\n{}",
-                tail(&run_dir.join("chain.log"))
-            ))
-        })?;
-        let port = chain
-            .get_host_port_ipv4(CHAIN_PORT.tcp())
-            .await
-            .map_err(|e| HarnessError::Setup(format!("chain port: {e}")))?;
-        let (_, ip) = docker::pid_and_ip(self.docker()?, chain.id(), &self.run).await?;
-        self.chain = Some(chain);
-        let client = RemoteChain::new(SocketAddr::from(([127, 0, 0, 1], port)));
+        let host = self.new_host("chain", false).await?;
+        let log = run_dir.join("chain.log");
+        let cmd = vec![
+            image::CHAIN_BIN.to_string(),
+            "serve".into(),
+            "--listen".into(),
+            format!("0.0.0.0:{CHAIN_PORT}"),
+            "--allow-non-loopback".into(),
+        ];
+        let started = exec::spawn(
+            self.docker()?,
+            &host.id,
+            host.pid,
+            cmd,
+            &log,
+            super::CHAIN_READY_LINE,
+            READY,
+        )
+        .await;
+        let ip = host.ip;
+        let process = match started {
+            Ok(process) => process,
+            Err(e) => {
+                self.pool()?.release(host, keeping()).await;
+                return Err(HarnessError::Setup(format!(
+                    "the chain did not start: {e}\n{}",
+                    exec::tail(&log, LOG_TAIL)
+                )));
+            }
+        };
+        self.chain = Some((host, process));
+        let client = RemoteChain::new(SocketAddr::new(ip, CHAIN_PORT));
         Ok((Arc::new(client), Some(format!("http://{ip}:{CHAIN_PORT}"))))
     }
 
@@ -338,64 +381,49 @@ impl Driver for ContainerDriver {
     async fn start_node(&mut self, spec: &NodeSpec) -> Result<Box<dyn NodeHandle>, HarnessError> {
         let started = Instant::now();
         let name = &spec.name;
+        let home = self.visible(name, &spec.home)?;
         let log = super::dlp_node::log_path(&spec.home);
-        let home = spec.home.to_string_lossy().into_owned();
-        let container_name = format!(
-            "{}-{name}-{}",
-            self.run,
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        );
-        let request = self
-            .image()?
-            .with_exposed_port(RPC_PORT.tcp())
-            .with_wait_for(WaitFor::message_on_stdout(
-                dlp_node_api::READY_LINE_PREFIX.trim_end(),
-            ))
-            .with_cmd([image::node_bin(&spec.build), "-d".into(), HOME.into()])
-            .with_mount(Mount::bind_mount(home, HOME))
-            .with_network(self.run.clone())
-            .with_container_name(container_name)
-            .with_labels(self.labels())
-            .with_startup_timeout(READY)
-            .with_log_consumer(log_to(log.clone()));
-        let container = request.start().await.map_err(|e| {
+        let docker = self.docker()?.clone();
+        let host = self.host_of(spec).await?;
+        let cmd = vec![
+            image::node_bin(&spec.build),
+            "-d".into(),
+            home.to_string_lossy().into_owned(),
+        ];
+        let process = exec::spawn(
+            &docker,
+            &host.id,
+            host.pid,
+            cmd,
+            &log,
+            dlp_node_api::READY_LINE_PREFIX.trim_end(),
+            READY,
+        )
+        .await
+        .map_err(|e| {
             HarnessError::node(
                 name,
                 format!(
-                    "its container did not start: {e}\nlast lines of {}:\n{}",
+                    "it did not start in its container: {e}\nlast lines of {}:\n{}",
                     log.display(),
-                    tail(&log)
+                    exec::tail(&log, LOG_TAIL)
                 ),
             )
         })?;
-        let port = container
-            .get_host_port_ipv4(RPC_PORT.tcp())
-            .await
-            .map_err(|e| HarnessError::node(name, format!("rpc port: {e}")))?;
-        let docker = self.docker()?.clone();
-        let (_, ip) = docker::pid_and_ip(&docker, container.id(), &self.run).await?;
-        self.placements
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .nodes
-            .insert(name.clone(), (container.id().to_string(), ip));
-        let affected = self.cut_with(name);
-        self.apply_cuts(&affected, false).await?;
-        tracing::debug!(node = %name, ms = started.elapsed().as_millis(), "container started");
+        tracing::debug!(node = %name, ms = started.elapsed().as_millis(), "node started");
         Ok(Box::new(ContainerNode {
             name: name.clone(),
-            container: Some(container),
             docker,
-            rpc: SocketAddr::from(([127, 0, 0, 1], port)),
-            ip,
-            home: spec.home.clone(),
-            placements: self.placements.clone(),
-            keep: keeping(),
+            container: host.id.clone(),
+            init: host.pid,
+            exec: process,
+            ip: host.ip,
+            rpc: SocketAddr::new(host.ip, RPC_PORT),
+            paused: host.paused.clone(),
         }))
     }
 
-    /// `dlp-node --restore` on the stopped node's home, run in the chain's container (same
-    /// image, the run directory mounted at `/runs`): an exec costs a fraction of a container.
+    /// `dlp-node --restore` on the stopped node's home, run in the node's own container.
     async fn restore(
         &mut self,
         spec: &NodeSpec,
@@ -463,29 +491,7 @@ impl Driver for ContainerDriver {
 }
 
 impl ContainerDriver {
-    /// A host path in the run directory, as the chain's container sees it.
-    fn inside(&self, name: &str, host: &Path) -> Result<String, HarnessError> {
-        host.strip_prefix(&self.run_dir)
-            .map(|rel| {
-                Path::new(RUNS_MOUNT)
-                    .join(rel)
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .map_err(|_| {
-                HarnessError::node(
-                    name,
-                    format!(
-                        "{} is not in the run directory {}",
-                        host.display(),
-                        self.run_dir.display()
-                    ),
-                )
-            })
-    }
-
-    /// `dlp-node --restore` of `spec`'s home from `backup`, paths as the chain's container sees
-    /// them.
+    /// `dlp-node --restore` of `spec`'s home from `backup`.
     fn restore_command(
         &self,
         spec: &NodeSpec,
@@ -493,28 +499,24 @@ impl ContainerDriver {
         digests: Digests,
     ) -> Result<Vec<String>, HarnessError> {
         let (home, backup) = (
-            self.inside(&spec.name, &spec.home)?,
-            self.inside(&spec.name, backup)?,
+            self.visible(&spec.name, &spec.home)?,
+            self.visible(&spec.name, backup)?,
         );
         let mut command = vec![image::node_bin(&spec.build)];
         command.extend(
-            super::dlp_node::restore_args(
-                spec.build.dialect(),
-                Path::new(&home),
-                Path::new(&backup),
-                digests,
-            )?
-            .into_iter()
-            .map(|a| a.to_string_lossy().into_owned()),
+            super::dlp_node::restore_args(spec.build.dialect(), &home, &backup, digests)?
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned()),
         );
         Ok(command)
     }
 
-    /// Run a restore `command` of `spec`'s node from `backup` in the chain's container, or, when
-    /// the home or the backup is on a size-limited mount the chain's container cannot see, in a
-    /// one-shot container; its output is appended to the node's `restore.log`.
+    /// Run a restore `command` of `spec`'s node from `backup` in the node's container, or, when
+    /// the home or the backup is on a size-limited mount that container cannot see (it is older
+    /// than the mount), in a private container made for it; its output is appended to the
+    /// node's `restore.log`.
     async fn exec_logged(
-        &self,
+        &mut self,
         spec: &NodeSpec,
         backup: &Path,
         command: Vec<String>,
@@ -523,14 +525,18 @@ impl ContainerDriver {
             .limited
             .iter()
             .any(|dir| backup.starts_with(dir) || dir.starts_with(&spec.home));
-        let (code, output) = if on_limited {
-            self.run_once(&spec.name, command).await?
+        let mounts = self.limited.len();
+        let docker = self.docker()?.clone();
+        let host = self.host_of(spec).await?;
+        let (code, output) = if on_limited && host.sees_mounts < mounts {
+            let once = self
+                .new_host(&format!("{}-restore", spec.name), true)
+                .await?;
+            let result = docker::exec(&docker, &once.id, command).await;
+            self.pool()?.release(once, false).await;
+            result?
         } else {
-            let chain = self
-                .chain
-                .as_ref()
-                .ok_or_else(|| HarnessError::Setup("start the chain first".into()))?;
-            docker::exec(self.docker()?, chain.id(), command).await?
+            docker::exec(&docker, &host.id, command).await?
         };
         let log = spec.home.join("restore.log");
         if let Ok(mut file) = std::fs::OpenOptions::new()
@@ -544,46 +550,6 @@ impl ContainerDriver {
     }
 }
 
-impl ContainerDriver {
-    /// Run `command` in a container of its own (the run directory at `/runs`, as in the
-    /// chain's), wait for it to exit: its exit code and whole output.
-    async fn run_once(
-        &self,
-        name: &str,
-        command: Vec<String>,
-    ) -> Result<(Option<i64>, String), HarnessError> {
-        use testcontainers::core::wait::ExitWaitStrategy;
-        let container_name = format!(
-            "{}-{name}-restore-{}",
-            self.run,
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        );
-        let request = self
-            .image()?
-            .with_wait_for(WaitFor::exit(
-                ExitWaitStrategy::new().with_poll_interval(Duration::from_millis(50)),
-            ))
-            .with_cmd(command)
-            .with_mount(Mount::bind_mount(
-                self.run_dir.to_string_lossy().into_owned(),
-                RUNS_MOUNT,
-            ))
-            .with_network(self.run.clone())
-            .with_container_name(container_name)
-            .with_labels(self.labels())
-            .with_startup_timeout(RESTORE_WITHIN);
-        let container = request.start().await.map_err(|e| {
-            HarnessError::node(name, format!("the restore's container did not run: {e}"))
-        })?;
-        let code = container
-            .exit_code()
-            .await
-            .map_err(|e| HarnessError::node(name, format!("restore container: {e}")))?;
-        let output = docker::logs(self.docker()?, container.id()).await?;
-        Ok((code, output))
-    }
-}
-
 fn pair(a: &str, b: &str) -> (String, String) {
     if a <= b {
         (a.to_string(), b.to_string())
@@ -593,26 +559,18 @@ fn pair(a: &str, b: &str) -> (String, String) {
 }
 
 impl Drop for ContainerDriver {
+    /// Every container of the run back to the pool (its processes killed) or removed; kept
+    /// ones stay. A thread of its own, so this works whatever runtime (if any) is dropping us.
     fn drop(&mut self) {
-        for dir in &self.limited {
-            space::unmount(dir);
+        let mut hosts: Vec<Host> = std::mem::take(&mut self.hosts).into_values().collect();
+        if let Some((host, _)) = self.chain.take() {
+            hosts.push(host);
         }
-        let Some(chain) = self.chain.take() else {
-            return;
-        };
-        if keeping() {
-            // Kept for inspection: never removed by this process.
-            std::mem::forget(chain);
-            return;
-        }
-        // Removes the chain's container (testcontainers, synchronously).
-        drop(chain);
-        // The run's network goes with its last container, but not always (a node whose
-        // container failed to start can keep a reference to it): remove it explicitly. A
-        // thread of its own, so this works whatever runtime (if any) is dropping us.
-        let (docker, network) = (self.docker.clone(), self.run.clone());
-        if let Some(docker) = docker {
-            let removal = std::thread::spawn(move || {
+        if let Some(pool) = self.pool.clone()
+            && !hosts.is_empty()
+        {
+            let keep = keeping();
+            let release = std::thread::spawn(move || {
                 let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -620,10 +578,15 @@ impl Drop for ContainerDriver {
                     return;
                 };
                 runtime.block_on(async {
-                    let _ = docker.remove_network(&network).await;
+                    for host in hosts {
+                        pool.release(host, keep).await;
+                    }
                 });
             });
-            let _ = removal.join();
+            let _ = release.join();
+        }
+        for dir in &self.limited {
+            space::unmount(dir);
         }
     }
 }

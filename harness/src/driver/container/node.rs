@@ -1,49 +1,46 @@
-//! A node in its container: the handle the cluster holds while it runs. Its RPC is reached
-//! through the mapped port, its peers dial its address on the run's network, paths it reports
-//! under `/data` are its home on the host.
+//! A node in its container: the handle the cluster holds while the node's process runs. Its RPC
+//! and its peer socket are at its container's address on the pool's network (the host reaches
+//! that network directly, as it is the project's own); its home has the same path inside as on
+//! the host, so paths it reports need no mapping.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use testcontainers::bollard::Docker;
-use testcontainers::{ContainerAsync, GenericImage};
 
-use super::{HOME, PEER_PORT, Placements, docker};
+use super::PEER_PORT;
+use super::exec::{self, Exec};
+use super::pool::signal_in;
 use crate::driver::NodeHandle;
 use crate::error::HarnessError;
 
-/// A node in its container.
+/// How long a node may take to exit after SIGTERM.
+const STOP_WITHIN: Duration = Duration::from_secs(30);
+/// How long a SIGKILLed node may take to be gone.
+const KILLED_WITHIN: Duration = Duration::from_secs(10);
+
+/// A node's process in its container.
 pub(super) struct ContainerNode {
     pub(super) name: String,
-    pub(super) container: Option<ContainerAsync<GenericImage>>,
     pub(super) docker: Docker,
-    pub(super) rpc: SocketAddr,
+    /// The container's id.
+    pub(super) container: String,
+    /// The container's init (host PID): only processes of its namespace are signalled.
+    pub(super) init: i64,
+    pub(super) exec: Exec,
     pub(super) ip: IpAddr,
-    pub(super) home: PathBuf,
-    pub(super) placements: Arc<Mutex<Placements>>,
-    pub(super) keep: bool,
+    pub(super) rpc: SocketAddr,
+    /// Shared with the driver's record of the container (released unpaused).
+    pub(super) paused: Arc<AtomicBool>,
 }
 
 impl ContainerNode {
-    fn container(&self) -> Result<&ContainerAsync<GenericImage>, HarnessError> {
-        self.container
-            .as_ref()
-            .ok_or_else(|| HarnessError::node(&self.name, "its container is gone"))
-    }
-
-    /// The node is gone: forget where it was, and drop (remove) or keep its container.
-    fn retire(&mut self) {
-        self.placements
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .nodes
-            .remove(&self.name);
-        if let Some(container) = self.container.take()
-            && self.keep
-        {
-            std::mem::forget(container);
+    async fn unpause_if_paused(&self) {
+        if self.paused.swap(false, Ordering::Relaxed) {
+            let _ = self.docker.unpause_container(&self.container).await;
         }
     }
 }
@@ -55,55 +52,56 @@ impl NodeHandle for ContainerNode {
     }
 
     fn dial_address(&self, advertised: &[String]) -> Option<String> {
-        // "/ip4/0.0.0.0/tcp/8228/p2p/<key>": peers dial its address on the run's network.
+        // "/ip4/0.0.0.0/tcp/8228/p2p/<key>": peers dial its address on the pool's network.
         let key = advertised.first()?.rsplit_once("/p2p/")?.1;
         let family = if self.ip.is_ipv4() { "ip4" } else { "ip6" };
         Some(format!("/{family}/{}/tcp/{PEER_PORT}/p2p/{key}", self.ip))
     }
 
-    fn host_path(&self, reported: &str) -> PathBuf {
-        match Path::new(reported).strip_prefix(HOME) {
-            Ok(rest) => self.home.join(rest),
-            Err(_) => PathBuf::from(reported),
-        }
-    }
-
+    /// `docker pause`: the whole container is frozen (cgroup freezer); its sockets stay open.
     async fn pause(&self) -> Result<(), HarnessError> {
-        self.container()?
-            .pause()
+        self.docker
+            .pause_container(&self.container)
             .await
-            .map_err(|e| HarnessError::node(&self.name, format!("docker pause: {e}")))
+            .map_err(|e| HarnessError::node(&self.name, format!("docker pause: {e}")))?;
+        self.paused.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn resume(&self) -> Result<(), HarnessError> {
-        self.container()?
-            .unpause()
+        self.docker
+            .unpause_container(&self.container)
             .await
-            .map_err(|e| HarnessError::node(&self.name, format!("docker unpause: {e}")))
+            .map_err(|e| HarnessError::node(&self.name, format!("docker unpause: {e}")))?;
+        self.paused.store(false, Ordering::Relaxed);
+        Ok(())
     }
 
-    async fn stop(mut self: Box<Self>) -> Result<(), HarnessError> {
-        let container = self.container()?;
-        let stopped = container.stop_with_timeout(Some(30)).await;
-        let code = container.exit_code().await.ok().flatten();
-        self.retire();
-        match (stopped, code) {
-            (Ok(()), Some(0)) => Ok(()),
-            (Ok(()), code) => Err(HarnessError::node(
+    async fn stop(self: Box<Self>) -> Result<(), HarnessError> {
+        self.unpause_if_paused().await;
+        signal_in(self.init, &[self.exec.pid], "TERM").await;
+        if !self.exec.ended(STOP_WITHIN).await {
+            signal_in(self.init, &[self.exec.pid], "KILL").await;
+            return Err(HarnessError::node(
+                &self.name,
+                format!("still running {STOP_WITHIN:?} after SIGTERM (killed)"),
+            ));
+        }
+        match exec::exit_code(&self.docker, &self.exec).await {
+            Some(0) => Ok(()),
+            code => Err(HarnessError::node(
                 &self.name,
                 format!("exited with {code:?} after SIGTERM"),
             )),
-            (Err(e), _) => Err(HarnessError::node(&self.name, format!("docker stop: {e}"))),
         }
     }
 
-    async fn crash(mut self: Box<Self>) {
-        if let Ok(container) = self.container() {
-            let id = container.id().to_string();
-            if let Err(e) = docker::kill(&self.docker, &id).await {
-                tracing::warn!(node = %self.name, error = %e, "SIGKILL failed");
-            }
+    /// SIGKILL to the node's process (a paused one dies as it thaws, running nothing more).
+    async fn crash(self: Box<Self>) {
+        signal_in(self.init, &[self.exec.pid], "KILL").await;
+        self.unpause_if_paused().await;
+        if !self.exec.ended(KILLED_WITHIN).await {
+            tracing::warn!(node = %self.name, "still running {KILLED_WITHIN:?} after SIGKILL");
         }
-        self.retire();
     }
 }
