@@ -1,51 +1,55 @@
 //! `dlp-container-init`: the first process (PID 1) of every container the harness's container
-//! driver starts. It does nothing itself: the driver runs the nodes, the chain and offline
-//! restores in the container with `docker exec`, so a node restart is a new process in the same
-//! container (same address, same network namespace, same drop rules) instead of a new container,
-//! which costs the Docker daemon several times more.
+//! driver starts, and the one that starts every other process in it.
+//!
+//! The driver runs the nodes, the chain and offline restores in long-lived containers: a node
+//! restart is a new process in the same container (same address, same network namespace, same
+//! drop rules), not a new container. `docker exec` would start those processes at ~0.1 s of the
+//! daemon's and runc's CPU each, the largest cost left in a container run; so the driver asks
+//! this init instead, over a Unix socket on a directory mounted into the container
+//! (`--socket`): the init forks the command as its own child (so it is in the container's
+//! namespaces and cgroup, which `docker pause` freezes), relays its output on the connection,
+//! and reports its PID and its exit (`spawn.rs`).
 //!
 //! Containers of the driver's pool outlive the harness process that made them, so the next test
-//! process reuses them. Who uses one is told by a lock file on the host, bind-mounted into the
-//! container at the same path: a harness process holds an exclusive `flock` on it while the
-//! container is its own (the kernel releases it when that process dies, however it dies). This
-//! init looks at the lock once a second; when nobody has held it for `--idle-secs`, it removes
-//! the file (while holding the lock itself, so nobody can claim the container in between) and
-//! exits, which ends the container (the driver creates pooled containers with auto-remove). A
-//! container without `--lock` (a run's private one) idles until the driver removes it.
+//! process reuses them. Who uses one is told by a lock file on the host, mounted into the
+//! container at the same path (`--lock`): a harness process holds an exclusive `flock` on it
+//! while the container is its own (the kernel lets go when that process dies, however it dies).
+//! This init looks at the lock once a second; when nobody has held it for `--idle-secs`, it
+//! removes the lock file (while holding the lock itself, so nobody can claim the container in
+//! between) and its socket, and exits, which ends the container (the driver creates pooled
+//! containers with auto-remove). A container without `--lock` (a run's private one) lives until
+//! the driver removes it.
 //!
-//! Usage: `dlp-container-init [--lock <file> --idle-secs <n>]`.
-//!
-//! It reaps no orphans: the processes the driver runs do not fork, except strace, which waits
-//! for its child itself.
+//! Usage: `dlp-container-init --socket <path> [--lock <file> --idle-secs <n>]`.
 
-use std::fs::{File, TryLockError};
+mod idle;
+mod spawn;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-
-/// How often the lock is looked at.
-const POLL: Duration = Duration::from_secs(1);
+use std::time::Duration;
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
-enum Mode {
-    /// Idle until killed.
-    Forever,
-    /// Idle until the lock file is gone, or free for `idle`.
-    WhileClaimed { lock: PathBuf, idle: Duration },
+struct Options {
+    socket: PathBuf,
+    /// The pool's lock and the idle time, for a pooled container.
+    lock: Option<(PathBuf, Duration)>,
 }
 
-fn parse(args: &[String]) -> Result<Mode, String> {
-    let mut lock = None;
-    let mut idle = None;
+const USAGE: &str = "usage: dlp-container-init --socket <path> [--lock <file> --idle-secs <n>]";
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let (mut socket, mut lock, mut idle) = (None, None, None);
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         let mut value = |name: &str| {
             rest.next()
                 .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
+                .ok_or_else(|| format!("{name} needs a value ({USAGE})"))
         };
         match arg.as_str() {
+            "--socket" => socket = Some(PathBuf::from(value("--socket")?)),
             "--lock" => lock = Some(PathBuf::from(value("--lock")?)),
             "--idle-secs" => {
                 let text = value("--idle-secs")?;
@@ -54,90 +58,51 @@ fn parse(args: &[String]) -> Result<Mode, String> {
                     .map_err(|_| format!("--idle-secs {text}: not a number of seconds"))?;
                 idle = Some(Duration::from_secs(secs));
             }
-            other => {
-                return Err(format!(
-                    "unknown argument {other} (usage: dlp-container-init [--lock <file> --idle-secs <n>])"
-                ));
-            }
+            other => return Err(format!("unknown argument {other} ({USAGE})")),
         }
     }
-    match (lock, idle) {
-        (None, None) => Ok(Mode::Forever),
-        (Some(lock), Some(idle)) => Ok(Mode::WhileClaimed { lock, idle }),
-        _ => Err("--lock and --idle-secs go together".into()),
-    }
-}
-
-/// What one look at the lock file found.
-#[derive(Debug, PartialEq, Eq)]
-enum Look {
-    /// Someone holds it.
-    Claimed,
-    /// Nobody holds it (we held it for an instant, and let go).
-    Free,
-    /// The file is gone: the container is retired.
-    Gone,
-    /// Free for long enough: the file was removed while we held it.
-    Retired,
-}
-
-fn look(lock: &std::path::Path, free_for: Option<Duration>, idle: Duration) -> Look {
-    let Ok(file) = File::open(lock) else {
-        return Look::Gone;
+    let socket = socket.ok_or_else(|| format!("--socket is required ({USAGE})"))?;
+    let lock = match (lock, idle) {
+        (None, None) => None,
+        (Some(lock), Some(idle)) => Some((lock, idle)),
+        _ => return Err(format!("--lock and --idle-secs go together ({USAGE})")),
     };
-    match file.try_lock() {
-        Ok(()) => {
-            if free_for.is_some_and(|free| free >= idle) {
-                // Still holding the lock: a claimant that opened the file before it was removed
-                // finds it unlinked once it gets the lock, and moves on.
-                let _ = std::fs::remove_file(lock);
-                return Look::Retired;
-            }
-            Look::Free
-        }
-        Err(TryLockError::WouldBlock) => Look::Claimed,
-        Err(TryLockError::Error(_)) => Look::Gone,
-    }
+    Ok(Options { socket, lock })
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mode = match parse(&args) {
-        Ok(mode) => mode,
+    let options = match parse(&args) {
+        Ok(options) => options,
         Err(e) => {
             eprintln!("dlp-container-init: {e}");
             return ExitCode::from(2);
         }
     };
-    let (lock, idle) = match mode {
-        Mode::Forever => loop {
+    let listener = match spawn::listen(&options.socket) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!(
+                "dlp-container-init: cannot listen on {}: {e}",
+                options.socket.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    std::thread::spawn(move || spawn::serve(listener));
+    println!(
+        "dlp-container-init: starting commands on {}",
+        options.socket.display()
+    );
+    match options.lock {
+        None => loop {
             std::thread::park();
         },
-        Mode::WhileClaimed { lock, idle } => (lock, idle),
-    };
-    println!(
-        "dlp-container-init: idle while {} is held, for {}s after",
-        lock.display(),
-        idle.as_secs()
-    );
-    let mut free_since: Option<Instant> = None;
-    let mut last = None;
-    loop {
-        let now = look(&lock, free_since.map(|t| t.elapsed()), idle);
-        if last.as_ref() != Some(&now) {
-            println!("dlp-container-init: {now:?}");
+        Some((lock, idle)) => {
+            idle::until_unclaimed(&lock, idle);
+            let _ = std::fs::remove_file(&options.socket);
+            ExitCode::SUCCESS
         }
-        match now {
-            Look::Claimed => free_since = None,
-            Look::Free => {
-                free_since.get_or_insert_with(Instant::now);
-            }
-            Look::Gone | Look::Retired => {
-                return ExitCode::SUCCESS;
-            }
-        }
-        last = Some(now);
-        std::thread::sleep(POLL);
     }
 }
 
@@ -151,45 +116,40 @@ mod tests {
 
     #[test]
     fn arguments() {
-        assert_eq!(parse(&[]), Ok(Mode::Forever));
         assert_eq!(
-            parse(&args(&["--lock", "/x", "--idle-secs", "3"])),
-            Ok(Mode::WhileClaimed {
-                lock: "/x".into(),
-                idle: Duration::from_secs(3)
+            parse(&args(&["--socket", "/s"])),
+            Ok(Options {
+                socket: "/s".into(),
+                lock: None
             })
         );
-        assert!(parse(&args(&["--lock", "/x"])).is_err());
-        assert!(parse(&args(&["--idle-secs", "x", "--lock", "/x"])).is_err());
+        assert_eq!(
+            parse(&args(&[
+                "--socket",
+                "/s",
+                "--lock",
+                "/x",
+                "--idle-secs",
+                "3"
+            ])),
+            Ok(Options {
+                socket: "/s".into(),
+                lock: Some(("/x".into(), Duration::from_secs(3)))
+            })
+        );
+        assert!(parse(&[]).is_err());
+        assert!(parse(&args(&["--socket", "/s", "--lock", "/x"])).is_err());
+        assert!(
+            parse(&args(&[
+                "--socket",
+                "/s",
+                "--idle-secs",
+                "x",
+                "--lock",
+                "/x"
+            ]))
+            .is_err()
+        );
         assert!(parse(&args(&["--bogus"])).is_err());
-    }
-
-    #[test]
-    fn a_held_lock_is_claimed_a_free_one_retires_after_the_idle_time() {
-        let dir = tempfile_dir();
-        let path = dir.join("c.lock");
-        std::fs::write(&path, b"").expect("test setup");
-        let idle = Duration::from_secs(5);
-        let holder = File::open(&path).expect("test setup");
-        holder.lock().expect("test setup");
-        assert_eq!(look(&path, Some(idle), idle), Look::Claimed);
-        drop(holder);
-        assert_eq!(look(&path, None, idle), Look::Free);
-        assert_eq!(look(&path, Some(Duration::from_secs(1)), idle), Look::Free);
-        assert!(path.exists(), "free, not yet retired");
-        assert_eq!(look(&path, Some(idle), idle), Look::Retired);
-        assert!(!path.exists(), "retiring removes the lock file");
-        assert_eq!(look(&path, None, idle), Look::Gone);
-        std::fs::remove_dir_all(&dir).expect("test setup");
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "dlp-container-init-test-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).expect("test setup");
-        dir
     }
 }

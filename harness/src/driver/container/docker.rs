@@ -1,5 +1,5 @@
 //! What the container driver asks of Docker besides its containers' lifecycle (`pool.rs`): is a
-//! daemon there (fast, with a clear way out when not), a command run to its end in a container,
+//! daemon there (fast, with a clear way out when not),
 //! the leftovers of earlier runs, and packet-drop rules inside a container's network namespace
 //! (the kernel here has no `netem`, so a partition is a drop, not a delay).
 
@@ -41,46 +41,6 @@ pub(super) async fn connect() -> Result<Docker, HarnessError> {
         Ok(Err(e)) => Err(unavailable(e.to_string())),
         Err(_) => Err(unavailable(format!("no answer within {PING:?}"))),
     }
-}
-
-/// Run `cmd` in a running container and wait for it: its exit code and its output (stdout
-/// then stderr, as it came).
-pub(super) async fn exec(
-    docker: &Docker,
-    id: &str,
-    cmd: Vec<String>,
-) -> Result<(Option<i64>, String), HarnessError> {
-    use futures_util::StreamExt;
-    use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
-    let failed = |e: testcontainers::bollard::errors::Error| {
-        HarnessError::Setup(format!("docker exec in {id}: {e}"))
-    };
-    let created = docker
-        .create_exec(
-            id,
-            CreateExecOptions {
-                cmd: Some(cmd),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(failed)?;
-    let mut text = String::new();
-    if let StartExecResults::Attached { mut output, .. } =
-        docker.start_exec(&created.id, None).await.map_err(failed)?
-    {
-        while let Some(chunk) = output.next().await {
-            text.push_str(&chunk.map_err(failed)?.to_string());
-        }
-    }
-    let code = docker
-        .inspect_exec(&created.id)
-        .await
-        .map_err(failed)?
-        .exit_code;
-    Ok((code, text))
 }
 
 /// Remove containers (and their networks) left by harness processes that no longer exist:

@@ -1,8 +1,8 @@
 //! The container driver: every node, and the chain, in a container of its own on a Docker
 //! network of the project's, with an image built on this machine (`image.rs`).
 //!
-//! - A container is a *host* (`pool.rs`): its first process only idles, and the node, the chain
-//!   and offline restores are processes execed into it (`exec.rs`). A node keeps its container
+//! - A container is a *host* (`pool.rs`): its first process, `dlp-container-init`, starts the
+//!   node, the chain and offline restores in it when asked (`exec.rs`). A node keeps its container
 //!   for the whole run, so a restart is a new process at the same address; containers are
 //!   pooled across runs and harness processes, so a test rarely waits for one to be created.
 //! - Peers dial a node at its address on the pool's network, and the harness reaches its RPC and
@@ -327,8 +327,7 @@ impl Driver for ContainerDriver {
             "--allow-non-loopback".into(),
         ];
         let started = exec::spawn(
-            self.docker()?,
-            &host.id,
+            &host.socket,
             host.pid,
             cmd,
             &log,
@@ -391,8 +390,7 @@ impl Driver for ContainerDriver {
             home.to_string_lossy().into_owned(),
         ];
         let process = exec::spawn(
-            &docker,
-            &host.id,
+            &host.socket,
             host.pid,
             cmd,
             &log,
@@ -445,7 +443,7 @@ impl Driver for ContainerDriver {
     }
 
     /// The restore of [`restore`](Self::restore) under the image's strace, in the same
-    /// container: `docker exec` reports the kill as exit 137.
+    /// container: the init reports the kill as exit 137 (strace exits as its tracee did).
     async fn crash_restore(
         &mut self,
         spec: &NodeSpec,
@@ -526,17 +524,16 @@ impl ContainerDriver {
             .iter()
             .any(|dir| backup.starts_with(dir) || dir.starts_with(&spec.home));
         let mounts = self.limited.len();
-        let docker = self.docker()?.clone();
         let host = self.host_of(spec).await?;
         let (code, output) = if on_limited && host.sees_mounts < mounts {
             let once = self
                 .new_host(&format!("{}-restore", spec.name), true)
                 .await?;
-            let result = docker::exec(&docker, &once.id, command).await;
+            let result = exec::run(&once.socket, command).await;
             self.pool()?.release(once, false).await;
             result?
         } else {
-            docker::exec(&docker, &host.id, command).await?
+            exec::run(&host.socket, command).await?
         };
         let log = spec.home.join("restore.log");
         if let Ok(mut file) = std::fs::OpenOptions::new()

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use testcontainers::bollard::Docker;
 
 use super::PEER_PORT;
-use super::exec::{self, Exec};
+use super::exec::Exec;
 use super::pool::signal_in;
 use crate::driver::NodeHandle;
 use crate::error::HarnessError;
@@ -80,19 +80,19 @@ impl NodeHandle for ContainerNode {
     async fn stop(self: Box<Self>) -> Result<(), HarnessError> {
         self.unpause_if_paused().await;
         signal_in(self.init, &[self.exec.pid], "TERM").await;
-        if !self.exec.ended(STOP_WITHIN).await {
-            signal_in(self.init, &[self.exec.pid], "KILL").await;
-            return Err(HarnessError::node(
-                &self.name,
-                format!("still running {STOP_WITHIN:?} after SIGTERM (killed)"),
-            ));
-        }
-        match exec::exit_code(&self.docker, &self.exec).await {
-            Some(0) => Ok(()),
-            code => Err(HarnessError::node(
+        match self.exec.exit(STOP_WITHIN).await {
+            Some(Some(0)) => Ok(()),
+            Some(code) => Err(HarnessError::node(
                 &self.name,
                 format!("exited with {code:?} after SIGTERM"),
             )),
+            None => {
+                signal_in(self.init, &[self.exec.pid], "KILL").await;
+                Err(HarnessError::node(
+                    &self.name,
+                    format!("still running {STOP_WITHIN:?} after SIGTERM (killed)"),
+                ))
+            }
         }
     }
 
@@ -100,7 +100,7 @@ impl NodeHandle for ContainerNode {
     async fn crash(self: Box<Self>) {
         signal_in(self.init, &[self.exec.pid], "KILL").await;
         self.unpause_if_paused().await;
-        if !self.exec.ended(KILLED_WITHIN).await {
+        if self.exec.exit(KILLED_WITHIN).await.is_none() {
             tracing::warn!(node = %self.name, "still running {KILLED_WITHIN:?} after SIGKILL");
         }
     }

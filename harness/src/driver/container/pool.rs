@@ -3,15 +3,17 @@
 //! Creating, starting and removing a container costs the Docker daemon several times what a
 //! `docker exec` does (measured here: `docker run` 0.5-0.7 s, `rm -f` 0.1-0.25 s, a network
 //! 0.2 s each way, `exec` 0.1-0.2 s), and a scenario restarts nodes many times. So a container
-//! here is a *host*: its first process is `dlp-container-init`, which only idles, and the node,
-//! the chain and offline restores are processes the driver execs into it. A node keeps its
+//! here is a *host*: its first process is `dlp-container-init`, and the node, the chain and
+//! offline restores are processes the init starts in it when the driver asks on its socket
+//! (`exec.rs`; cheaper again than `docker exec`). A node keeps its
 //! container for the whole run: a restart is a new process in it, at the same address, in the
 //! same network namespace with the same drop rules.
 //!
 //! Hosts are pooled across runs and across harness processes (nextest runs every test in a
 //! process of its own). A pooled container carries the label [`POOL_LABEL`] with the pool's key
 //! (the image's tag and the directory mounted into it), sits on the pool's network, and has a
-//! lock file in the pool's directory on the host, mounted into it at the same path. A run claims
+//! lock file and a socket in the pool's directory on the host, mounted into it at the same path.
+//! A run claims
 //! a container by taking an exclusive `flock` on that file (never blocking: a held one is
 //! someone else's), and holds it until the run ends; the kernel lets go of it when the process
 //! dies, however it dies. Before use, a claimed container is made clean: unpaused, every process
@@ -65,6 +67,8 @@ pub(super) struct Host {
     pub ip: IpAddr,
     /// Its init's PID on the host (its network namespace is entered through it).
     pub pid: i64,
+    /// Where its init listens for commands to start (`exec.rs`).
+    pub socket: PathBuf,
     /// Whether `docker pause` holds it now.
     pub paused: Arc<AtomicBool>,
     /// How many of the run's size-limited mounts existed when it was created (it sees those).
@@ -166,6 +170,14 @@ impl Pool {
         self.lock_dir.join(format!("{name}.lock"))
     }
 
+    /// Where the init of container `name` listens: a short name, as a Unix socket's path is
+    /// at most 107 bytes.
+    fn socket_path(&self, name: &str) -> PathBuf {
+        let hash = Sha256::digest(name.as_bytes());
+        self.lock_dir
+            .join(format!("{}.sock", hex::encode(&hash[..6])))
+    }
+
     /// A claimed container, made as a fresh one: running, only its init in it, no drop rules.
     async fn make_clean(&self, id: &str, name: &str, lock: File) -> Result<Host, HarnessError> {
         let (pid, ip, paused) = inspect(&self.docker, id, &self.network).await?;
@@ -199,6 +211,7 @@ impl Pool {
             name: name.to_string(),
             ip,
             pid,
+            socket: self.socket_path(name),
             paused: Arc::default(),
             sees_mounts: 0,
             lock: Some(lock),
@@ -224,6 +237,8 @@ impl Pool {
         ]);
         let cmd = vec![
             image::INIT_BIN.to_string(),
+            "--socket".into(),
+            self.socket_path(&name).to_string_lossy().into_owned(),
             "--lock".into(),
             path.to_string_lossy().into_owned(),
             "--idle-secs".into(),
@@ -249,7 +264,11 @@ impl Pool {
         labels: Vec<(String, String)>,
         sees_mounts: usize,
     ) -> Result<Host, HarnessError> {
-        let cmd = vec![image::INIT_BIN.to_string()];
+        let cmd = vec![
+            image::INIT_BIN.to_string(),
+            "--socket".into(),
+            self.socket_path(name).to_string_lossy().into_owned(),
+        ];
         self.create(name, cmd, labels.into_iter().collect(), false, sees_mounts)
             .await
     }
@@ -301,6 +320,7 @@ impl Pool {
             name: name.to_string(),
             ip,
             pid,
+            socket: self.socket_path(name),
             paused: Arc::default(),
             sees_mounts,
             lock: None,
