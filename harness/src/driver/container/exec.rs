@@ -87,20 +87,6 @@ async fn ask(socket: &Path, cmd: &[String]) -> Result<UnixStream, String> {
     Ok(stream)
 }
 
-/// The host PID of the process the container (init `init`) numbers `inside`.
-fn host_pid(init: i64, inside: u32) -> Option<u32> {
-    super::pool::processes_in(init).into_iter().find(|pid| {
-        std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("NSpid:"))
-                .and_then(|ids| ids.split_whitespace().last())
-                .and_then(|id| id.parse::<u32>().ok())
-                == Some(inside)
-        })
-    })
-}
-
 /// A process running in a container.
 #[derive(Debug)]
 pub(super) struct Exec {
@@ -190,7 +176,7 @@ pub(super) async fn spawn(
         }
         let _ = ended_tx.send(Some(exit));
     });
-    let pid = host_pid(init, inside).ok_or_else(|| {
+    let pid = super::procs::host_pid(init, inside).ok_or_else(|| {
         NotReady::Failed(format!(
             "process {inside} of the container is not among its processes on the host"
         ))
@@ -200,7 +186,7 @@ pub(super) async fn spawn(
         Ok(Ok(())) => Ok(exec),
         Ok(Err(_)) => Err(NotReady::Exited(exec.exit(Duration::ZERO).await.flatten())),
         Err(_) => {
-            super::pool::signal_in(init, &[pid], "KILL").await;
+            super::procs::signal_in(init, &[pid], "KILL").await;
             Err(NotReady::Silent(within))
         }
     }

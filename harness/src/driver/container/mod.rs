@@ -22,19 +22,22 @@
 //!   Node output goes to `node.log` in the node's home, the chain's to `chain.log` in the run
 //!   directory, a restore's to `restore.log` in the node's home.
 
+mod cuts;
 mod docker;
 mod exec;
 mod image;
 mod node;
 mod pool;
+mod procs;
+mod restore;
 mod space;
 
+use cuts::{Placements, pair};
 use node::ContainerNode;
 use pool::{Host, Pool};
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,15 +76,6 @@ pub fn keep_containers(keep: bool) {
 fn keeping() -> bool {
     KEEP.load(Ordering::Relaxed)
         || std::env::var("TESTCONTAINERS_COMMAND").is_ok_and(|v| v.eq_ignore_ascii_case("keep"))
-}
-
-/// Where each node's container is (for partitions), and which pairs are cut.
-#[derive(Debug, Default)]
-struct Placements {
-    /// name -> (its container's init PID, its address)
-    nodes: BTreeMap<String, (i64, IpAddr)>,
-    /// Pairs cut apart (names in order).
-    cut: BTreeSet<(String, String)>,
 }
 
 /// See the module docs.
@@ -224,56 +218,6 @@ impl ContainerDriver {
                 ),
             ))
         }
-    }
-
-    /// Set the drop rules in each of `targets`' network namespaces from the cut pairs and the
-    /// containers' addresses. A target without a container yet is skipped (its claim applies
-    /// them); one with no cut pair gets its rules cleared only when `even_uncut` (after a heal).
-    async fn apply_cuts(&self, targets: &[String], even_uncut: bool) -> Result<(), HarnessError> {
-        let (nodes, cut) = {
-            let p = self.placements.lock().unwrap_or_else(|e| e.into_inner());
-            (p.nodes.clone(), p.cut.clone())
-        };
-        for target in targets {
-            let Some((pid, _)) = nodes.get(target) else {
-                continue;
-            };
-            let peers: Vec<&String> = cut
-                .iter()
-                .filter_map(|(a, b)| {
-                    if a == target {
-                        Some(b)
-                    } else if b == target {
-                        Some(a)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            if peers.is_empty() && !even_uncut {
-                continue;
-            }
-            let blocked: Vec<IpAddr> = peers
-                .iter()
-                .filter_map(|peer| nodes.get(*peer).map(|(_, ip)| *ip))
-                .collect();
-            docker::set_drop_rules(*pid, &blocked).await?;
-        }
-        Ok(())
-    }
-
-    /// `name` and every node it is cut from.
-    fn cut_with(&self, name: &str) -> Vec<String> {
-        let p = self.placements.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = vec![name.to_string()];
-        for (a, b) in &p.cut {
-            if a == name {
-                out.push(b.clone());
-            } else if b == name {
-                out.push(a.clone());
-            }
-        }
-        out
     }
 }
 
@@ -485,73 +429,6 @@ impl Driver for ContainerDriver {
         self.apply_cuts(&[a.name.clone(), b.name.clone()], true)
             .await?;
         Ok(true)
-    }
-}
-
-impl ContainerDriver {
-    /// `dlp-node --restore` of `spec`'s home from `backup`.
-    fn restore_command(
-        &self,
-        spec: &NodeSpec,
-        backup: &Path,
-        digests: Digests,
-    ) -> Result<Vec<String>, HarnessError> {
-        let (home, backup) = (
-            self.visible(&spec.name, &spec.home)?,
-            self.visible(&spec.name, backup)?,
-        );
-        let mut command = vec![image::node_bin(&spec.build)];
-        command.extend(
-            super::dlp_node::restore_args(spec.build.dialect(), &home, &backup, digests)?
-                .into_iter()
-                .map(|a| a.to_string_lossy().into_owned()),
-        );
-        Ok(command)
-    }
-
-    /// Run a restore `command` of `spec`'s node from `backup` in the node's container, or, when
-    /// the home or the backup is on a size-limited mount that container cannot see (it is older
-    /// than the mount), in a private container made for it; its output is appended to the
-    /// node's `restore.log`.
-    async fn exec_logged(
-        &mut self,
-        spec: &NodeSpec,
-        backup: &Path,
-        command: Vec<String>,
-    ) -> Result<(Option<i64>, String), HarnessError> {
-        let on_limited = self
-            .limited
-            .iter()
-            .any(|dir| backup.starts_with(dir) || dir.starts_with(&spec.home));
-        let mounts = self.limited.len();
-        let host = self.host_of(spec).await?;
-        let (code, output) = if on_limited && host.sees_mounts < mounts {
-            let once = self
-                .new_host(&format!("{}-restore", spec.name), true)
-                .await?;
-            let result = exec::run(&once.socket, command).await;
-            self.pool()?.release(once, false).await;
-            result?
-        } else {
-            exec::run(&host.socket, command).await?
-        };
-        let log = spec.home.join("restore.log");
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-        {
-            let _ = file.write_all(output.as_bytes());
-        }
-        Ok((code, output))
-    }
-}
-
-fn pair(a: &str, b: &str) -> (String, String) {
-    if a <= b {
-        (a.to_string(), b.to_string())
-    } else {
-        (b.to_string(), a.to_string())
     }
 }
 

@@ -13,7 +13,7 @@ use testcontainers::bollard::Docker;
 
 use super::PEER_PORT;
 use super::exec::Exec;
-use super::pool::signal_in;
+use super::procs::signal_in;
 use crate::driver::NodeHandle;
 use crate::error::HarnessError;
 

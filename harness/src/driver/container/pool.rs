@@ -46,6 +46,7 @@ use testcontainers::bollard::query_parameters::{
     ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 
+use super::procs::{processes_in, signal_in};
 use super::{docker, image};
 use crate::error::HarnessError;
 
@@ -446,56 +447,4 @@ async fn inspect(
             HarnessError::Setup(format!("container {id} has no address on {network}"))
         })?;
     Ok((pid, ip, state.paused.unwrap_or(false)))
-}
-
-/// The host PIDs of every process in the PID namespace of `init`, but `init` itself (zombies,
-/// whose namespaces are gone, are not counted). Needs root, as the driver does.
-pub(super) fn processes_in(init: i64) -> Vec<u32> {
-    let Ok(namespace) = std::fs::read_link(format!("/proc/{init}/ns/pid")) else {
-        return Vec::new();
-    };
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| i64::from(*pid) != init)
-        .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns == namespace)
-        })
-        .collect()
-}
-
-/// Send `signal` to each of `pids` that is a process of the container whose init is `init`
-/// (kill(1); one that is gone already is no error). A PID of another namespace (the harness's
-/// own, say, or a number the daemon reported as 0) is never signalled.
-pub(super) async fn signal_in(init: i64, pids: &[u32], signal: &str) {
-    let Ok(namespace) = std::fs::read_link(format!("/proc/{init}/ns/pid")) else {
-        return;
-    };
-    let ours: Vec<u32> = pids
-        .iter()
-        .copied()
-        .filter(|pid| *pid > 1 && i64::from(*pid) != init)
-        .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns == namespace)
-        })
-        .collect();
-    if ours.len() != pids.len() {
-        tracing::warn!(
-            ?pids,
-            ?ours,
-            "not signalling processes outside the container"
-        );
-    }
-    if ours.is_empty() {
-        return;
-    }
-    let _ = tokio::process::Command::new("kill")
-        .arg(format!("-{signal}"))
-        .args(ours.iter().map(u32::to_string))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .await;
 }
