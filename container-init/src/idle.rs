@@ -23,8 +23,11 @@ pub enum Look {
 }
 
 pub fn look(lock: &Path, free_for: Option<Duration>, idle: Duration) -> Look {
-    let Ok(file) = File::open(lock) else {
-        return Look::Gone;
+    let file = match File::open(lock) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Look::Gone,
+        // Anything else is no proof that nobody holds it: never end a container on a doubt.
+        Err(_) => return Look::Claimed,
     };
     match file.try_lock() {
         Ok(()) => {
@@ -36,8 +39,7 @@ pub fn look(lock: &Path, free_for: Option<Duration>, idle: Duration) -> Look {
             }
             Look::Free
         }
-        Err(TryLockError::WouldBlock) => Look::Claimed,
-        Err(TryLockError::Error(_)) => Look::Gone,
+        Err(TryLockError::WouldBlock) | Err(TryLockError::Error(_)) => Look::Claimed,
     }
 }
 

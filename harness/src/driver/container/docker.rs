@@ -117,6 +117,12 @@ pub(super) async fn remove_leftovers(docker: &Docker) {
 /// Make `pid`'s network namespace drop every packet to and from `blocked` (replacing what the
 /// driver set there before; an empty set removes the table).
 pub(super) async fn set_drop_rules(pid: i64, blocked: &[IpAddr]) -> Result<(), HarnessError> {
+    // Never the host's own network namespace: a number whose container ended may be reused.
+    if !super::procs::is_container_init(pid) {
+        return Err(HarnessError::Setup(format!(
+            "cannot set drop rules: process {pid} is no longer a container's init (did the container end?)"
+        )));
+    }
     let mut script = format!("table inet {TABLE}\ndelete table inet {TABLE}\n");
     if !blocked.is_empty() {
         let set = blocked

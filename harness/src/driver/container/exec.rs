@@ -59,6 +59,10 @@ async fn read_frame(stream: &mut UnixStream) -> Option<Frame> {
 
 /// Connect to a container's init (waiting for a new one to listen) and ask it to run `cmd`.
 async fn ask(socket: &Path, cmd: &[String]) -> Result<UnixStream, String> {
+    // An empty argument ends a request; a NUL would split one.
+    if cmd.is_empty() || cmd.iter().any(|arg| arg.is_empty() || arg.contains('\0')) {
+        return Err(format!("a command line the init cannot carry: {cmd:?}"));
+    }
     let deadline = Instant::now() + LISTENING_WITHIN;
     let mut stream = loop {
         match UnixStream::connect(socket).await {
@@ -176,11 +180,16 @@ pub(super) async fn spawn(
         }
         let _ = ended_tx.send(Some(exit));
     });
-    let pid = super::procs::host_pid(init, inside).ok_or_else(|| {
-        NotReady::Failed(format!(
-            "process {inside} of the container is not among its processes on the host"
-        ))
-    })?;
+    let Some(pid) = super::procs::host_pid(init, inside) else {
+        // Gone already (a node that refuses its config exits within a millisecond): its exit.
+        let gone = Exec { pid: 0, ended };
+        return Err(match gone.exit(LISTENING_WITHIN).await {
+            Some(code) => NotReady::Exited(code),
+            None => NotReady::Failed(format!(
+                "process {inside} of the container is not among its processes on the host"
+            )),
+        });
+    };
     let exec = Exec { pid, ended };
     match tokio::time::timeout(within, ready_rx).await {
         Ok(Ok(())) => Ok(exec),
@@ -204,21 +213,40 @@ impl Exec {
     }
 }
 
-/// Run `cmd` to its end in the container whose init listens on `socket`: its exit code and its
-/// whole output (stdout and stderr, as they came).
+/// Run `cmd` to its end in the container whose init listens on `socket` (and is `init` on the
+/// host): its exit code and its whole output (stdout and stderr, as they came). One still
+/// running after `within` is killed, and that is an error.
 pub(super) async fn run(
     socket: &Path,
+    init: i64,
     cmd: Vec<String>,
+    within: Duration,
 ) -> Result<(Option<i64>, String), HarnessError> {
     let failed = |e: String| HarnessError::Setup(format!("{}: {e}", cmd[0]));
     let mut stream = ask(socket, &cmd).await.map_err(failed)?;
-    let (mut output, mut exit) = (Vec::new(), None);
-    while let Some(frame) = read_frame(&mut stream).await {
-        match frame {
-            Frame::Output(bytes) => output.extend_from_slice(&bytes),
-            Frame::Exit(code) => exit = code,
-            Frame::Refused(why) => return Err(failed(why)),
-            Frame::Pid(_) => {}
+    let (mut output, mut exit, mut inside) = (Vec::new(), None, None);
+    let read_all = async {
+        while let Some(frame) = read_frame(&mut stream).await {
+            match frame {
+                Frame::Output(bytes) => output.extend_from_slice(&bytes),
+                Frame::Exit(code) => exit = code,
+                Frame::Refused(why) => return Err(failed(why)),
+                Frame::Pid(pid) => inside = Some(pid),
+            }
+        }
+        Ok(())
+    };
+    let outcome = tokio::time::timeout(within, read_all).await;
+    match outcome {
+        Ok(result) => result?,
+        Err(_) => {
+            if let Some(pid) = inside.and_then(|inside| super::procs::host_pid(init, inside)) {
+                super::procs::signal_in(init, &[pid], "KILL").await;
+            }
+            return Err(failed(format!(
+                "still running after {within:?} (killed); its output so far:\n{}",
+                String::from_utf8_lossy(&output)
+            )));
         }
     }
     Ok((exit, String::from_utf8_lossy(&output).into_owned()))

@@ -158,10 +158,28 @@ impl Pool {
             let Some(lock) = try_claim(&self.lock_path(&name)) else {
                 continue;
             };
-            match self.make_clean(&id, &name, lock).await {
-                Ok(host) => return Ok(host),
-                // Gone under us (its init just retired it), or broken: the next one.
-                Err(e) => tracing::debug!(container = %name, error = %e, "not claimed"),
+            match self.make_clean(&id, &name).await {
+                Ok((pid, ip)) => {
+                    return Ok(Host {
+                        socket: self.socket_path(&name),
+                        id,
+                        name,
+                        ip,
+                        pid,
+                        paused: Arc::default(),
+                        sees_mounts: 0,
+                        lock: Some(lock),
+                    });
+                }
+                // Gone under us (its init just retired it), or broken: holding its lock, we
+                // remove it (with its files) so nobody meets it again, and take the next one.
+                Err(e) => {
+                    tracing::info!(container = %name, error = %e, "removing a pooled container that cannot be cleaned");
+                    self.remove(&id).await;
+                    let _ = std::fs::remove_file(self.socket_path(&name));
+                    let _ = std::fs::remove_file(self.lock_path(&name));
+                    drop(lock);
+                }
             }
         }
         self.create_pooled().await
@@ -179,8 +197,9 @@ impl Pool {
             .join(format!("{}.sock", hex::encode(&hash[..6])))
     }
 
-    /// A claimed container, made as a fresh one: running, only its init in it, no drop rules.
-    async fn make_clean(&self, id: &str, name: &str, lock: File) -> Result<Host, HarnessError> {
+    /// Make a claimed container as a fresh one: running, only its init in it, no drop rules;
+    /// its init's PID and its address.
+    async fn make_clean(&self, id: &str, name: &str) -> Result<(i64, IpAddr), HarnessError> {
         let (pid, ip, paused) = inspect(&self.docker, id, &self.network).await?;
         if paused {
             self.docker
@@ -207,16 +226,7 @@ impl Pool {
             }
         }
         docker::set_drop_rules(pid, &[]).await?;
-        Ok(Host {
-            id: id.to_string(),
-            name: name.to_string(),
-            ip,
-            pid,
-            socket: self.socket_path(name),
-            paused: Arc::default(),
-            sees_mounts: 0,
-            lock: Some(lock),
-        })
+        Ok((pid, ip))
     }
 
     async fn create_pooled(&self) -> Result<Host, HarnessError> {
@@ -310,11 +320,22 @@ impl Pool {
             )
             .await
             .map_err(failed)?;
-        self.docker
-            .start_container(&created.id, None)
-            .await
-            .map_err(failed)?;
-        let (pid, ip, _) = inspect(&self.docker, &created.id, &self.network).await?;
+        let started = async {
+            self.docker
+                .start_container(&created.id, None)
+                .await
+                .map_err(failed)?;
+            inspect(&self.docker, &created.id, &self.network).await
+        }
+        .await;
+        let (pid, ip, _) = match started {
+            Ok(found) => found,
+            Err(e) => {
+                // A pooled container has no owner label: nobody else would remove it.
+                self.remove(&created.id).await;
+                return Err(e);
+            }
+        };
         tracing::debug!(container = %name, "created");
         Ok(Host {
             id: created.id,
@@ -388,6 +409,17 @@ impl Pool {
         Ok(id)
     }
 
+    /// Remove a container at once (its processes with it).
+    async fn remove(&self, id: &str) {
+        let _ = self
+            .docker
+            .remove_container(
+                id,
+                Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+            )
+            .await;
+    }
+
     /// The run is done with `host`: unpaused, its processes killed, then back to the pool
     /// (the lock let go) or, a private one, removed; kept as it is when `keep`.
     pub async fn release(&self, host: Host, keep: bool) {
@@ -398,13 +430,8 @@ impl Pool {
             let _ = self.docker.unpause_container(&host.id).await;
         }
         if host.private() {
-            let _ = self
-                .docker
-                .remove_container(
-                    &host.id,
-                    Some(RemoveContainerOptionsBuilder::new().force(true).build()),
-                )
-                .await;
+            self.remove(&host.id).await;
+            let _ = std::fs::remove_file(&host.socket);
             return;
         }
         signal_in(host.pid, &processes_in(host.pid), "KILL").await;

@@ -5,10 +5,46 @@
 //! recorded yet, and which kill(1) takes for the whole process group) is never signalled.
 //! Needs root, as the driver does.
 
-/// The host PIDs of every process in the PID namespace of `init`, but `init` itself (zombies,
-/// whose namespaces are gone, are not counted).
+/// A line of `/proc/<pid>/status`, after its `<key>:`.
+fn status_field(pid: impl std::fmt::Display, key: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .map(|rest| rest.trim().to_string())
+}
+
+/// Whether `pid` is a container's first process now: PID 1 of a PID namespace nested in ours
+/// (not a number the host gave to another process after the container's init ended).
+pub(super) fn is_container_init(pid: i64) -> bool {
+    let nested = status_field(pid, "NSpid").is_some_and(|ids| {
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        ids.len() >= 2 && ids.last() == Some(&"1")
+    });
+    let own = std::fs::read_link("/proc/self/ns/pid").ok();
+    let its = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    nested && its.is_some() && its != own
+}
+
+/// The PID namespace of the container whose init is `init`, if that is still its init.
+fn namespace_of(init: i64) -> Option<std::path::PathBuf> {
+    if !is_container_init(init) {
+        return None;
+    }
+    std::fs::read_link(format!("/proc/{init}/ns/pid")).ok()
+}
+
+/// Whether `pid` has exited and waits to be reaped (its namespace links still resolve).
+fn zombie(pid: u32) -> bool {
+    status_field(pid, "State").is_some_and(|state| state.starts_with('Z'))
+}
+
+/// The host PIDs of every live process in the PID namespace of `init`, but `init` itself (none
+/// when `init` is no longer a container's init). Zombies are not counted: the init reaps only
+/// its own children, and a process orphaned in the container (a restore whose strace was killed
+/// first) stays a zombie that no signal removes.
 pub(super) fn processes_in(init: i64) -> Vec<u32> {
-    let Ok(namespace) = std::fs::read_link(format!("/proc/{init}/ns/pid")) else {
+    let Some(namespace) = namespace_of(init) else {
         return Vec::new();
     };
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -20,28 +56,29 @@ pub(super) fn processes_in(init: i64) -> Vec<u32> {
         .filter(|pid| {
             std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns == namespace)
         })
+        .filter(|pid| !zombie(*pid))
         .collect()
 }
 
 /// The host PID of the process the container (init `init`) numbers `inside`.
 pub(super) fn host_pid(init: i64, inside: u32) -> Option<u32> {
     processes_in(init).into_iter().find(|pid| {
-        std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("NSpid:"))
-                .and_then(|ids| ids.split_whitespace().last())
-                .and_then(|id| id.parse::<u32>().ok())
-                == Some(inside)
-        })
+        status_field(pid, "NSpid")
+            .and_then(|ids| ids.split_whitespace().last()?.parse::<u32>().ok())
+            == Some(inside)
     })
 }
 
 /// Send `signal` to each of `pids` that is a process of the container whose init is `init`
 /// (kill(1); one that is gone already is no error). A PID of another namespace (the harness's
-/// own, say, or a number the daemon reported as 0) is never signalled.
+/// own, say, or a number the daemon reported as 0), nor anything when `init` is no longer a
+/// container's init (its number may be another process's now).
 pub(super) async fn signal_in(init: i64, pids: &[u32], signal: &str) {
-    let Ok(namespace) = std::fs::read_link(format!("/proc/{init}/ns/pid")) else {
+    let Some(namespace) = namespace_of(init) else {
+        tracing::warn!(
+            init,
+            "not signalling: {init} is no longer a container's init"
+        );
         return;
     };
     let ours: Vec<u32> = pids

@@ -10,6 +10,9 @@ use std::path::Path;
 use super::{ContainerDriver, Digests, NodeSpec, exec, image};
 use crate::error::HarnessError;
 
+/// How long an offline restore may take.
+const RESTORE_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
 impl ContainerDriver {
     /// `dlp-node --restore` of `spec`'s home from `backup`.
     pub(super) fn restore_command(
@@ -51,11 +54,11 @@ impl ContainerDriver {
             let once = self
                 .new_host(&format!("{}-restore", spec.name), true)
                 .await?;
-            let result = exec::run(&once.socket, command).await;
+            let result = exec::run(&once.socket, once.pid, command, RESTORE_WITHIN).await;
             self.pool()?.release(once, false).await;
             result?
         } else {
-            exec::run(&host.socket, command).await?
+            exec::run(&host.socket, host.pid, command, RESTORE_WITHIN).await?
         };
         let log = spec.home.join("restore.log");
         if let Ok(mut file) = std::fs::OpenOptions::new()
