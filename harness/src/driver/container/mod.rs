@@ -32,15 +32,15 @@ mod procs;
 mod restore;
 mod space;
 
-use cuts::{Placements, pair};
+use cuts::pair;
 use node::ContainerNode;
 use pool::{Host, Pool};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -88,7 +88,8 @@ pub struct ContainerDriver {
     chain: Option<(Host, exec::Exec)>,
     /// Each node's container, from its first start or restore to the end of the run.
     hosts: BTreeMap<String, Host>,
-    placements: Arc<Mutex<Placements>>,
+    /// Pairs of nodes cut apart (names in order: `cuts.rs`).
+    cut: BTreeSet<(String, String)>,
     /// Whether the image carries strace (`crash_restore`).
     image_has_strace: bool,
     /// Size-limited backup directories mounted on the host (`space.rs`), unmounted on drop.
@@ -126,7 +127,7 @@ impl ContainerDriver {
             run_dir: PathBuf::new(),
             chain: None,
             hosts: BTreeMap::new(),
-            placements: Arc::default(),
+            cut: BTreeSet::new(),
             image_has_strace: false,
             limited: Vec::new(),
         }
@@ -186,11 +187,6 @@ impl ContainerDriver {
                 .await
                 .map_err(|e| HarnessError::node(name, format!("no container: {e}")))?;
             tracing::debug!(node = %name, container = %host.name, ms = started.elapsed().as_millis(), "container claimed");
-            self.placements
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .nodes
-                .insert(name.clone(), (host.pid, host.ip));
             self.hosts.insert(name.clone(), host);
             // A partition set before this node had a container: its rules, and those of the
             // nodes cut from it (they name its address).
@@ -410,22 +406,14 @@ impl Driver for ContainerDriver {
     }
 
     async fn partition(&mut self, a: &NodeSpec, b: &NodeSpec) -> Result<bool, HarnessError> {
-        self.placements
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .cut
-            .insert(pair(&a.name, &b.name));
+        self.cut.insert(pair(&a.name, &b.name));
         self.apply_cuts(&[a.name.clone(), b.name.clone()], true)
             .await?;
         Ok(true)
     }
 
     async fn heal(&mut self, a: &NodeSpec, b: &NodeSpec) -> Result<bool, HarnessError> {
-        self.placements
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .cut
-            .remove(&pair(&a.name, &b.name));
+        self.cut.remove(&pair(&a.name, &b.name));
         self.apply_cuts(&[a.name.clone(), b.name.clone()], true)
             .await?;
         Ok(true)
