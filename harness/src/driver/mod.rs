@@ -13,9 +13,9 @@
 //! What the cluster asks of a driver: create a node's home from a [`NodeSpec`], start and stop
 //! it, crash it, restore it offline from a backup; of a running node ([`NodeHandle`]): its RPC
 //! address, the address its peers dial, and where a path it reports lies on the harness's host
-//! (a launcher may run the node under another file system). A driver may cut the network path between
-//! two nodes itself ([`Driver::partition`]); one that does not leaves the partition to the
-//! cluster's connection-level cut. It declares its [`Capability`]s, which scenarios are checked
+//! (a launcher may run the node under another file system). A driver may cut the network path
+//! between two nodes itself ([`Driver::partition`]); one that does not leaves the partition to
+//! the cluster's connection-level cut. It declares its [`Capability`]s, which scenarios are checked
 //! against before they run.
 
 mod container;
