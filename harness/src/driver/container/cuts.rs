@@ -1,7 +1,7 @@
 //! Partitions below the nodes: from the pairs cut apart and each node's container (its network
-//! namespace and its address), the drop rules that follow in each container's network namespace (`docker.rs` sets
-//! them). The rules live in the containers, which outlive the nodes' processes, so a node that
-//! restarts or redials stays cut.
+//! namespace and its address), the drop rules in each container's network namespace (`docker.rs`
+//! sets them). The rules live in the containers, which outlive the nodes' processes, so a node
+//! that restarts or redials stays cut.
 
 use std::net::IpAddr;
 
