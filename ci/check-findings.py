@@ -37,10 +37,16 @@ def main() -> int:
         elif counts(workload, policy)[verdict] == 0:
             problems.append(f"{workload} {policy}: no {verdict} point ({why}); counts {dict(counts(workload, policy))}")
 
-    for workload in ["two_node_direct", "three_node_multi_hop", "four_node_route"]:
+    for workload in ["two_node_direct", "three_node_multi_hop", "four_node_route",
+                     "concurrent_payments_through_hop", "crossing_updates"]:
         expect(workload, "fiber", "UNSAFE", "Fiber's +/-1 rule resumes revoked backups here")
     expect("two_node_direct", "fiber", "FROZEN", "under fiber a failed audit holds the funds")
     expect("two_node_direct", "strict", "closed", "under strict the peer closes on request")
+    # The concurrent workloads (their interleaving pinned): every point judged, none an ERROR.
+    for workload in ["concurrent_payments_through_hop", "crossing_updates"]:
+        for policy in ["fiber", "strict"]:
+            if counts(workload, policy)["ERROR"]:
+                problems.append(f"{workload} {policy}: ERROR points {dict(counts(workload, policy))}")
     expect("two_node_direct_both_restored", "strict", "resumed", "a backup at the latest state resumes")
     expect("two_node_direct_both_restored", "strict", "closed", "older ones are closed by the newer end")
     forgotten = sum(

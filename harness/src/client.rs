@@ -228,6 +228,27 @@ impl NodeClient {
         Ok(())
     }
 
+    /// Pin the order of racing inputs (`dev_pin_order`).
+    pub async fn pin_order(
+        &self,
+        inputs: Vec<dlp_node_api::OrderedInput>,
+    ) -> Result<(), HarnessError> {
+        let params = serde_json::to_value(dlp_node_api::PinOrder { inputs })
+            .map_err(|e| HarnessError::Setup(format!("cannot encode a pinned order: {e}")))?;
+        let _: Value = self.call("dev_pin_order", params).await?;
+        Ok(())
+    }
+
+    /// Where the pinned order stands (`dev_order_status`).
+    pub async fn order_status(&self) -> Result<dlp_node_api::OrderStatus, HarnessError> {
+        self.call("dev_order_status", json!({})).await
+    }
+
+    /// End the pinned order, with where it stood (`dev_unpin_order`).
+    pub async fn unpin_order(&self) -> Result<dlp_node_api::OrderStatus, HarnessError> {
+        self.call("dev_unpin_order", json!({})).await
+    }
+
     pub async fn release(&self) -> Result<(), HarnessError> {
         let _: Value = self.call("dev_release", json!({})).await?;
         Ok(())

@@ -52,6 +52,7 @@ pub mod explore;
 pub mod gate;
 pub mod limits;
 pub mod model;
+pub mod pinned_input;
 pub mod report;
 pub mod restore_outcome;
 pub mod run;

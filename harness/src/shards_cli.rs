@@ -71,12 +71,30 @@ pub fn points(args: PointsArgs) -> Exit {
             "{}: running it once per backend (seed {seed})",
             path.display()
         );
-        let found = rt.block_on(PointList::discover(
-            &workload,
-            &[Backend::Rocksdb, Backend::Sqlite],
-            seed,
-            &runs_root(),
-        ));
+        // The committed interleaving is pinned when there is one (`--check` compares the same
+        // run; `--write` keeps it while the workload can still be run that way, else records
+        // a new one).
+        let committed = PointList::load(&path).ok().filter(|l| !l.order.is_empty());
+        let pinned = committed.as_ref().map(|l| &l.order);
+        let discover = |pinned| {
+            rt.block_on(PointList::discover(
+                &workload,
+                &[Backend::Rocksdb, Backend::Sqlite],
+                seed,
+                &runs_root(),
+                pinned,
+            ))
+        };
+        let found = match discover(pinned) {
+            Err(e) if args.write && pinned.is_some() => {
+                eprintln!(
+                    "{}: the committed interleaving no longer holds ({e}); recording a new one",
+                    path.display()
+                );
+                discover(None)
+            }
+            found => found,
+        };
         let found = match found {
             Ok(found) => found,
             Err(e) => {

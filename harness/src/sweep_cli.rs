@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use dlp_harness::run::runner::runs_root;
 use dlp_harness::sweep::{
-    DamageConfig, JudgeOptions, Progress, SweepConfig, Workload, render_html, render_text, sweep,
-    write_regressions,
+    DamageConfig, JudgeOptions, PointList, Progress, SweepConfig, Workload, render_html,
+    render_text, sweep, write_regressions,
 };
 
 use crate::{BackendArg, DriverArg, Exit, PolicyArg, PolicyChoice, seed};
@@ -81,6 +81,19 @@ pub fn main(args: Args) -> Exit {
             eprintln!("invalid: {e}");
             return Exit::Invalid;
         }
+    };
+    // The interleaving committed with the workload's points (same seed) is pinned, so the
+    // sweep is the run the committed points and SWEEP.md describe; else the first discovery
+    // records one.
+    let workload = match PointList::load(&args.workload) {
+        Ok(list) if list.seed == seed && !list.order.is_empty() => {
+            eprintln!(
+                "pinning the interleaving committed in {}",
+                dlp_harness::sweep::points_path(&args.workload).display()
+            );
+            workload.pinned(list.order)
+        }
+        _ => workload,
     };
     dlp_harness::driver::keep_containers(args.keep);
     if args.damage {

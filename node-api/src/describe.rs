@@ -231,6 +231,10 @@ impl<N: Naming + ?Sized> fmt::Display for Described<'_, N> {
                     (None, false) => Ok(()),
                 }
             }
+            EventKind::CommandHandled { command } => write!(f, "handled rpc {command}"),
+            EventKind::OrderDiverged { divergence } => {
+                write!(f, "PINNED ORDER DIVERGED {}", divergence.named(names))
+            }
             EventKind::Error {
                 channel_id,
                 message,

@@ -18,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::channel::ChannelState;
 use crate::config::AuditPolicy;
 use crate::messages::{Direction, MessageName};
+use crate::order::{OrderDivergence, OrderedCommand};
 use crate::payments::PaymentStatus;
 
 /// What happened.
@@ -163,6 +164,16 @@ pub enum EventKind {
         /// changes, on an interval), not asked for by RPC or step control.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         automatic: bool,
+    },
+    /// A command that changes channels or connections was handled (the inputs a pinned
+    /// order places among the messages: see [`order`](crate::order)).
+    CommandHandled {
+        command: OrderedCommand,
+    },
+    /// A pinned input order could not be kept; the node handles inputs in arrival order from
+    /// here on.
+    OrderDiverged {
+        divergence: OrderDivergence,
     },
     /// A protocol error worth the harness's attention.
     Error {

@@ -16,6 +16,7 @@ pub mod files;
 pub mod info;
 pub mod limits;
 pub mod messages;
+pub mod order;
 pub mod payments;
 pub mod steps;
 
@@ -31,8 +32,11 @@ pub use files::{
     SQLITE_FILE_NAME, ready_line_addr,
 };
 pub use info::NodeInfo;
-pub use limits::{MAX_HOPS, MAX_PAYMENT_ATTEMPTS, MAX_STEP_LEN};
+pub use limits::{MAX_HOPS, MAX_PAYMENT_ATTEMPTS, MAX_PINNED_INPUTS, MAX_STEP_LEN};
 pub use messages::{BadProtocolStep, Direction, MessageName, ProtocolStep};
+pub use order::{
+    InputSource, OrderDivergence, OrderStatus, OrderedCommand, OrderedInput, PinOrder,
+};
 pub use payments::PaymentStatus;
 pub use steps::{BadStep, StepAction, StepSpec};
 

@@ -32,6 +32,7 @@ pub(crate) mod events;
 pub(crate) mod graph;
 pub(crate) mod lock;
 pub(crate) mod onion;
+pub(crate) mod order;
 pub(crate) mod rpc;
 pub(crate) mod steps;
 pub(crate) mod transport;

@@ -416,6 +416,40 @@ pub(crate) fn build_module(
             expect_no_params(&params)?;
             Ok::<_, ErrorObjectOwned>(json!({ "step": ctx.protocol().steps.held() }))
         });
+        let _ = module.register_async_method("dev_pin_order", |params, ctx, _| async move {
+            let ctx = ctx.get()?;
+            let p: dlp_node_api::PinOrder = params_object(&params)?;
+            if p.inputs.len() > limits::MAX_PINNED_INPUTS {
+                return Err(ErrorObjectOwned::owned(
+                    INVALID_PARAMS,
+                    format!(
+                        "{} inputs pinned; at most {} at a time",
+                        p.inputs.len(),
+                        limits::MAX_PINNED_INPUTS
+                    ),
+                    None::<()>,
+                ));
+            }
+            ctx.protocol()
+                .core
+                .request(|reply| Command::PinOrder {
+                    inputs: p.inputs,
+                    reply,
+                })
+                .await
+                .map_err(gone)
+        });
+        for (method, unpin) in [("dev_order_status", false), ("dev_unpin_order", true)] {
+            let _ = module.register_async_method(method, move |params, ctx, _| async move {
+                let ctx = ctx.get()?;
+                expect_no_params(&params)?;
+                ctx.protocol()
+                    .core
+                    .request(|reply| Command::OrderStatus { unpin, reply })
+                    .await
+                    .map_err(gone)
+            });
+        }
         let _ = module.register_async_method("dev_events", |params, ctx, _| async move {
             let ctx = ctx.get()?;
             let p: EventsParams = params_object(&params)?;

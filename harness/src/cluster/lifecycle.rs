@@ -56,6 +56,7 @@ impl Network {
                 history: Vec::new(),
                 hold_armed_at: 0,
                 hold_pending: false,
+                pinned: false,
                 paused: false,
                 last_view: None,
                 store_check: None,
@@ -100,6 +101,7 @@ impl Network {
         entry.events.clear();
         entry.hold_armed_at = 0;
         entry.hold_pending = false;
+        entry.pinned = false;
         entry.paused = false;
         entry.run += 1;
         let run = entry.run;

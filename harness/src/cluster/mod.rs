@@ -8,6 +8,7 @@
 //! - `payments`: pay and wait for the outcome;
 //! - `backups`: take (now or at a protocol step), find, restore;
 //! - `holds`: hold a node at a protocol step, release it;
+//! - `pins`: pin the order in which a node handles racing inputs;
 //! - `event_log`: every node's typed events, polled from the node, per run (`bob#2`);
 //! - `quiescence`: wait until no message is in flight;
 //! - `ledger`: mining, penalties and wallets on the ledger;
@@ -30,6 +31,7 @@ mod ledger;
 mod lifecycle;
 mod links;
 mod payments;
+mod pins;
 mod quiescence;
 mod reestablished;
 mod restores;
@@ -77,6 +79,8 @@ struct NodeEntry {
     hold_armed_at: u64,
     /// A hold was armed in this run and not released: the node may stop at any step.
     hold_pending: bool,
+    /// An input order was pinned in this run (`pins`): a timeout says where it stands.
+    pinned: bool,
     /// Frozen by [`Network::pause`] until [`Network::resume`]: asked nothing meanwhile.
     paused: bool,
     /// What it reported of its store when last stopped cleanly (a killed restore's "old store").

@@ -104,6 +104,14 @@ impl Network {
                     .chain(self.frozen())
                     .collect::<Vec<_>>()
                     .join("; ");
+                // A pinned node holds inputs until their turn: at the deadline, say where.
+                let detail = match wait.expired() {
+                    true => match self.pins_in_words().await {
+                        Some(pins) => format!("{detail}; {pins}"),
+                        None => detail,
+                    },
+                    false => detail,
+                };
                 // Idle on the lagging receiver's next event.
                 let idle = Idle::NodeEvents(lagging.to.clone());
                 self.not_yet(&wait, Some(detail), idle).await?;

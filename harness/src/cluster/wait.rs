@@ -30,6 +30,13 @@ pub struct Wait {
     deadline: Instant,
 }
 
+impl Wait {
+    /// Whether the deadline has passed (the next [`Network::not_yet`] fails).
+    pub fn expired(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+}
+
 /// What to idle on between two looks.
 #[derive(Debug, Clone)]
 pub enum Idle {

@@ -62,13 +62,14 @@ pub(super) fn mark(kind: &EventKind, names: &Names) -> Option<(&'static str, Str
         EventKind::MessageIgnored { .. }
         | EventKind::UnknownChannelReestablish { .. }
         | EventKind::GossipRefused { .. } => "warn",
-        EventKind::Error { .. } => "error",
+        EventKind::Error { .. } | EventKind::OrderDiverged { .. } => "error",
         EventKind::GraphChannelUpdated { enabled: false, .. } => "graph",
         EventKind::GraphChannelAdded { .. }
         | EventKind::GraphChannelUpdated { .. }
         | EventKind::Persisted { .. }
         | EventKind::MessageSent { .. }
         | EventKind::MessageReceived { .. }
+        | EventKind::CommandHandled { .. }
         | EventKind::TxBroadcast { .. } => return None,
     };
     Some((class, kind.describe(names).to_string()))

@@ -273,6 +273,7 @@ fn sweep_report(
         elapsed_ms: points_results.iter().map(|r| r.elapsed_ms).sum(),
         results: points_results,
         disagreements,
+        order: list.map(|l| l.order).unwrap_or_default(),
     }
 }
 

@@ -261,8 +261,9 @@ impl ShardsFile {
             let loaded = Workload::load(path)
                 .map_err(|e| e.to_string())
                 .and_then(|w| {
+                    // Every point's run pins the interleaving its list was discovered with.
                     PointList::load(path)
-                        .map(|l| (w, l))
+                        .map(|l| (w.pinned(l.order.clone()), l))
                         .map_err(|e| e.to_string())
                 });
             let (workload, list) = match loaded {

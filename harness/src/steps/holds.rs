@@ -1,5 +1,6 @@
 //! Step control: `hold` (arm a hold right after a protocol step), `wait_held` and `release`.
-//! The node's core stops there, so its store is exactly that step's state until released.
+//! The node's core stops there, so its store is exactly that step's state until released. And
+//! `pin_order` / `unpin_order`: the order in which a node handles inputs that race.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -7,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::{Ctx, Verb, one};
 use crate::capability::Capability::{StepControl, TypedEvents};
 use crate::error::HarnessError;
+use crate::pinned_input::PinnedInput;
 use crate::scenario::{Check, Facts, VerbFacts, protocol_step};
+use dlp_node_api::MAX_PINNED_INPUTS;
 
 /// Arm a hold after a protocol step (`sent:X` / `received:X`).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -94,5 +97,90 @@ fn armed(verb: &str, node: &str, cx: &Check<'_>) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{verb}: {node} has no hold armed before this step"))
+    }
+}
+
+/// From this step on, `node` handles these inputs in this order: a message or command that
+/// arrives before its turn waits for it (see `dlp_node_api::order`).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinOrder {
+    pub node: String,
+    /// `"<Message> from <node>"`, `"<Message> from <node> on <channel>"`, `"rpc <command>"`.
+    pub inputs: Vec<PinnedInput>,
+}
+
+impl VerbFacts for PinOrder {
+    fn facts(&self) -> Facts<'_> {
+        let peers = self.inputs.iter().filter_map(|input| match input {
+            PinnedInput::Message { from, .. } => Some(from.as_str()),
+            PinnedInput::Command(_) => None,
+        });
+        Facts::new(
+            std::iter::once(self.node.as_str()).chain(peers),
+            &[StepControl],
+        )
+        .answering([self.node.as_str()])
+    }
+    fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
+        if self.inputs.len() > MAX_PINNED_INPUTS {
+            return Err(format!(
+                "pin_order: {} inputs; at most {MAX_PINNED_INPUTS} at a time",
+                self.inputs.len()
+            ));
+        }
+        for input in &self.inputs {
+            let PinnedInput::Message { from, channel, .. } = input else {
+                continue;
+            };
+            if *from == self.node {
+                return Err(format!(
+                    "pin_order: {input:?}: {} receives its inputs from its peers, not itself",
+                    self.node
+                ));
+            }
+            if let Some(channel) = channel
+                && !cx.channels().names.contains(channel)
+            {
+                return Err(format!(
+                    "pin_order: \"{input}\": no channel {channel:?} before this step (leave \
+                     `on <channel>` out for a channel opened later)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Verb for PinOrder {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        cx.net.pin_order(&self.node, &self.inputs).await
+    }
+}
+
+/// End `node`'s pinned order; fails unless every pinned input was handled in its turn.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnpinOrder {
+    pub node: String,
+}
+
+impl VerbFacts for UnpinOrder {
+    fn facts(&self) -> Facts<'_> {
+        Facts::new([self.node.as_str()], &[StepControl]).answering([self.node.as_str()])
+    }
+    fn check(&self, _: &mut Check<'_>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Verb for UnpinOrder {
+    async fn run(&self, cx: &mut Ctx<'_>) -> Result<(), HarnessError> {
+        match cx.net.unpin_order(&self.node).await? {
+            None => Ok(()),
+            Some(unkept) => Err(HarnessError::Expectation(format!(
+                "unpin_order: the pin was not kept: {unkept}"
+            ))),
+        }
     }
 }

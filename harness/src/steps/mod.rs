@@ -9,7 +9,7 @@
 //! - `payments.rs`: pay, send_payment, expect_payment (and their route expectations)
 //! - `backups.rs`: backup, backup_at, restore, wait_auto_backup, expect_backup_files
 //! - `faults.rs`: damage_backup, crash_restore (faults in the backup and the restore)
-//! - `holds.rs`: hold, wait_held, release (step control)
+//! - `holds.rs`: hold, wait_held, release, pin_order, unpin_order (step control)
 //! - `audit.rs`: expect_audit, expect_silence, wait_reestablished, expect_resolution (the
 //!   restored channel)
 //! - `ledger.rs`: mine, mark_wallets, expect_wallet_change, expect_penalty
@@ -182,6 +182,8 @@ steps! {
     "hold" => Hold(holds::Hold),
     "wait_held" => WaitHeld(holds::WaitHeld),
     "release" => Release(holds::Release),
+    "pin_order" => PinOrder(holds::PinOrder),
+    "unpin_order" => UnpinOrder(holds::UnpinOrder),
     "shutdown" => Shutdown(channels::Shutdown),
     "expect_state" => ExpectState(channels::ExpectState),
     "expect_audit" => ExpectAudit(audit::ExpectAudit),

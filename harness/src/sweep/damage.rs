@@ -20,6 +20,7 @@
 //! restored with the node's explicit acceptance of that: the proof that the sweep finds what the
 //! digests exist to catch (it must then report SILENT cases on SQLite).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,7 +28,7 @@ use std::time::Instant;
 use dlp_node_api::{AuditPolicy, Backend};
 use serde::Serialize;
 
-use super::{BackupPoint, POINT_BACKUP, Workload, point_scenario};
+use super::{BackupPoint, Interleaving, POINT_BACKUP, Workload, point_scenario};
 use crate::capability::DriverKind;
 use crate::damage::{self, Damage, DamageRng, How, Target};
 use crate::error::HarnessError;
@@ -134,6 +135,9 @@ pub struct DamageReport {
     pub bypass_digests: bool,
     pub backends: Vec<BackendDamage>,
     pub elapsed_ms: u64,
+    /// The interleaving every run pinned (see `interleaving.rs`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub order: Interleaving,
 }
 
 impl DamageReport {
@@ -279,16 +283,32 @@ pub async fn damage_sweep(
         super::SWEEP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let mut backends = Vec::new();
+    // As in `sweep`: the first discovery records the interleaving, every later run pins it.
+    let mut order = (!workload.order.is_empty()).then(|| workload.order.clone());
     for &backend in &config.backends {
         let backend_started = Instant::now();
         let dir = root.join(format!("discover-{backend}"));
-        let found = super::discover(workload, backend, config.driver, config.seed, &dir)
-            .await
-            .map_err(|failure| super::SweepError::Discover {
-                path: workload.scenario.path.clone(),
-                backend,
-                failure,
-            })?;
+        let found = super::discover(
+            workload,
+            backend,
+            config.driver,
+            config.seed,
+            &dir,
+            order.as_ref(),
+        )
+        .await
+        .map_err(|failure| super::SweepError::Discover {
+            path: workload.scenario.path.clone(),
+            backend,
+            failure,
+        })?;
+        let found = match order {
+            Some(_) => found.points,
+            None => {
+                order = Some(found.order);
+                found.points
+            }
+        };
         let _ = std::fs::remove_dir_all(&dir);
         let sample = sample_points(&found, config.points, config.seed);
         progress(DamageProgress::Points {
@@ -307,7 +327,7 @@ pub async fn damage_sweep(
             elapsed_ms: 0,
         };
         let semaphore = Arc::new(tokio::sync::Semaphore::new(config.jobs.max(1)));
-        let workload_shared = Arc::new(workload.clone());
+        let workload_shared = Arc::new(workload.clone().pinned(order.clone().unwrap_or_default()));
         let mut set = tokio::task::JoinSet::new();
         for point in sample {
             let (workload, semaphore, config) =
@@ -372,6 +392,7 @@ pub async fn damage_sweep(
         bypass_digests: config.bypass_digests,
         backends,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        order: order.unwrap_or_default(),
     })
 }
 
@@ -637,6 +658,7 @@ pub fn write_damage_regressions(
     dir: &Path,
 ) -> Result<Vec<PathBuf>, HarnessError> {
     std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
+    let workload = &workload.clone().pinned(report.order.clone());
     let mut written = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for b in &report.backends {
@@ -756,6 +778,7 @@ mod tests {
             driver: "in-process".into(),
             places: 1,
             bypass_digests: true,
+            order: Interleaving::new(),
             backends: vec![BackendDamage {
                 backend: "sqlite".into(),
                 points_found: 16,

@@ -151,6 +151,7 @@ fn scenarios(body: &mut String, report: &SweepReport, workload: &Workload) {
              with <code>dlp-harness run point.toml --backend B --seed S</code>.</p>\n",
         esc(&report.workload)
     ));
+    let workload = &workload.clone().pinned(report.order.clone());
     let mut done = BTreeSet::new();
     for r in &report.results {
         if !done.insert((r.policy.clone(), r.point.index)) {

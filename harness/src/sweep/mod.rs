@@ -26,6 +26,7 @@
 mod damage;
 mod expect;
 mod html;
+mod interleaving;
 mod killed;
 mod ledger;
 mod liveness;
@@ -57,6 +58,8 @@ pub use damage::{
 };
 pub use expect::{PointRules, point_problems};
 pub use html::{render_damage_html, render_html, render_html_body};
+pub use interleaving::Interleaving;
+use interleaving::Recorder;
 pub use killed::{
     KILL_BACKUP, KILL_RESET, KillBackend, KillCount, MAX_KILL_POINTS, RENAME_AND_SYNC,
     kill_every_call,
@@ -132,15 +135,33 @@ pub async fn sweep(
         SWEEP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let mut points = BTreeMap::new();
+    // The first backend's discovery runs free and records the interleaving (unless the
+    // workload comes with one); every later run (the other backends' discoveries, every
+    // point) pins it.
+    let mut order = (!workload.order.is_empty()).then(|| workload.order.clone());
     for backend in &config.backends {
         let dir = root.join(format!("discover-{backend}"));
-        let found = discover(workload, *backend, config.driver, config.seed, &dir)
-            .await
-            .map_err(|failure| SweepError::Discover {
-                path: workload.scenario.path.clone(),
-                backend: *backend,
-                failure,
-            })?;
+        let found = discover(
+            workload,
+            *backend,
+            config.driver,
+            config.seed,
+            &dir,
+            order.as_ref(),
+        )
+        .await
+        .map_err(|failure| SweepError::Discover {
+            path: workload.scenario.path.clone(),
+            backend: *backend,
+            failure,
+        })?;
+        let found = match order {
+            Some(_) => found.points,
+            None => {
+                order = Some(found.order);
+                found.points
+            }
+        };
         if !config.keep {
             let _ = std::fs::remove_dir_all(&dir);
         }
@@ -162,7 +183,8 @@ pub async fn sweep(
         }
     }
     let total = jobs.len();
-    let workload = Arc::new(workload.clone());
+    let order = order.unwrap_or_default();
+    let workload = Arc::new(workload.clone().pinned(order.clone()));
     let semaphore = Arc::new(tokio::sync::Semaphore::new(config.jobs.max(1)));
     let mut set = tokio::task::JoinSet::new();
     for (i, (backend, policy, point)) in jobs.into_iter().enumerate() {
@@ -224,6 +246,7 @@ pub async fn sweep(
         results,
         disagreements,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        order,
     })
 }
 
@@ -263,14 +286,24 @@ pub(super) fn channel_names(
         .collect())
 }
 
-/// Run the workload once and list the node's backup points.
+/// What one discovery run found: the node's backup points, and the interleaving it ran (the
+/// one it pinned, or, free, the one it recorded).
+pub(super) struct Discovered {
+    pub points: Vec<BackupPoint>,
+    pub order: Interleaving,
+}
+
+/// Run the workload once and list the node's backup points: free (recording the
+/// interleaving) or with `pinned`'s pinned (and failing, naming the inputs that raced, when a
+/// node could not keep it).
 pub(super) async fn discover(
     workload: &Workload,
     backend: Backend,
     driver: DriverKind,
     seed: u64,
     dir: &Path,
-) -> Result<Vec<BackupPoint>, RunFailure> {
+    pinned: Option<&Interleaving>,
+) -> Result<Discovered, RunFailure> {
     let scenario = &workload.scenario;
     let node = &workload.node;
     let mut session = Session::setup(scenario, driver, backend, dir, seed)
@@ -285,6 +318,15 @@ pub(super) async fn discover(
             .wait_quiescent("waiting until no message is in flight after setup")
             .await?;
         let from = session.last_seq(node).map_err(listing)?;
+        let recorder = Recorder::start(&session, scenario).map_err(listing)?;
+        if let Some(order) = pinned {
+            for step in interleaving::pin_steps(order) {
+                session
+                    .act(step, "the interleaving discovery pinned")
+                    .await
+                    .map_err(listing)?;
+            }
+        }
         let names = channel_names(&session, workload).map_err(listing)?;
         let start = steps::numbers_in(
             session.events(node).map_err(listing)?,
@@ -316,6 +358,18 @@ pub(super) async fn discover(
         session
             .wait_quiescent("waiting until no message is in flight after the workload")
             .await?;
+        let order = match pinned {
+            Some(order) => {
+                for step in interleaving::unpin_steps(scenario, order) {
+                    session
+                        .act(step, "the workload is over")
+                        .await
+                        .map_err(listing)?;
+                }
+                order.clone()
+            }
+            None => recorder.finish(&session).map_err(listing)?,
+        };
         let names = channel_names(&session, workload).map_err(listing)?;
         let events: Vec<_> = session
             .events(node)
@@ -324,7 +378,10 @@ pub(super) async fn discover(
             .filter(|e| e.seq > from)
             .cloned()
             .collect();
-        Ok(backup_points(&events, &names, &start, &counted_from))
+        Ok(Discovered {
+            points: backup_points(&events, &names, &start, &counted_from),
+            order,
+        })
     }
     .await;
     session.teardown().await;
@@ -347,6 +404,7 @@ mod tests {
         let workload = Workload {
             scenario: Scenario::parse(Path::new("w.toml"), text).expect("valid"),
             node: "bob".into(),
+            order: Interleaving::new(),
         };
         let without = [Capability::TypedEvents, Capability::DlpChainLedger];
         workload

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use dlp_node_api::Backend;
 use serde::{Deserialize, Serialize};
 
-use super::{BackupPoint, SweepError, Workload, discover};
+use super::{BackupPoint, Interleaving, SweepError, Workload, discover};
 use crate::capability::DriverKind;
 
 /// Ends the workload's file name in place of `.toml`.
@@ -33,6 +33,10 @@ pub struct PointList {
     pub seed: u64,
     /// Per backend (`rocksdb`, `sqlite`), in the order the sweep numbers them.
     pub points: BTreeMap<String, Vec<BackupPoint>>,
+    /// The interleaving the discovery recorded, which every point's run pins (per node, its
+    /// racing inputs in order; see `interleaving.rs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub order: Interleaving,
 }
 
 /// A point list that cannot be used.
@@ -94,14 +98,18 @@ impl PointList {
         })
     }
 
-    /// Run the workload once per backend (in process) and list its points.
+    /// Run the workload once per backend (in process) and list its points: the first run free,
+    /// recording the interleaving (unless `pinned` gives one: then every run pins that), the
+    /// others pinning it.
     pub async fn discover(
         workload: &Workload,
         backends: &[Backend],
         seed: u64,
         runs_root: &Path,
+        pinned: Option<&Interleaving>,
     ) -> Result<Self, PointListError> {
         let mut points = BTreeMap::new();
+        let mut order = pinned.cloned();
         for backend in backends {
             let dir = runs_root.join(format!(
                 "points-{}-{backend}-{}-{}",
@@ -109,22 +117,31 @@ impl PointList {
                 std::process::id(),
                 super::SWEEP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
-            let found = discover(workload, *backend, DriverKind::InProcess, seed, &dir)
-                .await
-                .map_err(|failure| {
-                    PointListError::Discover(Box::new(SweepError::Discover {
-                        path: workload.scenario.path.clone(),
-                        backend: *backend,
-                        failure,
-                    }))
-                })?;
+            let found = discover(
+                workload,
+                *backend,
+                DriverKind::InProcess,
+                seed,
+                &dir,
+                order.as_ref(),
+            )
+            .await
+            .map_err(|failure| {
+                PointListError::Discover(Box::new(SweepError::Discover {
+                    path: workload.scenario.path.clone(),
+                    backend: *backend,
+                    failure,
+                }))
+            })?;
             let _ = std::fs::remove_dir_all(&dir);
-            points.insert(backend.to_string(), found);
+            points.insert(backend.to_string(), found.points);
+            order.get_or_insert(found.order);
         }
         Ok(Self {
             about: ABOUT.to_string(),
             seed,
             points,
+            order: order.unwrap_or_default(),
         })
     }
 
@@ -214,6 +231,7 @@ mod tests {
             about: ABOUT.into(),
             seed: 1,
             points: BTreeMap::from([("rocksdb".to_string(), vec![point(1, 1), point(2, 2)])]),
+            order: Interleaving::new(),
         };
         let back: PointList = serde_json::from_str(&list.to_text()).expect("reads back");
         assert_eq!(back, list);

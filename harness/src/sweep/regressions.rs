@@ -41,6 +41,8 @@ pub fn write_regressions(
     dir: &Path,
 ) -> Result<Vec<PathBuf>, HarnessError> {
     std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
+    // The regression pins the interleaving its point ran.
+    let workload = &workload.clone().pinned(report.order.clone());
     let mut done = BTreeSet::new();
     let mut written = Vec::new();
     let unsafe_points = report

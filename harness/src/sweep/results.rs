@@ -143,6 +143,9 @@ pub struct SweepReport {
     /// Points where the backends disagree (a failure).
     pub disagreements: Vec<String>,
     pub elapsed_ms: u64,
+    /// The interleaving every run pinned (per node, its racing inputs in order).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub order: super::Interleaving,
 }
 
 impl SweepReport {

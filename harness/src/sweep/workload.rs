@@ -15,14 +15,17 @@ use crate::scenario::{StepFormat, VerbFacts};
 use crate::steps::{self, Scenario, ScenarioFile, Step};
 
 use super::BackupPoint;
+use super::interleaving::{self, Interleaving};
 
 pub(super) const POINT_BACKUP: &str = "sweep_point";
 
-/// A sweep workload: a scenario prefix and the node under test.
+/// A sweep workload: a scenario prefix and the node under test, and the interleaving its
+/// runs pin (empty until a discovery recorded one: see `interleaving.rs`).
 #[derive(Debug, Clone)]
 pub struct Workload {
     pub scenario: Scenario,
     pub node: String,
+    pub order: Interleaving,
 }
 
 impl Workload {
@@ -61,7 +64,17 @@ impl Workload {
                 ));
             }
         }
-        Ok(Self { scenario, node })
+        Ok(Self {
+            scenario,
+            node,
+            order: Interleaving::new(),
+        })
+    }
+
+    /// The workload with `order` pinned on every run of it.
+    pub fn pinned(mut self, order: Interleaving) -> Self {
+        self.order = order;
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -199,13 +212,19 @@ pub(super) fn point_scenario(
     // Armed before the steps, or right after the step that opens the point's channel, where
     // the discovery counts that channel's steps from; quiet after every opening of one of the
     // node's channels, as in the discovery.
+    // The interleaving is pinned at the same place as the discovery recorded it: after
+    // setup, quiet.
     let node_channels = workload.channels();
-    let mut steps = Vec::new();
+    let mut steps = vec![spanned(Step::WaitQuiescent(
+        steps::network::WaitQuiescent {},
+    ))];
+    steps.extend(
+        interleaving::pin_steps(&workload.order)
+            .into_iter()
+            .map(spanned),
+    );
     if workload.opened_at(&point.channel).is_none() {
-        steps.extend([
-            spanned(Step::WaitQuiescent(steps::network::WaitQuiescent {})),
-            arm.clone(),
-        ]);
+        steps.push(arm.clone());
     }
     for (index, step) in file.steps.iter().enumerate() {
         steps.push(step.clone());
@@ -228,6 +247,11 @@ pub(super) fn point_scenario(
     steps.push(spanned(Step::WaitQuiescent(
         steps::network::WaitQuiescent {},
     )));
+    steps.extend(
+        interleaving::unpin_steps(&workload.scenario, &workload.order)
+            .into_iter()
+            .map(spanned),
+    );
     let peers = workload.peers();
     if workload.restores_peers() {
         for peer in &peers {

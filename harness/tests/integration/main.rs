@@ -14,6 +14,7 @@ mod damage_sweep;
 mod explore;
 mod gate;
 mod killed_restores;
+mod pins;
 mod reconnect;
 mod report;
 mod shards;

@@ -30,12 +30,14 @@ fn every_committed_point_list_is_what_its_workload_finds() {
     for path in &file.workloads {
         let workload = Workload::load(path).unwrap_or_else(|e| panic!("{e}"));
         let committed = PointList::load(path).unwrap_or_else(|e| panic!("{e}"));
+        // Discovered again under the committed interleaving: the same run, so the same points.
         let found = rt
             .block_on(PointList::discover(
                 &workload,
                 &[Backend::Rocksdb, Backend::Sqlite],
                 file.seed,
                 &runs_root(),
+                Some(&committed.order),
             ))
             .unwrap_or_else(|e| panic!("{e}"));
         if let Some(diff) = committed.differences(&found) {

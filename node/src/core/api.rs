@@ -56,6 +56,16 @@ pub(crate) enum Command {
         conn: Box<Connection>,
         reply: oneshot::Sender<()>,
     },
+    /// Pin the order of racing inputs (`dev_pin_order`); replies at once (see `crate::order`).
+    PinOrder {
+        inputs: Vec<dlp_node_api::OrderedInput>,
+        reply: oneshot::Sender<()>,
+    },
+    /// Where the pin stands; with `unpin`, end it (`dev_order_status`, `dev_unpin_order`).
+    OrderStatus {
+        unpin: bool,
+        reply: oneshot::Sender<dlp_node_api::OrderStatus>,
+    },
     /// Every channel of the gossip graph, in channel id order.
     GraphChannels {
         reply: oneshot::Sender<Vec<crate::graph::GraphChannel>>,

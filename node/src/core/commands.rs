@@ -19,6 +19,7 @@ impl Core {
                 let _ = reply.send(value);
             }));
         }
+        self.note_command(&command);
         match command {
             Command::DisconnectPeer { pubkey, reply } => {
                 let result = match self.peers.remove(&pubkey) {
@@ -97,6 +98,8 @@ impl Core {
                 self.on_connected(*conn);
                 later(replies, reply, ());
             }
+            // Answered where inputs are admitted (`order`), never handled here.
+            Command::PinOrder { .. } | Command::OrderStatus { .. } => {}
             Command::GraphChannels { reply } => {
                 let channels = self.graph.channels().cloned().collect();
                 later(replies, reply, channels);

@@ -13,6 +13,7 @@ mod flush;
 mod gossip;
 mod onchain;
 mod open;
+mod order;
 mod payments;
 pub(crate) mod records;
 mod reestablish;
@@ -31,6 +32,7 @@ use crate::config::Config;
 use crate::events::{EventBus, EventKind};
 use crate::graph::{GRAPH_CHANNEL_PREFIX, Graph, GraphChannel};
 use crate::node::NodeContext;
+use crate::order::OrderGate;
 use crate::steps::StepControl;
 use crate::transport::{Connection, TransportEvent};
 use crate::wire::PeerMessage;
@@ -109,6 +111,8 @@ pub(crate) struct Core {
     rng: Option<SeededRng>,
     /// Set when a store write fails (see [`Core::flush`]); watched through [`CoreHandle`].
     fail_stop: watch::Sender<Option<FailStop>>,
+    /// The pinned order of racing inputs, and the inputs waiting for their turn (`order`).
+    order: OrderGate<CoreInput>,
 }
 
 /// Seeded randomness (`dev.seed`): value `n` is H(seed, node key, restore epoch, purpose, n).
@@ -261,6 +265,7 @@ impl Core {
             failpoints,
             rng: None,
             fail_stop,
+            order: OrderGate::default(),
         };
         if let Some(seed) = core.config.dev.seed {
             let counter = core
@@ -278,12 +283,15 @@ impl Core {
         }
         let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
             core.events.publish(EventKind::Started { pubkey: core.me });
-            while let Some(input) = inputs_rx.recv().await {
+            'inputs: while let Some(input) = inputs_rx.recv().await {
                 if matches!(input, CoreInput::Stop) {
                     break;
                 }
-                if core.handle(input).await.is_break() {
-                    break;
+                // The pinned-order gate decides what is handled now (`crate::order`).
+                for ready in core.admit(input) {
+                    if core.handle(ready).await.is_break() {
+                        break 'inputs;
+                    }
                 }
             }
             // Connections close when dropped.

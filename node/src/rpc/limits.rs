@@ -41,6 +41,8 @@ pub(crate) const MAX_REQUEST_BODY_BYTES: u32 = 2 * 1024 * 1024;
 pub(crate) const MAX_RESPONSE_BODY_BYTES: u32 = 10 * 1024 * 1024;
 /// Longest `connect_peer` address, in bytes (a real one is at most about 130).
 pub(crate) const MAX_PEER_ADDRESS_LEN: usize = 256;
+/// Most inputs one `dev_pin_order` pins.
+pub(crate) use dlp_node_api::limits::MAX_PINNED_INPUTS;
 /// Longest `dev_hold` step name, in bytes (`received:ReestablishChannel` is 27).
 pub(crate) use dlp_node_api::limits::MAX_STEP_LEN;
 
