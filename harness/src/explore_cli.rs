@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dlp_harness::explore::{ScheduleSpec, generate, run_schedule, shrink, write_regression};
+use dlp_harness::explore::{
+    MidPaymentBackups, ScheduleSpec, generate, run_schedule, shrink, write_regression,
+};
 use dlp_harness::report::REPORT_FILE;
 use dlp_harness::run::runner::runs_root;
 use dlp_harness::scenario::render;
@@ -75,6 +77,7 @@ struct ScheduleRun {
     secs: f64,
     /// Audits passed, audits failed, penalties broadcast.
     stats: [usize; 3],
+    mid_payment: MidPaymentBackups,
 }
 
 pub fn main(args: Args) -> Exit {
@@ -137,7 +140,7 @@ pub fn main(args: Args) -> Exit {
                     Ok(s) => s,
                     Err(e) => {
                         let failure = format!("generated an invalid schedule: {e}");
-                        return ScheduleRun { spec, backend, dir, failure: Some((failure, Exit::Failed)), secs: 0.0, stats: [0; 3] };
+                        return ScheduleRun { spec, backend, dir, failure: Some((failure, Exit::Failed)), secs: 0.0, stats: [0; 3], mid_payment: MidPaymentBackups::default() };
                     }
                 };
                 // Kept with a failure, for `dlp-harness run`.
@@ -147,7 +150,7 @@ pub fn main(args: Args) -> Exit {
                 let count = |what: &str| outcome.event_log.iter().filter(|l| l.contains(what)).count();
                 let stats = [count("\"audit_passed\""), count("\"audit_failed\""), count("\"penalty\"")];
                 let failure = outcome.error.map(|error| (error.to_string(), Exit::of(&error)));
-                ScheduleRun { spec, backend, dir, failure, secs: outcome.elapsed.as_secs_f64(), stats }
+                ScheduleRun { spec, backend, dir, failure, secs: outcome.elapsed.as_secs_f64(), stats, mid_payment: outcome.mid_payment }
             });
             tasks.insert(handle.id(), (spec, backend, task_dir));
         }
@@ -156,9 +159,10 @@ pub fn main(args: Args) -> Exit {
         let mut done = 0;
         let mut times = Vec::new();
         let mut totals = [0usize; 3];
+        let mut mid_payment = MidPaymentBackups::default();
         while let Some(joined) = set.join_next_with_id().await {
             done += 1;
-            let ScheduleRun { spec, backend, dir, failure, secs, stats } = match joined {
+            let ScheduleRun { spec, backend, dir, failure, secs, stats, mid_payment: mid } = match joined {
                 Ok((id, finished)) => {
                     tasks.remove(&id);
                     finished
@@ -170,10 +174,11 @@ pub fn main(args: Args) -> Exit {
                         continue;
                     };
                     let failure = format!("the harness panicked: {e}");
-                    ScheduleRun { spec, backend, dir, failure: Some((failure, Exit::Failed)), secs: 0.0, stats: [0; 3] }
+                    ScheduleRun { spec, backend, dir, failure: Some((failure, Exit::Failed)), secs: 0.0, stats: [0; 3], mid_payment: MidPaymentBackups::default() }
                 }
             };
             times.push(secs);
+            mid_payment += mid;
             for (total, n) in totals.iter_mut().zip(stats) {
                 *total += n;
             }
@@ -215,6 +220,11 @@ pub fn main(args: Args) -> Exit {
         eprintln!(
             "audits seen: {} passed, {} failed; penalty broadcasts: {}",
             totals[0], totals[1], totals[2]
+        );
+        eprintln!(
+            "mid-payment backups (backup_at): {} armed, {} fired, {} restores of them; {} \
+             restores found theirs never written (the node restarted instead)",
+            mid_payment.armed, mid_payment.fired, mid_payment.restored, mid_payment.unreached
         );
         times.sort_by(f64::total_cmp);
         if let Some(median) = times.get(times.len() / 2) {

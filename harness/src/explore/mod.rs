@@ -37,6 +37,29 @@ pub struct ScheduleOutcome {
     pub elapsed: Duration,
     /// The run directory's `report.html`, written when the schedule failed.
     pub report: Option<PathBuf>,
+    /// What became of the schedule's mid-payment backups (`backup_at`).
+    pub mid_payment: MidPaymentBackups,
+}
+
+/// The mid-payment backups of a schedule: armed (`backup_at` steps run), fired (the node wrote
+/// the backup at its step), restored (restores of one that fired: a backup may be restored more
+/// than once), and unreached (restores whose backup never fired: its step was never reached, so
+/// the node is restarted instead).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MidPaymentBackups {
+    pub armed: usize,
+    pub fired: usize,
+    pub restored: usize,
+    pub unreached: usize,
+}
+
+impl std::ops::AddAssign for MidPaymentBackups {
+    fn add_assign(&mut self, other: Self) {
+        self.armed += other.armed;
+        self.fired += other.fired;
+        self.restored += other.restored;
+        self.unreached += other.unreached;
+    }
 }
 
 impl ScheduleOutcome {
@@ -88,11 +111,12 @@ pub async fn run_schedule(
     dir: &Path,
 ) -> ScheduleOutcome {
     let started = Instant::now();
+    let mut mid_payment = MidPaymentBackups::default();
     let (result, event_log, report) =
         match Session::setup(scenario, driver, backend, dir, seed).await {
             Err(failure) => (Err(failure.error), Vec::new(), failure.html),
             Ok(mut session) => {
-                let result = run_one_by_one(&mut session).await;
+                let result = run_one_by_one(&mut session, &mut mid_payment).await;
                 if let Err(failure) = &result {
                     session.record_failure(failure);
                 }
@@ -102,21 +126,46 @@ pub async fn run_schedule(
             }
         };
     let error = result.err();
+    // Fired: the node announced a backup written at a protocol step (step control's backup;
+    // the event log writes it `backup written Some("<step>")`).
+    mid_payment.fired = event_log
+        .iter()
+        .filter(|line| line.contains(" backup written Some("))
+        .count();
     ScheduleOutcome {
         failure: error.as_ref().map(ToString::to_string),
         error,
         event_log,
         elapsed: started.elapsed(),
         report,
+        mid_payment,
     }
 }
 
-/// Every step on its own, each followed by the invariants.
-async fn run_one_by_one(session: &mut Session<'_>) -> Result<(), RunFailure> {
+/// Every step on its own, each followed by the invariants; counts what became of the
+/// mid-payment backups in `mid_payment` (all but `fired`, which the event log tells).
+async fn run_one_by_one(
+    session: &mut Session<'_>,
+    mid_payment: &mut MidPaymentBackups,
+) -> Result<(), RunFailure> {
     session
         .wait_quiescent("waiting until no message is in flight after setup")
         .await?;
+    let steps = &session.scenario().file.steps;
+    let mid_payment_names: std::collections::BTreeSet<String> = steps
+        .iter()
+        .filter_map(|s| match s.get_ref() {
+            Step::BackupAt(b) => Some(b.name.clone()),
+            _ => None,
+        })
+        .collect();
     for i in 0..session.scenario().file.steps.len() {
+        if matches!(
+            session.scenario().file.steps[i].get_ref(),
+            Step::BackupAt(_)
+        ) {
+            mid_payment.armed += 1;
+        }
         // A `backup_at` fires only if a later payment passes its step; every step is followed
         // by quiescence, so one not written by the time of its restore never will be. Its
         // restore becomes a restart of the node (what the generator's model expects of a
@@ -153,6 +202,12 @@ async fn run_one_by_one(session: &mut Session<'_>) -> Result<(), RunFailure> {
                 verb: "restore",
                 error,
             })?;
+            if mid_payment_names.contains(backup) {
+                match restarted {
+                    true => mid_payment.unreached += 1,
+                    false => mid_payment.restored += 1,
+                }
+            }
             if restarted {
                 session.check_invariants().await?;
                 continue;

@@ -17,7 +17,7 @@ use crate::explore::{ScheduleSpec, run_spec};
 use crate::run::runner::{run_blocking, runs_root, runtime, test_name};
 use crate::scenario::discover;
 use crate::steps::Scenario;
-use crate::sweep::{JudgeOptions, SweepConfig, Workload, sweep, verdict_keys};
+use crate::sweep::{JudgeOptions, PointList, SweepConfig, Workload, sweep, verdict_keys};
 
 static GATE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -93,6 +93,14 @@ pub fn run_gate(
                 fail(format!("sweep {}: {e}", path.display()));
                 continue;
             }
+        };
+        // The interleaving committed with the workload's points is pinned, so a workload whose
+        // nodes take racing inputs (a hub's two channels, concurrent payments) gives the same
+        // verdicts run after run; without a committed one (or for another seed) the sweep
+        // records its own.
+        let workload = match PointList::load(path) {
+            Ok(list) if list.seed == gate.seed => workload.pinned(list.order),
+            _ => workload,
         };
         let config = SweepConfig {
             backends: vec![Backend::Rocksdb, Backend::Sqlite],

@@ -95,8 +95,9 @@ async fn judge_point(
     let scenario = Scenario::generated(&path, &file, "")?;
     std::fs::write(&path, scenario.text()).map_err(|e| HarnessError::io(&path, e))?;
     // The point's own channel is deterministic; the node's other channels at that moment
-    // depend on how their commitment dances interleaved. Try a few times for the combination
-    // discovery saw, then judge whatever the backup holds.
+    // depend on how their commitment dances interleaved, which the pinned interleaving fixes
+    // (see `interleaving.rs`). Should an input a pin does not order still move them, try a few
+    // times for the combination discovery saw, then judge whatever the backup holds.
     for attempt in 1..=ATTEMPTS {
         let run_dir = dir.join(if attempt == 1 {
             "run".to_string()
@@ -148,7 +149,8 @@ async fn judge_point(
     )))
 }
 
-/// Reruns of a point whose other channels interleaved differently from discovery.
+/// Reruns of a point whose other channels ended up otherwise than in discovery (with the
+/// interleaving pinned, only through an input a pin does not order).
 const ATTEMPTS: u32 = 3;
 
 async fn judge_on(
@@ -352,8 +354,10 @@ async fn check_fired_point(
     match fired {
         Some(got) if got == want => Ok(steps::numbers_in(&events[..at], &names, &BTreeMap::new())),
         other => Err(HarnessError::Expectation(format!(
-            "the rerun backed up at {other:?}, discovery expected {} with numbers {:?}: the workload is \
-             not deterministic (add wait_quiescent between steps that race)",
+            "the rerun backed up at {other:?}, discovery expected {} with numbers {:?}: the nodes kept \
+             the pinned interleaving of their peers' messages and commands, so an input a pin does \
+             not order raced (a chain event, a connection, a timer: add wait_quiescent before the \
+             step that starts it)",
             point.label(),
             want.2
         ))),

@@ -66,7 +66,36 @@ fn the_same_seed_gives_the_same_event_log() {
         }
         let exact = first.event_log == second.event_log;
         eprintln!("seed {seed} on {backend}: same events; same order too: {exact}");
+        assert_eq!(
+            first.mid_payment, second.mid_payment,
+            "seed {seed} on {backend}"
+        );
     }
+}
+
+/// The explorer counts its mid-payment backups: armed, fired at their step, restored (or, never
+/// written, replaced by a restart), consistent with each other and with the schedule.
+#[test]
+fn mid_payment_backups_are_counted_armed_fired_and_restored() {
+    let mut total = dlp_harness::explore::MidPaymentBackups::default();
+    for seed in 1..=8 {
+        let armed = generate(spec(seed, 3))
+            .steps
+            .iter()
+            .filter(|s| matches!(s.get_ref(), Step::BackupAt(_)))
+            .count();
+        let outcome = run(spec(seed, 3), Backend::Sqlite, "mid");
+        assert!(outcome.failure.is_none(), "{:?}", outcome.failure);
+        let m = outcome.mid_payment;
+        assert_eq!(m.armed, armed, "seed {seed}: {m:?}");
+        assert!(m.fired <= m.armed, "seed {seed}: {m:?}");
+        assert!(m.fired > 0 || m.restored == 0, "seed {seed}: {m:?}");
+        total += m;
+    }
+    assert!(
+        total.fired > 0 && total.restored > 0,
+        "8 seeds of 16 steps fire and restore some: {total:?}"
+    );
 }
 
 /// A generated schedule was never a file anyone wrote, yet a failing step names its own line
