@@ -179,7 +179,7 @@ class TheIssuesThreeViolations(LayersTest):
         self.assertEqual(status, 1)
         self.assertIn("harness/src/cluster/x.rs:1: cluster imports scenario", out)
         self.assertIn("(cluster may use: driver, client, capability, damage, restore_outcome, "
-                      "versions, limits, error;", out)
+                      "versions, limits, error, pinned_input;", out)
 
 
 def cluster_file(text: str) -> dict:
@@ -446,8 +446,8 @@ class Coverage(LayersTest):
                                   "crate::driver::Driver")
 
     def test_a_misspelt_module_in_the_rules_is_refused(self):
-        text = RULES.read_text().replace('uses = ["limits", "capability", "versions", "error"]',
-                                         'uses = ["limits", "capabilty", "versions", "error"]')
+        text = RULES.read_text().replace('uses = ["limits", "capability", "versions", "error",',
+                                         'uses = ["limits", "capabilty", "versions", "error",')
         with self.assertRaisesRegex(cl.RulesError, "capabilty, which has no rule"):
             self.tree(rules_text=text).check()
         text = RULES.read_text().replace("[settings]", "[setings]")

@@ -74,7 +74,9 @@ pub fn points(args: PointsArgs) -> Exit {
         // The committed interleaving is pinned when there is one (`--check` compares the same
         // run; `--write` keeps it while the workload can still be run that way, else records
         // a new one).
-        let committed = PointList::load(&path).ok().filter(|l| !l.order.is_empty());
+        let committed = PointList::load(&path)
+            .ok()
+            .filter(|l| l.seed == seed && !l.order.is_empty());
         let pinned = committed.as_ref().map(|l| &l.order);
         let discover = |pinned| {
             rt.block_on(PointList::discover(
@@ -88,7 +90,8 @@ pub fn points(args: PointsArgs) -> Exit {
         let found = match discover(pinned) {
             Err(e) if args.write && pinned.is_some() => {
                 eprintln!(
-                    "{}: the committed interleaving no longer holds ({e}); recording a new one",
+                    "{}: the run under the committed interleaving failed ({e}); running it free \
+                     to record a new one",
                     path.display()
                 );
                 discover(None)

@@ -477,6 +477,9 @@ impl RunningNode {
         if let Some(auto_backup) = self.auto_backup {
             auto_backup.stop().await;
         }
+        // An RPC call whose command waits for its turn in a pinned order must not hold up the
+        // wait for in-flight calls below.
+        self.protocol.core.unpin();
         if self.rpc.stop().is_ok() {
             self.rpc.stopped().await;
         }

@@ -7,21 +7,24 @@
 //! the caller) arrive in their own order, so an early input is checked against its source's
 //! next pinned input: when it is another one (or the source has none left) the pin cannot be
 //! kept. The gate then says so once ([`Offer::diverged`]), lets everything parked go in arrival
-//! order and pins nothing more. Every other input passes straight through. Nothing here waits
-//! on time: an input whose turn never comes stays parked, which the harness sees as a message
-//! in flight and reports with the gate's status.
+//! order and pins nothing more. Every other input passes straight through, except that an
+//! input which must come after a source's parked ones (a peer's connection closing or being
+//! replaced, behind the messages it delivered) waits behind them ([`OrderGate::offer_behind`]):
+//! without the pin those messages would have been handled first. Nothing here waits on time:
+//! an input whose turn never comes stays parked, which the harness sees as a message in flight
+//! and reports with the gate's status.
 
 use std::collections::VecDeque;
 
-use dlp_node_api::order::{OrderDivergence, OrderStatus, OrderedInput};
+use dlp_node_api::order::{InputSource, OrderDivergence, OrderStatus, OrderedInput};
 
 /// The gate, generic over what it parks (the core's inputs; plain values in tests).
 #[derive(Debug)]
 pub(crate) struct OrderGate<T> {
     /// The pinned inputs not yet handled, the next first.
     pending: VecDeque<OrderedInput>,
-    /// Inputs that arrived before their turn, in arrival order, with what they are.
-    parked: Vec<(OrderedInput, T)>,
+    /// Inputs that arrived before their turn, in arrival order.
+    parked: Vec<Parked<T>>,
     handled: u64,
     total: u64,
     diverged: Option<OrderDivergence>,
@@ -39,6 +42,36 @@ impl<T> Default for OrderGate<T> {
     }
 }
 
+/// A parked input: a pinned one waiting for its turn, or an unpinned one waiting behind its
+/// source's parked inputs.
+#[derive(Debug)]
+enum Parked<T> {
+    Pinned(OrderedInput, T),
+    Behind(InputSource, T),
+}
+
+impl<T> Parked<T> {
+    fn source(&self) -> InputSource {
+        match self {
+            Parked::Pinned(input, _) => input.source(),
+            Parked::Behind(source, _) => *source,
+        }
+    }
+
+    fn pinned(&self) -> Option<&OrderedInput> {
+        match self {
+            Parked::Pinned(input, _) => Some(input),
+            Parked::Behind(..) => None,
+        }
+    }
+
+    fn into_item(self) -> T {
+        match self {
+            Parked::Pinned(_, item) | Parked::Behind(_, item) => item,
+        }
+    }
+}
+
 /// What to do with an offered input: handle `ready` now, in this order.
 #[derive(Debug)]
 pub(crate) struct Offer<T> {
@@ -49,7 +82,8 @@ pub(crate) struct Offer<T> {
 
 impl<T> OrderGate<T> {
     /// Pin `inputs` (replacing any pin). Whatever the previous pin had parked is returned, to
-    /// be handled now in arrival order.
+    /// be handled now in arrival order, outside the new pin (so pin at a quiet moment: the
+    /// harness does, after quiescence).
     pub(crate) fn pin(&mut self, inputs: Vec<OrderedInput>) -> Vec<T> {
         let released = self.unpin_parked();
         self.total = inputs.len() as u64;
@@ -73,7 +107,7 @@ impl<T> OrderGate<T> {
     fn unpin_parked(&mut self) -> Vec<T> {
         std::mem::take(&mut self.parked)
             .into_iter()
-            .map(|(_, item)| item)
+            .map(Parked::into_item)
             .collect()
     }
 
@@ -87,7 +121,12 @@ impl<T> OrderGate<T> {
             handled: self.handled,
             total: self.total,
             waiting_for: self.pending.front().cloned(),
-            parked: self.parked.iter().map(|(input, _)| input.clone()).collect(),
+            parked: self
+                .parked
+                .iter()
+                .filter_map(Parked::pinned)
+                .cloned()
+                .collect(),
             diverged: self.diverged.clone(),
         }
     }
@@ -118,7 +157,7 @@ impl<T> OrderGate<T> {
         let parked_of_source = self
             .parked
             .iter()
-            .filter(|(p, _)| p.source() == source)
+            .filter(|p| p.pinned().is_some_and(|p| p.source() == source))
             .count();
         let expected = self
             .pending
@@ -127,7 +166,7 @@ impl<T> OrderGate<T> {
             .nth(parked_of_source)
             .cloned();
         if expected.as_ref().is_some_and(|e| e.admits(&input)) {
-            self.parked.push((input, item));
+            self.parked.push(Parked::Pinned(input, item));
             return Offer {
                 ready: Vec::new(),
                 diverged: None,
@@ -149,27 +188,49 @@ impl<T> OrderGate<T> {
         }
     }
 
+    /// An input the pin does not order, but which must be handled after whatever of `source`
+    /// is parked (a peer's disconnection or new connection after the messages of the old one):
+    /// it waits behind them, or passes when none is parked.
+    pub(crate) fn offer_behind(&mut self, source: InputSource, item: T) -> Vec<T> {
+        if self.parked.iter().any(|p| p.source() == source) {
+            self.parked.push(Parked::Behind(source, item));
+            Vec::new()
+        } else {
+            vec![item]
+        }
+    }
+
     fn take_next(&mut self) {
         self.pending.pop_front();
         self.handled += 1;
     }
 
-    /// Parked inputs whose turn has come, in turn order.
+    /// Parked inputs whose turn has come, in turn order: each source's parked inputs go in
+    /// their own order, those waiting behind as soon as nothing of their source is before them.
     fn release_in_turn(&mut self) -> Vec<T> {
         let mut ready = Vec::new();
-        while let Some(next) = self.pending.front() {
+        loop {
+            // Inputs waiting behind whose source has nothing parked before them go now.
+            while let Some(at) = self.parked.iter().enumerate().position(|(i, p)| {
+                matches!(p, Parked::Behind(..))
+                    && !self.parked[..i].iter().any(|q| q.source() == p.source())
+            }) {
+                ready.push(self.parked.remove(at).into_item());
+            }
+            let Some(next) = self.pending.front() else {
+                break;
+            };
             // The first parked input of the next one's source is the only candidate (a
             // source's inputs were parked in their own order).
             let source = next.source();
-            let Some(at) = self.parked.iter().position(|(p, _)| p.source() == source) else {
+            let Some(at) = self.parked.iter().position(|p| p.source() == source) else {
                 break;
             };
-            if !next.admits(&self.parked[at].0) {
+            if !self.parked[at].pinned().is_some_and(|p| next.admits(p)) {
                 break;
             }
-            let (_, item) = self.parked.remove(at);
+            ready.push(self.parked.remove(at).into_item());
             self.take_next();
-            ready.push(item);
         }
         ready
     }
@@ -269,6 +330,32 @@ mod tests {
         gate.pin(vec![msg(1, AddTlc), msg(1, CommitmentSigned)]);
         let offered = gate.offer(Some(msg(3, AddTlc)), "c");
         assert_eq!(offered.diverged.expect("diverged").expected, None);
+    }
+
+    #[test]
+    fn a_connection_event_waits_behind_the_messages_parked_before_it() {
+        use MessageName::*;
+        let peer = dlp_node_api::InputSource::Peer(Pubkey([2; 33]));
+        let mut gate = OrderGate::default();
+        gate.pin(vec![msg(1, AddTlc), msg(2, AddTlc), msg(1, RevokeAndAck)]);
+        assert_eq!(
+            gate.offer_behind(peer, "nothing of 2 parked"),
+            ["nothing of 2 parked"]
+        );
+        assert!(offer(&mut gate, msg(2, AddTlc), "b1").is_empty());
+        // Peer 2's connection ends after its AddTlc: the end waits behind it.
+        assert!(gate.offer_behind(peer, "b disconnected").is_empty());
+        assert_eq!(
+            gate.status().parked,
+            [msg(2, AddTlc)],
+            "only pinned inputs listed"
+        );
+        assert_eq!(
+            offer(&mut gate, msg(1, AddTlc), "a1"),
+            ["a1", "b1", "b disconnected"]
+        );
+        assert_eq!(offer(&mut gate, msg(1, RevokeAndAck), "a2"), ["a2"]);
+        assert!(gate.status().finished());
     }
 
     #[test]

@@ -125,6 +125,16 @@ impl Network {
         Ok(&self.entry(node)?.events)
     }
 
+    /// Every event of every run of a node fetched so far, each with its run (1 for the first).
+    pub fn history(&self, node: &str) -> Result<&[(u32, NodeEvent)], HarnessError> {
+        Ok(&self.entry(node)?.history)
+    }
+
+    /// A node's current run (1 for its first start; a restart or restore begins the next).
+    pub fn run_of(&self, node: &str) -> Result<u32, HarnessError> {
+        Ok(self.entry(node)?.run)
+    }
+
     /// What the invariants look at, per node.
     pub fn node_records(&self) -> Vec<NodeRecord> {
         self.nodes

@@ -51,6 +51,16 @@ impl Session<'_> {
         self.net.events(node)
     }
 
+    /// Every event of every run of a node fetched so far, each with its run.
+    pub fn history(&self, node: &str) -> Result<&[(u32, NodeEvent)], HarnessError> {
+        self.net.history(node)
+    }
+
+    /// A node's current run (1 for its first start).
+    pub fn run_of(&self, node: &str) -> Result<u32, HarnessError> {
+        self.net.run_of(node)
+    }
+
     /// The sequence number of a node's last event fetched so far.
     pub fn last_seq(&self, node: &str) -> Result<u64, HarnessError> {
         self.net.last_seq(node)

@@ -102,6 +102,15 @@ pub struct NodeDecl {
     pub version: Option<String>,
 }
 
+impl NodeDecl {
+    /// The earlier build the node starts as, if any (`None`: this build).
+    pub fn earlier_build(&self) -> Option<&str> {
+        self.version
+            .as_deref()
+            .filter(|v| *v != crate::versions::CURRENT)
+    }
+}
+
 /// `[[channels]]`: opened (and confirmed) before the first step.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -123,6 +123,12 @@ impl VerbFacts for PinOrder {
         .answering([self.node.as_str()])
     }
     fn check(&self, cx: &mut Check<'_>) -> Result<(), String> {
+        if let Some(version) = cx.node(&self.node).and_then(|d| d.earlier_build()) {
+            return Err(format!(
+                "pin_order: {} runs the earlier build {version:?}, which cannot pin an order",
+                self.node
+            ));
+        }
         if self.inputs.len() > MAX_PINNED_INPUTS {
             return Err(format!(
                 "pin_order: {} inputs; at most {MAX_PINNED_INPUTS} at a time",
@@ -135,7 +141,7 @@ impl VerbFacts for PinOrder {
             };
             if *from == self.node {
                 return Err(format!(
-                    "pin_order: {input:?}: {} receives its inputs from its peers, not itself",
+                    "pin_order: \"{input}\": {} receives its inputs from its peers, not itself",
                     self.node
                 ));
             }

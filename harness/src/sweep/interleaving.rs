@@ -19,67 +19,74 @@ use dlp_node_api::EventKind;
 use crate::error::HarnessError;
 use crate::pinned_input::PinnedInput;
 use crate::run::Session;
-use crate::scenario::VerbFacts;
+use crate::scenario::{Lifecycle, VerbFacts};
 use crate::steps::holds::{PinOrder, UnpinOrder};
 use crate::steps::{Scenario, Step};
 
 /// Per node, its pinned inputs in order.
 pub type Interleaving = BTreeMap<String, Vec<PinnedInput>>;
 
-/// A recording in progress: where each node's events stood at the arming point, and the names
-/// of what was known there.
+/// A recording in progress: where each pinnable node's events stood at the arming point (its
+/// run and last sequence number).
 pub(super) struct Recorder {
-    from: BTreeMap<String, u64>,
-    nodes: BTreeMap<Pubkey, String>,
-    channels: BTreeMap<Hash32, String>,
+    from: BTreeMap<String, (u32, u64)>,
 }
 
 impl Recorder {
     /// Start at the arming point (the network quiet).
     pub(super) fn start(session: &Session<'_>, workload: &Scenario) -> Result<Self, HarnessError> {
         let mut from = BTreeMap::new();
-        let mut nodes = BTreeMap::new();
         for node in pinned_nodes(workload) {
             if session.is_running(&node) {
-                from.insert(node.clone(), session.last_seq(&node)?);
-                nodes.insert(session.pubkey(&node)?, node);
+                from.insert(
+                    node.clone(),
+                    (session.run_of(&node)?, session.last_seq(&node)?),
+                );
             }
         }
-        let channels = all_channels(workload)
-            .into_iter()
-            .filter_map(|name| session.channel_id(&name).ok().map(|id| (id, name)))
-            .collect();
-        Ok(Self {
-            from,
-            nodes,
-            channels,
-        })
+        Ok(Self { from })
     }
 
-    /// The inputs each node handled since the start (the network quiet again).
-    pub(super) fn finish(&self, session: &Session<'_>) -> Result<Interleaving, HarnessError> {
+    /// The inputs each node handled in its run of the start, after the start (the network
+    /// quiet again; a restart ends a node's recording, as it ends a pin). Peers are named among
+    /// every node of the workload that has started, channels among those known at the start.
+    pub(super) fn finish(
+        &self,
+        session: &Session<'_>,
+        workload: &Scenario,
+        channels: &BTreeMap<Hash32, String>,
+    ) -> Result<Interleaving, HarnessError> {
+        let nodes: BTreeMap<Pubkey, String> = workload
+            .file
+            .nodes
+            .keys()
+            .filter_map(|name| session.pubkey(name).ok().map(|key| (key, name.clone())))
+            .collect();
         let mut order = Interleaving::new();
-        for (node, from) in &self.from {
+        for (node, (run, from)) in &self.from {
             let mut inputs = Vec::new();
-            for event in session.events(node)?.iter().filter(|e| e.seq > *from) {
+            let events = session
+                .history(node)?
+                .iter()
+                .filter(|(r, e)| r == run && e.seq > *from);
+            for (_, event) in events {
                 match &event.kind {
-                    EventKind::Started { .. } => break,
                     EventKind::MessageReceived {
                         peer,
                         msg_type,
                         channel_id,
                         ..
                     } => {
-                        let from = self.nodes.get(peer).ok_or_else(|| {
+                        let from = nodes.get(peer).ok_or_else(|| {
                             HarnessError::Setup(format!(
                                 "recording {node}'s input order: {msg_type} from {peer}, which \
-                                 is no node of the workload that can be pinned"
+                                 is no node of the workload"
                             ))
                         })?;
                         inputs.push(PinnedInput::Message {
                             msg_type: msg_type.clone(),
                             from: from.clone(),
-                            channel: channel_id.and_then(|id| self.channels.get(&id).cloned()),
+                            channel: channel_id.and_then(|id| channels.get(&id).cloned()),
                         });
                     }
                     EventKind::CommandHandled { command } => {
@@ -94,13 +101,24 @@ impl Recorder {
     }
 }
 
+/// The channels known at the arming point, by id (the names a pin set there may use).
+pub(super) fn channels_at_start(
+    session: &Session<'_>,
+    workload: &Scenario,
+) -> BTreeMap<Hash32, String> {
+    all_channels(workload)
+        .into_iter()
+        .filter_map(|name| session.channel_id(&name).ok().map(|id| (id, name)))
+        .collect()
+}
+
 /// The nodes a pin applies to: those of this build.
 fn pinned_nodes(workload: &Scenario) -> Vec<String> {
     workload
         .file
         .nodes
         .iter()
-        .filter(|(_, decl)| decl.version.is_none())
+        .filter(|(_, decl)| decl.earlier_build().is_none())
         .map(|(name, _)| name.clone())
         .collect()
 }
@@ -131,18 +149,23 @@ pub(super) fn pin_steps(order: &Interleaving) -> Vec<Step> {
 }
 
 /// The steps that end the pins after the workload, each failing if its pin was not kept: for
-/// the pinned nodes the workload neither stops nor restarts (a restart ended the pin already).
+/// the pinned nodes whose run the workload does not end (a restart ended the pin already) and
+/// that it does not leave paused (a paused node answers nothing).
 pub(super) fn unpin_steps(workload: &Scenario, order: &Interleaving) -> Vec<Step> {
     order
         .iter()
         .filter(|(_, inputs)| !inputs.is_empty())
         .filter(|(node, _)| {
-            !workload.file.steps.iter().any(|step| {
-                step.get_ref()
-                    .facts()
-                    .lifecycle
-                    .is_some_and(|(n, _)| n == node.as_str())
-            })
+            let lifecycle: Vec<Lifecycle> = workload
+                .file
+                .steps
+                .iter()
+                .filter_map(|step| step.get_ref().facts().lifecycle)
+                .filter(|(n, _)| *n == node.as_str())
+                .map(|(_, l)| l)
+                .collect();
+            !lifecycle.iter().any(|l| l.changes_run())
+                && lifecycle.last() != Some(&Lifecycle::Pause)
         })
         .map(|(node, _)| Step::UnpinOrder(UnpinOrder { node: node.clone() }))
         .collect()

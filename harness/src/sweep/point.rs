@@ -354,12 +354,16 @@ async fn check_fired_point(
     match fired {
         Some(got) if got == want => Ok(steps::numbers_in(&events[..at], &names, &BTreeMap::new())),
         other => Err(HarnessError::Expectation(format!(
-            "the rerun backed up at {other:?}, discovery expected {} with numbers {:?}: the nodes kept \
-             the pinned interleaving of their peers' messages and commands, so an input a pin does \
-             not order raced (a chain event, a connection, a timer: add wait_quiescent before the \
-             step that starts it)",
+            "the rerun backed up at {other:?}, discovery expected {} with numbers {:?}: {}",
             point.label(),
-            want.2
+            want.2,
+            if workload.order.is_empty() {
+                "the workload is not deterministic and no interleaving was pinned"
+            } else {
+                "an input the pinned interleaving does not order raced (a chain event, a \
+                 connection, a timer: add wait_quiescent before the step that starts it), or a \
+                 node's pin ended early (a restart ends it)"
+            }
         ))),
     }
 }

@@ -174,6 +174,16 @@ impl CoreHandle {
         self.transport.clone()
     }
 
+    /// End any pinned order without waiting for the answer: what it parked is handled now (a
+    /// stopping node must not wait on a command that waits for its turn).
+    pub(crate) fn unpin(&self) {
+        let (reply, _) = oneshot::channel();
+        let _ = self.inputs.send(CoreInput::Command(Command::OrderStatus {
+            unpin: true,
+            reply,
+        }));
+    }
+
     /// Ask the core to stop after the current input.
     pub(crate) fn stop(&self) {
         let _ = self.inputs.send(CoreInput::Stop);

@@ -2,7 +2,8 @@
 //! the commands that set or end a pin, and the `command_handled` events a run's order is
 //! recorded from.
 
-use dlp_node_api::{EventKind, OrderedCommand, OrderedInput};
+use dlp_chain::Pubkey;
+use dlp_node_api::{EventKind, InputSource, OrderedCommand, OrderedInput};
 
 use super::{Command, Core, CoreInput};
 use crate::transport::TransportEvent;
@@ -28,6 +29,13 @@ impl Core {
             }
             other => other,
         };
+        // A peer's connection events, and messages of a connection not (yet) current, come
+        // after whatever of that peer is parked: handled before, they would drop it.
+        if let Some(peer) = behind_peer(&input)
+            && self.ordered(&input).is_none()
+        {
+            return self.order.offer_behind(InputSource::Peer(peer), input);
+        }
         let ordered = self.ordered(&input);
         let offer = self.order.offer(ordered, input);
         if let Some(divergence) = offer.diverged {
@@ -68,6 +76,18 @@ impl Core {
         if let Some(command) = ordered_command(command) {
             self.fx.events.push(EventKind::CommandHandled { command });
         }
+    }
+}
+
+/// The peer a transport event is of.
+fn behind_peer(input: &CoreInput) -> Option<Pubkey> {
+    match input {
+        CoreInput::Transport(event) => Some(match event.as_ref() {
+            TransportEvent::Connected(conn) => conn.pubkey,
+            TransportEvent::Message { pubkey, .. }
+            | TransportEvent::Disconnected { pubkey, .. } => *pubkey,
+        }),
+        _ => None,
     }
 }
 
