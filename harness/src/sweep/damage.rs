@@ -302,13 +302,8 @@ pub async fn damage_sweep(
             backend,
             failure,
         })?;
-        let found = match order {
-            Some(_) => found.points,
-            None => {
-                order = Some(found.order);
-                found.points
-            }
-        };
+        order.get_or_insert(found.order);
+        let found = found.points;
         let _ = std::fs::remove_dir_all(&dir);
         let sample = sample_points(&found, config.points, config.seed);
         progress(DamageProgress::Points {

@@ -155,13 +155,8 @@ pub async fn sweep(
             backend: *backend,
             failure,
         })?;
-        let found = match order {
-            Some(_) => found.points,
-            None => {
-                order = Some(found.order);
-                found.points
-            }
-        };
+        order.get_or_insert(found.order);
+        let found = found.points;
         if !config.keep {
             let _ = std::fs::remove_dir_all(&dir);
         }
