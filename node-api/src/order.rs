@@ -119,9 +119,7 @@ impl OrderedInput {
             _ => false,
         }
     }
-}
 
-impl OrderedInput {
     /// The input in words, naming peers and channels with `names` (`AddTlc from alice on ab`,
     /// `rpc send_payment`).
     pub fn named(&self, names: &(impl Naming + ?Sized)) -> String {

@@ -115,6 +115,11 @@ impl<T> OrderGate<T> {
         !self.pending.is_empty()
     }
 
+    /// No pin in force and nothing parked: every input passes as it comes.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.parked.is_empty()
+    }
+
     pub(crate) fn status(&self) -> OrderStatus {
         OrderStatus {
             pinned: self.is_pinned(),

@@ -14,7 +14,7 @@ mod generate;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dlp_node_api::{Backend, MessageName};
+use dlp_node_api::{Backend, EventKind, MessageName};
 
 use crate::capability::DriverKind;
 use crate::error::HarnessError;
@@ -112,26 +112,31 @@ pub async fn run_schedule(
 ) -> ScheduleOutcome {
     let started = Instant::now();
     let mut mid_payment = MidPaymentBackups::default();
-    let (result, event_log, report) =
-        match Session::setup(scenario, driver, backend, dir, seed).await {
-            Err(failure) => (Err(failure.error), Vec::new(), failure.html),
-            Ok(mut session) => {
-                let result = run_one_by_one(&mut session, &mut mid_payment).await;
-                if let Err(failure) = &result {
-                    session.record_failure(failure);
-                }
-                let event_log = session.event_log();
-                let report = session.teardown().await;
-                (result, event_log, report)
+    let (result, event_log, report) = match Session::setup(scenario, driver, backend, dir, seed)
+        .await
+    {
+        Err(failure) => (Err(failure.error), Vec::new(), failure.html),
+        Ok(mut session) => {
+            let result = run_one_by_one(&mut session, &mut mid_payment).await;
+            if let Err(failure) = &result {
+                session.record_failure(failure);
             }
-        };
+            let event_log = session.event_log();
+            // Fired: a node announced a backup written at a protocol step (step control's
+            // backup action).
+            mid_payment.fired = scenario
+                .file
+                .nodes
+                .keys()
+                .filter_map(|node| session.history(node).ok())
+                .flatten()
+                .filter(|(_, e)| matches!(e.kind, EventKind::BackupWritten { step: Some(_), .. }))
+                .count();
+            let report = session.teardown().await;
+            (result, event_log, report)
+        }
+    };
     let error = result.err();
-    // Fired: the node announced a backup written at a protocol step (step control's backup;
-    // the event log writes it `backup written Some("<step>")`).
-    mid_payment.fired = event_log
-        .iter()
-        .filter(|line| line.contains(" backup written Some("))
-        .count();
     ScheduleOutcome {
         failure: error.as_ref().map(ToString::to_string),
         error,
@@ -143,7 +148,7 @@ pub async fn run_schedule(
 }
 
 /// Every step on its own, each followed by the invariants; counts what became of the
-/// mid-payment backups in `mid_payment` (all but `fired`, which the event log tells).
+/// mid-payment backups in `mid_payment` (all but `fired`, which the nodes' events tell).
 async fn run_one_by_one(
     session: &mut Session<'_>,
     mid_payment: &mut MidPaymentBackups,

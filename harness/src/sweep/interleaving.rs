@@ -27,9 +27,11 @@ use crate::steps::{Scenario, Step};
 pub type Interleaving = BTreeMap<String, Vec<PinnedInput>>;
 
 /// A recording in progress: where each pinnable node's events stood at the arming point (its
-/// run and last sequence number).
+/// run and last sequence number), and the channels known there (the names a pin set there may
+/// use).
 pub(super) struct Recorder {
     from: BTreeMap<String, (u32, u64)>,
+    channels: BTreeMap<Hash32, String>,
 }
 
 impl Recorder {
@@ -44,7 +46,11 @@ impl Recorder {
                 );
             }
         }
-        Ok(Self { from })
+        let channels = all_channels(workload)
+            .into_iter()
+            .filter_map(|name| session.channel_id(&name).ok().map(|id| (id, name)))
+            .collect();
+        Ok(Self { from, channels })
     }
 
     /// The inputs each node handled in its run of the start, after the start (the network
@@ -54,7 +60,6 @@ impl Recorder {
         &self,
         session: &Session<'_>,
         workload: &Scenario,
-        channels: &BTreeMap<Hash32, String>,
     ) -> Result<Interleaving, HarnessError> {
         let nodes: BTreeMap<Pubkey, String> = workload
             .file
@@ -86,7 +91,7 @@ impl Recorder {
                         inputs.push(PinnedInput::Message {
                             msg_type: msg_type.clone(),
                             from: from.clone(),
-                            channel: channel_id.and_then(|id| channels.get(&id).cloned()),
+                            channel: channel_id.and_then(|id| self.channels.get(&id).cloned()),
                         });
                     }
                     EventKind::CommandHandled { command } => {
@@ -99,17 +104,6 @@ impl Recorder {
         }
         Ok(order)
     }
-}
-
-/// The channels known at the arming point, by id (the names a pin set there may use).
-pub(super) fn channels_at_start(
-    session: &Session<'_>,
-    workload: &Scenario,
-) -> BTreeMap<Hash32, String> {
-    all_channels(workload)
-        .into_iter()
-        .filter_map(|name| session.channel_id(&name).ok().map(|id| (id, name)))
-        .collect()
 }
 
 /// The nodes a pin applies to: those of this build.

@@ -314,7 +314,6 @@ pub(super) async fn discover(
             .await?;
         let from = session.last_seq(node).map_err(listing)?;
         let recorder = Recorder::start(&session, scenario).map_err(listing)?;
-        let channels_at_pin = interleaving::channels_at_start(&session, scenario);
         if let Some(order) = pinned {
             for step in interleaving::pin_steps(order) {
                 session
@@ -364,9 +363,7 @@ pub(super) async fn discover(
                 }
                 order.clone()
             }
-            None => recorder
-                .finish(&session, scenario, &channels_at_pin)
-                .map_err(listing)?,
+            None => recorder.finish(&session, scenario).map_err(listing)?,
         };
         let names = channel_names(&session, workload).map_err(listing)?;
         let events: Vec<_> = session

@@ -29,14 +29,18 @@ impl Core {
             }
             other => other,
         };
+        // Without a pin nothing is parked: every input goes at once, unclassified.
+        if self.order.is_idle() {
+            return vec![input];
+        }
+        let ordered = self.ordered(&input);
         // A peer's connection events, and messages of a connection not (yet) current, come
         // after whatever of that peer is parked: handled before, they would drop it.
-        if let Some(peer) = behind_peer(&input)
-            && self.ordered(&input).is_none()
+        if ordered.is_none()
+            && let Some(peer) = behind_peer(&input)
         {
             return self.order.offer_behind(InputSource::Peer(peer), input);
         }
-        let ordered = self.ordered(&input);
         let offer = self.order.offer(ordered, input);
         if let Some(divergence) = offer.diverged {
             tracing::warn!(%divergence, "pinned order diverged; handling inputs as they come");
